@@ -161,3 +161,6 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# Older encryption keys, still accepted for reading while secrets are re-encrypted.
+PORTAL_ENCRYPTION_KEY_FALLBACKS = env.list("PORTAL_ENCRYPTION_KEY_FALLBACKS", default=[])

@@ -1,6 +1,10 @@
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
+from django.utils import timezone
+from django_q.models import Success
+
+HEARTBEAT_STALE_SECONDS = 180
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -8,7 +12,12 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 def health(request: HttpRequest) -> JsonResponse:
-    """Liveness for a load balancer: the database answers."""
+    """Liveness for a load balancer or a person: the database answers, the task cluster beats."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
-    return JsonResponse({"status": "ok"})
+    last = (Success.objects.filter(func="portal.tasks.heartbeat").order_by("-stopped")
+            .values_list("stopped", flat=True).first())
+    age = (timezone.now() - last).total_seconds() if last else None
+    cluster = "ok" if age is not None and age < HEARTBEAT_STALE_SECONDS else "not seen"
+    return JsonResponse({"status": "ok", "database": "ok", "task_cluster": cluster,
+                         "last_heartbeat_seconds_ago": round(age) if age is not None else None})

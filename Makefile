@@ -1,0 +1,38 @@
+# The two commands of the README's quick start, plus benchmarks.
+# Only Python 3.11 (and Debian's packages) are assumed: each target makes its own venv.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check -q
+
+.PHONY: run test bench check venv clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.runtime: requirements.txt | $(VENV)/bin/python
+	$(PIP) install -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt | $(VENV)/bin/python
+	$(PIP) install -r requirements-dev.txt
+	touch $(VENV)/.runtime $@
+
+venv: $(VENV)/.runtime
+
+## make run: migrate, set up the demo and run portal, task cluster and both sandboxes
+run: $(VENV)/.runtime
+	$(PY) manage.py runportal
+
+## make test: checks, the missing-migrations check and the whole test suite
+test: $(VENV)/.dev
+	$(PY) manage.py check
+	$(PY) manage.py makemigrations --check --dry-run
+	$(PY) -m pytest
+
+## make bench: every benchmark, each ending with one line of JSON
+bench: $(VENV)/.runtime
+	$(PY) manage.py benchmark all
+
+clean:
+	rm -rf $(VENV)

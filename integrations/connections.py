@@ -1,0 +1,31 @@
+"""Clients for a customer's remote systems, built from the stored connection settings.
+
+The only place that hands decrypted credentials to a client; the clients themselves
+know nothing of the database.
+"""
+from __future__ import annotations
+
+import requests
+from django.conf import settings
+
+from integrations.clients.hogia_smart import HogiaSmartClient
+from integrations.clients.woocommerce import WooCommerceClient
+from integrations.models import HogiaConnection, Shop
+
+
+def _timeout() -> tuple[float, float]:
+    return (settings.REMOTE_CONNECT_TIMEOUT, settings.REMOTE_READ_TIMEOUT)
+
+
+def woocommerce_client(*, shop: Shop, session: requests.Session | None = None) -> WooCommerceClient:
+    return WooCommerceClient(base_url=shop.home_url, consumer_key=shop.consumer_key,
+                             consumer_secret=shop.consumer_secret, session=session,
+                             timeout=_timeout())
+
+
+def hogia_client(*, connection: HogiaConnection,
+                 session: requests.Session | None = None) -> HogiaSmartClient:
+    return HogiaSmartClient(api_base=connection.api_base, auth_base=connection.auth_base,
+                            organization_id=str(connection.organization_id),
+                            client_id=connection.client_id, client_secret=connection.client_secret,
+                            session=session, timeout=_timeout())

@@ -1,0 +1,183 @@
+"""Writes of the integrations app: sync run records, the sync log, connection tests."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import requests
+from django.db import transaction
+from django.utils import timezone
+
+from billing.models import Customer
+from integrations.connections import hogia_client, woocommerce_client
+from integrations.errors import (NotFound, RateLimited, RemoteError, RemoteRejected,
+                                 RemoteUnavailable, Unauthorised)
+from integrations.models import HogiaConnection, Shop, SyncLogEntry, SyncRun
+
+Level = SyncLogEntry.Level
+
+
+def sync_run_start(*, customer: Customer, kind: str, shop: Shop | None = None,
+                   flow: int | None = None, triggered_by: str = "") -> SyncRun:
+    return SyncRun.objects.create(customer=customer, shop=shop, kind=kind, flow=flow,
+                                  triggered_by=triggered_by[:120])
+
+
+def sync_run_finish(*, run: SyncRun, error: str = "", outcome: str | None = None) -> SyncRun:
+    """Close a run; without an explicit outcome it follows from the failure count and error."""
+    if outcome is None:
+        if error:
+            outcome = SyncRun.Outcome.FAILED
+        elif run.failed_count:
+            outcome = (SyncRun.Outcome.PARTIAL if (run.created_count or run.updated_count)
+                       else SyncRun.Outcome.FAILED)
+        else:
+            outcome = SyncRun.Outcome.SUCCEEDED
+    run.outcome = outcome
+    run.error = error
+    run.finished_at = timezone.now()
+    run.save(update_fields=["outcome", "error", "finished_at", "read_count", "created_count",
+                            "updated_count", "skipped_count", "failed_count", "details"])
+    return run
+
+
+def sync_log(*, customer: Customer, message: str, level: str = Level.INFO, run: SyncRun | None = None,
+             shop: Shop | None = None, object_type: str = "", object_ref: str = "",
+             details: dict | None = None) -> SyncLogEntry:
+    return SyncLogEntry.objects.create(
+        customer=customer, run=run, shop=shop, level=level, message=message,
+        object_type=object_type, object_ref=str(object_ref)[:120], details=details or {})
+
+
+def remote_error_text(exc: RemoteError, *, system: str, where: str) -> str:
+    """A remote failure in words a support person can act on."""
+    detail = str(exc)
+    if isinstance(exc, Unauthorised):
+        return (f"{system} refused the credentials ({detail}). Check that they are typed right, "
+                f"still exist and have read/write permission.")
+    if isinstance(exc, RateLimited):
+        return f"{system} is rate limiting us ({detail}); it asked us to wait {exc.retry_after:g} s."
+    if isinstance(exc, RemoteUnavailable):
+        return f"Could not reach {system} at {where} ({detail}). Check the address and that it is up."
+    if isinstance(exc, NotFound):
+        return f"{system} at {where} answered 404 ({detail}). Check the address (and organisation id)."
+    if isinstance(exc, RemoteRejected):
+        return f"{system} rejected the request: {detail}"
+    return f"{system} failed: {detail}"
+
+
+@dataclass
+class ConnectionReport:
+    ok: bool
+    summary: str
+    run: SyncRun
+
+
+def _record_check(obj, *, ok: bool, message: str, fields: list[str]) -> None:
+    obj.last_checked_at = timezone.now()
+    obj.last_check_ok = ok
+    obj.last_check_message = message
+    obj.save(update_fields=["last_checked_at", "last_check_ok", "last_check_message", *fields])
+
+
+def shop_connection_test(*, shop: Shop, triggered_by: str = "",
+                         session: requests.Session | None = None) -> ConnectionReport:
+    """Call the shop through the client: its version, currency and order statuses."""
+    run = sync_run_start(customer=shop.customer, shop=shop, kind=SyncRun.Kind.CONNECTION_TEST,
+                         triggered_by=triggered_by)
+    client = woocommerce_client(shop=shop, session=session)
+    try:
+        info = client.store_info()
+        statuses = client.order_statuses()
+    except RemoteError as exc:
+        message = remote_error_text(exc, system="WooCommerce", where=shop.home_url)
+        with transaction.atomic():
+            _record_check(shop, ok=False, message=message, fields=[])
+            sync_log(customer=shop.customer, shop=shop, run=run, level=Level.ERROR,
+                     message=f"Connection test failed: {message}", object_type="shop",
+                     object_ref=shop.name)
+            sync_run_finish(run=run, error=message)
+        return ConnectionReport(ok=False, summary=message, run=run)
+    shop.store_version = str(info.get("version") or "")[:40]
+    shop.currency = str(info.get("currency") or "")[:3]
+    shop.order_statuses = [[slug, name] for slug, name in statuses]
+    problems = []
+    if shop.currency and shop.currency != "SEK":
+        problems.append(f"the shop's currency is {shop.currency}: invoices will be in {shop.currency}")
+    known = {slug for slug, _ in shop.order_statuses}
+    missing = [s for s in shop.trigger_statuses if s not in known]
+    if missing:
+        problems.append(f"chosen trigger status(es) {', '.join(missing)} no longer exist in the shop")
+    message = (f"Connected to WooCommerce {shop.store_version or '(version unknown)'}, currency "
+               f"{shop.currency or '(unknown)'}, {len(statuses)} order statuses.")
+    if problems:
+        message += " Note: " + "; ".join(problems) + "."
+    run.read_count = 1
+    with transaction.atomic():
+        _record_check(shop, ok=True, message=message,
+                      fields=["store_version", "currency", "order_statuses"])
+        sync_log(customer=shop.customer, shop=shop, run=run,
+                 level=Level.WARNING if problems else Level.INFO,
+                 message=f"Connection test: {message}", object_type="shop", object_ref=shop.name,
+                 details={"version": shop.store_version, "currency": shop.currency,
+                          "home_url": info.get("home_url", ""), "order_statuses": shop.order_statuses})
+        sync_run_finish(run=run)
+    return ConnectionReport(ok=True, summary=message, run=run)
+
+
+def hogia_connection_test(*, connection: HogiaConnection, triggered_by: str = "",
+                          session: requests.Session | None = None) -> ConnectionReport:
+    """Call Hogia Smart: company name, modules and result units; check the required modules."""
+    customer = connection.customer
+    run = sync_run_start(customer=customer, kind=SyncRun.Kind.CONNECTION_TEST,
+                         triggered_by=triggered_by)
+    client = hogia_client(connection=connection, session=session)
+    try:
+        organization = client.organization()
+        units = client.result_units()
+    except RemoteError as exc:
+        message = remote_error_text(exc, system="Hogia Smart", where=connection.api_base)
+        with transaction.atomic():
+            _record_check(connection, ok=False, message=message, fields=[])
+            sync_log(customer=customer, run=run, level=Level.ERROR,
+                     message=f"Connection test failed: {message}", object_type="hogia",
+                     object_ref=str(connection.organization_id))
+            sync_run_finish(run=run, error=message)
+        return ConnectionReport(ok=False, summary=message, run=run)
+    modules = organization.get("modules") or {}
+    connection.company_name = str(organization.get("name") or "")[:200]
+    connection.organisation_number = str(organization.get("organizationNumber") or "")[:20]
+    connection.has_bookkeeping = bool(modules.get("bookkeeping"))
+    connection.has_invoicing = bool(modules.get("invoicing"))
+    connection.has_point_of_sale = bool(modules.get("pointOfSale"))
+    connection.result_units = [[str(u.get("number")), str(u.get("name", ""))]
+                               for u in units if u.get("isActive", True)]
+    problems = []
+    if not connection.has_bookkeeping:
+        problems.append("the company lacks Hogia Smart Bokföring (bookkeeping), which is required")
+    if not connection.has_invoicing:
+        problems.append("the company lacks Hogia Smart Fakturering (invoicing), which is required")
+    unit_numbers = {number for number, _ in connection.result_units}
+    for shop in customer.shops.filter(is_active=True):
+        if shop.result_unit and shop.result_unit not in unit_numbers:
+            problems.append(f"shop {shop.name} books on result unit {shop.result_unit}, which the "
+                            f"company does not have")
+    module_names = [name for name, has in (("Bokföring", connection.has_bookkeeping),
+                                           ("Fakturering", connection.has_invoicing),
+                                           ("Kassaregister", connection.has_point_of_sale)) if has]
+    message = (f"Connected to {connection.company_name} ({connection.organisation_number}); "
+               f"modules: {', '.join(module_names) or 'none'}; "
+               f"{len(connection.result_units)} result units.")
+    if problems:
+        message += " Problem: " + "; ".join(problems) + "."
+    ok = not problems
+    run.read_count = 1
+    with transaction.atomic():
+        _record_check(connection, ok=ok, message=message,
+                      fields=["company_name", "organisation_number", "has_bookkeeping",
+                              "has_invoicing", "has_point_of_sale", "result_units"])
+        sync_log(customer=customer, run=run, level=Level.INFO if ok else Level.ERROR,
+                 message=f"Connection test: {message}", object_type="hogia",
+                 object_ref=str(connection.organization_id),
+                 details={"organization": organization, "result_units": connection.result_units})
+        sync_run_finish(run=run, error="" if ok else message)
+    return ConnectionReport(ok=ok, summary=message, run=run)

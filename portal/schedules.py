@@ -1,0 +1,24 @@
+"""Every recurring task of the portal, created (idempotently) by ``manage.py setup_schedules``.
+
+Later flows add their rows here, so a fresh install and an upgrade get the same set.
+"""
+from __future__ import annotations
+
+from django_q.models import Schedule
+
+# name -> (function, schedule type, minutes)
+SCHEDULES: dict[str, tuple[str, str, int]] = {
+    "portal heartbeat": ("portal.tasks.heartbeat", Schedule.MINUTES, 1),
+}
+
+
+def schedules_ensure() -> list[str]:
+    """Create or correct the schedules; returns the names created."""
+    created = []
+    for name, (func, schedule_type, minutes) in SCHEDULES.items():
+        _schedule, was_created = Schedule.objects.update_or_create(
+            name=name, defaults={"func": func, "schedule_type": schedule_type, "minutes": minutes,
+                                 "repeats": -1})
+        if was_created:
+            created.append(name)
+    return created

@@ -1,0 +1,65 @@
+"""Fixtures shared by the whole suite: the two sandboxes on real loopback sockets.
+
+Each sandbox server starts once per test session (port 0: the OS picks a free one)
+and is reset to its demo data before every test that asks for it, so tests never
+see each other's records.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from integrations.sandboxes.hogia import HogiaSmartSandbox
+from integrations.sandboxes.http import SandboxServer
+from integrations.sandboxes.woocommerce import WooCommerceSandbox
+
+
+@dataclass
+class RunningSandbox:
+    app: object
+    server: SandboxServer
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+
+@pytest.fixture(scope="session")
+def _woo_server():
+    server = SandboxServer(WooCommerceSandbox(), port=0).start()
+    yield RunningSandbox(server.app, server)
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def _hogia_server():
+    server = SandboxServer(HogiaSmartSandbox(), port=0).start()
+    yield RunningSandbox(server.app, server)
+    server.stop()
+
+
+@pytest.fixture
+def woo_sandbox(_woo_server) -> RunningSandbox:
+    """The WooCommerce sandbox with the demo stores, fresh for this test."""
+    app = _woo_server.app
+    with app.lock:
+        app.reset()
+        app.seed_demo()
+    app.faults.clear()
+    return _woo_server
+
+
+@pytest.fixture
+def hogia_sandbox(_hogia_server) -> RunningSandbox:
+    """The Hogia Smart sandbox with the demo company, fresh for this test."""
+    app = _hogia_server.app
+    with app.lock:
+        app.reset()
+        app.seed_demo()
+    app.faults.clear()
+    return _hogia_server

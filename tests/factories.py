@@ -1,0 +1,86 @@
+"""factory-boy factories for the portal's models."""
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+import factory
+from django.contrib.auth import get_user_model
+
+from billing.models import Customer, CustomerContact, Package, Subscription
+from integrations.models import FlowSettings, HogiaConnection, Shop
+
+
+def package(code: str) -> Package:
+    """Packages come from the data migration; tests pick one by code."""
+    return Package.objects.get(code=code)
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.invalid")
+    password = factory.PostGenerationMethodCall("set_password", "pw-for-tests-1")
+
+
+class StaffFactory(UserFactory):
+    is_staff = True
+    is_superuser = True
+
+
+class CustomerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Customer
+
+    name = factory.Sequence(lambda n: f"Kund {n} AB")
+    organisation_number = "556036-0793"
+
+
+class ContactFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CustomerContact
+
+    customer = factory.SubFactory(CustomerFactory)
+    name = "Kim Kontakt"
+    email = factory.Sequence(lambda n: f"kontakt{n}@example.invalid")
+
+
+class SubscriptionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Subscription
+
+    customer = factory.SubFactory(CustomerFactory)
+    package = factory.LazyFunction(lambda: package("400"))
+    start_date = date(2025, 1, 1)
+
+
+class FlowSettingsFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = FlowSettings
+
+    customer = factory.SubFactory(CustomerFactory)
+
+
+class ShopFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Shop
+
+    customer = factory.SubFactory(CustomerFactory)
+    name = factory.Sequence(lambda n: f"Butik {n}")
+    url = factory.Sequence(lambda n: f"https://butik{n}.example.invalid/")
+    consumer_key = factory.Sequence(lambda n: f"ck_{n:040d}")
+    consumer_secret = factory.Sequence(lambda n: f"cs_{n:040d}")
+    result_unit = "1"
+
+
+class HogiaConnectionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = HogiaConnection
+
+    customer = factory.SubFactory(CustomerFactory)
+    organization_id = factory.LazyFunction(uuid.uuid4)
+    client_id = factory.Sequence(lambda n: f"client-{n}")
+    client_secret = factory.Sequence(lambda n: f"secret-{n:020d}")
