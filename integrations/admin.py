@@ -17,6 +17,13 @@ from integrations.models import new_webhook_secret, FlowSettings, HogiaConnectio
 from integrations.services import hogia_connection_test, shop_connection_test
 
 
+def _formfield(field, **kwargs):
+    # Shop and API addresses are typed without a scheme more often than not; assume https.
+    if isinstance(field, models.URLField):
+        kwargs.setdefault("assume_scheme", "https")
+    return field.formfield(**kwargs)
+
+
 class SecretFieldsForm(forms.ModelForm):
     """Secrets are never sent back to the browser: shown as their last four characters,
     kept when the field is left empty, replaced when something is typed."""
@@ -31,6 +38,8 @@ class SecretFieldsForm(forms.ModelForm):
             field = self.fields[name]
             stored = getattr(self.instance, name, "") if self.instance.pk else ""
             field.widget = forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"})
+            # A callable model default makes Django echo the value in a hidden input.
+            field.show_hidden_initial = False
             field.required = field.required and not stored
             if stored:
                 hint = _("Stored: %(last4)s. Leave empty to keep it.") % {"last4": last_four(stored)}
@@ -55,6 +64,7 @@ class ShopForm(SecretFieldsForm):
 
     class Meta:
         model = Shop
+        formfield_callback = _formfield
         fields = ["customer", "name", "url", "consumer_key", "consumer_secret", "webhook_secret",
                   "result_unit", "is_active", "trigger_statuses"]
 
@@ -124,6 +134,7 @@ class HogiaConnectionForm(SecretFieldsForm):
 
     class Meta:
         model = HogiaConnection
+        formfield_callback = _formfield
         fields = ["customer", "organization_id", "client_id", "client_secret", "api_base",
                   "auth_base", "rate_limit_requests", "rate_limit_seconds"]
 

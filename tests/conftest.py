@@ -29,6 +29,12 @@ class RunningSandbox:
         return self.server.port
 
 
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    # PBKDF2's deliberate slowness protects real logins; in tests it only costs time.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture(scope="session")
 def _woo_server():
     server = SandboxServer(WooCommerceSandbox(), port=0).start()
