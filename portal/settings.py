@@ -159,7 +159,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # urllib3 logs whole request lines at DEBUG, OAuth signatures and keys included.
+        "urllib3": {"level": "WARNING"},
+    },
 }
 
 # Older encryption keys, still accepted for reading while secrets are re-encrypted.

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from datetime import date
 from decimal import Decimal
 from urllib.parse import parse_qsl, urlsplit
 
@@ -12,6 +13,7 @@ import requests
 import responses
 
 from integrations.clients import NO_RETRY, HogiaSmartClient, InMemoryTokenCache, RetryPolicy
+from integrations.clients.base import json_dumps
 from integrations.errors import (
     NotFound,
     RateLimited,
@@ -182,6 +184,28 @@ def test_rate_gate_runs_before_every_api_call_but_not_the_token_call():
     hogia(rate_gate=lambda: calls.append(len(responses.calls))).organization()
     # The gate ran before each API attempt: after the token call, and after the 503.
     assert calls == [1, 2]
+
+
+@responses.activate
+def test_token_endpoint_outage_is_retried_once_not_compounded_with_the_call():
+    responses.post(TOKEN_URL, status=503)
+    sleeper = Sleeper()
+    with pytest.raises(RemoteUnavailable):
+        hogia(sleep=sleeper, retry=RetryPolicy(max_attempts=3)).organization()
+    assert len(token_calls()) == 3 and api_calls() == []
+    assert sleeper.waits == [0.5, 1.0]
+
+
+@responses.activate
+def test_a_rate_gate_may_refuse_a_call():
+    add_token()
+
+    def gate() -> None:
+        raise RateLimited("shared budget spent", retry_after=4.0, system="Hogia Smart")
+
+    with pytest.raises(RateLimited):
+        hogia(rate_gate=gate).organization()
+    assert api_calls() == []
 
 
 # Paging -----------------------------------------------------------------------------------
@@ -389,3 +413,13 @@ def test_no_secret_or_token_in_debug_logs(caplog):
     assert "connect/token" in caplog.text and "organization" in caplog.text
     for secret in (CLIENT_SECRET, "very-secret-access-token", "Bearer"):
         assert secret not in caplog.text
+
+
+def test_request_bodies_write_decimals_exactly_and_dates_as_text():
+    body = {"invoiceDate": date(2026, 11, 27), "sequenceId": uuid.UUID(int=1),
+            "lines": [{"unitPrice": Decimal("26.6640"), "quantity": Decimal("1E+1")}]}
+    assert json_dumps(body) == ('{"invoiceDate":"2026-11-27",'
+                                '"sequenceId":"00000000-0000-0000-0000-000000000001",'
+                                '"lines":[{"unitPrice":26.6640,"quantity":10}]}')
+    with pytest.raises(ValueError):
+        json_dumps({"x": Decimal("NaN")})

@@ -9,7 +9,6 @@ import logging
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from email.utils import format_datetime
-from pathlib import Path
 from urllib.parse import parse_qsl, quote, urlsplit
 
 import pytest
@@ -18,6 +17,7 @@ import responses
 
 from integrations.clients import NO_RETRY, RetryPolicy, WooCommerceClient
 from integrations.clients.oauth1 import oauth1_sign, signature_base_string
+from integrations.sandboxes.fixtures import FIXTURES_DIR
 from integrations.errors import (
     NotFound,
     RateLimited,
@@ -26,7 +26,7 @@ from integrations.errors import (
     Unauthorised,
 )
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
+FIXTURES = FIXTURES_DIR
 HTTP_SHOP = "http://127.0.0.1:8101/"
 HTTPS_SHOP = "https://shop.example/butik2/"
 HTTP_API = HTTP_SHOP + "wp-json/wc/v3/"
