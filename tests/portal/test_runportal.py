@@ -6,6 +6,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 from integrations.sandboxes import demo
@@ -29,7 +30,8 @@ def _wait_for_line(process, needle: str, seconds: float) -> list[str]:
     raise AssertionError(f"{needle!r} not printed; got:\n" + "\n".join(lines))
 
 
-def test_runportal_starts_all_parts_and_stops_them_on_ctrl_c(tmp_path):
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_runportal_starts_all_parts_and_stops_them_together(tmp_path, how):
     ports = {"PORTAL_PORT": free_port(), "WOO_SANDBOX_PORT": free_port(),
              "HOGIA_SANDBOX_PORT": free_port()}
     env = {**os.environ, **{k: str(v) for k, v in ports.items()}, "PORTAL_DATA_DIR": str(tmp_path),
@@ -55,15 +57,17 @@ def test_runportal_starts_all_parts_and_stops_them_on_ctrl_c(tmp_path):
         assert token.status_code == 200
         assert (tmp_path / "portal.sqlite3").exists()
 
-        # Ctrl-C in a terminal reaches the whole foreground process group.
-        os.killpg(process.pid, signal.SIGINT)
+        if how == "ctrl-c":  # a terminal's Ctrl-C reaches the whole foreground process group
+            os.killpg(process.pid, signal.SIGINT)
+        else:  # a service manager's stop reaches the parent only
+            process.send_signal(signal.SIGTERM)
         process.wait(timeout=40)
         for port in ports.values():
             try:
                 requests.get(f"http://127.0.0.1:{port}/", timeout=2)
             except requests.ConnectionError:
                 continue
-            raise AssertionError(f"port {port} still answers after Ctrl-C")
+            raise AssertionError(f"port {port} still answers after {how}")
         assert (tmp_path / "sandbox-woocommerce.json").exists()  # state kept for the next start
     finally:
         if process.poll() is None:

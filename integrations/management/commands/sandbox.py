@@ -1,6 +1,7 @@
 """Run one sandbox (a stand-in for WooCommerce or Hogia Smart) in the foreground."""
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 from django.conf import settings
@@ -17,6 +18,14 @@ def sandbox_app(name: str):
         from integrations.sandboxes.hogia import HogiaSmartSandbox
         return HogiaSmartSandbox()
     raise CommandError(f"unknown sandbox {name!r}: woocommerce or hogia")
+
+
+def _stop_once(signum, frame):
+    # A second Ctrl-C (or the parent's SIGINT after the terminal's) must not cut short
+    # the final save of the sandbox's state.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt
 
 
 class Command(BaseCommand):
@@ -41,6 +50,8 @@ class Command(BaseCommand):
         if demo and not restored:
             with app.lock:
                 app.seed_demo()
+        signal.signal(signal.SIGINT, _stop_once)
+        signal.signal(signal.SIGTERM, _stop_once)
         self.stdout.write(f"{name} sandbox on {server.url}/ (controls under /_sandbox/)")
         self.stdout.flush()
         try:

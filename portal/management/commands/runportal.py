@@ -6,6 +6,7 @@ are stopped too, so that a half-running portal never looks healthy.
 """
 from __future__ import annotations
 
+import io
 import signal
 import socket
 import subprocess
@@ -41,6 +42,10 @@ def _port_free(port: int) -> bool:
     return True
 
 
+class _Terminated(Exception):
+    """SIGTERM: unlike Ctrl-C in a terminal, it reached this process only."""
+
+
 class Command(BaseCommand):
     help = ("Run the portal with its task cluster and both sandboxes in the foreground "
             "(Ctrl-C stops everything).")
@@ -57,9 +62,10 @@ class Command(BaseCommand):
                 f"port(s) already in use: {', '.join(busy)}. Stop what uses them, or choose others "
                 f"with PORTAL_PORT, WOO_SANDBOX_PORT and HOGIA_SANDBOX_PORT.")
 
-        call_command("migrate", interactive=False, verbosity=0)
-        call_command("setup_schedules", verbosity=0)
-        demo_lines = [] if no_demo else call_command("demo_setup", verbosity=0).splitlines()
+        quiet = io.StringIO()
+        call_command("migrate", interactive=False, verbosity=0, stdout=quiet)
+        call_command("setup_schedules", stdout=quiet)
+        demo_lines = [] if no_demo else call_command("demo_setup", stdout=quiet).splitlines()
 
         manage = str(Path(settings.BASE_DIR) / "manage.py")
         data = Path(settings.DATA_DIR)
@@ -75,16 +81,18 @@ class Command(BaseCommand):
              [sys.executable, manage, "runserver", f"127.0.0.1:{settings.PORTAL_PORT}", "--noreload"]),
         ]
         processes: list[tuple[str, subprocess.Popen]] = []
-        stopping = False
+        # Ctrl-C in a terminal reaches every process of the group at once; a SIGTERM (or a
+        # part dying) reaches only us, so then we pass the stop on.
+        children_told = False
 
-        def stop_all(*_args):
-            nonlocal stopping
-            if stopping:
-                return
-            stopping = True
-            for _name, process in processes:
-                if process.poll() is None:
-                    process.send_signal(signal.SIGINT)
+        def on_sigterm(signum, frame):
+            raise _Terminated
+
+        def stop_all():
+            if not children_told:
+                for _name, process in processes:
+                    if process.poll() is None:
+                        process.send_signal(signal.SIGINT)
             deadline = time.monotonic() + 20
             for _name, process in processes:
                 try:
@@ -92,7 +100,7 @@ class Command(BaseCommand):
                 except subprocess.TimeoutExpired:
                     process.kill()
 
-        signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
+        signal.signal(signal.SIGTERM, on_sigterm)
         try:
             for name, port, command in parts:
                 process = subprocess.Popen(command)
@@ -115,6 +123,11 @@ class Command(BaseCommand):
                                            f"stopping the rest.")
                 time.sleep(0.5)
         except KeyboardInterrupt:
+            children_told = True
             self.stdout.write("\nStopping…")
+        except _Terminated:
+            self.stdout.write("\nTerminated: stopping…")
         finally:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
             stop_all()
