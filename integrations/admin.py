@@ -13,8 +13,12 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from integrations.fields import last_four
-from integrations.models import new_webhook_secret, FlowSettings, HogiaConnection, Shop, SyncLogEntry, SyncRun
-from integrations.services import hogia_connection_test, shop_connection_test
+from integrations.flows.orders import (orders_poll, transfers_release_held, transfers_retry)
+from integrations.intake import shop_webhooks_register, webhook_url
+from integrations.errors import RemoteError
+from integrations.models import (BuyerBinding, FlowSettings, HogiaConnection, OrderEvent, OrderTransfer,
+                                 Shop, SyncLogEntry, SyncRun, WebhookDelivery, new_webhook_secret)
+from integrations.services import hogia_connection_test, remote_error_text, shop_connection_test
 
 
 def _formfield(field, **kwargs):
@@ -101,13 +105,15 @@ class ShopAdmin(admin.ModelAdmin):
     list_select_related = ["customer"]
     autocomplete_fields = ["customer"]
     readonly_fields = ["store_version", "currency", "statuses_in_shop", "last_checked_at",
-                       "last_check_ok", "last_check_message", "created_at"]
-    actions = ["test_connection"]
+                       "last_check_ok", "last_check_message", "created_at", "webhook_address",
+                       "registered_webhooks", "orders_synced_until"]
+    actions = ["test_connection", "register_webhooks", "poll_orders", "retry_orders"]
     fieldsets = [
         (None, {"fields": ["customer", "name", "url", "is_active", "result_unit"]}),
         (_("WooCommerce REST API key"), {"fields": ["consumer_key", "consumer_secret"]}),
         (_("Orders"), {"fields": ["trigger_statuses", "statuses_in_shop"]}),
-        (_("Webhooks"), {"fields": ["webhook_secret"]}),
+        (_("Webhooks"), {"fields": ["webhook_secret", "webhook_address", "registered_webhooks",
+                                    "orders_synced_until"]}),
         (_("Last connection test"), {"fields": ["last_checked_at", "last_check_ok",
                                                   "last_check_message", "store_version",
                                                   "currency", "created_at"]}),
@@ -120,6 +126,35 @@ class ShopAdmin(admin.ModelAdmin):
     @admin.display(description=_("statuses in the shop"))
     def statuses_in_shop(self, obj: Shop) -> str:
         return ", ".join(f"{name} ({slug})" for slug, name in obj.order_statuses or [])
+
+    @admin.display(description=_("webhook address"))
+    def webhook_address(self, obj: Shop) -> str:
+        return webhook_url(shop=obj) if obj.pk else "–"
+
+    @admin.action(description=_("Register the portal's webhooks in the shop"))
+    def register_webhooks(self, request, queryset):
+        for shop in queryset.select_related("customer"):
+            try:
+                self.message_user(request, f"{shop.name}: {shop_webhooks_register(shop=shop)}")
+            except RemoteError as exc:
+                self.message_user(request, f"{shop.name}: " + remote_error_text(
+                    exc, system="WooCommerce", where=shop.home_url), messages.ERROR)
+
+    @admin.action(description=_("Poll the shop for orders now"))
+    def poll_orders(self, request, queryset):
+        for shop in queryset.select_related("customer"):
+            try:
+                seen = orders_poll(shop=shop)
+                self.message_user(request, f"{shop.name}: {seen} changed order(s) read.")
+            except RemoteError as exc:
+                self.message_user(request, f"{shop.name}: " + remote_error_text(
+                    exc, system="WooCommerce", where=shop.home_url), messages.ERROR)
+
+    @admin.action(description=_("Retry every order of the shop that needs attention"))
+    def retry_orders(self, request, queryset):
+        count = transfers_retry(transfers=OrderTransfer.objects.filter(shop__in=queryset),
+                                by=f"{request.user} (admin)")
+        self.message_user(request, _("%(count)d order(s) queued for transfer.") % {"count": count})
 
     @admin.action(description=_("Test connection"))
     def test_connection(self, request, queryset):
@@ -254,3 +289,78 @@ class SyncLogEntryAdmin(ReadOnlyAdmin):
 def shop_counts(queryset):
     """Annotate customers with their number of active shops (one query for a whole list)."""
     return queryset.annotate(active_shops=Count("shops", filter=Q(shops__is_active=True)))
+
+
+class OrderEventInline(admin.TabularInline):
+    model = OrderEvent
+    fields = ["created_at", "kind", "message"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name_plural = _("timeline")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(OrderTransfer)
+class OrderTransferAdmin(ReadOnlyAdmin):
+    list_display = ["order_number", "shop", "buyer", "total", "currency", "state", "woo_status",
+                    "invoice_number", "attempts", "next_attempt_at", "short_error"]
+    list_filter = ["state", "first_seen_via", "shop__customer", "shop"]
+    search_fields = ["order_number", "buyer", "invoice_number", "shop__name", "shop__customer__name"]
+    list_select_related = ["shop", "shop__customer"]
+    date_hierarchy = "created_at"
+    inlines = [OrderEventInline]
+    actions = ["retry", "release_held"]
+    readonly_fields = ["shop", "woo_order_id", "order_number", "state", "woo_status", "buyer", "total",
+                       "currency", "invoice_number", "hogia_invoice_id", "hogia_customer_number",
+                       "attempts", "next_attempt_at", "last_error", "attention_text", "first_seen_via",
+                       "created_at", "woo_modified_gmt", "invoiced_at", "sequence_id"]
+    fields = readonly_fields
+
+    @admin.display(description=_("error"))
+    def short_error(self, obj: OrderTransfer) -> str:
+        return (obj.attention and f"{obj.last_error[:80]} → {obj.attention[:80]}") or obj.last_error[:120]
+
+    @admin.display(description=_("what to do"))
+    def attention_text(self, obj: OrderTransfer) -> str:
+        diff = next((e.details.get("diff") for e in obj.events.order_by("-id")
+                     if e.details.get("diff")), "")
+        return format_html("{}<pre>{}</pre>", obj.attention, diff) if diff else obj.attention
+
+    @admin.action(description=_("Retry the selected orders now"))
+    def retry(self, request, queryset):
+        count = transfers_retry(transfers=queryset, by=f"{request.user} (admin)")
+        self.message_user(request, _("%(count)d order(s) queued for transfer.") % {"count": count})
+
+    @admin.action(description=_("Release held orders over the quota"))
+    def release_held(self, request, queryset):
+        count = transfers_release_held(transfers=queryset, by_user=request.user,
+                                       reason="released by support in the admin")
+        self.message_user(request, _("%(count)d held order(s) released and queued.") % {"count": count})
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
+    list_display = ["received_at", "shop", "topic", "outcome", "resource_id", "reason"]
+    list_filter = ["outcome", "topic", "shop"]
+    search_fields = ["shop__name", "reason", "resource_id", "delivery_id"]
+    list_select_related = ["shop"]
+    date_hierarchy = "received_at"
+    exclude = ["body"]
+    readonly_fields = ["shop", "received_at", "outcome", "reason", "topic", "webhook_id", "delivery_id",
+                       "source", "resource_id", "content_type", "headers", "raw_body"]
+
+    @admin.display(description=_("raw body"))
+    def raw_body(self, obj: WebhookDelivery) -> str:
+        return format_html("<pre style='white-space: pre-wrap'>{}</pre>",
+                           bytes(obj.body).decode("utf-8", errors="replace")[:20000])
+
+
+@admin.register(BuyerBinding)
+class BuyerBindingAdmin(ReadOnlyAdmin):
+    list_display = ["customer", "key_kind", "key_value", "hogia_customer_number", "created", "created_at"]
+    list_filter = ["key_kind", "created"]
+    search_fields = ["key_value", "hogia_customer_number", "customer__name"]
+    list_select_related = ["customer"]

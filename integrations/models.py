@@ -85,6 +85,12 @@ class Shop(ConnectionCheck):
         help_text=_("Read from the shop by \"test connection\"; includes statuses added by plugins."))
     store_version = models.CharField(_("WooCommerce version"), max_length=40, blank=True)
     currency = models.CharField(_("currency"), max_length=3, blank=True)
+    orders_synced_until = models.DateTimeField(
+        _("orders polled up to"), null=True, blank=True,
+        help_text=_("The safety-net poll asks the shop for orders changed after this time."))
+    registered_webhooks = models.JSONField(
+        _("registered webhooks"), default=dict, blank=True,
+        help_text=_("Topic → webhook id in the shop, as registered by the portal."))
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
@@ -307,3 +313,153 @@ class SyncLogEntry(models.Model):
 
     def __str__(self) -> str:
         return self.message[:80]
+
+
+class WebhookDelivery(models.Model):
+    """Every request that reached a shop's webhook address, kept as it came (raw bytes).
+
+    Stored before the portal answers, so that nothing WooCommerce sent is lost, and
+    kept when rejected, so that support can see why.
+    """
+
+    class Outcome(models.TextChoices):
+        ACCEPTED = "accepted", _("accepted")
+        PING = "ping", _("ping")
+        BAD_SIGNATURE = "bad_signature", _("rejected: bad signature")
+        MALFORMED = "malformed", _("rejected: malformed body")
+        IGNORED = "ignored", _("ignored: topic not used")
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="webhook_deliveries",
+                             verbose_name=_("shop"))
+    received_at = models.DateTimeField(_("received"), default=timezone.now, db_index=True)
+    outcome = models.CharField(_("outcome"), max_length=20, choices=Outcome.choices)
+    reason = models.TextField(_("reason"), blank=True)
+    topic = models.CharField(_("topic"), max_length=60, blank=True)
+    webhook_id = models.CharField(_("webhook id"), max_length=20, blank=True)
+    delivery_id = models.CharField(_("delivery id"), max_length=64, blank=True)
+    source = models.CharField(_("source"), max_length=300, blank=True)
+    resource_id = models.BigIntegerField(_("resource id"), null=True, blank=True)
+    content_type = models.CharField(_("content type"), max_length=120, blank=True)
+    body = models.BinaryField(_("raw body"))
+    headers = models.JSONField(_("headers"), default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        verbose_name = _("webhook delivery")
+        verbose_name_plural = _("webhook deliveries")
+
+    def __str__(self) -> str:
+        return f"{self.topic or self.outcome} #{self.pk}"
+
+
+class OrderTransfer(models.Model):
+    """One shop order on its way to exactly one Hogia Smart invoice (the binding).
+
+    Unique per shop and WooCommerce order id; the invoice is created with a
+    ``sequence_id`` derived from the same pair, so a repeated create returns the first
+    invoice instead of making a second one.
+    """
+
+    class State(models.TextChoices):
+        RECEIVED = "received", _("received")
+        FILTERED = "filtered", _("not transferred (status)")
+        HELD = "held", _("held: monthly quota reached")
+        QUEUED = "queued", _("queued")
+        TRANSFERRING = "transferring", _("transferring")
+        INVOICED = "invoiced", _("invoiced")
+        NEEDS_ATTENTION = "needs_attention", _("needs attention")
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="order_transfers",
+                             verbose_name=_("shop"))
+    woo_order_id = models.BigIntegerField(_("WooCommerce order id"))
+    order_number = models.CharField(_("order number"), max_length=40, blank=True)
+    state = models.CharField(_("state"), max_length=20, choices=State.choices, default=State.RECEIVED,
+                             db_index=True)
+    woo_status = models.CharField(_("status in the shop"), max_length=40, blank=True)
+    woo_modified_gmt = models.DateTimeField(_("changed in the shop"), null=True, blank=True)
+    order_created_gmt = models.DateTimeField(_("ordered"), null=True, blank=True)
+    first_seen_via = models.CharField(_("first seen by"), max_length=10, blank=True)
+    buyer = models.CharField(_("buyer"), max_length=200, blank=True)
+    total = models.DecimalField(_("total"), max_digits=14, decimal_places=2, null=True, blank=True)
+    currency = models.CharField(_("currency"), max_length=3, blank=True)
+    sequence_id = models.UUIDField(_("Hogia sequence id"), unique=True)
+    hogia_invoice_id = models.CharField(_("Hogia invoice id"), max_length=64, blank=True)
+    invoice_number = models.CharField(_("invoice number"), max_length=40, blank=True)
+    hogia_customer_number = models.CharField(_("Hogia customer number"), max_length=40, blank=True)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True, db_index=True)
+    locked_until = models.DateTimeField(_("locked until"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+    attention = models.TextField(_("what to do"), blank=True)
+    created_at = models.DateTimeField(_("first seen"), default=timezone.now)
+    updated_at = models.DateTimeField(_("changed"), auto_now=True)
+    invoiced_at = models.DateTimeField(_("invoiced"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("order transfer")
+        verbose_name_plural = _("order transfers")
+        constraints = [models.UniqueConstraint(fields=["shop", "woo_order_id"],
+                                               name="one_transfer_per_shop_order")]
+        indexes = [models.Index(fields=["state", "next_attempt_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.shop.name} order {self.order_number or self.woo_order_id}"
+
+    @property
+    def quota_key(self) -> str:
+        """How billing counts this order: once, ever, across the customer's shops."""
+        return f"shop-{self.shop_id}-order-{self.woo_order_id}"
+
+
+class OrderEvent(models.Model):
+    """The timeline of an order: every step, shown to support and to the customer."""
+
+    class Kind(models.TextChoices):
+        RECEIVED = "received", _("received")
+        FILTERED = "filtered", _("not transferred")
+        HELD = "held", _("held by quota")
+        RELEASED = "released", _("released")
+        CUSTOMER = "customer", _("customer")
+        INVOICED = "invoiced", _("invoiced")
+        ATTEMPT_FAILED = "attempt_failed", _("attempt failed")
+        NEEDS_ATTENTION = "needs_attention", _("needs attention")
+        RETRY = "retry", _("retry requested")
+        REFUND = "refund", _("refund")
+
+    transfer = models.ForeignKey(OrderTransfer, on_delete=models.CASCADE, related_name="events",
+                                 verbose_name=_("order"))
+    created_at = models.DateTimeField(_("time"), default=timezone.now)
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    message = models.TextField(_("message"))
+    details = models.JSONField(_("details"), default=dict, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = _("order event")
+        verbose_name_plural = _("order timeline")
+
+    def __str__(self) -> str:
+        return self.message[:80]
+
+
+class BuyerBinding(models.Model):
+    """A shop buyer's Hogia Smart customer, found or created once and then remembered."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="buyer_bindings",
+                                 verbose_name=_("customer"))
+    key_kind = models.CharField(_("matched by"), max_length=30)
+    key_value = models.CharField(_("key"), max_length=254)
+    hogia_contact_id = models.CharField(_("Hogia contact id"), max_length=64)
+    hogia_customer_number = models.CharField(_("Hogia customer number"), max_length=40)
+    created = models.BooleanField(_("created by the portal"), default=False)
+    created_at = models.DateTimeField(_("bound"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("buyer binding")
+        verbose_name_plural = _("buyer bindings")
+        constraints = [models.UniqueConstraint(fields=["customer", "key_kind", "key_value"],
+                                               name="one_binding_per_buyer_key")]
+
+    def __str__(self) -> str:
+        return f"{self.key_value} → {self.hogia_customer_number}"

@@ -9,6 +9,9 @@ from django_q.models import Schedule
 # name -> (function, schedule type, minutes)
 SCHEDULES: dict[str, tuple[str, str, int]] = {
     "portal heartbeat": ("portal.tasks.heartbeat", Schedule.MINUTES, 1),
+    "transfer sweeper": ("integrations.tasks.sweep", Schedule.MINUTES, 1),
+    "order poll": ("integrations.tasks.poll_all_shops", Schedule.MINUTES, 5),
+    "release held orders": ("integrations.tasks.release_quotas", Schedule.MINUTES, 60),
 }
 
 

@@ -168,3 +168,9 @@ LOGGING = {
 
 # Older encryption keys, still accepted for reading while secrets are re-encrypted.
 PORTAL_ENCRYPTION_KEY_FALLBACKS = env.list("PORTAL_ENCRYPTION_KEY_FALLBACKS", default=[])
+
+# The address shops deliver webhooks to (what WooCommerce can reach).
+PORTAL_PUBLIC_URL = env.str("PORTAL_PUBLIC_URL", default=f"http://127.0.0.1:{PORTAL_PORT}")
+BILLING_SUPPORT_EMAILS = env.list("BILLING_SUPPORT_EMAILS", default=[])
+# Webhook bodies are orders; a large order is a few hundred kB, never this.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024

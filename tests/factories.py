@@ -1,6 +1,7 @@
 """factory-boy factories for the portal's models."""
 from __future__ import annotations
 
+import importlib
 import uuid
 from datetime import date
 
@@ -12,7 +13,15 @@ from integrations.models import FlowSettings, HogiaConnection, Shop
 
 
 def package(code: str) -> Package:
-    """Packages come from the data migration; tests pick one by code."""
+    """Packages come from the data migration; tests pick one by code.
+
+    A transactional test empties the tables between tests, data migrations' rows
+    included, so the same loader puts them back then.
+    """
+    if not Package.objects.filter(code=code).exists():
+        from django.apps import apps
+
+        importlib.import_module("billing.migrations.0002_packages").load(apps, None)
     return Package.objects.get(code=code)
 
 

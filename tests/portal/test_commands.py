@@ -31,8 +31,11 @@ def test_demo_setup_creates_the_demo_customer_once():
 def test_setup_schedules_is_idempotent():
     call_command("setup_schedules", verbosity=0)
     call_command("setup_schedules", verbosity=0)
-    assert list(Schedule.objects.values_list("name", "func")) == [
-        ("portal heartbeat", "portal.tasks.heartbeat")]
+    assert sorted(Schedule.objects.values_list("name", "func", "minutes")) == [
+        ("order poll", "integrations.tasks.poll_all_shops", 5),
+        ("portal heartbeat", "portal.tasks.heartbeat", 1),
+        ("release held orders", "integrations.tasks.release_quotas", 60),
+        ("transfer sweeper", "integrations.tasks.sweep", 1)]
 
 
 def test_health_reports_the_task_clusters_heartbeat(client):

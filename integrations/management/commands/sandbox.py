@@ -30,6 +30,7 @@ def _stop_once(signum, frame):
 
 class Command(BaseCommand):
     help = "Serve the WooCommerce or Hogia Smart sandbox on loopback until interrupted."
+    requires_system_checks = []  # a stand-in for a remote system: it uses neither database nor URLs
 
     def add_arguments(self, parser):
         parser.add_argument("name", choices=["woocommerce", "hogia"])

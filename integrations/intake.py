@@ -1,0 +1,149 @@
+"""Webhook intake and registration: what WooCommerce sends us, and what we ask it to send.
+
+A delivery is stored (raw bytes and headers) before the portal answers, checked
+against the shop's secret, and then only taken as a hint: the transfer re-reads the
+order from the shop. Rejected deliveries are kept too, with the reason.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.conf import settings
+from django.urls import reverse
+
+from integrations.clients.woocommerce import WooCommerceClient
+from integrations.connections import woocommerce_client
+from integrations.flows.orders import order_seen
+from integrations.models import Shop, SyncLogEntry, WebhookDelivery
+from integrations.services import sync_log
+from integrations.webhooks import webhook_signature_valid
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 5 * 1024 * 1024
+ORDER_TOPICS = ("order.created", "order.updated", "order.restored")
+REGISTERED_TOPICS = ("order.created", "order.updated")
+_PING = re.compile(rb"^webhook_id=(\d+)$")
+Outcome = WebhookDelivery.Outcome
+
+
+@dataclass
+class Answer:
+    status: int
+    message: str
+
+
+def _store(shop: Shop, *, outcome: str, reason: str, headers: dict, body: bytes,
+           resource_id: int | None = None) -> WebhookDelivery:
+    return WebhookDelivery.objects.create(
+        shop=shop, outcome=outcome, reason=reason[:2000], body=body, headers=headers,
+        topic=headers.get("x-wc-webhook-topic", "")[:60],
+        webhook_id=headers.get("x-wc-webhook-id", "")[:20],
+        delivery_id=headers.get("x-wc-webhook-delivery-id", "")[:64],
+        source=headers.get("x-wc-webhook-source", "")[:300],
+        content_type=headers.get("content-type", "")[:120], resource_id=resource_id)
+
+
+def webhook_receive(*, token: str, headers: dict[str, str], body: bytes) -> Answer:
+    """Take one request to a shop's webhook address. ``headers`` keys are lower case."""
+    try:
+        shop = Shop.objects.select_related("customer").get(webhook_token=uuid.UUID(token))
+    except (ValueError, Shop.DoesNotExist):
+        logger.warning("webhook for an unknown address %s", token[:40])
+        return Answer(404, "unknown webhook address")
+    if len(body) > MAX_BODY_BYTES:
+        _store(shop, outcome=Outcome.MALFORMED, reason=f"body of {len(body)} bytes is too large",
+               headers=headers, body=body[:MAX_BODY_BYTES])
+        return Answer(413, "body too large")
+    signature = headers.get("x-wc-webhook-signature", "")
+    if not signature and _PING.match(body.strip()):
+        # WooCommerce's ping when a webhook is saved: unsigned form data, and anything but a
+        # 200 shows as an error in the shop's admin.
+        _store(shop, outcome=Outcome.PING, reason="", headers=headers, body=body)
+        return Answer(200, "pong")
+    if not webhook_signature_valid(body=body, secret=shop.webhook_secret, signature=signature):
+        reason = ("no X-WC-Webhook-Signature header" if not signature else
+                  "X-WC-Webhook-Signature does not match the body and the shop's webhook secret")
+        _store(shop, outcome=Outcome.BAD_SIGNATURE, reason=reason, headers=headers, body=body)
+        sync_log(customer=shop.customer, shop=shop, level=SyncLogEntry.Level.WARNING,
+                 message=f"Webhook rejected: {reason}. Nothing was processed.", object_type="webhook",
+                 object_ref=headers.get("x-wc-webhook-topic", ""))
+        return Answer(401, f"rejected: {reason}")
+    topic = headers.get("x-wc-webhook-topic", "")
+    try:
+        payload = json.loads(body.decode("utf-8"), parse_float=Decimal)
+        resource_id = int(payload["id"]) if isinstance(payload, dict) and "id" in payload else None
+        if topic in ORDER_TOPICS and resource_id is None:
+            raise ValueError("the order has no id")
+    except (UnicodeDecodeError, ValueError, TypeError) as exc:
+        reason = f"body is not the JSON of a {topic or 'WooCommerce'} resource ({exc})"
+        _store(shop, outcome=Outcome.MALFORMED, reason=reason, headers=headers, body=body)
+        sync_log(customer=shop.customer, shop=shop, level=SyncLogEntry.Level.WARNING,
+                 message=f"Webhook rejected: {reason}. The raw delivery is kept.",
+                 object_type="webhook", object_ref=topic)
+        return Answer(400, f"rejected: {reason}")
+    source = headers.get("x-wc-webhook-source", "")
+    if source and source.rstrip("/") != shop.home_url.rstrip("/"):
+        sync_log(customer=shop.customer, shop=shop, level=SyncLogEntry.Level.WARNING,
+                 message=f"Webhook signed correctly but sent from {source}, not {shop.home_url}: "
+                         f"has the shop moved? Update the shop URL.", object_type="webhook",
+                 object_ref=topic)
+    if topic not in ORDER_TOPICS:
+        _store(shop, outcome=Outcome.IGNORED, reason=f"topic {topic or '(none)'} is not used yet",
+               headers=headers, body=body, resource_id=resource_id)
+        return Answer(200, "ignored")
+    _store(shop, outcome=Outcome.ACCEPTED, reason="", headers=headers, body=body,
+           resource_id=resource_id)
+    order_seen(shop=shop, order=payload, via="webhook")
+    return Answer(200, "accepted")
+
+
+def webhook_url(*, shop: Shop) -> str:
+    return settings.PORTAL_PUBLIC_URL.rstrip("/") + reverse("woocommerce-webhook",
+                                                            args=[str(shop.webhook_token)])
+
+
+def shop_webhooks_register(*, shop: Shop, woo: WooCommerceClient | None = None) -> str:
+    """Create (or repair) the portal's webhooks in the shop; returns what was done."""
+    woo = woo or woocommerce_client(shop=shop)
+    url = webhook_url(shop=shop)
+    existing = {w["topic"]: w for w in woo.webhooks_list() if w.get("delivery_url") == url}
+    registered, done = {}, []
+    for topic in REGISTERED_TOPICS:
+        name = f"Hogia Smart portal: {topic}"
+        if topic in existing:
+            # The secret is write-only in WooCommerce: set it again so both sides agree.
+            hook = woo.webhook_update(existing[topic]["id"], {"status": "active",
+                                                              "secret": shop.webhook_secret})
+            done.append(f"{topic} updated")
+        else:
+            hook = woo.webhook_create(name=name, topic=topic, delivery_url=url,
+                                      secret=shop.webhook_secret)
+            done.append(f"{topic} created")
+        registered[topic] = hook["id"]
+    shop.registered_webhooks = registered
+    shop.save(update_fields=["registered_webhooks"])
+    summary = f"Webhooks to {url}: " + ", ".join(done) + "."
+    sync_log(customer=shop.customer, shop=shop, message=summary, object_type="webhook")
+    return summary
+
+
+def shop_webhooks_reenable(*, shop: Shop, woo: WooCommerceClient | None = None) -> list[str]:
+    """WooCommerce disables a webhook after repeated failed deliveries; switch ours back on."""
+    woo = woo or woocommerce_client(shop=shop)
+    url = webhook_url(shop=shop)
+    reenabled = []
+    for hook in woo.webhooks_list():
+        if hook.get("delivery_url") == url and hook.get("status") == "disabled":
+            woo.webhook_update(hook["id"], {"status": "active"})
+            reenabled.append(hook.get("topic", str(hook["id"])))
+            sync_log(customer=shop.customer, shop=shop, level=SyncLogEntry.Level.WARNING,
+                     message=f"WooCommerce had disabled the {hook.get('topic')} webhook after failed "
+                             f"deliveries; the portal re-enabled it. The poll covered the gap.",
+                     object_type="webhook", object_ref=str(hook["id"]))
+    return reenabled
