@@ -1,11 +1,23 @@
 """Read-only questions other apps ask billing (what a customer's package includes)."""
 from __future__ import annotations
 
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
 
+from django.conf import settings
+from django.db.models import Count, Q, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from billing.models import Customer, Feature, Package, Subscription
+from billing.dates import local_midnight, month_end, month_start
+from billing.models import (Customer, Feature, OrderUsage, Package, ServiceHourEntry, ShopCount,
+                            Subscription)
+from billing.statements import (History, HourPackBought, Installation, MonthStatement, MonthUsage,
+                                Term, next_month, statement_build, term_in_force)
+
+ZERO = Decimal("0.00")
+DEFAULT_HOURLY_RATE = "950"
 
 
 def subscription_current(*, customer: Customer, on: date | None = None) -> Subscription | None:
@@ -47,3 +59,197 @@ def multishop_refusal(*, customer: Customer, shop_count: int) -> str | None:
         return None
     return feature_refusal(customer=customer, feature=Feature.MULTISHOP,
                            what=f"Connecting {shop_count} active shops (multishop)")
+
+
+# -- subscriptions in force, quota -------------------------------------------------------------
+
+def subscription_in_force(*, customer: Customer, on: date | None = None) -> Subscription | None:
+    """Like ``subscription_current`` but None once a cancelled subscription has ended."""
+    day = on or timezone.localdate()
+    subscription = subscription_current(customer=customer, on=day)
+    if subscription is not None and subscription.effective_end_date is not None \
+            and day > subscription.effective_end_date:
+        return None
+    return subscription
+
+
+def package_in_force(*, customer: Customer, on: date | None = None) -> Package | None:
+    subscription = subscription_in_force(customer=customer, on=on)
+    return subscription.package if subscription else None
+
+
+@dataclass(frozen=True)
+class QuotaStatus:
+    month: date
+    package_code: str
+    limit: int | None  # None: no limit (Premium)
+    used: int
+    held: int  # held orders waiting now, whatever month they arrived in
+    percent: Decimal | None  # used / limit in percent, one decimal; None without a limit
+
+    @property
+    def unlimited(self) -> bool:
+        return self.limit is None and bool(self.package_code)
+
+
+def quota_counted(*, customer: Customer, month: date) -> int:
+    return OrderUsage.objects.filter(customer=customer, status=OrderUsage.Status.COUNTED,
+                                     month=month_start(month)).count()
+
+
+def quota_held(*, customer: Customer) -> int:
+    return OrderUsage.objects.filter(customer=customer, status=OrderUsage.Status.HELD).count()
+
+
+def quota_percent(*, used: int, limit: int | None) -> Decimal | None:
+    if limit is None:
+        return None
+    if limit == 0:
+        return Decimal("100.0") if used else Decimal("0.0")
+    return (Decimal(used) * 100 / limit).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+
+
+def quota_status(*, customer: Customer, month: date) -> QuotaStatus:
+    """The month's counted orders against the limit of the package in force.
+
+    The package is the one in force at the month's end, or today for the running month.
+    """
+    first = month_start(month)
+    day = min(month_end(first), max(first, timezone.localdate()))
+    package = package_in_force(customer=customer, on=day)
+    limit = package.monthly_order_limit if package else 0
+    used = quota_counted(customer=customer, month=first)
+    return QuotaStatus(month=first, package_code=package.code if package else "", limit=limit,
+                       used=used, held=quota_held(customer=customer),
+                       percent=quota_percent(used=used, limit=limit))
+
+
+# -- service account ---------------------------------------------------------------------------
+
+def service_hours_balance(*, customer: Customer, before: datetime | None = None) -> Decimal:
+    """The service account's balance: the sum of its ledger (entries before ``before`` if given)."""
+    entries = ServiceHourEntry.objects.filter(customer=customer)
+    if before is not None:
+        entries = entries.filter(occurred_at__lt=before)
+    return entries.aggregate(total=Coalesce(Sum("hours"), Decimal("0")))["total"].quantize(ZERO)
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    entry: ServiceHourEntry
+    balance: Decimal  # after this entry
+
+
+def service_hours_ledger(*, customer: Customer) -> list[LedgerRow]:
+    """The ledger, newest first, with the balance after each entry (one query)."""
+    entries = list(ServiceHourEntry.objects.filter(customer=customer).select_related("staff")
+                   .order_by("occurred_at", "id"))
+    rows, balance = [], ZERO
+    for entry in entries:
+        balance += entry.hours
+        rows.append(LedgerRow(entry=entry, balance=balance))
+    return rows[::-1]
+
+
+def hourly_rate() -> Decimal:
+    """The ordinary hourly rate (SEK, excl. VAT): setting ``BILLING_HOURLY_RATE``, default 950."""
+    return Decimal(str(getattr(settings, "BILLING_HOURLY_RATE", DEFAULT_HOURLY_RATE)))
+
+
+# -- statements --------------------------------------------------------------------------------
+
+def statement_histories(*, customer_ids: list[int] | None = None) -> dict[int, History]:
+    """Each customer's subscription and shop-count history, in two queries for any number."""
+    subscriptions = Subscription.objects.select_related("package", "customer").order_by(
+        "customer_id", "start_date", "id")
+    shop_counts = ShopCount.objects.order_by("customer_id", "effective_from")
+    if customer_ids is not None:
+        subscriptions = subscriptions.filter(customer_id__in=customer_ids)
+        shop_counts = shop_counts.filter(customer_id__in=customer_ids)
+    terms: dict[int, list[Term]] = {}
+    names: dict[int, str] = {}
+    installations: dict[int, Installation] = {}
+    for sub in subscriptions:
+        names[sub.customer_id] = sub.customer.name
+        installations.setdefault(sub.customer_id, Installation(
+            on=sub.start_date, fee=sub.installation_fee, package_name=sub.package.name))
+        terms.setdefault(sub.customer_id, []).append(Term(
+            start=sub.start_date, end=sub.effective_end_date, package_code=sub.package.code,
+            package_name=sub.package.name, monthly_fee=sub.monthly_fee,
+            extra_shop_fee=sub.extra_shop_fee, order_limit=sub.package.monthly_order_limit))
+    counts: dict[int, list[tuple[date, int]]] = {}
+    for customer_id, effective_from, active in shop_counts.values_list(
+            "customer_id", "effective_from", "active_shops"):
+        counts.setdefault(customer_id, []).append((effective_from, active))
+    return {cid: History(customer_id=cid, customer_name=names[cid], terms=tuple(cid_terms),
+                         installation=installations.get(cid),
+                         shop_counts=tuple(counts.get(cid, ())))
+            for cid, cid_terms in terms.items()}
+
+
+def statement_usage(*, customer: Customer, month: date, history: History) -> MonthUsage:
+    """The month's recorded usage for one customer's statement."""
+    first = month_start(month)
+    start, after = local_midnight(first), local_midnight(next_month(first))
+    month_entries = ServiceHourEntry.objects.filter(customer=customer, occurred_at__gte=start,
+                                                    occurred_at__lt=after)
+    moves = month_entries.aggregate(
+        credited=Coalesce(Sum("hours", filter=Q(hours__gt=0)), Decimal("0")),
+        spent=Coalesce(Sum("hours", filter=Q(hours__lt=0)), Decimal("0")))
+    packs = tuple(
+        HourPackBought(on=timezone.localdate(entry.occurred_at), name=entry.hour_pack.name
+                       if entry.hour_pack else "Hour pack", hours=entry.hours,
+                       price=entry.price or ZERO,
+                       package_code=_code_on(history, timezone.localdate(entry.occurred_at)))
+        for entry in month_entries.filter(kind=ServiceHourEntry.Kind.HOUR_PACK)
+        .select_related("hour_pack").order_by("occurred_at", "id"))
+    rate = (ServiceHourEntry.objects.filter(customer=customer, occurred_at__lt=after,
+                                            hourly_rate__isnull=False)
+            .exclude(below_zero_reason="").order_by("-occurred_at", "-id")
+            .values_list("hourly_rate", flat=True).first())
+    usage = OrderUsage.objects.filter(customer=customer).aggregate(
+        counted=Count("id", filter=Q(status=OrderUsage.Status.COUNTED, month=first)),
+        held=Count("id", filter=Q(held_month=first)))
+    return MonthUsage(hour_packs=packs,
+                      hours_opening=service_hours_balance(customer=customer, before=start),
+                      hours_credited=moves["credited"].quantize(ZERO),
+                      hours_spent=moves["spent"].quantize(ZERO),
+                      owed_hourly_rate=rate if rate is not None else hourly_rate(),
+                      orders_counted=usage["counted"], orders_held=usage["held"])
+
+
+def _code_on(history: History, day: date) -> str:
+    term = term_in_force(history.terms, day)
+    return term.package_code if term else ""
+
+
+def statement_compute(*, customer: Customer, month: date) -> MonthStatement:
+    """The statement for a month, computed from recorded history (same figures every time)."""
+    first = month_start(month)
+    history = statement_histories(customer_ids=[customer.pk]).get(customer.pk) or History(
+        customer_id=customer.pk, customer_name=customer.name, terms=(), installation=None)
+    return statement_build(history=history, month=first,
+                           usage=statement_usage(customer=customer, month=first, history=history))
+
+
+# -- the customer's own pages ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AccountOverview:
+    customer: Customer
+    package: Package | None
+    quota: QuotaStatus
+    hours_balance: Decimal
+    ledger: list[LedgerRow]
+    key_account_manager: object | None  # a staff user, shown only while the package includes it
+
+
+def customer_account(*, customer: Customer) -> AccountOverview:
+    package = package_in_force(customer=customer)
+    ledger = service_hours_ledger(customer=customer)
+    kam = customer.key_account_manager if (
+        package is not None and package.includes(Feature.KEY_ACCOUNT_MANAGER)) else None
+    return AccountOverview(customer=customer, package=package,
+                           quota=quota_status(customer=customer, month=timezone.localdate()),
+                           hours_balance=ledger[0].balance if ledger else ZERO, ledger=ledger,
+                           key_account_manager=kam)

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from billing.admin import CustomerContactInline, SubscriptionInline
+from billing.admin import CustomerContactInline, ServiceHourEntryInline, SubscriptionInline
 from billing.models import Customer, Subscription
 from integrations.admin import FLOW_SETTINGS_FIELDSETS, shop_counts
 from integrations.models import FlowSettings, HogiaConnection, Shop
@@ -64,10 +64,10 @@ class CustomerAdmin(admin.ModelAdmin):
     filter_horizontal = ["users"]
     readonly_fields = ["created_at", "add_links"]
     inlines = [CustomerContactInline, SubscriptionInline, FlowSettingsInline, HogiaConnectionInline,
-               ShopInline]
+               ShopInline, ServiceHourEntryInline]
     fieldsets = [
         (None, {"fields": ["name", "organisation_number", "is_active", "notes"]}),
-        (_("Status pages"), {"fields": ["users"]}),
+        (_("Status pages"), {"fields": ["users", "key_account_manager"]}),
         (_("Connections"), {"fields": ["add_links", "created_at"]}),
     ]
 

@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from portal import views
 
@@ -10,5 +10,9 @@ admin.site.index_title = "Support"
 urlpatterns = [
     path("", views.home, name="home"),
     path("health/", views.health, name="health"),
+    path("", include("integrations.urls")),
+    path("account/", views.account, name="account"),
+    # Before the admin: its catch-all would otherwise answer these addresses.
+    path("admin/billing-reports/", include("billing.urls")),
     path("admin/", admin.site.urls),
 ]

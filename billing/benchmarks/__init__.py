@@ -1,0 +1,1 @@
+"""Billing benchmarks, run by ``python manage.py benchmark NAME``."""

@@ -1,0 +1,339 @@
+"""Writes of the billing layer: order quota, shop counts, service hours, statements.
+
+The order flow (``integrations``) calls ``quota_claim`` before it transfers an order and
+``quota_release`` when held orders may go; it never writes these tables itself.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from functools import partial
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.mail import EmailMessage
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from billing.dates import local_midnight, month_start
+from billing.models import (Customer, CustomerContact, HourPack, OrderUsage, QuotaNotice,
+                            ServiceHourEntry, ShopCount, Statement, StatementLine)
+from billing.selectors import (hourly_rate, package_in_force, quota_counted, quota_held,
+                               service_hours_balance, statement_compute)
+from billing.statements import next_month
+
+QUOTA_THRESHOLDS = (80, 100)
+
+
+@dataclass(frozen=True)
+class QuotaClaim:
+    granted: bool  # True: transfer the order now; False: it is held
+    month: date  # first day of the month it counts against (or arrived in, when held)
+    used: int  # orders counted that month after this call
+    limit: int | None  # None: no limit; 0: no package in force
+    held: int  # held orders waiting now
+
+
+def _lock_customer(customer: Customer) -> None:
+    """Serialise quota decisions per customer: a row lock on PostgreSQL.
+
+    On SQLite ``select_for_update`` is a no-op, but the settings open every transaction
+    with BEGIN IMMEDIATE, which takes the database's write lock at once.
+    """
+    Customer.objects.select_for_update().filter(pk=customer.pk).values_list("pk", flat=True).first()
+
+
+def _limit_on(customer: Customer, day: date):
+    package = package_in_force(customer=customer, on=day)
+    return package, (package.monthly_order_limit if package else 0)
+
+
+def _claim_state(customer: Customer, usage: OrderUsage, day: date) -> QuotaClaim:
+    month = usage.month or month_start(day)
+    _package, limit = _limit_on(customer, day)
+    return QuotaClaim(granted=usage.status == OrderUsage.Status.COUNTED, month=month,
+                      used=quota_counted(customer=customer, month=month), limit=limit,
+                      held=quota_held(customer=customer))
+
+
+def quota_claim(*, customer: Customer, order_key: str, arrived_at: datetime,
+                on: date | None = None) -> QuotaClaim:
+    """Count an order against the month's quota, or hold it when the quota is used up.
+
+    Idempotent per (customer, order_key): an order already recorded is returned as it
+    stands (counted or held), never counted twice. Orders of all the customer's shops
+    count together. A customer without a package in force has limit 0: its orders are held.
+    """
+    day = on or timezone.localdate()
+    month = month_start(day)
+    existing = OrderUsage.objects.filter(customer=customer, order_key=order_key).first()
+    if existing is not None:
+        return _claim_state(customer, existing, day)
+    try:
+        with transaction.atomic():
+            _lock_customer(customer)
+            # Another worker may have recorded it while we waited for the lock.
+            existing = OrderUsage.objects.filter(customer=customer, order_key=order_key).first()
+            if existing is not None:
+                return _claim_state(customer, existing, day)
+            package, limit = _limit_on(customer, day)
+            used = quota_counted(customer=customer, month=month)
+            granted = package is not None and (limit is None or used < limit)
+            if granted:
+                OrderUsage.objects.create(
+                    customer=customer, order_key=order_key, arrived_at=arrived_at,
+                    status=OrderUsage.Status.COUNTED, month=month, package=package,
+                    counted_at=timezone.now())
+                used += 1
+            else:
+                OrderUsage.objects.create(
+                    customer=customer, order_key=order_key, arrived_at=arrived_at,
+                    status=OrderUsage.Status.HELD, held_month=month, package=package)
+            _quota_notify(customer=customer, month=month, used=used, limit=limit)
+            return QuotaClaim(granted=granted, month=month, used=used, limit=limit,
+                              held=quota_held(customer=customer))
+    except IntegrityError:
+        # The unique constraint caught a concurrent insert the lock did not serialise.
+        existing = OrderUsage.objects.get(customer=customer, order_key=order_key)
+        return _claim_state(customer, existing, day)
+
+
+def quota_release(*, customer: Customer, on: date | None = None) -> list[str]:
+    """Count held orders, oldest first, in ``on``'s month while the limit allows.
+
+    Returns their order keys: the caller transfers them. A held order released in
+    December counts against December, whenever it arrived.
+    """
+    day = on or timezone.localdate()
+    month = month_start(day)
+    with transaction.atomic():
+        _lock_customer(customer)
+        package, limit = _limit_on(customer, day)
+        if package is None:
+            return []
+        used = quota_counted(customer=customer, month=month)
+        held = (OrderUsage.objects.filter(customer=customer, status=OrderUsage.Status.HELD)
+                .order_by("arrived_at", "id"))
+        if limit is not None:
+            held = held[:max(0, limit - used)]
+        rows = list(held.values_list("pk", "order_key"))
+        if rows:
+            OrderUsage.objects.filter(pk__in=[pk for pk, _ in rows]).update(
+                status=OrderUsage.Status.COUNTED, month=month, package=package,
+                counted_at=timezone.now())
+            _quota_notify(customer=customer, month=month, used=used + len(rows), limit=limit)
+    return [key for _, key in rows]
+
+
+def quota_release_forced(*, customer: Customer, order_keys: list[str], by_user, reason: str,
+                         on: date | None = None) -> list[str]:
+    """Support's "release these anyway": count the named held orders even over the limit.
+
+    Records who and why on each order. Returns the keys released (held ones only), oldest first.
+    """
+    if not (reason or "").strip():
+        raise ValidationError("Give a reason for releasing orders over the quota.")
+    day = on or timezone.localdate()
+    month = month_start(day)
+    with transaction.atomic():
+        _lock_customer(customer)
+        package, limit = _limit_on(customer, day)
+        rows = list(OrderUsage.objects.filter(customer=customer, status=OrderUsage.Status.HELD,
+                                              order_key__in=order_keys)
+                    .order_by("arrived_at", "id").values_list("pk", "order_key"))
+        if rows:
+            OrderUsage.objects.filter(pk__in=[pk for pk, _ in rows]).update(
+                status=OrderUsage.Status.COUNTED, month=month, package=package,
+                counted_at=timezone.now(), forced_by=by_user, forced_reason=reason.strip())
+            _quota_notify(customer=customer, month=month,
+                          used=quota_counted(customer=customer, month=month), limit=limit)
+    return [key for _, key in rows]
+
+
+# -- quota notices -----------------------------------------------------------------------------
+
+def _quota_notify(*, customer: Customer, month: date, used: int, limit: int | None) -> None:
+    """Record and (after commit) mail each threshold reached, once per customer and month."""
+    if not limit:
+        return
+    for threshold in QUOTA_THRESHOLDS:
+        if used * 100 < threshold * limit:
+            continue
+        recipients = quota_notice_recipients(customer=customer)
+        notice, created = QuotaNotice.objects.get_or_create(
+            customer=customer, month=month, threshold=threshold,
+            defaults={"used": used, "limit": limit, "recipients": ", ".join(recipients)})
+        if created:
+            transaction.on_commit(partial(_quota_mail_send, notice_id=notice.pk))
+
+
+def quota_notice_recipients(*, customer: Customer) -> list[str]:
+    contacts = CustomerContact.objects.filter(customer=customer, receives_notifications=True)
+    emails = list(contacts.values_list("email", flat=True))
+    for email in getattr(settings, "BILLING_SUPPORT_EMAILS", []) or []:
+        if email not in emails:
+            emails.append(email)
+    return emails
+
+
+def _quota_mail_send(*, notice_id: int) -> None:
+    notice = QuotaNotice.objects.select_related("customer").get(pk=notice_id)
+    recipients = [email.strip() for email in notice.recipients.split(",") if email.strip()]
+    if not recipients:
+        return
+    month = f"{notice.month:%Y-%m}"
+    name = notice.customer.name
+    if notice.threshold >= 100:
+        subject = f"Orderkvoten är slut / Order quota used up: {name}, {month}"
+        body = (
+            f"{name} has transferred {notice.used} of {notice.limit} orders included in the "
+            f"package for {month}.\n\nFurther orders are now being HELD: none is lost. Held "
+            "orders are transferred as soon as the quota allows: raise the package (they are "
+            "released at once) or wait until the 1st of next month, when the new month's "
+            "quota releases them in the order they arrived.\n\n"
+            f"{name} har fört över {notice.used} av {notice.limit} order som ingår i paketet "
+            f"för {month}. Nya order hålls nu kvar (inget går förlorat) tills kvoten tillåter: "
+            "uppgradera paketet eller vänta till den 1:a nästa månad.")
+    else:
+        subject = f"{notice.threshold} % av orderkvoten / of the order quota: {name}, {month}"
+        body = (
+            f"{name} has transferred {notice.used} of {notice.limit} orders included in the "
+            f"package for {month} ({notice.threshold} %). When the quota is used up, further "
+            "orders are held until the next month or until the package is raised.\n\n"
+            f"{name} har fört över {notice.used} av {notice.limit} order för {month} "
+            f"({notice.threshold} %). När kvoten är slut hålls nya order kvar.")
+    EmailMessage(subject=subject, body=body, from_email=settings.DEFAULT_FROM_EMAIL,
+                 to=recipients).send()
+
+
+# -- shops -------------------------------------------------------------------------------------
+
+def shop_count_changed(*, customer: Customer, active_shops: int, on: date | None = None) -> ShopCount:
+    """Record the customer's number of active shops from ``on`` (default today) on.
+
+    The extra-shop fee is charged from these rows; a second report on the same day
+    replaces the first.
+    """
+    day = on or timezone.localdate()
+    with transaction.atomic():
+        _lock_customer(customer)
+        current = (ShopCount.objects.filter(customer=customer, effective_from__lte=day)
+                   .order_by("-effective_from").first())
+        if current is not None and current.active_shops == active_shops:
+            return current
+        row, _created = ShopCount.objects.update_or_create(
+            customer=customer, effective_from=day, defaults={"active_shops": active_shops})
+        return row
+
+
+# -- service account ---------------------------------------------------------------------------
+
+def service_hours_credit_start_package(*, customer: Customer) -> ServiceHourEntry | None:
+    """Credit the start package's hours of the customer's first subscription, once ever.
+
+    Dated the day that subscription starts; None while the customer has no subscription.
+    """
+    existing = ServiceHourEntry.objects.filter(
+        customer=customer, kind=ServiceHourEntry.Kind.START_PACKAGE).first()
+    if existing is not None:
+        return existing
+    first = customer.subscriptions.select_related("package").order_by("start_date", "id").first()
+    if first is None:
+        return None
+    try:
+        with transaction.atomic():
+            return ServiceHourEntry.objects.create(
+                customer=customer, kind=ServiceHourEntry.Kind.START_PACKAGE,
+                hours=first.package.start_package_hours, occurred_at=local_midnight(first.start_date),
+                category=ServiceHourEntry.Category.TRAINING,
+                note=f"Start package, {first.package.name}: delivery, installation, training "
+                     "and configuration.")
+    except IntegrityError:
+        return ServiceHourEntry.objects.get(customer=customer, kind=ServiceHourEntry.Kind.START_PACKAGE)
+
+
+def hour_pack_buy(*, customer: Customer, hour_pack: HourPack, by_user=None,
+                  occurred_at: datetime | None = None, note: str = "") -> ServiceHourEntry:
+    """Credit an hour pack; its price today is recorded on the entry for the statement."""
+    return ServiceHourEntry.objects.create(
+        customer=customer, kind=ServiceHourEntry.Kind.HOUR_PACK, hours=hour_pack.hours,
+        hour_pack=hour_pack, price=hour_pack.price, staff=by_user,
+        occurred_at=occurred_at or timezone.now(), note=note)
+
+
+def _debit(*, customer: Customer, kind: str, hours: Decimal, by_user, occurred_at, category: str,
+           note: str, below_zero_reason: str) -> ServiceHourEntry:
+    with transaction.atomic():
+        _lock_customer(customer)
+        balance = service_hours_balance(customer=customer)
+        reason = (below_zero_reason or "").strip()
+        if hours < 0 and balance + hours < 0 and not reason:
+            raise ValidationError(
+                {"below_zero_reason": f"This takes the service account to {balance + hours} h "
+                                      f"(balance {balance} h): give a reason to go below zero."})
+        return ServiceHourEntry.objects.create(
+            customer=customer, kind=kind, hours=hours, staff=by_user, category=category,
+            occurred_at=occurred_at or timezone.now(), note=note, below_zero_reason=reason,
+            hourly_rate=hourly_rate() if hours < 0 else None)
+
+
+def service_hours_log(*, customer: Customer, hours: Decimal, category: str, by_user,
+                      occurred_at: datetime | None = None, note: str = "",
+                      below_zero_reason: str = "") -> ServiceHourEntry:
+    """Log time support spent for the customer (``hours`` > 0 is drawn from the account).
+
+    Going below zero needs ``below_zero_reason``; the hours owed then show on the statement.
+    """
+    hours = Decimal(hours)
+    if hours <= 0:
+        raise ValidationError({"hours": "Log the time spent as a positive number of hours."})
+    if category not in ServiceHourEntry.Category.values:
+        raise ValidationError({"category": f"Unknown category {category!r}."})
+    return _debit(customer=customer, kind=ServiceHourEntry.Kind.TIME_SPENT, hours=-hours,
+                  by_user=by_user, occurred_at=occurred_at, category=category, note=note,
+                  below_zero_reason=below_zero_reason)
+
+
+def service_hours_adjust(*, customer: Customer, hours: Decimal, by_user, note: str,
+                         below_zero_reason: str = "") -> ServiceHourEntry:
+    """A correction of either sign; the ledger is never edited, only added to."""
+    if not (note or "").strip():
+        raise ValidationError({"note": "Say why the account is adjusted."})
+    return _debit(customer=customer, kind=ServiceHourEntry.Kind.ADJUSTMENT, hours=Decimal(hours),
+                  by_user=by_user, occurred_at=None, category="", note=note,
+                  below_zero_reason=below_zero_reason)
+
+
+# -- statements --------------------------------------------------------------------------------
+
+def statement_issue(*, customer: Customer, month: date, by_user) -> Statement:
+    """Store the month's statement as computed now: a snapshot that never changes.
+
+    Only for a month that has ended; once per customer and month. Hours owed on it are
+    recorded as invoiced (a credit on the 1st of the next month), so the next statement
+    does not charge them again.
+    """
+    first = month_start(month)
+    if next_month(first) > timezone.localdate():
+        raise ValidationError("A statement can be issued once its month has ended.")
+    computed = statement_compute(customer=customer, month=first)
+    with transaction.atomic():
+        _lock_customer(customer)
+        if Statement.objects.filter(customer=customer, month=first).exists():
+            raise ValidationError(f"The statement for {first:%Y-%m} has already been issued.")
+        statement = Statement.objects.create(customer=customer, month=first, net=computed.net,
+                                             vat=computed.vat, gross=computed.gross,
+                                             issued_by=by_user)
+        StatementLine.objects.bulk_create([
+            StatementLine(statement=statement, position=index, kind=line.kind,
+                          description=line.description, quantity=line.quantity, unit=line.unit,
+                          unit_price=line.unit_price, amount=line.amount,
+                          package_code=line.package_code)
+            for index, line in enumerate(computed.lines, start=1)])
+        if computed.hours_owed > 0:
+            ServiceHourEntry.objects.create(
+                customer=customer, kind=ServiceHourEntry.Kind.SETTLED, hours=computed.hours_owed,
+                occurred_at=local_midnight(next_month(first)), staff=by_user,
+                note=f"{computed.hours_owed} h owed, invoiced on the statement for {first:%Y-%m}.")
+    return statement
