@@ -13,11 +13,13 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from integrations.fields import last_four
-from integrations.flows.orders import (orders_poll, transfers_release_held, transfers_retry)
+from integrations.flows.orders import (orders_poll, refunds_mark_booked_by_hand, transfers_release_held,
+                                       transfers_retry)
 from integrations.intake import shop_webhooks_register, webhook_url
 from integrations.errors import RemoteError
 from integrations.models import (BuyerBinding, FlowSettings, HogiaConnection, OrderEvent, OrderTransfer,
-                                 Shop, SyncLogEntry, SyncRun, WebhookDelivery, new_webhook_secret)
+                                 RefundCredit, Shop, SyncLogEntry, SyncRun, WebhookDelivery,
+                                 new_webhook_secret)
 from integrations.services import hogia_connection_test, remote_error_text, shop_connection_test
 
 
@@ -303,6 +305,17 @@ class OrderEventInline(admin.TabularInline):
         return False
 
 
+class RefundCreditInline(admin.TabularInline):
+    model = RefundCredit
+    fields = ["woo_refund_id", "amount", "invoice_number", "booked_by_hand", "created_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(OrderTransfer)
 class OrderTransferAdmin(ReadOnlyAdmin):
     list_display = ["order_number", "shop", "buyer", "total", "currency", "state", "woo_status",
@@ -311,8 +324,8 @@ class OrderTransferAdmin(ReadOnlyAdmin):
     search_fields = ["order_number", "buyer", "invoice_number", "shop__name", "shop__customer__name"]
     list_select_related = ["shop", "shop__customer"]
     date_hierarchy = "created_at"
-    inlines = [OrderEventInline]
-    actions = ["retry", "release_held"]
+    inlines = [RefundCreditInline, OrderEventInline]
+    actions = ["retry", "release_held", "refunds_booked_by_hand"]
     readonly_fields = ["shop", "woo_order_id", "order_number", "state", "woo_status", "buyer", "total",
                        "currency", "invoice_number", "hogia_invoice_id", "hogia_customer_number",
                        "attempts", "next_attempt_at", "last_error", "attention_text", "first_seen_via",
@@ -333,6 +346,16 @@ class OrderTransferAdmin(ReadOnlyAdmin):
     def retry(self, request, queryset):
         count = transfers_retry(transfers=queryset, by=f"{request.user} (admin)")
         self.message_user(request, _("%(count)d order(s) queued for transfer.") % {"count": count})
+
+    @admin.action(description=_("Mark the orders' uncredited refunds as booked by hand in Hogia Smart"))
+    def refunds_booked_by_hand(self, request, queryset):
+        marked = 0
+        for transfer in queryset.filter(hogia_invoice_id__gt="").select_related("shop"):
+            try:
+                marked += refunds_mark_booked_by_hand(transfer=transfer, by=str(request.user))
+            except RemoteError as exc:
+                self.message_user(request, f"{transfer}: {exc}", messages.ERROR)
+        self.message_user(request, _("%(count)d refund(s) marked as credited by hand.") % {"count": marked})
 
     @admin.action(description=_("Release held orders over the quota"))
     def release_held(self, request, queryset):

@@ -463,3 +463,30 @@ class BuyerBinding(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key_value} → {self.hogia_customer_number}"
+
+
+class RefundCredit(models.Model):
+    """A WooCommerce refund booked as a credit invoice against the order's invoice."""
+
+    transfer = models.ForeignKey(OrderTransfer, on_delete=models.CASCADE, related_name="credits",
+                                 verbose_name=_("order"))
+    woo_refund_id = models.BigIntegerField(_("WooCommerce refund id"))
+    amount = models.DecimalField(_("refunded amount"), max_digits=14, decimal_places=2)
+    sequence_id = models.UUIDField(_("Hogia sequence id"), unique=True)
+    hogia_invoice_id = models.CharField(_("Hogia credit invoice id"), max_length=64, blank=True)
+    invoice_number = models.CharField(_("credit invoice number"), max_length=40, blank=True)
+    booked_by_hand = models.BooleanField(
+        _("booked by hand"), default=False,
+        help_text=_("Support booked this credit in Hogia Smart themselves (e.g. a refund by amount "
+                    "only, which has no VAT split)."))
+    created_at = models.DateTimeField(_("credited"), default=timezone.now)
+
+    class Meta:
+        ordering = ["transfer", "woo_refund_id"]
+        verbose_name = _("refund credit")
+        verbose_name_plural = _("refund credits")
+        constraints = [models.UniqueConstraint(fields=["transfer", "woo_refund_id"],
+                                               name="one_credit_per_refund")]
+
+    def __str__(self) -> str:
+        return f"refund {self.woo_refund_id} → {self.invoice_number or 'by hand'}"

@@ -30,10 +30,10 @@ from integrations.connections import hogia_client, woocommerce_client
 from integrations.errors import (NotFound, RateLimited, RemoteError, RemoteRejected,
                                  RemoteUnavailable, Unauthorised)
 from integrations.mapping.contacts import buyer_key, hogia_contact_body, hogia_contact_filters
-from integrations.mapping.invoices import (InvoiceArticles, InvoiceBlocked, hogia_invoice_body,
-                                           invoice_from_order)
+from integrations.mapping.invoices import (InvoiceArticles, InvoiceBlocked, credit_from_refund,
+                                           hogia_invoice_body, invoice_from_order)
 from integrations.models import (BuyerBinding, FlowSettings, HogiaConnection, OrderEvent,
-                                 OrderTransfer, Shop, SyncLogEntry)
+                                 OrderTransfer, RefundCredit, Shop, SyncLogEntry)
 from integrations.services import sync_log
 
 logger = logging.getLogger(__name__)
@@ -124,7 +124,15 @@ def order_seen(*, shop: Shop, order: dict, via: str) -> Seen:
         if created:
             _event(transfer, Kind.RECEIVED, f"Received by {via} (status {status}).", via=via)
         queued = False
-        if transfer.state in (State.RECEIVED, State.FILTERED):
+        refund_ids = {int(r["id"]) for r in order.get("refunds") or [] if r.get("id")}
+        if (transfer.state == State.INVOICED and refund_ids
+                and not refund_ids <= set(transfer.credits.values_list("woo_refund_id", flat=True))):
+            transfer.state = State.QUEUED
+            transfer.next_attempt_at = timezone.now()
+            queued = True
+            _event(transfer, Kind.REFUND, "A refund was made in the shop: a credit invoice follows.",
+                   via=via)
+        elif transfer.state in (State.RECEIVED, State.FILTERED):
             if _is_trigger(shop, status):
                 transfer.state = State.QUEUED
                 transfer.next_attempt_at = timezone.now()
@@ -258,7 +266,8 @@ def _your_reference(transfer: OrderTransfer) -> str:
 
 def order_transfer(*, transfer_id: int, woo: WooCommerceClient | None = None,
                    hogia: HogiaSmartClient | None = None, today: date | None = None) -> OrderTransfer | None:
-    """One attempt to turn a queued order into its invoice. Safe to call any number of times."""
+    """One attempt to bring Hogia Smart in line with a queued order: its invoice, then a
+    credit invoice per refund. Safe to call any number of times."""
     transfer = _claim(transfer_id)
     if transfer is None:
         return None
@@ -276,90 +285,132 @@ def order_transfer(*, transfer_id: int, woo: WooCommerceClient | None = None,
         return transfer
     woo = woo or woocommerce_client(shop=shop)
     hogia = hogia or hogia_client(connection=connection)
-
-    # The webhook body was only a hint: act on the order as the shop has it now.
+    articles = InvoiceArticles(freight=settings.freight_article_number, fee=settings.fee_article_number,
+                               discount=settings.discount_article_number)
     try:
+        # The webhook body was only a hint: act on the order as the shop has it now.
         order = woo.order_get(transfer.woo_order_id)
+        if not transfer.hogia_invoice_id:
+            if not _invoice_ensure(transfer=transfer, order=order, settings=settings, hogia=hogia,
+                                   articles=articles, today=today):
+                return transfer
+        if not _credits_ensure(transfer=transfer, order=order, woo=woo, hogia=hogia, articles=articles,
+                               today=today):
+            return transfer
     except NotFound:
         _needs_attention(transfer, error="The order no longer exists in the shop (deleted?).",
                          what_to_do="Nothing to invoice; leave it, or restore the order and retry.")
         return transfer
     except Unauthorised as exc:
-        _needs_attention(transfer, error=f"The shop refused the portal's API key ({exc}).",
-                         what_to_do="Check the shop's consumer key/secret and test the connection.")
+        _needs_attention(transfer, error=f"A remote system refused the portal's credentials ({exc}).",
+                         what_to_do="Check the shop's API key and the Hogia Smart connection, test "
+                                    "both connections, then retry.")
         return transfer
-    except RemoteUnavailable as exc:
-        _retry_later(transfer, exc, system="The shop")
-        return transfer
-    status = str(order.get("status") or "")
-    if not _is_trigger(shop, status):
-        _event(transfer, Kind.FILTERED, f"Not transferred: the order is now {shop.status_label(status)} "
-                                        f"({status}).", status=status)
-        _finish(transfer, state=State.FILTERED, woo_status=status[:40], next_attempt_at=None)
-        return transfer
-
-    if not transfer.hogia_invoice_id:
-        claim = quota_claim(customer=customer, order_key=transfer.quota_key,
-                            arrived_at=transfer.created_at, on=today)
-        if not claim.granted:
-            _event(transfer, Kind.HELD,
-                   f"Held: {claim.used} of {claim.limit} orders this month are used. It is "
-                   f"transferred when the quota allows (the 1st of next month, a larger package, or "
-                   f"support's release).", used=claim.used, limit=claim.limit)
-            _finish(transfer, state=State.HELD, next_attempt_at=None)
-            return transfer
-
-    try:
-        draft = invoice_from_order(order, articles=InvoiceArticles(
-            freight=settings.freight_article_number, fee=settings.fee_article_number,
-            discount=settings.discount_article_number))
-    except InvoiceBlocked as blocked:
-        _needs_attention(transfer, error=f"The invoice would not match the order: {blocked.reason}",
-                         what_to_do="Correct the order in the shop (or the article data), then retry.",
-                         diff=blocked.as_text())
-        return transfer
-
-    try:
-        customer_number = _buyer_customer_number(transfer=transfer, order=order, settings=settings,
-                                                 hogia=hogia)
-        invoice_date = today or timezone.localdate()
-        body, lines = hogia_invoice_body(
-            draft, customer_number=customer_number, invoice_date=invoice_date,
-            due_date=invoice_date + timedelta(days=30), result_unit=shop.result_unit or None)
-        body["yourReference"] = _your_reference(transfer)
-        invoice = None
-        if transfer.attempts > 1:
-            # An earlier attempt may have created it without recording it: look before creating.
-            invoice = next((i for i in hogia.invoices_find(customer_order_number=draft.customer_order_number)
-                            if i.get("yourReference") == body["yourReference"]), None)
-        if invoice is None:
-            invoice = hogia.invoice_create(body, lines, transfer.sequence_id)
     except (RateLimited, RemoteUnavailable) as exc:
-        _retry_later(transfer, exc, system="Hogia Smart")
-        return transfer
-    except Unauthorised as exc:
-        _needs_attention(transfer, error=f"Hogia Smart refused the portal's credentials ({exc}).",
-                         what_to_do="Check the Hogia Smart connection's client id/secret and test it.")
+        _retry_later(transfer, exc, system=exc.system or "A remote system")
         return transfer
     except RemoteRejected as exc:
-        _needs_attention(transfer, error=f"Hogia Smart rejected the invoice: {exc}",
+        _needs_attention(transfer, error=f"{exc.system or 'The remote system'} rejected the request: {exc}",
                          what_to_do=_rejection_advice(exc), remote_errors=exc.errors)
         return transfer
     except ValueError as exc:  # the buyer cannot be identified by the chosen policy
         _needs_attention(transfer, error=str(exc),
                          what_to_do="Add the missing buyer data in the shop or change the match policy.")
         return transfer
+    _finish(transfer, state=State.INVOICED, last_error="", attention="", next_attempt_at=None)
+    return transfer
 
+
+def _invoice_ensure(*, transfer: OrderTransfer, order: dict, settings: FlowSettings,
+                    hogia: HogiaSmartClient, articles: InvoiceArticles, today: date | None) -> bool:
+    """Create the order's invoice; False when the transfer stops here (filtered, held, blocked)."""
+    shop = transfer.shop
+    status = str(order.get("status") or "")
+    if not _is_trigger(shop, status):
+        _event(transfer, Kind.FILTERED, f"Not transferred: the order is now {shop.status_label(status)} "
+                                        f"({status}).", status=status)
+        _finish(transfer, state=State.FILTERED, woo_status=status[:40], next_attempt_at=None)
+        return False
+    claim = quota_claim(customer=shop.customer, order_key=transfer.quota_key,
+                        arrived_at=transfer.created_at, on=today)
+    if not claim.granted:
+        _event(transfer, Kind.HELD,
+               f"Held: {claim.used} of {claim.limit} orders this month are used. It is transferred "
+               f"when the quota allows (the 1st of next month, a larger package, or support's "
+               f"release).", used=claim.used, limit=claim.limit)
+        _finish(transfer, state=State.HELD, next_attempt_at=None)
+        return False
+    try:
+        draft = invoice_from_order(order, articles=articles)
+    except InvoiceBlocked as blocked:
+        _needs_attention(transfer, error=f"The invoice would not match the order: {blocked.reason}",
+                         what_to_do="Correct the order in the shop (or the article data), then retry.",
+                         diff=blocked.as_text())
+        return False
+    customer_number = _buyer_customer_number(transfer=transfer, order=order, settings=settings,
+                                             hogia=hogia)
+    invoice_date = today or timezone.localdate()
+    body, lines = hogia_invoice_body(draft, customer_number=customer_number, invoice_date=invoice_date,
+                                     due_date=invoice_date + timedelta(days=30),
+                                     result_unit=shop.result_unit or None)
+    body["yourReference"] = _your_reference(transfer)
+    invoice = None
+    if transfer.attempts > 1:
+        # An earlier attempt may have created it without recording it: look before creating.
+        invoice = next((i for i in hogia.invoices_find(customer_order_number=draft.customer_order_number)
+                        if i.get("yourReference") == body["yourReference"]
+                        and not i.get("creditedInvoiceId")), None)
+    if invoice is None:
+        invoice = hogia.invoice_create(body, lines, transfer.sequence_id)
     with transaction.atomic():
-        _finish(transfer, state=State.INVOICED, hogia_invoice_id=str(invoice["id"]),
+        _finish(transfer, hogia_invoice_id=str(invoice["id"]),
                 invoice_number=str(invoice.get("invoiceNumber", "")), hogia_customer_number=customer_number,
-                invoiced_at=timezone.now(), last_error="", attention="", next_attempt_at=None)
+                invoiced_at=timezone.now(), state=State.INVOICED, last_error="", attention="",
+                next_attempt_at=None, locked_until=transfer.locked_until)
         rounding = f" (rounding line {draft.rounding} {draft.currency})" if draft.rounding else ""
         _event(transfer, Kind.INVOICED,
                f"Invoice {transfer.invoice_number} created in Hogia Smart: {invoice.get('grossAmount')} "
                f"{draft.currency}{rounding}.", invoice_id=transfer.hogia_invoice_id,
                warnings=draft.warnings)
-    return transfer
+    return True
+
+
+def _credits_ensure(*, transfer: OrderTransfer, order: dict, woo: WooCommerceClient,
+                    hogia: HogiaSmartClient, articles: InvoiceArticles, today: date | None) -> bool:
+    """A credit invoice for every refund of an invoiced order; False when one needs attention."""
+    summaries = order.get("refunds") or []
+    done = set(transfer.credits.values_list("woo_refund_id", flat=True))
+    if not summaries or {int(r["id"]) for r in summaries} <= done:
+        return True
+    for refund in sorted(woo.order_refunds(transfer.woo_order_id), key=lambda r: int(r["id"])):
+        refund_id = int(refund["id"])
+        if refund_id in done:
+            continue
+        sequence_id = uuid.uuid5(SEQUENCE_NAMESPACE, f"{transfer.sequence_id}:refund:{refund_id}")
+        try:
+            draft = credit_from_refund(order, refund, articles=articles)
+        except InvoiceBlocked as blocked:
+            _needs_attention(transfer, error=f"Refund {refund_id} cannot be credited: {blocked.reason}",
+                             what_to_do="Book the credit by hand in Hogia Smart and mark the refund as "
+                                        "credited, or refund per line in the shop and retry.",
+                             diff=blocked.as_text(), refund_id=refund_id)
+            return False
+        credit_date = today or timezone.localdate()
+        body, lines = hogia_invoice_body(draft, customer_number=transfer.hogia_customer_number,
+                                         invoice_date=credit_date, due_date=credit_date,
+                                         result_unit=transfer.shop.result_unit or None,
+                                         credited_invoice_id=transfer.hogia_invoice_id)
+        credit = hogia.invoice_create(body, lines, sequence_id)
+        with transaction.atomic():
+            RefundCredit.objects.create(transfer=transfer, woo_refund_id=refund_id,
+                                        amount=refund.get("amount") or 0, sequence_id=sequence_id,
+                                        hogia_invoice_id=str(credit["id"]),
+                                        invoice_number=str(credit.get("invoiceNumber", "")))
+            _event(transfer, Kind.REFUND,
+                   f"Refund {refund_id} of {refund.get('amount')} {draft.currency} credited: credit "
+                   f"invoice {credit.get('invoiceNumber')} ({credit.get('grossAmount')}).",
+                   refund_id=refund_id, credit_invoice_id=str(credit["id"]))
+    return True
 
 
 # -- support's actions and the sweeper --------------------------------------------------------
@@ -458,3 +509,27 @@ def orders_poll(*, shop: Shop, woo: WooCommerceClient | None = None) -> int:
     shop.orders_synced_until = started
     shop.save(update_fields=["orders_synced_until"])
     return seen
+
+
+def refunds_mark_booked_by_hand(*, transfer: OrderTransfer, by: str,
+                                woo: WooCommerceClient | None = None) -> int:
+    """Support booked the missing credits in Hogia Smart themselves: record that, so the
+    order stops waiting (used for refunds by amount only, which have no VAT split)."""
+    woo = woo or woocommerce_client(shop=transfer.shop)
+    done = set(transfer.credits.values_list("woo_refund_id", flat=True))
+    marked = 0
+    with transaction.atomic():
+        for refund in woo.order_refunds(transfer.woo_order_id):
+            refund_id = int(refund["id"])
+            if refund_id in done:
+                continue
+            RefundCredit.objects.create(
+                transfer=transfer, woo_refund_id=refund_id, amount=refund.get("amount") or 0,
+                sequence_id=uuid.uuid5(SEQUENCE_NAMESPACE, f"{transfer.sequence_id}:refund:{refund_id}"),
+                booked_by_hand=True)
+            _event(transfer, Kind.REFUND, f"Refund {refund_id} marked as credited by hand by {by}.",
+                   refund_id=refund_id)
+            marked += 1
+        if transfer.state == State.NEEDS_ATTENTION and transfer.hogia_invoice_id:
+            _finish(transfer, state=State.INVOICED, last_error="", attention="", next_attempt_at=None)
+    return marked
