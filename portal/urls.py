@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.contrib.auth.views import LogoutView
 from django.urls import include, path
 
 from portal import views
@@ -11,7 +12,10 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("health/", views.health, name="health"),
     path("", include("integrations.urls")),
+    path("login/", views.PortalLoginView.as_view(), name="login"),
+    path("logout/", LogoutView.as_view(next_page="login"), name="logout"),
     path("account/", views.account, name="account"),
+    path("account/orders/<int:transfer_id>/", views.account_order, name="account-order"),
     # Before the admin: its catch-all would otherwise answer these addresses.
     path("admin/billing-reports/", include("billing.urls")),
     path("admin/", admin.site.urls),

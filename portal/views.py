@@ -1,4 +1,6 @@
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import LoginView
+from django.urls import reverse
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -7,12 +9,16 @@ from django_q.models import Success
 
 from billing.forms import customers_for_user
 from billing.selectors import customer_account
+from integrations.models import OrderTransfer
+from integrations.selectors import customer_order, customer_orders, customer_shop_statuses
 
 HEARTBEAT_STALE_SECONDS = 180
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    return redirect("admin:index")
+    if request.user.is_authenticated and not request.user.is_staff:
+        return redirect("account")
+    return redirect("admin:index") if request.user.is_authenticated else redirect("login")
 
 
 def health(request: HttpRequest) -> JsonResponse:
@@ -27,13 +33,46 @@ def health(request: HttpRequest) -> JsonResponse:
                          "last_heartbeat_seconds_ago": round(age) if age is not None else None})
 
 
-@login_required
-def account(request: HttpRequest) -> HttpResponse:
-    """The customer's own page: service account, this month's quota, key account manager."""
+def _customer_of(request: HttpRequest):
+    """The customer this login may see (the one chosen, if it may see several)."""
     customers = customers_for_user(request.user)
     chosen = request.GET.get("customer")
     customer = customers.filter(pk=chosen).first() if chosen and chosen.isdigit() else customers.first()
     if customer is None:
         raise Http404("No customer is linked to this login.")
-    return render(request, "portal/account.html",
-                  {"overview": customer_account(customer=customer), "customers": customers})
+    return customer, customers
+
+
+@login_required
+def account(request: HttpRequest) -> HttpResponse:
+    """The customer's own page: sync status per shop, orders, quota, service account, KAM."""
+    customer, customers = _customer_of(request)
+    state = request.GET.get("state", "")
+    if state not in OrderTransfer.State.values:
+        state = ""
+    month = timezone.localdate().replace(day=1)
+    return render(request, "portal/account.html", {
+        "overview": customer_account(customer=customer), "customers": customers,
+        "shops": customer_shop_statuses(customer=customer, month=month),
+        "orders": customer_orders(customer=customer, state=state), "state": state,
+        "states": OrderTransfer.State.choices})
+
+
+@login_required
+def account_order(request: HttpRequest, transfer_id: int) -> HttpResponse:
+    """One order's timeline, as support sees it, for the customer's own orders only."""
+    customer, _customers = _customer_of(request)
+    transfer = customer_order(customer=customer, transfer_id=transfer_id)
+    if transfer is None:
+        raise Http404("No such order for this customer.")
+    return render(request, "portal/order.html", {"customer": customer, "transfer": transfer})
+
+
+class PortalLoginView(LoginView):
+    """One login for everybody: staff go on to the admin, customers to their own page."""
+
+    template_name = "portal/login.html"
+    redirect_authenticated_user = True
+
+    def get_default_redirect_url(self):
+        return reverse("admin:index") if self.request.user.is_staff else reverse("account")

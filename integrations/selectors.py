@@ -1,0 +1,64 @@
+"""Reads of the integrations app for pages and reports (no writes here)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from django.db.models import Count, Q
+
+from billing.models import Customer
+from integrations.models import OrderTransfer, Shop, SyncRun
+
+State = OrderTransfer.State
+
+
+@dataclass
+class ShopStatus:
+    shop: Shop
+    counts: dict[str, int]  # state -> orders first seen this month
+    needs_attention: int
+    held: int
+    last_run: SyncRun | None
+
+    @property
+    def invoiced(self) -> int:
+        return self.counts.get(State.INVOICED, 0)
+
+    @property
+    def waiting(self) -> int:
+        return sum(self.counts.get(s, 0) for s in (State.RECEIVED, State.QUEUED, State.TRANSFERRING))
+
+
+def customer_shop_statuses(*, customer: Customer, month: date) -> list[ShopStatus]:
+    """Per shop: this month's orders by state, what waits, and the last sync run (few queries)."""
+    shops = list(customer.shops.order_by("name"))
+    rows = (OrderTransfer.objects.filter(shop__customer=customer, created_at__date__gte=month)
+            .values("shop_id", "state").annotate(n=Count("id")))
+    counts: dict[int, dict[str, int]] = {}
+    for row in rows:
+        counts.setdefault(row["shop_id"], {})[row["state"]] = row["n"]
+    waiting = dict(OrderTransfer.objects.filter(shop__customer=customer)
+                   .values("shop_id").annotate(n=Count("id", filter=Q(state=State.NEEDS_ATTENTION)))
+                   .values_list("shop_id", "n"))
+    held = dict(OrderTransfer.objects.filter(shop__customer=customer)
+                .values("shop_id").annotate(n=Count("id", filter=Q(state=State.HELD)))
+                .values_list("shop_id", "n"))
+    last_runs = {}
+    for run in SyncRun.objects.filter(customer=customer, shop__isnull=False).order_by("-started_at")[:200]:
+        last_runs.setdefault(run.shop_id, run)
+    return [ShopStatus(shop=shop, counts=counts.get(shop.pk, {}), needs_attention=waiting.get(shop.pk, 0),
+                       held=held.get(shop.pk, 0), last_run=last_runs.get(shop.pk)) for shop in shops]
+
+
+def customer_orders(*, customer: Customer, state: str = "", limit: int = 100):
+    queryset = (OrderTransfer.objects.filter(shop__customer=customer).select_related("shop")
+                .order_by("-created_at", "-id"))
+    if state:
+        queryset = queryset.filter(state=state)
+    return queryset[:limit]
+
+
+def customer_order(*, customer: Customer, transfer_id: int) -> OrderTransfer | None:
+    """One order with its timeline, only if it belongs to the customer."""
+    return (OrderTransfer.objects.filter(shop__customer=customer, pk=transfer_id).select_related("shop")
+            .prefetch_related("events", "credits").first())
