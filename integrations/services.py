@@ -72,11 +72,21 @@ class ConnectionReport:
     run: SyncRun
 
 
-def _record_check(obj, *, ok: bool, message: str, fields: list[str]) -> None:
+def _connection_checked(obj, *, run: SyncRun, ok: bool, message: str, fields: list[str],
+                        object_type: str, object_ref: str, shop: Shop | None = None,
+                        warning: bool = False, details: dict | None = None) -> ConnectionReport:
+    """Record a connection test's result on the connection, in the log and on its run."""
     obj.last_checked_at = timezone.now()
     obj.last_check_ok = ok
     obj.last_check_message = message
-    obj.save(update_fields=["last_checked_at", "last_check_ok", "last_check_message", *fields])
+    level = Level.ERROR if not ok else (Level.WARNING if warning else Level.INFO)
+    with transaction.atomic():
+        obj.save(update_fields=["last_checked_at", "last_check_ok", "last_check_message", *fields])
+        sync_log(customer=run.customer, shop=shop, run=run, level=level,
+                 message=f"Connection test{'' if ok else ' failed'}: {message}",
+                 object_type=object_type, object_ref=object_ref, details=details)
+        sync_run_finish(run=run, error="" if ok else message)
+    return ConnectionReport(ok=ok, summary=message, run=run)
 
 
 def shop_connection_test(*, shop: Shop, triggered_by: str = "",
@@ -89,14 +99,9 @@ def shop_connection_test(*, shop: Shop, triggered_by: str = "",
         info = client.store_info()
         statuses = client.order_statuses()
     except RemoteError as exc:
-        message = remote_error_text(exc, system="WooCommerce", where=shop.home_url)
-        with transaction.atomic():
-            _record_check(shop, ok=False, message=message, fields=[])
-            sync_log(customer=shop.customer, shop=shop, run=run, level=Level.ERROR,
-                     message=f"Connection test failed: {message}", object_type="shop",
-                     object_ref=shop.name)
-            sync_run_finish(run=run, error=message)
-        return ConnectionReport(ok=False, summary=message, run=run)
+        return _connection_checked(shop, run=run, ok=False, fields=[], shop=shop, object_type="shop",
+                                   object_ref=shop.name, message=remote_error_text(
+                                       exc, system="WooCommerce", where=shop.home_url))
     shop.store_version = str(info.get("version") or "")[:40]
     shop.currency = str(info.get("currency") or "")[:3]
     shop.order_statuses = [[slug, name] for slug, name in statuses]
@@ -112,16 +117,11 @@ def shop_connection_test(*, shop: Shop, triggered_by: str = "",
     if problems:
         message += " Note: " + "; ".join(problems) + "."
     run.read_count = 1
-    with transaction.atomic():
-        _record_check(shop, ok=True, message=message,
-                      fields=["store_version", "currency", "order_statuses"])
-        sync_log(customer=shop.customer, shop=shop, run=run,
-                 level=Level.WARNING if problems else Level.INFO,
-                 message=f"Connection test: {message}", object_type="shop", object_ref=shop.name,
-                 details={"version": shop.store_version, "currency": shop.currency,
-                          "home_url": info.get("home_url", ""), "order_statuses": shop.order_statuses})
-        sync_run_finish(run=run)
-    return ConnectionReport(ok=True, summary=message, run=run)
+    return _connection_checked(
+        shop, run=run, ok=True, message=message, fields=["store_version", "currency", "order_statuses"],
+        shop=shop, object_type="shop", object_ref=shop.name, warning=bool(problems),
+        details={"version": shop.store_version, "currency": shop.currency,
+                 "home_url": info.get("home_url", ""), "order_statuses": shop.order_statuses})
 
 
 def hogia_connection_test(*, connection: HogiaConnection, triggered_by: str = "",
@@ -135,14 +135,9 @@ def hogia_connection_test(*, connection: HogiaConnection, triggered_by: str = ""
         organization = client.organization()
         units = client.result_units()
     except RemoteError as exc:
-        message = remote_error_text(exc, system="Hogia Smart", where=connection.api_base)
-        with transaction.atomic():
-            _record_check(connection, ok=False, message=message, fields=[])
-            sync_log(customer=customer, run=run, level=Level.ERROR,
-                     message=f"Connection test failed: {message}", object_type="hogia",
-                     object_ref=str(connection.organization_id))
-            sync_run_finish(run=run, error=message)
-        return ConnectionReport(ok=False, summary=message, run=run)
+        return _connection_checked(connection, run=run, ok=False, fields=[], object_type="hogia",
+                                   object_ref=str(connection.organization_id), message=remote_error_text(
+                                       exc, system="Hogia Smart", where=connection.api_base))
     modules = organization.get("modules") or {}
     connection.company_name = str(organization.get("name") or "")[:200]
     connection.organisation_number = str(organization.get("organizationNumber") or "")[:20]
@@ -169,15 +164,10 @@ def hogia_connection_test(*, connection: HogiaConnection, triggered_by: str = ""
                f"{len(connection.result_units)} result units.")
     if problems:
         message += " Problem: " + "; ".join(problems) + "."
-    ok = not problems
     run.read_count = 1
-    with transaction.atomic():
-        _record_check(connection, ok=ok, message=message,
-                      fields=["company_name", "organisation_number", "has_bookkeeping",
-                              "has_invoicing", "has_point_of_sale", "result_units"])
-        sync_log(customer=customer, run=run, level=Level.INFO if ok else Level.ERROR,
-                 message=f"Connection test: {message}", object_type="hogia",
-                 object_ref=str(connection.organization_id),
-                 details={"organization": organization, "result_units": connection.result_units})
-        sync_run_finish(run=run, error="" if ok else message)
-    return ConnectionReport(ok=ok, summary=message, run=run)
+    return _connection_checked(
+        connection, run=run, ok=not problems, message=message,
+        fields=["company_name", "organisation_number", "has_bookkeeping", "has_invoicing",
+                "has_point_of_sale", "result_units"],
+        object_type="hogia", object_ref=str(connection.organization_id),
+        details={"organization": organization, "result_units": connection.result_units})
