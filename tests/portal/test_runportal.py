@@ -30,6 +30,24 @@ def _wait_for_line(process, needle: str, seconds: float) -> list[str]:
     raise AssertionError(f"{needle!r} not printed; got:\n" + "\n".join(lines))
 
 
+def _demo_orders_become_invoices(env):
+    """The live pipeline: the shop's webhook reaches the portal, the task cluster transfers."""
+    placed = subprocess.run([sys.executable, str(MANAGE), "demo_orders", "--count", "2"], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert placed.returncode == 0, placed.stderr
+    probe = ("from integrations.models import OrderTransfer as T; "
+             "print(sorted(T.objects.values_list('first_seen_via', 'state')))")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        states = subprocess.run([sys.executable, str(MANAGE), "shell", "-c", probe], env=env,
+                                capture_output=True, text=True, timeout=60).stdout.strip().splitlines()[-1:]
+        states = states[0] if states else ""
+        if states == "[('webhook', 'invoiced'), ('webhook', 'invoiced')]":
+            return
+        time.sleep(1)
+    raise AssertionError(f"demo orders not invoiced through webhook and cluster: {states}")
+
+
 @pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
 def test_runportal_starts_all_parts_and_stops_them_together(tmp_path, how):
     ports = {"PORTAL_PORT": free_port(), "WOO_SANDBOX_PORT": free_port(),
@@ -56,6 +74,8 @@ def test_runportal_starts_all_parts_and_stops_them_together(tmp_path, how):
             "client_secret": demo.HOGIA_CLIENT_SECRET}, timeout=10)
         assert token.status_code == 200
         assert (tmp_path / "portal.sqlite3").exists()
+        if how == "ctrl-c":
+            _demo_orders_become_invoices(env)
 
         if how == "ctrl-c":  # a terminal's Ctrl-C reaches the whole foreground process group
             os.killpg(process.pid, signal.SIGINT)

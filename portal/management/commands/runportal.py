@@ -50,6 +50,20 @@ class Command(BaseCommand):
     help = ("Run the portal with its task cluster and both sandboxes in the foreground "
             "(Ctrl-C stops everything).")
 
+    def _demo_webhooks(self) -> None:
+        """Point the demo shops' webhooks at this portal, once, so demo orders arrive live."""
+        from integrations.errors import RemoteError
+        from integrations.intake import shop_webhooks_register
+        from integrations.models import Shop
+        from integrations.sandboxes import demo
+
+        for shop in Shop.objects.filter(customer__organisation_number=demo.HOGIA_ORGANIZATION_NUMBER,
+                                        registered_webhooks={}).select_related("customer"):
+            try:
+                shop_webhooks_register(shop=shop)
+            except RemoteError as exc:
+                self.stderr.write(f"Could not register the webhooks of {shop.name}: {exc}")
+
     def add_arguments(self, parser):
         parser.add_argument("--no-demo", action="store_true", help="do not create the demo customer")
 
@@ -107,6 +121,8 @@ class Command(BaseCommand):
                 processes.append((name, process))
                 if port:
                     _wait_for_port(port, process)
+            if not no_demo:
+                self._demo_webhooks()
             self.stdout.write(self.style.SUCCESS("\nThe portal is running (Ctrl-C stops everything):"))
             self.stdout.write(f"  portal and admin     http://127.0.0.1:{settings.PORTAL_PORT}/admin/")
             self.stdout.write(f"  WooCommerce sandbox  http://127.0.0.1:{settings.WOO_SANDBOX_PORT}/"
@@ -115,6 +131,9 @@ class Command(BaseCommand):
             self.stdout.write(f"  data folder          {data}")
             for line in demo_lines:
                 self.stdout.write(f"  {line}")
+            if not no_demo:
+                self.stdout.write("  try it               python manage.py demo_orders   (orders become "
+                                  "invoices; see Order transfers in the admin)")
             self.stdout.flush()
             while True:
                 for name, process in processes:
