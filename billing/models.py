@@ -307,6 +307,48 @@ class OrderUsage(models.Model):
         return f"{self.customer}: order {self.order_key} ({self.get_status_display()})"
 
 
+class MonthlyOrderVolume(models.Model):
+    """Per customer, month and package: how many orders counted and how many were held.
+
+    A summary of ``OrderUsage`` kept in step by the quota services inside their locked
+    transactions, so that reports group a row per customer and month instead of every
+    order. By definition, for the package recorded on each order:
+
+    - ``counted``: orders with status counted whose ``month`` is this month;
+    - ``held``: orders whose ``held_month`` is this month, released since or not (the
+      quota held them in this month).
+
+    ``billing.services.order_volume_rebuild`` recomputes it from ``OrderUsage``; a row
+    with both figures zero means the same as no row.
+    """
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="order_volumes",
+                                 verbose_name=_("customer"))
+    month = models.DateField(_("month"), help_text=_("First day of the month."))
+    package = models.ForeignKey(Package, on_delete=models.PROTECT, null=True, blank=True,
+                                related_name="+", verbose_name=_("package"))
+    counted = models.PositiveIntegerField(_("orders counted"), default=0)
+    held = models.PositiveIntegerField(_("orders held"), default=0)
+
+    class Meta:
+        ordering = ["customer", "month", "package"]
+        verbose_name = _("monthly order volume")
+        verbose_name_plural = _("monthly order volumes")
+        constraints = [
+            # Two partial constraints: a plain UNIQUE would let NULL packages repeat.
+            models.UniqueConstraint(fields=["customer", "month", "package"],
+                                    condition=Q(package__isnull=False),
+                                    name="billing_volume_once_per_package"),
+            models.UniqueConstraint(fields=["customer", "month"], condition=Q(package__isnull=True),
+                                    name="billing_volume_once_without_package"),
+        ]
+        indexes = [models.Index(fields=["month", "package", "customer"],
+                                name="billing_volume_report_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.customer} {self.month:%Y-%m}: {self.counted} counted, {self.held} held"
+
+
 class QuotaNotice(models.Model):
     """A quota warning sent: once per customer, month and threshold."""
 

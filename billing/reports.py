@@ -1,10 +1,12 @@
 """Billing reports: the data, built here; rendered by ``billing.views`` (HTML, SVG chart, CSV).
 
-Order volume and quota utilisation are aggregated in the database (GROUP BY month,
-package and customer over the recorded usage). Revenue runs the statement engine over
-history loaded in bulk: proration by day is computed in Python from a fixed number of
-queries whatever the number of customers, so a report's revenue always equals the sum
-of the statements.
+Order volume and quota utilisation are aggregated in the database over the monthly
+summary ``MonthlyOrderVolume`` (a row per customer, month and package, kept in step by
+the quota services), not over every recorded order. Revenue runs the statement engine's
+amounts (``statement_amounts``, the same helpers as ``statement_build``) over history
+loaded in bulk: proration by day is computed in Python from a fixed number of queries
+whatever the number of customers, so a report's revenue always equals the sum of the
+statements.
 """
 from __future__ import annotations
 
@@ -15,14 +17,14 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from django.db.models import Count, Max, Q, Sum
-from django.db.models.functions import Coalesce, TruncMonth
+from django.db.models import Case, Count, IntegerField, Max, Q, Sum, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from billing.dates import local_midnight, month_start, months_between
-from billing.models import Customer, OrderUsage, Package, ServiceHourEntry
+from billing.models import Customer, MonthlyOrderVolume, Package, ServiceHourEntry
 from billing.selectors import hourly_rate, quota_percent, statement_histories
-from billing.statements import (ZERO, HourPackBought, MonthUsage, next_month, statement_build,
+from billing.statements import (ZERO, HourPackBought, MonthUsage, next_month, statement_amounts,
                                 term_in_force)
 
 NEAR_LIMIT_PERCENT = Decimal("90")
@@ -97,61 +99,61 @@ def report_filter(*, first_month: date | None = None, last_month: date | None = 
 
 
 def billing_report(*, report_filter: ReportFilter) -> BillingReport:
-    packages = list(Package.objects.order_by("rank").values_list("code", "name"))
+    catalogue = list(Package.objects.order_by("rank").values_list(
+        "code", "name", "rank", "monthly_order_limit", "is_active"))
+    packages = [(code, name) for code, name, *_rest in catalogue]
     volume = _volume(report_filter, dict(packages))
     by_month: dict[date, dict[str, int]] = {m: {} for m in report_filter.months}
     for row in volume:
         by_month.setdefault(row.month, {})[row.package_code] = row.orders
-    revenue = _revenue(report_filter)
+    revenue = _revenue(report_filter, catalogue)
     revenue_by_month = {m: ZERO for m in report_filter.months}
     for row in revenue:
         revenue_by_month[row.month] = revenue_by_month.get(row.month, ZERO) + row.total
     return BillingReport(filter=report_filter, packages=packages, volume=volume,
-                         customers=_customers(report_filter, packages), revenue=revenue,
+                         customers=_customers(report_filter, catalogue), revenue=revenue,
                          volume_by_month=by_month, revenue_by_month=revenue_by_month)
 
 
-def _usage(report_filter: ReportFilter):
-    usage = OrderUsage.objects.all()
+def _summary(report_filter: ReportFilter):
+    """The monthly order-volume summary in the range (a row per customer, month and package)."""
+    rows = MonthlyOrderVolume.objects.filter(
+        month__range=(report_filter.first_month, report_filter.last_month))
     if report_filter.package_codes:
-        usage = usage.filter(package__code__in=report_filter.package_codes)
-    return usage
+        rows = rows.filter(package__code__in=report_filter.package_codes)
+    return rows
 
 
 def _volume(report_filter: ReportFilter, names: dict[str, str]) -> list[VolumeRow]:
-    rows = (_usage(report_filter)
-            .filter(status=OrderUsage.Status.COUNTED,
-                    month__range=(report_filter.first_month, report_filter.last_month))
+    # One summary row per customer, month and package: Count counts customers.
+    rows = (_summary(report_filter).filter(counted__gt=0)
             .values("month", "package__code")
-            .annotate(orders=Count("id"), customers=Count("customer_id", distinct=True))
+            .annotate(orders=Sum("counted"), customers=Count("customer_id"))
             .order_by("month", "package__rank"))
     return [VolumeRow(month=r["month"], package_code=r["package__code"] or "",
                       package_name=names.get(r["package__code"], "–"), orders=r["orders"],
                       customers=r["customers"]) for r in rows]
 
 
-def _customers(report_filter: ReportFilter, packages: list[tuple[str, str]]) -> list[CustomerRow]:
-    period = (report_filter.first_month, report_filter.last_month)
-    counted = (_usage(report_filter).filter(status=OrderUsage.Status.COUNTED, month__range=period)
-               .values("customer_id", "month")
-               .annotate(orders=Count("id"), limit=Max("package__monthly_order_limit"),
-                         rank=Max("package__rank"))
+def _customers(report_filter: ReportFilter, catalogue: list[tuple]) -> list[CustomerRow]:
+    counting = Q(counted__gt=0)  # the package of a month is that of its counted orders
+    monthly = (_summary(report_filter).values("customer_id", "month")
+               .annotate(orders=Sum("counted"), held=Sum("held"),
+                         limit=Max("package__monthly_order_limit", filter=counting),
+                         rank=Max("package__rank", filter=counting))
                .order_by("customer_id", "month"))
-    held = (_usage(report_filter).filter(held_month__range=period)
-            .values("customer_id", "held_month").annotate(held=Count("id"))
-            .order_by())
     held_by: dict[int, dict[date, int]] = defaultdict(dict)
-    for r in held:
-        held_by[r["customer_id"]][r["held_month"]] = r["held"]
     months_by: dict[int, list[dict]] = defaultdict(list)
-    for r in counted:
-        months_by[r["customer_id"]].append(r)
-    # Names in a query of their own: joining the customer table per usage row costs more.
+    for r in monthly:
+        if r["held"]:
+            held_by[r["customer_id"]][r["month"]] = r["held"]
+        if r["orders"]:
+            months_by[r["customer_id"]].append(r)
+    # Names in a query of their own: joining the customer table per summary row costs more.
     names = dict(Customer.objects.filter(pk__in=set(months_by) | set(held_by))
                  .order_by("name").values_list("pk", "name"))
-    limits = {code: limit for code, limit in Package.objects.filter(is_active=True)
-              .order_by("rank").values_list("code", "monthly_order_limit")}
-    rank_code = dict(Package.objects.values_list("rank", "code"))
+    limits = {code: limit for code, _name, _rank, limit, sold in catalogue if sold}
+    rank_code = {rank: code for code, _name, rank, _limit, _sold in catalogue}
 
     rows = []
     for customer_id, name in names.items():
@@ -183,55 +185,70 @@ def _customers(report_filter: ReportFilter, packages: list[tuple[str, str]]) -> 
     return rows
 
 
-def _revenue(report_filter: ReportFilter) -> list[RevenueRow]:
+def _month_index(field: str, months: list[date]) -> Case:
+    """0 for ``months[0]`` (and before), 1 for the next, ...: by local midnights, in SQL."""
+    return Case(*(When(**{f"{field}__lt": local_midnight(next_month(month))}, then=Value(index))
+                  for index, month in enumerate(months)),
+                default=Value(len(months)), output_field=IntegerField())
+
+
+def _revenue(report_filter: ReportFilter, catalogue: list[tuple]) -> list[RevenueRow]:
     months = report_filter.months
     start, after = local_midnight(months[0]), local_midnight(next_month(months[-1]))
     histories = statement_histories()
     packs: dict[tuple[int, date], list[HourPackBought]] = defaultdict(list)
-    for entry in (ServiceHourEntry.objects.filter(kind=ServiceHourEntry.Kind.HOUR_PACK,
-                                                  occurred_at__gte=start, occurred_at__lt=after)
-                  .select_related("hour_pack").order_by("occurred_at", "id")):
-        day = timezone.localdate(entry.occurred_at)
-        history = histories.get(entry.customer_id)
+    for customer_id, occurred_at, name, hours, price in (
+            ServiceHourEntry.objects.filter(kind=ServiceHourEntry.Kind.HOUR_PACK,
+                                            occurred_at__gte=start, occurred_at__lt=after)
+            .order_by("occurred_at", "id")
+            .values_list("customer_id", "occurred_at", "hour_pack__name", "hours", "price")):
+        day = timezone.localdate(occurred_at)
+        history = histories.get(customer_id)
         term = term_in_force(history.terms, day) if history else None
-        packs[(entry.customer_id, month_start(day))].append(HourPackBought(
-            on=day, name=entry.hour_pack.name if entry.hour_pack else "Hour pack",
-            hours=entry.hours, price=entry.price or ZERO, package_code=term.package_code if term else ""))
+        packs[(customer_id, month_start(day))].append(HourPackBought(
+            on=day, name=name or "Hour pack", hours=hours, price=price or ZERO,
+            package_code=term.package_code if term else ""))
     opening = dict(ServiceHourEntry.objects.filter(occurred_at__lt=start).values("customer_id")
-                   .annotate(total=Sum("hours")).values_list("customer_id", "total"))
+                   .annotate(total=Sum("hours")).order_by().values_list("customer_id", "total"))
+    # Months as an index computed in SQL: SQLite's TruncMonth calls Python for every row.
+    in_month = _month_index("occurred_at", months)
     moves: dict[tuple[int, date], tuple[Decimal, Decimal]] = {}
-    for r in (ServiceHourEntry.objects.filter(occurred_at__gte=start, occurred_at__lt=after)
-              .annotate(m=TruncMonth("occurred_at")).values("customer_id", "m")
-              .annotate(credited=Coalesce(Sum("hours", filter=Q(hours__gt=0)), Decimal(0)),
-                        spent=Coalesce(Sum("hours", filter=Q(hours__lt=0)), Decimal(0)))
-              .order_by()):
-        month = r["m"].date() if hasattr(r["m"], "date") else r["m"]
-        moves[(r["customer_id"], month_start(month))] = (r["credited"], r["spent"])
-    rates: dict[int, list[tuple]] = defaultdict(list)
-    for customer_id, occurred_at, rate in (ServiceHourEntry.objects.filter(
+    for customer_id, index, credited, spent in (
+            ServiceHourEntry.objects.filter(occurred_at__gte=start, occurred_at__lt=after)
+            .annotate(m=in_month).values("customer_id", "m")
+            .annotate(credited=Coalesce(Sum("hours", filter=Q(hours__gt=0)), Decimal(0)),
+                      spent=Coalesce(Sum("hours", filter=Q(hours__lt=0)), Decimal(0)))
+            .order_by().values_list("customer_id", "m", "credited", "spent")):
+        moves[(customer_id, months[index])] = (credited, spent)
+    # The rate owed hours are charged at: the newest recorded by the month's end (index 0
+    # also takes those before the range).
+    rates: dict[int, dict[int, Decimal]] = defaultdict(dict)
+    for customer_id, index, rate in (ServiceHourEntry.objects.filter(
             occurred_at__lt=after, hourly_rate__isnull=False).exclude(below_zero_reason="")
-            .order_by("occurred_at", "id").values_list("customer_id", "occurred_at", "hourly_rate")):
-        rates[customer_id].append((occurred_at, rate))
+            .annotate(m=in_month).order_by("occurred_at", "id")
+            .values_list("customer_id", "m", "hourly_rate")):
+        rates[customer_id][index] = rate
     default_rate = hourly_rate()
 
     totals: dict[tuple[date, str], dict[str, Decimal]] = defaultdict(lambda: dict.fromkeys(REVENUE_KINDS, ZERO))
     wanted = set(report_filter.package_codes)
     for customer_id, history in histories.items():
         balance = Decimal(opening.get(customer_id) or 0)
-        for month in months:
+        customer_rates = rates.get(customer_id, {})
+        rate = default_rate
+        for index, month in enumerate(months):
             credited, spent = moves.get((customer_id, month), (ZERO, ZERO))
-            month_after = local_midnight(next_month(month))
-            rate = next((r for at, r in reversed(rates.get(customer_id, ())) if at < month_after),
-                        default_rate)
-            statement = statement_build(history=history, month=month, usage=MonthUsage(
-                hour_packs=tuple(packs.get((customer_id, month), ())), hours_opening=balance,
-                hours_credited=credited, hours_spent=spent, owed_hourly_rate=rate))
-            balance = statement.hours_closing
-            for line in statement.lines:
-                if wanted and line.package_code not in wanted:
+            rate = customer_rates.get(index, rate)
+            usage = MonthUsage(hour_packs=tuple(packs.get((customer_id, month), ())),
+                               hours_opening=balance, hours_credited=credited, hours_spent=spent,
+                               owed_hourly_rate=rate)
+            # The amounts of statement_build's lines, without their text (the same helpers).
+            for kind, code, amount in statement_amounts(history=history, month=month, usage=usage):
+                if wanted and code not in wanted:
                     continue
-                totals[(month, line.package_code)][line.kind] += line.amount
-    rank = dict(Package.objects.values_list("code", "rank"))
+                totals[(month, code)][kind] += amount
+            balance = usage.hours_opening + usage.hours_credited + usage.hours_spent  # closing
+    rank = {code: rank for code, _name, rank, _limit, _sold in catalogue}
     return [RevenueRow(month=month, package_code=code, amounts=amounts, total=sum(amounts.values(), ZERO))
             for (month, code), amounts in sorted(totals.items(), key=lambda i: (i[0][0], rank.get(i[0][1], 99)))]
 

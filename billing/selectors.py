@@ -11,8 +11,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from billing.dates import local_midnight, month_end, month_start
-from billing.models import (Customer, Feature, OrderUsage, Package, ServiceHourEntry, ShopCount,
-                            Subscription)
+from billing.models import (Customer, Feature, MonthlyOrderVolume, OrderUsage, Package,
+                            ServiceHourEntry, ShopCount, Subscription)
 from billing.statements import (History, HourPackBought, Installation, MonthStatement, MonthUsage,
                                 Term, next_month, statement_build, term_in_force)
 
@@ -99,6 +99,48 @@ def quota_counted(*, customer: Customer, month: date) -> int:
 
 def quota_held(*, customer: Customer) -> int:
     return OrderUsage.objects.filter(customer=customer, status=OrderUsage.Status.HELD).count()
+
+
+VolumeKey = tuple  # (customer id, month, package id or None)
+
+
+def order_volume_recount(*, customer_id: int | None = None,
+                         usage_model=None) -> dict[VolumeKey, tuple[int, int]]:
+    """(counted, held) per customer, month and package, counted from ``OrderUsage`` itself.
+
+    What ``MonthlyOrderVolume`` must hold (see its docstring); ``usage_model`` lets a
+    migration pass its historical model. Keys with both figures zero are left out.
+    """
+    usage = (usage_model or OrderUsage).objects.all()
+    if customer_id is not None:
+        usage = usage.filter(customer_id=customer_id)
+    counts: dict[VolumeKey, list[int]] = {}
+    for cid, month, package_id, n in (usage.filter(status=OrderUsage.Status.COUNTED)
+                                      .values("customer_id", "month", "package_id")
+                                      .annotate(n=Count("id")).order_by()
+                                      .values_list("customer_id", "month", "package_id", "n")):
+        counts.setdefault((cid, month, package_id), [0, 0])[0] = n
+    for cid, month, package_id, n in (usage.filter(held_month__isnull=False)
+                                      .values("customer_id", "held_month", "package_id")
+                                      .annotate(n=Count("id")).order_by()
+                                      .values_list("customer_id", "held_month", "package_id", "n")):
+        counts.setdefault((cid, month, package_id), [0, 0])[1] = n
+    return {key: (c, h) for key, (c, h) in counts.items() if c or h}
+
+
+def order_volume_differences(*, customer: Customer | None = None) -> dict[VolumeKey, tuple]:
+    """Where ``MonthlyOrderVolume`` disagrees with a recount: {key: (summary, recount)}; {} when in step."""
+    rows = MonthlyOrderVolume.objects.all()
+    if customer is not None:
+        rows = rows.filter(customer=customer)
+    summary: dict[VolumeKey, tuple[int, int]] = {}
+    for cid, month, package_id, counted, held in rows.values_list(
+            "customer_id", "month", "package_id", "counted", "held"):
+        if counted or held:
+            summary[(cid, month, package_id)] = (counted, held)
+    recount = order_volume_recount(customer_id=customer.pk if customer else None)
+    return {key: (summary.get(key, (0, 0)), recount.get(key, (0, 0)))
+            for key in summary.keys() | recount.keys() if summary.get(key) != recount.get(key)}
 
 
 def quota_percent(*, used: int, limit: int | None) -> Decimal | None:

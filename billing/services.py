@@ -5,6 +5,7 @@ The order flow (``integrations``) calls ``quota_claim`` before it transfers an o
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -12,15 +13,18 @@ from functools import partial
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.apps import apps as django_apps
 from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from billing.dates import local_midnight, month_start
-from billing.models import (Customer, CustomerContact, HourPack, OrderUsage, QuotaNotice,
-                            ServiceHourEntry, ShopCount, Statement, StatementLine)
-from billing.selectors import (hourly_rate, package_in_force, quota_counted, quota_held,
-                               service_hours_balance, statement_compute)
+from billing.models import (Customer, CustomerContact, HourPack, MonthlyOrderVolume, OrderUsage,
+                            Package, QuotaNotice, ServiceHourEntry, ShopCount, Statement,
+                            StatementLine)
+from billing.selectors import (hourly_rate, order_volume_recount, package_in_force, quota_counted,
+                               quota_held, service_hours_balance, statement_compute)
 from billing.statements import next_month
 
 QUOTA_THRESHOLDS = (80, 100)
@@ -85,11 +89,14 @@ def quota_claim(*, customer: Customer, order_key: str, arrived_at: datetime,
                     customer=customer, order_key=order_key, arrived_at=arrived_at,
                     status=OrderUsage.Status.COUNTED, month=month, package=package,
                     counted_at=timezone.now())
+                _volume_add(customer=customer, month=month, package_id=package.pk, counted=1)
                 used += 1
             else:
                 OrderUsage.objects.create(
                     customer=customer, order_key=order_key, arrived_at=arrived_at,
                     status=OrderUsage.Status.HELD, held_month=month, package=package)
+                _volume_add(customer=customer, month=month,
+                            package_id=package.pk if package else None, held=1)
             _quota_notify(customer=customer, month=month, used=used, limit=limit)
             return QuotaClaim(granted=granted, month=month, used=used, limit=limit,
                               held=quota_held(customer=customer))
@@ -117,13 +124,14 @@ def quota_release(*, customer: Customer, on: date | None = None) -> list[str]:
                 .order_by("arrived_at", "id"))
         if limit is not None:
             held = held[:max(0, limit - used)]
-        rows = list(held.values_list("pk", "order_key"))
+        rows = list(held.values_list("pk", "order_key", "held_month", "package_id"))
         if rows:
-            OrderUsage.objects.filter(pk__in=[pk for pk, _ in rows]).update(
+            OrderUsage.objects.filter(pk__in=[row[0] for row in rows]).update(
                 status=OrderUsage.Status.COUNTED, month=month, package=package,
                 counted_at=timezone.now())
+            _volume_released(customer=customer, month=month, package=package, rows=rows)
             _quota_notify(customer=customer, month=month, used=used + len(rows), limit=limit)
-    return [key for _, key in rows]
+    return [row[1] for row in rows]
 
 
 def quota_release_forced(*, customer: Customer, order_keys: list[str], by_user, reason: str,
@@ -141,14 +149,81 @@ def quota_release_forced(*, customer: Customer, order_keys: list[str], by_user, 
         package, limit = _limit_on(customer, day)
         rows = list(OrderUsage.objects.filter(customer=customer, status=OrderUsage.Status.HELD,
                                               order_key__in=order_keys)
-                    .order_by("arrived_at", "id").values_list("pk", "order_key"))
+                    .order_by("arrived_at", "id")
+                    .values_list("pk", "order_key", "held_month", "package_id"))
         if rows:
-            OrderUsage.objects.filter(pk__in=[pk for pk, _ in rows]).update(
+            OrderUsage.objects.filter(pk__in=[row[0] for row in rows]).update(
                 status=OrderUsage.Status.COUNTED, month=month, package=package,
                 counted_at=timezone.now(), forced_by=by_user, forced_reason=reason.strip())
+            _volume_released(customer=customer, month=month, package=package, rows=rows)
             _quota_notify(customer=customer, month=month,
                           used=quota_counted(customer=customer, month=month), limit=limit)
-    return [key for _, key in rows]
+    return [row[1] for row in rows]
+
+
+# -- the monthly order-volume summary ----------------------------------------------------------
+
+def _volume_add(*, customer: Customer, month: date, package_id: int | None, counted: int = 0,
+                held: int = 0) -> None:
+    """Add to (or subtract from) one ``MonthlyOrderVolume`` row; the caller holds the customer's lock.
+
+    A subtraction below zero fails on the column's check: the summary has drifted from
+    ``OrderUsage`` and ``order_volume_rebuild`` must run, which is better than a wrong report.
+    """
+    if not counted and not held:
+        return
+    updated = MonthlyOrderVolume.objects.filter(
+        customer=customer, month=month, package_id=package_id).update(
+        counted=F("counted") + counted, held=F("held") + held)
+    if not updated:
+        MonthlyOrderVolume.objects.create(customer=customer, month=month, package_id=package_id,
+                                          counted=counted, held=held)
+
+
+def _volume_released(*, customer: Customer, month: date, package: Package | None,
+                     rows: list[tuple]) -> None:
+    """Held orders ``rows`` (pk, key, held month, package id) now count in ``month`` at ``package``.
+
+    They stay held in their ``held_month``, but under the package now recorded on the order.
+    """
+    package_id = package.pk if package else None
+    _volume_add(customer=customer, month=month, package_id=package_id, counted=len(rows))
+    moved = Counter((held_month, old) for _pk, _key, held_month, old in rows
+                    if held_month is not None and old != package_id)
+    for (held_month, old), n in moved.items():
+        _volume_add(customer=customer, month=held_month, package_id=old, held=-n)
+        _volume_add(customer=customer, month=held_month, package_id=package_id, held=n)
+
+
+def order_volume_rebuild(*, customer: Customer | None = None, apps=None) -> int:
+    """Recompute ``MonthlyOrderVolume`` from ``OrderUsage`` for one customer or all; rows written.
+
+    Takes the customers' locks, so no quota decision runs meanwhile. ``apps`` is a
+    migration's app registry (its historical models); default: the installed models.
+    """
+    registry = apps or django_apps
+    customers = registry.get_model("billing", "Customer")
+    usage = registry.get_model("billing", "OrderUsage")
+    volume = registry.get_model("billing", "MonthlyOrderVolume")
+    with transaction.atomic():
+        locked = customers.objects.select_for_update().order_by("pk")
+        rows = volume.objects.all()
+        if customer is not None:
+            locked = locked.filter(pk=customer.pk)
+            rows = rows.filter(customer_id=customer.pk)
+        list(locked.values_list("pk", flat=True))
+        counts = order_volume_recount(customer_id=customer.pk if customer else None, usage_model=usage)
+        rows.delete()
+        volume.objects.bulk_create(
+            [volume(customer_id=cid, month=month, package_id=package_id, counted=c, held=h)
+             for (cid, month, package_id), (c, h) in sorted(counts.items(), key=_volume_sort_key)],
+            batch_size=2000)
+    return len(counts)
+
+
+def _volume_sort_key(item) -> tuple:
+    (cid, month, package_id), _figures = item
+    return cid, month, package_id is not None, package_id or 0
 
 
 # -- quota notices -----------------------------------------------------------------------------

@@ -147,9 +147,8 @@ def _days_text(days: int, in_month: int) -> str:
     return "whole month" if days == in_month else f"{days}/{in_month} days"
 
 
-def statement_build(*, history: History, month: date, usage: MonthUsage) -> MonthStatement:
-    """The statement for ``month`` (its first day) under ``PRORATION_RULE``."""
-    in_month = days_in_month(month)
+def _days_by_term_and_shops(history: History, month: date) -> tuple[dict, dict]:
+    """Days of the month per term in force, and per (extra shops, fee, package code)."""
     fee_days: dict[Term, int] = {}
     shop_days: dict[tuple[int, Decimal, str], int] = {}
     for _first, days, term, shops in segments(history, month):
@@ -159,6 +158,49 @@ def statement_build(*, history: History, month: date, usage: MonthUsage) -> Mont
         if shops > 1:
             key = (shops - 1, term.extra_shop_fee or ZERO, term.package_code)
             shop_days[key] = shop_days.get(key, 0) + days
+    return fee_days, shop_days
+
+
+def _installation_in(history: History, month: date) -> tuple[Installation, str] | None:
+    """The installation charged this month, with the package code it is reported under."""
+    installation = history.installation
+    if installation is None or not month <= installation.on <= month_end(month):
+        return None
+    return installation, (term_in_force(history.terms, installation.on) or history.terms[0]).package_code
+
+
+def _prorated(amount: Decimal, days: int, in_month: int) -> Decimal:
+    return money(amount * days / in_month)
+
+
+def statement_amounts(*, history: History, month: date, usage: MonthUsage) -> list[tuple[str, str, Decimal]]:
+    """(kind, package code, amount) of each line ``statement_build`` makes, without its text.
+
+    For the revenue report, which needs only the amounts of every customer and month;
+    the same helpers compute them, so the report equals the sum of the statements.
+    """
+    in_month = days_in_month(month)
+    fee_days, shop_days = _days_by_term_and_shops(history, month)
+    amounts = [("monthly_fee", term.package_code, _prorated(term.monthly_fee or ZERO, days, in_month))
+               for term, days in fee_days.items()]
+    amounts += [("extra_shops", code, _prorated(fee * extra, days, in_month))
+                for (extra, fee, code), days in shop_days.items()]
+    installed = _installation_in(history, month)
+    if installed is not None:
+        amounts.append(("installation", installed[1], money(installed[0].fee or ZERO)))
+    amounts += [("hour_pack", pack.package_code, money(pack.price)) for pack in usage.hour_packs]
+    closing = usage.hours_opening + usage.hours_credited + usage.hours_spent
+    if closing < 0:
+        last_term = term_in_force(history.terms, month_end(month))
+        amounts.append(("owed_hours", last_term.package_code if last_term else "",
+                        money(-closing * usage.owed_hourly_rate)))
+    return amounts
+
+
+def statement_build(*, history: History, month: date, usage: MonthUsage) -> MonthStatement:
+    """The statement for ``month`` (its first day) under ``PRORATION_RULE``."""
+    in_month = days_in_month(month)
+    fee_days, shop_days = _days_by_term_and_shops(history, month)
 
     lines: list[Line] = []
     notes: list[str] = []
@@ -168,18 +210,18 @@ def statement_build(*, history: History, month: date, usage: MonthUsage) -> Mont
         fee = term.monthly_fee or ZERO
         lines.append(Line("monthly_fee", f"{term.package_name}, monthly fee ({_days_text(days, in_month)})",
                           Decimal(days), f"days of {in_month}", fee,
-                          money(fee * days / in_month), term.package_code))
+                          _prorated(fee, days, in_month), term.package_code))
     for (extra, fee, code), days in shop_days.items():
         lines.append(Line("extra_shops", f"{extra} extra shop{'s' if extra > 1 else ''} "
                                          f"x {fee} SEK/month ({_days_text(days, in_month)})",
                           Decimal(days), f"days of {in_month}", money(fee * extra),
-                          money(fee * extra * days / in_month), code))
-    installation = history.installation
-    if installation is not None and month <= installation.on <= month_end(month):
+                          _prorated(fee * extra, days, in_month), code))
+    installed = _installation_in(history, month)
+    if installed is not None:
+        installation, code = installed
         if installation.fee is None:
             notes.append(f"{installation.package_name}: installation by quote, none agreed yet.")
         fee = installation.fee or ZERO
-        code = (term_in_force(history.terms, installation.on) or history.terms[0]).package_code
         lines.append(Line("installation", f"Installation, {installation.package_name}",
                           Decimal(1), "once", fee, money(fee), code))
     for pack in usage.hour_packs:

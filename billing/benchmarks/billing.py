@@ -4,7 +4,9 @@ The data is created inside a transaction on the default database and rolled back
 the end, so the benchmark leaves a real database as it found it (it does hold the
 write lock for its duration: run it while the task cluster is idle). Timed: building
 the report (every database aggregate and the revenue of every statement) and
-rendering it (HTML with the SVG chart, and each CSV table).
+rendering it (HTML with the SVG chart, and each CSV table). The order-volume summary
+(``MonthlyOrderVolume``) is generated with the orders, as the quota services keep it,
+and checked against a recount of the orders before the timing.
 """
 from __future__ import annotations
 
@@ -21,9 +23,10 @@ from django.utils import timezone
 
 from billing.charts import stacked_bars
 from billing.dates import add_months
-from billing.models import (Customer, HourPack, OrderUsage, Package, ServiceHourEntry, ShopCount,
-                            Subscription)
+from billing.models import (Customer, HourPack, MonthlyOrderVolume, OrderUsage, Package,
+                            ServiceHourEntry, ShopCount, Subscription)
 from billing.reports import CSV_TABLES, REVENUE_KINDS, billing_report, report_csv, report_filter
+from billing.selectors import order_volume_differences
 
 CUSTOMERS = 1000
 MONTHS = 12
@@ -44,6 +47,8 @@ def _generate(say) -> dict:
     customers = Customer.objects.bulk_create(
         [Customer(name=f"Benchmark {i:04d} AB") for i in range(CUSTOMERS)], batch_size=500)
     subscriptions, shop_rows, usage, hours = [], [], [], []
+    # The summary the quota services would have kept: (customer, month, package) -> [counted, held].
+    volume: dict[tuple, list[int]] = {}
     pack = HourPack.objects.filter(is_active=True).first()
     tz = timezone.get_current_timezone()
     for customer in customers:
@@ -72,6 +77,12 @@ def _generate(say) -> dict:
             orders = int(limit * load * rng.uniform(0.7, 1.1))
             counted = min(orders, limit)
             arrived = timezone.make_aware(datetime.combine(month, clock(12)), tz)
+            if counted:
+                volume.setdefault((customer.pk, month, packages[code].pk), [0, 0])[0] += counted
+            if orders > counted:
+                volume.setdefault((customer.pk, month, packages[code].pk), [0, 0])[1] += orders - counted
+                volume.setdefault((customer.pk, add_months(month, 1), packages[code].pk),
+                                  [0, 0])[0] += orders - counted
             for n in range(orders):
                 key = f"{m}-{n}"
                 if n < counted:
@@ -95,12 +106,16 @@ def _generate(say) -> dict:
     Subscription.objects.bulk_create(subscriptions, batch_size=1000)
     ShopCount.objects.bulk_create(shop_rows, batch_size=1000)
     OrderUsage.objects.bulk_create(usage, batch_size=5000)
+    MonthlyOrderVolume.objects.bulk_create(
+        [MonthlyOrderVolume(customer_id=cid, month=month, package_id=package_id, counted=c, held=h)
+         for (cid, month, package_id), (c, h) in volume.items()], batch_size=5000)
     ServiceHourEntry.objects.bulk_create(hours + [
         ServiceHourEntry(customer=c, kind="start_package", hours=Decimal("2"),
                          occurred_at=timezone.make_aware(datetime.combine(FIRST_MONTH, clock.min), tz))
         for c in customers], batch_size=5000)
     return {"customers": CUSTOMERS, "months": MONTHS,
             "order_usage_rows": OrderUsage.objects.filter(customer__in=customers).count(),
+            "rows_summary": len(volume),
             "subscriptions": len(subscriptions), "ledger_entries": len(hours) + CUSTOMERS}
 
 
@@ -128,6 +143,11 @@ def run(*, say) -> dict:
             figures["generate_seconds"] = round(time.perf_counter() - started, 2)
             say(f"generated {figures['order_usage_rows']} order-usage rows for {CUSTOMERS} customers "
                 f"x {MONTHS} months in {figures['generate_seconds']} s (inside a transaction)")
+            # The report reads the summary: check it says what the orders say before timing it.
+            drift = order_volume_differences()
+            figures["summary_in_step"] = not drift
+            say(f"{figures['rows_summary']} monthly order-volume rows, "
+                + ("in step with the orders" if not drift else f"{len(drift)} differ from a recount!"))
             chosen = report_filter(first_month=FIRST_MONTH, last_month=add_months(FIRST_MONTH, MONTHS - 1))
             timings = []
             reset_queries()

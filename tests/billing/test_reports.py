@@ -34,7 +34,7 @@ def usage():
 
 def test_the_report_aggregates_volume_utilisation_and_revenue(usage, django_assert_max_num_queries):
     busy, calm = usage
-    with django_assert_max_num_queries(15):
+    with django_assert_max_num_queries(10):
         report = billing_report(report_filter=report_filter(first_month=date(2025, 1, 1), last_month=MARCH))
     assert report.volume_by_month[MARCH] == {"100": 100, "400": 40}
     assert report.volume_by_month[date(2025, 2, 1)] == {"100": 95}
