@@ -13,7 +13,7 @@ from decimal import Decimal
 import pytest
 import requests
 
-from integrations.clients import HogiaSmartClient
+from integrations.clients import HogiaSmartClient, WooCommerceClient
 from integrations.flows.orders import order_seen, order_transfer, orders_poll
 from integrations.mapping.invoices import order_vat_totals
 from integrations.models import OrderEvent, OrderTransfer
@@ -175,3 +175,42 @@ def test_the_same_order_seen_ten_times_is_one_transfer_and_one_invoice(woo_sandb
     transfer.refresh_from_db()
     assert transfer.state == State.INVOICED
     assert len(hogia(hogia_sandbox).invoices_find(customer_order_number=order["number"])) == 1
+
+
+def test_a_store_too_old_for_modified_after_is_scanned_newest_first(woo_sandbox, hogia_sandbox,
+                                                                     monkeypatch):
+    _customer, (shop, _second) = connected_customer(woo_sandbox, hogia_sandbox)
+    shop.store_version = "5.5.1"  # before WooCommerce 5.8, modified_after is silently ignored
+    shop.save()
+    asked = []
+    real_iter = WooCommerceClient.orders_iter
+
+    def spy(self, **kwargs):
+        asked.append(kwargs)
+        return real_iter(self, **kwargs)
+
+    monkeypatch.setattr(WooCommerceClient, "orders_iter", spy)
+    front(shop).place("A1_guest_mixed_vat_processing")
+    front(shop).place("A3_company_sale_fixedcart_fees_completed")
+    assert orders_poll(shop=shop) == 2
+    assert asked == [{"orderby": "modified", "order": "desc"}]  # no modified_after sent
+    assert OrderTransfer.objects.filter(shop=shop, state=State.QUEUED).count() == 2
+
+
+def test_the_docs_order_of_a_us_store_is_blocked_with_a_readable_reason(woo_sandbox, hogia_sandbox):
+    """WooCommerce's own documentation order (WooCommerce 3.0, a US state tax of 7.5 % and a line
+    without SKU) cannot become a Swedish invoice: it waits for support, nothing is posted."""
+    from integrations.sandboxes.fixtures import WOOCOMMERCE_DOCS
+
+    _customer, (shop, _second) = connected_customer(woo_sandbox, hogia_sandbox)
+    requests.post(f"{shop.home_url}_sandbox/orders", data=(WOOCOMMERCE_DOCS / "order.json").read_bytes(),
+                  headers={"Content-Type": "application/json"}).raise_for_status()
+    order = front(shop).call("GET", "orders/727")
+    order_seen(shop=shop, order=order, via="poll")
+    transfer = OrderTransfer.objects.get()
+    order_transfer(transfer_id=transfer.pk)
+    transfer.refresh_from_db()
+    assert transfer.state == State.NEEDS_ATTENTION
+    assert "no SKU" in transfer.last_error
+    assert "State Tax" in transfer.last_error and "Swedish VAT rate" in transfer.last_error
+    assert hogia(hogia_sandbox).invoices_find(customer_order_number=order["number"]) == []
