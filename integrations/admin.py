@@ -387,3 +387,238 @@ class BuyerBindingAdmin(ReadOnlyAdmin):
     list_filter = ["key_kind", "created"]
     search_fields = ["key_value", "hogia_customer_number", "customer__name"]
     list_select_related = ["customer"]
+
+
+# -- catalogue: articles, prices and stock ----------------------------------------------------
+
+from integrations.flows.initial_sync import initial_sync_create, initial_sync_progress  # noqa: E402
+from integrations.models import (ArticleBinding, HogiaArticle, InitialSync, InitialSyncItem,  # noqa: E402
+                                 ShopCatalog)
+
+PRICE_LIST_NOTE = _("Price lists: Hogia Smart has no price lists, only an ordinary price and a campaign "
+                    "price (with dates). They become the shop's regular price and sale price "
+                    "(campaign prices need package 400).")
+
+
+def _enqueue(func: str, *args) -> None:
+    from django.db import transaction
+    from django_q.tasks import async_task
+
+    transaction.on_commit(lambda: async_task(func, *args, group="catalogue"))
+
+
+@admin.action(description=_("Sync the catalogue (articles, prices, stock) now"))
+def sync_catalogue_now(modeladmin, request, queryset):
+    customer_ids = set(queryset.values_list("customer_id", flat=True))
+    for customer_id in customer_ids:
+        _enqueue("integrations.tasks.sync_catalog", customer_id, False)
+    modeladmin.message_user(request, _("%(count)d catalogue sync(s) queued.") % {"count": len(customer_ids)})
+
+
+ShopAdmin.actions = [*ShopAdmin.actions, sync_catalogue_now]
+FlowSettingsAdmin.actions = [*(FlowSettingsAdmin.actions or []), sync_catalogue_now]
+
+
+@admin.register(ShopCatalog)
+class ShopCatalogAdmin(admin.ModelAdmin):
+    list_display = ["shop", "prices_include_tax", "products_synced_until"]
+    list_select_related = ["shop", "shop__customer"]
+    search_fields = ["shop__name", "shop__customer__name"]
+    readonly_fields = ["products_synced_until"]
+    autocomplete_fields = ["shop"]
+    fieldsets = [(None, {"fields": ["shop", "prices_include_tax", "products_synced_until"],
+                         "description": PRICE_LIST_NOTE})]
+
+
+@admin.register(HogiaArticle)
+class HogiaArticleAdmin(ReadOnlyAdmin):
+    list_display = ["number", "name", "customer", "ordinary_price", "campaign_price", "stock",
+                    "send_to_webshop", "row_version", "updated_at"]
+    search_fields = ["number", "customer__name", "hogia_id"]
+    list_select_related = ["customer"]
+    list_filter = ["customer"]
+    readonly_fields = ["customer", "number", "hogia_id", "row_version", "data", "written_hash", "updated_at"]
+    fields = readonly_fields
+
+    @admin.display(description=_("name"))
+    def name(self, obj):
+        return obj.data.get("name", "")
+
+    @admin.display(description=_("ordinary price (excl. VAT)"))
+    def ordinary_price(self, obj):
+        return (obj.data.get("prices") or {}).get("ordinary")
+
+    @admin.display(description=_("campaign price"))
+    def campaign_price(self, obj):
+        prices = obj.data.get("prices") or {}
+        if prices.get("campaign") in (None, ""):
+            return "–"
+        return f"{prices['campaign']} ({prices.get('campaignFrom') or '…'} – {prices.get('campaignTo') or '…'})"
+
+    @admin.display(description=_("stock"))
+    def stock(self, obj):
+        return obj.data.get("stockBalance")
+
+    @admin.display(description=_("send to webshop"), boolean=True)
+    def send_to_webshop(self, obj):
+        return bool(obj.data.get("sendToWebshop"))
+
+    def changelist_view(self, request, extra_context=None):
+        messages.info(request, PRICE_LIST_NOTE)
+        return super().changelist_view(request, extra_context)
+
+
+@admin.register(ArticleBinding)
+class ArticleBindingAdmin(ReadOnlyAdmin):
+    list_display = ["sku", "shop", "woo_id", "woo_parent_id", "hogia_row_version", "updated_at"]
+    search_fields = ["sku", "shop__name", "shop__customer__name"]
+    list_select_related = ["shop"]
+    list_filter = ["shop"]
+
+
+class InitialSyncItemInline(admin.TabularInline):
+    model = InitialSyncItem
+    fields = ["sku", "state", "woo_id", "hogia_id", "message"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name_plural = _("items that failed or are not written yet (first 200)")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request).exclude(state=InitialSyncItem.State.DONE)
+        ids = list(queryset.values_list("pk", flat=True)[:200])
+        return super().get_queryset(request).filter(pk__in=ids)
+
+
+class InitialSyncForm(forms.ModelForm):
+    class Meta:
+        model = InitialSync
+        fields = ["shop", "direction"]
+
+
+def _seconds_text(seconds) -> str:
+    if seconds is None:
+        return "–"
+    minutes, seconds = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
+
+
+@admin.register(InitialSync)
+class InitialSyncAdmin(admin.ModelAdmin):
+    """Preview, then run; the change page shows progress and refreshes itself while running."""
+
+    form = InitialSyncForm
+    change_form_template = "admin/integrations/initialsync/change_form.html"
+    list_display = ["id", "shop", "direction", "state", "progress_text", "created_at", "finished_at"]
+    list_filter = ["state", "direction"]
+    search_fields = ["shop__name", "customer__name"]
+    list_select_related = ["shop", "customer"]
+    autocomplete_fields = ["shop"]
+    actions = ["make_preview", "run_sync"]
+    inlines = [InitialSyncItemInline]
+    readonly_fields = ["customer", "state", "progress_text", "preview_summary", "preview_lists", "report_text",
+                       "requested_by", "created_at", "previewed_at", "started_at", "heartbeat_at",
+                       "finished_at", "error"]
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return [(None, {"fields": ["shop", "direction"],
+                            "description": _("Create the job, then choose \"Make the preview\" in the list. "
+                                             "Nothing is written before \"Run\".")})]
+        return [
+            (None, {"fields": ["shop", "direction", "customer", "state", "requested_by", "error"]}),
+            (_("Progress"), {"fields": ["progress_text", "created_at", "previewed_at", "started_at",
+                                        "heartbeat_at", "finished_at"]}),
+            (_("Preview"), {"fields": ["preview_summary", "preview_lists"], "description": PRICE_LIST_NOTE}),
+            (_("Report"), {"fields": ["report_text"]}),
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields + (["shop", "direction"] if obj else [])
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else []
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None or super().has_change_permission(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            job = initial_sync_create(shop=obj.shop, direction=obj.direction, requested_by=str(request.user))
+            obj.pk, obj.customer_id, obj.created_at = job.pk, job.customer_id, job.created_at
+            obj._state.adding = False
+            return
+        super().save_model(request, obj, form, change)
+
+    @admin.display(description=_("progress"))
+    def progress_text(self, obj: InitialSync) -> str:
+        progress = initial_sync_progress(job=obj)
+        rate = f"{progress['rate']:g}/s" if progress["rate"] else "–"
+        return (f"{progress['done']} / {progress['total']} written ({progress['percent']} %), "
+                f"{progress['failed']} failed; {rate}; time left {_seconds_text(progress['eta_seconds'])}")
+
+    @admin.display(description=_("what the preview found"))
+    def preview_summary(self, obj: InitialSync) -> str:
+        counts = (obj.preview or {}).get("counts") or {}
+        if not counts:
+            return "–"
+        labels = [("shop_products", _("products and variations in the shop")),
+                  ("hogia_articles", _("articles in Hogia Smart")), ("match", _("SKUs on both sides (bound)")),
+                  ("only_in_shop", _("only in the shop")), ("only_in_hogia", _("only in Hogia Smart")),
+                  ("not_for_webshop", _("of those, not marked \"send to webshop\"")),
+                  ("duplicated_in_shop", _("duplicated in the shop (left out)")),
+                  ("duplicated_in_hogia", _("duplicated in Hogia Smart (left out)")),
+                  ("missing_sku", _("products without SKU (left out)")),
+                  ("unmappable", _("cannot be mapped (left out)")), ("to_write", _("to write"))]
+        rows = format_html("".join("<tr><td>{}</td><td>{}</td></tr>" for _ in labels),
+                           *[v for key, label in labels for v in (label, counts.get(key, 0))])
+        return format_html("<table>{}</table>", rows)
+
+    @admin.display(description=_("lists"))
+    def preview_lists(self, obj: InitialSync) -> str:
+        preview = obj.preview or {}
+        parts = []
+        for key, label in (("duplicated_in_shop", _("Duplicated in the shop")),
+                           ("duplicated_in_hogia", _("Duplicated in Hogia Smart")),
+                           ("missing_sku", _("Without SKU")), ("unmappable", _("Cannot be mapped")),
+                           ("only_in_shop", _("Only in the shop")), ("only_in_hogia", _("Only in Hogia Smart"))):
+            values = preview.get(key)
+            if not values:
+                continue
+            if isinstance(values, dict):
+                text = "; ".join(f"{sku}: {', '.join(owners)}" for sku, owners in list(values.items())[:200])
+            else:
+                text = ", ".join(str(v.get("name", v)) if isinstance(v, dict) else str(v) for v in values[:200])
+            parts.append(format_html("<p><strong>{}</strong>: {}</p>", label, text))
+        return format_html("".join(["{}"] * len(parts)), *parts) if parts else "–"
+
+    @admin.display(description=_("report"))
+    def report_text(self, obj: InitialSync) -> str:
+        report = {k: v for k, v in (obj.report or {}).items() if not k.startswith("segment_")}
+        if not report:
+            return "–"
+        import json
+
+        return format_html("<pre style='white-space: pre-wrap'>{}</pre>",
+                           json.dumps(report, indent=2, ensure_ascii=False)[:20000])
+
+    @admin.action(description=_("Make the preview (reads both systems, writes nothing)"))
+    def make_preview(self, request, queryset):
+        jobs = queryset.filter(state__in=[InitialSync.State.NEW, InitialSync.State.READY])
+        for job in jobs:
+            _enqueue("integrations.tasks.preview_initial_sync", job.pk)
+        self.message_user(request, _("%(count)d preview(s) queued.") % {"count": len(jobs)})
+
+    @admin.action(description=_("Run (writes; resumes a stopped run)"))
+    def run_sync(self, request, queryset):
+        jobs = queryset.filter(state__in=[InitialSync.State.READY, InitialSync.State.FAILED,
+                                          InitialSync.State.RUNNING])
+        for job in jobs:
+            _enqueue("integrations.tasks.run_initial_sync", job.pk)
+        skipped = queryset.count() - len(jobs)
+        self.message_user(request, _("%(count)d run(s) queued; %(skipped)d need a preview first or are done.")
+                          % {"count": len(jobs), "skipped": skipped})

@@ -11,6 +11,7 @@ from django.conf import settings
 from integrations.clients.hogia_smart import HogiaSmartClient
 from integrations.clients.woocommerce import WooCommerceClient
 from integrations.models import HogiaConnection, Shop
+from integrations.ratebudget import hogia_rate_gate
 
 
 def _timeout() -> tuple[float, float]:
@@ -25,7 +26,9 @@ def woocommerce_client(*, shop: Shop, session: requests.Session | None = None) -
 
 def hogia_client(*, connection: HogiaConnection,
                  session: requests.Session | None = None) -> HogiaSmartClient:
+    # Every client of the company shares one rate budget, across shops, flows and processes.
     return HogiaSmartClient(api_base=connection.api_base, auth_base=connection.auth_base,
                             organization_id=str(connection.organization_id),
                             client_id=connection.client_id, client_secret=connection.client_secret,
-                            session=session, timeout=_timeout())
+                            session=session, timeout=_timeout(),
+                            rate_gate=hogia_rate_gate(connection=connection))

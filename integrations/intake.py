@@ -18,8 +18,9 @@ from django.urls import reverse
 
 from integrations.clients.woocommerce import WooCommerceClient
 from integrations.connections import woocommerce_client
+from integrations.flows.catalog import product_change_note
 from integrations.flows.orders import order_seen
-from integrations.models import Shop, SyncLogEntry, WebhookDelivery
+from integrations.models import Flow, FlowSettings, Shop, SyncLogEntry, WebhookDelivery
 from integrations.services import sync_log
 from integrations.webhooks import webhook_signature_valid
 
@@ -28,6 +29,9 @@ logger = logging.getLogger(__name__)
 MAX_BODY_BYTES = 5 * 1024 * 1024
 ORDER_TOPICS = ("order.created", "order.updated", "order.restored")
 REGISTERED_TOPICS = ("order.created", "order.updated")
+# A variation's product.updated carries the variation itself (WooCommerce fetches it by its id).
+PRODUCT_TOPICS = ("product.created", "product.updated", "product.deleted", "product.restored")
+PRODUCT_REGISTERED_TOPICS = ("product.created", "product.updated", "product.deleted")
 _PING = re.compile(rb"^webhook_id=(\d+)$")
 Outcome = WebhookDelivery.Outcome
 
@@ -80,6 +84,8 @@ def webhook_receive(*, token: str, headers: dict[str, str], body: bytes) -> Answ
         resource_id = int(payload["id"]) if isinstance(payload, dict) and "id" in payload else None
         if topic in ORDER_TOPICS and resource_id is None:
             raise ValueError("the order has no id")
+        if topic in PRODUCT_TOPICS and resource_id is None:
+            raise ValueError("the product has no id")
     except (UnicodeDecodeError, ValueError, TypeError) as exc:
         reason = f"body is not the JSON of a {topic or 'WooCommerce'} resource ({exc})"
         _store(shop, outcome=Outcome.MALFORMED, reason=reason, headers=headers, body=body)
@@ -93,6 +99,12 @@ def webhook_receive(*, token: str, headers: dict[str, str], body: bytes) -> Answ
                  message=f"Webhook signed correctly but sent from {source}, not {shop.home_url}: "
                          f"has the shop moved? Update the shop URL.", object_type="webhook",
                  object_ref=topic)
+    if topic in PRODUCT_TOPICS:
+        _store(shop, outcome=Outcome.ACCEPTED, reason="", headers=headers, body=body,
+               resource_id=resource_id)
+        # Only a hint: the catalogue sync reads the product from the shop.
+        product_change_note(shop=shop, woo_id=resource_id, deleted=topic == "product.deleted")
+        return Answer(200, "accepted")
     if topic not in ORDER_TOPICS:
         _store(shop, outcome=Outcome.IGNORED, reason=f"topic {topic or '(none)'} is not used yet",
                headers=headers, body=body, resource_id=resource_id)
@@ -114,7 +126,7 @@ def shop_webhooks_register(*, shop: Shop, woo: WooCommerceClient | None = None) 
     url = webhook_url(shop=shop)
     existing = {w["topic"]: w for w in woo.webhooks_list() if w.get("delivery_url") == url}
     registered, done = {}, []
-    for topic in REGISTERED_TOPICS:
+    for topic in shop_webhook_topics(shop=shop):
         name = f"Hogia Smart portal: {topic}"
         if topic in existing:
             # The secret is write-only in WooCommerce: set it again so both sides agree.
@@ -131,6 +143,14 @@ def shop_webhooks_register(*, shop: Shop, woo: WooCommerceClient | None = None) 
     summary = f"Webhooks to {url}: " + ", ".join(done) + "."
     sync_log(customer=shop.customer, shop=shop, message=summary, object_type="webhook")
     return summary
+
+
+def shop_webhook_topics(*, shop: Shop) -> tuple[str, ...]:
+    """Orders always; products too when the customer's flow sends articles from the shop (1 and 3)."""
+    settings = FlowSettings.objects.filter(customer_id=shop.customer_id).first()
+    if settings is not None and settings.sync_articles and settings.flow in (Flow.ECOM, Flow.COMBO):
+        return REGISTERED_TOPICS + PRODUCT_REGISTERED_TOPICS
+    return REGISTERED_TOPICS
 
 
 def shop_webhooks_reenable(*, shop: Shop, woo: WooCommerceClient | None = None) -> list[str]:

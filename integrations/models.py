@@ -490,3 +490,211 @@ class RefundCredit(models.Model):
 
     def __str__(self) -> str:
         return f"refund {self.woo_refund_id} → {self.invoice_number or 'by hand'}"
+
+
+# -- catalogue: articles, prices and stock (issue 4) ------------------------------------------
+
+class ShopCatalog(models.Model):
+    """Per shop: how the shop enters prices, and how far its product changes have been read."""
+
+    shop = models.OneToOneField(Shop, on_delete=models.CASCADE, related_name="catalog",
+                                verbose_name=_("shop"))
+    prices_include_tax = models.BooleanField(
+        _("the shop's prices include VAT"), default=True,
+        help_text=_("WooCommerce → Settings → Tax → \"Prices entered with tax\". Hogia Smart's "
+                    "prices exclude VAT; the portal converts with the article's VAT rate."))
+    products_synced_until = models.DateTimeField(
+        _("products read up to"), null=True, blank=True,
+        help_text=_("The next sync asks the shop for products changed after this time."))
+
+    class Meta:
+        verbose_name = _("shop catalogue")
+        verbose_name_plural = _("shop catalogues")
+
+    def __str__(self) -> str:
+        return f"{self.shop.name} catalogue"
+
+
+class CatalogState(models.Model):
+    """Per customer: the Hogia Smart side of the catalogue sync and its one-at-a-time claim."""
+
+    customer = models.OneToOneField(Customer, on_delete=models.CASCADE, related_name="catalog_state",
+                                    verbose_name=_("customer"))
+    hogia_row_version = models.BigIntegerField(
+        _("Hogia Smart changes read up to (rowVersion)"), default=0)
+    locked_until = models.DateTimeField(_("sync running until"), null=True, blank=True)
+    last_sync_at = models.DateTimeField(_("last sync"), null=True, blank=True)
+    last_full_sync_at = models.DateTimeField(_("last full sync"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("catalogue state")
+        verbose_name_plural = _("catalogue states")
+
+    def __str__(self) -> str:
+        return f"{self.customer} catalogue"
+
+
+class HogiaArticle(models.Model):
+    """The portal's copy of one article of the customer's Hogia Smart company.
+
+    ``row_version`` only ever grows (conditional UPDATE), so a feed page read late can
+    never replace newer values; ``written_hash`` is the hash of what the portal last
+    wrote to Hogia Smart (flows 1 and 3), so an unchanged product is not written again.
+    """
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="hogia_articles",
+                                 verbose_name=_("customer"))
+    number = models.CharField(_("article number"), max_length=100)
+    hogia_id = models.CharField(_("Hogia article id"), max_length=64, blank=True)
+    row_version = models.BigIntegerField(_("rowVersion"), default=0)
+    data = models.JSONField(_("article as read"), default=dict, blank=True)
+    written_hash = models.CharField(_("hash of what the portal wrote"), max_length=64, blank=True)
+    updated_at = models.DateTimeField(_("changed"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("Hogia Smart article")
+        verbose_name_plural = _("Hogia Smart articles")
+        constraints = [models.UniqueConstraint(fields=["customer", "number"],
+                                               name="one_hogia_article_per_number")]
+
+    def __str__(self) -> str:
+        return f"{self.number} {self.data.get('name', '')}".strip()
+
+
+class ArticleBinding(models.Model):
+    """A shop's product or variation bound to an article number (the SKU)."""
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="article_bindings",
+                             verbose_name=_("shop"))
+    sku = models.CharField(_("SKU / article number"), max_length=100)
+    woo_id = models.BigIntegerField(_("WooCommerce product id"), null=True, blank=True)
+    woo_parent_id = models.BigIntegerField(_("parent product (variation)"), null=True, blank=True)
+    hogia_row_version = models.BigIntegerField(
+        _("Hogia rowVersion written"), default=0,
+        help_text=_("The Hogia Smart version whose prices and stock the shop has now."))
+    written_hash = models.CharField(_("hash of what the portal wrote"), max_length=64, blank=True)
+    updated_at = models.DateTimeField(_("changed"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("article binding")
+        verbose_name_plural = _("article bindings")
+        constraints = [models.UniqueConstraint(fields=["shop", "sku"], name="one_binding_per_shop_sku")]
+        indexes = [models.Index(fields=["shop", "woo_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.shop.name}: {self.sku}"
+
+    @property
+    def is_variation(self) -> bool:
+        return bool(self.woo_parent_id)
+
+
+class ProductChange(models.Model):
+    """A product the shop told us about by webhook: read by the next catalogue sync."""
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="product_changes",
+                             verbose_name=_("shop"))
+    woo_id = models.BigIntegerField(_("WooCommerce product id"))
+    deleted = models.BooleanField(_("deleted"), default=False)
+    noted_at = models.DateTimeField(_("noted"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("product change")
+        verbose_name_plural = _("product changes")
+        constraints = [models.UniqueConstraint(fields=["shop", "woo_id"], name="one_change_per_product")]
+
+
+class OrderStockLines(models.Model):
+    """What an order took from the shop's stock, per SKU (read once from the shop).
+
+    Orders on their way to an invoice are already subtracted by WooCommerce but not yet by
+    Hogia Smart: the stock pushed to the shops is Hogia's balance minus these.
+    """
+
+    transfer = models.OneToOneField(OrderTransfer, on_delete=models.CASCADE, related_name="stock_lines",
+                                    verbose_name=_("order"))
+    quantities = models.JSONField(_("quantity per SKU"), default=dict)
+    read_at = models.DateTimeField(_("read"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("order stock lines")
+        verbose_name_plural = _("order stock lines")
+
+
+class HogiaRateWindow(models.Model):
+    """The calls made to one Hogia Smart company in the current window, by every process."""
+
+    organization_id = models.UUIDField(_("organisation id"), unique=True)
+    calls = models.JSONField(_("call times"), default=list)
+
+    class Meta:
+        verbose_name = _("Hogia Smart rate window")
+        verbose_name_plural = _("Hogia Smart rate windows")
+
+
+class InitialSync(models.Model):
+    """One initial catalogue sync: a preview support reviews, then one resumable run."""
+
+    class Direction(models.TextChoices):
+        TO_HOGIA = "to_hogia", _("case 1: shop → Hogia Smart (catalogue in WooCommerce)")
+        TO_SHOP = "to_shop", _("case 2: Hogia Smart → shop (catalogue in Hogia Smart)")
+
+    class State(models.TextChoices):
+        NEW = "new", _("new: preview not made")
+        READY = "ready", _("preview ready: review, then run")
+        RUNNING = "running", _("running")
+        DONE = "done", _("done")
+        FAILED = "failed", _("stopped: run again to resume")
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="initial_syncs",
+                                 verbose_name=_("customer"))
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="initial_syncs",
+                             verbose_name=_("shop"))
+    direction = models.CharField(_("direction"), max_length=10, choices=Direction.choices)
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.NEW)
+    requested_by = models.CharField(_("requested by"), max_length=120, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    previewed_at = models.DateTimeField(_("previewed"), null=True, blank=True)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    heartbeat_at = models.DateTimeField(_("last progress"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    total = models.PositiveIntegerField(_("to write"), default=0)
+    done = models.PositiveIntegerField(_("written"), default=0)
+    failed = models.PositiveIntegerField(_("failed"), default=0)
+    preview = models.JSONField(_("preview"), default=dict, blank=True)
+    report = models.JSONField(_("report"), default=dict, blank=True)
+    error = models.TextField(_("error"), blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("initial catalogue sync")
+        verbose_name_plural = _("initial catalogue syncs")
+
+    def __str__(self) -> str:
+        return f"{self.get_direction_display()} for {self.shop.name} #{self.pk}"
+
+
+class InitialSyncItem(models.Model):
+    """One SKU an initial sync writes; its state makes a resumed run skip what is done."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("to write")
+        SENDING = "sending", _("being written")
+        DONE = "done", _("written")
+        FAILED = "failed", _("failed")
+
+    job = models.ForeignKey(InitialSync, on_delete=models.CASCADE, related_name="items",
+                            verbose_name=_("initial sync"))
+    sku = models.CharField(_("SKU / article number"), max_length=100)
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.PENDING)
+    source = models.JSONField(_("source record"), default=dict)
+    woo_id = models.BigIntegerField(_("WooCommerce id"), null=True, blank=True)
+    hogia_id = models.CharField(_("Hogia article id"), max_length=64, blank=True)
+    message = models.TextField(_("message"), blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = _("initial sync item")
+        verbose_name_plural = _("initial sync items")
+        constraints = [models.UniqueConstraint(fields=["job", "sku"], name="one_item_per_job_sku")]
+        indexes = [models.Index(fields=["job", "state"])]

@@ -56,3 +56,42 @@ def poll_all_shops() -> int:
 
 def release_quotas() -> int:
     return quotas_release()
+
+
+# -- catalogue: articles, prices and stock ----------------------------------------------------
+
+def sync_catalog(customer_id: int, full: bool = False) -> str:
+    from billing.models import Customer
+    from integrations.flows.catalog import catalog_sync
+
+    customer = Customer.objects.get(pk=customer_id)
+    report = catalog_sync(customer=customer, full=full, triggered_by="schedule")
+    return f"{report.writes} write(s); " + ("; ".join(report.skipped) or "ok")
+
+
+def sync_all_catalogs(full: bool = False) -> int:
+    """Every 5 minutes (changes) and nightly (``full``): one catalogue task per customer."""
+    from integrations.flows.catalog import customers_due
+
+    customers = customers_due()
+    for customer_id in customers:
+        async_task("integrations.tasks.sync_catalog", customer_id, full, group="catalog-sync")
+    return len(customers)
+
+
+def sync_all_catalogs_full() -> int:
+    return sync_all_catalogs(full=True)
+
+
+def run_initial_sync(job_id: int) -> str:
+    from integrations.flows.initial_sync import initial_sync_run
+
+    job = initial_sync_run(job_id=job_id)
+    return job.state
+
+
+def preview_initial_sync(job_id: int) -> str:
+    from integrations.flows.initial_sync import initial_sync_preview
+
+    job = initial_sync_preview(job_id=job_id)
+    return job.state

@@ -12,6 +12,8 @@ SCHEDULES: dict[str, tuple[str, str, int]] = {
     "transfer sweeper": ("integrations.tasks.sweep", Schedule.MINUTES, 1),
     "order poll": ("integrations.tasks.poll_all_shops", Schedule.MINUTES, 5),
     "release held orders": ("integrations.tasks.release_quotas", Schedule.MINUTES, 60),
+    "catalogue sync": ("integrations.tasks.sync_all_catalogs", Schedule.MINUTES, 5),
+    "catalogue full sync": ("integrations.tasks.sync_all_catalogs_full", Schedule.MINUTES, 1440),
 }
 
 

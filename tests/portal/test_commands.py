@@ -32,6 +32,8 @@ def test_setup_schedules_is_idempotent():
     call_command("setup_schedules", verbosity=0)
     call_command("setup_schedules", verbosity=0)
     assert sorted(Schedule.objects.values_list("name", "func", "minutes")) == [
+        ("catalogue full sync", "integrations.tasks.sync_all_catalogs_full", 1440),
+        ("catalogue sync", "integrations.tasks.sync_all_catalogs", 5),
         ("order poll", "integrations.tasks.poll_all_shops", 5),
         ("portal heartbeat", "portal.tasks.heartbeat", 1),
         ("release held orders", "integrations.tasks.release_quotas", 60),

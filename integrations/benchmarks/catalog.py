@@ -1,0 +1,189 @@
+"""The catalogue sync against the sandboxes: a 10,000-article catalogue, then the rate limit.
+
+1. Flow 2 (Hogia Smart is master, prices, campaign prices and stock on): 10,000 articles
+   marked "send to webshop" in the Hogia sandbox reach an empty WooCommerce store
+   through the periodic sync (rowversion feed, pages of 500; the shop listed once;
+   creates in batches of 100). Requests are counted by the sandboxes themselves and
+   set against the minimum the APIs allow.
+2. The same catalogue synced again, reading every article of both systems (a full
+   reconciliation, the strictest case): ``writes_second_run`` must be 0.
+3. With the Hogia rate limit on (configured higher than 25/5 s so that this part takes
+   about a minute; the ratio is what counts): the initial sync case 1 of a 1,000-product
+   shop into an empty Hogia company, one create per article. ``rate_limit_floor_seconds``
+   is the time the limit alone forces for the requests made; 429s are counted.
+
+Everything the benchmark writes to the portal's database is rolled back at the end.
+"""
+from __future__ import annotations
+
+import math
+from datetime import date
+import resource
+import time
+
+import requests
+from django.db import transaction
+
+from billing.models import Customer, Package, Subscription
+from integrations.connections import hogia_client
+from integrations.flows.catalog import catalog_sync
+from integrations.flows.initial_sync import initial_sync_create, initial_sync_preview, initial_sync_run
+from integrations.models import Flow, FlowSettings, HogiaConnection, InitialSync, Shop
+from integrations.sandboxes import demo
+from integrations.sandboxes.hogia import DEMO_ARTICLES
+from integrations.sandboxes.process import SandboxProcess
+
+ARTICLES = 10_000
+RATE_PRODUCTS = 1_000
+RATE_REQUESTS, RATE_SECONDS = 50, 2
+STORE = ("/bench", "ck_bench_00000000000000000000000000000000001", "cs_bench_00000000000000000000000000000000001")
+RATE_STORE = ("/bench-rate", "ck_brate_0000000000000000000000000000000001",
+              "cs_brate_0000000000000000000000000000000001")
+RATE_ORG = "33333333-4444-4555-8666-777777777777"
+
+
+class _Rollback(Exception):
+    pass
+
+
+def _stats(url: str) -> int:
+    return requests.get(f"{url}/_sandbox/stats", timeout=30).json()["requests"]
+
+
+def _reset_stats(*urls: str) -> None:
+    for url in urls:
+        requests.post(f"{url}/_sandbox/stats/reset", timeout=30).raise_for_status()
+
+
+def _peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def _customer(*, name: str, flow: int, hogia_url: str, org: str, store: tuple, woo_url: str,
+              rate_requests: int, rate_seconds: int) -> Customer:
+    customer = Customer.objects.create(name=name, organisation_number="556036-0793")
+    Subscription.objects.create(customer=customer, package=Package.objects.get(code="400"),
+                                start_date=date(2025, 1, 1))
+    FlowSettings.objects.create(customer=customer, flow=flow, sync_prices=True, sync_campaign_prices=True,
+                                sync_stock=True, transfer_orders=False)
+    HogiaConnection.objects.create(customer=customer, organization_id=org, client_id=demo.HOGIA_CLIENT_ID,
+                                   client_secret=demo.HOGIA_CLIENT_SECRET, api_base=hogia_url,
+                                   auth_base=hogia_url, rate_limit_requests=rate_requests,
+                                   rate_limit_seconds=rate_seconds)
+    prefix, key, secret = store
+    Shop.objects.create(customer=customer, name=name, url=f"{woo_url}{prefix}/", consumer_key=key,
+                        consumer_secret=secret, result_unit="1")
+    return customer
+
+
+def _catalogue(count: int) -> list[dict]:
+    articles = []
+    for n in range(count):
+        vat = (25, 12, 6, 25)[n % 4]
+        prices = {"ordinary": f"{100 + n % 900}.00"}
+        if n % 10 == 0:
+            prices.update({"campaign": f"{80 + n % 900}.00", "campaignFrom": "2026-12-01",
+                           "campaignTo": "2026-12-24"})
+        articles.append({"number": f"B-{n:05d}", "name": f"Benchmarkartikel {n}", "vatPercent": vat,
+                         "prices": prices, "stockBalance": str(n % 50), "sendToWebshop": True})
+    return articles
+
+
+def _flow_2(*, say, woo, hogia) -> dict:
+    prefix, key, secret = STORE
+    requests.post(f"{woo.url}/_sandbox/stores", json={"prefix": prefix, "consumer_key": key,
+                                                      "consumer_secret": secret}, timeout=30).raise_for_status()
+    requests.post(f"{hogia.url}/_sandbox/rate-limit", json={"requests": 0}, timeout=30).raise_for_status()
+    catalogue = _catalogue(ARTICLES)
+    for start in range(0, ARTICLES, 2000):
+        requests.post(f"{hogia.url}/_sandbox/{demo.HOGIA_ORGANIZATION_ID}/articles",
+                      json=catalogue[start:start + 2000], timeout=120).raise_for_status()
+    customer = _customer(name="Benchmark flöde 2", flow=Flow.ERP, hogia_url=hogia.url,
+                         org=demo.HOGIA_ORGANIZATION_ID, store=STORE, woo_url=woo.url,
+                         rate_requests=0, rate_seconds=5)
+    say(f"flow 2: {ARTICLES} Hogia articles (+ the demo's) → an empty shop")
+    _reset_stats(woo.url, hogia.url)
+    started = time.perf_counter()
+    first = catalog_sync(customer=customer, triggered_by="benchmark")
+    seconds = time.perf_counter() - started
+    requests_woo, requests_hogia = _stats(woo.url), _stats(hogia.url)
+    created = sum(run.created_count for run in first.runs)
+    say(f"  {created} products created in {seconds:.1f} s; {requests_woo} WooCommerce and "
+        f"{requests_hogia} Hogia Smart requests")
+    total = ARTICLES + sum(1 for a in DEMO_ARTICLES if a.get("sendToWebshop"))
+    hogia_total = ARTICLES + len(DEMO_ARTICLES)
+
+    _reset_stats(woo.url, hogia.url)
+    started = time.perf_counter()
+    second = catalog_sync(customer=customer, full=True, triggered_by="benchmark")
+    second_seconds = time.perf_counter() - started
+    second_woo, second_hogia = _stats(woo.url), _stats(hogia.url)
+    _reset_stats(woo.url, hogia.url)
+    third = catalog_sync(customer=customer, triggered_by="benchmark")
+    say(f"  again, reading everything: {second.writes} writes in {second_seconds:.1f} s "
+        f"({second_woo} + {second_hogia} requests); by the change feed: {third.writes} writes, "
+        f"{_stats(woo.url)} + {_stats(hogia.url)} requests")
+    return {
+        "articles": total, "created": created, "seconds": round(seconds, 2),
+        "requests_woo": requests_woo, "requests_hogia": requests_hogia,
+        # one page to see the shop (empty), batches of 100 / feed pages of 500, one token
+        "min_requests_woo": 1 + math.ceil(total / 100),
+        "min_requests_hogia": 1 + math.ceil(hogia_total / 500),
+        "writes_second_run": second.writes, "second_run_seconds": round(second_seconds, 2),
+        "second_run_requests_woo": second_woo, "second_run_requests_hogia": second_hogia,
+        "writes_feed_run": third.writes,
+    }
+
+
+def _rate_limited(*, say, woo, hogia) -> dict:
+    prefix, key, secret = RATE_STORE
+    products = [{"name": f"Produkt {n}", "sku": f"R-{n:05d}", "type": "simple",
+                 "regular_price": f"{50 + n % 500}.00", "tax_class": ("", "reduced-rate")[n % 2]}
+                for n in range(RATE_PRODUCTS)]
+    requests.post(f"{woo.url}/_sandbox/seed", json={"stores": [{
+        "prefix": prefix, "consumer_key": key, "consumer_secret": secret, "products": products}]},
+        timeout=60).raise_for_status()
+    requests.post(f"{hogia.url}/_sandbox/organizations", json={
+        "id": RATE_ORG, "name": "Benchmark Tom AB", "organizationNumber": "556000-0002",
+        "clientId": demo.HOGIA_CLIENT_ID, "clientSecret": demo.HOGIA_CLIENT_SECRET}, timeout=30).raise_for_status()
+    requests.post(f"{hogia.url}/_sandbox/rate-limit",
+                  json={"requests": RATE_REQUESTS, "seconds": RATE_SECONDS}, timeout=30).raise_for_status()
+    customer = _customer(name="Benchmark gränsad", flow=Flow.ECOM, hogia_url=hogia.url, org=RATE_ORG,
+                         store=RATE_STORE, woo_url=woo.url, rate_requests=RATE_REQUESTS,
+                         rate_seconds=RATE_SECONDS)
+    shop = customer.shops.get()
+    statuses: list[int] = []
+    session = requests.Session()
+    session.hooks["response"].append(lambda response, *a, **k: statuses.append(response.status_code))
+    client = hogia_client(connection=customer.hogia_connection, session=session)
+    say(f"rate limit {RATE_REQUESTS} requests / {RATE_SECONDS} s: initial sync case 1 of "
+        f"{RATE_PRODUCTS} products into an empty company")
+    job = initial_sync_create(shop=shop, direction=InitialSync.Direction.TO_HOGIA, requested_by="benchmark")
+    _reset_stats(hogia.url)
+    started = time.perf_counter()
+    initial_sync_preview(job_id=job.pk, hogia=client)
+    job = initial_sync_run(job_id=job.pk, hogia=client)
+    seconds = time.perf_counter() - started
+    made = _stats(hogia.url)
+    floor = max(0, made - RATE_REQUESTS) / RATE_REQUESTS * RATE_SECONDS
+    say(f"  {job.done} articles in {seconds:.1f} s; {made} requests, floor {floor:.1f} s, "
+        f"{statuses.count(429)} answered 429")
+    return {"rate_limit": f"{RATE_REQUESTS}/{RATE_SECONDS}s", "rate_limited_articles": job.done,
+            "rate_limited_requests_hogia": made, "rate_limited_seconds": round(seconds, 2),
+            "rate_limit_floor_seconds": round(floor, 2), "rate_limited_429s": statuses.count(429),
+            "rate_limited_ratio": round(seconds / floor, 3) if floor else None}
+
+
+def run(*, say) -> dict:
+    figures: dict = {}
+    with SandboxProcess("woocommerce") as woo, SandboxProcess("hogia") as hogia:
+        try:
+            with transaction.atomic():
+                figures.update(_flow_2(say=say, woo=woo, hogia=hogia))
+                figures.update(_rate_limited(say=say, woo=woo, hogia=hogia))
+                raise _Rollback
+        except _Rollback:
+            pass
+    figures["peak_rss_mb"] = _peak_rss_mb()
+    say(f"peak RSS {figures['peak_rss_mb']} MB")
+    return figures

@@ -1,0 +1,88 @@
+"""One rate budget per Hogia Smart company, shared by every shop, flow, worker and process.
+
+Hogia Smart answers 429 beyond 25 requests in a sliding 5 s window (per token; all of
+a customer's shops use one token). The window lives in the database, one row per
+organisation holding the times of the calls in the current window, so that the
+multishop customer's two shops syncing in two workers never overrun it together. A
+caller takes a slot before each request and sleeps just long enough when there is none.
+
+A 429 can still happen (another client on the same company, clock skew): the client
+then waits as the server says (``Retry-After``) and the retry takes a new slot.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Callable
+
+from django.db import IntegrityError, transaction
+
+from integrations.models import HogiaConnection, HogiaRateWindow
+
+# Our clock starts a call before the server's does: this margin keeps the server's
+# window from seeing one call too many when a request is slow to arrive.
+SAFETY_SECONDS = 0.15
+
+_process_locks: dict[str, threading.Lock] = {}
+_process_locks_guard = threading.Lock()
+
+
+def _process_lock(key: str) -> threading.Lock:
+    # Threads of one process queue here instead of on the database row.
+    with _process_locks_guard:
+        return _process_locks.setdefault(key, threading.Lock())
+
+
+def rate_slot_take(*, organization_id: str, requests: int, seconds: float,
+                   clock: Callable[[], float] = time.time,
+                   sleep: Callable[[float], None] = time.sleep) -> float:
+    """Wait for a free slot in the organisation's window and take it; returns the seconds waited.
+
+    ``requests`` of 0 means no budget: returns at once.
+    """
+    if requests <= 0 or seconds <= 0:
+        return 0.0
+    key = str(organization_id).lower()
+    waited = 0.0
+    while True:
+        with _process_lock(key):
+            wait = _try_take(key, requests=requests, seconds=seconds, now=clock())
+        if wait <= 0:
+            return waited
+        sleep(wait)
+        waited += wait
+
+
+def _try_take(key: str, *, requests: int, seconds: float, now: float) -> float:
+    """Take a slot and return 0, or return how long until the oldest call leaves the window."""
+    window = seconds + SAFETY_SECONDS
+    with transaction.atomic():
+        row = HogiaRateWindow.objects.select_for_update().filter(organization_id=key).first()
+        if row is None:
+            try:
+                with transaction.atomic():
+                    HogiaRateWindow.objects.create(organization_id=key, calls=[now])
+                return 0.0
+            except IntegrityError:  # another process created it first
+                row = HogiaRateWindow.objects.select_for_update().get(organization_id=key)
+        calls = [t for t in row.calls if t > now - window]
+        if len(calls) >= requests:
+            calls.sort()
+            return max(0.001, calls[len(calls) - requests] + window - now)
+        calls.append(now)
+        row.calls = calls
+        row.save(update_fields=["calls"])
+        return 0.0
+
+
+def hogia_rate_gate(*, connection: HogiaConnection) -> Callable[[], None] | None:
+    """The ``rate_gate`` for a client of this connection (None when the budget is switched off)."""
+    requests, seconds = connection.rate_limit_requests, connection.rate_limit_seconds
+    if not requests or not seconds:
+        return None
+    organization_id = str(connection.organization_id)
+
+    def gate() -> None:
+        rate_slot_take(organization_id=organization_id, requests=requests, seconds=seconds)
+
+    return gate
