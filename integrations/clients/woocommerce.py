@@ -363,6 +363,12 @@ class WooCommerceClient(HttpClient):
                         target[index] = obj
         return result
 
+    # Taxes ------------------------------------------------------------------------------
+
+    def taxes(self) -> list[dict]:
+        """The shop's tax rates (``GET /taxes``): class slug, rate, country, shipping."""
+        return list(self._paginate("taxes"))
+
     # Customers --------------------------------------------------------------------------
 
     def customers_iter(self, *, per_page: int = MAX_PER_PAGE, **filters: Any) -> Iterator[dict]:

@@ -97,13 +97,12 @@ def _settings(customer: Customer) -> FlowSettings | None:
 
 
 def shop_taxes(*, woo: WooCommerceClient) -> ShopTaxes:
-    """The shop's tax classes and rates from ``GET /taxes`` (WooCommerce's defaults if unreadable)."""
-    try:
-        # The client has no public method for /taxes yet; its pager is the one place for paging.
-        rates = list(woo._paginate("taxes"))  # noqa: SLF001
-    except RemoteError:
-        return ShopTaxes()
-    return ShopTaxes.from_rates(rates)
+    """The shop's tax classes and rates from ``GET /taxes``.
+
+    A failure propagates (the sync run fails and is repeated): guessing WooCommerce's
+    default classes for a shop whose rates could not be read could book the wrong VAT.
+    """
+    return ShopTaxes.from_rates(woo.taxes())
 
 
 # -- claim ------------------------------------------------------------------------------------
