@@ -29,7 +29,7 @@ from decimal import Decimal
 from typing import Callable, Iterable, Iterator
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from billing.models import Customer, Feature
@@ -183,8 +183,11 @@ def catalog_sync(*, customer: Customer, full: bool = False, triggered_by: str = 
                 reserved = (reserved_quantities(customer=customer, woo_for=woo_for)
                             if plan.switches.stock else {})
                 for shop in shops:
-                    run = hogia_to_shop(shop=shop, numbers=numbers, woo=woo_for(shop), plan=plan,
-                                        reserved=reserved, triggered_by=triggered_by)
+                    # A shop that missed a push (it was down) catches up here, not only nightly.
+                    behind = shop_lagging_numbers(shop=shop)
+                    run = hogia_to_shop(shop=shop, numbers=list(dict.fromkeys(numbers + behind)),
+                                        woo=woo_for(shop), plan=plan, reserved=reserved,
+                                        triggered_by=triggered_by)
                     report.runs.append(run)
                     report.writes_woo += run.created_count + run.updated_count
             for reason in plan.skipped:
@@ -532,6 +535,17 @@ def hogia_changes_read(*, customer: Customer, hogia: HogiaSmartClient, state: Ca
     return list(dict.fromkeys(numbers))
 
 
+def shop_lagging_numbers(*, shop: Shop) -> list[str]:
+    """Articles recorded from Hogia Smart that this shop was brought up to date with before
+    but has an older version of now: pushes that failed (the shop was down) or were cut
+    short, which the feed's watermark has already moved past."""
+    older = ArticleBinding.objects.filter(shop=shop, sku=OuterRef("number"), woo_id__isnull=False,
+                                          hogia_row_version__gt=0,
+                                          hogia_row_version__lt=OuterRef("row_version"))
+    return list(HogiaArticle.objects.filter(customer=shop.customer).filter(Exists(older))
+                .values_list("number", flat=True))
+
+
 def reserved_quantities(*, customer: Customer,
                         woo_for: Callable[[Shop], WooCommerceClient] | None = None) -> dict[str, Decimal]:
     """Quantity per SKU sold in any of the customer's shops and not yet invoiced in Hogia Smart.
@@ -631,6 +645,7 @@ def _plan_writes(*, shop: Shop, numbers: list[str], woo: WooCommerceClient, plan
                  run: SyncRun) -> tuple[list[_Write], list[tuple[HogiaArticle, dict, dict]]]:
     writes: list[_Write] = []
     creates: list[tuple[HogiaArticle, dict, dict]] = []
+    current: list[ArticleBinding] = []  # nothing to write, but now known to be this new
     taxes: ShopTaxes | None = None
     articles: list[HogiaArticle] = []
     bindings: dict[str, ArticleBinding] = {}
@@ -678,8 +693,12 @@ def _plan_writes(*, shop: Shop, numbers: list[str], woo: WooCommerceClient, plan
         digest = content_hash(fields)
         if digest == binding.written_hash or binding.hogia_row_version > article.row_version:
             run.skipped_count += 1
+            if binding.hogia_row_version < article.row_version:
+                binding.hogia_row_version = article.row_version
+                current.append(binding)
             continue
         writes.append(_Write(binding=binding, fields=fields, digest=digest, row_version=article.row_version))
+    ArticleBinding.objects.bulk_update(current, ["hogia_row_version"], batch_size=500)
     return writes, creates
 
 

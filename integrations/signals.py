@@ -1,0 +1,19 @@
+"""Tell billing whenever a customer's number of active shops changes (295 SEK per extra shop),
+however the shop was changed: admin, demo set-up or a later API."""
+from __future__ import annotations
+
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+
+from integrations.models import Shop
+
+
+@receiver(post_save, sender=Shop, dispatch_uid="integrations_shop_count_saved")
+@receiver(post_delete, sender=Shop, dispatch_uid="integrations_shop_count_deleted")
+def _shop_count(sender, instance: Shop, raw: bool = False, **kwargs):
+    if raw:
+        return
+    from billing.services import shop_count_changed
+
+    customer = instance.customer
+    shop_count_changed(customer=customer, active_shops=customer.shops.filter(is_active=True).count())
