@@ -52,8 +52,12 @@ def remote_error_text(exc: RemoteError, *, system: str, where: str) -> str:
     """A remote failure in words a support person can act on."""
     detail = str(exc)
     if isinstance(exc, Unauthorised):
-        return (f"{system} refused the credentials ({detail}). Check that they are typed right, "
-                f"still exist and have read/write permission.")
+        advice = ("Check that they are typed right, still exist and have read/write permission.")
+        if "signature" in detail.lower():
+            # OAuth signs the address as typed; WordPress checks it against its own home URL.
+            advice = (f"The shop URL ({where}) must be exactly the shop's WordPress address "
+                      f"(Settings → General: http or https, with or without www). " + advice)
+        return f"{system} refused the credentials ({detail}). {advice}"
     if isinstance(exc, RateLimited):
         return f"{system} is rate limiting us ({detail}); it asked us to wait {exc.retry_after:g} s."
     if isinstance(exc, RemoteUnavailable):

@@ -127,6 +127,9 @@ class WooCommerceClient(HttpClient):
         self.batch_size = batch_size
         self._consumer_key = consumer_key
         self._consumer_secret = consumer_secret
+        # Some servers (Apache with CGI/FastCGI) drop the Authorization header: WooCommerce
+        # then sees an anonymous caller. It also takes the keys in the query string over HTTPS.
+        self.keys_in_query = False
 
     def __repr__(self) -> str:
         return f"<WooCommerceClient {self.base_url}>"
@@ -140,9 +143,19 @@ class WooCommerceClient(HttpClient):
                                consumer_key=self._consumer_key,
                                consumer_secret=self._consumer_secret,
                                signature_method=self.signature_method)
+        if self.keys_in_query:
+            return query + [("consumer_key", self._consumer_key),
+                            ("consumer_secret", self._consumer_secret)]
         pair = f"{self._consumer_key}:{self._consumer_secret}".encode("utf-8")
         headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
         return query
+
+    def _renew_credentials(self) -> bool:
+        """A 401 over HTTPS may mean the server dropped the Basic header: try the query string once."""
+        if self.uses_oauth or self.keys_in_query:
+            return False
+        self.keys_in_query = True
+        return True
 
     def _error_details(self, status: int, body: Any) -> tuple[str, str, Any]:
         if isinstance(body, dict) and ("code" in body or "message" in body):

@@ -168,3 +168,31 @@ def test_basic_auth_over_https_with_the_certificate_from_requests_ca_bundle(tmp_
         assert any(p["sku"] == "SE-BOK-001" for p in client.products_iter())
     finally:
         server.stop()
+
+
+class _HeaderStrippingSession(requests.Session):
+    """Like Apache in front of PHP-CGI: the Authorization header never reaches WordPress."""
+
+    def send(self, request, **kwargs):
+        request.headers.pop("Authorization", None)
+        return super().send(request, **kwargs)
+
+
+def test_over_https_keys_move_to_the_query_string_when_the_server_drops_basic_auth(tmp_path, monkeypatch):
+    cert, key = self_signed_certificate(tmp_path)
+    app = WooCommerceSandbox()
+    with app.lock:
+        app.seed_demo()
+    server = SandboxServer(app, port=0, ssl_context=server_context(cert, key)).start()
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
+    try:
+        base = f"https://127.0.0.1:{server.port}/"
+        client = _client(base, session=_HeaderStrippingSession())
+        assert client.store_info()["version"] == "11.0.1"
+        assert client.keys_in_query and client.requests_made == 2  # one 401, then the keys in the query
+        assert any(p["sku"] == "SE-BOK-001" for p in client.products_iter())
+        wrong = _client(base, secret="cs_wrong", session=_HeaderStrippingSession())
+        with pytest.raises(Unauthorised):
+            wrong.store_info()
+    finally:
+        server.stop()
