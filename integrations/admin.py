@@ -133,24 +133,23 @@ class ShopAdmin(admin.ModelAdmin):
     def webhook_address(self, obj: Shop) -> str:
         return webhook_url(shop=obj) if obj.pk else "–"
 
-    @admin.action(description=_("Register the portal's webhooks in the shop"))
-    def register_webhooks(self, request, queryset):
+    def _for_each_shop(self, request, queryset, work) -> None:
+        """Run ``work(shop) -> message`` per shop; a remote failure is said in plain words."""
         for shop in queryset.select_related("customer"):
             try:
-                self.message_user(request, f"{shop.name}: {shop_webhooks_register(shop=shop)}")
+                self.message_user(request, f"{shop.name}: {work(shop)}")
             except RemoteError as exc:
                 self.message_user(request, f"{shop.name}: " + remote_error_text(
                     exc, system="WooCommerce", where=shop.home_url), messages.ERROR)
 
+    @admin.action(description=_("Register the portal's webhooks in the shop"))
+    def register_webhooks(self, request, queryset):
+        self._for_each_shop(request, queryset, lambda shop: shop_webhooks_register(shop=shop))
+
     @admin.action(description=_("Poll the shop for orders now"))
     def poll_orders(self, request, queryset):
-        for shop in queryset.select_related("customer"):
-            try:
-                seen = orders_poll(shop=shop)
-                self.message_user(request, f"{shop.name}: {seen} changed order(s) read.")
-            except RemoteError as exc:
-                self.message_user(request, f"{shop.name}: " + remote_error_text(
-                    exc, system="WooCommerce", where=shop.home_url), messages.ERROR)
+        self._for_each_shop(request, queryset,
+                            lambda shop: f"{orders_poll(shop=shop)} changed order(s) read.")
 
     @admin.action(description=_("Retry every order of the shop that needs attention"))
     def retry_orders(self, request, queryset):

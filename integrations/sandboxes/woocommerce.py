@@ -190,7 +190,7 @@ class WooError(Exception):
 # -- encoding and numbers ----------------------------------------------------------------------
 
 def wp_json(data) -> bytes:
-    """``wp_json_encode`` without flags: compact, ``\\/`` for ``/``, ``\\uXXXX`` for non-ASCII."""
+    """``wp_json_encode`` without flags: compact, ``\\/`` for ``/``, ``\\u00e4``-style escapes for non-ASCII."""
     return json.dumps(data, ensure_ascii=True, separators=(",", ":")).replace("/", "\\/").encode("ascii")
 
 

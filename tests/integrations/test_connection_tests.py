@@ -104,3 +104,15 @@ def test_the_admin_actions_test_connections(client, customer, woo_sandbox, hogia
                            follow=True)
     assert f"Connected to {demo.HOGIA_ORGANIZATION_NAME}" in response.content.decode()
     assert Shop.objects.get().last_check_ok and HogiaConnection.objects.get().last_check_ok
+
+
+def test_the_poll_action_reads_orders_or_says_why_it_could_not(client, customer, woo_sandbox):
+    client.force_login(StaffFactory())
+    reachable = _shop(customer, woo_sandbox)
+    unreachable = ShopFactory(customer=customer, name="Borta", url="http://127.0.0.1:9/", is_active=False)
+    response = client.post(reverse("admin:integrations_shop_changelist"),
+                           {"action": "poll_orders", "_selected_action": [reachable.pk, unreachable.pk]},
+                           follow=True)
+    page = response.content.decode()
+    assert f"{reachable.name}: 0 changed order(s) read." in page
+    assert "Borta: Could not reach WooCommerce at http://127.0.0.1:9/" in page
