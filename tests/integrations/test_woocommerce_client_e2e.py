@@ -196,3 +196,22 @@ def test_over_https_keys_move_to_the_query_string_when_the_server_drops_basic_au
             wrong.store_info()
     finally:
         server.stop()
+
+
+def test_notes_customers_variations_and_statuses_through_the_client(woo_sandbox):
+    client = _client(f"{woo_sandbox.url}/")
+    fixture = (WOOCOMMERCE_11 / "orders" / "A1_guest_mixed_vat_processing.json").read_bytes()
+    requests.post(f"{woo_sandbox.url}/_sandbox/orders", data=fixture,
+                  headers={"Content-Type": "application/json"}).raise_for_status()
+    note = client.order_note_create(39, "Fakturerad i Hogia Smart: faktura 7", customer_note=True)
+    assert note["customer_note"] is True and note["note"].startswith("Fakturerad")
+    customers = list(client.customers_iter())
+    assert {c["email"] for c in customers} >= {"anna.andersson@example.se"}
+    assert client.customer_get(customers[0]["id"])["id"] == customers[0]["id"]
+    tshirt = next(p for p in client.products_iter() if p["sku"] == "SE-TS")
+    result = client.variations_batch(tshirt["id"], update=[{"id": v["id"], "regular_price": "209.00"}
+                                                           for v in client.variations_iter(tshirt["id"])])
+    assert result.ok and {v["regular_price"] for v in client.variations_iter(tshirt["id"])} == {"209.00"}
+    slugs = [slug for slug, _name in client.order_statuses()]
+    assert {"pending", "processing", "on-hold", "completed", "cancelled", "refunded", "failed"} <= set(slugs)
+    assert client.order_refunds(39) == []
