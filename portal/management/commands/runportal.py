@@ -132,7 +132,7 @@ class Command(BaseCommand):
             for line in demo_lines:
                 self.stdout.write(f"  {line}")
             if not no_demo:
-                self.stdout.write("  try it               python manage.py demo_orders   (orders become "
+                self.stdout.write("  try it               .venv/bin/python manage.py demo_orders   (orders become "
                                   "invoices; see Order transfers in the admin)")
             self.stdout.flush()
             while True:
