@@ -389,6 +389,7 @@ class OrderTransfer(models.Model):
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
     next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True, db_index=True)
     locked_until = models.DateTimeField(_("locked until"), null=True, blank=True)
+    woken_at = models.DateTimeField(_("worker last woken"), null=True, blank=True)
     last_error = models.TextField(_("last error"), blank=True)
     attention = models.TextField(_("what to do"), blank=True)
     created_at = models.DateTimeField(_("first seen"), default=timezone.now)

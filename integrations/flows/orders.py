@@ -157,6 +157,7 @@ def transfer_enqueue(*, transfer_id: int) -> None:
     """Wake a worker after commit; if the wake-up is lost, the sweeper finds the row."""
     from django_q.tasks import async_task
 
+    OrderTransfer.objects.filter(pk=transfer_id).update(woken_at=timezone.now())
     transaction.on_commit(lambda: async_task("integrations.tasks.transfer_order", transfer_id,
                                              group="order-transfer"))
 
@@ -469,12 +470,22 @@ def quotas_release(*, on: date | None = None) -> int:
     return released
 
 
+# A wake-up still waiting in a busy broker is not sent again before this: the sweeper would
+# otherwise add one per row every minute to a backlog.
+WAKE_AGAIN_AFTER = timedelta(minutes=10)
+
+
 def transfers_due() -> list[int]:
-    """Rows that should be worked on now: due retries and claims whose worker died."""
+    """Rows that should be worked on now (due retries, claims whose worker died) and have
+    not been woken recently; they are marked as woken."""
     now = timezone.now()
-    return list(OrderTransfer.objects.filter(
+    due = list(OrderTransfer.objects.filter(
         Q(state=State.QUEUED, next_attempt_at__lte=now)
-        | Q(state=State.TRANSFERRING, locked_until__lt=now)).values_list("pk", flat=True)[:500])
+        | Q(state=State.TRANSFERRING, locked_until__lt=now))
+        .filter(Q(woken_at__isnull=True) | Q(woken_at__lt=now - WAKE_AGAIN_AFTER))
+        .values_list("pk", flat=True)[:500])
+    OrderTransfer.objects.filter(pk__in=due).update(woken_at=now)
+    return due
 
 
 # -- the safety-net poll ----------------------------------------------------------------------

@@ -245,8 +245,10 @@ def test_a_crash_between_invoice_created_and_recorded_does_not_make_a_second_inv
     transfer.refresh_from_db()
     assert transfer.state == State.TRANSFERRING and not transfer.hogia_invoice_id
     assert order_transfer(transfer_id=transfer.pk) is None  # still locked by the dead worker
-    OrderTransfer.objects.filter(pk=transfer.pk).update(locked_until=timezone.now() - timedelta(seconds=1))
+    past = timezone.now() - timedelta(minutes=11)
+    OrderTransfer.objects.filter(pk=transfer.pk).update(locked_until=past, woken_at=past)
     assert transfer.pk in transfers_due()  # the sweeper finds it
+    assert transfer.pk not in transfers_due()  # and wakes it once, not every minute
     transfer = order_transfer(transfer_id=transfer.pk)
     assert transfer.state == State.INVOICED and transfer.attempts == 2
     assert len(hogia(hogia_sandbox).invoices_find(customer_order_number=order["number"])) == 1
