@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 from urllib.parse import quote
 
 import requests
@@ -270,6 +270,32 @@ class HttpClient:
 
     def _encode_body(self, value: Any) -> str:
         return json_dumps(value)
+
+    # Paging ------------------------------------------------------------------------------
+
+    def _page_through(self, url: str, *, params_for: Callable[[int], Params], page_size: int,
+                      page_count_header: str, what: str) -> Iterator[Any]:
+        """Yield the items of page 1, 2, … until the page-count header says the last one.
+
+        Without the header, a short (or empty) page is the only sign of the end.
+        """
+        page = 1
+        while True:
+            response = self._request("GET", url, params=params_for(page))
+            items = response.data
+            if not isinstance(items, list):
+                raise RemoteError(f"Expected a list from {what}, got {type(items).__name__}",
+                                  system=self.system, status=response.status, body=items)
+            yield from items
+            page_count = int_header(response.headers, page_count_header)
+            if page_count is None:
+                if len(items) < page_size:
+                    return
+            elif page >= page_count:
+                return
+            if not items:
+                return
+            page += 1
 
     # The one request --------------------------------------------------------------------
 

@@ -230,21 +230,10 @@ class HogiaSmartClient(HttpClient):
         return self._pages(resource, query_pairs(params), page_size)
 
     def _pages(self, resource: str, base: QueryPairs, page_size: int) -> Iterator[dict]:
-        page = 1
-        while True:
-            response = self._request("GET", self._url(resource), params=self._params(
-                base + [("page", page), ("pageSize", page_size)]))
-            items = _as_list(response.data, resource, self.system)
-            yield from items
-            page_count = int_header(response.headers, "X-Pagination-Pagecount")
-            if page_count is None:
-                if len(items) < page_size:
-                    return
-            elif page >= page_count:
-                return
-            if not items:
-                return
-            page += 1
+        return self._page_through(
+            self._url(resource), page_size=page_size, page_count_header="X-Pagination-Pagecount",
+            what=resource, params_for=lambda page: self._params(base + [("page", page),
+                                                                        ("pageSize", page_size)]))
 
     def _changed_since(self, resource: str, row_version: int, page_size: int) -> Iterator[dict]:
         _check_page_size(page_size)

@@ -188,25 +188,9 @@ class WooCommerceClient(HttpClient):
         return self._pages(path, base, per_page)
 
     def _pages(self, path: str, base: QueryPairs, per_page: int) -> Iterator[dict]:
-        page = 1
-        while True:
-            response = self._request("GET", self._url(path),
-                                     params=base + [("per_page", str(per_page)), ("page", str(page))])
-            items = response.data
-            if not isinstance(items, list):
-                raise RemoteError(f"Expected a list from {path}, got {type(items).__name__}",
-                                  system=self.system, status=response.status, body=items)
-            yield from items
-            total_pages = int_header(response.headers, "X-WP-TotalPages")
-            if total_pages is None:
-                # Without the header, a short page is the only sign of the end.
-                if len(items) < per_page:
-                    return
-            elif page >= total_pages:
-                return
-            if not items:
-                return
-            page += 1
+        return self._page_through(
+            self._url(path), page_size=per_page, page_count_header="X-WP-TotalPages", what=path,
+            params_for=lambda page: base + [("per_page", str(per_page)), ("page", str(page))])
 
     # Store ------------------------------------------------------------------------------
 
