@@ -255,13 +255,19 @@ class ShopCount(models.Model):
 
 
 class OrderUsage(models.Model):
-    """One order counted against (or held by) a customer's monthly quota.
+    """One order's place in a customer's monthly quota: counted, reserved or held.
 
-    Recorded once per order, ever; statements and reports count these rows.
+    At most one row per order, ever. *Counted* means its invoice was created: statements
+    and reports count these rows. *Reserved* means the quota gave the order a place (a
+    held order released, or an attempt that Hogia Smart could not complete yet) that it
+    takes when its invoice is created; reserved places count against the month's limit
+    so that nothing overtakes them. *Held* means over the limit, waiting. An order that
+    ends without an invoice (cancelled, blocked) gives its row back: the row is removed.
     """
 
     class Status(models.TextChoices):
         COUNTED = "counted", _("counted")
+        RESERVED = "reserved", _("reserved (invoice on its way)")
         HELD = "held", _("held (over the quota)")
 
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="order_usage",
@@ -271,7 +277,8 @@ class OrderUsage(models.Model):
     arrived_at = models.DateTimeField(_("arrived"))
     status = models.CharField(_("status"), max_length=10, choices=Status.choices)
     month = models.DateField(_("counted in month"), null=True, blank=True,
-                             help_text=_("First day of the month the order counts against."))
+                             help_text=_("First day of the month the order counts (or is reserved) "
+                                         "against."))
     held_month = models.DateField(_("held in month"), null=True, blank=True,
                                   help_text=_("Set when the quota held the order; kept after release "
                                               "so reports show who was held."))
@@ -291,7 +298,7 @@ class OrderUsage(models.Model):
             # The last line of defence behind the customer-row lock: an order counts once, ever.
             models.UniqueConstraint(fields=["customer", "order_key"], name="billing_usage_once_per_order"),
             models.CheckConstraint(
-                condition=(Q(status="counted", month__isnull=False)
+                condition=(Q(status__in=["counted", "reserved"], month__isnull=False)
                            | Q(status="held", month__isnull=True)),
                 name="billing_usage_counted_has_month"),
         ]

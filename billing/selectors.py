@@ -83,7 +83,7 @@ class QuotaStatus:
     month: date
     package_code: str
     limit: int | None  # None: no limit (Premium)
-    used: int
+    used: int  # places taken: orders counted plus places reserved for orders on their way
     held: int  # held orders waiting now, whatever month they arrived in
     percent: Decimal | None  # used / limit in percent, one decimal; None without a limit
 
@@ -95,6 +95,18 @@ class QuotaStatus:
 def quota_counted(*, customer: Customer, month: date) -> int:
     return OrderUsage.objects.filter(customer=customer, status=OrderUsage.Status.COUNTED,
                                      month=month_start(month)).count()
+
+
+def quota_taken(*, customer: Customer, month: date) -> int:
+    """Places taken in the month: orders counted plus places reserved for orders on their way."""
+    return OrderUsage.objects.filter(customer=customer, month=month_start(month), status__in=[
+        OrderUsage.Status.COUNTED, OrderUsage.Status.RESERVED]).count()
+
+
+def quota_usage(*, customer: Customer, order_keys) -> dict[str, str]:
+    """Order key -> its quota status (counted, reserved, held); orders without a row are absent."""
+    return dict(OrderUsage.objects.filter(customer=customer, order_key__in=list(order_keys))
+                .values_list("order_key", "status"))
 
 
 def quota_held(*, customer: Customer) -> int:
@@ -152,7 +164,7 @@ def quota_percent(*, used: int, limit: int | None) -> Decimal | None:
 
 
 def quota_status(*, customer: Customer, month: date) -> QuotaStatus:
-    """The month's counted orders against the limit of the package in force.
+    """The month's taken places (counted and reserved orders) against the package's limit.
 
     The package is the one in force at the month's end, or today for the running month.
     """
@@ -160,7 +172,7 @@ def quota_status(*, customer: Customer, month: date) -> QuotaStatus:
     day = min(month_end(first), max(first, timezone.localdate()))
     package = package_in_force(customer=customer, on=day)
     limit = package.monthly_order_limit if package else 0
-    used = quota_counted(customer=customer, month=first)
+    used = quota_taken(customer=customer, month=first)
     return QuotaStatus(month=first, package_code=package.code if package else "", limit=limit,
                        used=used, held=quota_held(customer=customer),
                        percent=quota_percent(used=used, limit=limit))

@@ -1,11 +1,12 @@
 """Writes of the billing layer: order quota, shop counts, service hours, statements.
 
-The order flow (``integrations``) calls ``quota_claim`` before it transfers an order and
-``quota_release`` when held orders may go; it never writes these tables itself.
+The order flow (``integrations``) calls ``quota_claim`` just before it creates an order's
+invoice, ``quota_return`` when the attempt creates none, and ``quota_release`` when held
+orders may go, each inside the transaction that moves the order; it never writes these
+tables itself.
 """
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -23,8 +24,8 @@ from billing.dates import local_midnight, month_start
 from billing.models import (Customer, CustomerContact, HourPack, MonthlyOrderVolume, OrderUsage,
                             Package, QuotaNotice, ServiceHourEntry, ShopCount, Statement,
                             StatementLine)
-from billing.selectors import (hourly_rate, order_volume_recount, package_in_force, quota_counted,
-                               quota_held, service_hours_balance, statement_compute)
+from billing.selectors import (hourly_rate, order_volume_recount, package_in_force, quota_held,
+                               quota_taken, service_hours_balance, statement_compute)
 from billing.statements import next_month
 
 QUOTA_THRESHOLDS = (80, 100)
@@ -32,11 +33,14 @@ QUOTA_THRESHOLDS = (80, 100)
 
 @dataclass(frozen=True)
 class QuotaClaim:
-    granted: bool  # True: transfer the order now; False: it is held
+    granted: bool  # True: create the invoice now; False: the order is held
     month: date  # first day of the month it counts against (or arrived in, when held)
-    used: int  # orders counted that month after this call
+    used: int  # places taken that month after this call (counted + reserved)
     limit: int | None  # None: no limit; 0: no package in force
     held: int  # held orders waiting now
+    # Older held orders that this call released first (oldest first): the caller moves them
+    # on in the same transaction, so that a new order never overtakes a held one.
+    released: tuple[str, ...] = ()
 
 
 def _lock_customer(customer: Customer) -> None:
@@ -53,92 +57,118 @@ def _limit_on(customer: Customer, day: date):
     return package, (package.monthly_order_limit if package else 0)
 
 
-def _claim_state(customer: Customer, usage: OrderUsage, day: date) -> QuotaClaim:
-    month = usage.month or month_start(day)
-    _package, limit = _limit_on(customer, day)
-    return QuotaClaim(granted=usage.status == OrderUsage.Status.COUNTED, month=month,
-                      used=quota_counted(customer=customer, month=month), limit=limit,
-                      held=quota_held(customer=customer))
+def _has_room(package: Package | None, limit: int | None, taken: int) -> bool:
+    return package is not None and (limit is None or taken < limit)
+
+
+def _release_oldest(customer: Customer, *, month: date, package: Package | None, limit: int | None,
+                    taken: int) -> list[str]:
+    """Held orders, oldest first, get the places the limit leaves (they become reserved)."""
+    if package is None:
+        return []
+    held = (OrderUsage.objects.filter(customer=customer, status=OrderUsage.Status.HELD)
+            .order_by("arrived_at", "id"))
+    if limit is not None:
+        held = held[:max(0, limit - taken)]
+    rows = list(held.values_list("pk", "order_key"))
+    if rows:
+        OrderUsage.objects.filter(pk__in=[pk for pk, _key in rows]).update(
+            status=OrderUsage.Status.RESERVED, month=month)
+    return [key for _pk, key in rows]
+
+
+def _count(row: OrderUsage, *, month: date, package: Package | None) -> None:
+    """A reserved (or new) place becomes counted: the invoice is being created now."""
+    _package_moved(row, package)
+    row.status = OrderUsage.Status.COUNTED
+    row.month = month
+    row.package = package
+    row.counted_at = timezone.now()
+    row.save(update_fields=["status", "month", "package", "counted_at"])
+    _volume_add(customer=row.customer, month=month, package_id=package.pk if package else None, counted=1)
+
+
+def _package_moved(row: OrderUsage, package: Package | None) -> None:
+    """A held order counts under the package in force now: its held figure moves with it."""
+    new_id = package.pk if package else None
+    if row.held_month is not None and row.package_id != new_id:
+        _volume_add(customer=row.customer, month=row.held_month, package_id=row.package_id, held=-1)
+        _volume_add(customer=row.customer, month=row.held_month, package_id=new_id, held=1)
 
 
 def quota_claim(*, customer: Customer, order_key: str, arrived_at: datetime,
                 on: date | None = None) -> QuotaClaim:
-    """Count an order against the month's quota, or hold it when the quota is used up.
+    """Take the order's place in the month's quota, just before its invoice is created.
 
-    Idempotent per (customer, order_key): an order already recorded is returned as it
-    stands (counted or held), never counted twice. Orders of all the customer's shops
-    count together. A customer without a package in force has limit 0: its orders are held.
+    Call it inside the transaction that moves the order on (the caller holds the order
+    when ``granted`` is False, and re-queues ``released``). Held orders go first, oldest
+    first: while the limit allows, they are released before a new order is counted. An
+    order already counted stays counted (never twice); a reserved place is taken whatever
+    the limit. Orders of all the customer's shops count together; without a package in
+    force the limit is 0 and orders are held.
     """
     day = on or timezone.localdate()
     month = month_start(day)
-    existing = OrderUsage.objects.filter(customer=customer, order_key=order_key).first()
-    if existing is not None:
-        return _claim_state(customer, existing, day)
-    try:
-        with transaction.atomic():
-            _lock_customer(customer)
-            # Another worker may have recorded it while we waited for the lock.
-            existing = OrderUsage.objects.filter(customer=customer, order_key=order_key).first()
-            if existing is not None:
-                return _claim_state(customer, existing, day)
-            package, limit = _limit_on(customer, day)
-            used = quota_counted(customer=customer, month=month)
-            granted = package is not None and (limit is None or used < limit)
-            if granted:
-                OrderUsage.objects.create(
-                    customer=customer, order_key=order_key, arrived_at=arrived_at,
-                    status=OrderUsage.Status.COUNTED, month=month, package=package,
-                    counted_at=timezone.now())
-                _volume_add(customer=customer, month=month, package_id=package.pk, counted=1)
-                used += 1
-            else:
-                OrderUsage.objects.create(
-                    customer=customer, order_key=order_key, arrived_at=arrived_at,
-                    status=OrderUsage.Status.HELD, held_month=month, package=package)
-                _volume_add(customer=customer, month=month,
-                            package_id=package.pk if package else None, held=1)
-            _quota_notify(customer=customer, month=month, used=used, limit=limit)
-            return QuotaClaim(granted=granted, month=month, used=used, limit=limit,
-                              held=quota_held(customer=customer))
-    except IntegrityError:
-        # The unique constraint caught a concurrent insert the lock did not serialise.
-        existing = OrderUsage.objects.get(customer=customer, order_key=order_key)
-        return _claim_state(customer, existing, day)
+    with transaction.atomic():
+        _lock_customer(customer)
+        row = OrderUsage.objects.filter(customer=customer, order_key=order_key).first()
+        package, limit = _limit_on(customer, day)
+        if row is not None and row.status == OrderUsage.Status.COUNTED:
+            return QuotaClaim(granted=True, month=row.month, used=quota_taken(customer=customer, month=row.month),
+                              limit=limit, held=quota_held(customer=customer))
+        released = _release_oldest(customer, month=month, package=package, limit=limit,
+                                   taken=quota_taken(customer=customer, month=month))
+        if row is not None:
+            row.refresh_from_db()
+        if row is not None and row.status == OrderUsage.Status.RESERVED:
+            _count(row, month=month, package=package)
+            granted = True
+        elif row is not None:  # held, and older orders took the places left
+            granted = False
+        elif _has_room(package, limit, quota_taken(customer=customer, month=month)):
+            row = OrderUsage(customer=customer, order_key=order_key, arrived_at=arrived_at,
+                             status=OrderUsage.Status.RESERVED, month=month, package=package)
+            row.save()
+            _count(row, month=month, package=package)
+            granted = True
+        else:
+            OrderUsage.objects.create(customer=customer, order_key=order_key, arrived_at=arrived_at,
+                                      status=OrderUsage.Status.HELD, held_month=month, package=package)
+            _volume_add(customer=customer, month=month, package_id=package.pk if package else None, held=1)
+            granted = False
+        used = quota_taken(customer=customer, month=month)
+        _quota_notify(customer=customer, month=month, used=used, limit=limit)
+        released = [key for key in released if key != order_key]
+        return QuotaClaim(granted=granted, month=month, used=used, limit=limit,
+                          held=quota_held(customer=customer), released=tuple(released))
 
 
 def quota_release(*, customer: Customer, on: date | None = None) -> list[str]:
-    """Count held orders, oldest first, in ``on``'s month while the limit allows.
+    """Release held orders, oldest first, while ``on``'s month has places left.
 
-    Returns their order keys: the caller transfers them. A held order released in
-    December counts against December, whenever it arrived.
+    Returns their order keys, oldest first: the caller re-queues those orders in the same
+    transaction. Each gets a reserved place in ``on``'s month, taken when its invoice is
+    created (a released order counts in the month it is invoiced, whenever it arrived).
     """
     day = on or timezone.localdate()
     month = month_start(day)
     with transaction.atomic():
         _lock_customer(customer)
         package, limit = _limit_on(customer, day)
-        if package is None:
-            return []
-        used = quota_counted(customer=customer, month=month)
-        held = (OrderUsage.objects.filter(customer=customer, status=OrderUsage.Status.HELD)
-                .order_by("arrived_at", "id"))
-        if limit is not None:
-            held = held[:max(0, limit - used)]
-        rows = list(held.values_list("pk", "order_key", "held_month", "package_id"))
-        if rows:
-            OrderUsage.objects.filter(pk__in=[row[0] for row in rows]).update(
-                status=OrderUsage.Status.COUNTED, month=month, package=package,
-                counted_at=timezone.now())
-            _volume_released(customer=customer, month=month, package=package, rows=rows)
-            _quota_notify(customer=customer, month=month, used=used + len(rows), limit=limit)
-    return [row[1] for row in rows]
+        keys = _release_oldest(customer, month=month, package=package, limit=limit,
+                               taken=quota_taken(customer=customer, month=month))
+        if keys:
+            _quota_notify(customer=customer, month=month, used=quota_taken(customer=customer, month=month),
+                          limit=limit)
+    return keys
 
 
 def quota_release_forced(*, customer: Customer, order_keys: list[str], by_user, reason: str,
                          on: date | None = None) -> list[str]:
-    """Support's "release these anyway": count the named held orders even over the limit.
+    """Support's "release these anyway": the named held orders get a place even over the limit.
 
-    Records who and why on each order. Returns the keys released (held ones only), oldest first.
+    Records who and why on each order. Returns the keys released (held ones only), oldest
+    first; the caller re-queues them in the same transaction.
     """
     if not (reason or "").strip():
         raise ValidationError("Give a reason for releasing orders over the quota.")
@@ -146,19 +176,61 @@ def quota_release_forced(*, customer: Customer, order_keys: list[str], by_user, 
     month = month_start(day)
     with transaction.atomic():
         _lock_customer(customer)
-        package, limit = _limit_on(customer, day)
         rows = list(OrderUsage.objects.filter(customer=customer, status=OrderUsage.Status.HELD,
                                               order_key__in=order_keys)
-                    .order_by("arrived_at", "id")
-                    .values_list("pk", "order_key", "held_month", "package_id"))
+                    .order_by("arrived_at", "id").values_list("pk", "order_key"))
         if rows:
-            OrderUsage.objects.filter(pk__in=[row[0] for row in rows]).update(
-                status=OrderUsage.Status.COUNTED, month=month, package=package,
-                counted_at=timezone.now(), forced_by=by_user, forced_reason=reason.strip())
-            _volume_released(customer=customer, month=month, package=package, rows=rows)
-            _quota_notify(customer=customer, month=month,
-                          used=quota_counted(customer=customer, month=month), limit=limit)
-    return [row[1] for row in rows]
+            OrderUsage.objects.filter(pk__in=[pk for pk, _key in rows]).update(
+                status=OrderUsage.Status.RESERVED, month=month, forced_by=by_user,
+                forced_reason=reason.strip())
+    return [key for _pk, key in rows]
+
+
+def quota_return(*, customer: Customer, order_key: str, keep_place: bool) -> str | None:
+    """The attempt did not create the order's invoice: give back what ``quota_claim`` took.
+
+    ``keep_place``: the order will be tried again by itself (Hogia Smart unavailable), so it
+    keeps a reserved place and nothing overtakes it; otherwise (cancelled, blocked, needs a
+    person) its row is removed and a later attempt claims anew. Call it inside the
+    transaction that moves the order. Returns the row's status afterwards, "" when removed,
+    None when the order had no row.
+    """
+    with transaction.atomic():
+        _lock_customer(customer)
+        row = OrderUsage.objects.filter(customer=customer, order_key=order_key).first()
+        if row is None:
+            return None
+        if row.status == OrderUsage.Status.COUNTED:
+            _volume_add(customer=customer, month=row.month, package_id=row.package_id, counted=-1)
+            if keep_place:
+                row.status = OrderUsage.Status.RESERVED
+                row.counted_at = None
+                row.save(update_fields=["status", "counted_at"])
+                return row.status
+        elif keep_place:
+            return row.status
+        if row.held_month is not None:
+            _volume_add(customer=customer, month=row.held_month, package_id=row.package_id, held=-1)
+        row.delete()
+        return ""
+
+
+def quota_count_invoiced(*, customer: Customer, order_key: str, arrived_at: datetime,
+                         on: date | None = None) -> bool:
+    """Repair: an order whose invoice exists counts, whatever the limit; True if it changed."""
+    day = on or timezone.localdate()
+    with transaction.atomic():
+        _lock_customer(customer)
+        row = OrderUsage.objects.filter(customer=customer, order_key=order_key).first()
+        if row is not None and row.status == OrderUsage.Status.COUNTED:
+            return False
+        package, _limit = _limit_on(customer, day)
+        if row is None:
+            row = OrderUsage.objects.create(customer=customer, order_key=order_key, arrived_at=arrived_at,
+                                            status=OrderUsage.Status.RESERVED, month=month_start(day),
+                                            package=package)
+        _count(row, month=month_start(day), package=package)
+        return True
 
 
 # -- the monthly order-volume summary ----------------------------------------------------------
@@ -178,21 +250,6 @@ def _volume_add(*, customer: Customer, month: date, package_id: int | None, coun
     if not updated:
         MonthlyOrderVolume.objects.create(customer=customer, month=month, package_id=package_id,
                                           counted=counted, held=held)
-
-
-def _volume_released(*, customer: Customer, month: date, package: Package | None,
-                     rows: list[tuple]) -> None:
-    """Held orders ``rows`` (pk, key, held month, package id) now count in ``month`` at ``package``.
-
-    They stay held in their ``held_month``, but under the package now recorded on the order.
-    """
-    package_id = package.pk if package else None
-    _volume_add(customer=customer, month=month, package_id=package_id, counted=len(rows))
-    moved = Counter((held_month, old) for _pk, _key, held_month, old in rows
-                    if held_month is not None and old != package_id)
-    for (held_month, old), n in moved.items():
-        _volume_add(customer=customer, month=held_month, package_id=old, held=-n)
-        _volume_add(customer=customer, month=held_month, package_id=package_id, held=n)
 
 
 def order_volume_rebuild(*, customer: Customer | None = None, apps=None) -> int:

@@ -9,12 +9,13 @@ from django import forms
 from django.contrib import admin, messages
 from django.db import models
 from django.db.models import Count, Q
+from django.utils import formats, timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from integrations.fields import last_four
-from integrations.flows.orders import (orders_poll, refunds_mark_booked_by_hand, transfers_release_held,
-                                       transfers_retry)
+from integrations.orders.poll import orders_poll
+from integrations.orders.support import refunds_mark_booked_by_hand, transfers_release_held, transfers_retry
 from integrations.intake import shop_webhooks_register, webhook_url
 from integrations.errors import RemoteError
 from integrations.models import (BuyerBinding, FlowSettings, HogiaConnection, OrderEvent, OrderTransfer,
@@ -153,8 +154,8 @@ class ShopAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Retry every order of the shop that needs attention"))
     def retry_orders(self, request, queryset):
-        count = transfers_retry(transfers=OrderTransfer.objects.filter(shop__in=queryset),
-                                by=f"{request.user} (admin)")
+        count = transfers_retry(transfers=OrderTransfer.objects.filter(
+            shop__in=queryset, state=OrderTransfer.State.NEEDS_ATTENTION), by=f"{request.user} (admin)")
         self.message_user(request, _("%(count)d order(s) queued for transfer.") % {"count": count})
 
     @admin.action(description=_("Test connection"))
@@ -318,7 +319,7 @@ class RefundCreditInline(admin.TabularInline):
 @admin.register(OrderTransfer)
 class OrderTransferAdmin(ReadOnlyAdmin):
     list_display = ["order_number", "shop", "buyer", "total", "currency", "state", "woo_status",
-                    "invoice_number", "attempts", "next_attempt_at", "short_error"]
+                    "invoice_number", "attempts", "next_attempt", "short_error"]
     list_filter = ["state", "first_seen_via", "shop__customer", "shop"]
     search_fields = ["order_number", "buyer", "invoice_number", "shop__name", "shop__customer__name"]
     list_select_related = ["shop", "shop__customer"]
@@ -327,9 +328,17 @@ class OrderTransferAdmin(ReadOnlyAdmin):
     actions = ["retry", "release_held", "refunds_booked_by_hand"]
     readonly_fields = ["shop", "woo_order_id", "order_number", "state", "woo_status", "buyer", "total",
                        "currency", "invoice_number", "hogia_invoice_id", "hogia_customer_number",
-                       "attempts", "next_attempt_at", "last_error", "attention_text", "first_seen_via",
+                       "attempts", "next_attempt", "last_error", "attention_text", "first_seen_via",
                        "created_at", "woo_modified_gmt", "invoiced_at", "sequence_id"]
     fields = readonly_fields
+
+    @admin.display(description=_("next attempt"), ordering="next_attempt_at")
+    def next_attempt(self, obj: OrderTransfer) -> str:
+        """To the second: a retry due in 19 s must read as such, not as "14:03"."""
+        if obj.next_attempt_at is None or obj.state not in (OrderTransfer.State.QUEUED,
+                                                              OrderTransfer.State.TRANSFERRING):
+            return "–"
+        return formats.date_format(timezone.localtime(obj.next_attempt_at), "Y-m-d H:i:s")
 
     @admin.display(description=_("error"))
     def short_error(self, obj: OrderTransfer) -> str:
@@ -346,7 +355,7 @@ class OrderTransferAdmin(ReadOnlyAdmin):
         count = transfers_retry(transfers=queryset, by=f"{request.user} (admin)")
         self.message_user(request, _("%(count)d order(s) queued for transfer.") % {"count": count})
 
-    @admin.action(description=_("Mark the orders' uncredited refunds as booked by hand in Hogia Smart"))
+    @admin.action(description=_("Mark as credited by hand in Hogia Smart (refunds by amount, cancellations)"))
     def refunds_booked_by_hand(self, request, queryset):
         marked = 0
         for transfer in queryset.filter(hogia_invoice_id__gt="").select_related("shop"):
@@ -400,10 +409,9 @@ PRICE_LIST_NOTE = _("Price lists: Hogia Smart has no price lists, only an ordina
 
 
 def _enqueue(func: str, *args) -> None:
-    from django.db import transaction
-    from django_q.tasks import async_task
+    from integrations.taskqueue import task_enqueue
 
-    transaction.on_commit(lambda: async_task(func, *args, group="catalogue"))
+    task_enqueue(func, *args, group="catalogue")
 
 
 @admin.action(description=_("Sync the catalogue (articles, prices, stock) now"))

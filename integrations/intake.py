@@ -19,7 +19,7 @@ from django.urls import reverse
 from integrations.clients.woocommerce import WooCommerceClient
 from integrations.connections import woocommerce_client
 from integrations.flows.catalog import product_change_note
-from integrations.flows.orders import order_seen
+from integrations.orders.seen import order_seen
 from integrations.models import Flow, FlowSettings, Shop, SyncLogEntry, WebhookDelivery
 from integrations.services import sync_log
 from integrations.webhooks import webhook_signature_valid

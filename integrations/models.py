@@ -171,6 +171,11 @@ class CustomerMatch(models.TextChoices):
     SHOP_CUSTOMER_NUMBER = "shop_customer_number", _("the shop's customer number (guests by e-mail)")
 
 
+class LinesWithoutSku(models.TextChoices):
+    TEXT_LINE = "text", _("post as a text line (with a warning)")
+    BLOCK = "block", _("stop the order for support")
+
+
 class FlowSettings(models.Model):
     """Which flow a customer runs and its switches; what differs per shop is on the shop."""
 
@@ -185,6 +190,17 @@ class FlowSettings(models.Model):
     customer_match = models.CharField(
         _("match buyers in Hogia Smart by"), max_length=30, choices=CustomerMatch.choices,
         default=CustomerMatch.EMAIL)
+    lines_without_sku = models.CharField(
+        _("order lines without a SKU"), max_length=10, choices=LinesWithoutSku.choices,
+        default=LinesWithoutSku.TEXT_LINE,
+        help_text=_("A product without an article number (SKU), e.g. a gift bag: post it as a text "
+                    "line with its name, quantity, price and VAT (a warning on the order's timeline), "
+                    "or stop the order for support."))
+    credit_cancelled_orders = models.BooleanField(
+        _("credit invoiced orders cancelled in the shop"), default=False,
+        help_text=_("When an order that already has its invoice is cancelled, or refunded in full "
+                    "without order lines, create a credit invoice for the whole invoice. Unticked: "
+                    "the order is flagged for support."))
     sync_articles = models.BooleanField(
         _("sync articles"), default=True,
         help_text=_("Flow 1 and 3: shop → Hogia Smart. Flow 2: Hogia Smart → shop."))
@@ -361,12 +377,14 @@ class OrderTransfer(models.Model):
     """
 
     class State(models.TextChoices):
+        # Changed only by ``integrations.orders.lifecycle`` (its TRANSITIONS table).
         RECEIVED = "received", _("received")
-        FILTERED = "filtered", _("not transferred (status)")
+        FILTERED = "filtered", _("not transferred")
         HELD = "held", _("held: monthly quota reached")
         QUEUED = "queued", _("queued")
         TRANSFERRING = "transferring", _("transferring")
         INVOICED = "invoiced", _("invoiced")
+        CREDITED = "credited", _("invoiced and credited in full")
         NEEDS_ATTENTION = "needs_attention", _("needs attention")
 
     shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="order_transfers",
@@ -383,12 +401,18 @@ class OrderTransfer(models.Model):
     total = models.DecimalField(_("total"), max_digits=14, decimal_places=2, null=True, blank=True)
     currency = models.CharField(_("currency"), max_length=3, blank=True)
     sequence_id = models.UUIDField(_("Hogia sequence id"), unique=True)
+    quota_key = models.CharField(
+        _("quota key"), max_length=200, blank=True,
+        help_text=_("How billing counts this order: once, ever, derived from the store and the order, "
+                    "so a shop removed and added again does not count its orders twice."))
     hogia_invoice_id = models.CharField(_("Hogia invoice id"), max_length=64, blank=True)
     invoice_number = models.CharField(_("invoice number"), max_length=40, blank=True)
     hogia_customer_number = models.CharField(_("Hogia customer number"), max_length=40, blank=True)
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
     next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True, db_index=True)
     locked_until = models.DateTimeField(_("locked until"), null=True, blank=True)
+    claim_token = models.UUIDField(_("claim token"), null=True, blank=True, editable=False,
+                                   help_text=_("The worker attempt that holds the order now."))
     woken_at = models.DateTimeField(_("worker last woken"), null=True, blank=True)
     last_error = models.TextField(_("last error"), blank=True)
     attention = models.TextField(_("what to do"), blank=True)
@@ -407,11 +431,6 @@ class OrderTransfer(models.Model):
     def __str__(self) -> str:
         return f"{self.shop.name} order {self.order_number or self.woo_order_id}"
 
-    @property
-    def quota_key(self) -> str:
-        """How billing counts this order: once, ever, across the customer's shops."""
-        return f"shop-{self.shop_id}-order-{self.woo_order_id}"
-
 
 class OrderEvent(models.Model):
     """The timeline of an order: every step, shown to support and to the customer."""
@@ -427,6 +446,10 @@ class OrderEvent(models.Model):
         NEEDS_ATTENTION = "needs_attention", _("needs attention")
         RETRY = "retry", _("retry requested")
         REFUND = "refund", _("refund")
+        CANCELLED = "cancelled", _("cancelled after the invoice")
+        WARNING = "warning", _("warning")
+        TAKEN_OVER = "taken_over", _("attempt taken over")
+        REPAIRED = "repaired", _("repaired by the sweeper")
 
     transfer = models.ForeignKey(OrderTransfer, on_delete=models.CASCADE, related_name="events",
                                  verbose_name=_("order"))
@@ -471,7 +494,8 @@ class RefundCredit(models.Model):
 
     transfer = models.ForeignKey(OrderTransfer, on_delete=models.CASCADE, related_name="credits",
                                  verbose_name=_("order"))
-    woo_refund_id = models.BigIntegerField(_("WooCommerce refund id"))
+    woo_refund_id = models.BigIntegerField(
+        _("WooCommerce refund id"), help_text=_("0: the whole order (cancelled or refunded in full)."))
     amount = models.DecimalField(_("refunded amount"), max_digits=14, decimal_places=2)
     sequence_id = models.UUIDField(_("Hogia sequence id"), unique=True)
     hogia_invoice_id = models.CharField(_("Hogia credit invoice id"), max_length=64, blank=True)

@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from billing.models import Feature
 from billing.selectors import feature_refusal, multishop_refusal
 from integrations.models import Flow, FlowSettings, Shop
+from integrations.orders.identity import store_key
 
 # switch -> (feature it needs or None, flows it applies to, its name for people)
 FLOW_SWITCHES: dict[str, tuple[Feature | None, tuple[int, ...], str]] = {
@@ -92,6 +93,12 @@ def shop_refusals(*, shop: Shop) -> Refusals:
         refusals.add("trigger_statuses",
                      f"The shop has no order status {', '.join(unknown)}: choose among its own "
                      f"statuses (test the connection to read them again).")
+    if shop.url:
+        taken = _store_taken_by(shop)
+        if taken is not None:
+            refusals.add("url", f"This store is already connected as the shop \"{taken.name}\" of "
+                                f"{taken.customer}: one store can be one shop only, or its orders would "
+                                f"be invoiced twice. Change that shop instead.")
     if shop.is_active and shop.customer_id:
         others = Shop.objects.filter(customer_id=shop.customer_id, is_active=True)
         if shop.pk:
@@ -100,3 +107,12 @@ def shop_refusals(*, shop: Shop) -> Refusals:
         if reason:
             refusals.add("is_active", reason)
     return refusals
+
+
+def _store_taken_by(shop: Shop) -> Shop | None:
+    """Another shop (of any customer) on the same WooCommerce store: same host and path."""
+    key = store_key(shop.url)
+    others = Shop.objects.select_related("customer").exclude(pk=shop.pk) if shop.pk else \
+        Shop.objects.select_related("customer")
+    host = key.split("/", 1)[0].split(":", 1)[0]
+    return next((other for other in others.filter(url__icontains=host) if store_key(other.url) == key), None)

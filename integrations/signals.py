@@ -17,3 +17,17 @@ def _shop_count(sender, instance: Shop, raw: bool = False, **kwargs):
 
     customer = instance.customer
     shop_count_changed(customer=customer, active_shops=customer.shops.filter(is_active=True).count())
+
+
+@receiver(post_save, sender="billing.Subscription", dispatch_uid="integrations_release_after_package_change")
+def _release_held_orders(sender, instance, raw: bool = False, **kwargs):
+    """A larger package (or any new subscription) may leave room: held orders go at once, not at
+    the next sweep."""
+    if raw:
+        return
+    from django.db import transaction
+
+    from integrations.orders.quota import held_release
+
+    customer = instance.customer
+    transaction.on_commit(lambda: held_release(customer=customer))

@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import logging
 
-from django_q.tasks import async_task
+from django_q.exceptions import TimeoutException
 
 from integrations.errors import RemoteError
-from integrations.flows.orders import order_transfer, orders_poll, quotas_release, transfers_due
 from integrations.intake import shop_webhooks_reenable
 from integrations.models import Shop, SyncLogEntry
+from integrations.orders.attempt import order_transfer
+from integrations.orders.poll import orders_poll
+from integrations.orders.quota import held_release_all, quota_reconcile_all
+from integrations.orders.wakeups import transfers_sweep, transfers_wake_lost
 from integrations.services import sync_log
+from integrations.taskqueue import task_enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -24,38 +28,45 @@ def transfer_order(transfer_id: int) -> str:
 
 
 def sweep() -> int:
-    """Every minute: wake a worker for each transfer that is due or whose worker died."""
-    due = transfers_due()
-    for transfer_id in due:
-        async_task("integrations.tasks.transfer_order", transfer_id, group="order-transfer")
-    return len(due)
+    """Every minute: the backstop for lost wake-ups, and held orders the quota now allows."""
+    woken = transfers_sweep() + transfers_wake_lost()
+    held_release_all()
+    return len(woken)
+
+
+def reconcile_quotas() -> int:
+    """Every 15 minutes: orders' states and their quota places back in step (each repair logged)."""
+    return quota_reconcile_all()
 
 
 def poll_shop(shop_id: int) -> int:
+    """Re-enable a webhook WooCommerce disabled, then read what the webhooks may have missed."""
     shop = Shop.objects.select_related("customer").get(pk=shop_id)
     try:
-        seen = orders_poll(shop=shop)
         if shop.registered_webhooks:
             shop_webhooks_reenable(shop=shop)
+        seen = orders_poll(shop=shop)
     except RemoteError as exc:
         sync_log(customer=shop.customer, shop=shop, level=SyncLogEntry.Level.WARNING,
                  message=f"Order poll failed, it runs again at the next interval: {exc}",
                  object_type="poll")
         return 0
+    except TimeoutException:
+        sync_log(customer=shop.customer, shop=shop, level=SyncLogEntry.Level.WARNING,
+                 message="Order poll stopped at its time limit; the next poll goes on from the last "
+                         "page it recorded.", object_type="poll")
+        return 0
     return seen
 
 
 def poll_all_shops() -> int:
-    """Every few minutes: one poll task per active shop of an active, unpaused customer."""
+    """Every few minutes, and when the task cluster starts: one poll per active shop of an
+    active, unpaused customer."""
     shops = Shop.objects.filter(is_active=True, customer__is_active=True).exclude(
         customer__flow_settings__paused=True).values_list("pk", flat=True)
     for shop_id in shops:
-        async_task("integrations.tasks.poll_shop", shop_id, group="order-poll")
+        task_enqueue("integrations.tasks.poll_shop", shop_id, group="order-poll")
     return len(shops)
-
-
-def release_quotas() -> int:
-    return quotas_release()
 
 
 # -- catalogue: articles, prices and stock ----------------------------------------------------
@@ -75,7 +86,7 @@ def sync_all_catalogs(full: bool = False) -> int:
 
     customers = customers_due()
     for customer_id in customers:
-        async_task("integrations.tasks.sync_catalog", customer_id, full, group="catalog-sync")
+        task_enqueue("integrations.tasks.sync_catalog", customer_id, full, group="catalog-sync")
     return len(customers)
 
 

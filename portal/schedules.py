@@ -9,16 +9,22 @@ from django_q.models import Schedule
 # name -> (function, schedule type, minutes)
 SCHEDULES: dict[str, tuple[str, str, int]] = {
     "portal heartbeat": ("portal.tasks.heartbeat", Schedule.MINUTES, 1),
+    # The backstop of the stager (manage.py runworkers): lost wake-ups, held orders the quota allows.
     "transfer sweeper": ("integrations.tasks.sweep", Schedule.MINUTES, 1),
     "order poll": ("integrations.tasks.poll_all_shops", Schedule.MINUTES, 5),
-    "release held orders": ("integrations.tasks.release_quotas", Schedule.MINUTES, 60),
+    "quota reconcile": ("integrations.tasks.reconcile_quotas", Schedule.MINUTES, 15),
     "catalogue sync": ("integrations.tasks.sync_all_catalogs", Schedule.MINUTES, 5),
     "catalogue full sync": ("integrations.tasks.sync_all_catalogs_full", Schedule.MINUTES, 1440),
 }
 
 
+# Schedules of earlier versions, removed on upgrade.
+RETIRED = ("release held orders",)  # the sweeper and the stager release held orders now
+
+
 def schedules_ensure() -> list[str]:
-    """Create or correct the schedules; returns the names created."""
+    """Create or correct the schedules (and remove retired ones); returns the names created."""
+    Schedule.objects.filter(name__in=RETIRED).delete()
     created = []
     for name, (func, schedule_type, minutes) in SCHEDULES.items():
         _schedule, was_created = Schedule.objects.update_or_create(

@@ -122,6 +122,13 @@ Q_CLUSTER = {
     "max_rss": 300_000,
     "label": "Task queue",
 }
+# Each kind of task has its own time limit (integrations/taskqueue.py), all below `retry`.
+ORDER_TRANSFER_TIME_LIMIT = env.int("ORDER_TRANSFER_TIME_LIMIT", default=150)
+ORDER_POLL_TIME_LIMIT = env.int("ORDER_POLL_TIME_LIMIT", default=300)
+CATALOG_SYNC_TIME_LIMIT = env.int("CATALOG_SYNC_TIME_LIMIT", default=480)
+# Retries of an order while Hogia Smart is unavailable: full jitter, doubling from base to cap.
+ORDER_RETRY_BASE_SECONDS = env.float("ORDER_RETRY_BASE_SECONDS", default=30)
+ORDER_RETRY_CAP_SECONDS = env.float("ORDER_RETRY_CAP_SECONDS", default=3600)
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:

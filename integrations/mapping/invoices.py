@@ -177,7 +177,8 @@ def hogia_invoice_totals(lines: list[InvoiceLine], *, prices_include_vat: bool =
 
 
 def invoice_from_order(order: dict, *, articles: InvoiceArticles = InvoiceArticles(),
-                       max_rounding: Decimal = Decimal("1.00")) -> InvoiceDraft:
+                       max_rounding: Decimal = Decimal("1.00"),
+                       text_lines_without_sku: bool = False) -> InvoiceDraft:
     """The invoice for a WooCommerce order, predicted to total exactly the order's ``total``.
 
     Lines: one per item (article = SKU, unit price = net ``subtotal`` / quantity), one
@@ -186,10 +187,13 @@ def invoice_from_order(order: dict, *, articles: InvoiceArticles = InvoiceArticl
     one VAT-free rounding line of at most ``max_rounding``. Raises ``InvoiceBlocked``
     (with every problem found, in plain words) when an item has no SKU, a VAT rate is
     unknown or not Swedish, or the invoice would differ from the order by more than that.
+    With ``text_lines_without_sku`` an item without a SKU becomes a text line instead
+    (no article: its name, quantity, net price and VAT), with a warning on the draft.
     """
     tax_lines = order.get("tax_lines") or []
     rates = _RateBook(tax_lines, _order_lines(order))
     problems: list[str] = []
+    warnings: list[str] = []
     lines: list[InvoiceLine] = []
     discount_by_rate: dict[Decimal, Decimal] = {}
 
@@ -197,7 +201,10 @@ def invoice_from_order(order: dict, *, articles: InvoiceArticles = InvoiceArticl
         name = _name(item.get("name"), f"order line {item.get('id')}")
         rate = _line_rate(item, rates, name, problems)
         sku = (item.get("sku") or "").strip()
-        if not sku:
+        if not sku and text_lines_without_sku:
+            warnings.append(f"{name} has no SKU (article number) in the shop: posted as a text line "
+                            "without an article, so Hogia Smart's stock does not change for it.")
+        elif not sku:
             problems.append(f"{name} has no SKU (article number) in the shop: give the product a SKU "
                             "that exists as an article in Hogia Smart, then retry.")
         subtotal = _money(item.get("subtotal"), f"subtotal of {name}")
@@ -206,10 +213,11 @@ def invoice_from_order(order: dict, *, articles: InvoiceArticles = InvoiceArticl
         if quantity is not None and quantity <= 0:
             problems.append(f"{name} has quantity {quantity}; an invoice line needs a positive quantity.")
             quantity = None
-        if rate is None or not sku or quantity is None:
+        if rate is None or (not sku and not text_lines_without_sku) or quantity is None:
             continue
-        lines += _priced_lines(article_number=sku, description=name, quantity=quantity, net=subtotal,
-                               rate=rate, kind=ITEM, source_id=item.get("id"), articles=articles)
+        lines += _priced_lines(article_number=sku or None, description=name, quantity=quantity,
+                               net=subtotal, rate=rate, kind=ITEM, source_id=item.get("id"),
+                               articles=articles)
         if total != subtotal:
             discount_by_rate[rate] = discount_by_rate.get(rate, ZERO) + (total - subtotal)
 
@@ -230,15 +238,18 @@ def invoice_from_order(order: dict, *, articles: InvoiceArticles = InvoiceArticl
     if total_problems:
         raise InvoiceBlocked(_sentences(total_problems))
     number = str(order.get("number") or order.get("id"))
-    return _balanced_draft(
+    draft = _balanced_draft(
         lines, order_totals, articles=articles, max_rounding=max_rounding, credit=False,
         currency=order.get("currency") or "SEK", customer_order_number=number,
         your_reference=f"WooCommerce order {number}",
         shop_prices_include_tax=bool(order.get("prices_include_tax")))
+    draft.warnings = warnings + draft.warnings
+    return draft
 
 
 def credit_from_refund(order: dict, refund: dict, *, articles: InvoiceArticles = InvoiceArticles(),
-                       max_rounding: Decimal = Decimal("1.00")) -> InvoiceDraft:
+                       max_rounding: Decimal = Decimal("1.00"),
+                       text_lines_without_sku: bool = False) -> InvoiceDraft:
     """The credit invoice for one WooCommerce refund of ``order``.
 
     Lines carry negative quantities and positive unit prices (the contract's credit
@@ -248,7 +259,8 @@ def credit_from_refund(order: dict, refund: dict, *, articles: InvoiceArticles =
     not take goods back into stock that never came back. VAT rates are resolved through
     the order's ``tax_lines`` (then the refund's). The credit totals ``-refund.amount``;
     a rounding line covers up to ``max_rounding``. A refund by amount only has no VAT
-    split and raises ``InvoiceBlocked``.
+    split and raises ``InvoiceBlocked``. ``text_lines_without_sku`` as for the invoice, so
+    that a credit mirrors what the invoice did with the same item.
     """
     currency = order.get("currency") or "SEK"
     amount = _money(refund.get("amount"), "refund amount")
@@ -280,11 +292,11 @@ def credit_from_refund(order: dict, refund: dict, *, articles: InvoiceArticles =
                                          kind=DISCOUNT, source_id=original_id))
             continue
         sku = (item.get("sku") or original.get("sku") or "").strip()
-        if not sku:
+        if not sku and not text_lines_without_sku:
             problems.append(f"{name} has no SKU (article number) in the shop: give the product a SKU "
                             "that exists as an article in Hogia Smart, then retry.")
             continue
-        lines += _priced_lines(article_number=sku, description=name, quantity=-abs(quantity),
+        lines += _priced_lines(article_number=sku or None, description=name, quantity=-abs(quantity),
                                net=total, rate=rate, kind=ITEM, source_id=original_id, articles=articles)
 
     lines += _charge_lines(refund, rates, articles, problems, sign=-1)
@@ -452,7 +464,7 @@ def _line_rate(line: dict, rates: _RateBook, name: str, problems: list[str]) -> 
     return percents.pop()
 
 
-def _priced_lines(*, article_number: str, description: str, quantity: Decimal, net: Decimal,
+def _priced_lines(*, article_number: str | None, description: str, quantity: Decimal, net: Decimal,
                   rate: Decimal, kind: str, source_id: int | None,
                   articles: InvoiceArticles) -> list[InvoiceLine]:
     """A product line whose net rounds back to ``net`` exactly, plus a free correction line if needed.

@@ -12,7 +12,7 @@ from billing.models import MonthlyOrderVolume, OrderUsage
 from billing.reports import billing_report, report_filter
 from billing.selectors import order_volume_differences, statement_compute
 from billing.services import (hour_pack_buy, order_volume_rebuild, quota_claim, quota_release,
-                              quota_release_forced, service_hours_log, shop_count_changed)
+                              quota_release_forced, quota_return, service_hours_log, shop_count_changed)
 from tests.billing.factories import (CustomerFactory, HourPackFactory, StaffFactory,
                                      SubscriptionFactory, at, package)
 
@@ -38,19 +38,38 @@ def claim(customer, count, *, on, prefix="o"):
                         on=on) for i in range(count)]
 
 
+def invoice(customer, keys, *, on):
+    """The released orders' invoices are created: each takes its reserved place."""
+    for key in keys:
+        assert quota_claim(customer=customer, order_key=key, arrived_at=local_midnight(on), on=on).granted
+
+
 def test_claims_count_and_hold_in_the_month_and_a_repeated_claim_changes_nothing():
     customer = customer_on("100")
     claim(customer, 103, on=date(2025, 5, 20))
-    claim(customer, 103, on=date(2025, 6, 2))  # the same orders again, next month: idempotent
+    claim(customer, 103, on=date(2025, 5, 28))  # the same orders again, same month: idempotent
     assert volume(customer) == {(MAY, "100"): (100, 3)}
     assert order_volume_differences() == {}
 
 
-def test_held_orders_released_next_month_count_there_and_stay_held_in_their_month():
+def test_held_orders_released_next_month_count_there_when_invoiced_and_stay_held_in_their_month():
     customer = customer_on("100")
     claim(customer, 105, on=date(2025, 5, 20))
-    assert len(quota_release(customer=customer, on=date(2025, 6, 1))) == 5
+    released = quota_release(customer=customer, on=date(2025, 6, 1))
+    assert len(released) == 5
+    assert volume(customer) == {(MAY, "100"): (100, 5)}  # reserved, not counted before the invoice
+    invoice(customer, released, on=date(2025, 6, 1))
     assert volume(customer) == {(MAY, "100"): (100, 5), (JUNE, "100"): (5, 0)}
+    assert order_volume_differences() == {}
+
+
+def test_a_returned_place_leaves_the_summary_in_step():
+    customer = customer_on("100")
+    claim(customer, 102, on=date(2025, 5, 20))
+    quota_return(customer=customer, order_key="o3", keep_place=True)   # Hogia Smart was down
+    quota_return(customer=customer, order_key="o4", keep_place=False)  # cancelled in the shop
+    quota_return(customer=customer, order_key="o101", keep_place=False)  # a held one cancelled
+    assert volume(customer) == {(MAY, "100"): (98, 1)}
     assert order_volume_differences() == {}
 
 
@@ -58,7 +77,9 @@ def test_an_upgrade_releases_held_orders_under_the_new_package():
     customer = customer_on("100")
     claim(customer, 104, on=date(2025, 5, 10))
     SubscriptionFactory(customer=customer, package=package("200"), start_date=date(2025, 5, 15))
-    assert len(quota_release(customer=customer, on=date(2025, 5, 15))) == 4
+    released = quota_release(customer=customer, on=date(2025, 5, 15))
+    assert len(released) == 4
+    invoice(customer, released, on=date(2025, 5, 15))
     # The orders record the package they counted under; "held" follows them.
     assert volume(customer) == {(MAY, "100"): (100, 0), (MAY, "200"): (4, 4)}
     assert order_volume_differences() == {}
@@ -71,12 +92,14 @@ def test_a_forced_release_counts_over_the_limit_and_without_a_package():
     released = quota_release_forced(customer=customer, order_keys=["o100", "o101", "nope"],
                                     by_user=support, reason="Big customer order", on=date(2025, 5, 11))
     assert released == ["o100", "o101"]
+    invoice(customer, released, on=date(2025, 5, 11))
     assert volume(customer) == {(MAY, "100"): (102, 2)}
     stranger = CustomerFactory()  # no package: its orders are held under none
     claim(stranger, 2, on=date(2025, 5, 10))
     assert volume(stranger) == {(MAY, None): (0, 2)}
     quota_release_forced(customer=stranger, order_keys=["o0"], by_user=support, reason="Trial",
                          on=date(2025, 6, 3))
+    invoice(stranger, ["o0"], on=date(2025, 6, 3))
     assert volume(stranger) == {(MAY, None): (0, 2), (JUNE, None): (1, 0)}
     assert order_volume_differences() == {}
 
@@ -99,8 +122,13 @@ def test_the_summary_equals_a_recount_after_a_random_mix_of_claims_and_releases(
                 keys[customer.pk] += 1
                 key = f"k{keys[customer.pk]}" if rng.random() < 0.97 else f"k{rng.randint(1, keys[customer.pk])}"
                 quota_claim(customer=customer, order_key=key, arrived_at=local_midnight(day), on=day)
+            elif roll < 0.94:
+                for key in quota_release(customer=customer, on=day):
+                    if rng.random() < 0.8:  # most released orders are invoiced, some wait
+                        quota_claim(customer=customer, order_key=key, arrived_at=local_midnight(day), on=day)
             elif roll < 0.97:
-                quota_release(customer=customer, on=day)
+                key = f"k{rng.randint(1, keys[customer.pk] + 1)}"
+                quota_return(customer=customer, order_key=key, keep_place=rng.random() < 0.5)
             else:
                 held = list(OrderUsage.objects.filter(customer=customer, status="held")
                             .values_list("order_key", flat=True))

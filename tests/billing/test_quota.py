@@ -49,9 +49,33 @@ def test_over_the_limit_orders_are_held_and_released_next_month_in_arrival_order
     assert quota_status(customer=customer, month=date(2025, 6, 1)).used == 3
     assert quota_status(customer=customer, month=date(2025, 5, 1)).used == 100
     row = OrderUsage.objects.get(order_key="late1")
-    assert (row.month, row.held_month) == (date(2025, 6, 1), date(2025, 5, 1))
-    # The order that was held now reports as granted.
-    assert quota_claim(customer=customer, order_key="late1", arrived_at=at(2025, 5, 21)).granted
+    assert (row.status, row.month, row.held_month) == ("reserved", date(2025, 6, 1), date(2025, 5, 1))
+    # Its invoice is created on the 2nd: the reserved place becomes counted, in June.
+    assert quota_claim(customer=customer, order_key="late1", arrived_at=at(2025, 5, 21),
+                       on=date(2025, 6, 2)).granted
+    row.refresh_from_db()
+    assert (row.status, row.month) == ("counted", date(2025, 6, 1))
+
+
+def test_a_new_order_never_overtakes_held_ones():
+    """The 1st, or a package raise: the held orders take the places first, oldest first."""
+    customer = small_customer()
+    fill(customer, 100)
+    for i in (3, 1, 2):
+        quota_claim(customer=customer, order_key=f"late{i}", arrived_at=at(2025, 5, 20 + i),
+                    on=date(2025, 5, 20 + i))
+    # A package of 102 from the 25th leaves two places: the two oldest held orders get them.
+    SubscriptionFactory(customer=customer, package=package("100"), start_date=date(2025, 5, 25))
+    package_102 = package("100")
+    package_102.monthly_order_limit = 102
+    package_102.save()
+    claim = quota_claim(customer=customer, order_key="new", arrived_at=at(2025, 5, 25), on=date(2025, 5, 25))
+    assert not claim.granted and claim.released == ("late1", "late2")
+    assert OrderUsage.objects.get(order_key="late3").status == "held"
+    assert OrderUsage.objects.get(order_key="new").status == "held"
+    # June: late3 first, then the newer one, then a new order in June.
+    claim = quota_claim(customer=customer, order_key="june", arrived_at=at(2025, 6, 1), on=date(2025, 6, 1))
+    assert claim.granted and claim.released == ("late3", "new")
 
 
 def test_release_respects_the_limit_and_a_raised_package_lifts_it():
@@ -74,7 +98,7 @@ def test_forced_release_needs_a_reason_and_records_who():
     assert quota_release_forced(customer=customer, order_keys=["o101", "o5"], by_user=support,
                                 reason="Black Friday, agreed by phone", on=MAY) == ["o101"]
     row = OrderUsage.objects.get(order_key="o101")
-    assert row.status == "counted" and row.forced_by == support and "Black Friday" in row.forced_reason
+    assert row.status == "reserved" and row.forced_by == support and "Black Friday" in row.forced_reason
     assert quota_status(customer=customer, month=MAY).used == 101
 
 

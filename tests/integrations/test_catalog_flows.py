@@ -17,7 +17,8 @@ from billing.models import Customer
 from integrations.clients import HogiaSmartClient
 from integrations.flows.catalog import (_to_shop_plan, catalog_sync, hogia_articles_record, hogia_to_shop,
                                         product_change_note, reserved_quantities)
-from integrations.flows.orders import order_transfer, orders_poll
+from integrations.orders.attempt import order_transfer
+from integrations.orders.poll import orders_poll
 from integrations.connections import woocommerce_client
 from integrations.models import (ArticleBinding, Flow, FlowSettings, HogiaArticle, HogiaConnection,
                                  OrderTransfer, SyncLogEntry)

@@ -12,9 +12,12 @@ from django.db import connection
 from django.utils import timezone
 
 from billing.services import quota_claim
-from integrations.flows import orders as flow
-from integrations.flows.orders import (order_seen, order_transfer, orders_poll, quotas_release,
-                                       transfers_due)
+from integrations.orders import lifecycle
+from integrations.orders.attempt import order_transfer
+from integrations.orders.poll import orders_poll
+from integrations.orders.quota import held_release_all
+from integrations.orders.seen import order_seen
+from integrations.orders.wakeups import transfers_sweep
 from integrations.clients import HogiaSmartClient, RetryPolicy
 from integrations.intake import shop_webhook_topics, shop_webhooks_reenable, shop_webhooks_register
 from integrations.models import OrderTransfer, SyncLogEntry, WebhookDelivery
@@ -231,24 +234,24 @@ def test_a_crash_between_invoice_created_and_recorded_does_not_make_a_second_inv
     order = front(shop).place("A1_guest_mixed_vat_processing")
     orders_poll(shop=shop)
     transfer = OrderTransfer.objects.get()
-    real_finish = flow._finish
+    real_record = lifecycle.claim_record
 
-    def crash(transfer, **fields):
-        if fields.get("state") == State.INVOICED:
+    def crash(claimed, **fields):
+        if fields.get("hogia_invoice_id"):
             raise SystemExit("worker killed")
-        real_finish(transfer, **fields)
+        real_record(claimed, **fields)
 
-    monkeypatch.setattr(flow, "_finish", crash)
+    monkeypatch.setattr(lifecycle, "claim_record", crash)
     with pytest.raises(SystemExit):
         order_transfer(transfer_id=transfer.pk)
-    monkeypatch.setattr(flow, "_finish", real_finish)
+    monkeypatch.setattr(lifecycle, "claim_record", real_record)
     transfer.refresh_from_db()
     assert transfer.state == State.TRANSFERRING and not transfer.hogia_invoice_id
-    assert order_transfer(transfer_id=transfer.pk) is None  # still locked by the dead worker
+    assert order_transfer(transfer_id=transfer.pk) is None  # still claimed by the dead worker
     past = timezone.now() - timedelta(minutes=11)
     OrderTransfer.objects.filter(pk=transfer.pk).update(locked_until=past, woken_at=past)
-    assert transfer.pk in transfers_due()  # the sweeper finds it
-    assert transfer.pk not in transfers_due()  # and wakes it once, not every minute
+    assert transfer.pk in transfers_sweep()  # the sweeper finds it
+    assert transfer.pk not in transfers_sweep()  # and wakes it once, not every minute
     transfer = order_transfer(transfer_id=transfer.pk)
     assert transfer.state == State.INVOICED and transfer.attempts == 2
     assert len(hogia(hogia_sandbox).invoices_find(customer_order_number=order["number"])) == 1
@@ -297,8 +300,8 @@ def test_the_101st_order_of_a_package_100_month_is_held_and_released_on_the_1st(
     transfer.refresh_from_db()
     assert transfer.state == State.HELD and not transfer.hogia_invoice_id
     assert "100 of 100" in transfer.events.get(kind="held").message
-    assert quotas_release(on=date(2026, 11, 30)) == 0  # still November: stays held
-    assert quotas_release(on=date(2026, 12, 1)) == 1
+    assert held_release_all(on=date(2026, 11, 30)) == 0  # still November: stays held
+    assert held_release_all(on=date(2026, 12, 1)) == 1
     transfer.refresh_from_db()
     assert transfer.state == State.QUEUED
     order_transfer(transfer_id=transfer.pk, today=date(2026, 12, 1))
@@ -306,4 +309,4 @@ def test_the_101st_order_of_a_package_100_month_is_held_and_released_on_the_1st(
     assert transfer.state == State.INVOICED
     assert len(hogia(hogia_sandbox).invoices_find(customer_order_number=order["number"])) == 1
     kinds = list(transfer.events.values_list("kind", flat=True))
-    assert kinds == ["received", "held", "released", "customer", "invoiced"]
+    assert kinds == ["received", "customer", "held", "released", "invoiced"]

@@ -4,7 +4,9 @@ from decimal import Decimal
 import pytest
 import requests
 
-from integrations.flows.orders import order_transfer, orders_poll, refunds_mark_booked_by_hand
+from integrations.orders.attempt import order_transfer
+from integrations.orders.poll import orders_poll
+from integrations.orders.support import refunds_mark_booked_by_hand
 from integrations.models import OrderTransfer
 from tests.integrations.helpers import NET_STORE, connected_customer, front, net_store
 from tests.integrations.test_order_transfer import hogia, transfer_all

@@ -28,7 +28,9 @@ def test_demo_setup_creates_the_demo_customer_once():
     assert "admin login          admin / " in first
 
 
-def test_setup_schedules_is_idempotent():
+def test_setup_schedules_is_idempotent_and_retires_old_schedules():
+    Schedule.objects.create(name="release held orders", func="integrations.tasks.release_quotas",
+                            schedule_type=Schedule.MINUTES, minutes=60)
     call_command("setup_schedules", verbosity=0)
     call_command("setup_schedules", verbosity=0)
     assert sorted(Schedule.objects.values_list("name", "func", "minutes")) == [
@@ -36,7 +38,7 @@ def test_setup_schedules_is_idempotent():
         ("catalogue sync", "integrations.tasks.sync_all_catalogs", 5),
         ("order poll", "integrations.tasks.poll_all_shops", 5),
         ("portal heartbeat", "portal.tasks.heartbeat", 1),
-        ("release held orders", "integrations.tasks.release_quotas", 60),
+        ("quota reconcile", "integrations.tasks.reconcile_quotas", 15),
         ("transfer sweeper", "integrations.tasks.sweep", 1)]
 
 

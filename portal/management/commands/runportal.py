@@ -1,6 +1,7 @@
 """``make run``: the whole portal in the foreground, stopped together by Ctrl-C.
 
-Starts the two sandboxes, the django-q2 cluster and the web server as child
+Starts the two sandboxes, the task cluster with its order stager (``runworkers``)
+and the web server as child
 processes, after migrating and setting up the demo. If any part dies, the others
 are stopped too, so that a half-running portal never looks healthy.
 """
@@ -90,7 +91,7 @@ class Command(BaseCommand):
             ("Hogia Smart sandbox", settings.HOGIA_SANDBOX_PORT,
              [sys.executable, manage, "sandbox", "hogia", "--port", str(settings.HOGIA_SANDBOX_PORT),
               "--state-file", str(data / "sandbox-hogia.json"), "--demo"]),
-            ("task cluster", None, [sys.executable, manage, "qcluster"]),
+            ("task cluster", None, [sys.executable, manage, "runworkers"]),
             ("portal", settings.PORTAL_PORT,
              [sys.executable, manage, "runserver", f"127.0.0.1:{settings.PORTAL_PORT}", "--noreload"]),
         ]

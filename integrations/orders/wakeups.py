@@ -1,0 +1,102 @@
+"""Waking a worker for an order: at once when it is queued, on time when its retry is due.
+
+Queue messages are only wake-ups; the order's row says what is due. Three things send
+them:
+
+- ``transfer_wake`` right after an order is queued (after commit);
+- the **stager** (``transfers_wake_due``, every second in ``manage.py runworkers``):
+  each retry when it falls due, and each claim whose worker stopped, exactly once per
+  due time, so the broker's backlog never grows with waiting orders;
+- the stager again (``transfers_wake_lost``) when the broker has nothing queued: an
+  order due for a while whose wake-up is not in the broker lost it (a host that died
+  held it in memory: the ORM broker would hand it out again only after ``retry``, a
+  Redis broker never);
+- the **sweeper** (``transfers_sweep``, every minute from the schedule): the backstop
+  for all of it where no stager runs.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.db.models import F, Q
+from django.utils import timezone
+
+from integrations.models import OrderTransfer
+from integrations.taskqueue import task_enqueue
+
+logger = logging.getLogger(__name__)
+
+State = OrderTransfer.State
+TRANSFER_TASK = "integrations.tasks.transfer_order"
+# A wake-up still waiting in a busy broker is not sent again before this.
+WAKE_AGAIN_AFTER = timedelta(minutes=10)
+# With nothing queued in the broker, a wake-up this old that has not led to a claim was lost.
+LOST_AFTER = timedelta(seconds=30)
+
+
+def transfer_wake(*, transfer_id: int) -> None:
+    """Wake a worker for this order after commit; if the wake-up is lost, the sweeper sends another."""
+    OrderTransfer.objects.filter(pk=transfer_id).update(woken_at=timezone.now())
+    task_enqueue(TRANSFER_TASK, transfer_id, group="order-transfer")
+
+
+def _due(now: datetime) -> Q:
+    return (Q(state=State.QUEUED, next_attempt_at__lte=now)
+            | Q(state=State.TRANSFERRING, locked_until__lt=now))
+
+
+def _not_woken_for_this_time() -> Q:
+    """Not woken since the order fell due (its retry time, or its claim's end)."""
+    return (Q(woken_at__isnull=True)
+            | Q(state=State.QUEUED, woken_at__lt=F("next_attempt_at"))
+            | Q(state=State.TRANSFERRING, woken_at__lt=F("locked_until")))
+
+
+def _wake(condition: Q, *, now: datetime, limit: int) -> list[int]:
+    ids = list(OrderTransfer.objects.filter(condition).order_by("next_attempt_at", "created_at", "id")
+               .values_list("pk", flat=True)[:limit])
+    woken = []
+    for transfer_id in ids:
+        # One conditional write per order: of two stagers (two hosts) only one wakes it.
+        if OrderTransfer.objects.filter(condition, pk=transfer_id).update(woken_at=now):
+            task_enqueue(TRANSFER_TASK, transfer_id, group="order-transfer")
+            woken.append(transfer_id)
+    return woken
+
+
+def transfers_wake_due(*, now: datetime | None = None, limit: int = 500) -> list[int]:
+    """Wake each order whose retry time has come, or whose worker stopped, once per due time."""
+    now = now or timezone.now()
+    return _wake(_due(now) & _not_woken_for_this_time(), now=now, limit=limit)
+
+
+def transfers_sweep(*, now: datetime | None = None, limit: int = 500) -> list[int]:
+    """The backstop: due orders whose last wake-up is long gone get another (and the stager's
+    work, when no stager runs)."""
+    now = now or timezone.now()
+    lost = Q(woken_at__isnull=True) | Q(woken_at__lt=now - WAKE_AGAIN_AFTER) | _not_woken_for_this_time()
+    woken = _wake(_due(now) & lost, now=now, limit=limit)
+    if woken:
+        logger.info("sweeper woke %d order transfer(s)", len(woken))
+    return woken
+
+
+def broker_idle() -> bool:
+    """True when the broker has no task waiting to be taken (tasks being run do not count)."""
+    from django_q.brokers import get_broker
+
+    return get_broker().queue_size() == 0
+
+
+def transfers_wake_lost(*, now: datetime | None = None, limit: int = 500) -> list[int]:
+    """Due orders whose wake-up is older than ``LOST_AFTER``, when the broker is idle: it held
+    no message for them any more, so they get a new one. Never adds to a backlog."""
+    now = now or timezone.now()
+    if not broker_idle():
+        return []
+    woken = _wake(_due(now) & Q(woken_at__lt=now - LOST_AFTER), now=now, limit=limit)
+    if woken:
+        logger.warning("%d order transfer(s) had lost their wake-up (a host stopped?): woken again",
+                       len(woken))
+    return woken

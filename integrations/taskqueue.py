@@ -1,0 +1,33 @@
+"""Putting work on django-q2's queue: after commit, each kind of task with its own time limit.
+
+A task is only a wake-up (the state lives in our tables), so it is sent after the
+transaction that made the work commits. Each kind of task gets the time it may need:
+a transfer a few remote calls, a poll or a catalogue sync pages of them. Every limit
+stays below the broker's ``retry`` (``Q_CLUSTER``), so the broker never hands out a
+second copy of a task that is still running.
+"""
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import transaction
+
+
+def time_limit(func: str) -> int:
+    """Seconds a task may run before django-q2 stops it."""
+    limits = {
+        "integrations.tasks.transfer_order": settings.ORDER_TRANSFER_TIME_LIMIT,
+        "integrations.tasks.poll_shop": settings.ORDER_POLL_TIME_LIMIT,
+        "integrations.tasks.sync_catalog": settings.CATALOG_SYNC_TIME_LIMIT,
+        "integrations.tasks.run_initial_sync": settings.CATALOG_SYNC_TIME_LIMIT,
+        "integrations.tasks.preview_initial_sync": settings.CATALOG_SYNC_TIME_LIMIT,
+    }
+    return int(limits.get(func, settings.Q_CLUSTER["timeout"]))
+
+
+def task_enqueue(func: str, *args, group: str = "") -> None:
+    """Queue ``func(*args)`` once the current transaction commits (at once outside one)."""
+    from django_q.tasks import async_task
+
+    limit = time_limit(func)
+    transaction.on_commit(lambda: async_task(func, *args, group=group or func.rsplit(".", 1)[-1],
+                                             q_options={"timeout": limit}))
