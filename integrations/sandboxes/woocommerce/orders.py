@@ -33,6 +33,7 @@ from .common import (
 from .store import Store
 
 PAID_STATUSES = ("processing", "completed")
+PAYMENT_COMPLETE_STATUSES = ("on-hold", "pending", "failed", "cancelled")
 STOCK_REDUCING_STATUSES = ("processing", "completed", "on-hold")
 STOCK_RESTORING_STATUSES = ("cancelled", "pending")
 EDITABLE_STATUSES = ("pending", "on-hold", "auto-draft", "checkout-draft")
@@ -203,10 +204,7 @@ class OrdersMixin:
             self._apply_coupons(store, order, data["coupon_lines"])
         store.orders[order_id] = order
         self._fire(store, "order.created", order_id)
-        if _truthy(data.get("set_paid")):
-            self._payment_complete(store, order, data.get("transaction_id") or "")
-        elif status != "pending":
-            self._set_status(store, order, status)
+        self._save_status(store, order, data, creating=True)
         self._finish_order(store, order)
         self._fire(store, "order.updated", order_id)
         store.touch()
@@ -248,36 +246,57 @@ class OrdersMixin:
                     self._apply_coupons(store, order, data["coupon_lines"])
             elif order.get("coupon_lines"):
                 self._apply_coupons(store, order, [{"code": c["code"]} for c in order["coupon_lines"]], keep=True)
-        if _truthy(data.get("set_paid")) and order.get("status") in ("pending", "failed", "on-hold"):
-            self._payment_complete(store, order, data.get("transaction_id") or order.get("transaction_id", ""))
-        elif status is not None and status != order.get("status"):
-            self._set_status(store, order, status)
+        self._save_status(store, order, data, creating=False)
         self._finish_order(store, order)
         self._touch_order(store, order)
         self._fire(store, "order.updated", order["id"])
         self.changed()
         return order
 
+    def _save_status(self, store: Store, order: dict, data: dict, *, creating: bool) -> None:
+        """The end of ``WC_REST_Orders_Controller::save_object`` (Version3/class-wc-rest-orders-controller.php,
+        as in the v2 controller): the posted status is set first (``if ( ! empty( $request['status'] ) )
+        $object->set_status( ... )``, then ``save()``); only after that, for ``set_paid`` true,
+        ``payment_complete()`` runs ``if ( $creating || $object->needs_payment() )``. So
+        ``{"status": "completed", "set_paid": true}`` on an on-hold order ends completed, and ``set_paid``
+        alone on an on-hold order changes nothing (on-hold does not need payment)."""
+        status = data.get("status")
+        if status:
+            self._set_status(store, order, status)
+        if _truthy(data.get("set_paid")) and (creating or self._needs_payment(order)):
+            self._payment_complete(store, order, data.get("transaction_id") or "")
+
+    @staticmethod
+    def _needs_payment(order: dict) -> bool:
+        """``WC_Order::needs_payment``: a pending or failed order (``woocommerce_valid_order_statuses_for_payment``)
+        with a total above zero."""
+        return order.get("status") in ("pending", "failed") and _dec(order.get("total")) > 0
+
+    def _needs_processing(self, store: Store, order: dict) -> bool:
+        """``WC_Order::needs_processing``: some line's product is not both virtual and downloadable;
+        lines whose product is gone are skipped, and an order without lines needs none."""
+        products = (store.products.get(self._stock_product_id(li)) for li in order.get("line_items", []))
+        return any(not (p.get("virtual") and p.get("downloadable")) for p in products if p)
+
     def _finish_order(self, store: Store, order: dict) -> None:
         status = order.get("status")
-        total = _dec(order.get("total"))
         order["is_editable"] = status in EDITABLE_STATUSES
-        order["needs_payment"] = status in ("pending", "failed") and total > 0
-        order["needs_processing"] = any(
-            not (p.get("virtual") and p.get("downloadable"))
-            for p in (store.products.get(self._stock_product_id(li)) for li in order.get("line_items", [])) if p)
+        order["needs_payment"] = self._needs_payment(order)
+        order["needs_processing"] = self._needs_processing(store, order)
         order["payment_url"] = (f"{store.home()}/checkout/order-pay/{order['id']}/?pay_for_order=true"
                                 f"&key={order['order_key']}")
 
     def _payment_complete(self, store: Store, order: dict, transaction_id: str) -> None:
+        """``WC_Order::payment_complete`` (includes/class-wc-order.php): only an order in one of
+        ``woocommerce_valid_order_statuses_for_payment_complete`` (on-hold, pending, failed, cancelled)
+        is marked paid; it becomes processing, or completed when it ``needs_processing()`` nothing."""
+        if order.get("status") not in PAYMENT_COMPLETE_STATUSES:
+            return
         if transaction_id:
             order["transaction_id"] = transaction_id
-        needs_processing = any(
-            not (p.get("virtual") and p.get("downloadable"))
-            for p in (store.products.get(self._stock_product_id(li)) for li in order.get("line_items", [])) if p)
         if not order.get("date_paid"):
             order["date_paid"], order["date_paid_gmt"] = store.stamp()
-        self._set_status(store, order, "processing" if needs_processing or not order.get("line_items") else "completed")
+        self._set_status(store, order, "processing" if self._needs_processing(store, order) else "completed")
 
     def _set_status(self, store: Store, order: dict, status: str) -> None:
         old = order.get("status")
