@@ -40,3 +40,47 @@ def test_set_paid_with_status_completed_on_an_on_hold_order_ends_completed(serve
     # An order without lines needs no processing (WC_Order::needs_processing), so paying completes it.
     empty = client.post("/orders", {"set_paid": True}).json()
     assert (empty["status"], empty["needs_processing"]) == ("completed", False)
+
+
+# -- coupons (WC_Discounts) ------------------------------------------------------------------------
+
+def test_fixed_cart_remainder_goes_to_the_dearest_units_first(server):
+    """A percent and a fixed-cart coupon on a store keeping prices excl. VAT, worked out by hand from
+    WooCommerce 11's ``includes/class-wc-discounts.php`` (amounts in öre):
+
+    ``set_items_from_order``: each line's price is its subtotal in öre: Mugg 5 x 33.33 = 16665,
+    Kaffe 1 x 89.00 = 8900, Bok 1 x 249.00 = 24900. ``sort_by_price`` orders them by unit price
+    (``$a->price / $a->quantity`` when the quantity is above 1), dearest first:
+        Bok 24900, Kaffe 8900, Mugg 3333 a unit.
+
+    ``rabatt10``, ``apply_coupon_percent``: ``floor( price * 10 / 100 )`` per line:
+        Bok 2490, Kaffe 890, Mugg floor(1666.5) = 1666; together 5046. The whole cart would get
+        ``wc_round_discount( 50465 * 0.10, 0 )`` = 5046 (WC_DISCOUNT_ROUNDING_MODE is half down),
+        so there is no remainder.
+
+    ``avdrag50``, ``apply_coupon_fixed_cart``: 5000 öre over 7 units, ``absint( 5000 / 7 )`` = 714 a
+    unit through ``apply_coupon_fixed_product``: Bok 714, Kaffe 714, Mugg 5 x 714 = 3570; 4998 in all.
+    The 2 öre left go round again; 2 / 7 rounds down to 0, so ``apply_coupon_remainder`` gives one öre
+    a unit in sorted order until 2 are given: Bok's unit, then Kaffe's unit:
+        Bok 715, Kaffe 715, Mugg 3570.
+
+    Line totals (``set_item_discount_amounts``: the subtotal less both coupons):
+        Mugg 166.65 - 16.66 - 35.70 = 114.29   Kaffe 89.00 - 8.90 - 7.15 = 72.95
+        Bok 249.00 - 24.90 - 7.15 = 216.95
+    VAT: 25 % of 114.29 = 28.5725 -> 28.57, 12 % of 72.95 = 8.754 -> 8.75, 6 % of 216.95 = 13.017 ->
+    13.02; 50.34 in all. Total 404.19 + 50.34 = 454.53; discount_total 504.65 - 404.19 = 100.46.
+
+    (Sorting on the line price, Mugg's 16665 would come before Kaffe and take the second öre; rounding
+    the whole cart's 5046.5 half up would give Bok one öre more.)
+    """
+    client = _new_store(server, incl=False)
+    response = client.post("/orders", {
+        "line_items": [{"product_id": 25, "quantity": 5}, {"product_id": 23, "quantity": 1},
+                       {"product_id": 24, "quantity": 1}],
+        "coupon_lines": [{"code": "rabatt10"}, {"code": "avdrag50"}]})
+    assert response.status_code == 201, response.text
+    order = response.json()
+    assert [(li["product_id"], li["subtotal"], li["total"], li["total_tax"]) for li in order["line_items"]] == [
+        (25, "166.65", "114.29", "28.57"), (23, "89.00", "72.95", "8.75"), (24, "249.00", "216.95", "13.02")]
+    assert [(c["code"], c["discount"]) for c in order["coupon_lines"]] == [("rabatt10", "50.46"), ("avdrag50", "50")]
+    assert (order["discount_total"], order["total_tax"], order["total"]) == ("100.46", "50.34", "454.53")

@@ -1,10 +1,10 @@
 """Coupons: how an order's coupon lines become discounts on its lines, and ``GET /coupons``.
 
 Follows, in ``woocommerce/woocommerce`` (``plugins/woocommerce/``):
-- ``includes/class-wc-discounts.php``: ``set_items_from_order`` (prices in cents, incl. tax when
-  the store's prices include tax, items sorted by price, highest first), ``apply_coupon``,
+- ``includes/class-wc-discounts.php``: ``set_items_from_order`` (line prices in cents, incl. tax
+  when the store's prices include tax, sorted by ``sort_by_price``: unit price, dearest first), ``apply_coupon``,
   ``apply_coupon_percent``, ``apply_coupon_fixed_product``, ``apply_coupon_fixed_cart``,
-  ``apply_coupon_remainder``;
+  ``apply_coupon_remainder`` (the öre a fixed-cart coupon leaves over, one per unit, in that order);
 - ``includes/abstracts/abstract-wc-order.php``: ``apply_coupon`` / ``recalculate_coupons``
   (the coupon lines' ``discount`` / ``discount_tax``, ``coupon_info`` meta);
 - ``includes/rest-api/Controllers/Version3/class-wc-rest-orders-controller.php``:
@@ -13,11 +13,143 @@ Follows, in ``woocommerce/woocommerce`` (``plugins/woocommerce/``):
 """
 from __future__ import annotations
 
-from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+from dataclasses import dataclass
+from decimal import ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_DOWN, ROUND_HALF_UP, Decimal
 
 from ..http import SandboxRequest, SandboxResponse
 from .common import ZERO, WooError, _dec, _micro, _php_number, _php_str, _public, wp_json
 from .store import Store
+
+
+def _round_half_up(value: Decimal) -> Decimal:
+    """``NumberUtil::round( $value )``: PHP's round(), half away from zero, to whole öre."""
+    return value.quantize(Decimal("1"), rounding=ROUND_HALF_UP)
+
+
+def _round_discount(value: Decimal) -> Decimal:
+    """``wc_round_discount( $value, 0 )``: rounds with ``WC_DISCOUNT_ROUNDING_MODE``, which WooCommerce
+    defines as ``PHP_ROUND_HALF_DOWN`` (class-woocommerce.php ``define_constants``)."""
+    return value.quantize(Decimal("1"), rounding=ROUND_HALF_DOWN)
+
+
+def _add_number_precision(value: Decimal) -> Decimal:
+    """``wc_add_number_precision``: an amount in öre, rounded to ``wc_get_rounding_precision() - 2``
+    (4) decimals."""
+    return (value * 100).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
+
+
+@dataclass
+class DiscountItem:
+    """One entry of ``WC_Discounts::$items``: an order line's key, quantity and price in öre (the whole
+    line's subtotal, not a unit price)."""
+
+    key: int
+    quantity: int
+    price: Decimal
+
+
+class WcDiscounts:
+    """``WC_Discounts`` (includes/class-wc-discounts.php) built ``set_items_from_order``, amounts in öre.
+
+    Several coupons go through one instance in the order they are listed on the order, as
+    ``WC_Abstract_Order::recalculate_coupons`` applies them; each sees the discounts of the ones
+    before (``get_discounted_price_in_cents``). ``woocommerce_calc_discounts_sequentially`` is ``no``
+    (the Swedish store's setting), so percent coupons discount the undiscounted price.
+    """
+
+    def __init__(self, items: list[DiscountItem]):
+        # uasort( $this->items, 'sort_by_price' ): the unit price ($a->price / $a->quantity when the
+        # quantity is above 1), dearest first; so the dearest units take the öre a fixed-cart coupon
+        # leaves over. (Before woocommerce#30070 it multiplied the line price by the quantity again.)
+        # PHP 8's sort is stable, as Python's is: lines of one unit price keep the order's item order.
+        self.items = sorted(items, key=lambda item: item.price / item.quantity if item.quantity > 1 else item.price,
+                            reverse=True)
+        self.discounts: dict[str, dict[int, Decimal]] = {}
+
+    def get_discount(self, key: int) -> Decimal:
+        """What every coupon applied so far took off one item (``get_discount( $key, true )``)."""
+        return sum((discounts.get(key, ZERO) for discounts in self.discounts.values()), ZERO)
+
+    def get_discounted_price_in_cents(self, item: DiscountItem) -> Decimal:
+        """``absint( NumberUtil::round( $item->price - $this->get_discount( $item->key, true ) ) )``."""
+        return abs(_round_half_up(item.price - self.get_discount(item.key)))
+
+    def apply_coupon(self, code: str, discount_type: str, amount: Decimal) -> None:
+        """``apply_coupon( $coupon, false )``: ``amount`` is the coupon's own (``get_amount``); coupons
+        here carry no product or category restrictions, so every item with something left to discount
+        and a quantity is one to apply it to (``get_items_to_apply_coupon``)."""
+        self.discounts.setdefault(code, {item.key: ZERO for item in self.items})
+        items_to_apply = [item for item in self.items
+                          if self.get_discounted_price_in_cents(item) != 0 and item.quantity > 0]
+        if discount_type == "percent":
+            self.apply_coupon_percent(code, items_to_apply, amount)
+        elif discount_type == "fixed_product":
+            self.apply_coupon_fixed_product(code, items_to_apply, _add_number_precision(amount))
+        else:
+            # fixed_cart; a custom type would go through apply_coupon_custom, which no store here has.
+            self.apply_coupon_fixed_cart(code, items_to_apply, _add_number_precision(amount))
+
+    def apply_coupon_percent(self, code: str, items_to_apply: list[DiscountItem], percent: Decimal) -> Decimal:
+        total_discount = cart_total = ZERO
+        for item in items_to_apply:
+            discounted_price = self.get_discounted_price_in_cents(item)
+            price_to_discount = _round_half_up(item.price)
+            # ( $price_to_discount / $item->quantity ) * $apply_quantity with no usage limit is the price itself.
+            discount = (price_to_discount * percent / 100).to_integral_value(rounding=ROUND_FLOOR)
+            discount = _round_discount(min(discounted_price, discount))
+            cart_total += price_to_discount
+            total_discount += discount
+            self.discounts[code][item.key] += discount
+        # What the whole cart would get, against what the lines got: the difference goes round as remainder.
+        cart_total_discount = _round_discount(cart_total * percent / 100)
+        if total_discount < cart_total_discount:
+            total_discount += self.apply_coupon_remainder(code, items_to_apply, cart_total_discount - total_discount)
+        return total_discount
+
+    def apply_coupon_fixed_product(self, code: str, items_to_apply: list[DiscountItem], amount: Decimal) -> Decimal:
+        """``amount`` öre off each unit, never more than is left of the line."""
+        total_discount = ZERO
+        for item in items_to_apply:
+            discounted_price = self.get_discounted_price_in_cents(item)
+            discount = min(discounted_price, amount * item.quantity)
+            total_discount += discount
+            self.discounts[code][item.key] += discount
+        return total_discount
+
+    def apply_coupon_fixed_cart(self, code: str, items_to_apply: list[DiscountItem], amount: Decimal) -> Decimal:
+        """The amount split evenly per unit, rounded down to whole öre (``absint( $amount / $item_count )``);
+        what that leaves goes round again, and once it is less than one öre per unit
+        ``apply_coupon_remainder`` hands it out one öre at a time."""
+        total_discount = ZERO
+        items_to_apply = [item for item in items_to_apply if self.get_discounted_price_in_cents(item) > 0]
+        item_count = sum(item.quantity for item in items_to_apply)
+        if not item_count:
+            return total_discount
+        if not amount:
+            # "If there is no amount we still send it through so filters are fired."
+            return self.apply_coupon_fixed_product(code, items_to_apply, ZERO)
+        per_item_discount = (amount / item_count).to_integral_value(rounding=ROUND_DOWN)
+        if per_item_discount > 0:
+            total_discount = self.apply_coupon_fixed_product(code, items_to_apply, per_item_discount)
+            # "If there is still discount remaining, repeat the process."
+            if 0 < total_discount < amount:
+                total_discount += self.apply_coupon_fixed_cart(code, items_to_apply, amount - total_discount)
+        elif amount > 0:
+            total_discount += self.apply_coupon_remainder(code, items_to_apply, amount)
+        return total_discount
+
+    def apply_coupon_remainder(self, code: str, items_to_apply: list[DiscountItem], amount: Decimal) -> Decimal:
+        """One öre per unit, item after item in sorted order, each unit of an item before the next item,
+        until ``amount`` is given: the first items in ``sort_by_price`` order take the extra öre."""
+        total_discount = ZERO
+        for item in items_to_apply:
+            for _ in range(item.quantity):
+                discount = min(self.get_discounted_price_in_cents(item), Decimal(1))
+                total_discount += discount
+                self.discounts[code][item.key] += discount
+                if total_discount >= amount:
+                    return total_discount
+        return total_discount
 
 
 class CouponsMixin:
@@ -37,24 +169,16 @@ class CouponsMixin:
         include = store.prices_include_tax
         items = []
         for li in order["line_items"]:
-            cents = _dec(li["__subtotal"]) * 100
+            # set_items_from_order: the line subtotal in öre, plus its subtotal tax when prices include tax.
+            price = _add_number_precision(_dec(li["__subtotal"]))
             if include:
-                cents += _dec(li["subtotal_tax"]) * 100
-            items.append({"key": li["id"], "price": cents.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP),
-                          "quantity": int(li.get("quantity") or 0), "item": li})
-        items.sort(key=lambda i: i["price"], reverse=True)
-        discounts: dict[str, dict[int, Decimal]] = {}
+                price += _add_number_precision(_dec(li["subtotal_tax"]))
+            items.append(DiscountItem(key=li["id"], quantity=int(li.get("quantity") or 0), price=price))
+        wc_discounts = WcDiscounts(items)
         for code in codes:
             coupon = store.coupons[code]
-            discounts[code] = {i["key"]: ZERO for i in items}
-            kind = coupon.get("discount_type", "fixed_cart")
-            amount = _dec(coupon.get("amount"))
-            if kind == "percent":
-                self._coupon_percent(items, discounts, code, amount)
-            elif kind == "fixed_product":
-                self._coupon_fixed_product(items, discounts, code, (amount * 100).to_integral_value())
-            else:
-                self._coupon_fixed_cart(items, discounts, code, (amount * 100).to_integral_value())
+            wc_discounts.apply_coupon(code, coupon.get("discount_type", "fixed_cart"), _dec(coupon.get("amount")))
+        discounts = wc_discounts.discounts
         country = self._tax_country(order)
         by_item: dict[int, Decimal] = {}
         for code_discounts in discounts.values():
@@ -96,59 +220,6 @@ class CouponsMixin:
                                  "free_shipping": bool(coupon.get("free_shipping", False))})
         self._calculate_totals(store, order)
         order["coupon_lines"] = coupon_lines
-
-    @staticmethod
-    def _discounted(item: dict, discounts: dict) -> Decimal:
-        return item["price"] - sum((d.get(item["key"], ZERO) for d in discounts.values()), ZERO)
-
-    def _coupon_percent(self, items, discounts, code, percent: Decimal) -> None:
-        total_discount = ZERO
-        cart_total = ZERO
-        for item in items:
-            if not item["quantity"]:
-                continue
-            price = item["price"].quantize(Decimal("1"), rounding=ROUND_HALF_UP)
-            discount = (price * percent / 100).to_integral_value(rounding=ROUND_DOWN)
-            discounts[code][item["key"]] += discount
-            total_discount += discount
-            cart_total += price
-        expected = (cart_total * percent / 100).quantize(Decimal("1"), rounding=ROUND_HALF_UP)
-        if total_discount < expected:
-            self._coupon_remainder(items, discounts, code, expected - total_discount)
-
-    def _coupon_fixed_product(self, items, discounts, code, cents: Decimal) -> Decimal:
-        total = ZERO
-        for item in items:
-            discount = min(self._discounted(item, discounts), cents * item["quantity"])
-            discounts[code][item["key"]] += discount
-            total += discount
-        return total
-
-    def _coupon_fixed_cart(self, items, discounts, code, cents: Decimal) -> Decimal:
-        applicable = [i for i in items if self._discounted(i, discounts) > 0]
-        count = sum(i["quantity"] for i in applicable)
-        if not count or cents <= 0:
-            return ZERO
-        per_item = (cents / count).to_integral_value(rounding=ROUND_DOWN)
-        total = ZERO
-        if per_item > 0:
-            total = self._coupon_fixed_product(applicable, discounts, code, per_item)
-            if 0 < total < cents:
-                total += self._coupon_fixed_cart(applicable, discounts, code, cents - total)
-        else:
-            total += self._coupon_remainder(applicable, discounts, code, cents)
-        return total
-
-    def _coupon_remainder(self, items, discounts, code, cents: Decimal) -> Decimal:
-        total = ZERO
-        for item in items:
-            for _ in range(item["quantity"]):
-                discount = min(self._discounted(item, discounts), Decimal(1))
-                discounts[code][item["key"]] += discount
-                total += discount
-                if total >= cents:
-                    return total
-        return total
 
     # -- coupons (read only) --
     def _coupons_list(self, store: Store, request: SandboxRequest, after) -> SandboxResponse:
