@@ -84,3 +84,25 @@ def test_fixed_cart_remainder_goes_to_the_dearest_units_first(server):
         (25, "166.65", "114.29", "28.57"), (23, "89.00", "72.95", "8.75"), (24, "249.00", "216.95", "13.02")]
     assert [(c["code"], c["discount"]) for c in order["coupon_lines"]] == [("rabatt10", "50.46"), ("avdrag50", "50")]
     assert (order["discount_total"], order["total_tax"], order["total"]) == ("100.46", "50.34", "454.53")
+
+
+# -- line items: the product's current SKU (get_order_item_data) ----------------------------------
+
+def test_line_item_sku_is_the_products_current_sku(server):
+    """``WC_REST_Orders_V2_Controller::get_order_item_data`` reads ``sku`` from the item's product when
+    it builds the answer (``$item->get_product() ? $item->get_product()->get_sku() : null``), so a SKU
+    given to the product later shows on the order, and a deleted product's line has none."""
+    client = _new_store(server)
+    order = client.post("/orders", {"line_items": [{"product_id": 27, "quantity": 2},
+                                                    {"product_id": 30, "variation_id": 31}]}).json()
+    assert [li["sku"] for li in order["line_items"]] == ["", "SE-TS-S"]
+
+    assert client.put("/products/27", {"sku": "SE-TYGKASSE"}).status_code == 200
+    assert client.put("/products/30/variations/31", {"sku": "SE-TS-SMALL"}).status_code == 200
+    again = client.get(f"/orders/{order['id']}").json()
+    assert [li["sku"] for li in again["line_items"]] == ["SE-TYGKASSE", "SE-TS-SMALL"]
+    listed = next(o for o in client.get("/orders").json() if o["id"] == order["id"])
+    assert listed["line_items"][0]["sku"] == "SE-TYGKASSE"
+
+    assert client.delete("/products/27", {"force": "true"}).status_code == 200
+    assert client.get(f"/orders/{order['id']}").json()["line_items"][0]["sku"] is None

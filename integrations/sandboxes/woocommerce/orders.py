@@ -67,12 +67,40 @@ class OrdersMixin:
 
     def _order_out(self, store: Store, order: dict) -> dict:
         data = _public_order(order)
+        data["line_items"] = self._line_items_out(store, order.get("line_items", []))
         templates = f"{store.home()}{REST_BASE}/orders/{order['id']}/actions/email_templates"
         extra = {"email_templates": [{"embeddable": True, "href": templates}]}
         if order.get("customer_id"):
             extra["customer"] = [{"href": f"{store.home()}{REST_BASE}/customers/{order['customer_id']}"}]
         data["_links"] = self._links(store, f"/orders/{order['id']}", "/orders", extra=extra)
         return data
+
+    def _line_items_out(self, store: Store, items: list[dict]) -> list[dict]:
+        """``get_order_item_data`` (Version2/class-wc-rest-orders-v2-controller.php, used by v3 and by the
+        refunds controller) reads ``sku`` and ``global_unique_id`` from ``$item->get_product()`` when it
+        builds the answer: the product's values now, not the ones at checkout, and ``null`` once the
+        product is deleted. A line of an imported order whose product this store never had keeps what
+        the order came with, standing in for the real shop's product."""
+        out = []
+        for item in items:
+            data = _public(item)
+            product = store.products.get(self._stock_product_id(item))
+            if product is not None:
+                data["sku"] = product.get("sku", "")
+                data["global_unique_id"] = product.get("global_unique_id", "")
+            elif item.get("__product_deleted"):
+                data["sku"] = data["global_unique_id"] = None
+            out.append(data)
+        return out
+
+    def _lines_lose_products(self, store: Store, product_ids: set[int]) -> None:
+        """Products deleted for good: ``$item->get_product()`` finds nothing for their lines any more.
+        Marked on the lines, since a missing product is otherwise one an imported order's shop had."""
+        records = list(store.orders.values()) + list(store.refunds.values())
+        for record in records:
+            for item in record.get("line_items", []):
+                if self._stock_product_id(item) in product_ids:
+                    item["__product_deleted"] = True
 
     def _order_by_id(self, store: Store, order_id: int, status: int = 404) -> dict:
         order = store.orders.get(order_id)

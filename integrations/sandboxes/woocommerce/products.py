@@ -324,6 +324,7 @@ class ProductsMixin:
                 variation = store.products.pop(child, None)
                 if variation:
                     store.unindex_sku(variation)
+            self._lines_lose_products(store, {product["id"], *product.get("variations", [])})
         self._fire(store, "product.deleted", product["id"])
         store.touch()
         self.changed()

@@ -27,6 +27,8 @@ class RefundsMixin:
 
     def _refund_out(self, store: Store, refund: dict) -> dict:
         data = _public(refund)
+        if "line_items" in refund:
+            data["line_items"] = self._line_items_out(store, refund["line_items"])
         order_id = refund["__order_id"]
         data["_links"] = self._links(store, f"/orders/{order_id}/refunds/{refund['id']}", f"/orders/{order_id}/refunds",
                                      up=f"/orders/{order_id}", allow=("GET", "DELETE"))

@@ -80,6 +80,7 @@ class VariationsMixin:
         out = self._product_out(store, variation)
         store.unindex_sku(variation)
         del store.products[variation["id"]]
+        self._lines_lose_products(store, {variation["id"]})
         parent["variations"] = [v for v in parent.get("variations", []) if v != variation["id"]]
         self._derive_product(store, parent)
         self._touch_product(store, parent)
