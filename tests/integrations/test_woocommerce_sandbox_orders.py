@@ -3,8 +3,16 @@
 the shop made them, and the demo's two kinds of store (prices incl. and excl. VAT)."""
 from __future__ import annotations
 
+import requests
+
 # pytestmark skips the module without the fixtures; server is that module's sandbox, seeded with the demo.
-from tests.integrations.test_woocommerce_sandbox import _new_store, pytestmark, server  # noqa: F401
+from tests.integrations.test_woocommerce_sandbox import (  # noqa: F401
+    FIX11, Woo, _load, _new_store, pytestmark, server,
+)
+
+
+def _control(client: Woo, path: str, body) -> requests.Response:
+    return requests.post(f"{client.base}/_sandbox{path}", json=body, timeout=10)
 
 
 # -- status and set_paid (WC_REST_Orders_Controller::save_object, WC_Order::payment_complete) ---------
@@ -106,3 +114,46 @@ def test_line_item_sku_is_the_products_current_sku(server):
 
     assert client.delete("/products/27", {"force": "true"}).status_code == 200
     assert client.get(f"/orders/{order['id']}").json()["line_items"][0]["sku"] is None
+
+
+# -- refunds seeded as the shop made them ----------------------------------------------------------
+
+def _without_links(record: dict) -> dict:
+    return {k: v for k, v in record.items() if k != "_links"}
+
+
+def test_seed_refunds_as_the_shop_made_them(server):
+    """``POST {prefix}/_sandbox/orders/<id>/refunds`` stores refunds as WooCommerce answers them
+    (``fixtures/woocommerce-11/refunds``): the refunds endpoints give them back unchanged, the order's
+    ``refunds`` summary and status follow as ``wc_create_refund`` leaves them (a refund that leaves
+    nothing to refund marks the order ``refunded``, a partial one leaves the status), ``total`` stays."""
+    for name, status_before, incl in (("B3_guest_full_refund", "completed", False),
+                                      ("A5_rounding_partial_refund", "processing", True)):
+        client = _new_store(server, incl=incl)
+        final = _load(FIX11 / "orders" / f"{name}.json")
+        refunds = _load(FIX11 / "refunds" / f"{name}.refunds.json")
+        before = dict(final, status=status_before, refunds=[])
+        assert _control(client, "/orders", before).status_code == 201
+
+        for refund in reversed(refunds):  # oldest first, as they were made
+            seeded = _control(client, f"/orders/{final['id']}/refunds", refund)
+            assert seeded.status_code == 201, seeded.text
+
+        order = client.get(f"/orders/{final['id']}").json()
+        assert (order["status"], order["total"], order["refunds"]) == (final["status"], final["total"],
+                                                                       final["refunds"])
+        listed = client.get(f"/orders/{final['id']}/refunds").json()
+        assert [_without_links(r) for r in listed] == [_without_links(r) for r in refunds]
+        one = client.get(f"/orders/{final['id']}/refunds/{refunds[0]['id']}").json()
+        assert _without_links(one) == _without_links(refunds[0])
+        assert refunds[0]["id"] in [r["id"] for r in client.get("/refunds").json()]
+
+    single = _load(FIX11 / "refunds" / "A5_refund_partial_single.json")
+    assert _without_links(one) == _without_links(single)
+
+
+def test_seeded_refund_needs_an_existing_order(server):
+    client = _new_store(server)
+    refund = _load(FIX11 / "refunds" / "A5_refund_partial_single.json")
+    missing = _control(client, "/orders/999999/refunds", refund)
+    assert (missing.status_code, missing.json()["code"]) == (404, "woocommerce_rest_shop_order_invalid_id")

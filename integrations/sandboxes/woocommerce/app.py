@@ -116,6 +116,7 @@ class WooCommerceSandbox(AuthMixin, RestControllerMixin, ProductsMixin, Variatio
         for method, suffix, handler in [
             ("POST", "/products", self._ctl_import_products),
             ("POST", "/orders", self._ctl_import_orders),
+            ("POST", r"/orders/(?P<oid>\d+)/refunds", self._ctl_import_refunds),
             ("POST", "/customers", self._ctl_import_customers),
             ("POST", "/coupons", self._ctl_import_coupons),
             ("POST", "/keys", self._ctl_add_key),

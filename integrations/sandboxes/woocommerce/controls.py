@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from .. import demo
 from ..fixtures import WOOCOMMERCE_11
 from ..http import SandboxRequest, SandboxResponse, json_response
-from .common import WC_VERSION, WooError, _truthy
+from .common import WC_VERSION, ZERO, WooError, _dec, _truthy
 from .products import PRODUCT_TEMPLATE
 from .store import Store
 from .variations import VARIATION_TEMPLATE
@@ -123,6 +123,14 @@ class ControlsMixin:
         items = data if isinstance(data, list) else [data]
         orders = [self.import_order(store, o, new_id=new_id) for o in items]
         return json_response([{"id": o["id"], "status": o.get("status"), "total": o.get("total")} for o in orders], 201)
+
+    def _ctl_import_refunds(self, store: Store, request: SandboxRequest) -> SandboxResponse:
+        """``POST {prefix}/_sandbox/orders/<id>/refunds``: one refund or a list, as WooCommerce answers them."""
+        order = self._order_by_id(store, int(request.params["oid"]))
+        data = request.json()
+        refunds = [self.import_refund(store, order, r) for r in (data if isinstance(data, list) else [data])]
+        return json_response([{"id": r["id"], "amount": r.get("amount"), "order_status": order["status"]}
+                              for r in refunds], 201)
 
     def _ctl_import_customers(self, store: Store, request: SandboxRequest) -> SandboxResponse:
         data = request.json()
@@ -296,6 +304,36 @@ class ControlsMixin:
             store.touch()
             self.changed()
             return order
+
+    def import_refund(self, store: Store, order: dict, data: dict) -> dict:
+        """Store a refund the way the shop made it: the JSON WooCommerce answers for
+        ``GET /orders/<id>/refunds/<id>`` (e.g. ``fixtures/woocommerce-11/refunds``), kept as given, with
+        none of the refunds controller's checks, no payment and no restocking. The order then shows it as
+        ``wc_create_refund`` leaves an order (see ``RefundsMixin._order_refunded``): its ``refunds`` list,
+        ``refunded`` once nothing is left to refund, modified now on the store's clock."""
+        with self.lock:
+            refund = json.loads(json.dumps({k: v for k, v in data.items() if k != "_links"}))
+            if not refund.get("id"):
+                refund["id"] = store.next_id("post")
+            store.bump("post", int(refund["id"]))
+            for meta in refund.get("meta_data", []):
+                store.bump("meta", int(meta.get("id") or 0))
+            for key in ("line_items", "shipping_lines", "fee_lines", "tax_lines"):
+                for item in refund.get(key, []):
+                    store.bump("item", int(item.get("id") or 0))
+                    for meta in item.get("meta_data", []):
+                        store.bump("meta", int(meta.get("id") or 0))
+            if not refund.get("date_created"):
+                refund["date_created"], refund["date_created_gmt"] = store.stamp()
+            refund["__order_id"] = order["id"]
+            store.refunds[refund["id"]] = refund
+            # The refund's tax, negative like its tax lines (WC_Order_Refund::get_total_tax).
+            total_tax = sum((_dec(t.get("tax_total")) + _dec(t.get("shipping_tax_total"))
+                             for t in refund.get("tax_lines", [])), ZERO)
+            self._order_refunded(store, order, refund, amount=_dec(refund.get("amount")), total_tax=total_tax)
+            store.touch()
+            self.changed()
+            return refund
 
     def _load_fixture_catalogue(self, store: Store) -> None:
         """The WooCommerce 11 fixture products and coupons, same ids and SKUs; skipped when absent."""

@@ -125,8 +125,6 @@ class RefundsMixin:
             "fee_lines": refund_lines["fee"], "__order_id": order["id"],
         }
         store.refunds[refund_id] = refund
-        order["refunds"].insert(0, {"id": refund_id, "reason": refund["reason"], "total": _money(-amount),
-                                    "total_tax": _money(-refund_tax)})
         if _truthy(data.get("api_restock", True)):
             for original, quantity in restock:
                 product = store.products.get(self._stock_product_id(original))
@@ -142,13 +140,29 @@ class RefundsMixin:
                     original["meta_data"].append(self._item_meta(store, "_restock_refunded_items", str(quantity)))
                 else:
                     restocked["value"] = restocked["display_value"] = str(int(restocked["value"]) + quantity)
-        if full:
-            self._set_status(store, order, "refunded")
-        self._touch_order(store, order)
-        self._fire(store, "order.updated", order["id"])
+        self._order_refunded(store, order, refund, amount=amount, total_tax=-refund_tax)
         self.changed()
         location = f"{store.home()}{REST_BASE}/orders/{order['id']}/refunds/{refund_id}"
         return wp_response(self._refund_out(store, refund), 201, [("Location", location)])
+
+    def _order_refunded(self, store: Store, order: dict, refund: dict, *, amount: Decimal,
+                        total_tax: Decimal) -> None:
+        """What ``wc_create_refund`` (includes/wc-order-functions.php) does to the order once a refund is
+        saved. The order lists it in ``refunds``, newest first, with negative totals (the orders
+        controller's ``get_formatted_item_data``: ``'-' . wc_format_decimal( $refund->get_amount() )``).
+        When ``$remaining_refund_amount - $args['amount']`` leaves nothing to refund the order is fully
+        refunded: ``update_status( 'refunded' )`` (``woocommerce_order_fully_refunded_status``); else it
+        keeps its status. Then ``set_date_modified( time() )`` and ``woocommerce_order_refunded``, one of
+        the hooks of the ``order.updated`` webhook."""
+        earlier = [r for r in order.get("refunds", []) if r["id"] != refund["id"]]
+        remaining = _dec(order.get("total")) - sum((-_dec(r["total"]) for r in earlier), ZERO)
+        summary = {"id": refund["id"], "reason": refund.get("reason") or "", "total": _money(-amount),
+                   "total_tax": _money(total_tax)}
+        order["refunds"] = sorted(earlier + [summary], key=lambda r: r["id"], reverse=True)
+        if remaining - amount <= 0:
+            self._set_status(store, order, "refunded")
+        self._touch_order(store, order)
+        self._fire(store, "order.updated", order["id"])
 
     def _refund_line(self, store: Store, kind: str, original: dict, quantity: int, total: Decimal,
                      taxes: dict) -> dict:
