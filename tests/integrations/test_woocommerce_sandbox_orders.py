@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import requests
 
+from integrations.sandboxes import demo
 # pytestmark skips the module without the fixtures; server is that module's sandbox, seeded with the demo.
 from tests.integrations.test_woocommerce_sandbox import (  # noqa: F401
     FIX11, Woo, _load, _new_store, pytestmark, server,
@@ -157,3 +158,19 @@ def test_seeded_refund_needs_an_existing_order(server):
     refund = _load(FIX11 / "refunds" / "A5_refund_partial_single.json")
     missing = _control(client, "/orders/999999/refunds", refund)
     assert (missing.status_code, missing.json()["code"]) == (404, "woocommerce_rest_shop_order_invalid_id")
+
+
+# -- the demo: one store with prices incl. VAT, one excl. VAT --------------------------------------
+
+def test_demo_has_a_store_with_prices_incl_vat_and_one_excl_vat(server):
+    """``settings/store_A_prices_incl_tax.json`` and ``store_B_prices_excl_tax.json``: the same Swedish
+    store with ``woocommerce_prices_include_tax`` yes and no; the demo has one of each."""
+    stores = {s["prefix"]: s for s in requests.get(server.url + "/_sandbox/stores", timeout=5).json()}
+    by_prefix = {prefix: stores[prefix]["prices_include_tax"] for prefix, *_ in demo.WOO_STORES}
+    assert sorted(by_prefix.values()) == [False, True]
+    for prefix, _name, key, secret, _unit in demo.WOO_STORES:
+        client = Woo(server.url + prefix, key, secret)
+        order = client.post("/orders", {"line_items": [{"product_id": 25, "quantity": 3}]}).json()
+        # 3 x 33.33 entered incl. VAT is 79.99 + 20.00; entered excl. VAT it is 99.99 + 25.00.
+        expected = ("79.99", "20.00", "99.99") if by_prefix[prefix] else ("99.99", "25.00", "124.99")
+        assert (order["line_items"][0]["total"], order["line_items"][0]["total_tax"], order["total"]) == expected

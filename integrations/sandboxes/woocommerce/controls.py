@@ -362,11 +362,12 @@ class ControlsMixin:
                 store.bump("post", int(coupon.get("id") or 0))
 
     def seed_demo(self) -> None:
-        """Two shops of one customer: the root store and ``/butik2``, both with the fixture catalogue."""
+        """Two shops of one customer, both with the fixture catalogue: the root store keeps its prices
+        including VAT (the fixtures' store A), ``/butik2`` excluding VAT (store B); ``demo.WOO_PRICES_INCLUDE_TAX``."""
         with self.lock:
             for prefix, _name, key, secret, _unit in demo.WOO_STORES:
                 self.stores.pop(prefix, None)
                 store = self.add_store(prefix, consumer_key=key, consumer_secret=secret, permissions="read_write",
-                                       prices_include_tax=True)
+                                       prices_include_tax=demo.WOO_PRICES_INCLUDE_TAX.get(prefix, True))
                 self._load_fixture_catalogue(store)
             self.changed()
