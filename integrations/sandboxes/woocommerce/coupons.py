@@ -2,9 +2,10 @@
 
 Follows, in ``woocommerce/woocommerce`` (``plugins/woocommerce/``):
 - ``includes/class-wc-discounts.php``: ``set_items_from_order`` (line prices in cents, incl. tax
-  when the store's prices include tax, sorted by ``sort_by_price``: unit price, dearest first), ``apply_coupon``,
-  ``apply_coupon_percent``, ``apply_coupon_fixed_product``, ``apply_coupon_fixed_cart``,
-  ``apply_coupon_remainder`` (the öre a fixed-cart coupon leaves over, one per unit, in that order);
+  when the store's prices include tax, sorted by ``sort_by_price``: unit price, dearest first),
+  ``apply_coupon``, ``apply_coupon_percent``, ``apply_coupon_fixed_product``,
+  ``apply_coupon_fixed_cart``, ``apply_coupon_remainder`` (the öre a fixed-cart coupon leaves over,
+  one per unit, in that order);
 - ``includes/abstracts/abstract-wc-order.php``: ``apply_coupon`` / ``recalculate_coupons``
   (the coupon lines' ``discount`` / ``discount_tax``, ``coupon_info`` meta);
 - ``includes/rest-api/Controllers/Version3/class-wc-rest-orders-controller.php``:
