@@ -9,6 +9,10 @@ WOO_STORES = [
      "cs_demo_butik2_0000000000000000000000000002", "2"),
 ]
 
+# How each demo store enters its prices (WooCommerce → Settings → Tax → "Prices entered with tax"):
+# one of each, as the fixtures' store A (incl. VAT, the usual Swedish shop) and store B (excl. VAT).
+WOO_PRICES_INCLUDE_TAX = {"": True, "/butik2": False}
+
 HOGIA_ORGANIZATION_ID = "11111111-2222-4333-8444-555555555555"
 HOGIA_ORGANIZATION_NAME = "Demo Handel AB"
 HOGIA_ORGANIZATION_NUMBER = "556677-8899"

@@ -1,7 +1,8 @@
 """Create the admin login and the demo customer (idempotent; ``make run`` calls it on start).
 
-The demo customer has package 400, flow 3 and two shops on the WooCommerce sandbox
-booked on result units 1 and 2 of one Hogia Smart company on the Hogia sandbox.
+The demo customer has package 400, flow 3 and two shops on the WooCommerce sandbox (prices
+entered incl. VAT in one, excl. VAT in the other) booked on result units 1 and 2 of one Hogia
+Smart company on the Hogia sandbox.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing.models import Customer, CustomerContact, Package, Subscription
-from integrations.models import Flow, FlowSettings, HogiaConnection, Shop
+from integrations.models import Flow, FlowSettings, HogiaConnection, Shop, ShopCatalog
 from integrations.sandboxes import demo
 
 ADMIN_USERNAME = "admin"
@@ -78,6 +79,8 @@ class Command(BaseCommand):
                                        client_secret=demo.HOGIA_CLIENT_SECRET,
                                        api_base=hogia, auth_base=hogia)
         for prefix, name, key, secret, result_unit in demo.WOO_STORES:
-            Shop.objects.create(customer=customer, name=name, url=f"{woo}{prefix}/",
-                                consumer_key=key, consumer_secret=secret, result_unit=result_unit)
+            shop = Shop.objects.create(customer=customer, name=name, url=f"{woo}{prefix}/",
+                                       consumer_key=key, consumer_secret=secret, result_unit=result_unit)
+            # The portal must know how the shop enters prices: Butik 2 keeps them excluding VAT.
+            ShopCatalog.objects.create(shop=shop, prices_include_tax=demo.WOO_PRICES_INCLUDE_TAX.get(prefix, True))
         return customer
