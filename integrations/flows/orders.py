@@ -34,6 +34,7 @@ from integrations.mapping.invoices import (InvoiceArticles, InvoiceBlocked, cred
                                            hogia_invoice_body, invoice_from_order)
 from integrations.models import (BuyerBinding, FlowSettings, HogiaConnection, OrderEvent,
                                  OrderTransfer, RefundCredit, Shop, SyncLogEntry)
+from integrations.orders.payload import order_usable
 from integrations.services import sync_log
 
 logger = logging.getLogger(__name__)
@@ -507,6 +508,8 @@ def orders_poll(*, shop: Shop, woo: WooCommerceClient | None = None) -> int:
     if shop.store_version and _version_tuple(shop.store_version) < MODIFIED_AFTER_SINCE:
         # Too old for modified_after: newest first, stop once past the watermark.
         for order in woo.orders_iter(orderby="modified", order="desc"):
+            if not order_usable(shop=shop, order=order, via="poll"):
+                continue
             modified = _gmt(order.get("date_modified_gmt"))
             if modified is not None and modified < since:
                 break
@@ -514,6 +517,8 @@ def orders_poll(*, shop: Shop, woo: WooCommerceClient | None = None) -> int:
             seen += 1
     else:
         for order in woo.orders_iter(modified_after=since, orderby="modified", order="asc"):
+            if not order_usable(shop=shop, order=order, via="poll"):
+                continue
             order_seen(shop=shop, order=order, via="poll")
             seen += 1
     # Only after every page is recorded: a poll that failed half-way is simply repeated.
