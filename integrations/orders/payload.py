@@ -217,14 +217,13 @@ def _number(value: object, what: str, problems: list[str], *, ceiling: Decimal, 
     """
     if value is None or value == "":
         return None
-    not_a_number = f"{what} {_shown(value)} is not a number (such as \"{example}\")."
     if isinstance(value, float):
         problems.append(f"{what} is the binary fraction {_shown(value)}, which has lost the exact "
                         "value; the order must carry amounts as text or exact numbers.")
         return None
     if isinstance(value, str):
         if not _DECIMAL_TEXT.fullmatch(value.strip()):
-            problems.append(not_a_number)
+            problems.append(f"{what} {_shown(value)} is not a number (such as \"{example}\").")
             return None
         number = Decimal(value.strip())
     elif _is_int(value) or isinstance(value, Decimal):
@@ -233,7 +232,7 @@ def _number(value: object, what: str, problems: list[str], *, ceiling: Decimal, 
         problems.append(f"{what} is {_shown(value)}, not a number (such as \"{example}\").")
         return None
     if not number.is_finite():  # Decimal NaN and Infinity, from a caller that made them
-        problems.append(not_a_number)
+        problems.append(f"{what} {_shown(value)} is not a number (such as \"{example}\").")
         return None
     if number > ceiling:
         problems.append(f"{what} {_shown_number(value)} is larger than the portal {verb} "
@@ -338,11 +337,19 @@ def _check_text(value: str, what: str, problems: list[str], *, max_chars: int | 
     (not encodable as UTF-8), and short enough for its column when it has one."""
     if "\x00" in value:
         problems.append(f"{what} {_shown(value)} contains a NUL character.")
-    elif any("\ud800" <= ch <= "\udfff" for ch in value):
+    elif not _encodable(value):
         problems.append(f"{what} {_shown(value)} contains a broken character (a lone UTF-16 surrogate).")
     elif max_chars is not None and len(value) > max_chars:
         problems.append(f"{what} {_shown(value)} is longer than the {max_chars} characters the portal "
                         "stores.")
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, from a JSON escape such as \ud800
+        return False
+    return True
 
 
 def _objects(order: dict, field: str, problems: list[str]):
