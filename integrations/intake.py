@@ -96,6 +96,13 @@ def _resource_id(payload: object) -> int | None:
     return None
 
 
+def _printable(exc: Exception) -> str:
+    """An exception's text as the delivery's reason can hold it: short, no NUL, no lone surrogate
+    (a message may quote the body)."""
+    text = str(exc)[:300].encode("utf-8", "backslashreplace").decode("utf-8")
+    return text.replace("\x00", "\\x00")
+
+
 # Failures of a signed delivery's data that the payload check should have caught: answered
 # 400 (WooCommerce does not retry; the poll reads the order again) and logged loudly. Anything
 # else is a bug in the portal and propagates.
@@ -123,14 +130,15 @@ def webhook_receive(*, token: str, headers: dict[str, str], body: bytes) -> Answ
     except _DATA_ERRORS as exc:
         reason = f"could not be processed: {type(exc).__name__}"
         logger.exception("webhook delivery %s of shop %s %s", delivery.pk, shop.pk, reason)
-        _settle(delivery, outcome=Outcome.FAILED, reason=f"{reason} ({exc})")
+        _settle(delivery, outcome=Outcome.FAILED, reason=f"{reason} ({_printable(exc)})")
         sync_log(customer=shop.customer, shop=shop, level=SyncLogEntry.Level.WARNING,
-                 message=f"Webhook {reason} ({exc}). The raw delivery is kept; the poll reads the "
-                         f"order again.", object_type="webhook",
+                 message=f"Webhook {reason} ({_printable(exc)}). The raw delivery is kept; the poll "
+                         f"reads the order again.", object_type="webhook",
                  object_ref=headers.get("x-wc-webhook-topic", ""))
         return Answer(400, reason)
     except Exception as exc:
-        _settle(delivery, outcome=Outcome.FAILED, reason=f"error in the portal: {type(exc).__name__}: {exc}")
+        _settle(delivery, outcome=Outcome.FAILED,
+                reason=f"error in the portal: {type(exc).__name__}: {_printable(exc)}")
         raise
 
 
@@ -154,8 +162,9 @@ def _delivery_process(delivery: WebhookDelivery, *, shop: Shop, headers: dict[st
     try:
         payload = _json_parse(body)
     except ValueError as exc:
+        what = topic or "WooCommerce"
         return _reject(delivery, shop, topic=topic,
-                       reason=f"body is not the JSON of a {topic or 'WooCommerce'} resource ({exc}).")
+                       reason=f"body is not the JSON of a {what} resource ({_printable(exc)}).")
     resource_id = _resource_id(payload)
     if topic in ORDER_TOPICS:
         problems = order_payload_problems(payload)

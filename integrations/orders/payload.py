@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import datetime, timedelta
+from datetime import timedelta
 from datetime import timezone as dt_timezone
 from decimal import Decimal
 
@@ -50,7 +50,7 @@ FIRST_YEAR, LAST_YEAR = 1970, 9998
 
 DATE_FIELDS = ("date_created_gmt", "date_modified_gmt")
 ADDRESS_FIELDS = ("billing", "shipping")
-# Line arrays, the key of their title, and the amounts on each line that the mapping reads.
+# Line arrays and the amounts on each of their lines that the mapping reads.
 LINE_ARRAYS = {
     "line_items": ("subtotal", "subtotal_tax", "total", "total_tax"),
     "fee_lines": ("total", "total_tax"),
@@ -156,7 +156,7 @@ def _check_id(container: dict, key: str, problems: list[str], *, what: str, requ
     if not _is_int(value):
         problems.append(f"{what} is {_shown(value)}, not a whole number.")
     elif value < minimum:
-        problems.append(f"{what} {value} is not a WooCommerce id (it must be {minimum} or more).")
+        problems.append(f"{what} {_shown(value)} is not a WooCommerce id (it must be {minimum} or more).")
     elif value > MAX_ID:
         problems.append(f"{what} {_shown(value)} is larger than the largest 64-bit id the portal "
                         f"stores ({MAX_ID}).")

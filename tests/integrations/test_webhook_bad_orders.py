@@ -127,8 +127,8 @@ def test_an_accepted_order_records_its_id_on_the_delivery(client, shop):
 def test_a_data_error_the_check_missed_is_recorded_and_answered_400(client, shop, monkeypatch):
     from decimal import InvalidOperation
 
-    def broken(**kwargs):
-        raise InvalidOperation("[<class 'decimal.InvalidOperation'>]")
+    def broken(**kwargs):  # its message quotes the body, broken characters and all
+        raise InvalidOperation("cannot take 'Ma\ud800ria\x00'")
 
     monkeypatch.setattr("integrations.intake.order_seen", broken)
     body = json.dumps(_order()).encode()
@@ -137,6 +137,7 @@ def test_a_data_error_the_check_missed_is_recorded_and_answered_400(client, shop
     assert response.json()["message"] == "could not be processed: InvalidOperation"
     delivery = WebhookDelivery.objects.get()
     assert delivery.outcome == "failed" and "InvalidOperation" in delivery.reason
+    assert "Ma\\ud800ria\\x00" in delivery.reason  # escaped, so any database can hold it
     assert bytes(delivery.body) == body
     assert SyncLogEntry.objects.get(shop=shop).level == "warning"
 
@@ -153,3 +154,19 @@ def test_a_bug_propagates_but_the_delivery_is_kept_with_what_happened(client, sh
     delivery = WebhookDelivery.objects.get()
     assert delivery.outcome == "failed" and "KeyError" in delivery.reason
     assert bytes(delivery.body) == body
+
+
+@pytest.mark.parametrize("total, stored", [
+    (b'"12.5"', "12.50"), (b'" 12.50 "', "12.50"), (b"1E+3", "1000.00"), (b'"999999999999.99"', "999999999999.99"),
+    (b'"-0"', "0.00"), (b'""', None),
+], ids=["one decimal", "spaces", "exponent", "the largest", "minus zero", "empty"])
+def test_totals_the_check_lets_through_are_stored_exactly_and_shown(client, shop, total, stored):
+    body = (WOOCOMMERCE_11 / "webhooks" / "order_created_A1.body").read_bytes()
+    body = body.replace(b'"total":"1088.24"', b'"total":' + total)
+    assert _post(client, shop, body).status_code == 200
+    transfer = OrderTransfer.objects.get()
+    assert (str(transfer.total) if transfer.total is not None else None) == stored
+    user = UserFactory(username="agda")
+    shop.customer.users.add(user)
+    client.force_login(user)
+    assert client.get(reverse("account")).status_code == 200
