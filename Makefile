@@ -24,11 +24,13 @@ venv: $(VENV)/.runtime
 run: $(VENV)/.runtime
 	$(PY) manage.py runportal
 
-## make test: checks, the missing-migrations check and the whole test suite
+## make test: checks, the missing-migrations check, the whole test suite on SQLite, then the
+## order, quota, rate-budget and worker-process tests again on a private PostgreSQL server
 test: $(VENV)/.dev
 	$(PY) manage.py check
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest
+	bash tests/postgres.sh run $(PY) -m pytest -m postgres
 
 ## make bench: every benchmark, each ending with one line of JSON
 bench: $(VENV)/.runtime

@@ -1,8 +1,9 @@
 """Webhook intake and registration: what WooCommerce sends us, and what we ask it to send.
 
-A delivery is stored (raw bytes and headers) before the portal answers, checked
-against the shop's secret, and then only taken as a hint: the transfer re-reads the
-order from the shop. Rejected deliveries are kept too, with the reason.
+A delivery is stored (raw bytes and headers) before the portal parses anything, checked
+against the shop's secret and, for orders, against what the order flow can take
+(``integrations.orders.payload``), and then only taken as a hint: the transfer re-reads
+the order from the shop. Rejected deliveries are kept too, with the reason.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from integrations.clients.woocommerce import WooCommerceClient
@@ -21,6 +23,7 @@ from integrations.connections import woocommerce_client
 from integrations.flows.catalog import product_change_note
 from integrations.orders.seen import order_seen
 from integrations.models import Flow, FlowSettings, Shop, SyncLogEntry, WebhookDelivery
+from integrations.orders.payload import MAX_ID, order_payload_problems
 from integrations.services import sync_log
 from integrations.webhooks import webhook_signature_valid
 
@@ -53,8 +56,65 @@ def _store(shop: Shop, *, outcome: str, reason: str, headers: dict, body: bytes,
         content_type=headers.get("content-type", "")[:120], resource_id=resource_id)
 
 
+def _settle(delivery: WebhookDelivery, *, outcome: str, reason: str = "",
+            resource_id: int | None = None) -> None:
+    """The stored delivery's outcome, once it is known."""
+    delivery.outcome, delivery.reason = outcome, reason[:2000]
+    fields = ["outcome", "reason"]
+    if resource_id is not None:
+        delivery.resource_id = resource_id
+        fields.append("resource_id")
+    delivery.save(update_fields=fields)
+
+
+def _reject(delivery: WebhookDelivery, shop: Shop, *, reason: str, topic: str) -> Answer:
+    _settle(delivery, outcome=Outcome.MALFORMED, reason=reason)
+    sync_log(customer=shop.customer, shop=shop, level=SyncLogEntry.Level.WARNING,
+             message=f"Webhook rejected: {reason} The raw delivery is kept.",
+             object_type="webhook", object_ref=topic)
+    return Answer(400, f"rejected: {reason}")
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _json_parse(body: bytes) -> object:
+    """The body as JSON with exact numbers; ``ValueError`` (in words) when it is not JSON."""
+    try:
+        return json.loads(body.decode("utf-8"), parse_float=Decimal, parse_constant=_no_constant)
+    except RecursionError:
+        # json.loads recurses once per level: a hostile depth ends in RecursionError.
+        raise ValueError("it is nested too deeply") from None
+
+
+def _resource_id(payload: object) -> int | None:
+    """The resource's id when it is one the portal can store (a positive 64-bit integer)."""
+    value = payload.get("id") if isinstance(payload, dict) else None
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ID:
+        return value
+    return None
+
+
+def _printable(exc: Exception) -> str:
+    """An exception's text as the delivery's reason can hold it: short, no NUL, no lone surrogate
+    (a message may quote the body)."""
+    text = str(exc)[:300].encode("utf-8", "backslashreplace").decode("utf-8")
+    return text.replace("\x00", "\\x00")
+
+
+# Failures of a signed delivery's data that the payload check should have caught: answered
+# 400 (WooCommerce does not retry; the poll reads the order again) and logged loudly. Anything
+# else is a bug in the portal and propagates.
+_DATA_ERRORS = (ValueError, ArithmeticError, ValidationError)
+
+
 def webhook_receive(*, token: str, headers: dict[str, str], body: bytes) -> Answer:
-    """Take one request to a shop's webhook address. ``headers`` keys are lower case."""
+    """Take one request to a shop's webhook address. ``headers`` keys are lower case.
+
+    The delivery is stored before anything in it is parsed or checked, so whatever goes
+    wrong next, the bytes are kept; its outcome is filled in once it is known.
+    """
     try:
         shop = Shop.objects.select_related("customer").get(webhook_token=uuid.UUID(token))
     except (ValueError, Shop.DoesNotExist):
@@ -64,35 +124,57 @@ def webhook_receive(*, token: str, headers: dict[str, str], body: bytes) -> Answ
         _store(shop, outcome=Outcome.MALFORMED, reason=f"body of {len(body)} bytes is too large",
                headers=headers, body=body[:MAX_BODY_BYTES])
         return Answer(413, "body too large")
+    delivery = _store(shop, outcome=Outcome.RECEIVED, reason="", headers=headers, body=body)
+    try:
+        return _delivery_process(delivery, shop=shop, headers=headers, body=body)
+    except _DATA_ERRORS as exc:
+        reason = f"could not be processed: {type(exc).__name__}"
+        logger.exception("webhook delivery %s of shop %s %s", delivery.pk, shop.pk, reason)
+        _settle(delivery, outcome=Outcome.FAILED, reason=f"{reason} ({_printable(exc)})")
+        sync_log(customer=shop.customer, shop=shop, level=SyncLogEntry.Level.WARNING,
+                 message=f"Webhook {reason} ({_printable(exc)}). The raw delivery is kept; the poll "
+                         f"reads the order again.", object_type="webhook",
+                 object_ref=headers.get("x-wc-webhook-topic", ""))
+        return Answer(400, reason)
+    except Exception as exc:
+        _settle(delivery, outcome=Outcome.FAILED,
+                reason=f"error in the portal: {type(exc).__name__}: {_printable(exc)}")
+        raise
+
+
+def _delivery_process(delivery: WebhookDelivery, *, shop: Shop, headers: dict[str, str],
+                      body: bytes) -> Answer:
     signature = headers.get("x-wc-webhook-signature", "")
     if not signature and _PING.match(body.strip()):
         # WooCommerce's ping when a webhook is saved: unsigned form data, and anything but a
         # 200 shows as an error in the shop's admin.
-        _store(shop, outcome=Outcome.PING, reason="", headers=headers, body=body)
+        _settle(delivery, outcome=Outcome.PING)
         return Answer(200, "pong")
     if not webhook_signature_valid(body=body, secret=shop.webhook_secret, signature=signature):
         reason = ("no X-WC-Webhook-Signature header" if not signature else
                   "X-WC-Webhook-Signature does not match the body and the shop's webhook secret")
-        _store(shop, outcome=Outcome.BAD_SIGNATURE, reason=reason, headers=headers, body=body)
+        _settle(delivery, outcome=Outcome.BAD_SIGNATURE, reason=reason)
         sync_log(customer=shop.customer, shop=shop, level=SyncLogEntry.Level.WARNING,
                  message=f"Webhook rejected: {reason}. Nothing was processed.", object_type="webhook",
                  object_ref=headers.get("x-wc-webhook-topic", ""))
         return Answer(401, f"rejected: {reason}")
     topic = headers.get("x-wc-webhook-topic", "")
     try:
-        payload = json.loads(body.decode("utf-8"), parse_float=Decimal)
-        resource_id = int(payload["id"]) if isinstance(payload, dict) and "id" in payload else None
-        if topic in ORDER_TOPICS and resource_id is None:
-            raise ValueError("the order has no id")
-        if topic in PRODUCT_TOPICS and resource_id is None:
-            raise ValueError("the product has no id")
-    except (UnicodeDecodeError, ValueError, TypeError) as exc:
-        reason = f"body is not the JSON of a {topic or 'WooCommerce'} resource ({exc})"
-        _store(shop, outcome=Outcome.MALFORMED, reason=reason, headers=headers, body=body)
-        sync_log(customer=shop.customer, shop=shop, level=SyncLogEntry.Level.WARNING,
-                 message=f"Webhook rejected: {reason}. The raw delivery is kept.",
-                 object_type="webhook", object_ref=topic)
-        return Answer(400, f"rejected: {reason}")
+        payload = _json_parse(body)
+    except ValueError as exc:
+        what = topic or "WooCommerce"
+        return _reject(delivery, shop, topic=topic,
+                       reason=f"body is not the JSON of a {what} resource ({_printable(exc)}).")
+    resource_id = _resource_id(payload)
+    if topic in ORDER_TOPICS:
+        problems = order_payload_problems(payload)
+        if problems:
+            which = f"order {resource_id}" if resource_id else "the order"
+            return _reject(delivery, shop, topic=topic,
+                           reason=f"{which} cannot be taken: {' '.join(problems)}")
+    elif topic in PRODUCT_TOPICS and resource_id is None:
+        return _reject(delivery, shop, topic=topic,
+                       reason=f"the product has no id (a whole number from 1 to {MAX_ID}).")
     source = headers.get("x-wc-webhook-source", "")
     if source and source.rstrip("/") != shop.home_url.rstrip("/"):
         sync_log(customer=shop.customer, shop=shop, level=SyncLogEntry.Level.WARNING,
@@ -100,18 +182,16 @@ def webhook_receive(*, token: str, headers: dict[str, str], body: bytes) -> Answ
                          f"has the shop moved? Update the shop URL.", object_type="webhook",
                  object_ref=topic)
     if topic in PRODUCT_TOPICS:
-        _store(shop, outcome=Outcome.ACCEPTED, reason="", headers=headers, body=body,
-               resource_id=resource_id)
         # Only a hint: the catalogue sync reads the product from the shop.
         product_change_note(shop=shop, woo_id=resource_id, deleted=topic == "product.deleted")
+        _settle(delivery, outcome=Outcome.ACCEPTED, resource_id=resource_id)
         return Answer(200, "accepted")
     if topic not in ORDER_TOPICS:
-        _store(shop, outcome=Outcome.IGNORED, reason=f"topic {topic or '(none)'} is not used yet",
-               headers=headers, body=body, resource_id=resource_id)
+        _settle(delivery, outcome=Outcome.IGNORED, reason=f"topic {topic or '(none)'} is not used yet",
+                resource_id=resource_id)
         return Answer(200, "ignored")
-    _store(shop, outcome=Outcome.ACCEPTED, reason="", headers=headers, body=body,
-           resource_id=resource_id)
     order_seen(shop=shop, order=payload, via="webhook")
+    _settle(delivery, outcome=Outcome.ACCEPTED, resource_id=resource_id)
     return Answer(200, "accepted")
 
 

@@ -344,6 +344,10 @@ class WebhookDelivery(models.Model):
         BAD_SIGNATURE = "bad_signature", _("rejected: bad signature")
         MALFORMED = "malformed", _("rejected: malformed body")
         IGNORED = "ignored", _("ignored: topic not used")
+        # Stored before anything is parsed; a delivery still "received" was never finished
+        # (the process died while handling it).
+        RECEIVED = "received", _("received: not processed yet")
+        FAILED = "failed", _("failed: error in the portal")
 
     shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="webhook_deliveries",
                              verbose_name=_("shop"))

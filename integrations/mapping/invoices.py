@@ -608,11 +608,14 @@ def _order_lines(document: dict) -> list[dict]:
 
 def _refunded_item_id(line: dict) -> int | None:
     for meta in line.get("meta_data") or []:
-        if meta.get("key") == "_refunded_item_id":
-            try:
-                return int(meta.get("value"))
-            except (TypeError, ValueError):
-                return None
+        if isinstance(meta, dict) and meta.get("key") == "_refunded_item_id":
+            value = meta.get("value")
+            # Only an id as WooCommerce writes it: int() of a Decimal like 1E+999999999 never ends.
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 19:
+                return int(value)
+            return None
     return None
 
 

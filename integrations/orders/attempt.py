@@ -40,7 +40,7 @@ from integrations.orders import lifecycle
 from integrations.orders.identity import (SEQUENCE_NAMESPACE, credit_reference, invoice_reference,
                                           refund_sequence_id)
 from integrations.orders.lifecycle import Claim, ClaimLost
-from integrations.orders.payload import order_payload_problems
+from integrations.orders.payload import order_payload_problems, refund_payload_problems
 from integrations.orders.quota import quota_count_found_invoice, quota_give_back, quota_take
 from integrations.orders.seen import CANCELLED_STATUSES, is_trigger, refund_ids
 from integrations.services import sync_log
@@ -385,7 +385,13 @@ def _credits_ensure(claimed: Claim, *, order: dict, woo: WooCommerceClient, hogi
                       fields={"last_error": "", "attention": "", "next_attempt_at": None})
     if not pending and not cancelled:
         return finished
-    refunds = sorted(woo.order_refunds(transfer.woo_order_id), key=lambda r: int(r["id"])) if pending else []
+    refunds = woo.order_refunds(transfer.woo_order_id) if pending else []
+    problems = [p for refund in refunds for p in refund_payload_problems(refund)]
+    if problems:
+        return needs_attention(error=f"The shop's refunds of this order cannot be used: {' '.join(problems[:5])}",
+                               what_to_do="Correct the refund in the shop (or the plugin that made it), then "
+                                          "retry, or book the credit by hand and mark it as credited.")
+    refunds = sorted(refunds, key=lambda r: int(r["id"]))
     amount_only = [r for r in refunds if int(r["id"]) in pending and not _refunds_with_lines(r)]
     if cancelled and not done and (amount_only or not refunds):
         return _whole_order_credit(claimed, order=order, hogia=hogia, settings=settings, status=status,

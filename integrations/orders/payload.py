@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import datetime, timedelta
+from datetime import timedelta
 from datetime import timezone as dt_timezone
 from decimal import Decimal
 
@@ -50,7 +50,7 @@ FIRST_YEAR, LAST_YEAR = 1970, 9998
 
 DATE_FIELDS = ("date_created_gmt", "date_modified_gmt")
 ADDRESS_FIELDS = ("billing", "shipping")
-# Line arrays, the key of their title, and the amounts on each line that the mapping reads.
+# Line arrays and the amounts on each of their lines that the mapping reads.
 LINE_ARRAYS = {
     "line_items": ("subtotal", "subtotal_tax", "total", "total_tax"),
     "fee_lines": ("total", "total_tax"),
@@ -124,6 +124,26 @@ def order_payload_problems(order: object) -> list[str]:
     return problems
 
 
+def refund_payload_problems(refund: object) -> list[str]:
+    """The same check for one refund as ``GET orders/<id>/refunds`` answers it (the credit
+    invoice is made from it and its amount stored); empty when it can be used."""
+    if not isinstance(refund, dict):
+        return [f"A refund is {_shown(refund)}, not a JSON object."]
+    problems: list[str] = []
+    _check_id(refund, "id", problems, what="refund id", required=True)
+    where = f"refund {_shown(refund.get('id'))}"
+    _check_stored_money(refund.get("amount"), f"{where} amount", problems)
+    for field, amounts in LINE_ARRAYS.items():
+        for index, line in _objects(refund, field, problems):
+            _check_line(line, f"{where} {field}[{index}]", amounts, problems)
+            _list_of_objects(line.get("meta_data"), f"{where} {field}[{index}].meta_data", problems)
+    for index, line in _objects(refund, "tax_lines", problems):
+        _check_rate_id(line.get("rate_id"), f"{where} tax_lines[{index}].rate_id", problems)
+    if len(problems) > MAX_PROBLEMS:
+        problems[MAX_PROBLEMS:] = [f"And {len(problems) - MAX_PROBLEMS} more problems."]
+    return problems
+
+
 def order_usable(*, shop: Shop, order: object, via: str) -> bool:
     """True when the order flow can take ``order``; otherwise log why for support and say False.
 
@@ -156,7 +176,7 @@ def _check_id(container: dict, key: str, problems: list[str], *, what: str, requ
     if not _is_int(value):
         problems.append(f"{what} is {_shown(value)}, not a whole number.")
     elif value < minimum:
-        problems.append(f"{what} {value} is not a WooCommerce id (it must be {minimum} or more).")
+        problems.append(f"{what} {_shown(value)} is not a WooCommerce id (it must be {minimum} or more).")
     elif value > MAX_ID:
         problems.append(f"{what} {_shown(value)} is larger than the largest 64-bit id the portal "
                         f"stores ({MAX_ID}).")
@@ -217,14 +237,13 @@ def _number(value: object, what: str, problems: list[str], *, ceiling: Decimal, 
     """
     if value is None or value == "":
         return None
-    not_a_number = f"{what} {_shown(value)} is not a number (such as \"{example}\")."
     if isinstance(value, float):
         problems.append(f"{what} is the binary fraction {_shown(value)}, which has lost the exact "
                         "value; the order must carry amounts as text or exact numbers.")
         return None
     if isinstance(value, str):
         if not _DECIMAL_TEXT.fullmatch(value.strip()):
-            problems.append(not_a_number)
+            problems.append(f"{what} {_shown(value)} is not a number (such as \"{example}\").")
             return None
         number = Decimal(value.strip())
     elif _is_int(value) or isinstance(value, Decimal):
@@ -233,7 +252,7 @@ def _number(value: object, what: str, problems: list[str], *, ceiling: Decimal, 
         problems.append(f"{what} is {_shown(value)}, not a number (such as \"{example}\").")
         return None
     if not number.is_finite():  # Decimal NaN and Infinity, from a caller that made them
-        problems.append(not_a_number)
+        problems.append(f"{what} {_shown(value)} is not a number (such as \"{example}\").")
         return None
     if number > ceiling:
         problems.append(f"{what} {_shown_number(value)} is larger than the portal {verb} "
@@ -338,11 +357,19 @@ def _check_text(value: str, what: str, problems: list[str], *, max_chars: int | 
     (not encodable as UTF-8), and short enough for its column when it has one."""
     if "\x00" in value:
         problems.append(f"{what} {_shown(value)} contains a NUL character.")
-    elif any("\ud800" <= ch <= "\udfff" for ch in value):
+    elif not _encodable(value):
         problems.append(f"{what} {_shown(value)} contains a broken character (a lone UTF-16 surrogate).")
     elif max_chars is not None and len(value) > max_chars:
         problems.append(f"{what} {_shown(value)} is longer than the {max_chars} characters the portal "
                         "stores.")
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, from a JSON escape such as \ud800
+        return False
+    return True
 
 
 def _objects(order: dict, field: str, problems: list[str]):

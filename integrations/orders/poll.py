@@ -44,7 +44,8 @@ def _watermark_save(shop: Shop, until) -> None:
 
 
 def orders_poll(*, shop: Shop, woo: WooCommerceClient | None = None, per_page: int = MAX_PER_PAGE) -> int:
-    """Find orders whose webhook never came; returns how many orders it looked at."""
+    """Find orders whose webhook never came; returns how many it recorded (unusable ones are
+    logged for support and skipped)."""
     woo = woo or woocommerce_client(shop=shop)
     started = timezone.now()
     since = (shop.orders_synced_until or shop.created_at) - POLL_OVERLAP
@@ -53,23 +54,24 @@ def orders_poll(*, shop: Shop, woo: WooCommerceClient | None = None, per_page: i
         # Too old for modified_after: newest first, stop once past the watermark; the
         # watermark can only move once the newest orders are all read.
         for order in woo.orders_iter(orderby="modified", order="desc", per_page=per_page):
-            modified = gmt(order.get("date_modified_gmt"))
+            modified = gmt(order.get("date_modified_gmt")) if isinstance(order, dict) else None
             if modified is not None and modified < since:
                 break
             if order_usable(shop=shop, order=order, via="poll"):
                 order_seen(shop=shop, order=order, via="poll")
-            seen += 1
+                seen += 1
         _watermark_save(shop, started)
         return seen
     last_modified = None
-    for order in woo.orders_iter(modified_after=since, orderby="modified", order="asc", per_page=per_page):
+    for read, order in enumerate(woo.orders_iter(modified_after=since, orderby="modified", order="asc",
+                                                 per_page=per_page), start=1):
         if order_usable(shop=shop, order=order, via="poll"):
             order_seen(shop=shop, order=order, via="poll")
-        seen += 1
+            seen += 1
         modified = gmt(order.get("date_modified_gmt")) if isinstance(order, dict) else None
         if modified is not None:
             last_modified = min(modified, started)
-        if seen % per_page == 0:  # a page is recorded: a stopped poll goes on from here
+        if read % per_page == 0:  # a page is recorded: a stopped poll goes on from here
             _watermark_save(shop, last_modified)
     _watermark_save(shop, started)
     return seen

@@ -16,7 +16,7 @@ from billing.services import (hour_pack_buy, order_volume_rebuild, quota_claim, 
 from tests.billing.factories import (CustomerFactory, HourPackFactory, StaffFactory,
                                      SubscriptionFactory, at, package)
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 MAY, JUNE = date(2025, 5, 1), date(2025, 6, 1)
 
 

@@ -10,7 +10,7 @@ from billing.services import quota_claim, quota_release, quota_release_forced
 from tests.billing.factories import CustomerFactory, StaffFactory, SubscriptionFactory, at, package
 from tests.factories import ContactFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 MAY = date(2025, 5, 10)
 
 

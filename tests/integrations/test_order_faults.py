@@ -26,7 +26,7 @@ from integrations.sandboxes.fixtures import WOOCOMMERCE_11
 from tests.integrations.helpers import connected_customer, front
 from tests.integrations.test_order_transfer import hogia, transfer_all
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 State = OrderTransfer.State
 FIXTURE_SECRET = "hogia-smart-fixture-secret-2026"

@@ -34,7 +34,7 @@ from tests.factories import SubscriptionFactory, package
 from tests.integrations.helpers import connected_customer, front
 from tests.integrations.test_order_transfer import hogia
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 State = OrderTransfer.State
 Kind = OrderEvent.Kind
@@ -612,3 +612,18 @@ def test_any_exception_in_an_attempt_ends_visible_never_left_transferring(
     assert result.state == state and result.claim_token is None
     assert str(failure) in result.last_error
     assert result.events.last().kind in (Kind.NEEDS_ATTENTION, Kind.ATTEMPT_FAILED)
+
+
+def test_a_refund_the_portal_cannot_store_waits_for_support_with_the_reason(woo_sandbox, hogia_sandbox,
+                                                                          monkeypatch):
+    from integrations.clients import WooCommerceClient
+
+    _customer, shop, order, transfer = _queued_order(woo_sandbox, hogia_sandbox)
+    order_transfer(transfer_id=transfer.pk)
+    front(shop).call("POST", f"orders/{order['id']}/refunds", {"amount": "10.00", "api_refund": False})
+    order_seen(shop=shop, order=front(shop).call("GET", f"orders/{order['id']}"), via="webhook")
+    monkeypatch.setattr(WooCommerceClient, "order_refunds", lambda self, order_id: [
+        {"id": 77, "amount": "1000000000000.00", "line_items": []}])
+    result = order_transfer(transfer_id=transfer.pk)
+    assert result.state == State.NEEDS_ATTENTION
+    assert "999 999 999 999.99" in result.last_error and not RefundCredit.objects.exists()

@@ -11,7 +11,7 @@ from integrations.models import OrderTransfer
 from tests.integrations.helpers import NET_STORE, connected_customer, front, net_store
 from tests.integrations.test_order_transfer import hogia, transfer_all
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 State = OrderTransfer.State
 
 

@@ -22,7 +22,7 @@ from integrations.models import FlowSettings, LinesWithoutSku, OrderEvent, Order
 from integrations.sandboxes import demo
 from tests.integrations.helpers import NET_STORE, connected_customer, front, net_store
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 State = OrderTransfer.State
 

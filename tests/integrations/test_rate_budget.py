@@ -14,6 +14,8 @@ from integrations.models import Flow, HogiaConnection
 from integrations.ratebudget import SAFETY_SECONDS, rate_slot_take
 from tests.integrations.helpers import connected_customer
 
+pytestmark = pytest.mark.postgres  # also run on PostgreSQL: the budget is shared through the database
+
 ORG = "11111111-2222-4333-8444-555555555555"
 
 
