@@ -318,8 +318,9 @@ class RefundCreditInline(admin.TabularInline):
 
 @admin.register(OrderTransfer)
 class OrderTransferAdmin(ReadOnlyAdmin):
-    list_display = ["order_number", "shop", "buyer", "total", "currency", "state", "woo_status",
-                    "invoice_number", "attempts", "next_attempt", "short_error"]
+    # What support acts on first (state, when, why), then who and how much.
+    list_display = ["order_number", "shop", "state", "next_attempt", "short_error", "woo_status",
+                    "invoice_number", "buyer", "total", "currency", "attempts"]
     list_filter = ["state", "first_seen_via", "shop__customer", "shop"]
     search_fields = ["order_number", "buyer", "invoice_number", "shop__name", "shop__customer__name"]
     list_select_related = ["shop", "shop__customer"]
