@@ -103,6 +103,16 @@ def quota_taken(*, customer: Customer, month: date) -> int:
         OrderUsage.Status.COUNTED, OrderUsage.Status.RESERVED]).count()
 
 
+def quota_has_room(*, customer: Customer, on: date | None = None) -> bool:
+    """Whether the month of ``on`` has a place left (read only: a cheap look before locking)."""
+    day = on or timezone.localdate()
+    package = package_in_force(customer=customer, on=day)
+    if package is None:
+        return False
+    limit = package.monthly_order_limit
+    return limit is None or quota_taken(customer=customer, month=day) < limit
+
+
 def quota_usage(*, customer: Customer, order_keys) -> dict[str, str]:
     """Order key -> its quota status (counted, reserved, held); orders without a row are absent."""
     return dict(OrderUsage.objects.filter(customer=customer, order_key__in=list(order_keys))

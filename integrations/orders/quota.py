@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing.models import Customer
-from billing.selectors import quota_usage
+from billing.selectors import quota_has_room, quota_usage
 from billing.services import (quota_claim, quota_count_invoiced, quota_release, quota_release_forced,
                               quota_return)
 from integrations.models import OrderEvent, OrderTransfer, SyncLogEntry
@@ -99,6 +99,8 @@ def quota_count_found_invoice(transfer: OrderTransfer, *, today: date | None = N
 
 def held_release(*, customer: Customer, on: date | None = None) -> int:
     """Release the customer's held orders while the quota allows (the 1st, a larger package)."""
+    if not quota_has_room(customer=customer, on=on):
+        return 0  # looked at every few seconds: no write lock taken while the month is full
     with transaction.atomic():
         keys = quota_release(customer=customer, on=on)
         return _requeue_released(customer_id=customer.pk, keys=keys,
