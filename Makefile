@@ -24,13 +24,12 @@ venv: $(VENV)/.runtime
 run: $(VENV)/.runtime
 	$(PY) manage.py runportal
 
-## make test: checks, the missing-migrations check, the whole test suite on SQLite, then the
-## order, quota, rate-budget and worker-process tests again on a private PostgreSQL server
+## make test: checks, the missing-migrations check, the whole test suite on SQLite and, beside
+## it, the order, quota, rate-budget and worker-process tests on a private PostgreSQL server
 test: $(VENV)/.dev
 	$(PY) manage.py check
 	$(PY) manage.py makemigrations --check --dry-run
-	$(PY) -m pytest
-	bash tests/postgres.sh run $(PY) -m pytest -m postgres
+	bash tests/run.sh $(PY)
 
 ## make bench: every benchmark, each ending with one line of JSON
 bench: $(VENV)/.runtime

@@ -119,6 +119,18 @@ def quota_usage(*, customer: Customer, order_keys) -> dict[str, str]:
                 .values_list("order_key", "status"))
 
 
+def quota_waiting_keys(*, customer: Customer) -> list[str]:
+    """Order keys with a held or reserved place: orders billing expects to hear of again."""
+    return list(OrderUsage.objects.filter(customer=customer, status__in=[
+        OrderUsage.Status.HELD, OrderUsage.Status.RESERVED]).values_list("order_key", flat=True))
+
+
+def customers_with_waiting_places():
+    """Customers with held or reserved places (a queryset)."""
+    return Customer.objects.filter(order_usage__status__in=[
+        OrderUsage.Status.HELD, OrderUsage.Status.RESERVED]).distinct()
+
+
 def quota_held(*, customer: Customer) -> int:
     return OrderUsage.objects.filter(customer=customer, status=OrderUsage.Status.HELD).count()
 

@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing.models import Customer
-from billing.selectors import quota_has_room, quota_usage
+from billing.selectors import customers_with_waiting_places, quota_has_room, quota_usage, quota_waiting_keys
 from billing.services import (quota_claim, quota_count_invoiced, quota_release, quota_release_forced,
                               quota_return)
 from integrations.models import OrderEvent, OrderTransfer, SyncLogEntry
@@ -149,7 +149,7 @@ def _repaired(transfer: OrderTransfer, message: str) -> None:
     logger.warning("quota reconcile: order transfer %s: %s", transfer.pk, message)
 
 
-def quota_reconcile(*, customer: Customer, recent_days: int = 62) -> int:
+def quota_reconcile(*, customer: Customer, recent: timedelta = timedelta(days=2)) -> int:
     """Bring orders' states and their quota places back in step; returns the repairs made.
 
     - an order whose invoice exists counts (counted now if it did not);
@@ -157,13 +157,18 @@ def quota_reconcile(*, customer: Customer, recent_days: int = 62) -> int:
       attempt takes its place;
     - a place of an order that ended without an invoice (dropped, needs attention): given
       back; a counted place of an order waiting for a retry becomes reserved again.
+    Looked at: every order still on its way (few), every order with a held or reserved
+    place, and orders that settled within ``recent`` (the runs every 15 minutes overlap).
     Orders changed in the last ``SETTLE`` are left for the next run.
     """
     now = timezone.now()
     rows = (OrderTransfer.objects.filter(shop__customer=customer, updated_at__lt=now - SETTLE)
             .exclude(quota_key="").select_related("shop", "shop__customer"))
-    transfers = list(rows.filter(updated_at__gte=now - timedelta(days=recent_days))
-                     | rows.filter(state=State.HELD))
+    waiting = quota_waiting_keys(customer=customer)
+    transfers = list(rows.filter(updated_at__gte=now - recent)
+                     | rows.filter(state__in=[State.HELD, State.QUEUED, State.NEEDS_ATTENTION,
+                                              State.TRANSFERRING])
+                     | rows.filter(quota_key__in=waiting))
     places = quota_usage(customer=customer, order_keys=[t.quota_key for t in transfers])
     repairs = 0
     for transfer in {t.pk: t for t in transfers}.values():
@@ -195,5 +200,7 @@ def quota_reconcile(*, customer: Customer, recent_days: int = 62) -> int:
 
 
 def quota_reconcile_all() -> int:
-    customers = Customer.objects.filter(shops__order_transfers__isnull=False).distinct()
+    active = Customer.objects.filter(
+        shops__order_transfers__updated_at__gte=timezone.now() - timedelta(days=2)).distinct()
+    customers = {c.pk: c for c in [*active, *customers_with_waiting_places()]}.values()
     return sum(quota_reconcile(customer=customer) for customer in customers)

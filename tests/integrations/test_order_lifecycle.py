@@ -627,3 +627,18 @@ def test_a_refund_the_portal_cannot_store_waits_for_support_with_the_reason(woo_
     result = order_transfer(transfer_id=transfer.pk)
     assert result.state == State.NEEDS_ATTENTION
     assert "999 999 999 999.99" in result.last_error and not RefundCredit.objects.exists()
+
+
+def test_the_reconciliation_gives_back_the_place_of_an_order_that_ended_without_an_invoice(
+        woo_sandbox, hogia_sandbox):
+    from integrations.tasks import reconcile_quotas
+
+    customer, _shop, _order, transfer = _queued_order(woo_sandbox, hogia_sandbox)
+    quota_claim(customer=customer, order_key=transfer.quota_key, arrived_at=timezone.now())  # counted
+    claimed = lifecycle.claim(transfer.pk)
+    lifecycle.transition(transfer.pk, "needs_attention", token=claimed.token)  # as a hand edit would
+    OrderTransfer.objects.filter(pk=transfer.pk).update(updated_at=timezone.now() - timedelta(hours=1))
+    assert reconcile_quotas() == 1
+    assert _usage(transfer) is None
+    assert "given back" in transfer.events.get(kind=Kind.REPAIRED).message
+    assert reconcile_quotas() == 0

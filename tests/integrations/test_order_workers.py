@@ -91,8 +91,9 @@ def test_a_retry_runs_at_the_time_its_timeline_announces(tmp_path, woo_sandbox, 
     failed = transfer.events.get(kind=Kind.ATTEMPT_FAILED)
     announced = datetime.fromisoformat(failed.details["next_attempt_at"])
     assert 4 <= (announced - failed.created_at).total_seconds() <= 8.5
-    # The retry's claim is the row's last wake-up: within a couple of seconds of the announcement.
-    assert abs((transfer.woken_at - announced).total_seconds()) <= 3, (transfer.woken_at, announced)
+    # The retry's claim is the row's last wake-up: within seconds of the announcement (the
+    # stager looks every second, the ORM broker's workers every second; 5 s is the target).
+    assert abs((transfer.woken_at - announced).total_seconds()) <= 5, (transfer.woken_at, announced)
     assert transfer.attempts == 2
 
 
