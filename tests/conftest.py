@@ -69,3 +69,14 @@ def hogia_sandbox(_hogia_server) -> RunningSandbox:
         app.seed_demo()
     app.faults.clear()
     return _hogia_server
+
+
+@pytest.fixture
+def hogia_without_rate_limit(hogia_sandbox) -> RunningSandbox:
+    """The Hogia sandbox with its rate limit off: for tests about something else (amounts,
+    idempotency, order states); the rate limit has its own tests (test_rate_budget.py)."""
+    import requests
+
+    requests.post(f"{hogia_sandbox.url}/_sandbox/rate-limit", json={"requests": 0},
+                  timeout=10).raise_for_status()
+    return hogia_sandbox

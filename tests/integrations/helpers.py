@@ -75,3 +75,17 @@ def connected_customer(woo_sandbox, hogia_sandbox, *, package_code: str = "400",
 
 def front(shop: Shop) -> ShopFront:
     return ShopFront(shop.home_url, shop.consumer_key, shop.consumer_secret)
+
+
+def sandbox_fault(sandbox, **fault) -> None:
+    """Queue a fault for the sandbox's next calls, e.g. ``mode="status", status=503, count=4``."""
+    requests.post(f"{sandbox.url}/_sandbox/faults", json=fault, timeout=10).raise_for_status()
+
+
+def retry_due_now(transfer) -> None:
+    """The back-off is minutes long: let it be over without waiting for it."""
+    from django.utils import timezone
+
+    from integrations.models import OrderTransfer
+
+    OrderTransfer.objects.filter(pk=transfer.pk).update(next_attempt_at=timezone.now())

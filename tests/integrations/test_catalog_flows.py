@@ -25,7 +25,7 @@ from integrations.models import (ArticleBinding, Flow, FlowSettings, HogiaArticl
 from integrations.sandboxes import demo
 from tests.integrations.helpers import connected_customer, front
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("hogia_without_rate_limit")]
 
 ORG = demo.HOGIA_ORGANIZATION_ID
 
@@ -34,11 +34,6 @@ def hogia(hogia_sandbox) -> HogiaSmartClient:
     return HogiaSmartClient(api_base=hogia_sandbox.url, organization_id=ORG,
                             client_id=demo.HOGIA_CLIENT_ID, client_secret=demo.HOGIA_CLIENT_SECRET)
 
-
-@pytest.fixture(autouse=True)
-def _no_rate_limit(hogia_sandbox):
-    # Rate limiting has its own tests (test_rate_budget.py).
-    requests.post(f"{hogia_sandbox.url}/_sandbox/rate-limit", json={"requests": 0}).raise_for_status()
 
 
 def customer_with(woo_sandbox, hogia_sandbox, *, flow: int, package_code: str = "400",

@@ -24,7 +24,7 @@ from integrations.models import (ArticleBinding, Flow, FlowSettings, HogiaConnec
 from integrations.sandboxes import demo
 from tests.integrations.helpers import connected_customer
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("hogia_without_rate_limit")]
 
 EMPTY_ORG = "22222222-3333-4444-8555-666666666666"
 EMPTY_STORE = ("/tom-butik", "ck_tom_000000000000000000000000000000000001",
@@ -34,10 +34,6 @@ EMPTY_STORE = ("/tom-butik", "ck_tom_000000000000000000000000000000000001",
 class Crash(BaseException):
     """The worker dies (not an error the code handles)."""
 
-
-@pytest.fixture(autouse=True)
-def _no_rate_limit(hogia_sandbox):
-    requests.post(f"{hogia_sandbox.url}/_sandbox/rate-limit", json={"requests": 0}).raise_for_status()
 
 
 def empty_hogia_company(hogia_sandbox, articles: list[dict]) -> None:

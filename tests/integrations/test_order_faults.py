@@ -16,34 +16,23 @@ from integrations.orders import lifecycle
 from integrations.orders.attempt import order_transfer
 from integrations.orders.poll import orders_poll
 from integrations.orders.quota import held_release_all
-from integrations.orders.seen import order_seen
 from integrations.orders.wakeups import transfers_sweep
 from integrations.clients import HogiaSmartClient, RetryPolicy
 from integrations.intake import shop_webhook_topics, shop_webhooks_reenable, shop_webhooks_register
 from integrations.models import OrderTransfer, SyncLogEntry, WebhookDelivery
 from integrations.sandboxes import demo
 from integrations.sandboxes.fixtures import WOOCOMMERCE_11
-from tests.integrations.helpers import connected_customer, front
+from tests.integrations.helpers import connected_customer, front, retry_due_now, sandbox_fault
 from tests.integrations.test_order_transfer import hogia, transfer_all
 
-pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres,
+              pytest.mark.usefixtures("hogia_without_rate_limit")]
 
 State = OrderTransfer.State
 FIXTURE_SECRET = "hogia-smart-fixture-secret-2026"
 
 
-@pytest.fixture(autouse=True)
-def _no_rate_limit(hogia_sandbox):
-    requests.post(f"{hogia_sandbox.url}/_sandbox/rate-limit", json={"requests": 0}).raise_for_status()
 
-
-def _fault(sandbox, **fault):
-    requests.post(f"{sandbox.url}/_sandbox/faults", json=fault).raise_for_status()
-
-
-def _time_passes(transfer: OrderTransfer) -> None:
-    """The back-off is minutes to an hour: let it be over without waiting for it."""
-    OrderTransfer.objects.filter(pk=transfer.pk).update(next_attempt_at=timezone.now())
 
 
 # -- webhooks ----------------------------------------------------------------------------------
@@ -198,7 +187,7 @@ def test_a_long_hogia_outage_ends_with_every_order_invoiced_exactly_once(woo_san
     front(second).place("A1_guest_mixed_vat_processing")
     orders_poll(shop=shop)
     orders_poll(shop=second)
-    _fault(hogia_sandbox, mode="status", status=503, count=40)
+    sandbox_fault(hogia_sandbox, mode="status", status=503, count=40)
     # No retries inside a call (they would only sleep here): the flow's own back-off is tested.
     impatient = HogiaSmartClient(api_base=hogia_sandbox.url, organization_id=demo.HOGIA_ORGANIZATION_ID,
                                  client_id=demo.HOGIA_CLIENT_ID, client_secret=demo.HOGIA_CLIENT_SECRET,
@@ -209,7 +198,7 @@ def test_a_long_hogia_outage_ends_with_every_order_invoiced_exactly_once(woo_san
         if not due.exists():
             break
         for transfer in due:
-            _time_passes(transfer)
+            retry_due_now(transfer)
             result = order_transfer(transfer_id=transfer.pk, hogia=impatient)
             if result.state == State.QUEUED:
                 waits.append((result.attempts, (result.next_attempt_at - timezone.now()).total_seconds()))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from billing.models import MonthlyOrderVolume, OrderUsage
@@ -23,7 +23,7 @@ from integrations.models import (FlowSettings, LinesWithoutSku, OrderEvent, Orde
                                  SyncLogEntry)
 from integrations.orders import lifecycle
 from integrations.orders.attempt import order_transfer
-from integrations.orders.identity import invoice_reference, order_sequence_id, store_key
+from integrations.orders.identity import invoice_reference, store_key
 from integrations.orders.poll import orders_poll
 from integrations.orders.quota import held_release_all, quota_reconcile
 from integrations.orders.seen import order_seen
@@ -31,28 +31,18 @@ from integrations.orders.support import refunds_mark_booked_by_hand, transfers_r
 from integrations.orders.wakeups import transfers_sweep, transfers_wake_due
 from integrations.sandboxes import demo
 from tests.factories import SubscriptionFactory, package
-from tests.integrations.helpers import connected_customer, front
+from tests.integrations.helpers import connected_customer, front, retry_due_now, sandbox_fault
 from tests.integrations.test_order_transfer import hogia
 
-pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres,
+              pytest.mark.usefixtures("hogia_without_rate_limit")]
 
 State = OrderTransfer.State
 Kind = OrderEvent.Kind
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(autouse=True)
-def _no_rate_limit(hogia_sandbox):
-    requests.post(f"{hogia_sandbox.url}/_sandbox/rate-limit", json={"requests": 0}).raise_for_status()
 
-
-def _fault(sandbox, **fault):
-    requests.post(f"{sandbox.url}/_sandbox/faults", json=fault).raise_for_status()
-
-
-def _due_now(transfer: OrderTransfer) -> None:
-    """The back-off is minutes long: let it be over without waiting for it."""
-    OrderTransfer.objects.filter(pk=transfer.pk).update(next_attempt_at=timezone.now())
 
 
 def _impatient(hogia_sandbox) -> HogiaSmartClient:
@@ -168,7 +158,7 @@ def test_d1_the_sweeper_repairs_a_held_order_that_billing_already_released(woo_s
 
 def test_d2_the_stager_wakes_a_retry_when_it_is_due_once_and_not_before(woo_sandbox, hogia_sandbox):
     _customer, _shop, _order, transfer = _queued_order(woo_sandbox, hogia_sandbox)
-    _fault(hogia_sandbox, mode="status", status=503, count=1)
+    sandbox_fault(hogia_sandbox, mode="status", status=503, count=1)
     result = order_transfer(transfer_id=transfer.pk, hogia=_impatient(hogia_sandbox))
     assert result.state == State.QUEUED
     event = result.events.get(kind=Kind.ATTEMPT_FAILED)
@@ -270,12 +260,12 @@ def test_d5_a_blocked_order_takes_no_quota(woo_sandbox, hogia_sandbox):
 def test_d5_an_order_hogia_could_not_take_keeps_its_place_but_is_not_counted(woo_sandbox, hogia_sandbox):
     customer, _shop, _order, transfer = _queued_order(woo_sandbox, hogia_sandbox)
     hogia(hogia_sandbox).contacts_find(email="x@example.se")  # a token first: the fault hits the create
-    _fault(hogia_sandbox, mode="status", status=503, count=3)
+    sandbox_fault(hogia_sandbox, mode="status", status=503, count=3)
     result = order_transfer(transfer_id=transfer.pk, hogia=_impatient(hogia_sandbox))
     assert result.state == State.QUEUED
     assert _usage(transfer) in (None, "reserved")
     assert sum(MonthlyOrderVolume.objects.filter(customer=customer).values_list("counted", flat=True)) == 0
-    _due_now(transfer)
+    retry_due_now(transfer)
     assert order_transfer(transfer_id=transfer.pk).state == State.INVOICED
     assert _usage(transfer) == "counted"
 

@@ -2,7 +2,6 @@
 from decimal import Decimal
 
 import pytest
-import requests
 
 from integrations.orders.attempt import order_transfer
 from integrations.orders.poll import orders_poll
@@ -11,13 +10,10 @@ from integrations.models import OrderTransfer
 from tests.integrations.helpers import NET_STORE, connected_customer, front, net_store
 from tests.integrations.test_order_transfer import hogia, transfer_all
 
-pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres,
+              pytest.mark.usefixtures("hogia_without_rate_limit")]
 State = OrderTransfer.State
 
-
-@pytest.fixture(autouse=True)
-def _no_rate_limit(hogia_sandbox):
-    requests.post(f"{hogia_sandbox.url}/_sandbox/rate-limit", json={"requests": 0}).raise_for_status()
 
 
 def _refund_mug(shop_front, order):

@@ -22,7 +22,8 @@ from integrations.models import FlowSettings, LinesWithoutSku, OrderEvent, Order
 from integrations.sandboxes import demo
 from tests.integrations.helpers import NET_STORE, connected_customer, front, net_store
 
-pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres,
+              pytest.mark.usefixtures("hogia_without_rate_limit")]
 
 State = OrderTransfer.State
 
@@ -31,11 +32,6 @@ def hogia(hogia_sandbox) -> HogiaSmartClient:
     return HogiaSmartClient(api_base=hogia_sandbox.url, organization_id=demo.HOGIA_ORGANIZATION_ID,
                             client_id=demo.HOGIA_CLIENT_ID, client_secret=demo.HOGIA_CLIENT_SECRET)
 
-
-@pytest.fixture(autouse=True)
-def _no_rate_limit(hogia_sandbox):
-    # These tests are about amounts and idempotency; the rate limit has its own tests.
-    requests.post(f"{hogia_sandbox.url}/_sandbox/rate-limit", json={"requests": 0}).raise_for_status()
 
 
 def transfer_all(shop) -> list[OrderTransfer]:

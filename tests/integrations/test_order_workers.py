@@ -14,10 +14,8 @@ import sys
 import threading
 import time
 from datetime import datetime
-from decimal import Decimal
 
 import pytest
-import requests
 from django.db import connection
 from django.utils import timezone
 
@@ -26,24 +24,18 @@ from integrations.intake import shop_webhooks_register
 from integrations.models import HogiaConnection, OrderEvent, OrderTransfer
 from integrations.orders.poll import orders_poll
 from tests.factories import SubscriptionFactory, package
-from tests.integrations.helpers import connected_customer, front
+from tests.integrations.helpers import connected_customer, front, sandbox_fault
 from tests.integrations.test_order_transfer import hogia
 from tests.workers import MANAGE, database_url, running_workers, wait_until
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True), pytest.mark.timeout(420)]
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True), pytest.mark.timeout(420),
+              pytest.mark.usefixtures("hogia_without_rate_limit")]
 
 State = OrderTransfer.State
 Kind = OrderEvent.Kind
 ON_POSTGRES = connection.vendor == "postgresql"
 
 
-@pytest.fixture(autouse=True)
-def _no_rate_limit(hogia_sandbox):
-    requests.post(f"{hogia_sandbox.url}/_sandbox/rate-limit", json={"requests": 0}).raise_for_status()
-
-
-def _fault(sandbox, **fault):
-    requests.post(f"{sandbox.url}/_sandbox/faults", json=fault).raise_for_status()
 
 
 CLAIM_RACE = """
@@ -81,7 +73,7 @@ def test_a_retry_runs_at_the_time_its_timeline_announces(tmp_path, woo_sandbox, 
     the next one comes, and it comes then (the stager), not at the next sweep."""
     _customer, (shop, _second) = connected_customer(woo_sandbox, hogia_sandbox)
     front(shop).place("A1_guest_mixed_vat_processing")
-    _fault(hogia_sandbox, mode="status", status=503, count=4)  # one call's retries: the first attempt
+    sandbox_fault(hogia_sandbox, mode="status", status=503, count=4)  # one call's retries: the first attempt
     with running_workers(tmp_path, env={"ORDER_RETRY_BASE_SECONDS": "8"}) as workers:
         orders_poll(shop=shop)
         transfer = OrderTransfer.objects.get()
@@ -112,7 +104,7 @@ def _faults_at_random(hogia_sandbox, *, seconds: float, stop: threading.Event) -
         fault = {"mode": "drop"} if kind == "drop" else {"mode": "status", "status": int(kind)}
         if kind == "429":
             fault["retry_after"] = rng.choice([1, 2, 3])
-        _fault(hogia_sandbox, count=rng.randint(1, 4), **fault)
+        sandbox_fault(hogia_sandbox, count=rng.randint(1, 4), **fault)
         time.sleep(rng.uniform(0.2, 0.8))
 
 
