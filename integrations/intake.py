@@ -1,30 +1,40 @@
 """Webhook intake and registration: what WooCommerce sends us, and what we ask it to send.
 
-A delivery is stored (raw bytes and headers) before the portal parses anything, checked
-against the shop's secret and, for orders, against what the order flow can take
+A delivery is stored (raw bytes and headers) whatever happens to it, checked against the
+shop's secret and, for orders, against what the order flow can take
 (``integrations.orders.payload``), and then only taken as a hint: the transfer re-reads
 the order from the shop. Rejected deliveries are kept too, with the reason.
+
+The answer is quick, whatever the load: an order delivery is checked (signature, JSON,
+what the order flow can take: a bad one is answered 400 with the reason) outside any
+transaction, then stored with its task in one short transaction (the ORM broker's task row
+commits with it) and answered; a worker records the order from the stored delivery and
+transfers it (``webhook_order_take``). A failure while the delivery is handled still
+leaves it stored, with what happened.
 """
 from __future__ import annotations
 
 import json
 import logging
 import re
+import time
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.urls import reverse
 
 from integrations.clients.woocommerce import WooCommerceClient
 from integrations.connections import woocommerce_client
 from integrations.flows.catalog import product_change_note
-from integrations.orders.seen import order_seen
+from integrations.orders.seen import Seen, order_seen
 from integrations.models import Flow, FlowSettings, Shop, SyncLogEntry, WebhookDelivery
 from integrations.orders.payload import MAX_ID, order_payload_problems
 from integrations.services import sync_log
+from integrations.taskqueue import task_enqueue
 from integrations.webhooks import webhook_signature_valid
 
 logger = logging.getLogger(__name__)
@@ -36,6 +46,7 @@ REGISTERED_TOPICS = ("order.created", "order.updated")
 PRODUCT_TOPICS = ("product.created", "product.updated", "product.deleted", "product.restored")
 PRODUCT_REGISTERED_TOPICS = ("product.created", "product.updated", "product.deleted")
 _PING = re.compile(rb"^webhook_id=(\d+)$")
+INTAKE_SHOP_FIELDS = ("customer_id", "name", "url", "webhook_secret", "webhook_token")
 Outcome = WebhookDelivery.Outcome
 
 
@@ -43,11 +54,13 @@ Outcome = WebhookDelivery.Outcome
 class Answer:
     status: int
     message: str
+    order_follows: bool = False  # an accepted order delivery: a worker records the order
 
 
-def _store(shop: Shop, *, outcome: str, reason: str, headers: dict, body: bytes,
-           resource_id: int | None = None) -> WebhookDelivery:
-    return WebhookDelivery.objects.create(
+def _delivery(shop: Shop, *, outcome: str, reason: str, headers: dict, body: bytes,
+              resource_id: int | None = None) -> WebhookDelivery:
+    """The delivery's row, not saved yet."""
+    return WebhookDelivery(
         shop=shop, outcome=outcome, reason=reason[:2000], body=body, headers=headers,
         topic=headers.get("x-wc-webhook-topic", "")[:60],
         webhook_id=headers.get("x-wc-webhook-id", "")[:20],
@@ -58,13 +71,10 @@ def _store(shop: Shop, *, outcome: str, reason: str, headers: dict, body: bytes,
 
 def _settle(delivery: WebhookDelivery, *, outcome: str, reason: str = "",
             resource_id: int | None = None) -> None:
-    """The stored delivery's outcome, once it is known."""
+    """The delivery's outcome, once it is known (saved with it at the end of the transaction)."""
     delivery.outcome, delivery.reason = outcome, reason[:2000]
-    fields = ["outcome", "reason"]
     if resource_id is not None:
         delivery.resource_id = resource_id
-        fields.append("resource_id")
-    delivery.save(update_fields=fields)
 
 
 def _reject(delivery: WebhookDelivery, shop: Shop, *, reason: str, topic: str) -> Answer:
@@ -73,6 +83,38 @@ def _reject(delivery: WebhookDelivery, shop: Shop, *, reason: str, topic: str) -
              message=f"Webhook rejected: {reason} The raw delivery is kept.",
              object_type="webhook", object_ref=topic)
     return Answer(400, f"rejected: {reason}")
+
+
+# token -> (monotonic time read, shop). A burst of deliveries to one shop reads its row once
+# per few seconds instead of once per delivery (the largest cost left in a delivery). A
+# shop saved or deleted in this process is dropped at once; another process sees the
+# change within SHOP_CACHE_SECONDS (a new webhook secret: deliveries signed with it are
+# refused that long, kept, and the poll reads their orders).
+_shops: dict[str, tuple[float, Shop]] = {}
+SHOP_CACHE_SECONDS = 5.0
+
+
+def _shop_for(token: str) -> Shop | None:
+    now = time.monotonic()
+    cached = _shops.get(token)
+    if cached is not None and now - cached[0] < SHOP_CACHE_SECONDS:
+        return cached[1]
+    try:
+        # Only what the intake reads: building the whole row costs more than storing the
+        # delivery. The worker that records the order loads the rest.
+        shop = Shop.objects.only(*INTAKE_SHOP_FIELDS).filter(webhook_token=uuid.UUID(token)).first()
+    except ValueError:
+        return None
+    if shop is None:
+        _shops.pop(token, None)
+        return None
+    _shops[token] = (now, shop)
+    return shop
+
+
+def shop_cache_forget(*, shop: Shop) -> None:
+    """The shop changed (secret, address) or is gone: the next delivery reads it again."""
+    _shops.pop(str(shop.webhook_token), None)
 
 
 def _no_constant(name: str):
@@ -112,34 +154,44 @@ _DATA_ERRORS = (ValueError, ArithmeticError, ValidationError)
 def webhook_receive(*, token: str, headers: dict[str, str], body: bytes) -> Answer:
     """Take one request to a shop's webhook address. ``headers`` keys are lower case.
 
-    The delivery is stored before anything in it is parsed or checked, so whatever goes
-    wrong next, the bytes are kept; its outcome is filled in once it is known.
+    Whatever goes wrong while the delivery is processed, its bytes are stored, with what
+    happened, before the answer.
     """
-    try:
-        shop = Shop.objects.select_related("customer").get(webhook_token=uuid.UUID(token))
-    except (ValueError, Shop.DoesNotExist):
+    shop = _shop_for(token)
+    if shop is None:
         logger.warning("webhook for an unknown address %s", token[:40])
         return Answer(404, "unknown webhook address")
     if len(body) > MAX_BODY_BYTES:
-        _store(shop, outcome=Outcome.MALFORMED, reason=f"body of {len(body)} bytes is too large",
-               headers=headers, body=body[:MAX_BODY_BYTES])
+        _delivery(shop, outcome=Outcome.MALFORMED, reason=f"body of {len(body)} bytes is too large",
+                  headers=headers, body=body[:MAX_BODY_BYTES]).save()
         return Answer(413, "body too large")
-    delivery = _store(shop, outcome=Outcome.RECEIVED, reason="", headers=headers, body=body)
+    delivery = _delivery(shop, outcome=Outcome.RECEIVED, reason="", headers=headers, body=body)
+    bug = None
     try:
-        return _delivery_process(delivery, shop=shop, headers=headers, body=body)
+        # Checks first, outside any transaction: the database's write lock is held only for
+        # the two rows below (SQLite has one writer at a time).
+        answer = _delivery_process(delivery, shop=shop, headers=headers, body=body)
     except _DATA_ERRORS as exc:
         reason = f"could not be processed: {type(exc).__name__}"
-        logger.exception("webhook delivery %s of shop %s %s", delivery.pk, shop.pk, reason)
+        logger.exception("webhook delivery of shop %s %s", shop.pk, reason)
         _settle(delivery, outcome=Outcome.FAILED, reason=f"{reason} ({_printable(exc)})")
         sync_log(customer=shop.customer, shop=shop, level=SyncLogEntry.Level.WARNING,
                  message=f"Webhook {reason} ({_printable(exc)}). The raw delivery is kept; the poll "
                          f"reads the order again.", object_type="webhook",
                  object_ref=headers.get("x-wc-webhook-topic", ""))
-        return Answer(400, reason)
-    except Exception as exc:
+        answer = Answer(400, reason)
+    except Exception as exc:  # a bug of ours: kept with the delivery, then raised
         _settle(delivery, outcome=Outcome.FAILED,
                 reason=f"error in the portal: {type(exc).__name__}: {_printable(exc)}")
-        raise
+        bug = exc
+    with transaction.atomic():
+        delivery.save()
+        if bug is None and answer.order_follows:
+            # With the ORM broker the task row commits with the delivery: both or neither.
+            task_enqueue("integrations.tasks.webhook_order", delivery.pk, group="webhook-order")
+    if bug is not None:
+        raise bug
+    return answer
 
 
 def _delivery_process(delivery: WebhookDelivery, *, shop: Shop, headers: dict[str, str],
@@ -190,9 +242,31 @@ def _delivery_process(delivery: WebhookDelivery, *, shop: Shop, headers: dict[st
         _settle(delivery, outcome=Outcome.IGNORED, reason=f"topic {topic or '(none)'} is not used yet",
                 resource_id=resource_id)
         return Answer(200, "ignored")
-    order_seen(shop=shop, order=payload, via="webhook")
     _settle(delivery, outcome=Outcome.ACCEPTED, resource_id=resource_id)
-    return Answer(200, "accepted")
+    return Answer(200, "accepted", order_follows=True)
+
+
+def webhook_order_take(*, delivery_id: int) -> Seen | None:
+    """A worker's half of an order delivery: record the order from the stored body.
+
+    None when the delivery cannot be taken after all (its shop was removed, or recording it
+    failed: then the delivery says why, and the poll reads the order again).
+    """
+    delivery = WebhookDelivery.objects.select_related("shop", "shop__customer").filter(pk=delivery_id).first()
+    if delivery is None or delivery.outcome != Outcome.ACCEPTED:
+        return None
+    order = _json_parse(bytes(delivery.body))
+    try:
+        return order_seen(shop=delivery.shop, order=order, via="webhook", wake=False)
+    except Exception as exc:
+        logger.exception("webhook delivery %s of shop %s: the order could not be recorded", delivery.pk,
+                         delivery.shop_id)
+        reason = f"the order could not be recorded: {type(exc).__name__}: {_printable(exc)}"
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(outcome=Outcome.FAILED, reason=reason[:2000])
+        sync_log(customer=delivery.shop.customer, shop=delivery.shop, level=SyncLogEntry.Level.WARNING,
+                 message=f"Webhook {reason}. The raw delivery is kept; the poll reads the order again.",
+                 object_type="webhook", object_ref=delivery.topic)
+        return None
 
 
 def webhook_url(*, shop: Shop) -> str:

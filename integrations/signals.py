@@ -14,7 +14,9 @@ def _shop_count(sender, instance: Shop, raw: bool = False, **kwargs):
     if raw:
         return
     from billing.services import shop_count_changed
+    from integrations.intake import shop_cache_forget
 
+    shop_cache_forget(shop=instance)
     customer = instance.customer
     shop_count_changed(customer=customer, active_shops=customer.shops.filter(is_active=True).count())
 

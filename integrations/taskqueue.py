@@ -16,6 +16,7 @@ def time_limit(func: str) -> int:
     """Seconds a task may run before django-q2 stops it."""
     limits = {
         "integrations.tasks.transfer_order": settings.ORDER_TRANSFER_TIME_LIMIT,
+        "integrations.tasks.webhook_order": settings.ORDER_TRANSFER_TIME_LIMIT,
         "integrations.tasks.poll_shop": settings.ORDER_POLL_TIME_LIMIT,
         "integrations.tasks.sync_catalog": settings.CATALOG_SYNC_TIME_LIMIT,
         "integrations.tasks.run_initial_sync": settings.CATALOG_SYNC_TIME_LIMIT,
@@ -24,10 +25,26 @@ def time_limit(func: str) -> int:
     return int(limits.get(func, settings.Q_CLUSTER["timeout"]))
 
 
+def _broker_in_this_database() -> bool:
+    """django-q2's ORM broker on the default database: its queue rows are ours to commit."""
+    q_cluster = settings.Q_CLUSTER
+    return not q_cluster.get("redis") and q_cluster.get("orm") == "default"
+
+
 def task_enqueue(func: str, *args, group: str = "") -> None:
-    """Queue ``func(*args)`` once the current transaction commits (at once outside one)."""
+    """Queue ``func(*args)`` with the current transaction.
+
+    With the ORM broker in the same database the task is written in the transaction itself
+    (a transactional outbox: it exists exactly when the work it wakes for does, and costs no
+    transaction of its own); with another broker (Redis) it is sent once the transaction
+    commits, so that no worker runs before the rows it reads exist.
+    """
     from django_q.tasks import async_task
 
-    limit = time_limit(func)
-    transaction.on_commit(lambda: async_task(func, *args, group=group or func.rsplit(".", 1)[-1],
-                                             q_options={"timeout": limit}))
+    def send():
+        async_task(func, *args, group=group or func.rsplit(".", 1)[-1], q_options={"timeout": time_limit(func)})
+
+    if _broker_in_this_database() and transaction.get_connection().in_atomic_block:
+        send()
+    else:
+        transaction.on_commit(send)

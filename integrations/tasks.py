@@ -10,7 +10,7 @@ import logging
 from django_q.exceptions import TimeoutException
 
 from integrations.errors import RemoteError
-from integrations.intake import shop_webhooks_reenable
+from integrations.intake import shop_webhooks_reenable, webhook_order_take
 from integrations.models import Shop, SyncLogEntry
 from integrations.orders.attempt import order_transfer
 from integrations.orders.poll import orders_poll
@@ -24,6 +24,16 @@ logger = logging.getLogger(__name__)
 
 def transfer_order(transfer_id: int) -> str:
     transfer = order_transfer(transfer_id=transfer_id)
+    return transfer.state if transfer else "not due"
+
+
+def webhook_order(delivery_id: int) -> str:
+    """An order delivery stored by the intake: record the order, and transfer it at once when it
+    was queued (no second trip through the queue)."""
+    seen = webhook_order_take(delivery_id=delivery_id)
+    if seen is None or not seen.queued:
+        return "recorded" if seen else "not taken"
+    transfer = order_transfer(transfer_id=seen.transfer_id)
     return transfer.state if transfer else "not due"
 
 

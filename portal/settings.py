@@ -87,6 +87,8 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'portal.sqlite3'}"),
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Django's backend, with each process's writers queued fairly (portal/sqlite/base.py).
+    DATABASES["default"]["ENGINE"] = "portal.sqlite"
     # IMMEDIATE transactions and WAL: a deferred read-then-write transaction fails at once
     # with "database is locked" while the django-q2 cluster writes (reliability.md).
     DATABASES["default"]["OPTIONS"] = {
@@ -137,7 +139,9 @@ ORDER_RETRY_CAP_SECONDS = env.float("ORDER_RETRY_CAP_SECONDS", default=3600)
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
-    Q_CLUSTER.update({"orm": "default", "poll": 1.0})
+    # A look at the queue every 0.25 s (a read): an order waits for a worker a quarter of a
+    # second, not a second.
+    Q_CLUSTER.update({"orm": "default", "poll": 0.25})
 
 # -- auth, i18n, static --------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -23,7 +23,7 @@ MANAGE = Path(__file__).resolve().parents[1] / "manage.py"
 def database_url() -> str:
     """The URL of the database this test runs on, for another process."""
     db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
+    if connection.vendor == "sqlite":
         return f"sqlite:///{db['NAME']}"
     auth = quote(db["USER"] or "", safe="")
     if db.get("PASSWORD"):

@@ -1,9 +1,10 @@
 """Orders become invoices, end to end: intake throughput, order-to-invoice latency, retry timing,
 and that no order is lost or invoiced twice.
 
-Every part runs as ``make run`` runs it, each in its own process: both sandboxes, the portal's
-web server (``manage.py runserver --noreload`` on a free port) and the task cluster
-(``manage.py runworkers``, 2 workers). The customer has package 800 (nothing is held), flow 3,
+Every part runs in its own process: both sandboxes, the portal's production web server
+(gunicorn with ``portal/gunicorn.conf.py``, ``DEBUG`` off; ``BENCHMARK_SERVER=runserver``
+measures ``make run``'s ``runserver`` instead) and the task cluster (``manage.py
+runworkers``, 2 workers). The customer has package 800 (nothing is held), flow 3,
 and neither the portal's rate budget nor the Hogia sandbox's rate limit. No schedules are set
 up, so nothing but the orders (and the workers' start-up poll) calls the shop or Hogia Smart.
 
@@ -72,6 +73,7 @@ import requests
 from django.conf import settings
 
 MANAGE = Path(__file__).resolve().parents[2] / "manage.py"
+SQLITE_ENGINES = ("django.db.backends.sqlite3", "portal.sqlite")
 
 ORDERS = 100
 ORDER_RATE = 20.0  # orders placed per second
@@ -145,7 +147,7 @@ class _ThrowAwayDatabase:
     def __init__(self, folder: Path):
         self.folder = folder
         configured = settings.DATABASES["default"]
-        self.engine = "sqlite" if configured["ENGINE"].endswith("sqlite3") else "postgresql"
+        self.engine = "sqlite" if configured["ENGINE"] in SQLITE_ENGINES else "postgresql"
         if self.engine == "sqlite":
             self.name = str(folder / "portal.sqlite3")
             self.url = f"sqlite:///{self.name}"
@@ -161,8 +163,9 @@ class _ThrowAwayDatabase:
 
     @property
     def env(self) -> dict[str, str]:
+        # DEBUG off, as in production: with it on Django keeps every SQL statement of a request.
         return {**os.environ, "DATABASE_URL": self.url, "PORTAL_DATA_DIR": str(self.folder),
-                "PYTHONUNBUFFERED": "1"}
+                "PYTHONUNBUFFERED": "1", "DEBUG": os.environ.get("BENCHMARK_DEBUG", "false")}
 
     def create(self) -> None:
         if self.engine == "postgresql":
@@ -266,6 +269,18 @@ def _tail(path: Path, lines: int) -> list[str]:
 
 # -- the child: everything that needs the throw-away database ------------------------------------
 
+def _web_server(*, folder: Path, port: int) -> "_Part":
+    """The portal's production web server (gunicorn, ``portal/gunicorn.conf.py``); ``runserver``
+    (what ``make run`` uses) with ``BENCHMARK_SERVER=runserver``."""
+    if os.environ.get("BENCHMARK_SERVER", "gunicorn") == "runserver":
+        return _Part("portal", ["runserver", f"127.0.0.1:{port}", "--noreload"], folder=folder, port=port)
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    return _Part("portal", [], folder=folder, port=port, env={"PORTAL_BIND": f"127.0.0.1:{port}",
+                                                              "WEB_ACCESS_LOG": ""},
+                 command=[str(gunicorn), "-c", str(MANAGE.parent / "portal" / "gunicorn.conf.py"),
+                          "portal.wsgi"])
+
+
 def _say(line: str) -> None:
     print(SAY + line, flush=True)
 
@@ -274,15 +289,16 @@ class _Part:
     """One part of the portal (``manage.py <command>``) in its own process group, logging to a file."""
 
     def __init__(self, name: str, args: list[str], *, folder: Path, env: dict | None = None,
-                 port: int | None = None):
+                 port: int | None = None, command: list[str] | None = None):
         self.name, self.args, self.port = name, args, port
+        self.command = command or [sys.executable, str(MANAGE), *args]
         self.log = folder / f"{name}.log"
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.process: subprocess.Popen | None = None
 
     def __enter__(self) -> "_Part":
         with open(self.log, "a") as log:
-            self.process = subprocess.Popen([sys.executable, str(MANAGE), *self.args], env=self.env,
+            self.process = subprocess.Popen(self.command, env=self.env, cwd=MANAGE.parent,
                                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             self._wait_for_port()
@@ -689,8 +705,7 @@ def _measure(config: dict, *, folder: Path) -> dict:
         woo = stack.enter_context(SandboxProcess("woocommerce"))
         hogia = stack.enter_context(SandboxProcess("hogia"))
         port = free_port()
-        portal = stack.enter_context(_Part("portal", ["runserver", f"127.0.0.1:{port}", "--noreload"],
-                                           folder=folder, port=port))
+        portal = stack.enter_context(_web_server(folder=folder, port=port))
         settings.PORTAL_PUBLIC_URL = f"http://127.0.0.1:{port}"
         requests.post(f"{hogia.url}/_sandbox/rate-limit", json={"requests": 0}, timeout=30).raise_for_status()
         customer, shop = _customer(woo_url=woo.url, hogia_url=hogia.url)

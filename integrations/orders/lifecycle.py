@@ -101,7 +101,7 @@ def transition(transfer_id: int, name: str, *, token: uuid.UUID | None = None,
     if rule.target != TRANSFERRING:
         fields.setdefault("claim_token", None)
         fields.setdefault("locked_until", None)
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         done = rows.update(state=rule.target, updated_at=now, **fields) == 1
         if done and event is not None:
             kind, message, details = event
@@ -111,6 +111,25 @@ def transition(transfer_id: int, name: str, *, token: uuid.UUID | None = None,
         logger.info("order transfer %s: %s -> %s (%s)", transfer_id, name, rule.target,
                     event[1][:120] if event else rule.why)
     return done
+
+
+def transfer_create(name: str, *, event: tuple[str, str, dict] | None = None,
+                    now: datetime | None = None, **fields) -> OrderTransfer:
+    """A new order's row, born ``received`` and already through transition ``name`` (one
+    INSERT: the intake's hot path). Only a transition that leaves ``received`` may be named."""
+    rule = TRANSITIONS[name]
+    if RECEIVED not in rule.sources or rule.fenced:
+        raise ValueError(f"a new order cannot start with {name!r}")
+    now = now or timezone.now()
+    with transaction.atomic(savepoint=False):
+        transfer = OrderTransfer.objects.create(state=rule.target, created_at=now, updated_at=now, **fields)
+        if event is not None:
+            kind, message, details = event
+            OrderEvent.objects.create(transfer_id=transfer.pk, kind=kind, message=message, details=details,
+                                      created_at=now)
+    logger.info("order transfer %s: received -> %s: %s (%s)", transfer.pk, rule.target, name,
+                event[1][:120] if event else rule.why)
+    return transfer
 
 
 def transition_or_lose(transfer_id: int, name: str, **kwargs) -> None:

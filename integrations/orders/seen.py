@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 State = OrderTransfer.State
 Kind = OrderEvent.Kind
+SEEN_FIELDS = ("shop_id", "state", "woo_status", "quota_key", "invoice_number")
 # WooCommerce's statuses of an order that will not be paid for or delivered.
 CANCELLED_STATUSES = ("cancelled", "refunded", "failed")
 
@@ -56,8 +57,7 @@ def is_trigger(shop: Shop, status: str) -> bool:
 
 
 def transfers_switched_off(shop: Shop) -> bool:
-    settings = FlowSettings.objects.filter(customer_id=shop.customer_id).first()
-    return settings is not None and not settings.transfer_orders
+    return FlowSettings.objects.filter(customer_id=shop.customer_id, transfer_orders=False).exists()
 
 
 def refund_ids(order: dict) -> set[int]:
@@ -66,84 +66,120 @@ def refund_ids(order: dict) -> set[int]:
 
 @dataclass
 class Seen:
-    transfer: OrderTransfer
+    transfer_id: int
     created: bool
     queued: bool
 
 
-def _record(shop: Shop, order: dict, via: str) -> tuple[OrderTransfer, bool, str]:
-    """The order's row with what the shop says now; (row, created, previous shop status)."""
-    woo_order_id = int(order["id"])
-    sequence_id = order_sequence_id(shop_url=shop.url, woo_order_id=woo_order_id)
-    try:
-        with transaction.atomic():
-            transfer, created = OrderTransfer.objects.select_for_update().get_or_create(
-                shop=shop, woo_order_id=woo_order_id,
-                defaults={"sequence_id": sequence_id, "first_seen_via": via,
-                          "quota_key": order_quota_key(sequence_id=sequence_id)})
-    except IntegrityError:  # a concurrent first sighting won the insert
-        transfer, created = OrderTransfer.objects.select_for_update().get(
-            shop=shop, woo_order_id=woo_order_id), False
-    previous = transfer.woo_status
-    status = str(order.get("status") or "")
-    transfer.order_number = str(order.get("number") or woo_order_id)[:40]
-    transfer.woo_status = status[:40]
-    transfer.woo_modified_gmt = gmt(order.get("date_modified_gmt")) or transfer.woo_modified_gmt
-    transfer.order_created_gmt = gmt(order.get("date_created_gmt")) or transfer.order_created_gmt
-    transfer.buyer = buyer_label(order) or transfer.buyer
-    transfer.currency = str(order.get("currency") or "")[:3]
+def _shop_says(order: dict) -> dict:
+    """The row's fields that the shop's copy of the order sets."""
+    fields = {"order_number": str(order.get("number") or order["id"])[:40],
+              "woo_status": str(order.get("status") or "")[:40],
+              "currency": str(order.get("currency") or "")[:3]}
+    for name, key in (("woo_modified_gmt", "date_modified_gmt"), ("order_created_gmt", "date_created_gmt")):
+        value = gmt(order.get(key))
+        if value is not None:
+            fields[name] = value
+    buyer = buyer_label(order)
+    if buyer:
+        fields["buyer"] = buyer
     try:
         if order.get("total") not in (None, ""):
-            transfer.total = Decimal(str(order["total"]))
+            fields["total"] = Decimal(str(order["total"]))
     except InvalidOperation:
         pass  # the payload check rejects such an order before it gets here
-    transfer.save(update_fields=["order_number", "woo_status", "woo_modified_gmt", "order_created_gmt",
-                                 "buyer", "currency", "total", "updated_at"])
-    return transfer, created, previous
+    return fields
 
 
-def order_seen(*, shop: Shop, order: dict, via: str) -> Seen:
+def _first_transition(shop: Shop, *, status: str, label: str, via: str) -> tuple[str, tuple]:
+    """What a first sighting does: (transition, timeline entry)."""
+    if transfers_switched_off(shop):
+        return "filter", (Kind.FILTERED, f"Received by {via}: not transferred: transferring orders as "
+                                         f"invoices is switched off in the customer's flow settings "
+                                         f"(status {label}).", {"status": status, "via": via})
+    if is_trigger(shop, status):
+        return "queue", (Kind.RECEIVED, f"Received by {via}: status {label}, queued for transfer.",
+                         {"via": via})
+    chosen = ", ".join(shop.trigger_statuses or []) or "none"
+    return "filter", (Kind.FILTERED, f"Received by {via}: not transferred: status {label} is not one of "
+                                     f"the shop's transfer statuses ({chosen}).", {"status": status, "via": via})
+
+
+def _first_sighting(shop: Shop, order: dict, *, via: str, status: str, label: str,
+                    wake: bool) -> Seen | None:
+    """Create the order's row (already queued or filtered); None if a concurrent sighting won."""
+    woo_order_id = int(order["id"])
+    sequence_id = order_sequence_id(shop_url=shop.url, woo_order_id=woo_order_id)
+    name, event = _first_transition(shop, status=status, label=label, via=via)
+    now = timezone.now()
+    extra = {"next_attempt_at": now, "woken_at": now} if name == "queue" else {}
+    try:
+        with transaction.atomic():  # a savepoint: the unique constraint may refuse the row
+            transfer = lifecycle.transfer_create(
+                name, event=event, now=now, shop=shop, woo_order_id=woo_order_id, sequence_id=sequence_id,
+                quota_key=order_quota_key(sequence_id=sequence_id), first_seen_via=via, **extra,
+                **_shop_says(order))
+    except IntegrityError:
+        return None
+    if name == "queue" and wake:
+        transfer_wake(transfer_id=transfer.pk, woken_already=True)
+    return Seen(transfer_id=transfer.pk, created=True, queued=name == "queue")
+
+
+def order_seen(*, shop: Shop, order: dict, via: str, wake: bool = True) -> Seen:
     """Record that the shop has this order in this state; queue it if it should transfer.
 
     Idempotent: the same order seen ten times (webhook, poll, retries) is one row and at
-    most one queued attempt.
+    most one queued attempt. A first sighting is one INSERT. ``wake`` False: the caller
+    runs the attempt itself when ``queued`` (the row is marked woken, so the stager leaves it).
     """
     status = str(order.get("status") or "")
     label = f"{shop.status_label(status)} ({status})"
-    queued = False
-    with transaction.atomic():
-        transfer, created, previous = _record(shop, order, via)
-        first = f"Received by {via}: not" if created else "Not"
-        state = transfer.state
-        if state in (State.RECEIVED, State.FILTERED):
+    woo_order_id = int(order["id"])
+    with transaction.atomic(savepoint=False):
+        # Only what is read here: the full row costs more to build than the rest of a delivery.
+        transfer = next(iter(OrderTransfer.objects.select_for_update().filter(
+            shop=shop, woo_order_id=woo_order_id).order_by().only(*SEEN_FIELDS)[:1]), None)
+        if transfer is None:
+            seen = _first_sighting(shop, order, via=via, status=status, label=label, wake=wake)
+            if seen is not None:
+                return seen
+            # A concurrent first sighting (webhook and poll at once) made the row: take it.
+            transfer = OrderTransfer.objects.select_for_update().only(*SEEN_FIELDS).get(
+                shop=shop, woo_order_id=woo_order_id)
+        previous = transfer.woo_status
+        changed = _shop_says(order)
+        for name, value in changed.items():
+            setattr(transfer, name, value)
+        transfer.save(update_fields=[*changed, "updated_at"])
+        queued = False
+        if transfer.state in (State.RECEIVED, State.FILTERED) and previous != status:
             if transfers_switched_off(shop):
-                if created or previous != status:
-                    lifecycle.transition(transfer.pk, "filter", event=(
-                        Kind.FILTERED, f"{first} transferred: transferring orders as invoices is "
-                                       f"switched off in the customer's flow settings (status {label}).",
-                        {"status": status, "via": via}))
+                lifecycle.transition(transfer.pk, "filter", event=(
+                    Kind.FILTERED, f"Not transferred: transferring orders as invoices is switched off in "
+                                   f"the customer's flow settings (status {label}).",
+                    {"status": status, "via": via}))
             elif is_trigger(shop, status):
-                message = (f"Received by {via}: status {label}, queued for transfer." if created else
-                           f"Status changed to {label}: queued for transfer.")
-                queued = lifecycle.transition(transfer.pk, "queue", next_attempt_at=timezone.now(),
-                                              event=(Kind.RECEIVED, message, {"via": via}))
-            elif created or previous != status:
+                queued = lifecycle.transition(transfer.pk, "queue", next_attempt_at=timezone.now(), event=(
+                    Kind.RECEIVED, f"Status changed to {label}: queued for transfer.", {"via": via}))
+            else:
                 chosen = ", ".join(shop.trigger_statuses or []) or "none"
                 lifecycle.transition(transfer.pk, "filter", event=(
-                    Kind.FILTERED, f"{first} transferred: status {label} is not one of the shop's "
-                                   f"transfer statuses ({chosen}).", {"status": status, "via": via}))
-        elif state == State.HELD and not is_trigger(shop, status):
+                    Kind.FILTERED, f"Not transferred: status {label} is not one of the shop's transfer "
+                                   f"statuses ({chosen}).", {"status": status, "via": via}))
+        elif transfer.state == State.HELD and not is_trigger(shop, status):
             # A held order the shop cancelled never takes a place in the quota.
             if lifecycle.transition(transfer.pk, "cancel_held", event=(
                     Kind.FILTERED, f"No longer held: the order is now {label} in the shop, so it is not "
                                    f"transferred and takes no place in the quota.", {"status": status})):
                 quota_return(customer=shop.customer, order_key=transfer.quota_key, keep_place=False)
-        elif state in (State.INVOICED, State.CREDITED):
+        elif transfer.state in (State.INVOICED, State.CREDITED):
             queued = _reopen_if_changed(transfer, order, status=status, label=label, via=via)
-    if queued:
-        transfer_wake(transfer_id=transfer.pk)
-    transfer.refresh_from_db()
-    return Seen(transfer=transfer, created=created, queued=queued)
+        if queued and wake:
+            transfer_wake(transfer_id=transfer.pk)
+        elif queued:
+            OrderTransfer.objects.filter(pk=transfer.pk).update(woken_at=timezone.now())
+    return Seen(transfer_id=transfer.pk, created=False, queued=queued)
 
 
 def _reopen_if_changed(transfer: OrderTransfer, order: dict, *, status: str, label: str, via: str) -> bool:

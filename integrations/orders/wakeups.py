@@ -35,9 +35,12 @@ WAKE_AGAIN_AFTER = timedelta(minutes=10)
 LOST_AFTER = timedelta(seconds=30)
 
 
-def transfer_wake(*, transfer_id: int) -> None:
-    """Wake a worker for this order after commit; if the wake-up is lost, the sweeper sends another."""
-    OrderTransfer.objects.filter(pk=transfer_id).update(woken_at=timezone.now())
+def transfer_wake(*, transfer_id: int, woken_already: bool = False) -> None:
+    """Wake a worker for this order (with the transaction that queued it); if the wake-up is
+    lost, the stager or the sweeper sends another. ``woken_already``: the row's ``woken_at``
+    was written with it."""
+    if not woken_already:
+        OrderTransfer.objects.filter(pk=transfer_id).update(woken_at=timezone.now())
     task_enqueue(TRANSFER_TASK, transfer_id, group="order-transfer")
 
 

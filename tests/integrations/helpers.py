@@ -89,3 +89,34 @@ def retry_due_now(transfer) -> None:
     from integrations.models import OrderTransfer
 
     OrderTransfer.objects.filter(pk=transfer.pk).update(next_attempt_at=timezone.now())
+
+
+def _queued(func: str) -> list[tuple]:
+    """The arguments of the tasks ``func`` waiting in django-q2's ORM broker, oldest first; the
+    tasks are taken off the queue."""
+    from django_q.models import OrmQ
+    from django_q.signing import SignedPackage
+
+    taken = []
+    for row in OrmQ.objects.order_by("id"):
+        task = SignedPackage.loads(row.payload)
+        if task["func"] == func:
+            row.delete()
+            taken.append(tuple(task["args"]))
+    return taken
+
+
+def webhook_orders_run() -> list[str]:
+    """Run the order deliveries' tasks waiting in the queue, as a worker would (the order recorded,
+    then transferred): for tests that post webhooks without a task cluster."""
+    from integrations.tasks import webhook_order
+
+    return [webhook_order(*args) for args in _queued("integrations.tasks.webhook_order")]
+
+
+def webhook_orders_record() -> list:
+    """Only the first half of those tasks: the orders recorded from the stored deliveries
+    (for shops no sandbox answers)."""
+    from integrations.intake import webhook_order_take
+
+    return [webhook_order_take(delivery_id=args[0]) for args in _queued("integrations.tasks.webhook_order")]

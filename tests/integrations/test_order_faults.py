@@ -22,7 +22,8 @@ from integrations.intake import shop_webhook_topics, shop_webhooks_reenable, sho
 from integrations.models import OrderTransfer, SyncLogEntry, WebhookDelivery
 from integrations.sandboxes import demo
 from integrations.sandboxes.fixtures import WOOCOMMERCE_11
-from tests.integrations.helpers import connected_customer, front, retry_due_now, sandbox_fault
+from tests.integrations.helpers import (connected_customer, front, retry_due_now, sandbox_fault,
+                                       webhook_orders_run)
 from tests.integrations.test_order_transfer import hogia, transfer_all
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres,
@@ -69,6 +70,8 @@ def test_the_real_stores_signed_delivery_is_accepted_and_invoiced_once_however_o
     for _ in range(10):
         response = _post(client, fixture_shop, body, headers)
         assert response.status_code == 200, response.content
+    # The worker's half: each stored delivery records the order (and the first transfers it).
+    assert sorted(webhook_orders_run()) == ["invoiced"] + ["recorded"] * 9
     (transfer,) = OrderTransfer.objects.all()
     assert transfer.woo_order_id == 39 and transfer.first_seen_via == "webhook"
     assert WebhookDelivery.objects.filter(outcome="accepted").count() == 10
@@ -138,11 +141,11 @@ def test_webhooks_registered_in_the_shop_deliver_to_the_portal_end_to_end(
     shop_front = front(shop)
     order = shop_front.place("A1_guest_mixed_vat_processing")
     shop_front.flush_webhooks()
+    assert OrderTransfer.objects.count() == 0  # stored and answered; a worker records the order
+    assert "invoiced" in webhook_orders_run()
     transfer = OrderTransfer.objects.get()
-    assert transfer.first_seen_via == "webhook" and transfer.state == State.QUEUED
-    order_transfer(transfer_id=transfer.pk)
-    transfer.refresh_from_db()
-    assert transfer.state == State.INVOICED and transfer.order_number == order["number"]
+    assert transfer.first_seen_via == "webhook" and transfer.state == State.INVOICED
+    assert transfer.order_number == order["number"]
     # Registering again repairs instead of duplicating.
     assert "updated" in shop_webhooks_register(shop=shop)
     assert len(shop_front.call("GET", "webhooks")) == len(topics)

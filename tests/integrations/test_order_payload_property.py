@@ -34,6 +34,7 @@ from hypothesis import strategies as st
 
 from integrations.mapping.contacts import buyer_key, hogia_contact_body
 from integrations.mapping.invoices import InvoiceBlocked, invoice_from_order
+from integrations.intake import webhook_order_take
 from integrations.models import OrderTransfer, WebhookDelivery
 from integrations.orders.payload import MAX_STORED_MONEY, order_payload_problems
 from integrations.webhooks import webhook_signature
@@ -238,6 +239,8 @@ def test_no_signed_order_body_gives_a_5xx_is_lost_or_breaks_a_page(client, shop,
         outcomes[delivery["outcome"]] += 1
         if delivery["outcome"] == "accepted":
             assert response.status_code == 200
+            # A worker records the order from the stored delivery: it must take every accepted one.
+            assert webhook_order_take(delivery_id=delivery["pk"]) is not None
             # Read back from the database: a value that does not fit fails here, as on a page.
             transfer = OrderTransfer.objects.get(shop=shop, woo_order_id=delivery["resource_id"])
             _fits_its_columns(transfer)

@@ -12,6 +12,7 @@ from integrations.models import OrderTransfer, SyncLogEntry, WebhookDelivery
 from integrations.sandboxes.fixtures import WOOCOMMERCE_11
 from integrations.webhooks import webhook_signature
 from tests.factories import CustomerFactory, ShopFactory, StaffFactory, SubscriptionFactory, UserFactory, package
+from tests.integrations.helpers import webhook_orders_record
 
 pytestmark = pytest.mark.django_db
 
@@ -31,9 +32,12 @@ def _order() -> dict:
 
 
 def _post(client, shop, body: bytes, topic: str = "order.created"):
-    return client.post(f"/hooks/woocommerce/{shop.webhook_token}/", data=body,
-                       content_type="application/json", HTTP_X_WC_WEBHOOK_TOPIC=topic,
-                       HTTP_X_WC_WEBHOOK_SIGNATURE=webhook_signature(body=body, secret=SECRET))
+    """Deliver the body, then let a worker record the order of an accepted delivery."""
+    response = client.post(f"/hooks/woocommerce/{shop.webhook_token}/", data=body,
+                           content_type="application/json", HTTP_X_WC_WEBHOOK_TOPIC=topic,
+                           HTTP_X_WC_WEBHOOK_SIGNATURE=webhook_signature(body=body, secret=SECRET))
+    webhook_orders_record()
+    return response
 
 
 def _deep(depth: int) -> bytes:
@@ -127,10 +131,10 @@ def test_an_accepted_order_records_its_id_on_the_delivery(client, shop):
 def test_a_data_error_the_check_missed_is_recorded_and_answered_400(client, shop, monkeypatch):
     from decimal import InvalidOperation
 
-    def broken(**kwargs):  # its message quotes the body, broken characters and all
+    def broken(*args, **kwargs):  # its message quotes the body, broken characters and all
         raise InvalidOperation("cannot take 'Ma\ud800ria\x00'")
 
-    monkeypatch.setattr("integrations.intake.order_seen", broken)
+    monkeypatch.setattr("integrations.intake.order_payload_problems", broken)
     body = json.dumps(_order()).encode()
     response = _post(client, shop, body)
     assert response.status_code == 400
@@ -170,3 +174,23 @@ def test_totals_the_check_lets_through_are_stored_exactly_and_shown(client, shop
     shop.customer.users.add(user)
     client.force_login(user)
     assert client.get(reverse("account")).status_code == 200
+
+
+def test_an_order_the_worker_cannot_record_leaves_the_delivery_failed_with_the_reason(client, shop, monkeypatch):
+    from integrations.intake import webhook_order_take
+
+    def broken(**kwargs):
+        raise ValueError("the row could not be written")
+
+    response = client.post(f"/hooks/woocommerce/{shop.webhook_token}/", data=json.dumps(_order()).encode(),
+                           content_type="application/json", HTTP_X_WC_WEBHOOK_TOPIC="order.created",
+                           HTTP_X_WC_WEBHOOK_SIGNATURE=webhook_signature(body=json.dumps(_order()).encode(),
+                                                                         secret=SECRET))
+    assert response.status_code == 200
+    delivery = WebhookDelivery.objects.get()
+    monkeypatch.setattr("integrations.intake.order_seen", broken)
+    assert webhook_order_take(delivery_id=delivery.pk) is None
+    delivery.refresh_from_db()
+    assert delivery.outcome == "failed" and "could not be written" in delivery.reason
+    assert "the poll reads the order again" in SyncLogEntry.objects.get(shop=shop).message
+    assert OrderTransfer.objects.count() == 0

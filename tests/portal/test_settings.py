@@ -25,7 +25,7 @@ def _settings(tmp_path, **env):
 
 def test_the_embedded_default_is_sqlite_in_the_data_folder_and_the_orm_broker(tmp_path):
     found = _settings(tmp_path)
-    assert found["engine"] == "django.db.backends.sqlite3"
+    assert found["engine"] == "portal.sqlite"  # Django's SQLite backend, writers queued fairly
     assert found["name"] == str(tmp_path / "portal.sqlite3")
     assert found["mode"] == "IMMEDIATE"
     assert (found["orm"], found["redis"]) == ("default", None)
