@@ -37,7 +37,7 @@ class QuotaClaim:
     month: date  # first day of the month it counts against (or arrived in, when held)
     used: int  # places taken that month after this call (counted + reserved)
     limit: int | None  # None: no limit; 0: no package in force
-    held: int  # held orders waiting now
+    held: int  # held orders waiting now (counted when this order is held; 0 when granted)
     # Older held orders that this call released first (oldest first): the caller moves them
     # on in the same transaction, so that a new order never overtakes a held one.
     released: tuple[str, ...] = ()
@@ -64,12 +64,12 @@ def _has_room(package: Package | None, limit: int | None, taken: int) -> bool:
 def _release_oldest(customer: Customer, *, month: date, package: Package | None, limit: int | None,
                     taken: int) -> list[str]:
     """Held orders, oldest first, get the places the limit leaves (they become reserved)."""
-    if package is None:
+    if package is None or (limit is not None and taken >= limit):
         return []
     held = (OrderUsage.objects.filter(customer=customer, status=OrderUsage.Status.HELD)
             .order_by("arrived_at", "id"))
     if limit is not None:
-        held = held[:max(0, limit - taken)]
+        held = held[:limit - taken]
     rows = list(held.values_list("pk", "order_key"))
     if rows:
         OrderUsage.objects.filter(pk__in=[pk for pk, _key in rows]).update(
@@ -115,32 +115,34 @@ def quota_claim(*, customer: Customer, order_key: str, arrived_at: datetime,
         package, limit = _limit_on(customer, day)
         if row is not None and row.status == OrderUsage.Status.COUNTED:
             return QuotaClaim(granted=True, month=row.month, used=quota_taken(customer=customer, month=row.month),
-                              limit=limit, held=quota_held(customer=customer))
-        released = _release_oldest(customer, month=month, package=package, limit=limit,
-                                   taken=quota_taken(customer=customer, month=month))
-        if row is not None:
-            row.refresh_from_db()
+                              limit=limit, held=0)
+        taken = quota_taken(customer=customer, month=month)
+        released = _release_oldest(customer, month=month, package=package, limit=limit, taken=taken)
+        taken += len(released)
+        if row is not None and row.order_key in released:
+            row.status = OrderUsage.Status.RESERVED  # released just now, with the older ones
         if row is not None and row.status == OrderUsage.Status.RESERVED:
             _count(row, month=month, package=package)
             granted = True
         elif row is not None:  # held, and older orders took the places left
             granted = False
-        elif _has_room(package, limit, quota_taken(customer=customer, month=month)):
+        elif _has_room(package, limit, taken):
             row = OrderUsage(customer=customer, order_key=order_key, arrived_at=arrived_at,
                              status=OrderUsage.Status.RESERVED, month=month, package=package)
             row.save()
             _count(row, month=month, package=package)
+            taken += 1
             granted = True
         else:
             OrderUsage.objects.create(customer=customer, order_key=order_key, arrived_at=arrived_at,
                                       status=OrderUsage.Status.HELD, held_month=month, package=package)
             _volume_add(customer=customer, month=month, package_id=package.pk if package else None, held=1)
             granted = False
-        used = quota_taken(customer=customer, month=month)
-        _quota_notify(customer=customer, month=month, used=used, limit=limit)
+        _quota_notify(customer=customer, month=month, used=taken, limit=limit)
         released = [key for key in released if key != order_key]
-        return QuotaClaim(granted=granted, month=month, used=used, limit=limit,
-                          held=quota_held(customer=customer), released=tuple(released))
+        # Held orders are counted for the "held" message only: a granted claim needs no count.
+        return QuotaClaim(granted=granted, month=month, used=taken, limit=limit,
+                          held=0 if granted else quota_held(customer=customer), released=tuple(released))
 
 
 def quota_release(*, customer: Customer, on: date | None = None) -> list[str]:
