@@ -13,25 +13,16 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import quote
-
 from django.db import connection
+
+from integrations.dburl import database_url as url_of
 
 MANAGE = Path(__file__).resolve().parents[1] / "manage.py"
 
 
 def database_url() -> str:
     """The URL of the database this test runs on, for another process."""
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{db['NAME']}"
-    auth = quote(db["USER"] or "", safe="")
-    if db.get("PASSWORD"):
-        auth += ":" + quote(db["PASSWORD"], safe="")
-    host = db.get("HOST") or "localhost"
-    if host.startswith("/"):  # a Unix socket folder
-        return f"postgres://{auth}@/{db['NAME']}?host={quote(host, safe='')}&port={db.get('PORT') or 5432}"
-    return f"postgres://{auth}@{host}:{db.get('PORT') or 5432}/{db['NAME']}"
+    return url_of(connection.settings_dict)
 
 
 class Workers:

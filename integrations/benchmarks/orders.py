@@ -67,10 +67,12 @@ from contextlib import ExitStack
 from datetime import datetime
 from datetime import timezone as dt_timezone
 from pathlib import Path
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import requests
 from django.conf import settings
+
+from integrations.dburl import database_url
 
 MANAGE = Path(__file__).resolve().parents[2] / "manage.py"
 SQLITE_ENGINES = ("django.db.backends.sqlite3", "portal.sqlite")
@@ -124,16 +126,6 @@ def _raise_stopped(signum, frame):
     raise _Stopped
 
 
-def _postgres_url(db: dict, name: str) -> str:
-    auth = quote(db.get("USER") or "", safe="")
-    if db.get("PASSWORD"):
-        auth += ":" + quote(db["PASSWORD"], safe="")
-    host = db.get("HOST") or "localhost"
-    if host.startswith("/"):  # a Unix socket folder
-        return f"postgres://{auth}@/{name}?host={quote(host, safe='')}&port={db.get('PORT') or 5432}"
-    return f"postgres://{auth}@{host}:{db.get('PORT') or 5432}/{name}"
-
-
 def _postgres_admin(sql: str, *params) -> None:
     """One statement on the configured server, outside a transaction (CREATE/DROP DATABASE)."""
     import psycopg
@@ -156,7 +148,7 @@ class _ThrowAwayDatabase:
             self.url = f"sqlite:///{self.name}"
         elif configured["ENGINE"].endswith("postgresql"):
             self.name = f"bench_orders_{os.getpid()}"
-            self.url = _postgres_url(configured, self.name)
+            self.url = database_url(configured, name=self.name)
         else:
             raise RuntimeError(f"the orders benchmark runs on SQLite or PostgreSQL, "
                                f"not {configured['ENGINE']}")
