@@ -178,7 +178,7 @@ def _end(claimed: Claim, ending: Ending) -> None:
     transfer = claimed.transfer
     try:
         with transaction.atomic():
-            if ending.transition in ("retry_later", "needs_attention", "drop", "hold"):
+            if ending.transition in ("retry_later", "needs_attention", "drop"):
                 quota_give_back(transfer, keep_place=ending.keep_place)
             event = (ending.kind, ending.message, ending.details) if ending.kind else None
             lifecycle.transition_or_lose(transfer.pk, ending.transition, token=claimed.token, event=event,

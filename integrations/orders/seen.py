@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 State = OrderTransfer.State
 Kind = OrderEvent.Kind
-SEEN_FIELDS = ("shop_id", "state", "woo_status", "quota_key", "invoice_number")
+SEEN_FIELDS = ("shop_id", "state", "woo_status", "woo_modified_gmt", "quota_key", "invoice_number")
 # WooCommerce's statuses of an order that will not be paid for or delivered.
 CANCELLED_STATUSES = ("cancelled", "refunded", "failed")
 
@@ -91,18 +91,19 @@ def _shop_says(order: dict) -> dict:
     return fields
 
 
-def _first_transition(shop: Shop, *, status: str, label: str, via: str) -> tuple[str, tuple]:
-    """What a first sighting does: (transition, timeline entry)."""
+def _transition_for(shop: Shop, *, status: str, label: str, via: str, first: bool) -> tuple[str, tuple]:
+    """What an order seen in ``status`` does, before its invoice: (transition, timeline entry)."""
+    said = f"Received by {via}: not transferred" if first else "Not transferred"
     if transfers_switched_off(shop):
-        return "filter", (Kind.FILTERED, f"Received by {via}: not transferred: transferring orders as "
-                                         f"invoices is switched off in the customer's flow settings "
-                                         f"(status {label}).", {"status": status, "via": via})
+        return "filter", (Kind.FILTERED, f"{said}: transferring orders as invoices is switched off in "
+                                         f"the customer's flow settings (status {label}).",
+                          {"status": status, "via": via})
     if is_trigger(shop, status):
-        return "queue", (Kind.RECEIVED, f"Received by {via}: status {label}, queued for transfer.",
-                         {"via": via})
+        return "queue", (Kind.RECEIVED, f"Received by {via}: status {label}, queued for transfer." if first
+                         else f"Status changed to {label}: queued for transfer.", {"via": via})
     chosen = ", ".join(shop.trigger_statuses or []) or "none"
-    return "filter", (Kind.FILTERED, f"Received by {via}: not transferred: status {label} is not one of "
-                                     f"the shop's transfer statuses ({chosen}).", {"status": status, "via": via})
+    return "filter", (Kind.FILTERED, f"{said}: status {label} is not one of the shop's transfer statuses "
+                                     f"({chosen}).", {"status": status, "via": via})
 
 
 def _first_sighting(shop: Shop, order: dict, *, via: str, status: str, label: str,
@@ -110,7 +111,7 @@ def _first_sighting(shop: Shop, order: dict, *, via: str, status: str, label: st
     """Create the order's row (already queued or filtered); None if a concurrent sighting won."""
     woo_order_id = int(order["id"])
     sequence_id = order_sequence_id(shop_url=shop.url, woo_order_id=woo_order_id)
-    name, event = _first_transition(shop, status=status, label=label, via=via)
+    name, event = _transition_for(shop, status=status, label=label, via=via, first=True)
     now = timezone.now()
     extra = {"next_attempt_at": now, "woken_at": now} if name == "queue" else {}
     try:
@@ -147,26 +148,21 @@ def order_seen(*, shop: Shop, order: dict, via: str, wake: bool = True) -> Seen:
             # A concurrent first sighting (webhook and poll at once) made the row: take it.
             transfer = OrderTransfer.objects.select_for_update().only(*SEEN_FIELDS).get(
                 shop=shop, woo_order_id=woo_order_id)
-        previous = transfer.woo_status
         changed = _shop_says(order)
+        if (transfer.woo_modified_gmt and changed.get("woo_modified_gmt")
+                and changed["woo_modified_gmt"] < transfer.woo_modified_gmt):
+            # An older copy than the one recorded (webhooks are handled by several workers and
+            # may arrive out of order): nothing in it is news.
+            return Seen(transfer_id=transfer.pk, created=False, queued=False)
+        previous = transfer.woo_status
         for name, value in changed.items():
             setattr(transfer, name, value)
         transfer.save(update_fields=[*changed, "updated_at"])
         queued = False
         if transfer.state in (State.RECEIVED, State.FILTERED) and previous != status:
-            if transfers_switched_off(shop):
-                lifecycle.transition(transfer.pk, "filter", event=(
-                    Kind.FILTERED, f"Not transferred: transferring orders as invoices is switched off in "
-                                   f"the customer's flow settings (status {label}).",
-                    {"status": status, "via": via}))
-            elif is_trigger(shop, status):
-                queued = lifecycle.transition(transfer.pk, "queue", next_attempt_at=timezone.now(), event=(
-                    Kind.RECEIVED, f"Status changed to {label}: queued for transfer.", {"via": via}))
-            else:
-                chosen = ", ".join(shop.trigger_statuses or []) or "none"
-                lifecycle.transition(transfer.pk, "filter", event=(
-                    Kind.FILTERED, f"Not transferred: status {label} is not one of the shop's transfer "
-                                   f"statuses ({chosen}).", {"status": status, "via": via}))
+            name, event = _transition_for(shop, status=status, label=label, via=via, first=False)
+            extra = {"next_attempt_at": timezone.now()} if name == "queue" else {}
+            queued = lifecycle.transition(transfer.pk, name, event=event, **extra) and name == "queue"
         elif transfer.state == State.HELD and not is_trigger(shop, status):
             # A held order the shop cancelled never takes a place in the quota.
             if lifecycle.transition(transfer.pk, "cancel_held", event=(

@@ -632,3 +632,16 @@ def test_the_reconciliation_gives_back_the_place_of_an_order_that_ended_without_
     assert _usage(transfer) is None
     assert "given back" in transfer.events.get(kind=Kind.REPAIRED).message
     assert reconcile_quotas() == 0
+
+
+def test_an_older_copy_of_the_order_arriving_late_changes_nothing(woo_sandbox, hogia_sandbox):
+    """Webhooks are handled by several workers: order.created (pending) may be recorded after
+    order.updated (processing) of the same order."""
+    _customer, (shop, _second) = connected_customer(woo_sandbox, hogia_sandbox, trigger_statuses=("processing",))
+    placed = front(shop).place("A4_guest_nosku_nostock_pending")
+    newer = front(shop).call("PUT", f"orders/{placed['id']}", {"status": "processing"})
+    assert order_seen(shop=shop, order=newer, via="webhook").queued
+    stale = dict(placed, date_modified_gmt="2000-01-01T00:00:00")
+    assert not order_seen(shop=shop, order=stale, via="webhook").queued
+    transfer = OrderTransfer.objects.get()
+    assert (transfer.state, transfer.woo_status) == (State.QUEUED, "processing")
