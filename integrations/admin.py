@@ -400,7 +400,7 @@ class BuyerBindingAdmin(ReadOnlyAdmin):
 
 # -- catalogue: articles, prices and stock ----------------------------------------------------
 
-from integrations.flows.initial_sync import initial_sync_create, initial_sync_progress  # noqa: E402
+from integrations.catalog.initial_sync import initial_sync_create, initial_sync_progress  # noqa: E402
 from integrations.models import (ArticleBinding, HogiaArticle, InitialSync, InitialSyncItem,  # noqa: E402
                                  ShopCatalog)
 

@@ -29,7 +29,7 @@ from django.urls import reverse
 
 from integrations.clients.woocommerce import WooCommerceClient
 from integrations.connections import woocommerce_client
-from integrations.flows.catalog import product_change_note
+from integrations.catalog.to_hogia import product_change_note
 from integrations.orders.seen import Seen, order_seen
 from integrations.models import Flow, FlowSettings, Shop, SyncLogEntry, WebhookDelivery
 from integrations.orders.payload import MAX_ID, order_payload_problems

@@ -83,7 +83,7 @@ def poll_all_shops() -> int:
 
 def sync_catalog(customer_id: int, full: bool = False) -> str:
     from billing.models import Customer
-    from integrations.flows.catalog import catalog_sync
+    from integrations.catalog.sync import catalog_sync
 
     customer = Customer.objects.get(pk=customer_id)
     report = catalog_sync(customer=customer, full=full, triggered_by="schedule")
@@ -92,7 +92,7 @@ def sync_catalog(customer_id: int, full: bool = False) -> str:
 
 def sync_all_catalogs(full: bool = False) -> int:
     """Every 5 minutes (changes) and nightly (``full``): one catalogue task per customer."""
-    from integrations.flows.catalog import customers_due
+    from integrations.catalog.sync import customers_due
 
     customers = customers_due()
     for customer_id in customers:
@@ -105,14 +105,14 @@ def sync_all_catalogs_full() -> int:
 
 
 def run_initial_sync(job_id: int) -> str:
-    from integrations.flows.initial_sync import initial_sync_run
+    from integrations.catalog.initial_sync import initial_sync_run
 
     job = initial_sync_run(job_id=job_id)
     return job.state
 
 
 def preview_initial_sync(job_id: int) -> str:
-    from integrations.flows.initial_sync import initial_sync_preview
+    from integrations.catalog.initial_sync import initial_sync_preview
 
     job = initial_sync_preview(job_id=job_id)
     return job.state

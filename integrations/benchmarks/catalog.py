@@ -26,8 +26,8 @@ from django.db import transaction
 
 from billing.models import Customer, Package, Subscription
 from integrations.connections import hogia_client
-from integrations.flows.catalog import catalog_sync
-from integrations.flows.initial_sync import initial_sync_create, initial_sync_preview, initial_sync_run
+from integrations.catalog.sync import catalog_sync
+from integrations.catalog.initial_sync import initial_sync_create, initial_sync_preview, initial_sync_run
 from integrations.models import Flow, FlowSettings, HogiaConnection, InitialSync, Shop
 from integrations.sandboxes import demo
 from integrations.sandboxes.hogia import DEMO_ARTICLES

@@ -5,7 +5,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from integrations.flows.initial_sync import initial_sync_progress
+from integrations.catalog.initial_sync import initial_sync_progress
 from integrations.models import HogiaArticle, InitialSync, InitialSyncItem, Shop
 from tests.factories import StaffFactory
 from tests.integrations.helpers import connected_customer

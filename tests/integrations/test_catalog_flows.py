@@ -15,8 +15,11 @@ import requests
 
 from billing.models import Customer
 from integrations.clients import HogiaSmartClient
-from integrations.flows.catalog import (_to_shop_plan, catalog_sync, hogia_articles_record, hogia_to_shop,
-                                        product_change_note, reserved_quantities)
+from integrations.catalog.hogia_feed import hogia_articles_record
+from integrations.catalog.stock import reserved_quantities
+from integrations.catalog.sync import catalog_sync
+from integrations.catalog.to_hogia import product_change_note
+from integrations.catalog.to_shop import hogia_to_shop, to_shop_plan
 from integrations.orders.attempt import order_transfer
 from integrations.orders.poll import orders_poll
 from integrations.connections import woocommerce_client
@@ -223,7 +226,7 @@ def test_an_older_hogia_value_never_overwrites_a_newer_one(woo_sandbox, hogia_sa
     assert hogia_articles_record(customer=customer, articles=[v5]) == []
     settings = FlowSettings.objects.get(customer=customer)
     run = hogia_to_shop(shop=shop, numbers=["SE-BOK-001"], woo=woocommerce_client(shop=shop),
-                        plan=_to_shop_plan(settings), reserved={})
+                        plan=to_shop_plan(settings), reserved={})
     assert run.updated_count == 1 and by_sku(shop, "SE-BOK-001")["stock_quantity"] == 11
     assert HogiaArticle.objects.get(customer=customer, number="SE-BOK-001").row_version == v6["rowVersion"]
     # The sync reads the feed (which ends at v6) and the late v5 is never written.

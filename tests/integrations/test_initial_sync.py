@@ -15,9 +15,9 @@ import requests
 
 from integrations.clients import HogiaSmartClient
 from integrations.connections import hogia_client, woocommerce_client
-from integrations.flows import initial_sync as initial
-from integrations.flows.catalog import catalog_sync
-from integrations.flows.initial_sync import (InitialSyncRefused, initial_sync_create, initial_sync_preview,
+from integrations.catalog import initial_sync as initial
+from integrations.catalog.sync import catalog_sync
+from integrations.catalog.initial_sync import (InitialSyncRefused, initial_sync_create, initial_sync_preview,
                                              initial_sync_progress, initial_sync_run)
 from integrations.models import (ArticleBinding, Flow, FlowSettings, HogiaConnection, InitialSync,
                                  InitialSyncItem, Shop)

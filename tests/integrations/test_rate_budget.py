@@ -9,7 +9,8 @@ import requests
 from django.db import connection as db_connection
 
 from integrations.connections import hogia_client, woocommerce_client
-from integrations.flows.catalog import hogia_article_write, products_map, shop_products_all, shop_taxes
+from integrations.catalog.bindings import shop_taxes
+from integrations.catalog.to_hogia import hogia_article_write, products_map, shop_products_all
 from integrations.models import Flow, HogiaConnection
 from integrations.ratebudget import SAFETY_SECONDS, rate_slot_take
 from tests.integrations.helpers import connected_customer

@@ -34,10 +34,11 @@ from integrations.clients.hogia_smart import HogiaSmartClient
 from integrations.clients.woocommerce import WooCommerceClient
 from integrations.connections import hogia_client, woocommerce_client
 from integrations.errors import RemoteError, RemoteRejected
-from integrations.flows.catalog import (_article_base, _bind, _jsonable, _record_written, _to_shop_plan,
-                                        _Write, hogia_article_write, hogia_article_written,
-                                        hogia_articles_record, products_map, shop_catalog,
-                                        shop_products_all, shop_taxes)
+from integrations.catalog.bindings import ShopWrite, article_bind, binding_written, shop_catalog, shop_taxes
+from integrations.catalog.hogia_feed import hogia_articles_record, jsonable
+from integrations.catalog.to_hogia import (article_base, hogia_article_write, hogia_article_written, products_map,
+                                           shop_products_all)
+from integrations.catalog.to_shop import to_shop_plan
 from integrations.mapping.articles import (NotMappable, Switches, content_hash, new_product_from_article,
                                            shop_fields_from_article)
 from integrations.models import (ArticleBinding, FlowSettings, HogiaArticle, HogiaConnection, InitialSync,
@@ -110,10 +111,10 @@ def initial_sync_preview(*, job_id: int, woo: WooCommerceClient | None = None,
         job.items.all().delete()
         if job.direction == Direction.TO_HOGIA:
             items = [InitialSyncItem(job=job, sku=sku, source={
-                "article": _jsonable(mapped.articles[sku][1]), "woo_id": mapped.articles[sku][0].woo_id,
+                "article": jsonable(mapped.articles[sku][1]), "woo_id": mapped.articles[sku][0].woo_id,
                 "parent_id": mapped.articles[sku][0].parent_id}) for sku in only_in_shop]
         else:
-            items = [InitialSyncItem(job=job, sku=number, source={"article": _jsonable(hogia_by_number[number])})
+            items = [InitialSyncItem(job=job, sku=number, source={"article": jsonable(hogia_by_number[number])})
                      for number in only_in_hogia if number not in set(not_for_webshop)]
         InitialSyncItem.objects.bulk_create(items, batch_size=500)
         job.preview = {
@@ -216,8 +217,8 @@ def _run_to_hogia(job: InitialSync, *, hogia: HogiaSmartClient, run: SyncRun) ->
                 run.failed_count += 1
                 continue
             hogia_article_written(customer=customer, number=item.sku, answer=answer,
-                                  written_hash=content_hash(_article_base(article)))
-            _bind(job.shop, item.sku, woo_id=item.source["woo_id"], parent_id=item.source.get("parent_id"))
+                                  written_hash=content_hash(article_base(article)))
+            article_bind(job.shop, item.sku, woo_id=item.source["woo_id"], parent_id=item.source.get("parent_id"))
             item.state, item.hogia_id = ItemState.DONE, str(answer.get("id") or "")
             item.message = "created" if action == "created" else "existed in Hogia Smart: updated"
             item.save(update_fields=["state", "hogia_id", "message"])
@@ -256,7 +257,7 @@ def _run_to_shop(job: InitialSync, *, woo: WooCommerceClient, run: SyncRun) -> N
     taxes = shop_taxes(woo=woo)
     switches = _shop_switches(job)
     settings = FlowSettings.objects.filter(customer=job.customer).first()
-    plan_switches = _to_shop_plan(settings).switches if settings else switches
+    plan_switches = to_shop_plan(settings).switches if settings else switches
     # Items that were being written when the last run stopped may exist in the shop already.
     sending = list(job.items.filter(state=ItemState.SENDING))
     if sending:
@@ -305,7 +306,7 @@ def _run_to_shop(job: InitialSync, *, woo: WooCommerceClient, run: SyncRun) -> N
 
 def _shop_item_done(job: InitialSync, item: InitialSyncItem, *, product_id: int, plan_switches: Switches | None,
                     prices_include_tax: bool, message: str) -> None:
-    binding = _bind(job.shop, item.sku, woo_id=product_id, parent_id=None)
+    binding = article_bind(job.shop, item.sku, woo_id=product_id, parent_id=None)
     # Record what the shop now has, so the periodic sync writes only real changes later.
     recorded = hogia_articles_record(customer=job.customer, articles=[item.source["article"]])
     article = HogiaArticle.objects.filter(customer=job.customer, number=item.sku).first()
@@ -313,7 +314,7 @@ def _shop_item_done(job: InitialSync, item: InitialSyncItem, *, product_id: int,
             recorded or article.row_version == int(item.source["article"].get("rowVersion") or 0)):
         fields = shop_fields_from_article(item.source["article"], switches=plan_switches,
                                           prices_include_tax=prices_include_tax)
-        _record_written(_Write(binding=binding, fields=fields, digest=content_hash(fields),
+        binding_written(ShopWrite(binding=binding, fields=fields, digest=content_hash(fields),
                                row_version=int(item.source["article"].get("rowVersion") or 0)))
     item.state, item.woo_id, item.message = ItemState.DONE, product_id, message
     item.save(update_fields=["state", "woo_id", "message"])
