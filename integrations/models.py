@@ -535,6 +535,10 @@ class ShopCatalog(models.Model):
     products_synced_until = models.DateTimeField(
         _("products read up to"), null=True, blank=True,
         help_text=_("The next sync asks the shop for products changed after this time."))
+    behind_from = models.BigIntegerField(
+        _("Hogia Smart changes not yet in this shop after (rowVersion)"), null=True, blank=True,
+        help_text=_("Set when a push to this shop failed: the next sync brings every article recorded "
+                    "after this rowVersion to the shop before it is cleared."))
 
     class Meta:
         verbose_name = _("shop catalogue")
@@ -554,6 +558,13 @@ class CatalogState(models.Model):
     locked_until = models.DateTimeField(_("sync running until"), null=True, blank=True)
     last_sync_at = models.DateTimeField(_("last sync"), null=True, blank=True)
     last_full_sync_at = models.DateTimeField(_("last full sync"), null=True, blank=True)
+    full_row_version = models.BigIntegerField(
+        _("full sync read up to (rowVersion)"), null=True, blank=True,
+        help_text=_("A full sync in progress: the next chunk reads every article after this rowVersion."))
+    stock_lines_until = models.DateTimeField(
+        _("orders' stock looked at up to"), null=True, blank=True,
+        help_text=_("Articles of orders whose stock changed after this time are pushed again by the next "
+                    "sync (an order placed while a push ran is subtracted within minutes)."))
 
     class Meta:
         verbose_name = _("catalogue state")
@@ -634,16 +645,19 @@ class ProductChange(models.Model):
 
 
 class OrderStockLines(models.Model):
-    """What an order took from the shop's stock, per SKU (read once from the shop).
+    """What an order has taken from the shop's stock now, per SKU (recorded at every sighting).
 
-    Orders on their way to an invoice are already subtracted by WooCommerce but not yet by
-    Hogia Smart: the stock pushed to the shops is Hogia's balance minus these.
+    WooCommerce keeps it per line (``_reduced_stock``): set when the order reduces stock,
+    lowered by a restocked refund, removed when the order is cancelled. Until the order's
+    invoice exists in Hogia Smart, Hogia's balance still counts these pieces: the stock
+    pushed to the shops is Hogia's balance minus them (``integrations.catalog.stock``).
     """
 
     transfer = models.OneToOneField(OrderTransfer, on_delete=models.CASCADE, related_name="stock_lines",
                                     verbose_name=_("order"))
     quantities = models.JSONField(_("quantity per SKU"), default=dict)
     read_at = models.DateTimeField(_("read"), default=timezone.now)
+    changed_at = models.DateTimeField(_("changed"), default=timezone.now, db_index=True)
 
     class Meta:
         verbose_name = _("order stock lines")

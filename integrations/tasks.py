@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django_q.exceptions import TimeoutException
 
 from integrations.errors import RemoteError
@@ -86,8 +87,12 @@ def sync_catalog(customer_id: int, full: bool = False) -> str:
     from integrations.catalog.sync import catalog_sync
 
     customer = Customer.objects.get(pk=customer_id)
-    report = catalog_sync(customer=customer, full=full, triggered_by="schedule")
-    return f"{report.writes} write(s); " + ("; ".join(report.skipped) or "ok")
+    report = catalog_sync(customer=customer, full=full, triggered_by="schedule",
+                          seconds=settings.CATALOG_CHUNK_SECONDS)
+    if report.more:  # cut at its time: the next chunk goes on where this one stopped
+        task_enqueue("integrations.tasks.sync_catalog", customer_id, False, group="catalog-sync")
+    return (f"{report.writes} write(s); " + ("; ".join(report.skipped) or "ok")
+            + ("; continues in the next chunk" if report.more else ""))
 
 
 def sync_all_catalogs(full: bool = False) -> int:

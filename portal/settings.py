@@ -133,6 +133,9 @@ Q_CLUSTER = {
 ORDER_TRANSFER_TIME_LIMIT = env.int("ORDER_TRANSFER_TIME_LIMIT", default=150)
 ORDER_POLL_TIME_LIMIT = env.int("ORDER_POLL_TIME_LIMIT", default=300)
 CATALOG_SYNC_TIME_LIMIT = env.int("CATALOG_SYNC_TIME_LIMIT", default=480)
+# A catalogue or initial sync stops starting new work after this long and queues its next
+# chunk: well inside its time limit, even when one chunk of writes waits on Hogia's rate limit.
+CATALOG_CHUNK_SECONDS = env.int("CATALOG_CHUNK_SECONDS", default=120)
 # Retries of an order while Hogia Smart is unavailable: full jitter, doubling from base to cap.
 ORDER_RETRY_BASE_SECONDS = env.float("ORDER_RETRY_BASE_SECONDS", default=30)
 ORDER_RETRY_CAP_SECONDS = env.float("ORDER_RETRY_CAP_SECONDS", default=3600)

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Iterable
+from dataclasses import dataclass
+from typing import Iterable, Iterator
 
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
@@ -10,7 +11,10 @@ from django.utils import timezone
 
 from billing.models import Customer
 from integrations.clients.hogia_smart import HogiaSmartClient
-from integrations.models import ArticleBinding, CatalogState, HogiaArticle, Shop
+from integrations.models import ArticleBinding, HogiaArticle, Shop
+
+# Hogia Smart's largest page: the feed is read, recorded and brought to the shops in these.
+FEED_PAGE = 500
 
 
 def hogia_articles_record(*, customer: Customer, articles: Iterable[dict]) -> list[str]:
@@ -60,31 +64,43 @@ def jsonable(value):
     return value
 
 
-def hogia_changes_read(*, customer: Customer, hogia: HogiaSmartClient, state: CatalogState,
-                       full: bool = False, page: int = 500) -> list[str]:
-    """Read the articles changed after the watermark (every article when ``full``); returns the
-    numbers to bring to the shops (in a full read: all of them, so drift is corrected)."""
-    source = hogia.articles_iter() if full else hogia.articles_changed_since(state.hogia_row_version)
-    numbers: list[str] = []
-    highest = state.hogia_row_version
+@dataclass
+class FeedPage:
+    numbers: list[str]
+    highest: int
+
+
+def hogia_feed_pages(*, customer: Customer, hogia: HogiaSmartClient, after: int,
+                     page: int = FEED_PAGE) -> Iterator[FeedPage]:
+    """The articles changed after rowVersion ``after``, oldest change first, recorded a page at a
+    time. The caller moves its watermark to a page's ``highest`` once it has brought the page
+    to the shops, so a run cut short reads that page again; every number of a page is
+    returned (recorded already or not), since the shops may not have it yet."""
     buffer: list[dict] = []
-
-    def flush() -> None:
-        moved = hogia_articles_record(customer=customer, articles=buffer)
-        numbers.extend([str(a["number"]) for a in buffer if a.get("number")] if full else moved)
-        buffer.clear()
-
-    for article in source:
-        highest = max(highest, int(article.get("rowVersion") or 0))
+    for article in hogia.articles_changed_since(after, page_size=page):
         buffer.append(article)
         if len(buffer) >= page:
-            flush()
-    flush()
-    # Only after the whole feed is recorded; a failed read starts again from the old mark.
-    if highest > state.hogia_row_version:
-        state.hogia_row_version = highest
-        state.save(update_fields=["hogia_row_version"])
-    return list(dict.fromkeys(numbers))
+            yield _recorded(customer, buffer)
+            buffer = []
+    if buffer:
+        yield _recorded(customer, buffer)
+
+
+def _recorded(customer: Customer, articles: list[dict]) -> FeedPage:
+    hogia_articles_record(customer=customer, articles=articles)
+    return FeedPage(numbers=list(dict.fromkeys(str(a["number"]) for a in articles if a.get("number"))),
+                    highest=max(int(a.get("rowVersion") or 0) for a in articles))
+
+
+def recorded_after(*, customer: Customer, row_version: int, page: int = FEED_PAGE) -> Iterator[FeedPage]:
+    """Articles recorded from Hogia Smart after ``row_version``, a page at a time, from the portal's copy."""
+    while True:
+        rows = list(HogiaArticle.objects.filter(customer=customer, row_version__gt=row_version)
+                    .order_by("row_version").values_list("number", "row_version")[:page])
+        if not rows:
+            return
+        row_version = rows[-1][1]
+        yield FeedPage(numbers=[number for number, _ in rows], highest=row_version)
 
 
 def shop_lagging_numbers(*, shop: Shop) -> list[str]:

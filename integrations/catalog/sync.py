@@ -1,7 +1,18 @@
-"""One catalogue sync of a customer, in the directions its flow has; one at a time per customer."""
+"""One catalogue sync of a customer, in the directions its flow has; one at a time per customer.
+
+Work is cut into chunks that each end well inside the task's time limit (``seconds``):
+the Hogia Smart feed is read a page at a time, each page is recorded and brought to every
+shop, and only then does the watermark move past it. A run cut short (its time was up, or
+the worker was killed) leaves the watermark at the last page written, and the task queues
+the next chunk at once (``CatalogReport.more``). A shop whose push failed keeps its own
+mark (``ShopCatalog.behind_from``) and is brought up to date from the portal's copy of
+the articles, so one shop that is down holds back neither the feed nor the other shops.
+A full sync (nightly) walks the whole feed from the start with its own cursor.
+"""
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Callable
@@ -11,14 +22,15 @@ from django.utils import timezone
 
 from billing.models import Customer, Feature
 from billing.selectors import feature_refusal
-from integrations.catalog.hogia_feed import hogia_changes_read, shop_lagging_numbers
-from integrations.catalog.stock import reserved_quantities
+from integrations.catalog.hogia_feed import hogia_feed_pages, recorded_after, shop_lagging_numbers
+from integrations.catalog.stock import stock_changed_skus
 from integrations.catalog.to_hogia import articles_to_hogia
-from integrations.catalog.to_shop import hogia_to_shop, to_shop_plan
+from integrations.catalog.to_shop import ShopPush, ToShopPlan, to_shop_plan
 from integrations.clients.hogia_smart import HogiaSmartClient
 from integrations.clients.woocommerce import WooCommerceClient
 from integrations.connections import hogia_client, woocommerce_client
-from integrations.models import CatalogState, Flow, FlowSettings, HogiaConnection, Shop, SyncLogEntry, SyncRun
+from integrations.models import (CatalogState, Flow, FlowSettings, HogiaArticle, HogiaConnection, Shop,
+                                 SyncLogEntry, SyncRun)
 from integrations.services import sync_log
 
 logger = logging.getLogger(__name__)
@@ -26,25 +38,43 @@ logger = logging.getLogger(__name__)
 Level = SyncLogEntry.Level
 
 CLAIM_SECONDS = 900
+# Orders' stock changes are looked at again from this much before the last run's start:
+# an order recorded while that run ran is not missed.
+STOCK_OVERLAP = timedelta(minutes=2)
 
 
 @dataclass
 class CatalogReport:
-    """What one catalogue sync did; ``writes`` counts records written in either system."""
+    """What one catalogue sync did; ``writes`` counts records written in either system.
+
+    ``more``: the run stopped at its time limit with work left; the caller runs it again.
+    """
 
     runs: list[SyncRun] = field(default_factory=list)
     writes_woo: int = 0
     writes_hogia: int = 0
     skipped: list[str] = field(default_factory=list)
+    more: bool = False
 
     @property
     def writes(self) -> int:
         return self.writes_woo + self.writes_hogia
 
 
+class _Clock:
+    def __init__(self, seconds: float | None):
+        self.until = None if seconds is None else time.monotonic() + seconds
+
+    @property
+    def up(self) -> bool:
+        return self.until is not None and time.monotonic() >= self.until
+
+
 def _flow_settings(customer: Customer) -> FlowSettings | None:
     return FlowSettings.objects.filter(customer=customer).select_related("customer").first()
 
+
+# -- claim ------------------------------------------------------------------------------------
 
 def _claim(customer: Customer) -> CatalogState | None:
     state, _ = CatalogState.objects.get_or_create(customer=customer)
@@ -58,24 +88,22 @@ def _claim(customer: Customer) -> CatalogState | None:
     return state
 
 
-def _release(state: CatalogState, *, full: bool) -> None:
-    now = timezone.now()
+def _release(state: CatalogState) -> None:
     state.locked_until = None
-    state.last_sync_at = now
-    fields = ["locked_until", "last_sync_at"]
-    if full:
-        state.last_full_sync_at = now
-        fields.append("last_full_sync_at")
-    state.save(update_fields=fields)
+    state.last_sync_at = timezone.now()
+    state.save(update_fields=["locked_until", "last_sync_at"])
 
+
+# -- the sync -----------------------------------------------------------------------------------
 
 def catalog_sync(*, customer: Customer, full: bool = False, triggered_by: str = "",
                  woo_for: Callable[[Shop], WooCommerceClient] | None = None,
-                 hogia: HogiaSmartClient | None = None) -> CatalogReport:
+                 hogia: HogiaSmartClient | None = None, seconds: float | None = None) -> CatalogReport:
     """One catalogue sync of a customer in the directions its flow has.
 
-    ``full`` reads every product and article instead of the changes (a nightly
-    reconciliation and the benchmark's second run); unchanged ones are still not written.
+    ``full`` reads every product and article instead of the changes (the nightly
+    reconciliation); unchanged ones are still not written. ``seconds``: stop starting new
+    work after this long and report ``more`` (None: run to the end).
     """
     report = CatalogReport()
     settings = _flow_settings(customer)
@@ -100,6 +128,7 @@ def catalog_sync(*, customer: Customer, full: bool = False, triggered_by: str = 
     if state is None:
         report.skipped.append("another catalogue sync of the customer is running")
         return report
+    clock = _Clock(seconds)
     try:
         hogia = hogia or hogia_client(connection=connection)
         woo_for = woo_for or (lambda shop: woocommerce_client(shop=shop))
@@ -108,30 +137,112 @@ def catalog_sync(*, customer: Customer, full: bool = False, triggered_by: str = 
             if settings.sync_articles:
                 for shop in shops:
                     run = articles_to_hogia(shop=shop, woo=woo_for(shop), hogia=hogia, full=full,
-                                            flow=settings.flow, triggered_by=triggered_by)
+                                            flow=settings.flow, triggered_by=triggered_by,
+                                            stop=lambda: clock.up)
                     report.runs.append(run)
                     report.writes_hogia += run.created_count + run.updated_count
+                    report.more |= bool(run.details.get("more"))
             else:
                 report.skipped.append("article sync is switched off")
-        if settings.flow in (Flow.ERP, Flow.COMBO):
+        if settings.flow in (Flow.ERP, Flow.COMBO) and not clock.up:
             plan = to_shop_plan(settings)
             if plan.switches.any or plan.create:
-                numbers = hogia_changes_read(customer=customer, hogia=hogia, state=state, full=full)
-                reserved = (reserved_quantities(customer=customer, woo_for=woo_for)
-                            if plan.switches.stock else {})
-                for shop in shops:
-                    # A shop that missed a push (it was down) catches up here, not only nightly.
-                    behind = shop_lagging_numbers(shop=shop)
-                    run = hogia_to_shop(shop=shop, numbers=list(dict.fromkeys(numbers + behind)),
-                                        woo=woo_for(shop), plan=plan, reserved=reserved,
-                                        triggered_by=triggered_by)
-                    report.runs.append(run)
-                    report.writes_woo += run.created_count + run.updated_count
-            for reason in plan.skipped:
-                report.skipped.append(reason)
+                _hogia_to_shops(customer=customer, state=state, hogia=hogia, woo_for=woo_for, shops=shops,
+                                plan=plan, full=full, clock=clock, report=report, triggered_by=triggered_by)
+            report.skipped.extend(plan.skipped)
+        elif settings.flow in (Flow.ERP, Flow.COMBO):
+            report.more = True
     finally:
-        _release(state, full=full)
+        _release(state)
     return report
+
+
+def _hogia_to_shops(*, customer: Customer, state: CatalogState, hogia: HogiaSmartClient,
+                    woo_for: Callable[[Shop], WooCommerceClient], shops: list[Shop], plan: ToShopPlan,
+                    full: bool, clock: _Clock, report: CatalogReport, triggered_by: str) -> None:
+    started = timezone.now()
+    if full and state.full_row_version is None:
+        state.full_row_version = 0
+        state.save(update_fields=["full_row_version"])
+    walking_all = state.full_row_version is not None
+    pushes = [ShopPush(shop=shop, woo=woo_for(shop), plan=plan, triggered_by=triggered_by,
+                       whole_shop=walking_all) for shop in shops]
+    try:
+        # 1. Shops a failed push left behind catch up from the portal's copy of the articles.
+        for push in pushes:
+            mark = push.catalog.behind_from
+            if mark is None:
+                continue
+            for page in recorded_after(customer=customer, row_version=mark):
+                if clock.up or not push.push(page.numbers):
+                    break
+                _shop_behind(push, after=page.highest)
+            else:
+                _shop_behind(push, after=None)
+        # 2. The feed, a page at a time; the watermark moves past a page once it is in the shops.
+        cursor = state.full_row_version if walking_all else state.hogia_row_version
+        finished = False
+        if not clock.up:
+            pages = hogia_feed_pages(customer=customer, hogia=hogia, after=cursor)
+            for page in pages:
+                for push in pushes:
+                    if push.error is None and not push.push(page.numbers):
+                        _shop_behind(push, after=cursor, keep_older=True)
+                cursor = max(cursor, page.highest)
+                _feed_moved(state, cursor, walking_all=walking_all)
+                if clock.up:
+                    break
+            else:
+                finished = True
+        if not finished:
+            report.more = True
+            return
+        if walking_all:
+            state.full_row_version = None
+            state.last_full_sync_at = timezone.now()
+            state.save(update_fields=["full_row_version", "last_full_sync_at"])
+        # 3. Articles whose stock the shops' orders changed since the last run, and articles a
+        #    shop has an older version of than recorded (a push cut short).
+        again = set()
+        if plan.switches.stock:
+            since = state.stock_lines_until - STOCK_OVERLAP if state.stock_lines_until else None
+            skus = stock_changed_skus(customer=customer, since=since)
+            again = set(HogiaArticle.objects.filter(customer=customer, number__in=list(skus))
+                        .values_list("number", flat=True)) if skus else set()
+        for push in pushes:
+            numbers = sorted(again | set(shop_lagging_numbers(shop=push.shop)))
+            if numbers and push.error is None:
+                push.push(numbers)
+        if plan.switches.stock:
+            state.stock_lines_until = started
+            state.save(update_fields=["stock_lines_until"])
+    finally:
+        for push in pushes:
+            run = push.finish()
+            report.runs.append(run)
+            report.writes_woo += run.created_count + run.updated_count
+
+
+def _feed_moved(state: CatalogState, cursor: int, *, walking_all: bool) -> None:
+    if walking_all:
+        state.full_row_version = cursor
+        fields = ["full_row_version"]
+        if cursor > state.hogia_row_version:
+            # The full walk has read every change up to here: the change feed need not again.
+            state.hogia_row_version = cursor
+            fields.append("hogia_row_version")
+    else:
+        state.hogia_row_version = cursor
+        fields = ["hogia_row_version"]
+    state.save(update_fields=fields)
+
+
+def _shop_behind(push: ShopPush, *, after: int | None, keep_older: bool = False) -> None:
+    catalog = push.catalog
+    if keep_older and catalog.behind_from is not None and catalog.behind_from <= (after or 0):
+        return
+    catalog.behind_from = after
+    catalog.save(update_fields=["behind_from"])
 
 
 def customers_due() -> list[int]:

@@ -5,13 +5,14 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from django.db.models import Q
 from django.utils import timezone
 
 from billing.models import Customer
 from integrations.catalog.bindings import article_bind, shop_catalog, shop_taxes
+from integrations.catalog.stock import hogia_opening_balance, stock_reserved
 from integrations.clients.hogia_smart import HogiaSmartClient
 from integrations.clients.woocommerce import WooCommerceClient
 from integrations.errors import NotFound, RemoteError, RemoteRejected
@@ -192,8 +193,15 @@ def _log_mapping_problems(*, shop: Shop, run: SyncRun, mapped: MappedProducts) -
 
 
 def articles_to_hogia(*, shop: Shop, woo: WooCommerceClient, hogia: HogiaSmartClient, full: bool = False,
-                      flow: int | None = None, triggered_by: str = "") -> SyncRun:
-    """Flows 1 and 3: the shop's new and changed products become Hogia Smart articles."""
+                      flow: int | None = None, triggered_by: str = "",
+                      stop: Callable[[], bool] = lambda: False) -> SyncRun:
+    """Flows 1 and 3: the shop's new and changed products become Hogia Smart articles.
+
+    ``stop`` says when the run's time is up: it ends there with ``details["more"]``, its
+    watermark unmoved; the next run reads the same products and writes only what is left
+    (what was written hashes the same). An article created from a product starts at the
+    shop's stock plus what the shop's open orders took (``hogia_opening_balance``).
+    """
     customer = shop.customer
     run = sync_run_start(customer=customer, shop=shop, kind=SyncRun.Kind.ARTICLES, flow=flow,
                          triggered_by=triggered_by)
@@ -215,7 +223,16 @@ def articles_to_hogia(*, shop: Shop, woo: WooCommerceClient, hogia: HogiaSmartCl
         run.skipped_count += len(mapped.missing_sku) + len(mapped.duplicated) + len(mapped.unmappable)
         known = {a.number: a for a in HogiaArticle.objects.filter(customer=customer,
                                                                     number__in=list(mapped.articles))}
+        new_stock = [sku for sku, (_item, article) in mapped.articles.items()
+                     if sku not in known and "stockBalance" in article]
+        reserved = stock_reserved(customer=customer, skus=new_stock) if new_stock else {}
         for sku, (item, article) in mapped.articles.items():
+            if stop():
+                run.details["more"] = True
+                break
+            if sku in reserved:
+                article = {**article, "stockBalance": hogia_opening_balance(
+                    shop_quantity=article["stockBalance"], reserved=reserved[sku])}
             digest = content_hash(article_base(article))
             article_bind(shop, sku, woo_id=item.woo_id, parent_id=item.parent_id)
             existing = known.get(sku)
@@ -240,6 +257,8 @@ def articles_to_hogia(*, shop: Shop, woo: WooCommerceClient, hogia: HogiaSmartCl
         sync_log(customer=customer, shop=shop, run=run, level=Level.ERROR, object_type="catalogue",
                  message=f"Article sync stopped, it runs again at the next interval: {exc}")
         return sync_run_finish(run=run, error=str(exc))
+    if run.details.get("more"):
+        return sync_run_finish(run=run)
     # Only after every product is written: a sync that stopped half-way is simply repeated.
     catalog.products_synced_until = started
     catalog.save(update_fields=["products_synced_until"])

@@ -183,23 +183,25 @@ def _day(value: Any) -> str | None:
     return text or None
 
 
-def stock_fields(article: Mapping[str, Any], *, reserved: Decimal = Decimal(0)) -> dict:
-    """``manage_stock``, ``stock_quantity`` and ``stock_status`` from the Hogia balance.
+def stock_fields(article: Mapping[str, Any], *, quantity: int | None = None) -> dict:
+    """``manage_stock`` and ``stock_quantity`` for a Hogia stock article; a non-stock article
+    makes the product sellable without a count.
 
-    ``reserved`` is what the shops sold that Hogia Smart has not invoiced yet: WooCommerce
-    already took it off its own stock, so the value pushed is the balance minus it.
-    WooCommerce counts whole pieces: a fractional balance is rounded down.
+    ``quantity`` is what the stock rule (``integrations.catalog.stock``) says the shop
+    shows; None: Hogia's balance as it is, in whole pieces (WooCommerce counts pieces).
+    WooCommerce derives the stock status from the quantity and the product's backorder
+    setting, so it is not sent for a counted product.
     """
     if not article.get("isStockArticle", True):
         return {"manage_stock": False, "stock_status": IN_STOCK}
-    balance = decimal_or_none(article.get("stockBalance")) or Decimal(0)
-    quantity = int((balance - reserved).to_integral_value(rounding=ROUND_FLOOR))
-    return {"manage_stock": True, "stock_quantity": quantity,
-            "stock_status": IN_STOCK if quantity > 0 else OUT_OF_STOCK}
+    if quantity is None:
+        balance = decimal_or_none(article.get("stockBalance")) or Decimal(0)
+        quantity = int(balance.to_integral_value(rounding=ROUND_FLOOR))
+    return {"manage_stock": True, "stock_quantity": quantity}
 
 
 def shop_fields_from_article(article: Mapping[str, Any], *, switches: Switches, prices_include_tax: bool,
-                             reserved: Decimal = Decimal(0)) -> dict:
+                             stock_quantity: int | None = None) -> dict:
     """The product/variation fields the switches allow, as WooCommerce takes them."""
     fields: dict[str, Any] = {}
     vat = decimal_or_none(article.get("vatPercent")) or Decimal(0)
@@ -223,12 +225,12 @@ def shop_fields_from_article(article: Mapping[str, Any], *, switches: Switches, 
                 "date_on_sale_to": f"{ends}T23:59:59" if ends else None,
             })
     if switches.stock:
-        fields.update(stock_fields(article, reserved=reserved))
+        fields.update(stock_fields(article, quantity=stock_quantity))
     return fields
 
 
 def new_product_from_article(article: Mapping[str, Any], *, taxes: ShopTaxes, switches: Switches,
-                             prices_include_tax: bool, reserved: Decimal = Decimal(0)) -> dict:
+                             prices_include_tax: bool, stock_quantity: int | None = None) -> dict:
     """A new simple product for an article marked "send to webshop" (flow 2, initial sync case 2)."""
     vat = decimal_or_none(article.get("vatPercent")) or Decimal(0)
     tax_class = taxes.tax_class(vat)
@@ -239,5 +241,5 @@ def new_product_from_article(article: Mapping[str, Any], *, taxes: ShopTaxes, sw
     product.update(shop_fields_from_article(
         article, switches=Switches(name=False, prices=True, campaign=switches.campaign,
                                    stock=switches.stock),
-        prices_include_tax=prices_include_tax, reserved=reserved))
+        prices_include_tax=prices_include_tax, stock_quantity=stock_quantity))
     return product

@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from billing.services import quota_return
+from integrations.catalog.stock import order_stock_record
 from integrations.models import FlowSettings, OrderEvent, OrderTransfer, Shop
 from integrations.orders import lifecycle
 from integrations.orders.identity import order_quota_key, order_sequence_id
@@ -144,6 +145,7 @@ def order_seen(*, shop: Shop, order: dict, via: str, wake: bool = True) -> Seen:
         if transfer is None:
             seen = _first_sighting(shop, order, via=via, status=status, label=label, wake=wake)
             if seen is not None:
+                order_stock_record(transfer_id=seen.transfer_id, order=order)
                 return seen
             # A concurrent first sighting (webhook and poll at once) made the row: take it.
             transfer = OrderTransfer.objects.select_for_update().only(*SEEN_FIELDS).get(
@@ -158,6 +160,7 @@ def order_seen(*, shop: Shop, order: dict, via: str, wake: bool = True) -> Seen:
         for name, value in changed.items():
             setattr(transfer, name, value)
         transfer.save(update_fields=[*changed, "updated_at"])
+        order_stock_record(transfer_id=transfer.pk, order=order)
         queued = False
         if transfer.state in (State.RECEIVED, State.FILTERED) and previous != status:
             name, event = _transition_for(shop, status=status, label=label, via=via, first=False)

@@ -16,7 +16,7 @@ import requests
 from billing.models import Customer
 from integrations.clients import HogiaSmartClient
 from integrations.catalog.hogia_feed import hogia_articles_record
-from integrations.catalog.stock import reserved_quantities
+from integrations.catalog.stock import stock_reserved
 from integrations.catalog.sync import catalog_sync
 from integrations.catalog.to_hogia import product_change_note
 from integrations.catalog.to_shop import hogia_to_shop, to_shop_plan
@@ -226,7 +226,7 @@ def test_an_older_hogia_value_never_overwrites_a_newer_one(woo_sandbox, hogia_sa
     assert hogia_articles_record(customer=customer, articles=[v5]) == []
     settings = FlowSettings.objects.get(customer=customer)
     run = hogia_to_shop(shop=shop, numbers=["SE-BOK-001"], woo=woocommerce_client(shop=shop),
-                        plan=to_shop_plan(settings), reserved={})
+                        plan=to_shop_plan(settings))
     assert run.updated_count == 1 and by_sku(shop, "SE-BOK-001")["stock_quantity"] == 11
     assert HogiaArticle.objects.get(customer=customer, number="SE-BOK-001").row_version == v6["rowVersion"]
     # The sync reads the feed (which ends at v6) and the late v5 is never written.
@@ -273,7 +273,7 @@ def test_stock_pushed_is_hogia_minus_what_the_shops_sold_and_hogia_has_not_invoi
     orders_poll(shop=shop)
     transfer = OrderTransfer.objects.get(woo_order_id=order["id"])
     assert transfer.state == OrderTransfer.State.QUEUED
-    assert reserved_quantities(customer=customer) == {"SE-KAFFE-500": Decimal(2)}
+    assert stock_reserved(customer=customer) == {"SE-KAFFE-500": Decimal(2)}
     # The till sells one while the order waits for its invoice: Hogia says 119.
     requests.post(f"{hogia_sandbox.url}/_sandbox/{ORG}/till-sale",
                   json={"lines": [{"articleNumber": "SE-KAFFE-500", "quantity": 1}]}).raise_for_status()
@@ -285,7 +285,7 @@ def test_stock_pushed_is_hogia_minus_what_the_shops_sold_and_hogia_has_not_invoi
     transfer.refresh_from_db()
     assert transfer.state == OrderTransfer.State.INVOICED
     assert hogia(hogia_sandbox).article_by_number("SE-KAFFE-500")["stockBalance"] == 117
-    assert reserved_quantities(customer=customer) == {}
+    assert stock_reserved(customer=customer) == {}
     report = catalog_sync(customer=customer)
     assert report.writes_woo == 0
     assert [by_sku(s, "SE-KAFFE-500")["stock_quantity"] for s in (shop, second)] == [117, 117]
