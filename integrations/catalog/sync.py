@@ -144,14 +144,14 @@ def catalog_sync(*, customer: Customer, full: bool = False, triggered_by: str = 
                     report.more |= bool(run.details.get("more"))
             else:
                 report.skipped.append("article sync is switched off")
-        if settings.flow in (Flow.ERP, Flow.COMBO) and not clock.up:
+        if settings.flow in (Flow.ERP, Flow.COMBO):
+            # At least one page even when the shop → Hogia direction used the time up: each
+            # chunk moves both directions forward.
             plan = to_shop_plan(settings)
             if plan.switches.any or plan.create:
                 _hogia_to_shops(customer=customer, state=state, hogia=hogia, woo_for=woo_for, shops=shops,
                                 plan=plan, full=full, clock=clock, report=report, triggered_by=triggered_by)
             report.skipped.extend(plan.skipped)
-        elif settings.flow in (Flow.ERP, Flow.COMBO):
-            report.more = True
     finally:
         _release(state)
     return report
@@ -173,30 +173,29 @@ def _hogia_to_shops(*, customer: Customer, state: CatalogState, hogia: HogiaSmar
             mark = push.catalog.behind_from
             if mark is None:
                 continue
+            caught_up = True
             for page in recorded_after(customer=customer, row_version=mark):
-                if clock.up or not push.push(page.numbers):
+                if not push.push(page.numbers):
+                    caught_up = False
                     break
                 _shop_behind(push, after=page.highest)
-            else:
+                if clock.up:
+                    caught_up = False
+                    report.more = True
+                    break
+            if caught_up:
                 _shop_behind(push, after=None)
         # 2. The feed, a page at a time; the watermark moves past a page once it is in the shops.
         cursor = state.full_row_version if walking_all else state.hogia_row_version
-        finished = False
-        if not clock.up:
-            pages = hogia_feed_pages(customer=customer, hogia=hogia, after=cursor)
-            for page in pages:
-                for push in pushes:
-                    if push.error is None and not push.push(page.numbers):
-                        _shop_behind(push, after=cursor, keep_older=True)
-                cursor = max(cursor, page.highest)
-                _feed_moved(state, cursor, walking_all=walking_all)
-                if clock.up:
-                    break
-            else:
-                finished = True
-        if not finished:
-            report.more = True
-            return
+        for page in hogia_feed_pages(customer=customer, hogia=hogia, after=cursor):
+            for push in pushes:
+                if push.error is None and not push.push(page.numbers):
+                    _shop_behind(push, after=cursor, keep_older=True)
+            cursor = max(cursor, page.highest)
+            _feed_moved(state, cursor, walking_all=walking_all)
+            if clock.up:
+                report.more = True
+                return
         if walking_all:
             state.full_row_version = None
             state.last_full_sync_at = timezone.now()
