@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from datetime import date
+from decimal import Decimal
 import resource
 import time
 
@@ -25,10 +26,11 @@ import requests
 from django.db import transaction
 
 from billing.models import Customer, Package, Subscription
-from integrations.connections import hogia_client
+from integrations.catalog.stock import order_stock_taken
+from integrations.connections import hogia_client, woocommerce_client
 from integrations.catalog.sync import catalog_sync
 from integrations.catalog.initial_sync import initial_sync_create, initial_sync_preview, initial_sync_run
-from integrations.models import Flow, FlowSettings, HogiaConnection, InitialSync, Shop
+from integrations.models import Flow, FlowSettings, HogiaConnection, InitialSync, OrderTransfer, Shop
 from integrations.sandboxes import demo
 from integrations.sandboxes.hogia import DEMO_ARTICLES
 from integrations.sandboxes.process import SandboxProcess
@@ -40,6 +42,10 @@ STORE = ("/bench", "ck_bench_00000000000000000000000000000000001", "cs_bench_000
 RATE_STORE = ("/bench-rate", "ck_brate_0000000000000000000000000000000001",
               "cs_brate_0000000000000000000000000000000001")
 RATE_ORG = "33333333-4444-4555-8666-777777777777"
+STOCK_ARTICLES = 60
+STOCK_STORE = ("/bench-stock", "ck_bstock_000000000000000000000000000000001",
+               "cs_bstock_000000000000000000000000000000001")
+STOCK_ORG = "44444444-5555-4666-8777-888888888888"
 
 
 class _Rollback(Exception):
@@ -60,12 +66,12 @@ def _peak_rss_mb() -> float:
 
 
 def _customer(*, name: str, flow: int, hogia_url: str, org: str, store: tuple, woo_url: str,
-              rate_requests: int, rate_seconds: int) -> Customer:
+              rate_requests: int, rate_seconds: int, transfer_orders: bool = False) -> Customer:
     customer = Customer.objects.create(name=name, organisation_number="556036-0793")
     Subscription.objects.create(customer=customer, package=Package.objects.get(code="400"),
                                 start_date=date(2025, 1, 1))
     FlowSettings.objects.create(customer=customer, flow=flow, sync_prices=True, sync_campaign_prices=True,
-                                sync_stock=True, transfer_orders=False)
+                                sync_stock=True, transfer_orders=transfer_orders)
     HogiaConnection.objects.create(customer=customer, organization_id=org, client_id=demo.HOGIA_CLIENT_ID,
                                    client_secret=demo.HOGIA_CLIENT_SECRET, api_base=hogia_url,
                                    auth_base=hogia_url, rate_limit_requests=rate_requests,
@@ -174,12 +180,112 @@ def _rate_limited(*, say, woo, hogia) -> dict:
             "rate_limited_ratio": round(seconds / floor, 3) if floor else None}
 
 
+def _stock_mixed(*, say, woo, hogia) -> dict:
+    """A shop's stock after a day of mixed business, checked against the stock rule article by article.
+
+    Orders in processing, on-hold, completed and cancelled; some invoiced; one invoiced and
+    then refunded by amount only (it waits for support); a till sale in Hogia; an order placed
+    while a push runs. Then the periodic sync runs as it would (twice: the next interval).
+    ``stock_errors`` counts articles whose shop stock is not Hogia's balance minus the pieces
+    the shop's orders took (``_reduced_stock``, read back from the shop) whose invoice does
+    not exist in Hogia Smart (looked up there by order number).
+    """
+    from integrations.catalog import to_shop
+    from integrations.orders.attempt import order_transfer
+    from integrations.orders.poll import orders_poll
+
+    prefix, key, secret = STOCK_STORE
+    requests.post(f"{woo.url}/_sandbox/stores", json={"prefix": prefix, "consumer_key": key,
+                                                      "consumer_secret": secret}, timeout=30).raise_for_status()
+    requests.post(f"{hogia.url}/_sandbox/rate-limit", json={"requests": 0}, timeout=30).raise_for_status()
+    requests.post(f"{hogia.url}/_sandbox/organizations", json={
+        "id": STOCK_ORG, "name": "Benchmark Lager AB", "organizationNumber": "556000-0003",
+        "clientId": demo.HOGIA_CLIENT_ID, "clientSecret": demo.HOGIA_CLIENT_SECRET}, timeout=30).raise_for_status()
+    articles = [{"number": f"L-{n:03d}", "name": f"Lagervara {n}", "vatPercent": 25,
+                 "prices": {"ordinary": "80.00"}, "stockBalance": "20", "sendToWebshop": True}
+                for n in range(STOCK_ARTICLES)]
+    requests.post(f"{hogia.url}/_sandbox/{STOCK_ORG}/articles", json=articles, timeout=60).raise_for_status()
+    customer = _customer(name="Benchmark lager", flow=Flow.ERP, hogia_url=hogia.url, org=STOCK_ORG,
+                         store=STOCK_STORE, woo_url=woo.url, rate_requests=0, rate_seconds=5,
+                         transfer_orders=True)
+    shop = customer.shops.get()
+    shop.trigger_statuses = ["processing", "completed"]
+    shop.save(update_fields=["trigger_statuses"])
+    catalog_sync(customer=customer, triggered_by="benchmark")
+    client = woocommerce_client(shop=shop)
+    ids = {p["sku"]: p["id"] for p in client.products_iter()}
+    buyer = {"first_name": "Eva", "last_name": "Ek", "email": "eva@example.se", "country": "SE"}
+
+    def order(status: str, *lines: tuple[int, int]) -> dict:
+        return client._request("POST", client._url("orders"), json={
+            "status": status, "billing": buyer,
+            "line_items": [{"product_id": ids[f"L-{n:03d}"], "quantity": q} for n, q in lines]}).data
+
+    placed = []
+    for n in range(0, 40, 2):
+        placed.append(order(("processing", "on-hold", "completed", "processing")[n % 4], (n, 1 + n % 3), (n + 1, 2)))
+    cancelled = order("on-hold", (3, 4), (5, 1))
+    client.order_update(cancelled["id"], {"status": "cancelled"})
+    orders_poll(shop=shop)
+    queued = list(OrderTransfer.objects.filter(shop=shop, state=OrderTransfer.State.QUEUED).order_by("id"))
+    for transfer in queued[: len(queued) // 2]:
+        order_transfer(transfer_id=transfer.pk)
+    refunded = OrderTransfer.objects.filter(shop=shop, state=OrderTransfer.State.INVOICED).first()
+    client._request("POST", client._url(f"orders/{refunded.woo_order_id}/refunds"),
+                    json={"amount": "10.00", "api_refund": False})
+    orders_poll(shop=shop)
+    order_transfer(transfer_id=refunded.pk)
+    requests.post(f"{hogia.url}/_sandbox/{STOCK_ORG}/till-sale",
+                  json={"lines": [{"articleNumber": "L-010", "quantity": 3},
+                                  {"articleNumber": "L-041", "quantity": 25}]}, timeout=30).raise_for_status()
+    real_reserved = to_shop.stock_reserved
+    during = []
+
+    def order_during_the_push(**kwargs):
+        reserved = real_reserved(**kwargs)
+        if not during:
+            during.append(order("processing", (10, 2), (11, 1)))
+            orders_poll(shop=shop)
+        return reserved
+
+    to_shop.stock_reserved = order_during_the_push
+    try:
+        catalog_sync(customer=customer, triggered_by="benchmark")
+    finally:
+        to_shop.stock_reserved = real_reserved
+    catalog_sync(customer=customer, triggered_by="benchmark")
+    errors = _stock_errors(shop=shop, hogia_client=hogia_client(connection=customer.hogia_connection))
+    say(f"mixed stock run: {len(placed) + 2} orders, {len(queued) // 2} invoiced, one refund waiting, "
+        f"a till sale, an order during the push: {errors} article(s) off the stock rule")
+    return {"stock_articles": STOCK_ARTICLES, "stock_errors": errors}
+
+
+def _stock_errors(*, shop: Shop, hogia_client) -> int:
+    """Articles whose shop stock differs from the rule, computed from the two systems themselves."""
+    woo = woocommerce_client(shop=shop)
+    taken: dict[str, Decimal] = {}
+    for order in woo.orders_iter():
+        if hogia_client.invoices_find(customer_order_number=str(order["number"])):
+            continue
+        for sku, pieces in order_stock_taken(order).items():
+            taken[sku] = taken.get(sku, Decimal(0)) + Decimal(pieces)
+    balances = {str(a["number"]): Decimal(str(a.get("stockBalance") or 0)) for a in hogia_client.articles_iter()}
+    errors = 0
+    for product in woo.products_iter():
+        sku = product["sku"]
+        expected = max(0, int(balances[sku] - taken.get(sku, Decimal(0))))
+        if product.get("stock_quantity") != expected:
+            errors += 1
+    return errors
+
+
 def run(*, say) -> dict:
     figures: dict = {}
     with SandboxProcess("woocommerce") as woo, SandboxProcess("hogia") as hogia:
         try:
             with transaction.atomic():
                 figures.update(_flow_2(say=say, woo=woo, hogia=hogia))
+                figures.update(_stock_mixed(say=say, woo=woo, hogia=hogia))
                 figures.update(_rate_limited(say=say, woo=woo, hogia=hogia))
                 raise _Rollback
         except _Rollback:
