@@ -7,6 +7,9 @@
   the customer's switches allow: name (flow 2), regular price from the ordinary price,
   sale price and its dates from the campaign price, stock.
 
+Campaigns: WooCommerce applies only the fields a request sets (PHP's ``isset``, false for
+null): a date sent as null leaves an old sale window in place, so a date to clear is sent as "".
+
 Prices: Hogia Smart keeps article prices **excluding VAT** (its article register). A
 shop that enters prices including VAT (Swedish B2C shops do) gets ``net x (1 + VAT)``,
 rounded half up to whole öre, and the other way ``gross / (1 + VAT)``.
@@ -31,6 +34,7 @@ DEFAULT_TAX_CLASS_RATES: dict[str, Decimal] = {
 }
 # WooCommerce stock statuses the portal sets; "onbackorder" is the shop's own business.
 IN_STOCK, OUT_OF_STOCK = "instock", "outofstock"
+NO_CAMPAIGN = {"sale_price": "", "date_on_sale_from": "", "date_on_sale_to": ""}
 
 
 def content_hash(payload: Mapping[str, Any]) -> str:
@@ -213,14 +217,14 @@ def shop_fields_from_article(article: Mapping[str, Any], *, switches: Switches, 
     if switches.campaign:
         campaign = decimal_or_none(prices.get("campaign"))
         if campaign is None:
-            fields.update({"sale_price": "", "date_on_sale_from": None, "date_on_sale_to": None})
+            fields.update(NO_CAMPAIGN)
         else:
             starts, ends = _day(prices.get("campaignFrom")), _day(prices.get("campaignTo"))
             fields.update({
                 "sale_price": shop_price(campaign, vat_percent=vat, prices_include_tax=prices_include_tax),
                 # WooCommerce's sale ends at the end of its "to" day; Hogia's campaign includes it.
-                "date_on_sale_from": f"{starts}T00:00:00" if starts else None,
-                "date_on_sale_to": f"{ends}T23:59:59" if ends else None,
+                "date_on_sale_from": f"{starts}T00:00:00" if starts else "",
+                "date_on_sale_to": f"{ends}T23:59:59" if ends else "",
             })
     if switches.stock:
         fields.update(stock_fields(article, reserved=reserved))

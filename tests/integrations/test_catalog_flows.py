@@ -161,6 +161,42 @@ def test_flow_2_creates_and_updates_products_prices_campaigns_and_stock(woo_sand
     assert batch_requests(woo_sandbox) == before
 
 
+SALE_FIELDS = ("sale_price", "date_on_sale_from", "date_on_sale_from_gmt", "date_on_sale_to",
+               "date_on_sale_to_gmt")
+
+
+def test_flow_2_a_campaign_removed_in_hogia_leaves_no_sale_price_or_dates_in_the_shop(
+        woo_sandbox, hogia_sandbox):
+    # WooCommerce leaves a field sent as null as it was: only "" clears a sale date.
+    customer, shops = customer_with(woo_sandbox, hogia_sandbox, flow=Flow.ERP, sync_prices=True,
+                                    sync_campaign_prices=True)
+    client = hogia(hogia_sandbox)
+    campaign = {"campaignFrom": "2026-11-20", "campaignTo": "2026-12-24"}
+    kaffe, medium = client.article_by_number("SE-KAFFE-500"), client.article_by_number("SE-TS-M")
+    client.article_update(kaffe["id"], {"prices": {"campaign": Decimal("62.50"), **campaign}})
+    client.article_update(medium["id"], {"prices": {"campaign": Decimal("119.20"), **campaign}})
+
+    catalog_sync(customer=customer)
+    for shop in shops:
+        # A simple product (products/batch) and a variation (variations/batch).
+        for sku, sale in (("SE-KAFFE-500", "70.00"), ("SE-TS-M", "149.00")):
+            product = by_sku(shop, sku)
+            assert (product["sale_price"], product["date_on_sale_from"], product["date_on_sale_to"]) == (
+                sale, "2026-11-20T00:00:00", "2026-12-24T23:59:59")
+
+    for article in (kaffe, medium):
+        client.article_update(article["id"], {"prices": {"campaign": None, "campaignFrom": None,
+                                                         "campaignTo": None}})
+    report = catalog_sync(customer=customer)
+    assert report.writes_woo == 4
+    for shop in shops:
+        for sku, regular in (("SE-KAFFE-500", "88.48"), ("SE-TS-M", "199.00")):
+            product = by_sku(shop, sku)
+            assert [product[key] for key in SALE_FIELDS] == ["", None, None, None, None], (shop, sku)
+            assert (product["price"], product["regular_price"], product["on_sale"]) == (regular, regular, False)
+    assert catalog_sync(customer=customer).writes == 0
+
+
 def test_flow_2_create_and_update_are_separate_choices(woo_sandbox, hogia_sandbox):
     customer, (shop, _second) = customer_with(woo_sandbox, hogia_sandbox, flow=Flow.ERP,
                                               create_products=False, sync_prices=True)
