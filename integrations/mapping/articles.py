@@ -7,8 +7,10 @@
   the customer's switches allow: name (flow 2), regular price from the ordinary price,
   sale price and its dates from the campaign price, stock.
 
-Campaigns: WooCommerce applies only the fields a request sets (PHP's ``isset``, false for
-null): a date sent as null leaves an old sale window in place, so a date to clear is sent as "".
+Campaigns: a campaign whose last day (Swedish date) has passed is no campaign; one that
+starts later is written with its dates, and WooCommerce starts the sale on its first day.
+WooCommerce applies only the fields a request sets (PHP's ``isset``, false for null): a
+date sent as null leaves an old sale window in place, so a date to clear is sent as "".
 
 Prices: Hogia Smart keeps article prices **excluding VAT** (its article register). A
 shop that enters prices including VAT (Swedish B2C shops do) gets ``net x (1 + VAT)``,
@@ -22,8 +24,11 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Mapping
+
+from django.utils import timezone
 
 UNIT = "st"
 CENT = Decimal("0.01")
@@ -182,6 +187,22 @@ class Switches:
         return self.name or self.prices or self.campaign or self.stock
 
 
+def campaign_fields(prices: Mapping[str, Any], *, vat_percent: Decimal, prices_include_tax: bool,
+                    today: date) -> dict:
+    """``sale_price`` and its dates from a Hogia campaign; all three cleared when there is none."""
+    campaign = decimal_or_none(prices.get("campaign"))
+    starts, ends = _day(prices.get("campaignFrom")), _day(prices.get("campaignTo"))
+    # Days as ISO text compare as dates; a malformed one is the shop's to refuse, per product.
+    if campaign is None or (ends is not None and ends < today.isoformat()):
+        return dict(NO_CAMPAIGN)
+    return {
+        "sale_price": shop_price(campaign, vat_percent=vat_percent, prices_include_tax=prices_include_tax),
+        # WooCommerce's sale ends at the end of its "to" day; Hogia's campaign includes it.
+        "date_on_sale_from": f"{starts}T00:00:00" if starts else "",
+        "date_on_sale_to": f"{ends}T23:59:59" if ends else "",
+    }
+
+
 def _day(value: Any) -> str | None:
     text = str(value or "")[:10]
     return text or None
@@ -203,8 +224,12 @@ def stock_fields(article: Mapping[str, Any], *, reserved: Decimal = Decimal(0)) 
 
 
 def shop_fields_from_article(article: Mapping[str, Any], *, switches: Switches, prices_include_tax: bool,
-                             reserved: Decimal = Decimal(0)) -> dict:
-    """The product/variation fields the switches allow, as WooCommerce takes them."""
+                             reserved: Decimal = Decimal(0), today: date | None = None) -> dict:
+    """The product/variation fields the switches allow, as WooCommerce takes them.
+
+    ``today`` (default: today in the portal's time zone, Europe/Stockholm) decides whether
+    a campaign has ended.
+    """
     fields: dict[str, Any] = {}
     vat = decimal_or_none(article.get("vatPercent")) or Decimal(0)
     prices = article.get("prices") or {}
@@ -215,24 +240,16 @@ def shop_fields_from_article(article: Mapping[str, Any], *, switches: Switches, 
         fields["regular_price"] = ("" if ordinary is None else
                                    shop_price(ordinary, vat_percent=vat, prices_include_tax=prices_include_tax))
     if switches.campaign:
-        campaign = decimal_or_none(prices.get("campaign"))
-        if campaign is None:
-            fields.update(NO_CAMPAIGN)
-        else:
-            starts, ends = _day(prices.get("campaignFrom")), _day(prices.get("campaignTo"))
-            fields.update({
-                "sale_price": shop_price(campaign, vat_percent=vat, prices_include_tax=prices_include_tax),
-                # WooCommerce's sale ends at the end of its "to" day; Hogia's campaign includes it.
-                "date_on_sale_from": f"{starts}T00:00:00" if starts else "",
-                "date_on_sale_to": f"{ends}T23:59:59" if ends else "",
-            })
+        fields.update(campaign_fields(prices, vat_percent=vat, prices_include_tax=prices_include_tax,
+                                      today=today or timezone.localdate()))
     if switches.stock:
         fields.update(stock_fields(article, reserved=reserved))
     return fields
 
 
 def new_product_from_article(article: Mapping[str, Any], *, taxes: ShopTaxes, switches: Switches,
-                             prices_include_tax: bool, reserved: Decimal = Decimal(0)) -> dict:
+                             prices_include_tax: bool, reserved: Decimal = Decimal(0),
+                             today: date | None = None) -> dict:
     """A new simple product for an article marked "send to webshop" (flow 2, initial sync case 2)."""
     vat = decimal_or_none(article.get("vatPercent")) or Decimal(0)
     tax_class = taxes.tax_class(vat)
@@ -243,5 +260,5 @@ def new_product_from_article(article: Mapping[str, Any], *, taxes: ShopTaxes, sw
     product.update(shop_fields_from_article(
         article, switches=Switches(name=False, prices=True, campaign=switches.campaign,
                                    stock=switches.stock),
-        prices_include_tax=prices_include_tax, reserved=reserved))
+        prices_include_tax=prices_include_tax, reserved=reserved, today=today))
     return product

@@ -8,6 +8,7 @@ sold that Hogia Smart has not invoiced yet.
 """
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -26,7 +27,7 @@ from integrations.connections import woocommerce_client
 from integrations.models import (ArticleBinding, Flow, FlowSettings, HogiaArticle, HogiaConnection,
                                  OrderTransfer, SyncLogEntry)
 from integrations.sandboxes import demo
-from tests.integrations.helpers import connected_customer, front
+from tests.integrations.helpers import campaign_day, connected_customer, front
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("hogia_without_rate_limit")]
 
@@ -115,7 +116,9 @@ def test_flow_1_a_variation_named_by_webhook_is_read(woo_sandbox, hogia_sandbox)
 
 # -- flow 2: products, prices and stock from Hogia Smart ------------------------------------------
 
-def test_flow_2_creates_and_updates_products_prices_campaigns_and_stock(woo_sandbox, hogia_sandbox):
+def test_flow_2_creates_and_updates_products_prices_campaigns_and_stock(woo_sandbox, hogia_sandbox,
+                                                                        monkeypatch):
+    campaign_day(monkeypatch)  # HS-NY-1's campaign is still to come, the demo mug's is running
     customer, (shop, second) = customer_with(woo_sandbox, hogia_sandbox, flow=Flow.ERP, sync_prices=True,
                                              sync_campaign_prices=True, sync_stock=True)
     sandbox_articles(hogia_sandbox, {
@@ -166,8 +169,9 @@ SALE_FIELDS = ("sale_price", "date_on_sale_from", "date_on_sale_from_gmt", "date
 
 
 def test_flow_2_a_campaign_removed_in_hogia_leaves_no_sale_price_or_dates_in_the_shop(
-        woo_sandbox, hogia_sandbox):
+        woo_sandbox, hogia_sandbox, monkeypatch):
     # WooCommerce leaves a field sent as null as it was: only "" clears a sale date.
+    campaign_day(monkeypatch, date(2026, 11, 25))
     customer, shops = customer_with(woo_sandbox, hogia_sandbox, flow=Flow.ERP, sync_prices=True,
                                     sync_campaign_prices=True)
     client = hogia(hogia_sandbox)
@@ -195,6 +199,23 @@ def test_flow_2_a_campaign_removed_in_hogia_leaves_no_sale_price_or_dates_in_the
             assert [product[key] for key in SALE_FIELDS] == ["", None, None, None, None], (shop, sku)
             assert (product["price"], product["regular_price"], product["on_sale"]) == (regular, regular, False)
     assert catalog_sync(customer=customer).writes == 0
+
+
+def test_flow_2_a_campaign_that_has_ended_is_cleared_from_the_shop_by_the_full_sync(
+        woo_sandbox, hogia_sandbox, monkeypatch):
+    campaign_day(monkeypatch, date(2026, 11, 30))  # the demo mug's campaign: its last day
+    customer, (shop, _second) = customer_with(woo_sandbox, hogia_sandbox, flow=Flow.ERP, sync_prices=True,
+                                              sync_campaign_prices=True)
+    catalog_sync(customer=customer)
+    mugg = by_sku(shop, "SE-MUGG-35")
+    assert (mugg["sale_price"], mugg["date_on_sale_to"]) == ("99.00", "2026-11-30T23:59:59")
+
+    campaign_day(monkeypatch, date(2026, 12, 1))
+    assert catalog_sync(customer=customer).writes == 0  # Hogia's article has not changed
+    report = catalog_sync(customer=customer, full=True)
+    mugg = by_sku(shop, "SE-MUGG-35")
+    assert [mugg[key] for key in SALE_FIELDS] == ["", None, None, None, None]
+    assert report.writes_woo == 2  # the mug, in each shop
 
 
 def test_flow_2_create_and_update_are_separate_choices(woo_sandbox, hogia_sandbox):

@@ -22,7 +22,7 @@ from integrations.catalog.initial_sync import (InitialSyncRefused, initial_sync_
 from integrations.models import (ArticleBinding, Flow, FlowSettings, HogiaConnection, InitialSync,
                                  InitialSyncItem, Shop)
 from integrations.sandboxes import demo
-from tests.integrations.helpers import connected_customer
+from tests.integrations.helpers import campaign_day, connected_customer
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("hogia_without_rate_limit")]
 
@@ -130,6 +130,7 @@ def test_case_1_preview_run_crash_and_resume(woo_sandbox, hogia_sandbox):
 # -- case 2: Hogia Smart → shop ----------------------------------------------------------------------
 
 def test_case_2_preview_run_crash_and_resume(woo_sandbox, hogia_sandbox, monkeypatch):
+    campaign_day(monkeypatch)  # the demo mug's campaign is running
     prefix, key, secret = EMPTY_STORE
     requests.post(f"{woo_sandbox.url}/_sandbox/stores", json={
         "prefix": prefix, "consumer_key": key, "consumer_secret": secret}).raise_for_status()
