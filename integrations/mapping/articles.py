@@ -137,13 +137,29 @@ def variation_name(parent: Mapping[str, Any], variation: Mapping[str, Any]) -> s
     return f"{base} - {', '.join(values)}" if values else base
 
 
+def _stock_keeper(product: Mapping[str, Any],
+                  parent: Mapping[str, Any] | None = None) -> Mapping[str, Any] | None:
+    """The product whose stock a product or variation sells from, None when the shop keeps none.
+
+    A variation's ``manage_stock`` is "parent" when it sells from its parent's stock
+    (``WC_Product_Variation::get_manage_stock``); that counts only while the parent keeps stock.
+    """
+    manage = product.get("manage_stock")
+    if manage is True:
+        return product
+    if manage == "parent" and parent is not None and parent.get("manage_stock") is True:
+        return parent
+    return None
+
+
 def article_from_product(product: Mapping[str, Any], *, taxes: ShopTaxes,
                          parent: Mapping[str, Any] | None = None,
                          prices_include_tax: bool | None = None) -> dict:
     """The Hogia article for a simple product, or for a variation of ``parent``.
 
-    ``prices_include_tax`` given: the ordinary price is included too (initial sync case 1,
-    where the whole catalogue is copied); otherwise only number, name, VAT and unit.
+    Always number, name, VAT, unit and whether it is a stock article. ``prices_include_tax``
+    given (the article is created from the shop: flows 1 and 3, initial sync case 1): the
+    ordinary price and the stock balance to start from too.
     """
     sku = str(product.get("sku") or "").strip()
     if not sku:
@@ -159,15 +175,17 @@ def article_from_product(product: Mapping[str, Any], *, taxes: ShopTaxes,
     if vat is None:
         raise NotMappable(f"The shop has no rate for tax class {source.get('tax_class')!r}.")
     name = variation_name(parent, product) if parent is not None else str(product.get("name") or "").strip()
-    article: dict[str, Any] = {"number": sku, "name": name or sku, "unit": UNIT, "vatPercent": vat}
+    keeper = _stock_keeper(product, parent)
+    # Said either way: an article created without it is a stock article in Hogia Smart.
+    article: dict[str, Any] = {"number": sku, "name": name or sku, "unit": UNIT, "vatPercent": vat,
+                               "isStockArticle": keeper is not None}
     if prices_include_tax is not None:
         regular = decimal_or_none(product.get("regular_price"))
         if regular is not None:
             net = net_from_gross(regular, vat) if prices_include_tax else regular
             article["prices"] = {"ordinary": net}
-        if product.get("manage_stock") is True:
-            article["isStockArticle"] = True
-            article["stockBalance"] = Decimal(int(product.get("stock_quantity") or 0))
+        if keeper is not None:
+            article["stockBalance"] = Decimal(int(keeper.get("stock_quantity") or 0))
     return article
 
 

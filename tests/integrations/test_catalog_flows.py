@@ -229,6 +229,27 @@ def test_flow_2_create_and_update_are_separate_choices(woo_sandbox, hogia_sandbo
     assert by_sku(shop, "SE-KAFFE-500")["name"] == "Kaffe mellanrost 500 g"  # update_products: names too
 
 
+def test_flow_1_a_product_without_stock_management_becomes_a_non_stock_article(woo_sandbox, hogia_sandbox):
+    # Hogia Smart makes an article a stock article unless the create says otherwise.
+    customer, (shop, _second) = customer_with(woo_sandbox, hogia_sandbox, flow=Flow.ECOM)
+    shop_front = front(shop)
+    shop_front.call("POST", "products", {"name": "Presentkort 250 kr", "sku": "NY-PRESENT-250",
+                                         "regular_price": "250.00", "tax_class": "zero-rate",
+                                         "virtual": True, "manage_stock": False})
+    shop_front.call("POST", "products", {"name": "Kaffefilter 100 st", "sku": "NY-FILTER",
+                                         "regular_price": "25.00", "tax_class": "reduced-rate",
+                                         "manage_stock": True, "stock_quantity": 40})
+
+    catalog_sync(customer=customer)
+
+    client = hogia(hogia_sandbox)
+    gift_card = client.article_by_number("NY-PRESENT-250")
+    assert gift_card["isStockArticle"] is False
+    assert gift_card["prices"]["ordinary"] == Decimal("250.0000")
+    stocked = client.article_by_number("NY-FILTER")
+    assert (stocked["isStockArticle"], stocked["stockBalance"]) == (True, 40)
+
+
 # -- flow 3: articles from the shop, prices and stock from Hogia Smart ----------------------------
 
 def test_flow_3_articles_one_way_prices_and_stock_the_other(woo_sandbox, hogia_sandbox):

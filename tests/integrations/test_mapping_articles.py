@@ -1,17 +1,35 @@
-"""Articles between WooCommerce and Hogia Smart: campaigns to the shop.
+"""Articles between WooCommerce and Hogia Smart: campaigns to the shop, stock articles to Hogia.
 
+Products are the real WooCommerce 11 store's (``../shared/fixtures/woocommerce-11/products``);
 Hogia articles are as the Hogia Smart sandbox returns them (prices excluding VAT).
 """
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, timezone as dt_timezone
 from decimal import Decimal
 
-from integrations.mapping.articles import ShopTaxes, Switches, new_product_from_article, shop_fields_from_article
+import pytest
+
+from integrations.mapping.articles import (ShopTaxes, Switches, article_from_product, new_product_from_article,
+                                           shop_fields_from_article)
+from integrations.sandboxes.fixtures import WOOCOMMERCE_11
+
+PRODUCTS = WOOCOMMERCE_11 / "products"
+pytestmark = pytest.mark.skipif(not PRODUCTS.is_dir(), reason="shared WooCommerce fixtures not available")
 
 TODAY = date(2026, 12, 2)
 CAMPAIGN = Switches(campaign=True)
 NO_CAMPAIGN = {"sale_price": "", "date_on_sale_from": "", "date_on_sale_to": ""}
+
+
+def _product(name: str) -> dict:
+    return json.loads((PRODUCTS / f"{name}.json").read_text("utf-8"))
+
+
+def _variation(sku: str) -> dict:
+    return next(v for v in json.loads((PRODUCTS / "variable_tshirt_variations.json").read_text("utf-8"))
+                if v["sku"] == sku)
 
 
 def mug(**prices) -> dict:
@@ -84,3 +102,46 @@ def test_today_is_the_swedish_date_by_default(monkeypatch):
     running = shop_fields_from_article(mug(campaign=Decimal("79.20"), campaignTo="2026-12-01"),
                                        switches=CAMPAIGN, prices_include_tax=True)
     assert running["sale_price"] == "99.00"
+
+
+# -- stock articles, WooCommerce -> Hogia Smart ----------------------------------------------------------
+
+def test_a_product_that_keeps_no_stock_becomes_a_non_stock_article():
+    tea = article_from_product(_product("simple_scheduled_sale_future_no_manage_stock_te"), taxes=ShopTaxes(),
+                               prices_include_tax=True)
+    assert tea["isStockArticle"] is False and "stockBalance" not in tea
+    gift_card = article_from_product(_product("simple_zero_rate_0_presentkort"), taxes=ShopTaxes(),
+                                     prices_include_tax=True)
+    assert gift_card["isStockArticle"] is False and "stockBalance" not in gift_card
+
+
+def test_a_product_that_keeps_stock_becomes_a_stock_article_with_its_balance():
+    mugg = article_from_product(_product("simple_standard_25_rounding_mugg"), taxes=ShopTaxes(),
+                                prices_include_tax=True)
+    assert (mugg["isStockArticle"], mugg["stockBalance"]) == (True, Decimal(617))
+    parent = _product("variable_parent_tshirt")
+    medium = article_from_product(_variation("SE-TS-M"), taxes=ShopTaxes(), parent=parent, prices_include_tax=True)
+    assert (medium["isStockArticle"], medium["stockBalance"]) == (True, Decimal(3))
+
+
+def test_a_variation_on_its_parents_stock_is_a_stock_article_only_while_the_parent_keeps_stock():
+    # Invented: the store has no parent that keeps stock; WooCommerce then shows "parent"
+    # on a variation that keeps none of its own (WC_Product_Variation::get_manage_stock).
+    variation_on_parent_stock_invented = {**_variation("SE-TS-M"), "manage_stock": "parent"}
+    parent_with_stock_invented = {**_product("variable_parent_tshirt"), "manage_stock": True, "stock_quantity": 40}
+    on_parent = article_from_product(variation_on_parent_stock_invented, taxes=ShopTaxes(),
+                                     parent=parent_with_stock_invented, prices_include_tax=True)
+    assert (on_parent["isStockArticle"], on_parent["stockBalance"]) == (True, Decimal(40))
+    parent_without_stock = _product("variable_parent_tshirt")
+    alone = article_from_product(variation_on_parent_stock_invented, taxes=ShopTaxes(), parent=parent_without_stock,
+                                 prices_include_tax=True)
+    assert alone["isStockArticle"] is False and "stockBalance" not in alone
+    own_none = article_from_product({**_variation("SE-TS-M"), "manage_stock": False}, taxes=ShopTaxes(),
+                                    parent=parent_with_stock_invented, prices_include_tax=True)
+    assert own_none["isStockArticle"] is False
+
+
+def test_the_kind_of_article_is_said_also_without_prices():
+    tea = article_from_product(_product("simple_scheduled_sale_future_no_manage_stock_te"), taxes=ShopTaxes())
+    assert tea == {"number": "SE-TE-100", "name": tea["name"], "unit": "st", "vatPercent": 12,
+                   "isStockArticle": False}
