@@ -7,6 +7,11 @@
   the customer's switches allow: name (flow 2), regular price from the ordinary price,
   sale price and its dates from the campaign price, stock.
 
+Campaigns: a campaign whose last day (Swedish date) has passed is no campaign; one that
+starts later is written with its dates, and WooCommerce starts the sale on its first day.
+WooCommerce applies only the fields a request sets (PHP's ``isset``, false for null): a
+date sent as null leaves an old sale window in place, so a date to clear is sent as "".
+
 Prices: Hogia Smart keeps article prices **excluding VAT** (its article register). A
 shop that enters prices including VAT (Swedish B2C shops do) gets ``net x (1 + VAT)``,
 rounded half up to whole öre, and the other way ``gross / (1 + VAT)``.
@@ -19,8 +24,11 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Mapping
+
+from django.utils import timezone
 
 UNIT = "st"
 CENT = Decimal("0.01")
@@ -31,6 +39,7 @@ DEFAULT_TAX_CLASS_RATES: dict[str, Decimal] = {
 }
 # WooCommerce stock statuses the portal sets; "onbackorder" is the shop's own business.
 IN_STOCK, OUT_OF_STOCK = "instock", "outofstock"
+NO_CAMPAIGN = {"sale_price": "", "date_on_sale_from": "", "date_on_sale_to": ""}
 
 
 def content_hash(payload: Mapping[str, Any]) -> str:
@@ -128,13 +137,29 @@ def variation_name(parent: Mapping[str, Any], variation: Mapping[str, Any]) -> s
     return f"{base} - {', '.join(values)}" if values else base
 
 
+def _stock_keeper(product: Mapping[str, Any],
+                  parent: Mapping[str, Any] | None = None) -> Mapping[str, Any] | None:
+    """The product whose stock a product or variation sells from, None when the shop keeps none.
+
+    A variation's ``manage_stock`` is "parent" when it sells from its parent's stock
+    (``WC_Product_Variation::get_manage_stock``); that counts only while the parent keeps stock.
+    """
+    manage = product.get("manage_stock")
+    if manage is True:
+        return product
+    if manage == "parent" and parent is not None and parent.get("manage_stock") is True:
+        return parent
+    return None
+
+
 def article_from_product(product: Mapping[str, Any], *, taxes: ShopTaxes,
                          parent: Mapping[str, Any] | None = None,
                          prices_include_tax: bool | None = None) -> dict:
     """The Hogia article for a simple product, or for a variation of ``parent``.
 
-    ``prices_include_tax`` given: the ordinary price is included too (initial sync case 1,
-    where the whole catalogue is copied); otherwise only number, name, VAT and unit.
+    Always number, name, VAT, unit and whether it is a stock article. ``prices_include_tax``
+    given (the article is created from the shop: flows 1 and 3, initial sync case 1): the
+    ordinary price and the stock balance to start from too.
     """
     sku = str(product.get("sku") or "").strip()
     if not sku:
@@ -150,15 +175,17 @@ def article_from_product(product: Mapping[str, Any], *, taxes: ShopTaxes,
     if vat is None:
         raise NotMappable(f"The shop has no rate for tax class {source.get('tax_class')!r}.")
     name = variation_name(parent, product) if parent is not None else str(product.get("name") or "").strip()
-    article: dict[str, Any] = {"number": sku, "name": name or sku, "unit": UNIT, "vatPercent": vat}
+    keeper = _stock_keeper(product, parent)
+    # Said either way: an article created without it is a stock article in Hogia Smart.
+    article: dict[str, Any] = {"number": sku, "name": name or sku, "unit": UNIT, "vatPercent": vat,
+                               "isStockArticle": keeper is not None}
     if prices_include_tax is not None:
         regular = decimal_or_none(product.get("regular_price"))
         if regular is not None:
             net = net_from_gross(regular, vat) if prices_include_tax else regular
             article["prices"] = {"ordinary": net}
-        if product.get("manage_stock") is True:
-            article["isStockArticle"] = True
-            article["stockBalance"] = Decimal(int(product.get("stock_quantity") or 0))
+        if keeper is not None:
+            article["stockBalance"] = Decimal(int(keeper.get("stock_quantity") or 0))
     return article
 
 
@@ -176,6 +203,22 @@ class Switches:
     @property
     def any(self) -> bool:
         return self.name or self.prices or self.campaign or self.stock
+
+
+def campaign_fields(prices: Mapping[str, Any], *, vat_percent: Decimal, prices_include_tax: bool,
+                    today: date) -> dict:
+    """``sale_price`` and its dates from a Hogia campaign; all three cleared when there is none."""
+    campaign = decimal_or_none(prices.get("campaign"))
+    starts, ends = _day(prices.get("campaignFrom")), _day(prices.get("campaignTo"))
+    # Days as ISO text compare as dates; a malformed one is the shop's to refuse, per product.
+    if campaign is None or (ends is not None and ends < today.isoformat()):
+        return dict(NO_CAMPAIGN)
+    return {
+        "sale_price": shop_price(campaign, vat_percent=vat_percent, prices_include_tax=prices_include_tax),
+        # WooCommerce's sale ends at the end of its "to" day; Hogia's campaign includes it.
+        "date_on_sale_from": f"{starts}T00:00:00" if starts else "",
+        "date_on_sale_to": f"{ends}T23:59:59" if ends else "",
+    }
 
 
 def _day(value: Any) -> str | None:
@@ -201,8 +244,12 @@ def stock_fields(article: Mapping[str, Any], *, quantity: int | None = None) -> 
 
 
 def shop_fields_from_article(article: Mapping[str, Any], *, switches: Switches, prices_include_tax: bool,
-                             stock_quantity: int | None = None) -> dict:
-    """The product/variation fields the switches allow, as WooCommerce takes them."""
+                             stock_quantity: int | None = None, today: date | None = None) -> dict:
+    """The product/variation fields the switches allow, as WooCommerce takes them.
+
+    ``today`` (default: today in the portal's time zone, Europe/Stockholm) decides whether
+    a campaign has ended.
+    """
     fields: dict[str, Any] = {}
     vat = decimal_or_none(article.get("vatPercent")) or Decimal(0)
     prices = article.get("prices") or {}
@@ -213,24 +260,16 @@ def shop_fields_from_article(article: Mapping[str, Any], *, switches: Switches, 
         fields["regular_price"] = ("" if ordinary is None else
                                    shop_price(ordinary, vat_percent=vat, prices_include_tax=prices_include_tax))
     if switches.campaign:
-        campaign = decimal_or_none(prices.get("campaign"))
-        if campaign is None:
-            fields.update({"sale_price": "", "date_on_sale_from": None, "date_on_sale_to": None})
-        else:
-            starts, ends = _day(prices.get("campaignFrom")), _day(prices.get("campaignTo"))
-            fields.update({
-                "sale_price": shop_price(campaign, vat_percent=vat, prices_include_tax=prices_include_tax),
-                # WooCommerce's sale ends at the end of its "to" day; Hogia's campaign includes it.
-                "date_on_sale_from": f"{starts}T00:00:00" if starts else None,
-                "date_on_sale_to": f"{ends}T23:59:59" if ends else None,
-            })
+        fields.update(campaign_fields(prices, vat_percent=vat, prices_include_tax=prices_include_tax,
+                                      today=today or timezone.localdate()))
     if switches.stock:
         fields.update(stock_fields(article, quantity=stock_quantity))
     return fields
 
 
 def new_product_from_article(article: Mapping[str, Any], *, taxes: ShopTaxes, switches: Switches,
-                             prices_include_tax: bool, stock_quantity: int | None = None) -> dict:
+                             prices_include_tax: bool, stock_quantity: int | None = None,
+                             today: date | None = None) -> dict:
     """A new simple product for an article marked "send to webshop" (flow 2, initial sync case 2)."""
     vat = decimal_or_none(article.get("vatPercent")) or Decimal(0)
     tax_class = taxes.tax_class(vat)
@@ -241,5 +280,5 @@ def new_product_from_article(article: Mapping[str, Any], *, taxes: ShopTaxes, sw
     product.update(shop_fields_from_article(
         article, switches=Switches(name=False, prices=True, campaign=switches.campaign,
                                    stock=switches.stock),
-        prices_include_tax=prices_include_tax, stock_quantity=stock_quantity))
+        prices_include_tax=prices_include_tax, stock_quantity=stock_quantity, today=today))
     return product

@@ -3,7 +3,9 @@ set up a customer connected to the sandboxes."""
 from __future__ import annotations
 
 import json
+from datetime import date
 from decimal import Decimal
+from types import SimpleNamespace
 from urllib.parse import urlencode
 
 import requests
@@ -71,6 +73,18 @@ def connected_customer(woo_sandbox, hogia_sandbox, *, package_code: str = "400",
             customer=customer, name=shop_name, url=f"{woo_sandbox.url}{prefix}/", consumer_key=key,
             consumer_secret=secret, result_unit=unit, trigger_statuses=list(trigger_statuses)))
     return customer, shops
+
+
+# The demo company's campaign (SE-MUGG-35, 2026-11-20 to 2026-11-30) is running on this day.
+DEMO_CAMPAIGN_DAY = date(2026, 11, 25)
+
+
+def campaign_day(monkeypatch, day: date = DEMO_CAMPAIGN_DAY) -> None:
+    """Make ``day`` the day the article mapping judges campaigns by: the flows let it default to
+    today, and a campaign that has ended is not written (only the mapping's clock is replaced)."""
+    from integrations.mapping import articles
+
+    monkeypatch.setattr(articles, "timezone", SimpleNamespace(localdate=lambda: day))
 
 
 def front(shop: Shop) -> ShopFront:

@@ -8,6 +8,7 @@ sold that Hogia Smart has not invoiced yet.
 """
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -26,7 +27,7 @@ from integrations.connections import woocommerce_client
 from integrations.models import (ArticleBinding, Flow, FlowSettings, HogiaArticle, HogiaConnection,
                                  OrderTransfer, SyncLogEntry)
 from integrations.sandboxes import demo
-from tests.integrations.helpers import connected_customer, front
+from tests.integrations.helpers import campaign_day, connected_customer, front
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("hogia_without_rate_limit")]
 
@@ -115,7 +116,9 @@ def test_flow_1_a_variation_named_by_webhook_is_read(woo_sandbox, hogia_sandbox)
 
 # -- flow 2: products, prices and stock from Hogia Smart ------------------------------------------
 
-def test_flow_2_creates_and_updates_products_prices_campaigns_and_stock(woo_sandbox, hogia_sandbox):
+def test_flow_2_creates_and_updates_products_prices_campaigns_and_stock(woo_sandbox, hogia_sandbox,
+                                                                        monkeypatch):
+    campaign_day(monkeypatch)  # HS-NY-1's campaign is still to come, the demo mug's is running
     customer, (shop, second) = customer_with(woo_sandbox, hogia_sandbox, flow=Flow.ERP, sync_prices=True,
                                              sync_campaign_prices=True, sync_stock=True)
     sandbox_articles(hogia_sandbox, {
@@ -161,6 +164,60 @@ def test_flow_2_creates_and_updates_products_prices_campaigns_and_stock(woo_sand
     assert batch_requests(woo_sandbox) == before
 
 
+SALE_FIELDS = ("sale_price", "date_on_sale_from", "date_on_sale_from_gmt", "date_on_sale_to",
+               "date_on_sale_to_gmt")
+
+
+def test_flow_2_a_campaign_removed_in_hogia_leaves_no_sale_price_or_dates_in_the_shop(
+        woo_sandbox, hogia_sandbox, monkeypatch):
+    # WooCommerce leaves a field sent as null as it was: only "" clears a sale date.
+    campaign_day(monkeypatch, date(2026, 11, 25))
+    customer, shops = customer_with(woo_sandbox, hogia_sandbox, flow=Flow.ERP, sync_prices=True,
+                                    sync_campaign_prices=True)
+    client = hogia(hogia_sandbox)
+    campaign = {"campaignFrom": "2026-11-20", "campaignTo": "2026-12-24"}
+    kaffe, medium = client.article_by_number("SE-KAFFE-500"), client.article_by_number("SE-TS-M")
+    client.article_update(kaffe["id"], {"prices": {"campaign": Decimal("62.50"), **campaign}})
+    client.article_update(medium["id"], {"prices": {"campaign": Decimal("119.20"), **campaign}})
+
+    catalog_sync(customer=customer)
+    for shop in shops:
+        # A simple product (products/batch) and a variation (variations/batch).
+        for sku, sale in (("SE-KAFFE-500", "70.00"), ("SE-TS-M", "149.00")):
+            product = by_sku(shop, sku)
+            assert (product["sale_price"], product["date_on_sale_from"], product["date_on_sale_to"]) == (
+                sale, "2026-11-20T00:00:00", "2026-12-24T23:59:59")
+
+    for article in (kaffe, medium):
+        client.article_update(article["id"], {"prices": {"campaign": None, "campaignFrom": None,
+                                                         "campaignTo": None}})
+    report = catalog_sync(customer=customer)
+    assert report.writes_woo == 4
+    for shop in shops:
+        for sku, regular in (("SE-KAFFE-500", "88.48"), ("SE-TS-M", "199.00")):
+            product = by_sku(shop, sku)
+            assert [product[key] for key in SALE_FIELDS] == ["", None, None, None, None], (shop, sku)
+            assert (product["price"], product["regular_price"], product["on_sale"]) == (regular, regular, False)
+    assert catalog_sync(customer=customer).writes == 0
+
+
+def test_flow_2_a_campaign_that_has_ended_is_cleared_from_the_shop_by_the_full_sync(
+        woo_sandbox, hogia_sandbox, monkeypatch):
+    campaign_day(monkeypatch, date(2026, 11, 30))  # the demo mug's campaign: its last day
+    customer, (shop, _second) = customer_with(woo_sandbox, hogia_sandbox, flow=Flow.ERP, sync_prices=True,
+                                              sync_campaign_prices=True)
+    catalog_sync(customer=customer)
+    mugg = by_sku(shop, "SE-MUGG-35")
+    assert (mugg["sale_price"], mugg["date_on_sale_to"]) == ("99.00", "2026-11-30T23:59:59")
+
+    campaign_day(monkeypatch, date(2026, 12, 1))
+    assert catalog_sync(customer=customer).writes == 0  # Hogia's article has not changed
+    report = catalog_sync(customer=customer, full=True)
+    mugg = by_sku(shop, "SE-MUGG-35")
+    assert [mugg[key] for key in SALE_FIELDS] == ["", None, None, None, None]
+    assert report.writes_woo == 2  # the mug, in each shop
+
+
 def test_flow_2_create_and_update_are_separate_choices(woo_sandbox, hogia_sandbox):
     customer, (shop, _second) = customer_with(woo_sandbox, hogia_sandbox, flow=Flow.ERP,
                                               create_products=False, sync_prices=True)
@@ -170,6 +227,27 @@ def test_flow_2_create_and_update_are_separate_choices(woo_sandbox, hogia_sandbo
     assert woocommerce_client(shop=shop).products_by_sku(["HS-NY-2"]) == []
     assert by_sku(shop, "SE-KAFFE-500")["regular_price"] == "88.48"  # 79.00 + 12 %
     assert by_sku(shop, "SE-KAFFE-500")["name"] == "Kaffe mellanrost 500 g"  # update_products: names too
+
+
+def test_flow_1_a_product_without_stock_management_becomes_a_non_stock_article(woo_sandbox, hogia_sandbox):
+    # Hogia Smart makes an article a stock article unless the create says otherwise.
+    customer, (shop, _second) = customer_with(woo_sandbox, hogia_sandbox, flow=Flow.ECOM)
+    shop_front = front(shop)
+    shop_front.call("POST", "products", {"name": "Presentkort 250 kr", "sku": "NY-PRESENT-250",
+                                         "regular_price": "250.00", "tax_class": "zero-rate",
+                                         "virtual": True, "manage_stock": False})
+    shop_front.call("POST", "products", {"name": "Kaffefilter 100 st", "sku": "NY-FILTER",
+                                         "regular_price": "25.00", "tax_class": "reduced-rate",
+                                         "manage_stock": True, "stock_quantity": 40})
+
+    catalog_sync(customer=customer)
+
+    client = hogia(hogia_sandbox)
+    gift_card = client.article_by_number("NY-PRESENT-250")
+    assert gift_card["isStockArticle"] is False
+    assert gift_card["prices"]["ordinary"] == Decimal("250.0000")
+    stocked = client.article_by_number("NY-FILTER")
+    assert (stocked["isStockArticle"], stocked["stockBalance"]) == (True, 40)
 
 
 # -- flow 3: articles from the shop, prices and stock from Hogia Smart ----------------------------

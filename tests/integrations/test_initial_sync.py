@@ -22,7 +22,7 @@ from integrations.catalog.initial_sync import (InitialSyncRefused, initial_sync_
 from integrations.models import (ArticleBinding, Flow, FlowSettings, HogiaConnection, InitialSync,
                                  InitialSyncItem, Shop)
 from integrations.sandboxes import demo
-from tests.integrations.helpers import connected_customer
+from tests.integrations.helpers import campaign_day, connected_customer
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("hogia_without_rate_limit")]
 
@@ -115,8 +115,13 @@ def test_case_1_preview_run_crash_and_resume(woo_sandbox, hogia_sandbox):
     numbers = hogia_numbers(hogia_sandbox, EMPTY_ORG)
     assert all(numbers[sku] == 1 for sku in preview["only_in_shop"]), numbers
     assert numbers["SE-KAFFE-500"] == 0 and numbers["SE-TS"] == 0
-    article = hogia_client(connection=connection).article_by_number("SE-TS-M")
+    written = hogia_client(connection=connection)
+    article = written.article_by_number("SE-TS-M")
     assert article["name"] == "T-shirt Logga - M" and article["prices"]["ordinary"] == Decimal("159.2000")
+    # The shop keeps no stock of its tea and gift cards: nor does Hogia Smart.
+    assert [written.article_by_number(n)["isStockArticle"] for n in ("SE-TE-100", "SE-PRESENT-500")] == [
+        False, False]
+    assert (article["isStockArticle"], article["stockBalance"]) == (True, 3)
     assert job.report["written"] == 6 and job.report["resumed"] == 1
     assert job.report["left_out"]["duplicated_in_shop"] == 1 and job.report["left_out"]["missing_sku"] == 1
     assert ArticleBinding.objects.filter(shop=shop, sku="SE-BOK-001").exists()  # the match is bound
@@ -130,6 +135,7 @@ def test_case_1_preview_run_crash_and_resume(woo_sandbox, hogia_sandbox):
 # -- case 2: Hogia Smart → shop ----------------------------------------------------------------------
 
 def test_case_2_preview_run_crash_and_resume(woo_sandbox, hogia_sandbox, monkeypatch):
+    campaign_day(monkeypatch)  # the demo mug's campaign is running
     prefix, key, secret = EMPTY_STORE
     requests.post(f"{woo_sandbox.url}/_sandbox/stores", json={
         "prefix": prefix, "consumer_key": key, "consumer_secret": secret}).raise_for_status()

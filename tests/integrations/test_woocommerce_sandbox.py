@@ -11,7 +11,7 @@ import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode
 
 import pytest
 import requests
@@ -355,6 +355,65 @@ def test_product_create_derives_price_and_stock(server):
     assert parent["variations"] == [v1.json()["id"], v1.json()["id"] + 1] and parent["price"] == "250.00"
     dup = client.post(f"/products/{variable['id']}/variations", {"sku": "K-1"})
     assert dup.json()["code"] == "product_invalid_sku"
+
+
+SALE = ("sale_price", "date_on_sale_from", "date_on_sale_from_gmt", "date_on_sale_to", "date_on_sale_to_gmt")
+SALE_ROUTES = ("product", "products batch", "variation", "variations batch")
+
+
+def _on_sale(server, route: str) -> tuple[Woo, dict]:
+    """A product or a variation with a sale price and a sale window, in a store of its own."""
+    client = _new_store(server, fixtures=False)
+    window = {"regular_price": "100.00", "sale_price": "80.00", "date_on_sale_from": "2099-01-01T00:00:00",
+              "date_on_sale_to": "2099-01-31T23:59:59"}
+    if route.startswith("product"):
+        return client, client.post("/products", {"name": "Kopp", "sku": "K-1", **window}).json()
+    parent = client.post("/products", {"name": "Tröja", "type": "variable"}).json()
+    return client, client.post(f"/products/{parent['id']}/variations", {"sku": "TR-S", **window}).json()
+
+
+def _update(client: Woo, route: str, item: dict, body: dict) -> dict:
+    base = (f"/products/{item['parent_id']}/variations" if route.startswith("variation") else "/products")
+    if route.endswith("batch"):
+        response = client.post(f"{base}/batch", {"update": [{"id": item["id"], **body}]})
+        assert response.status_code == 200
+        return response.json()["update"][0]
+    response = client.put(f"{base}/{item['id']}", body)
+    assert response.status_code == 200
+    return response.json()
+
+
+@pytest.mark.parametrize("route", SALE_ROUTES)
+def test_null_leaves_the_sale_price_and_sale_dates_as_they_were(server, route):
+    # prepare_object_for_database: `if ( isset( $request['date_on_sale_from'] ) )`, and isset(null) is false.
+    client, item = _on_sale(server, route)
+    assert [item[key] for key in SALE] == ["80.00", "2099-01-01T00:00:00", "2098-12-31T23:00:00",
+                                           "2099-01-31T23:59:59", "2099-01-31T22:59:59"]
+    after = _update(client, route, item, {key: None for key in SALE})
+    assert [after[key] for key in SALE] == [item[key] for key in SALE]
+    assert after["regular_price"] == "100.00"
+
+
+@pytest.mark.parametrize("route", SALE_ROUTES)
+def test_an_empty_string_clears_a_sale_date_local_or_gmt(server, route):
+    client, item = _on_sale(server, route)
+    after = _update(client, route, item, {"date_on_sale_from": ""})
+    assert (after["date_on_sale_from"], after["date_on_sale_from_gmt"]) == (None, None)
+    assert after["date_on_sale_to"] == "2099-01-31T23:59:59"
+    # For _gmt the controller sets null: `$request['date_on_sale_to_gmt'] ? strtotime( … ) : null`.
+    after = _update(client, route, item, {"date_on_sale_to_gmt": "", "sale_price": ""})
+    assert [after[key] for key in SALE] == ["", None, None, None, None]
+    assert (after["price"], after["on_sale"]) == ("100.00", False)
+
+
+@pytest.mark.parametrize("route", SALE_ROUTES)
+def test_a_gmt_sale_date_sent_with_its_local_twin_wins(server, route):
+    # The controller applies date_on_sale_to, then date_on_sale_to_gmt, whatever the body's order.
+    client, item = _on_sale(server, route)
+    after = _update(client, route, item, {"date_on_sale_to_gmt": "2099-02-01T12:00:00",
+                                          "date_on_sale_to": "2099-03-01T00:00:00"})
+    assert (after["date_on_sale_to"], after["date_on_sale_to_gmt"]) == ("2099-02-01T13:00:00",
+                                                                       "2099-02-01T12:00:00")
 
 
 def test_batch_limit_and_per_item_errors(woo):

@@ -4,8 +4,10 @@ Follows, in ``woocommerce/woocommerce`` (``plugins/woocommerce/``):
 - ``includes/rest-api/Controllers/Version3/class-wc-rest-products-controller.php`` (and its v2
   parent): ``get_collection_params`` / ``prepare_objects_query`` (``sku`` matches products and
   variations alike, comma-separated), ``prepare_object_for_database`` (only the fields sent are
-  applied; ``product_invalid_sku`` with ``resource_id`` and ``unique_sku``),
-  ``delete_item`` (trash unless ``force``);
+  applied, and prices and sale dates only when not null: ``isset()``; "" clears a sale date;
+  ``product_invalid_sku`` with ``resource_id`` and ``unique_sku``),
+  ``delete_item`` (trash unless ``force``); batches run each item through the same code
+  (``WC_REST_Controller::batch_items``);
 - ``includes/abstracts/abstract-wc-product.php`` and ``includes/data-stores/class-wc-product-data-store-cpt.php``:
   the derived ``price``, ``on_sale``, ``purchasable`` and stock status;
 - ``includes/wc-stock-functions.php``: ``wc_update_product_stock`` (every change fires
@@ -54,6 +56,10 @@ PRODUCT_WRITABLE = {
     "attributes", "default_attributes", "grouped_products", "menu_order", "meta_data", "stock_status",
     "image", "global_unique_id", "post_password",
 }
+
+# In the order ``prepare_object_for_database`` applies them: a _gmt date sent beside its local
+# twin wins.
+SALE_DATES = ("date_on_sale_from", "date_on_sale_from_gmt", "date_on_sale_to", "date_on_sale_to_gmt")
 
 
 class ProductsMixin:
@@ -182,18 +188,12 @@ class ProductsMixin:
 
     def _apply_product_fields(self, store: Store, product: dict, data: dict) -> None:
         for key, value in data.items():
-            if key not in PRODUCT_WRITABLE:
+            if key not in PRODUCT_WRITABLE or key in SALE_DATES:
                 continue
             if key in ("regular_price", "sale_price"):
-                value = "" if value in (None, "") else _php_str(_dec(value)) if not isinstance(value, str) else value
-            if key in ("date_on_sale_from", "date_on_sale_to"):
-                local, gmt = _local_and_gmt(value, is_gmt=False)
-                product[key], product[key + "_gmt"] = local, gmt
-                continue
-            if key in ("date_on_sale_from_gmt", "date_on_sale_to_gmt"):
-                local, gmt = _local_and_gmt(value, is_gmt=True)
-                product[key[:-4]], product[key] = local, gmt
-                continue
+                if value is None:  # `if ( isset( $request['sale_price'] ) )`: null leaves the price
+                    continue
+                value = value if isinstance(value, str) else _php_str(_dec(value))
             if key == "stock_quantity" and value is not None:
                 value = int(_dec(value))
             if key == "meta_data":
@@ -201,6 +201,14 @@ class ProductsMixin:
             if key == "parent_id" and product.get("type") == "variation":
                 continue
             product[key] = value
+        for key in SALE_DATES:
+            value = data.get(key)
+            if value is None:  # isset() is false for null: the sale window stays as it was
+                continue
+            # "" clears: set_date_on_sale_from( '' ), and for _gmt set_date_on_sale_from( null ).
+            is_gmt = key.endswith("_gmt")
+            local_key = key[:-4] if is_gmt else key
+            product[local_key], product[local_key + "_gmt"] = _local_and_gmt(value, is_gmt=is_gmt)
         if product.get("type") == "variation" and data.get("tax_class") == "parent":
             parent = store.products.get(product.get("parent_id") or 0)
             product["tax_class"] = parent.get("tax_class", "") if parent else ""

@@ -5,6 +5,8 @@ Follows, in ``woocommerce/woocommerce`` (``plugins/woocommerce/``):
 (and its v2 parent): a variation belongs to its parent (``woocommerce_rest_product_variation_invalid_id``
 otherwise), cannot be trashed (``force`` is required), ``tax_class: "parent"``, the parent's
 derived price and stock status follow its children (``WC_Product_Variable::sync``).
+``prepare_object_for_database`` takes prices and sale dates as the products controller does
+(null leaves them, "" clears a date): both use ``ProductsMixin._apply_product_fields``.
 """
 from __future__ import annotations
 
