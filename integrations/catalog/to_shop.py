@@ -198,7 +198,7 @@ class ShopPush:
     # -- reading the shop --
 
     def _products_now(self, numbers: list[str]) -> dict[str, ShopProductNow]:
-        if self.index is None and (self.whole_shop or len(numbers) >= LIST_SHOP_ABOVE):
+        if self.index is None and self.whole_shop:
             self.index = shop_products_index(woo=self.woo)
         if self.index is not None:
             return {n: self.index[n] for n in numbers if n in self.index}
@@ -212,7 +212,11 @@ class ShopPush:
             return False
         try:
             for start in range(0, len(numbers), CHUNK):
-                self._push_chunk(numbers[start:start + CHUNK])
+                chunk = numbers[start:start + CHUNK]
+                if self.index is None and len(chunk) >= LIST_SHOP_ABOVE:
+                    # Many to look at (a full feed page): listing the shop once serves every chunk after.
+                    self.index = shop_products_index(woo=self.woo)
+                self._push_chunk(chunk)
         except RemoteError as exc:
             self.error = str(exc)
             sync_log(customer=self.customer, shop=self.shop, run=self.run, level=Level.ERROR,
