@@ -535,6 +535,15 @@ class ShopCatalog(models.Model):
     products_synced_until = models.DateTimeField(
         _("products read up to"), null=True, blank=True,
         help_text=_("The next sync asks the shop for products changed after this time."))
+    overwrite_accepted_at = models.DateTimeField(
+        _("prices and stock written since"), null=True, blank=True,
+        help_text=_("Empty: Hogia Smart's prices, campaign prices, stock and names are not written to the "
+                    "shop's existing products until support has accepted the initial sync's differences."))
+    overwrite_accepted_by = models.CharField(_("allowed by"), max_length=150, blank=True)
+    catch_up_due = models.BooleanField(
+        _("whole catalogue due"), default=False,
+        help_text=_("Set when overwriting is allowed: the next sync brings every article to the shop, "
+                    "since the changes read while it was held are behind the article feed's mark."))
 
     class Meta:
         verbose_name = _("shop catalogue")

@@ -8,9 +8,14 @@ other flows are switched on, so that the shop can add images and texts).
 
 1. ``initial_sync_preview`` reads both sides and lists, for support to review before
    anything is written: SKUs that match, exist on one side only, are duplicated on a
-   side, and products without a SKU. It creates one item per SKU to write.
+   side, and products without a SKU. For the matches, when the customer's flow writes
+   to the shop (flows 2 and 3), it lists what the periodic sync would change in each
+   product: today's value in the shop and the value the portal would write. It creates
+   one item per SKU to write.
 2. ``initial_sync_run`` writes the items, keeps ``done``/``total`` and a heartbeat for
-   the admin's progress page, binds the matches and leaves a report.
+   the admin's progress page, binds the matches and leaves a report. A run that ends
+   lets the periodic sync overwrite the shop's products: support has seen the
+   differences (``integrations.catalog.overwrite``).
 
 Resuming after a crash duplicates nothing: an item is marked "being written" before
 its write; a Hogia create carries a sequenceId derived from the customer and the
@@ -21,8 +26,10 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any, Mapping
 
 from django.db import transaction
 from django.db.models import F, Q
@@ -36,13 +43,15 @@ from integrations.connections import hogia_client, woocommerce_client
 from integrations.errors import RemoteError, RemoteRejected
 from integrations.catalog.bindings import ShopWrite, article_bind, binding_written, shop_catalog, shop_taxes
 from integrations.catalog.hogia_feed import hogia_articles_record, jsonable
-from integrations.catalog.to_hogia import (article_base, hogia_article_write, hogia_article_written, products_map,
-                                           shop_products_all)
+from integrations.catalog.overwrite import flow_writes_to_shop, shop_overwrite_allow
+from integrations.catalog.stock import reserved_quantities
+from integrations.catalog.to_hogia import (ShopProduct, article_base, hogia_article_write, hogia_article_written,
+                                           products_map, shop_products_all)
 from integrations.catalog.to_shop import to_shop_plan
-from integrations.mapping.articles import (NotMappable, Switches, content_hash, new_product_from_article,
-                                           shop_fields_from_article)
+from integrations.mapping.articles import (NotMappable, Switches, content_hash, decimal_or_none,
+                                           new_product_from_article, shop_fields_from_article)
 from integrations.models import (ArticleBinding, FlowSettings, HogiaArticle, HogiaConnection, InitialSync,
-                                 InitialSyncItem, Shop, SyncLogEntry, SyncRun)
+                                 InitialSyncItem, Shop, ShopCatalog, SyncLogEntry, SyncRun)
 from integrations.services import sync_log, sync_run_finish, sync_run_start
 
 logger = logging.getLogger(__name__)
@@ -106,6 +115,8 @@ def initial_sync_preview(*, job_id: int, woo: WooCommerceClient | None = None,
                           and _normalised(sku) not in {_normalised(n) for n in hogia_duplicated})
     only_in_hogia = sorted(number for number in hogia_by_number if number not in shop_skus)
     not_for_webshop = sorted(n for n in only_in_hogia if not hogia_by_number[n].get("sendToWebshop"))
+    shop_writes, differences, difference_counts = _shop_differences(
+        job, woo=woo, catalog=catalog, matched=[(mapped.articles[sku][0], hogia_by_number[sku]) for sku, *_ in match])
 
     with transaction.atomic():
         job.items.all().delete()
@@ -123,7 +134,7 @@ def initial_sync_preview(*, job_id: int, woo: WooCommerceClient | None = None,
                        "only_in_hogia": len(only_in_hogia), "duplicated_in_shop": len(mapped.duplicated),
                        "duplicated_in_hogia": len(hogia_duplicated), "missing_sku": len(mapped.missing_sku),
                        "not_for_webshop": len(not_for_webshop), "unmappable": len(mapped.unmappable),
-                       "to_write": len(items)},
+                       "to_write": len(items), **difference_counts},
             "match": match[:LIST_LIMIT * 5],
             "only_in_shop": only_in_shop[:LIST_LIMIT],
             "only_in_hogia": only_in_hogia[:LIST_LIMIT],
@@ -132,12 +143,90 @@ def initial_sync_preview(*, job_id: int, woo: WooCommerceClient | None = None,
             "missing_sku": mapped.missing_sku[:LIST_LIMIT],
             "not_for_webshop": not_for_webshop[:LIST_LIMIT],
             "unmappable": mapped.unmappable[:LIST_LIMIT],
+            "shop_writes": shop_writes,
+            "shop_differences": differences[:LIST_LIMIT],
         }
         job.total, job.done, job.failed = len(items), 0, 0
         job.state = JobState.READY
         job.previewed_at = timezone.now()
         job.save()
     return job
+
+
+def _reserved_stock(*, job: InitialSync, woo: WooCommerceClient) -> dict[str, Decimal]:
+    """Per SKU, what the stock rule takes off Hogia's balance before it reaches the shop.
+
+    The preview's only way to the stock rule, so that it shows the stock the periodic sync writes.
+    """
+    return reserved_quantities(customer=job.customer,
+                               woo_for=lambda shop: woo if shop.pk == job.shop_id else woocommerce_client(shop=shop))
+
+
+def _shop_differences(job: InitialSync, *, woo: WooCommerceClient, catalog: ShopCatalog,
+                      matched: list[tuple[ShopProduct, dict]]) -> tuple[dict, list[dict], dict]:
+    """What the periodic sync would change in the matched products: ``(shop_writes, differences, counts)``.
+
+    ``shop_writes`` says whether the flow writes to the shop at all (and if not, why not).
+    """
+    settings = FlowSettings.objects.filter(customer=job.customer).select_related("customer").first()
+    if not flow_writes_to_shop(settings):
+        return {"writes": False, "why_not": "flow_1" if settings else "no_flow_settings"}, [], {}
+    plan = to_shop_plan(settings)
+    if not plan.switches.any:
+        return {"writes": False, "why_not": "switches_off"}, [], {}
+    reserved = _reserved_stock(job=job, woo=woo) if plan.switches.stock else {}
+    differences: list[dict] = []
+    counts = {"would_change": 0, "unchanged": 0, "stock_left_alone": 0, "match_not_written": 0}
+    for item, article in matched:
+        if plan.only_send_to_webshop and not (article.get("sendToWebshop") and article.get("isActive", True)):
+            counts["match_not_written"] += 1
+            continue
+        switches = replace(plan.switches, name=False) if item.parent_id else plan.switches
+        fields = shop_fields_from_article(article, switches=switches, prices_include_tax=catalog.prices_include_tax,
+                                          reserved=reserved.get(str(article["number"]), Decimal(0)))
+        changes = shop_product_differences(item.product, fields)
+        left_alone = sum(1 for change in changes if change.get("left_alone"))
+        counts["stock_left_alone"] += left_alone
+        counts["would_change" if len(changes) > left_alone else "unchanged"] += 1
+        if changes:
+            differences.append({"sku": str(article["number"]), "product": item.label, "changes": changes})
+    writes = {"writes": True, "switches": plan.switches.__dict__, "prices_include_tax": catalog.prices_include_tax}
+    return writes, differences, counts
+
+
+def _moment(value: Any) -> str | None:
+    # WooCommerce answers "2026-11-20T00:00:00" (the site's time); the portal writes the same form.
+    return str(value)[:19] if value else None
+
+
+def shop_product_differences(product: Mapping[str, Any], fields: Mapping[str, Any]) -> list[dict]:
+    """What writing ``fields`` would change in ``product`` (as the shop answers it), one entry per field:
+    ``{"field", "shop", "portal"}`` with the values as the shop shows them.
+
+    Prices compare as amounts ("1299" is "1299.00"). A product that does not manage its stock in the
+    shop is not given stock (``shop_fields_from_article``): it gets an entry marked ``left_alone``,
+    which changes nothing.
+    """
+    changes: list[dict] = []
+    if "name" in fields and str(product.get("name") or "").strip() != fields["name"].strip():
+        changes.append({"field": "name", "shop": product.get("name") or "", "portal": fields["name"]})
+    for key in ("regular_price", "sale_price"):
+        if key in fields and decimal_or_none(product.get(key)) != decimal_or_none(fields[key]):
+            changes.append({"field": key, "shop": jsonable(product.get(key) or ""), "portal": fields[key]})
+    for key in ("date_on_sale_from", "date_on_sale_to"):
+        if key in fields and _moment(product.get(key)) != _moment(fields[key]):
+            changes.append({"field": key, "shop": _moment(product.get(key)), "portal": _moment(fields[key])})
+    managed = product.get("manage_stock") is True
+    quantity = int(product.get("stock_quantity") or 0) if managed else None
+    if "stock_quantity" in fields:
+        if not managed:
+            changes.append({"field": "stock_quantity", "shop": None, "portal": None, "left_alone": True})
+        elif quantity != fields["stock_quantity"]:
+            changes.append({"field": "stock_quantity", "shop": quantity, "portal": fields["stock_quantity"]})
+    elif fields.get("manage_stock") is False and managed:
+        # Hogia Smart keeps no stock of the article: the shop stops counting it.
+        changes.append({"field": "stock_quantity", "shop": quantity, "portal": None})
+    return changes
 
 
 # -- run ------------------------------------------------------------------------------------------
@@ -348,6 +437,9 @@ def _finish(job: InitialSync, *, run: SyncRun) -> None:
              message=f"Initial sync done: {job.done} of {job.total} written, {job.failed} failed, "
                      f"{counts.get('match', 0)} matching SKUs bound.")
     sync_run_finish(run=run)
+    if (job.preview.get("shop_writes") or {}).get("writes"):
+        # Support saw what the periodic sync would change in the matched products, then ran this.
+        shop_overwrite_allow(shop=job.shop, by=f"{job.requested_by or 'support'} (initial sync #{job.pk})")
 
 
 # -- progress, for the admin --------------------------------------------------------------------

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Callable
 
@@ -11,14 +11,17 @@ from django.utils import timezone
 
 from billing.models import Customer, Feature
 from billing.selectors import feature_refusal
+from integrations.catalog.bindings import shop_catalog
 from integrations.catalog.hogia_feed import hogia_changes_read, shop_lagging_numbers
+from integrations.catalog.overwrite import shop_caught_up, shop_overwrite_allowed, shop_overwrite_held_note
 from integrations.catalog.stock import reserved_quantities
 from integrations.catalog.to_hogia import articles_to_hogia
 from integrations.catalog.to_shop import hogia_to_shop, to_shop_plan
 from integrations.clients.hogia_smart import HogiaSmartClient
 from integrations.clients.woocommerce import WooCommerceClient
 from integrations.connections import hogia_client, woocommerce_client
-from integrations.models import CatalogState, Flow, FlowSettings, HogiaConnection, Shop, SyncLogEntry, SyncRun
+from integrations.models import (CatalogState, Flow, FlowSettings, HogiaArticle, HogiaConnection, Shop,
+                                 SyncLogEntry, SyncRun)
 from integrations.services import sync_log
 
 logger = logging.getLogger(__name__)
@@ -120,11 +123,25 @@ def catalog_sync(*, customer: Customer, full: bool = False, triggered_by: str = 
                 reserved = (reserved_quantities(customer=customer, woo_for=woo_for)
                             if plan.switches.stock else {})
                 for shop in shops:
-                    # A shop that missed a push (it was down) catches up here, not only nightly.
-                    behind = shop_lagging_numbers(shop=shop)
+                    catalog = shop_catalog(shop=shop)
+                    shop_plan = plan
+                    if not shop_overwrite_allowed(catalog=catalog):
+                        report.skipped.append(shop_overwrite_held_note(shop=shop))
+                        if not plan.create:
+                            continue
+                        # Creating a product the shop does not have overwrites nothing: flow 2 goes on
+                        # creating new ones while the existing products wait for acceptance.
+                        shop_plan = replace(plan, update_existing=False)
+                    # Accepted since the last sync: what the feed brought while the shop was held is
+                    # behind its mark, so every recorded article goes to the shop once.
+                    whole = shop_plan.update_existing and catalog.catch_up_due
+                    # Otherwise a shop that missed a push (it was down) catches up here, not only nightly.
+                    behind = _recorded_numbers(customer) if whole else shop_lagging_numbers(shop=shop)
                     run = hogia_to_shop(shop=shop, numbers=list(dict.fromkeys(numbers + behind)),
-                                        woo=woo_for(shop), plan=plan, reserved=reserved,
+                                        woo=woo_for(shop), plan=shop_plan, reserved=reserved,
                                         triggered_by=triggered_by)
+                    if whole:
+                        shop_caught_up(catalog=catalog, run=run)
                     report.runs.append(run)
                     report.writes_woo += run.created_count + run.updated_count
             for reason in plan.skipped:
@@ -132,6 +149,10 @@ def catalog_sync(*, customer: Customer, full: bool = False, triggered_by: str = 
     finally:
         _release(state, full=full)
     return report
+
+
+def _recorded_numbers(customer: Customer) -> list[str]:
+    return list(HogiaArticle.objects.filter(customer=customer).order_by("number").values_list("number", flat=True))
 
 
 def customers_due() -> list[int]:

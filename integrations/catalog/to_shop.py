@@ -29,6 +29,8 @@ class ToShopPlan:
     create: bool
     only_send_to_webshop: bool
     skipped: list[str] = field(default_factory=list)
+    # False while the shop's existing products are held (overwrite not yet accepted).
+    update_existing: bool = True
 
 
 def to_shop_plan(settings: FlowSettings) -> ToShopPlan:
@@ -80,7 +82,7 @@ def hogia_to_shop(*, shop: Shop, numbers: list[str], woo: WooCommerceClient, pla
     run = sync_run_start(customer=customer, shop=shop, kind=kind, flow=settings_flow,
                          triggered_by=triggered_by)
     run.details = {"direction": "Hogia Smart → shop", "switches": plan.switches.__dict__,
-                   "create": plan.create}
+                   "create": plan.create, "update_existing": plan.update_existing}
     catalog = shop_catalog(shop=shop)
     try:
         writes, creates = _plan_writes(shop=shop, numbers=numbers, woo=woo, plan=plan, reserved=reserved,
@@ -138,6 +140,9 @@ def _plan_writes(*, shop: Shop, numbers: list[str], woo: WooCommerceClient, plan
                 creates.append((article, product, fields))
             else:
                 run.skipped_count += 1
+            continue
+        if not plan.update_existing:
+            run.skipped_count += 1
             continue
         switches = replace(plan.switches, name=False) if binding.is_variation else plan.switches
         if not switches.any:

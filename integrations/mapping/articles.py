@@ -5,7 +5,9 @@
   rate from the product's tax class through the shop's own tax rates, unit "st".
 - A Hogia Smart article becomes the fields of a WooCommerce product or variation that
   the customer's switches allow: name (flow 2), regular price from the ordinary price,
-  sale price and its dates from the campaign price, stock.
+  sale price and its dates from the campaign price, stock. A product the shop already
+  has is given a stock quantity only if the shop manages its stock; a new one manages
+  its stock from the start.
 
 Prices: Hogia Smart keeps article prices **excluding VAT** (its article register). A
 shop that enters prices including VAT (Swedish B2C shops do) gets ``net x (1 + VAT)``,
@@ -200,7 +202,8 @@ def stock_fields(article: Mapping[str, Any], *, reserved: Decimal = Decimal(0)) 
 
 def shop_fields_from_article(article: Mapping[str, Any], *, switches: Switches, prices_include_tax: bool,
                              reserved: Decimal = Decimal(0)) -> dict:
-    """The product/variation fields the switches allow, as WooCommerce takes them."""
+    """The fields the switches allow for a product or variation the shop already has, as WooCommerce
+    takes them."""
     fields: dict[str, Any] = {}
     vat = decimal_or_none(article.get("vatPercent")) or Decimal(0)
     prices = article.get("prices") or {}
@@ -223,7 +226,10 @@ def shop_fields_from_article(article: Mapping[str, Any], *, switches: Switches, 
                 "date_on_sale_to": f"{ends}T23:59:59" if ends else None,
             })
     if switches.stock:
-        fields.update(stock_fields(article, reserved=reserved))
+        stock = stock_fields(article, reserved=reserved)
+        # A product that does not manage its stock in the shop is not given stock: WooCommerce applies
+        # a quantity only to a product that manages its stock, and then derives its stock status.
+        fields.update({"stock_quantity": stock["stock_quantity"]} if stock["manage_stock"] else stock)
     return fields
 
 
@@ -237,7 +243,8 @@ def new_product_from_article(article: Mapping[str, Any], *, taxes: ShopTaxes, sw
     product = {"type": "simple", "status": "publish", "sku": str(article["number"]),
                "name": str(article.get("name") or article["number"]), "tax_class": tax_class}
     product.update(shop_fields_from_article(
-        article, switches=Switches(name=False, prices=True, campaign=switches.campaign,
-                                   stock=switches.stock),
-        prices_include_tax=prices_include_tax, reserved=reserved))
+        article, switches=Switches(name=False, prices=True, campaign=switches.campaign),
+        prices_include_tax=prices_include_tax))
+    if switches.stock:
+        product.update(stock_fields(article, reserved=reserved))
     return product
