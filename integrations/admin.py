@@ -7,20 +7,26 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.db.models import Count, Q
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import formats, timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
+from integrations.catalog.initial_sync import LIST_LIMIT, initial_sync_create, initial_sync_progress
+from integrations.catalog.overwrite import flow_writes_to_shop, shop_overwrite_allow
 from integrations.fields import last_four
 from integrations.orders.poll import orders_poll
 from integrations.orders.support import refunds_mark_booked_by_hand, transfers_release_held, transfers_retry
 from integrations.intake import shop_webhooks_register, webhook_url
 from integrations.errors import RemoteError
-from integrations.models import (BuyerBinding, FlowSettings, HogiaConnection, OrderEvent, OrderTransfer,
-                                 RefundCredit, Shop, SyncLogEntry, SyncRun, WebhookDelivery,
-                                 new_webhook_secret)
+from integrations.models import (ArticleBinding, BuyerBinding, FlowSettings, HogiaArticle, HogiaConnection,
+                                 InitialSync, InitialSyncItem, OrderEvent, OrderTransfer, RefundCredit, Shop,
+                                 ShopCatalog, SyncLogEntry, SyncRun, WebhookDelivery, new_webhook_secret)
 from integrations.services import hogia_connection_test, remote_error_text, shop_connection_test
 
 
@@ -97,6 +103,78 @@ def _check_badge(obj) -> str:
                        "✔" if obj.last_check_ok else "✘")
 
 
+OVERWRITE_HELD = _("Prices and stock are not written to this shop until the initial sync's differences "
+                   "are accepted.")
+DIFFERENCE_FIELDS = {"name": _("name"), "regular_price": _("regular price"), "sale_price": _("sale price"),
+                     "date_on_sale_from": _("sale from"), "date_on_sale_to": _("sale to"),
+                     "stock_quantity": _("stock")}
+NOTHING_WRITTEN = {
+    "flow_1": _("Flow 1: the portal writes no prices, stock or names to the shop; the matched products are "
+                "only bound to their articles."),
+    "no_flow_settings": _("The customer has no flow settings: nothing is written to the shop."),
+    "switches_off": _("The flow settings write no prices, campaign prices, stock or names to the shop."),
+}
+
+
+def shop_overwrite_notice(shop: Shop) -> str:
+    """Whether the periodic sync writes Hogia Smart's prices and stock to the shop, for support."""
+    if not shop.pk:
+        return "–"
+    settings = getattr(shop.customer, "flow_settings", None)
+    if settings is None:
+        return _("The customer has no flow settings: nothing is written to the shop.")
+    if not flow_writes_to_shop(settings):
+        return _("Flow 1: the portal writes no prices or stock to this shop.")
+    catalog = getattr(shop, "catalog", None)
+    if catalog is not None and catalog.overwrite_accepted_at is not None:
+        return _("Written since %(when)s (allowed by %(by)s).") % {
+            "when": formats.date_format(timezone.localtime(catalog.overwrite_accepted_at), "Y-m-d H:i"),
+            "by": catalog.overwrite_accepted_by or "–"}
+    return format_html('<strong>{}</strong> <a href="{}">{}</a>', OVERWRITE_HELD,
+                       reverse("admin:integrations_shop_allow_overwrite", args=[shop.pk]),
+                       _("See the differences and allow it"))
+
+
+def _difference_text(field: str, value) -> str:
+    if value is None or value == "":
+        return _("not managed") if field == "stock_quantity" else _("none")
+    if field.startswith("date_on_sale"):
+        return str(value).replace("T", " ")[:16]
+    return str(value)
+
+
+def shop_differences_html(preview: dict) -> str:
+    """The preview's table of what the periodic sync would change in the matched products."""
+    writes = (preview or {}).get("shop_writes")
+    if not writes:
+        return "–"
+    if not writes.get("writes"):
+        return NOTHING_WRITTEN.get(writes.get("why_not"), "–")
+    counts = preview.get("counts") or {}
+    summary = _("%(changed)d matched product(s) would change, %(unchanged)d would not. Prices as the shop "
+                "shows them: %(prices)s.") % {
+        "changed": counts.get("would_change", 0), "unchanged": counts.get("unchanged", 0),
+        "prices": _("including VAT") if writes.get("prices_include_tax") else _("excluding VAT")}
+    differences = preview.get("shop_differences") or []
+    if len(differences) >= LIST_LIMIT:
+        summary = f"{summary} " + _("The first %(limit)d are listed.") % {"limit": LIST_LIMIT}
+    rows = []
+    for product in differences:
+        for change in product["changes"]:
+            field = change["field"]
+            if change.get("left_alone"):
+                now, then = _("stock not managed in the shop"), _("left alone")
+            else:
+                now, then = _difference_text(field, change["shop"]), _difference_text(field, change["portal"])
+            rows.append((product["sku"], product["product"], DIFFERENCE_FIELDS.get(field, field), now, then))
+    if not rows:
+        return format_html("<p>{}</p>", summary)
+    body = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows)
+    return format_html('<p>{}</p><table class="shop-differences"><thead><tr><th>{}</th><th>{}</th><th>{}</th>'
+                       "<th>{}</th><th>{}</th></tr></thead><tbody>{}</tbody></table>", summary, _("SKU"),
+                       _("product"), _("field"), _("in the shop now"), _("would become"), body)
+
+
 @admin.register(Shop)
 class ShopAdmin(admin.ModelAdmin):
     form = ShopForm
@@ -109,10 +187,11 @@ class ShopAdmin(admin.ModelAdmin):
     autocomplete_fields = ["customer"]
     readonly_fields = ["store_version", "currency", "statuses_in_shop", "last_checked_at",
                        "last_check_ok", "last_check_message", "created_at", "webhook_address",
-                       "registered_webhooks", "orders_synced_until"]
-    actions = ["test_connection", "register_webhooks", "poll_orders", "retry_orders"]
+                       "registered_webhooks", "orders_synced_until", "prices_and_stock"]
+    actions = ["test_connection", "register_webhooks", "poll_orders", "retry_orders", "allow_overwrite"]
     fieldsets = [
         (None, {"fields": ["customer", "name", "url", "is_active", "result_unit"]}),
+        (_("Prices and stock from Hogia Smart"), {"fields": ["prices_and_stock"]}),
         (_("WooCommerce REST API key"), {"fields": ["consumer_key", "consumer_secret"]}),
         (_("Orders"), {"fields": ["trigger_statuses", "statuses_in_shop"]}),
         (_("Webhooks"), {"fields": ["webhook_secret", "webhook_address", "registered_webhooks",
@@ -125,6 +204,10 @@ class ShopAdmin(admin.ModelAdmin):
     @admin.display(description=_("connection"))
     def connection(self, obj: Shop) -> str:
         return _check_badge(obj)
+
+    @admin.display(description=_("prices and stock"))
+    def prices_and_stock(self, obj: Shop) -> str:
+        return shop_overwrite_notice(obj)
 
     @admin.display(description=_("statuses in the shop"))
     def statuses_in_shop(self, obj: Shop) -> str:
@@ -164,6 +247,42 @@ class ShopAdmin(admin.ModelAdmin):
             report = shop_connection_test(shop=shop, triggered_by=f"admin:{request.user}")
             self.message_user(request, f"{shop.name}: {report.summary}",
                               messages.SUCCESS if report.ok else messages.ERROR)
+
+    @admin.action(description=_("Allow overwriting prices and stock in this shop"))
+    def allow_overwrite(self, request, queryset):
+        shops = list(queryset[:2])
+        if len(shops) != 1:
+            self.message_user(request, _("Choose one shop: each shop's differences are reviewed on their own "
+                                         "page."), messages.WARNING)
+            return None
+        return redirect("admin:integrations_shop_allow_overwrite", shops[0].pk)
+
+    def get_urls(self):
+        return [path("<int:shop_id>/allow-overwrite/", self.admin_site.admin_view(self.allow_overwrite_view),
+                     name="integrations_shop_allow_overwrite"), *super().get_urls()]
+
+    def allow_overwrite_view(self, request, shop_id: int):
+        """Confirmation, with the latest initial sync preview's differences, then the acceptance."""
+        shop = get_object_or_404(Shop.objects.select_related("customer"), pk=shop_id)
+        if not self.has_change_permission(request, shop):
+            raise PermissionDenied
+        if request.method == "POST":
+            if shop_overwrite_allow(shop=shop, by=str(request.user)):
+                self.message_user(request, _("%(shop)s: overwriting prices and stock is allowed; the next catalogue "
+                                             "sync brings every article to the shop.") % {"shop": shop.name},
+                                  messages.SUCCESS)
+            else:
+                self.message_user(request, _("%(shop)s: overwriting was already allowed.") % {"shop": shop.name})
+            return redirect("admin:integrations_shop_change", shop.pk)
+        catalog = ShopCatalog.objects.filter(shop=shop).first()
+        job = (InitialSync.objects.filter(shop=shop, previewed_at__isnull=False)
+               .order_by("-previewed_at", "-id").first())
+        return TemplateResponse(request, "admin/integrations/shop/allow_overwrite.html", {
+            **self.admin_site.each_context(request), "opts": self.model._meta, "shop": shop,
+            "title": _("Allow overwriting prices and stock in this shop"), "held_text": OVERWRITE_HELD,
+            "allowed": bool(catalog and catalog.overwrite_accepted_at), "catalog": catalog, "job": job,
+            "differences": shop_differences_html(job.preview) if job else None,
+            "preview_url": reverse("admin:integrations_initialsync_add") + f"?shop={shop.pk}"})
 
 
 class HogiaConnectionForm(SecretFieldsForm):
@@ -400,10 +519,6 @@ class BuyerBindingAdmin(ReadOnlyAdmin):
 
 # -- catalogue: articles, prices and stock ----------------------------------------------------
 
-from integrations.catalog.initial_sync import initial_sync_create, initial_sync_progress  # noqa: E402
-from integrations.models import (ArticleBinding, HogiaArticle, InitialSync, InitialSyncItem,  # noqa: E402
-                                 ShopCatalog)
-
 PRICE_LIST_NOTE = _("Price lists: Hogia Smart has no price lists, only an ordinary price and a campaign "
                     "price (with dates). They become the shop's regular price and sale price "
                     "(campaign prices need package 400).")
@@ -432,10 +547,15 @@ class ShopCatalogAdmin(admin.ModelAdmin):
     list_display = ["shop", "prices_include_tax", "products_synced_until"]
     list_select_related = ["shop", "shop__customer"]
     search_fields = ["shop__name", "shop__customer__name"]
-    readonly_fields = ["products_synced_until"]
+    readonly_fields = ["products_synced_until", "overwrite_accepted_at", "overwrite_accepted_by", "behind_from"]
     autocomplete_fields = ["shop"]
     fieldsets = [(None, {"fields": ["shop", "prices_include_tax", "products_synced_until"],
-                         "description": PRICE_LIST_NOTE})]
+                         "description": PRICE_LIST_NOTE}),
+                 (_("Overwriting the shop's prices and stock"), {
+                     "fields": ["overwrite_accepted_at", "overwrite_accepted_by", "behind_from"],
+                     "description": _("Allowed on the shop's page (\"Allow overwriting prices and stock in this "
+                                      "shop\") or by running an initial sync whose preview showed the "
+                                      "differences.")})]
 
 
 @admin.register(HogiaArticle)
@@ -528,7 +648,8 @@ class InitialSyncAdmin(admin.ModelAdmin):
     autocomplete_fields = ["shop"]
     actions = ["make_preview", "run_sync"]
     inlines = [InitialSyncItemInline]
-    readonly_fields = ["customer", "state", "progress_text", "preview_summary", "preview_lists", "report_text",
+    readonly_fields = ["customer", "state", "progress_text", "preview_summary", "preview_lists",
+                       "shop_differences", "report_text",
                        "requested_by", "created_at", "previewed_at", "started_at", "heartbeat_at",
                        "finished_at", "error"]
 
@@ -542,6 +663,7 @@ class InitialSyncAdmin(admin.ModelAdmin):
             (_("Progress"), {"fields": ["progress_text", "created_at", "previewed_at", "started_at",
                                         "heartbeat_at", "finished_at"]}),
             (_("Preview"), {"fields": ["preview_summary", "preview_lists"], "description": PRICE_LIST_NOTE}),
+            (_("What the periodic sync would change in the matched products"), {"fields": ["shop_differences"]}),
             (_("Report"), {"fields": ["report_text"]}),
         ]
 
@@ -582,6 +704,11 @@ class InitialSyncAdmin(admin.ModelAdmin):
                   ("duplicated_in_hogia", _("duplicated in Hogia Smart (left out)")),
                   ("missing_sku", _("products without SKU (left out)")),
                   ("unmappable", _("cannot be mapped (left out)")), ("to_write", _("to write"))]
+        if "would_change" in counts:  # the flow writes to the shop
+            labels += [("would_change", _("matched products the periodic sync would change")),
+                       ("unchanged", _("matched products it would not change")),
+                       ("stock_left_alone", _("stock not managed in the shop: left alone")),
+                       ("match_not_written", _("matched, not written by flow 2 (not \"send to webshop\")"))]
         rows = format_html("".join("<tr><td>{}</td><td>{}</td></tr>" for _ in labels),
                            *[v for key, label in labels for v in (label, counts.get(key, 0))])
         return format_html("<table>{}</table>", rows)
@@ -603,6 +730,17 @@ class InitialSyncAdmin(admin.ModelAdmin):
                 text = ", ".join(str(v.get("name", v)) if isinstance(v, dict) else str(v) for v in values[:200])
             parts.append(format_html("<p><strong>{}</strong>: {}</p>", label, text))
         return format_html("".join(["{}"] * len(parts)), *parts) if parts else "–"
+
+    @admin.display(description=_("differences"))
+    def shop_differences(self, obj: InitialSync) -> str:
+        table = shop_differences_html(obj.preview)
+        catalog = getattr(obj.shop, "catalog", None)
+        writes = ((obj.preview or {}).get("shop_writes") or {}).get("writes")
+        if writes and obj.state != InitialSync.State.DONE and not (catalog and catalog.overwrite_accepted_at):
+            return format_html("<p><strong>{}</strong> {}</p>{}", OVERWRITE_HELD,
+                               _("When this sync has run, the differences below count as accepted and the periodic "
+                                 "sync writes them."), table)
+        return table
 
     @admin.display(description=_("report"))
     def report_text(self, obj: InitialSync) -> str:

@@ -539,6 +539,11 @@ class ShopCatalog(models.Model):
         _("Hogia Smart changes not yet in this shop after (rowVersion)"), null=True, blank=True,
         help_text=_("Set when a push to this shop failed: the next sync brings every article recorded "
                     "after this rowVersion to the shop before it is cleared."))
+    overwrite_accepted_at = models.DateTimeField(
+        _("prices and stock written since"), null=True, blank=True,
+        help_text=_("Empty: Hogia Smart's prices, campaign prices, stock and names are not written to the "
+                    "shop's existing products until support has accepted the initial sync's differences."))
+    overwrite_accepted_by = models.CharField(_("allowed by"), max_length=150, blank=True)
 
     class Meta:
         verbose_name = _("shop catalogue")

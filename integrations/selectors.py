@@ -7,6 +7,7 @@ from datetime import date
 from django.db.models import Count, Q
 
 from billing.models import Customer
+from integrations.catalog.overwrite import shops_overwrite_held
 from integrations.models import OrderTransfer, Shop, SyncRun
 
 State = OrderTransfer.State
@@ -19,6 +20,7 @@ class ShopStatus:
     needs_attention: int
     held: int
     last_run: SyncRun | None
+    overwrite_held: bool = False  # prices and stock wait for support to accept the initial sync
 
     @property
     def invoiced(self) -> int:
@@ -46,8 +48,10 @@ def customer_shop_statuses(*, customer: Customer, month: date) -> list[ShopStatu
     last_runs = {}
     for run in SyncRun.objects.filter(customer=customer, shop__isnull=False).order_by("-started_at")[:200]:
         last_runs.setdefault(run.shop_id, run)
+    overwrite_held = shops_overwrite_held(customer=customer)
     return [ShopStatus(shop=shop, counts=counts.get(shop.pk, {}), needs_attention=waiting.get(shop.pk, 0),
-                       held=held.get(shop.pk, 0), last_run=last_runs.get(shop.pk)) for shop in shops]
+                       held=held.get(shop.pk, 0), last_run=last_runs.get(shop.pk),
+                       overwrite_held=shop.pk in overwrite_held) for shop in shops]
 
 
 def customer_orders(*, customer: Customer, state: str = "", limit: int = 100):

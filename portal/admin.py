@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from billing.admin import CustomerContactInline, ServiceHourEntryInline, SubscriptionInline
 from billing.models import Customer, Subscription
-from integrations.admin import FLOW_SETTINGS_FIELDSETS, shop_counts
+from integrations.admin import FLOW_SETTINGS_FIELDSETS, shop_counts, shop_overwrite_notice
 from integrations.models import FlowSettings, HogiaConnection, Shop
 
 
@@ -45,13 +45,20 @@ class ShopInline(admin.TabularInline):
 
     model = Shop
     show_change_link = True
-    fields = ["name", "url", "result_unit", "is_active", "store_version", "last_check_ok"]
+    fields = ["name", "url", "result_unit", "is_active", "store_version", "last_check_ok", "prices_and_stock"]
     readonly_fields = fields
     extra = 0
     can_delete = False
 
     def has_add_permission(self, request, obj=None):
         return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("catalog", "customer__flow_settings")
+
+    @admin.display(description=_("prices and stock"))
+    def prices_and_stock(self, obj: Shop) -> str:
+        return shop_overwrite_notice(obj)
 
 
 @admin.register(Customer)

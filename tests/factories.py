@@ -7,9 +7,10 @@ from datetime import date
 
 import factory
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from billing.models import Customer, CustomerContact, Package, Subscription
-from integrations.models import FlowSettings, HogiaConnection, Shop
+from integrations.models import FlowSettings, HogiaConnection, Shop, ShopCatalog
 
 
 def package(code: str) -> Package:
@@ -73,9 +74,22 @@ class FlowSettingsFactory(factory.django.DjangoModelFactory):
     customer = factory.SubFactory(CustomerFactory)
 
 
+class ShopCatalogFactory(factory.django.DjangoModelFactory):
+    """Accepted for overwriting, as a shop that has been syncing is; the gate's own tests pass
+    ``catalog__overwrite_accepted_at=None`` to ShopFactory."""
+
+    class Meta:
+        model = ShopCatalog
+        django_get_or_create = ("shop",)
+
+    overwrite_accepted_at = factory.LazyFunction(timezone.now)
+    overwrite_accepted_by = "tests"
+
+
 class ShopFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Shop
+        skip_postgeneration_save = True
 
     customer = factory.SubFactory(CustomerFactory)
     name = factory.Sequence(lambda n: f"Butik {n}")
@@ -83,6 +97,7 @@ class ShopFactory(factory.django.DjangoModelFactory):
     consumer_key = factory.Sequence(lambda n: f"ck_{n:040d}")
     consumer_secret = factory.Sequence(lambda n: f"cs_{n:040d}")
     result_unit = "1"
+    catalog = factory.RelatedFactory(ShopCatalogFactory, factory_related_name="shop")
 
 
 class HogiaConnectionFactory(factory.django.DjangoModelFactory):

@@ -13,5 +13,8 @@
   prices, stock), found by SKU also when the SKU is a variation's, written in batches.
 - ``stock``: the stock rule both the periodic and the initial sync use.
 - ``bindings``: the product behind each SKU in each shop, and what was written to it.
-- ``initial_sync``: the first copy of a catalogue, previewed before it is written.
+- ``initial_sync``: the first copy of a catalogue, previewed before it is written; the preview
+  also lists what the periodic sync would change in the products both sides have.
+- ``overwrite``: whether Hogia Smart may overwrite a shop's existing products; held for a new
+  shop until support has accepted the initial sync's differences.
 """

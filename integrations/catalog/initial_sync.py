@@ -8,9 +8,14 @@ other flows are switched on, so that the shop can add images and texts).
 
 1. ``initial_sync_preview`` reads both sides and lists, for support to review before
    anything is written: SKUs that match, exist on one side only, are duplicated on a
-   side, and products without a SKU. It creates one item per SKU to write.
+   side, and products without a SKU. For the matches, when the customer's flow writes
+   to the shop (flows 2 and 3), it lists what the periodic sync would change in each
+   product: today's value in the shop and the value the portal would write. It creates
+   one item per SKU to write.
 2. ``initial_sync_run`` writes the items, keeps ``done``/``total`` and a heartbeat for
-   the admin's progress page, binds the matches and leaves a report.
+   the admin's progress page, binds the matches and leaves a report. A run that ends
+   lets the periodic sync overwrite the shop's products: support has seen the
+   differences (``integrations.catalog.overwrite``).
 
 Resuming after a crash duplicates nothing: an item is marked "being written" before
 its write; a Hogia create carries a sequenceId derived from the customer and the
@@ -23,6 +28,7 @@ import logging
 from collections import defaultdict
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.db import transaction
 from django.db.models import F, Q
@@ -36,13 +42,15 @@ from integrations.connections import hogia_client, woocommerce_client
 from integrations.errors import RemoteError, RemoteRejected
 from integrations.catalog.bindings import ShopWrite, article_bind, binding_written, shop_catalog, shop_taxes
 from integrations.catalog.hogia_feed import hogia_articles_record, jsonable
-from integrations.catalog.to_hogia import (article_base, hogia_article_write, hogia_article_written, products_map,
-                                           shop_products_all)
-from integrations.catalog.to_shop import to_shop_plan
-from integrations.mapping.articles import (NotMappable, Switches, content_hash, new_product_from_article,
-                                           shop_fields_from_article)
+from integrations.catalog.overwrite import flow_writes_to_shop, shop_overwrite_allow
+from integrations.catalog.stock import hogia_opening_balance, stock_reserved
+from integrations.catalog.to_hogia import (ShopProduct, article_base, hogia_article_write, hogia_article_written,
+                                           products_map, shop_products_all)
+from integrations.catalog.to_shop import ShopProductNow, shop_fields_wanted, to_shop_plan
+from integrations.mapping.articles import (NotMappable, Switches, content_hash,
+                                           new_product_from_article, shop_fields_from_article)
 from integrations.models import (ArticleBinding, FlowSettings, HogiaArticle, HogiaConnection, InitialSync,
-                                 InitialSyncItem, Shop, SyncLogEntry, SyncRun)
+                                 InitialSyncItem, Shop, ShopCatalog, SyncLogEntry, SyncRun)
 from integrations.services import sync_log, sync_run_finish, sync_run_start
 
 logger = logging.getLogger(__name__)
@@ -106,12 +114,18 @@ def initial_sync_preview(*, job_id: int, woo: WooCommerceClient | None = None,
                           and _normalised(sku) not in {_normalised(n) for n in hogia_duplicated})
     only_in_hogia = sorted(number for number in hogia_by_number if number not in shop_skus)
     not_for_webshop = sorted(n for n in only_in_hogia if not hogia_by_number[n].get("sendToWebshop"))
+    shop_writes, differences, difference_counts = _shop_differences(
+        job, woo=woo, catalog=catalog, matched=[(mapped.articles[sku][0], hogia_by_number[sku]) for sku, *_ in match])
 
+    # The shop's stock read now excludes its open orders; the articles start with them added back.
+    opening = (_reserved_stock(job=job, skus=[sku for sku in only_in_shop if "stockBalance" in mapped.articles[sku][1]])
+               if job.direction == Direction.TO_HOGIA else {})
     with transaction.atomic():
         job.items.all().delete()
         if job.direction == Direction.TO_HOGIA:
             items = [InitialSyncItem(job=job, sku=sku, source={
-                "article": jsonable(mapped.articles[sku][1]), "woo_id": mapped.articles[sku][0].woo_id,
+                "article": jsonable(_opening(mapped.articles[sku][1], opening)),
+                "woo_id": mapped.articles[sku][0].woo_id,
                 "parent_id": mapped.articles[sku][0].parent_id}) for sku in only_in_shop]
         else:
             items = [InitialSyncItem(job=job, sku=number, source={"article": jsonable(hogia_by_number[number])})
@@ -123,7 +137,7 @@ def initial_sync_preview(*, job_id: int, woo: WooCommerceClient | None = None,
                        "only_in_hogia": len(only_in_hogia), "duplicated_in_shop": len(mapped.duplicated),
                        "duplicated_in_hogia": len(hogia_duplicated), "missing_sku": len(mapped.missing_sku),
                        "not_for_webshop": len(not_for_webshop), "unmappable": len(mapped.unmappable),
-                       "to_write": len(items)},
+                       "to_write": len(items), **difference_counts},
             "match": match[:LIST_LIMIT * 5],
             "only_in_shop": only_in_shop[:LIST_LIMIT],
             "only_in_hogia": only_in_hogia[:LIST_LIMIT],
@@ -132,12 +146,75 @@ def initial_sync_preview(*, job_id: int, woo: WooCommerceClient | None = None,
             "missing_sku": mapped.missing_sku[:LIST_LIMIT],
             "not_for_webshop": not_for_webshop[:LIST_LIMIT],
             "unmappable": mapped.unmappable[:LIST_LIMIT],
+            "shop_writes": shop_writes,
+            "shop_differences": differences[:LIST_LIMIT],
         }
         job.total, job.done, job.failed = len(items), 0, 0
         job.state = JobState.READY
         job.previewed_at = timezone.now()
         job.save()
     return job
+
+
+def _opening(article: dict, reserved: dict[str, Decimal]) -> dict:
+    if article["number"] not in reserved:
+        return article
+    return {**article, "stockBalance": hogia_opening_balance(shop_quantity=article["stockBalance"],
+                                                            reserved=reserved[article["number"]])}
+
+
+def _reserved_stock(*, job: InitialSync, skus: list[str]) -> dict[str, Decimal]:
+    """Per SKU, what the stock rule takes off Hogia's balance before it reaches the shop (or adds
+    to the shop's figure when an article is created from it)."""
+    return stock_reserved(customer=job.customer, skus=skus)
+
+
+def _shop_differences(job: InitialSync, *, woo: WooCommerceClient, catalog: ShopCatalog,
+                      matched: list[tuple[ShopProduct, dict]]) -> tuple[dict, list[dict], dict]:
+    """What the periodic sync would change in the matched products: ``(shop_writes, differences, counts)``.
+
+    ``shop_writes`` says whether the flow writes to the shop at all (and if not, why not). The
+    values come from the very function the periodic sync writes with (``shop_fields_wanted``).
+    """
+    settings = FlowSettings.objects.filter(customer=job.customer).select_related("customer").first()
+    if not flow_writes_to_shop(settings):
+        return {"writes": False, "why_not": "flow_1" if settings else "no_flow_settings"}, [], {}
+    plan = to_shop_plan(settings)
+    if not plan.switches.any:
+        return {"writes": False, "why_not": "switches_off"}, [], {}
+    reserved = (_reserved_stock(job=job, skus=[str(article["number"]) for _item, article in matched])
+                if plan.switches.stock else {})
+    differences: list[dict] = []
+    counts = {"would_change": 0, "unchanged": 0, "stock_left_alone": 0, "match_not_written": 0}
+    for item, article in matched:
+        if plan.only_send_to_webshop and not (article.get("sendToWebshop") and article.get("isActive", True)):
+            counts["match_not_written"] += 1
+            continue
+        now = ShopProductNow.of(item.product, item.parent_id)
+        fields, _stock = shop_fields_wanted(article, now, switches=plan.switches,
+                                            prices_include_tax=catalog.prices_include_tax,
+                                            reserved=reserved.get(str(article["number"]), Decimal(0)))
+        changes = [{"field": name, "shop": _shown(getattr(now, name, None), name),
+                    "portal": _shown(value, name)}
+                   for name, value in fields.items() if not now.same(name, value)]
+        left_alone = plan.switches.stock and not now.counts_stock
+        if left_alone:
+            changes.append({"field": "stock_quantity", "shop": None, "portal": None, "left_alone": True})
+            counts["stock_left_alone"] += 1
+        counts["would_change" if len(changes) > int(left_alone) else "unchanged"] += 1
+        if changes:
+            differences.append({"sku": str(article["number"]), "product": item.label, "changes": changes})
+    writes = {"writes": True, "switches": plan.switches.__dict__, "prices_include_tax": catalog.prices_include_tax}
+    return writes, differences, counts
+
+
+def _shown(value: Any, name: str):
+    """A value as the shop shows it, for the preview's table (JSON: no Decimals)."""
+    if name in ("date_on_sale_from", "date_on_sale_to"):
+        return str(value)[:19] if value else None
+    if name == "manage_stock":
+        return value is True
+    return jsonable(value)
 
 
 # -- run ------------------------------------------------------------------------------------------
@@ -348,6 +425,9 @@ def _finish(job: InitialSync, *, run: SyncRun) -> None:
              message=f"Initial sync done: {job.done} of {job.total} written, {job.failed} failed, "
                      f"{counts.get('match', 0)} matching SKUs bound.")
     sync_run_finish(run=run)
+    if (job.preview.get("shop_writes") or {}).get("writes"):
+        # Support saw what the periodic sync would change in the matched products, then ran this.
+        shop_overwrite_allow(shop=job.shop, by=f"{job.requested_by or 'support'} (initial sync #{job.pk})")
 
 
 # -- progress, for the admin --------------------------------------------------------------------

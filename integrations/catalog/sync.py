@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Callable
 
@@ -22,7 +22,9 @@ from django.utils import timezone
 
 from billing.models import Customer, Feature
 from billing.selectors import feature_refusal
+from integrations.catalog.bindings import shop_catalog
 from integrations.catalog.hogia_feed import hogia_feed_pages, recorded_after, shop_lagging_numbers
+from integrations.catalog.overwrite import shop_overwrite_allowed, shop_overwrite_held_note
 from integrations.catalog.stock import stock_changed_skus
 from integrations.catalog.to_hogia import articles_to_hogia
 from integrations.catalog.to_shop import ShopPush, ToShopPlan, to_shop_plan
@@ -165,8 +167,18 @@ def _hogia_to_shops(*, customer: Customer, state: CatalogState, hogia: HogiaSmar
         state.full_row_version = 0
         state.save(update_fields=["full_row_version"])
     walking_all = state.full_row_version is not None
-    pushes = [ShopPush(shop=shop, woo=woo_for(shop), plan=plan, triggered_by=triggered_by,
-                       whole_shop=walking_all) for shop in shops]
+    pushes = []
+    for shop in shops:
+        shop_plan = plan
+        if not shop_overwrite_allowed(catalog=shop_catalog(shop=shop)):
+            report.skipped.append(shop_overwrite_held_note(shop=shop))
+            if not plan.create:
+                continue
+            # Creating a product the shop does not have overwrites nothing: flow 2 goes on creating
+            # new ones while the existing products wait for acceptance.
+            shop_plan = replace(plan, update_existing=False)
+        pushes.append(ShopPush(shop=shop, woo=woo_for(shop), plan=shop_plan, triggered_by=triggered_by,
+                               whole_shop=walking_all))
     try:
         # 1. Shops a failed push left behind catch up from the portal's copy of the articles.
         for push in pushes:

@@ -23,7 +23,7 @@ from decimal import Decimal, InvalidOperation
 from django.utils import timezone
 
 from integrations.catalog.bindings import article_bind, shop_catalog, shop_taxes
-from integrations.catalog.stock import shop_stock_quantity, stock_reserved
+from integrations.catalog.stock import ShopStock, shop_stock_quantity, stock_reserved
 from integrations.catalog.to_hogia import shop_products_all
 from integrations.clients.woocommerce import BatchResult, WooCommerceClient
 from integrations.errors import RemoteError
@@ -46,6 +46,8 @@ class ToShopPlan:
     create: bool
     only_send_to_webshop: bool
     skipped: list[str] = field(default_factory=list)
+    # False while the shop's existing products are held (overwriting not yet accepted).
+    update_existing: bool = True
 
 
 def to_shop_plan(settings: FlowSettings) -> ToShopPlan:
@@ -137,6 +139,24 @@ def _money(value) -> Decimal | None:
         return None
 
 
+def shop_fields_wanted(article: dict, now: ShopProductNow, *, switches: Switches, prices_include_tax: bool,
+                       reserved: Decimal) -> tuple[dict, ShopStock | None]:
+    """What the portal wants a product the shop has to show for a Hogia article, and the stock figure
+    behind it (None when stock is not written). The periodic sync and the initial sync's preview
+    both ask here, so that the preview lists exactly what the sync then writes."""
+    if now.parent_id is not None:
+        switches = replace(switches, name=False)
+    stock = None
+    if switches.stock and not now.counts_stock:
+        switches = replace(switches, stock=False)  # never given a count it did not keep
+    elif switches.stock and article.get("isStockArticle", True):
+        stock = shop_stock_quantity(balance=decimal_or_none(article.get("stockBalance")) or Decimal(0),
+                                    reserved=reserved, backorders_allowed=now.backorders in BACKORDERS_ALLOWED)
+    fields = shop_fields_from_article(article, switches=switches, prices_include_tax=prices_include_tax,
+                                      stock_quantity=stock.quantity if stock else None)
+    return fields, stock
+
+
 def shop_products_now(*, woo: WooCommerceClient, skus: list[str]) -> dict[str, ShopProductNow]:
     """The shop's products and variations with these SKUs, by SKU (50 SKUs a request)."""
     found: dict[str, ShopProductNow] = {}
@@ -193,7 +213,8 @@ class ShopPush:
                                   flow=Flow.ERP if plan.only_send_to_webshop else Flow.COMBO,
                                   triggered_by=triggered_by)
         self.run.details = {"direction": "Hogia Smart → shop", "switches": switches.__dict__,
-                            "create": plan.create, "corrected": 0, "clamped": 0}
+                            "create": plan.create, "update_existing": plan.update_existing,
+                            "corrected": 0, "clamped": 0}
 
     # -- reading the shop --
 
@@ -251,6 +272,9 @@ class ShopPush:
                 continue
             if binding is None or binding.woo_id != now.woo_id or binding.woo_parent_id != now.parent_id:
                 binding = article_bind(self.shop, article.number, woo_id=now.woo_id, parent_id=now.parent_id)
+            if not self.plan.update_existing:
+                self.run.skipped_count += 1
+                continue
             wanted = self._wanted(article, now, reserved.get(article.number, Decimal(0)))
             digest = content_hash(wanted)
             changed = {name: value for name, value in wanted.items() if not now.same(name, value)}
@@ -269,26 +293,16 @@ class ShopPush:
             self._write_creates(creates)
 
     def _wanted(self, article: HogiaArticle, now: ShopProductNow, reserved: Decimal) -> dict:
-        switches = self.plan.switches
-        if now.parent_id is not None:
-            switches = replace(switches, name=False)
-        stock = None
-        if switches.stock and not now.counts_stock:
-            switches = replace(switches, stock=False)  # never given a count it did not keep
-        elif switches.stock and article.data.get("isStockArticle", True):
-            stock = shop_stock_quantity(balance=decimal_or_none(article.data.get("stockBalance")) or Decimal(0),
-                                        reserved=reserved,
-                                        backorders_allowed=now.backorders in BACKORDERS_ALLOWED)
-            if stock.clamped and now.stock_quantity != 0:
-                self.run.details["clamped"] += 1
-                sync_log(customer=self.customer, shop=self.shop, run=self.run, level=Level.WARNING,
-                         object_type="product", object_ref=article.number,
-                         message=f"Hogia Smart's stock of {article.number} is {stock.balance} "
-                                 f"({stock.reserved} sold in the shops and not invoiced yet): the shop is "
-                                 f"given 0, since it does not sell this product on backorder.")
-        return shop_fields_from_article(article.data, switches=switches,
-                                        prices_include_tax=self.catalog.prices_include_tax,
-                                        stock_quantity=stock.quantity if stock else None)
+        fields, stock = shop_fields_wanted(article.data, now, switches=self.plan.switches,
+                                           prices_include_tax=self.catalog.prices_include_tax, reserved=reserved)
+        if stock is not None and stock.clamped and now.stock_quantity != 0:
+            self.run.details["clamped"] += 1
+            sync_log(customer=self.customer, shop=self.shop, run=self.run, level=Level.WARNING,
+                     object_type="product", object_ref=article.number,
+                     message=f"Hogia Smart's stock of {article.number} is {stock.balance} "
+                             f"({stock.reserved} sold in the shops and not invoiced yet): the shop is "
+                             f"given 0, since it does not sell this product on backorder.")
+        return fields
 
     def _plan_create(self, article: HogiaArticle, reserved: dict[str, Decimal],
                      creates: list[tuple[HogiaArticle, dict, dict]]) -> None:

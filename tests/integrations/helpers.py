@@ -9,10 +9,11 @@ from types import SimpleNamespace
 from urllib.parse import urlencode
 
 import requests
+from django.utils import timezone
 
 from billing.models import Customer
 from integrations.clients.oauth1 import oauth1_sign
-from integrations.models import Flow, FlowSettings, HogiaConnection, Shop
+from integrations.models import Flow, FlowSettings, HogiaConnection, Shop, ShopCatalog
 from integrations.sandboxes import demo
 from integrations.sandboxes.fixtures import WOOCOMMERCE_11
 from tests.factories import CustomerFactory, SubscriptionFactory, package
@@ -58,9 +59,11 @@ def net_store(woo_sandbox) -> None:
 
 def connected_customer(woo_sandbox, hogia_sandbox, *, package_code: str = "400",
                        stores=None, flow: int = Flow.COMBO, name: str = "Demo Handel AB",
-                       trigger_statuses=("processing", "completed", "on-hold")) -> tuple[Customer, list[Shop]]:
+                       trigger_statuses=("processing", "completed", "on-hold"),
+                       overwrite_accepted: bool = True) -> tuple[Customer, list[Shop]]:
     """A customer with a package, flow settings, the Hogia sandbox company and shops on the
-    WooCommerce sandbox (default: the two demo stores)."""
+    WooCommerce sandbox (default: the two demo stores). The shops have been syncing (overwriting
+    accepted) unless ``overwrite_accepted`` is False: then they are newly connected."""
     customer = CustomerFactory(name=name)
     SubscriptionFactory(customer=customer, package=package(package_code))
     FlowSettings.objects.create(customer=customer, flow=flow)
@@ -69,9 +72,12 @@ def connected_customer(woo_sandbox, hogia_sandbox, *, package_code: str = "400",
                                    api_base=hogia_sandbox.url, auth_base=hogia_sandbox.url)
     shops = []
     for prefix, shop_name, key, secret, unit in stores or demo.WOO_STORES:
-        shops.append(Shop.objects.create(
+        shop = Shop.objects.create(
             customer=customer, name=shop_name, url=f"{woo_sandbox.url}{prefix}/", consumer_key=key,
-            consumer_secret=secret, result_unit=unit, trigger_statuses=list(trigger_statuses)))
+            consumer_secret=secret, result_unit=unit, trigger_statuses=list(trigger_statuses))
+        if overwrite_accepted:
+            ShopCatalog.objects.create(shop=shop, overwrite_accepted_at=timezone.now(), overwrite_accepted_by="tests")
+        shops.append(shop)
     return customer, shops
 
 

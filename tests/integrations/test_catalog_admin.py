@@ -1,12 +1,14 @@
-"""The catalogue's admin pages: the initial sync's preview and progress, the price-list note."""
+"""The catalogue's admin pages: the initial sync's preview and progress, the price-list note, and a new
+shop's prices and stock waiting for support to accept the initial sync's differences."""
 from __future__ import annotations
 
 import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from integrations.catalog.initial_sync import initial_sync_progress
-from integrations.models import HogiaArticle, InitialSync, InitialSyncItem, Shop
+from integrations.catalog.initial_sync import initial_sync_create, initial_sync_preview, initial_sync_progress
+from integrations.models import (Flow, FlowSettings, HogiaArticle, HogiaConnection, InitialSync, InitialSyncItem, Shop,
+                                 ShopCatalog)
 from tests.factories import StaffFactory
 from tests.integrations.helpers import connected_customer
 
@@ -61,3 +63,76 @@ def test_the_catalogue_sync_action_queues_one_task_per_customer(staff_client, wo
         staff_client.post(reverse("admin:integrations_shop_changelist"), {
             "action": "sync_catalogue_now", "_selected_action": [s.pk for s in Shop.objects.all()]})
     assert queued == [("integrations.tasks.sync_catalog", (customer.pk, False))]
+
+
+# -- a newly connected shop: the differences, and the acceptance ----------------------------------------
+
+HELD = "Prices and stock are not written to this shop until the initial sync&#x27;s differences are accepted."
+
+
+def held_customer(woo_sandbox, hogia_sandbox):
+    customer, shops = connected_customer(woo_sandbox, hogia_sandbox, flow=Flow.COMBO, overwrite_accepted=False)
+    FlowSettings.objects.filter(customer=customer).update(sync_prices=True, sync_campaign_prices=True,
+                                                          sync_stock=True)
+    HogiaConnection.objects.filter(customer=customer).update(rate_limit_requests=0)
+    return customer, shops
+
+
+@pytest.mark.usefixtures("hogia_without_rate_limit")
+def test_the_shop_customer_and_initial_sync_pages_say_what_waits_for_acceptance(staff_client, woo_sandbox,
+                                                                                 hogia_sandbox):
+    customer, (shop, _second) = held_customer(woo_sandbox, hogia_sandbox)
+    job = initial_sync_preview(job_id=initial_sync_create(shop=shop, direction=InitialSync.Direction.TO_HOGIA,
+                                                          requested_by="support").pk)
+    allow_url = reverse("admin:integrations_shop_allow_overwrite", args=[shop.pk])
+
+    shop_page = staff_client.get(reverse("admin:integrations_shop_change", args=[shop.pk])).content.decode()
+    assert HELD in shop_page and allow_url in shop_page
+    customer_page = staff_client.get(reverse("admin:billing_customer_change", args=[customer.pk])).content.decode()
+    assert customer_page.count(HELD) == 2 and allow_url in customer_page  # both shops wait
+
+    page = staff_client.get(reverse("admin:integrations_initialsync_change", args=[job.pk])).content.decode()
+    assert HELD in page and "When this sync has run, the differences below count as accepted" in page
+    assert "<th>in the shop now</th><th>would become</th>" in page
+    assert ("<tr><td>SE-BRYGG-01</td><td>Kaffebryggare Deluxe (id 28)</td><td>regular price</td>"
+            "<td>1299.00</td><td>799.00</td></tr>") in page
+    assert "<td>sale price</td><td>999.00</td><td>none</td>" in page
+    assert "<td>stock</td><td>19</td><td>6</td>" in page
+    assert "<td>stock</td><td>stock not managed in the shop</td><td>left alone</td>" in page
+    assert "8 matched product(s) would change, 1 would not. Prices as the shop shows them: including VAT." in page
+
+    FlowSettings.objects.filter(customer=customer).update(flow=Flow.ECOM)
+    shop_page = staff_client.get(reverse("admin:integrations_shop_change", args=[shop.pk])).content.decode()
+    assert HELD not in shop_page and "Flow 1: the portal writes no prices or stock to this shop." in shop_page
+
+
+@pytest.mark.usefixtures("hogia_without_rate_limit")
+def test_the_admin_allows_overwriting_after_showing_the_latest_differences(staff_client, woo_sandbox, hogia_sandbox):
+    customer, (shop, second) = held_customer(woo_sandbox, hogia_sandbox)
+    changelist = reverse("admin:integrations_shop_changelist")
+    allow_url = reverse("admin:integrations_shop_allow_overwrite", args=[shop.pk])
+
+    # Several shops at once: no, each has its own differences to look at.
+    response = staff_client.post(changelist, {"action": "allow_overwrite", "_selected_action": [shop.pk, second.pk]},
+                                 follow=True)
+    assert "each shop&#x27;s differences are reviewed on their own page" in response.content.decode()
+    # No preview yet: the page says the differences are not known.
+    response = staff_client.post(changelist, {"action": "allow_overwrite", "_selected_action": [shop.pk]})
+    assert response.status_code == 302 and response["Location"] == allow_url
+    assert "No initial sync preview has been made for this shop" in staff_client.get(allow_url).content.decode()
+
+    older = initial_sync_preview(job_id=initial_sync_create(shop=shop, direction=InitialSync.Direction.TO_HOGIA).pk)
+    job = initial_sync_preview(job_id=initial_sync_create(shop=shop, direction=InitialSync.Direction.TO_HOGIA).pk)
+    page = staff_client.get(allow_url).content.decode()
+    assert f"Differences found by initial sync #{job.pk} " in page and f"#{older.pk} " not in page
+    assert "<td>regular price</td><td>1299.00</td><td>799.00</td>" in page
+    assert not ShopCatalog.objects.filter(shop=shop, overwrite_accepted_at__isnull=False).exists()  # a GET: nothing
+
+    response = staff_client.post(allow_url)
+    assert response.status_code == 302
+    catalog = ShopCatalog.objects.get(shop=shop)
+    assert catalog.overwrite_accepted_at is not None and catalog.overwrite_accepted_by == "support"
+    assert catalog.behind_from == 0
+    assert not ShopCatalog.objects.filter(shop=second, overwrite_accepted_at__isnull=False).exists()
+    shop_page = staff_client.get(response["Location"]).content.decode()
+    assert HELD not in shop_page and "Written since" in shop_page and "(allowed by support)" in shop_page

@@ -8,15 +8,17 @@ sold that Hogia Smart has not invoiced yet.
 """
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
 import requests
+from django.utils import timezone
 
 from billing.models import Customer
 from integrations.clients import HogiaSmartClient
 from integrations.catalog.hogia_feed import hogia_articles_record
+from integrations.catalog.overwrite import shop_overwrite_allow
 from integrations.catalog.stock import stock_reserved
 from integrations.catalog.sync import catalog_sync
 from integrations.catalog.to_hogia import product_change_note
@@ -25,7 +27,7 @@ from integrations.orders.attempt import order_transfer
 from integrations.orders.poll import orders_poll
 from integrations.connections import woocommerce_client
 from integrations.models import (ArticleBinding, Flow, FlowSettings, HogiaArticle, HogiaConnection,
-                                 OrderTransfer, SyncLogEntry)
+                                 OrderTransfer, ShopCatalog, SyncLogEntry)
 from integrations.sandboxes import demo
 from tests.integrations.helpers import campaign_day, connected_customer, front
 
@@ -41,8 +43,9 @@ def hogia(hogia_sandbox) -> HogiaSmartClient:
 
 
 def customer_with(woo_sandbox, hogia_sandbox, *, flow: int, package_code: str = "400",
-                  **switches) -> tuple[Customer, list]:
-    customer, shops = connected_customer(woo_sandbox, hogia_sandbox, flow=flow, package_code=package_code)
+                  overwrite_accepted: bool = True, **switches) -> tuple[Customer, list]:
+    customer, shops = connected_customer(woo_sandbox, hogia_sandbox, flow=flow, package_code=package_code,
+                                         overwrite_accepted=overwrite_accepted)
     FlowSettings.objects.filter(customer=customer).update(**switches)
     HogiaConnection.objects.filter(customer=customer).update(rate_limit_requests=0)
     return customer, shops
@@ -367,6 +370,58 @@ def test_stock_pushed_is_hogia_minus_what_the_shops_sold_and_hogia_has_not_invoi
     report = catalog_sync(customer=customer)
     assert report.writes_woo == 0
     assert [by_sku(s, "SE-KAFFE-500")["stock_quantity"] for s in (shop, second)] == [117, 117]
+
+
+# -- a newly connected shop: nothing overwritten before support accepts ------------------------------
+
+def test_a_new_shop_gets_no_prices_or_stock_until_overwriting_is_allowed(woo_sandbox, hogia_sandbox):
+    customer, (shop, second) = customer_with(woo_sandbox, hogia_sandbox, flow=Flow.COMBO, sync_prices=True,
+                                             sync_campaign_prices=True, sync_stock=True, overwrite_accepted=False)
+    held_warnings = SyncLogEntry.objects.filter(object_type="overwrite_held", level=SyncLogEntry.Level.WARNING)
+
+    report = catalog_sync(customer=customer)
+
+    assert report.writes_woo == 0 and report.writes_hogia > 0  # flow 3's other direction goes on
+    assert (by_sku(shop, "SE-BRYGG-01")["regular_price"], by_sku(shop, "SE-BRYGG-01")["sale_price"]) == (
+        "1299.00", "999.00")
+    assert by_sku(shop, "SE-KAFFE-500")["stock_quantity"] == 203
+    assert [r for r in report.skipped if "until the initial sync's differences are accepted" in r] == [
+        "Butik 1: Prices and stock are not written to this shop until the initial sync's differences are "
+        "accepted.", "Butik 2: Prices and stock are not written to this shop until the initial sync's "
+        "differences are accepted."]
+    assert sorted(held_warnings.values_list("shop__name", flat=True)) == ["Butik 1", "Butik 2"]
+    # Every five minutes the sync skips again, and says so in its report, but warns once a day.
+    assert catalog_sync(customer=customer).writes_woo == 0
+    assert held_warnings.count() == 2
+    held_warnings.update(created_at=timezone.now() - timedelta(hours=25))
+    catalog_sync(customer=customer)
+    assert held_warnings.count() == 4
+
+    assert shop_overwrite_allow(shop=shop, by="support")
+    assert not shop_overwrite_allow(shop=shop, by="someone else")  # once
+    # The feed's mark moved past every article while the shop was held: the whole catalogue goes now.
+    report = catalog_sync(customer=customer)
+    assert report.writes_woo > 0
+    brygg = by_sku(shop, "SE-BRYGG-01")
+    assert (brygg["regular_price"], brygg["sale_price"], brygg["stock_quantity"]) == ("799.00", "", 6)
+    assert by_sku(shop, "SE-KAFFE-500")["stock_quantity"] == 120
+    assert by_sku(second, "SE-BRYGG-01")["regular_price"] == "1299.00"  # still held
+    assert ShopCatalog.objects.get(shop=shop).behind_from is None
+    assert catalog_sync(customer=customer).writes_woo == 0
+
+
+def test_flow_2_creates_new_products_in_a_held_shop_but_leaves_its_products_alone(woo_sandbox, hogia_sandbox):
+    customer, (shop, _second) = customer_with(woo_sandbox, hogia_sandbox, flow=Flow.ERP, sync_prices=True,
+                                              sync_stock=True, overwrite_accepted=False)
+    sandbox_articles(hogia_sandbox, {"number": "HS-NY-3", "name": "Ny i butiken", "vatPercent": 25,
+                                     "sendToWebshop": True, "prices": {"ordinary": "40.00"}, "stockBalance": "5"})
+
+    catalog_sync(customer=customer)
+
+    created = by_sku(shop, "HS-NY-3")  # overwrites nothing: the shop did not have it
+    assert (created["regular_price"], created["stock_quantity"]) == ("50.00", 5)
+    kaffe = by_sku(shop, "SE-KAFFE-500")
+    assert (kaffe["name"], kaffe["regular_price"], kaffe["stock_quantity"]) == ("Kaffe Mellanrost 500 g", "89.00", 203)
 
 
 # -- package gates ---------------------------------------------------------------------------------

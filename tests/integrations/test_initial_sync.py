@@ -19,10 +19,13 @@ from integrations.catalog import initial_sync as initial
 from integrations.catalog.sync import catalog_sync
 from integrations.catalog.initial_sync import (InitialSyncRefused, initial_sync_create, initial_sync_preview,
                                              initial_sync_progress, initial_sync_run)
+from integrations.catalog.to_shop import ShopProductNow, shop_fields_wanted
+from integrations.mapping.articles import Switches
 from integrations.models import (ArticleBinding, Flow, FlowSettings, HogiaConnection, InitialSync,
-                                 InitialSyncItem, Shop)
+                                 InitialSyncItem, Shop, ShopCatalog)
+from integrations.orders.poll import orders_poll
 from integrations.sandboxes import demo
-from tests.integrations.helpers import campaign_day, connected_customer
+from tests.integrations.helpers import campaign_day, connected_customer, front
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("hogia_without_rate_limit")]
 
@@ -87,6 +90,8 @@ def test_case_1_preview_run_crash_and_resume(woo_sandbox, hogia_sandbox):
     assert preview["duplicated_in_hogia"] == {"SE-MUGG-35": ["SE-MUGG-35", "se-mugg-35"]}
     assert [m["id"] for m in preview["missing_sku"]] == [27]  # Tygkasse
     assert job.total == 6
+    # Flow 1 writes nothing to the shop: the match is bound, its product left as it is.
+    assert preview["shop_writes"] == {"writes": False, "why_not": "flow_1"} and preview["shop_differences"] == []
     assert hogia_numbers(hogia_sandbox, EMPTY_ORG)["SE-TS-S"] == 0  # the preview wrote nothing
 
     connection = HogiaConnection.objects.get(customer=customer)
@@ -161,6 +166,7 @@ def test_case_2_preview_run_crash_and_resume(woo_sandbox, hogia_sandbox, monkeyp
     assert preview["not_for_webshop"] == ["SE-BRYGG-01", "expavg", "fraktavg", "rabatt"]
     assert list(preview["duplicated_in_shop"]) == ["DUBBEL"] and len(preview["missing_sku"]) == 1
     assert job.total == 7
+    assert preview["shop_writes"] == {"writes": False, "why_not": "switches_off"}
 
     monkeypatch.setattr(initial, "CHUNK", 3)
     woo = woocommerce_client(shop=shop)
@@ -196,3 +202,112 @@ def test_case_2_preview_run_crash_and_resume(woo_sandbox, hogia_sandbox, monkeyp
                                                           sync_stock=True, sync_campaign_prices=True)
     report = catalog_sync(customer=customer)
     assert report.writes_woo == 1  # only SE-BOK-001, whose shop price was not Hogia's
+
+
+# -- the matched products: what the periodic sync would change -------------------------------------
+
+def changes_by_sku(preview: dict) -> dict[str, dict[str, tuple]]:
+    return {entry["sku"]: {c["field"]: "left alone" if c.get("left_alone") else (c["shop"], c["portal"])
+                           for c in entry["changes"]} for entry in preview["shop_differences"]}
+
+
+def test_the_preview_shows_what_flow_3_would_overwrite_and_the_run_accepts_it(woo_sandbox, hogia_sandbox,
+                                                                              monkeypatch):
+    """Issue 9, case 10: a shop connected under flow 3 has its own prices; the preview must show them
+    beside what the portal would write, before the first periodic sync writes anything."""
+    campaign_day(monkeypatch)  # the demo mug's campaign is running
+    customer, (shop, second) = connected_customer(woo_sandbox, hogia_sandbox, flow=Flow.COMBO,
+                                                  overwrite_accepted=False)
+    FlowSettings.objects.filter(customer=customer).update(sync_prices=True, sync_campaign_prices=True,
+                                                          sync_stock=True)
+    HogiaConnection.objects.filter(customer=customer).update(rate_limit_requests=0)
+    # Two coffees sold in the shop that Hogia Smart has not invoiced: the stock rule takes them off.
+    front(shop).call("POST", "orders", {"status": "processing", "line_items": [{"product_id": 23, "quantity": 2}],
+                                        "billing": {"first_name": "Eva", "last_name": "Ek",
+                                                    "email": "eva@example.se"}})
+    orders_poll(shop=shop)
+
+    job = initial_sync_preview(job_id=initial_sync_create(shop=shop, direction=InitialSync.Direction.TO_HOGIA,
+                                                          requested_by="support").pk)
+
+    changes = changes_by_sku(job.preview)
+    # The shop enters prices including VAT: Hogia's 639.20 + 25 % is 799.00; its campaign-less
+    # article removes the shop's sale price and dates.
+    assert changes["SE-BRYGG-01"] == {"regular_price": ("1299.00", "799.00"), "sale_price": ("999.00", ""),
+                                      "date_on_sale_from": ("2026-11-20T00:00:00", None),
+                                      "date_on_sale_to": ("2026-12-31T23:59:59", None), "stock_quantity": (19, 6)}
+    assert changes["SE-KAFFE-500"] == {"regular_price": ("89.00", "88.48"), "stock_quantity": (201, 118)}
+    assert changes["SE-MUGG-35"]["sale_price"] == ("", "99.00")
+    assert changes["SE-MUGG-35"]["date_on_sale_to"] == (None, "2026-11-30T23:59:59")
+    assert changes["SE-TS-S"] == {"stock_quantity": (7, 10)}  # 159.20 + 25 % is the shop's 199.00
+    assert changes["SE-TE-100"]["stock_quantity"] == "left alone"  # the shop does not manage its stock
+    assert changes["SE-PRESENT-500"] == {"stock_quantity": "left alone"}
+    counts = job.preview["counts"]
+    assert (counts["match"], counts["would_change"], counts["unchanged"], counts["stock_left_alone"]) == (9, 8, 1, 2)
+    assert by_sku_price(shop, "SE-BRYGG-01") == ("1299.00", "999.00")  # the preview wrote nothing
+
+    # A shop that enters prices excluding VAT is shown net prices.
+    ShopCatalog.objects.create(shop=second, prices_include_tax=False)
+    net = initial_sync_preview(job_id=initial_sync_create(shop=second, direction=InitialSync.Direction.TO_HOGIA).pk)
+    assert changes_by_sku(net.preview)["SE-BRYGG-01"]["regular_price"] == ("1299.00", "639.20")
+    assert changes_by_sku(net.preview)["SE-KAFFE-500"]["regular_price"] == ("89.00", "79.00")
+
+    # The periodic sync leaves the new shop alone until the differences are accepted...
+    assert catalog_sync(customer=customer).writes_woo == 0
+    assert by_sku_price(shop, "SE-BRYGG-01") == ("1299.00", "999.00")
+    # ...which running the initial sync whose preview support saw does.
+    job = initial_sync_run(job_id=job.pk)
+    assert job.state == InitialSync.State.DONE
+    catalog = ShopCatalog.objects.get(shop=shop)
+    assert catalog.overwrite_accepted_at is not None
+    assert catalog.overwrite_accepted_by == f"support (initial sync #{job.pk})"
+    catalog_sync(customer=customer)
+    # The shop now has what the preview said it would get, and nothing else changed.
+    woo = woocommerce_client(shop=shop)
+    for sku, fields in changes.items():
+        (product,) = woo.products_by_sku([sku])
+        for name, change in fields.items():
+            if change == "left alone":
+                assert product["manage_stock"] is False and product["stock_quantity"] is None, sku
+            else:
+                assert product[name] == change[1], (sku, name, product[name], change)
+    assert by_sku_price(second, "SE-BRYGG-01") == ("1299.00", "999.00")  # not accepted: still held
+    assert ShopCatalog.objects.get(shop=shop).behind_from is None
+
+
+def by_sku_price(shop: Shop, sku: str) -> tuple[str, str]:
+    (product,) = woocommerce_client(shop=shop).products_by_sku([sku])
+    return product["regular_price"], product["sale_price"]
+
+
+def test_flow_2_previews_names_and_only_the_articles_it_sends_to_the_shop(woo_sandbox, hogia_sandbox):
+    customer, (shop, _second) = connected_customer(woo_sandbox, hogia_sandbox, flow=Flow.ERP,
+                                                   overwrite_accepted=False)
+    FlowSettings.objects.filter(customer=customer).update(sync_prices=True)
+    HogiaConnection.objects.filter(customer=customer).update(rate_limit_requests=0)
+
+    job = initial_sync_preview(job_id=initial_sync_create(shop=shop, direction=InitialSync.Direction.TO_SHOP).pk)
+
+    changes = changes_by_sku(job.preview)
+    assert changes["SE-KAFFE-500"] == {"name": ("Kaffe Mellanrost 500 g", "Kaffe mellanrost 500 g"),
+                                       "regular_price": ("89.00", "88.48")}
+    assert "name" not in changes.get("SE-TS-L", {})  # a variation keeps its name (no variant structure)
+    assert "SE-BRYGG-01" not in changes  # not marked "send to webshop": flow 2 does not write it
+    assert job.preview["counts"]["match_not_written"] == 1
+
+
+def test_prices_compare_as_amounts_and_unmanaged_stock_is_left_alone():
+    product = {"id": 5, "name": "Kaffebryggare", "regular_price": "1299", "sale_price": "", "date_on_sale_from": None,
+               "date_on_sale_to": None, "manage_stock": False, "stock_quantity": None, "backorders": "no"}
+    article = {"number": "SE-BRYGG-01", "vatPercent": 25, "prices": {"ordinary": "1039.20"}, "stockBalance": "4"}
+    switches = Switches(prices=True, stock=True)
+    now = ShopProductNow.of(product)
+    fields, stock = shop_fields_wanted(article, now, switches=switches, prices_include_tax=True, reserved=Decimal(0))
+    # 1039.20 + 25 % = 1299.00, which is the shop's "1299"; no count for a product that keeps none.
+    assert (fields, stock) == ({"regular_price": "1299.00"}, None)
+    assert all(now.same(name, value) for name, value in fields.items())
+    # An article Hogia Smart keeps no stock of, for a product whose stock the shop counts.
+    managed = ShopProductNow.of({**product, "manage_stock": True, "stock_quantity": 3, "stock_status": "instock"})
+    fields, _ = shop_fields_wanted({**article, "isStockArticle": False}, managed, switches=switches,
+                                   prices_include_tax=True, reserved=Decimal(0))
+    assert {name: value for name, value in fields.items() if not managed.same(name, value)} == {"manage_stock": False}

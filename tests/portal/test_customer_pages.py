@@ -3,8 +3,9 @@ and nothing of other customers."""
 import pytest
 from django.urls import reverse
 
-from integrations.models import OrderEvent, OrderTransfer
-from tests.factories import CustomerFactory, ShopFactory, StaffFactory, SubscriptionFactory, UserFactory, package
+from integrations.models import Flow, FlowSettings, OrderEvent, OrderTransfer
+from tests.factories import (CustomerFactory, FlowSettingsFactory, ShopFactory, StaffFactory, SubscriptionFactory,
+                             UserFactory, package)
 
 pytestmark = pytest.mark.django_db
 
@@ -64,3 +65,15 @@ def test_an_order_page_shows_its_timeline_but_never_another_customers_order(clie
 def test_anonymous_visitors_are_sent_to_the_login(client):
     response = client.get(reverse("account"))
     assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+
+
+def test_the_account_page_says_which_shop_waits_for_its_prices_and_stock(client, customer_user):
+    user, customer, _needs = customer_user
+    FlowSettingsFactory(customer=customer, flow=Flow.COMBO)
+    ShopFactory(customer=customer, name="Nya butiken", catalog__overwrite_accepted_at=None)
+    client.force_login(user)
+    page = client.get(reverse("account")).content.decode()
+    notice = "Prices and stock are not written to this shop until the initial sync's differences are accepted."
+    assert page.count(notice) == 1 and page.index("Kafébutiken") < page.index("Nya butiken") < page.index(notice)
+    FlowSettings.objects.filter(customer=customer).update(flow=Flow.ECOM)  # flow 1 writes nothing to a shop
+    assert notice not in client.get(reverse("account")).content.decode()

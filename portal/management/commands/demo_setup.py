@@ -81,6 +81,8 @@ class Command(BaseCommand):
         for prefix, name, key, secret, result_unit in demo.WOO_STORES:
             shop = Shop.objects.create(customer=customer, name=name, url=f"{woo}{prefix}/",
                                        consumer_key=key, consumer_secret=secret, result_unit=result_unit)
-            # The portal must know how the shop enters prices: Butik 2 keeps them excluding VAT.
-            ShopCatalog.objects.create(shop=shop, prices_include_tax=demo.WOO_PRICES_INCLUDE_TAX.get(prefix, True))
+            # The portal must know how the shop enters prices: Butik 2 keeps them excluding VAT. The
+            # sandbox shops hold nothing real, so the demo writes prices and stock from the start.
+            ShopCatalog.objects.create(shop=shop, prices_include_tax=demo.WOO_PRICES_INCLUDE_TAX.get(prefix, True),
+                                       overwrite_accepted_at=timezone.now(), overwrite_accepted_by="demo set-up")
         return customer
