@@ -13,7 +13,7 @@ from django.db import connection as db_connection
 
 from integrations.connections import hogia_client
 from integrations.models import HogiaArticle, HogiaConnection
-from integrations.ratebudget import SAFETY_SECONDS, hogia_rate_key, rate_slot_take
+from integrations.ratebudget import SAFETY_SHARE, hogia_rate_key, rate_slot_take
 from integrations.sandboxes import demo
 from tests.factories import CustomerFactory
 from tests.integrations.helpers import connected_customer
@@ -76,10 +76,20 @@ def test_a_full_window_makes_the_caller_wait_until_the_oldest_call_leaves_it():
     # Another company on the same API client finds the window full.
     same_client = hogia_rate_key(connection=unsaved_connection(organization_id=OTHER_ORG))
     waited = rate_slot_take(client_key=same_client, requests=3, seconds=1, clock=clock, sleep=clock.sleep)
-    assert waited == pytest.approx(0.6 + SAFETY_SECONDS)
+    assert waited == pytest.approx(0.6 + SAFETY_SHARE * 1)
     # Another API client has its own window.
     other_client = hogia_rate_key(connection=unsaved_connection(client_id="annan-klient"))
     assert rate_slot_take(client_key=other_client, requests=3, seconds=1, clock=clock, sleep=clock.sleep) == 0
+
+
+@pytest.mark.django_db
+def test_on_hogias_5_s_window_the_margin_stays_0_15_s():
+    clock = FakeClock()
+    key = hogia_rate_key(connection=unsaved_connection())
+    for _ in range(25):
+        rate_slot_take(client_key=key, requests=25, seconds=5, clock=clock, sleep=clock.sleep)
+    assert rate_slot_take(client_key=key, requests=25, seconds=5, clock=clock,
+                          sleep=clock.sleep) == pytest.approx(5.15)
 
 
 @pytest.mark.django_db
