@@ -141,7 +141,8 @@ class HogiaConnection(ConnectionCheck):
                                     help_text=_("Read by \"test connection\": [number, name]."))
     rate_limit_requests = models.PositiveIntegerField(
         _("rate budget: requests"), default=25,
-        help_text=_("Calls allowed per window, shared by all shops and flows of the customer."))
+        help_text=_("Calls allowed per window, shared by every shop and flow of every company reached "
+                    "with this client id (Hogia Smart counts per API client)."))
     rate_limit_seconds = models.PositiveIntegerField(_("rate budget: window (seconds)"), default=5)
 
     class Meta:
@@ -670,9 +671,10 @@ class OrderStockLines(models.Model):
 
 
 class HogiaRateWindow(models.Model):
-    """The calls made to one Hogia Smart company in the current window, by every process."""
+    """The calls made as one Hogia Smart API client in the current window, by every process."""
 
-    organization_id = models.UUIDField(_("organisation id"), unique=True)
+    # Token address and client id (``ratebudget.hogia_rate_key``): each up to 200 characters.
+    client_key = models.CharField(_("API client (token address and client id)"), max_length=401, unique=True)
     calls = models.JSONField(_("call times"), default=list)
 
     class Meta:

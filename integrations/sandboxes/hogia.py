@@ -4,7 +4,7 @@ It serves exactly the contract in ``shared/docs/hogia-smart-api.md``: the
 client-credentials token endpoint and the API on the same server, organisations
 reached by GUID, contacts, articles and customer invoices with ``rowVersion``
 change feeds, paging headers, ProblemDetails and ``errorCode`` arrays, a sliding
-window rate limit, and a configurable change lag before writes show in reads.
+window rate limit per API client, and a configurable change lag before writes show in reads.
 
 Controls under ``/_sandbox/`` (never part of the real API) let tests, benchmarks
 and the demo create organisations and stock, act as the accountant (invoice
@@ -578,7 +578,7 @@ class HogiaSmartSandbox(SandboxApp):
     """Hogia Smart on loopback: token endpoint and API on one server.
 
     ``rate_limit_requests``/``rate_limit_seconds`` set the sliding window per
-    token (0 requests: no limit), ``token_lifetime`` the seconds a token lives,
+    API client (0 requests: no limit), ``token_lifetime`` the seconds a token lives,
     ``lag_seconds`` the delay before a change shows in reads; ``demo`` seeds the
     demo organisation at start and after every reset.
     """
@@ -610,7 +610,7 @@ class HogiaSmartSandbox(SandboxApp):
             self._clients: dict[str, dict] = {}  # clientId -> {"secret", "organizations": set}
             self._tokens: dict[str, tuple[str, float]] = {}  # token -> (clientId, expires at, epoch)
             with self._rate_lock:
-                self._windows: dict[str, deque[float]] = {}
+                self._windows: dict[str, deque[float]] = {}  # clientId -> its calls' arrival times
             self.faults.clear()
             if self._demo_on_reset:
                 self.seed_demo()
@@ -797,7 +797,7 @@ class HogiaSmartSandbox(SandboxApp):
             client_id = self._authenticate(request)
             if client_id is None:
                 return empty_response(401, [("WWW-Authenticate", 'Bearer error="invalid_token"')])
-            limited = self._rate_limited(request.headers.get("Authorization", "")[7:].strip())
+            limited = self._rate_limited(client_id)
             if limited is not None:
                 return limited
             version = request.arg("api-version")
@@ -833,9 +833,6 @@ class HogiaSmartSandbox(SandboxApp):
             expired = [t for t, (_client, expires) in self._tokens.items() if expires <= now]
             for token in expired:
                 del self._tokens[token]
-            with self._rate_lock:
-                for token in expired:
-                    self._windows.pop(token, None)
             token = secrets.token_urlsafe(32)
             self._tokens[token] = (form["client_id"], now + self.token_lifetime)
             lifetime = self.token_lifetime
@@ -854,13 +851,15 @@ class HogiaSmartSandbox(SandboxApp):
             return None
         return entry[0]
 
-    def _rate_limited(self, token: str) -> SandboxResponse | None:
+    def _rate_limited(self, client_id: str) -> SandboxResponse | None:
+        # Counted per API client, as Hogia Smart counts: every token of one client id, and
+        # every company it reaches, share the window (asking for a new token buys nothing).
         with self._rate_lock:
             limit, window = self.rate_limit_requests, self.rate_limit_seconds
             if limit <= 0:
                 return None
             now = time.monotonic()
-            calls = self._windows.setdefault(token, deque())
+            calls = self._windows.setdefault(client_id, deque())
             while calls and calls[0] <= now - window:
                 calls.popleft()
             if len(calls) >= limit:

@@ -186,10 +186,28 @@ def test_rate_limit_small_window(hogia):
     assert statuses == [200] * 5
     limited = hogia.api("GET", "organization")
     assert limited.status_code == 429 and limited.headers["Retry-After"] == "1"
-    # Token requests are not counted, and each token has its own window.
-    assert hogia.api("GET", "organization", token=hogia.fetch_token()).status_code == 200
+    # Token requests are not counted, and a new token does not get a new window.
+    assert hogia.api("GET", "organization", token=hogia.fetch_token()).status_code == 429
     time.sleep(int(limited.headers["Retry-After"]))
     assert hogia.api("GET", "organization").status_code == 200
+
+
+def test_rate_limit_counts_per_api_client_not_per_company(hogia):
+    """Hogia Smart counts calls per API client: one client id's companies share a window, and
+    another client id reaching the same company has its own."""
+    second = hogia.control("organizations", {"name": "Andra AB", "organizationNumber": "556000-2222",
+                                             "clientId": DEMO_CLIENT_ID,
+                                             "clientSecret": DEMO_CLIENT_SECRET}).json()
+    hogia.control("seed", {"clients": [{"clientId": "byra-client", "clientSecret": "byra-secret",
+                                        "organizations": [ORG]}]})
+    other_client = hogia.fetch_token("byra-client", "byra-secret")
+    hogia.control("rate-limit", {"requests": 4, "seconds": 2})
+    statuses = [hogia.api("GET", "organization", org=org).status_code for org in (ORG, second["id"]) * 2]
+    assert statuses == [200] * 4
+    assert hogia.api("GET", "organization", org=second["id"]).status_code == 429
+    assert hogia.api("GET", "organization").status_code == 429
+    assert [hogia.api("GET", "organization", token=other_client).status_code for _ in range(4)] == [200] * 4
+    assert hogia.api("GET", "organization", token=other_client).status_code == 429
 
 
 def test_rate_limit_default_25_per_5_seconds(hogia):
