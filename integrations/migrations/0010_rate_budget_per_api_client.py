@@ -12,7 +12,7 @@ def windows_drop(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('integrations', '0007_webhook_received_outcome'),
+        ('integrations', '0009_shop_overwrite_accepted'),
     ]
 
     operations = [
