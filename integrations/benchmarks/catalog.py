@@ -7,7 +7,12 @@
    set against the minimum the APIs allow.
 2. The same catalogue synced again, reading every article of both systems (a full
    reconciliation, the strictest case): ``writes_second_run`` must be 0.
-3. With the Hogia rate limit on (configured higher than 25/5 s so that this part takes
+3. A mixed day of business on a 60-article shop (orders in processing, on-hold, completed
+   and cancelled, some invoiced, one refund waiting for support, a till sale, an order
+   placed while a push runs), then the periodic sync: ``stock_errors`` is the number of
+   articles whose shop stock is not what the stock rule says, computed from the two
+   systems themselves (target 0).
+4. With the Hogia rate limit on (configured higher than 25/5 s so that this part takes
    about a minute; the ratio is what counts): the initial sync case 1 of a 1,000-product
    shop into an empty Hogia company, one create per article. ``rate_limit_floor_seconds``
    is the time the limit alone forces for the requests made; 429s are counted.
@@ -138,6 +143,8 @@ def _flow_2(*, say, woo, hogia) -> dict:
         # one page to see the shop (empty), batches of 100 / feed pages of 500, one token
         "min_requests_woo": 1 + math.ceil(total / 100),
         "min_requests_hogia": 1 + math.ceil(hogia_total / 500),
+        "requests_woo_ratio": round(requests_woo / (1 + math.ceil(total / 100)), 3),
+        "requests_hogia_ratio": round(requests_hogia / (1 + math.ceil(hogia_total / 500)), 3),
         "writes_second_run": second.writes, "second_run_seconds": round(second_seconds, 2),
         "second_run_requests_woo": second_woo, "second_run_requests_hogia": second_hogia,
         "writes_feed_run": third.writes,
