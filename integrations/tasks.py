@@ -112,7 +112,9 @@ def sync_all_catalogs_full() -> int:
 def run_initial_sync(job_id: int) -> str:
     from integrations.catalog.initial_sync import initial_sync_run
 
-    job = initial_sync_run(job_id=job_id)
+    job = initial_sync_run(job_id=job_id, seconds=settings.CATALOG_CHUNK_SECONDS)
+    if job.report.get("continues"):  # cut at its time: the next chunk goes on where this one stopped
+        task_enqueue("integrations.tasks.run_initial_sync", job_id, group="initial-sync")
     return job.state
 
 

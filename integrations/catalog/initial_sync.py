@@ -25,10 +25,11 @@ are looked up by SKU before anything is created again.
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Callable
 
 from django.db import transaction
 from django.db.models import F, Q
@@ -219,17 +220,30 @@ def _shown(value: Any, name: str):
 
 # -- run ------------------------------------------------------------------------------------------
 
+class _TimeUp(Exception):
+    """The chunk's time is up: the job goes on in the next chunk."""
+
+
 def _claim(job_id: int, *, stale_after: timedelta) -> bool:
     now = timezone.now()
+    # A job whose last chunk ended on time ("continues") is taken at once by the next chunk.
     return bool(InitialSync.objects.filter(pk=job_id).filter(
         Q(state__in=[JobState.READY, JobState.FAILED])
-        | Q(state=JobState.RUNNING, heartbeat_at__lt=now - stale_after)).update(
+        | Q(state=JobState.RUNNING, heartbeat_at__lt=now - stale_after)
+        | Q(state=JobState.RUNNING, report__continues=True)).update(
         state=JobState.RUNNING, heartbeat_at=now, error=""))
 
 
 def initial_sync_run(*, job_id: int, woo: WooCommerceClient | None = None,
-                     hogia: HogiaSmartClient | None = None, stale_after: timedelta = STALE_AFTER) -> InitialSync:
-    """Write what the preview listed; resumes a stopped or crashed run where it was."""
+                     hogia: HogiaSmartClient | None = None, stale_after: timedelta = STALE_AFTER,
+                     seconds: float | None = None) -> InitialSync:
+    """Write what the preview listed; resumes a stopped or crashed run where it was.
+
+    ``seconds``: stop after the chunk of items that passes this long and mark the job
+    ``report["continues"]`` (still running) for the caller to run the next chunk; a run
+    of 10,000 articles under Hogia's rate limit takes far longer than a task may.
+    """
+    until = None if seconds is None else time.monotonic() + seconds
     if not _claim(job_id, stale_after=stale_after):
         job = InitialSync.objects.get(pk=job_id)
         raise InitialSyncRefused(f"The sync is {job.get_state_display()}; it runs after a preview, once "
@@ -238,19 +252,28 @@ def initial_sync_run(*, job_id: int, woo: WooCommerceClient | None = None,
     now = timezone.now()
     resumed = job.started_at is not None
     job.started_at = job.started_at or now
-    job.report = {**job.report, "segment_started_at": now.isoformat(), "segment_started_done": job.done,
-                  "resumed": job.report.get("resumed", 0) + (1 if resumed else 0)}
+    continuing = bool(job.report.pop("continues", False))
+    job.report = {**job.report, "resumed": job.report.get("resumed", 0) + (1 if resumed and not continuing else 0)}
+    if not continuing:  # the rate shown is the segment's since support last ran it
+        job.report.update({"segment_started_at": now.isoformat(), "segment_started_done": job.done})
     job.save(update_fields=["started_at", "report"])
     run = sync_run_start(customer=job.customer, shop=job.shop, kind=SyncRun.Kind.INITIAL_SYNC,
                          triggered_by=job.requested_by)
     run.details = {"initial_sync": job.pk, "direction": job.direction, "resumed": resumed}
+    time_up = (lambda: time.monotonic() >= until) if until is not None else (lambda: False)
     try:
         woo, hogia = _clients(job, woo, hogia)
         if job.direction == Direction.TO_HOGIA:
-            _run_to_hogia(job, hogia=hogia, run=run)
+            _run_to_hogia(job, hogia=hogia, run=run, time_up=time_up)
         else:
-            _run_to_shop(job, woo=woo, run=run)
+            _run_to_shop(job, woo=woo, run=run, time_up=time_up)
         _bind_matches(job)
+    except _TimeUp:
+        _progress(job)
+        job.report = {**job.report, "continues": True}
+        job.save(update_fields=["report"])
+        sync_run_finish(run=run)
+        return job
     except (RemoteError, InitialSyncRefused) as exc:
         _progress(job)
         job.state, job.error = JobState.FAILED, str(exc)
@@ -271,16 +294,21 @@ def _progress(job: InitialSync) -> None:
     job.save(update_fields=["done", "failed", "heartbeat_at"])
 
 
-def _run_to_hogia(job: InitialSync, *, hogia: HogiaSmartClient, run: SyncRun) -> None:
+def _run_to_hogia(job: InitialSync, *, hogia: HogiaSmartClient, run: SyncRun,
+                  time_up: Callable[[], bool] = lambda: False) -> None:
     customer = job.customer
     # Items that were being written when the last run stopped are simply written again:
     # their create carries the same sequenceId, so Hogia Smart returns the first article.
     job.items.filter(state=ItemState.SENDING).update(state=ItemState.PENDING)
     known = {a.number: a for a in HogiaArticle.objects.filter(customer=customer)}
+    first = True
     while True:
         chunk = list(job.items.filter(state=ItemState.PENDING).order_by("id")[:CHUNK])
         if not chunk:
             return
+        if not first and time_up():
+            raise _TimeUp
+        first = False
         for item in chunk:
             item.state = ItemState.SENDING
             item.save(update_fields=["state"])
@@ -328,7 +356,8 @@ def _shop_switches(job: InitialSync) -> Switches:
                     stock=feature_refusal(customer=customer, feature=Feature.STOCK, what="Stock") is None)
 
 
-def _run_to_shop(job: InitialSync, *, woo: WooCommerceClient, run: SyncRun) -> None:
+def _run_to_shop(job: InitialSync, *, woo: WooCommerceClient, run: SyncRun,
+                 time_up: Callable[[], bool] = lambda: False) -> None:
     shop = job.shop
     catalog = shop_catalog(shop=shop)
     taxes = shop_taxes(woo=woo)
@@ -348,10 +377,14 @@ def _run_to_shop(job: InitialSync, *, woo: WooCommerceClient, run: SyncRun) -> N
                 item.state = ItemState.PENDING
                 item.save(update_fields=["state"])
         _progress(job)
+    first = True
     while True:
         chunk = list(job.items.filter(state=ItemState.PENDING).order_by("id")[:CHUNK])
         if not chunk:
             return
+        if not first and time_up():
+            raise _TimeUp
+        first = False
         payloads, sent = [], []
         for item in chunk:
             try:

@@ -311,3 +311,27 @@ def test_prices_compare_as_amounts_and_unmanaged_stock_is_left_alone():
     fields, _ = shop_fields_wanted({**article, "isStockArticle": False}, managed, switches=switches,
                                    prices_include_tax=True, reserved=Decimal(0))
     assert {name: value for name, value in fields.items() if not managed.same(name, value)} == {"manage_stock": False}
+
+
+def test_a_long_run_goes_on_in_chunks_each_ending_on_time(woo_sandbox, hogia_sandbox, monkeypatch):
+    """Issue 9, case 12: 10,000 articles under Hogia's rate limit take longer than a task may run;
+    each chunk stops on time, says the job continues, and the next takes it at once."""
+    campaign_day(monkeypatch)
+    prefix, key, secret = EMPTY_STORE
+    requests.post(f"{woo_sandbox.url}/_sandbox/stores", json={
+        "prefix": prefix, "consumer_key": key, "consumer_secret": secret}).raise_for_status()
+    customer, (shop,) = connected_customer(woo_sandbox, hogia_sandbox, flow=Flow.ERP,
+                                           stores=[(prefix, "Tom butik", key, secret, "1")])
+    HogiaConnection.objects.filter(customer=customer).update(rate_limit_requests=0)
+    job = initial_sync_preview(job_id=initial_sync_create(shop=shop, direction=InitialSync.Direction.TO_SHOP).pk)
+    assert job.total == 8  # the empty shop gets every article marked "send to webshop"
+    monkeypatch.setattr(initial, "CHUNK", 3)
+    chunks = []
+    while True:
+        job = initial_sync_run(job_id=job.pk, seconds=0)  # time is up after every chunk of 3
+        chunks.append((job.state, job.done))
+        if not job.report.get("continues"):
+            break
+    assert chunks == [(InitialSync.State.RUNNING, 3), (InitialSync.State.RUNNING, 6), (InitialSync.State.DONE, 8)]
+    assert job.report["resumed"] == 0  # continuing is not resuming after a crash
+    assert sum(shop_skus(shop).values()) == 8
