@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 import requests
@@ -22,6 +21,7 @@ from integrations.orders.attempt import order_transfer
 from integrations.orders.poll import orders_poll
 from integrations.connections import woocommerce_client
 from integrations.sandboxes import demo
+from integrations.sandboxes.fixtures import WOOCOMMERCE_11
 from integrations.clients import HogiaSmartClient
 from tests.integrations.helpers import connected_customer, front
 
@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("hogia_without_rate
 
 ORG = demo.HOGIA_ORGANIZATION_ID
 State = OrderTransfer.State
-ORDERS = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "woocommerce-11" / "orders"
+ORDERS = WOOCOMMERCE_11 / "orders"
 BUYER = {"first_name": "Eva", "last_name": "Ek", "email": "eva@example.se"}
 KAFFE = 23  # the demo shops' product id of SE-KAFFE-500
 
