@@ -20,6 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from integrations.catalog.initial_sync import LIST_LIMIT, initial_sync_create, initial_sync_progress
 from integrations.catalog.overwrite import flow_writes_to_shop, shop_overwrite_allow
 from integrations.fields import last_four
+from integrations.health import AMBER, GREEN, RED, ShopHealth, shop_health, shops_with_health
 from integrations.orders.poll import orders_poll
 from integrations.orders.support import refunds_mark_booked_by_hand, transfers_release_held, transfers_retry
 from integrations.intake import shop_webhooks_register, webhook_url
@@ -175,11 +176,23 @@ def shop_differences_html(preview: dict) -> str:
                        _("product"), _("field"), _("in the shop now"), _("would become"), body)
 
 
+HEALTH_COLOURS = {GREEN: "#2e7d32", AMBER: "#c77c02", RED: "#ba2121"}
+
+
+def health_badge(health: ShopHealth) -> str:
+    """A coloured badge with the reasons written out below it (a title alone is lost on a phone)."""
+    reasons = format_html_join("", "<li>{}</li>", ((reason,) for reason in health.reasons))
+    return format_html('<span class="health-badge" style="display:inline-block;padding:1px 8px;border-radius:9px;'
+                       'color:#fff;background:{}">{}</span>{}', HEALTH_COLOURS[health.level], health.label,
+                       format_html('<ul class="health-reasons" style="margin:4px 0 0 16px;padding:0">{}</ul>',
+                                   reasons) if health.reasons else "")
+
+
 @admin.register(Shop)
 class ShopAdmin(admin.ModelAdmin):
     form = ShopForm
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
-    list_display = ["name", "customer", "url", "result_unit", "is_active", "store_version",
+    list_display = ["name", "customer", "health", "url", "result_unit", "is_active", "store_version",
                     "currency", "connection", "last_checked_at"]
     list_filter = ["is_active", "last_check_ok", "currency"]
     search_fields = ["name", "url", "customer__name", "customer__organisation_number"]
@@ -200,6 +213,13 @@ class ShopAdmin(admin.ModelAdmin):
                                                   "last_check_message", "store_version",
                                                   "currency", "created_at"]}),
     ]
+
+    def get_queryset(self, request):
+        return shops_with_health(super().get_queryset(request))
+
+    @admin.display(description=_("health"))
+    def health(self, obj: Shop) -> str:
+        return health_badge(shop_health(obj))
 
     @admin.display(description=_("connection"))
     def connection(self, obj: Shop) -> str:

@@ -290,7 +290,9 @@ class SyncRun(models.Model):
         ordering = ["-started_at", "-id"]
         verbose_name = _("sync run")
         verbose_name_plural = _("sync runs")
-        indexes = [models.Index(fields=["customer", "kind", "-started_at"])]
+        indexes = [models.Index(fields=["customer", "kind", "-started_at"]),
+                   # A shop's latest run (its health) and the failures of the last day (the admin home).
+                   models.Index(fields=["shop", "-started_at"]), models.Index(fields=["outcome", "-started_at"])]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} #{self.pk} ({self.get_outcome_display()})"
@@ -326,7 +328,8 @@ class SyncLogEntry(models.Model):
         ordering = ["-created_at", "-id"]
         verbose_name = _("sync log entry")
         verbose_name_plural = _("sync log")
-        indexes = [models.Index(fields=["customer", "-created_at"])]
+        indexes = [models.Index(fields=["customer", "-created_at"]),
+                   models.Index(fields=["object_type", "-created_at"])]
 
     def __str__(self) -> str:
         return self.message[:80]
@@ -431,7 +434,9 @@ class OrderTransfer(models.Model):
         verbose_name_plural = _("order transfers")
         constraints = [models.UniqueConstraint(fields=["shop", "woo_order_id"],
                                                name="one_transfer_per_shop_order")]
-        indexes = [models.Index(fields=["state", "next_attempt_at"])]
+        indexes = [models.Index(fields=["state", "next_attempt_at"]),
+                   # A shop's health: its latest order and its orders in a state (one page of shops, one query).
+                   models.Index(fields=["shop", "-created_at"]), models.Index(fields=["shop", "state"])]
 
     def __str__(self) -> str:
         return f"{self.shop.name} order {self.order_number or self.woo_order_id}"
