@@ -4,30 +4,42 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from django.utils.translation import ngettext
+
 # One colour per package, smallest to largest (readable for red-green colour blindness).
 PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#9c755f", "#76b7b2", "#edc948"]
 
 
+# Every number the SVG reads is text with a decimal point, made here: a template would localize
+# a float, and Swedish formats write 248,0, which SVG reads as a list of two numbers.
+SvgNumber = str
+
+
+def _svg(value: float) -> SvgNumber:
+    return f"{value:.1f}".removesuffix(".0")
+
+
 @dataclass(frozen=True)
 class Bar:
-    x: float
-    y: float
-    width: float
-    height: float
+    x: SvgNumber
+    y: SvgNumber
+    width: SvgNumber
+    height: SvgNumber
     colour: str
     title: str
 
 
 @dataclass(frozen=True)
 class Chart:
-    width: int
-    height: int
+    width: SvgNumber
+    height: SvgNumber
     bars: list[Bar]
-    labels: list[tuple[float, str]]  # x of each month's label
-    ticks: list[tuple[float, int]]  # y and value of the axis ticks
+    labels: list[tuple[SvgNumber, str]]  # x of each month's label, and the month
+    ticks: list[tuple[SvgNumber, int]]  # y and value of the axis ticks
     legend: list[tuple[str, str]]  # (colour, package)
-    plot_left: int
-    plot_bottom: int
+    plot_left: SvgNumber
+    tick_x: SvgNumber  # right edge of the tick values
+    label_y: SvgNumber  # baseline of the month labels
 
 
 def stacked_bars(*, months: list[date], series: dict[date, dict[str, int]],
@@ -53,14 +65,15 @@ def stacked_bars(*, months: list[date], series: dict[date, dict[str, int]],
                 continue
             h = plot_h * value / top_value
             base -= h
-            bars.append(Bar(x=round(x, 1), y=round(base, 1), width=round(bar_w, 1), height=round(h, 1),
-                            colour=colours[code], title=f"{month:%Y-%m} {names[code]}: {value} orders"))
-    return Chart(width=width, height=height, bars=bars,
-                 labels=[(round(left + i * slot + slot / 2, 1), f"{m:%Y-%m}") for i, m in enumerate(months)],
-                 ticks=[(round(top + plot_h - plot_h * v / top_value, 1), v)
-                        for v in range(0, top_value + 1, step)],
+            bars.append(Bar(x=_svg(x), y=_svg(base), width=_svg(bar_w), height=_svg(h), colour=colours[code],
+                            title=ngettext("%(month)s %(package)s: %(count)d order",
+                                           "%(month)s %(package)s: %(count)d orders", value)
+                            % {"month": f"{month:%Y-%m}", "package": names[code], "count": value}))
+    return Chart(width=_svg(width), height=_svg(height), bars=bars,
+                 labels=[(_svg(left + i * slot + slot / 2), f"{m:%Y-%m}") for i, m in enumerate(months)],
+                 ticks=[(_svg(top + plot_h - plot_h * v / top_value), v) for v in range(0, top_value + 1, step)],
                  legend=[(colours[code], name) for code, name in packages],
-                 plot_left=left, plot_bottom=top + plot_h)
+                 plot_left=_svg(left), tick_x=_svg(left - 6), label_y=_svg(top + plot_h + 16))
 
 
 def _nice_step(peak: int) -> int:

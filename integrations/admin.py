@@ -17,7 +17,8 @@ from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from integrations.catalog.initial_sync import LIST_LIMIT, initial_sync_create, initial_sync_progress
+from integrations.catalog.initial_sync import (LIST_LIMIT, PREVIEWABLE, RUNNABLE, initial_sync_create,
+                                               initial_sync_progress)
 from integrations.catalog.overwrite import flow_writes_to_shop, shop_overwrite_allow
 from integrations.fields import last_four
 from integrations.health import AMBER, GREEN, RED, ShopHealth, shop_health, shops_with_health
@@ -661,14 +662,14 @@ class InitialSyncAdmin(admin.ModelAdmin):
 
     form = InitialSyncForm
     change_form_template = "admin/integrations/initialsync/change_form.html"
-    list_display = ["id", "shop", "direction", "state", "progress_text", "created_at", "finished_at"]
-    list_filter = ["state", "direction"]
+    list_display = ["id", "shop", "direction", "state_text", "progress_text", "created_at", "finished_at"]
+    list_filter = ["state", "direction", "heartbeat_at"]
     search_fields = ["shop__name", "customer__name"]
     list_select_related = ["shop", "customer"]
     autocomplete_fields = ["shop"]
     actions = ["make_preview", "run_sync"]
     inlines = [InitialSyncItemInline]
-    readonly_fields = ["customer", "state", "progress_text", "preview_summary", "preview_lists",
+    readonly_fields = ["customer", "state_text", "progress_text", "preview_summary", "preview_lists",
                        "shop_differences", "report_text",
                        "requested_by", "created_at", "previewed_at", "started_at", "heartbeat_at",
                        "finished_at", "error"]
@@ -679,7 +680,7 @@ class InitialSyncAdmin(admin.ModelAdmin):
                             "description": _("Create the job, then choose \"Make the preview\" in the list. "
                                              "Nothing is written before \"Run\".")})]
         return [
-            (None, {"fields": ["shop", "direction", "customer", "state", "requested_by", "error"]}),
+            (None, {"fields": ["shop", "direction", "customer", "state_text", "requested_by", "error"]}),
             (_("Progress"), {"fields": ["progress_text", "created_at", "previewed_at", "started_at",
                                         "heartbeat_at", "finished_at"]}),
             (_("Preview"), {"fields": ["preview_summary", "preview_lists"], "description": PRICE_LIST_NOTE}),
@@ -704,9 +705,17 @@ class InitialSyncAdmin(admin.ModelAdmin):
             return
         super().save_model(request, obj, form, change)
 
+    @admin.display(description=_("state"), ordering="state")
+    def state_text(self, obj: InitialSync) -> str:
+        if obj.state == InitialSync.State.FAILED and obj.started_at is None:
+            return _("stopped: the preview failed, make it again")
+        return obj.get_state_display()
+
     @admin.display(description=_("progress"))
     def progress_text(self, obj: InitialSync) -> str:
         progress = initial_sync_progress(job=obj)
+        if progress["percent"] is None:
+            return _("preview not made yet")
         rate = f"{progress['rate']:g}/s" if progress["rate"] else "–"
         return (f"{progress['done']} / {progress['total']} written ({progress['percent']} %), "
                 f"{progress['failed']} failed; {rate}; time left {_seconds_text(progress['eta_seconds'])}")
@@ -774,15 +783,14 @@ class InitialSyncAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Make the preview (reads both systems, writes nothing)"))
     def make_preview(self, request, queryset):
-        jobs = queryset.filter(state__in=[InitialSync.State.NEW, InitialSync.State.READY])
+        jobs = queryset.filter(PREVIEWABLE)
         for job in jobs:
             _enqueue("integrations.tasks.preview_initial_sync", job.pk)
         self.message_user(request, _("%(count)d preview(s) queued.") % {"count": len(jobs)})
 
     @admin.action(description=_("Run (writes; resumes a stopped run)"))
     def run_sync(self, request, queryset):
-        jobs = queryset.filter(state__in=[InitialSync.State.READY, InitialSync.State.FAILED,
-                                          InitialSync.State.RUNNING])
+        jobs = queryset.filter(RUNNABLE | Q(state=InitialSync.State.RUNNING))
         for job in jobs:
             _enqueue("integrations.tasks.run_initial_sync", job.pk)
         skipped = queryset.count() - len(jobs)

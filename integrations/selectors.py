@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from django.db.models import Count, Q
 
 from billing.models import Customer
 from integrations.catalog.overwrite import shops_overwrite_held
-from integrations.models import OrderTransfer, Shop, SyncRun
+from integrations.models import InitialSync, OrderTransfer, Shop, SyncRun
 
 State = OrderTransfer.State
 
@@ -66,3 +66,19 @@ def customer_order(*, customer: Customer, transfer_id: int) -> OrderTransfer | N
     """One order with its timeline, only if it belongs to the customer."""
     return (OrderTransfer.objects.filter(shop__customer=customer, pk=transfer_id).select_related("shop")
             .prefetch_related("events", "credits").first())
+
+
+@dataclass(frozen=True)
+class Failures:
+    since: datetime
+    sync_runs: int
+    initial_syncs: int
+
+
+def failures_since(*, since: datetime) -> Failures:
+    """Sync runs started since then that failed, and initial syncs that stopped since then and
+    have not been resumed (a stopped job's last sign of life is its failure)."""
+    return Failures(since=since,
+                    sync_runs=SyncRun.objects.filter(outcome=SyncRun.Outcome.FAILED, started_at__gte=since).count(),
+                    initial_syncs=InitialSync.objects.filter(state=InitialSync.State.FAILED,
+                                                             heartbeat_at__gte=since).count())

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import requests
 from django.db import transaction
 from django.utils import timezone
+from django_q.exceptions import TimeoutException
 
 from billing.models import Customer
 from integrations.connections import hogia_client, woocommerce_client
@@ -14,6 +15,10 @@ from integrations.errors import (NotFound, RateLimited, RemoteError, RemoteRejec
 from integrations.models import HogiaConnection, Shop, SyncLogEntry, SyncRun
 
 Level = SyncLogEntry.Level
+
+# What a flow records before it lets a failure go on to the task queue. django-q2 stops a task
+# at its time limit with TimeoutException, a SystemExit, which ``except Exception`` lets through.
+RECORDED_FAILURES = (Exception, TimeoutException)
 
 
 def sync_run_start(*, customer: Customer, kind: str, shop: Shop | None = None,
@@ -46,6 +51,15 @@ def sync_log(*, customer: Customer, message: str, level: str = Level.INFO, run: 
     return SyncLogEntry.objects.create(
         customer=customer, run=run, shop=shop, level=level, message=message,
         object_type=object_type, object_ref=str(object_ref)[:120], details=details or {})
+
+
+def failure_reason(exc: BaseException) -> str:
+    """What stopped a flow, for a run's error and the sync log; the traceback stays in the task queue."""
+    if isinstance(exc, TimeoutException):
+        return "stopped at the task's time limit"
+    if isinstance(exc, RemoteError):
+        return str(exc)
+    return f"unexpected error ({type(exc).__name__}: {exc})"
 
 
 def remote_error_text(exc: RemoteError, *, system: str, where: str) -> str:

@@ -2,6 +2,11 @@
 
 They are wake-ups only: the state lives in the database, so a lost or repeated task
 changes nothing (the sweeper re-queues what is due).
+
+A failure nobody foresaw is recorded where support looks (a failed sync run, an error line in
+the sync log on the customer or shop, a stopped initial sync) by the flow a task calls, or by
+the task when its flow keeps no record; then it is raised again, so that django-q2 keeps the
+task, with its traceback, as failed.
 """
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ from integrations.orders.attempt import order_transfer
 from integrations.orders.poll import orders_poll
 from integrations.orders.quota import held_release_all, quota_reconcile_all
 from integrations.orders.wakeups import transfers_sweep, transfers_wake_lost
-from integrations.services import sync_log
+from integrations.services import failure_reason, sync_log
 from integrations.taskqueue import task_enqueue
 
 logger = logging.getLogger(__name__)
@@ -67,6 +72,10 @@ def poll_shop(shop_id: int) -> int:
                  message="Order poll stopped at its time limit; the next poll goes on from the last "
                          "page it recorded.", object_type="poll")
         return 0
+    except Exception as exc:
+        sync_log(customer=shop.customer, shop=shop, level=SyncLogEntry.Level.ERROR, object_type="poll",
+                 message=f"Order poll failed: {failure_reason(exc)}. It runs again at the next interval.")
+        raise
     return seen
 
 

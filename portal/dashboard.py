@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from billing.models import OrderUsage, Subscription
 from billing.dates import month_start
 from integrations.models import InitialSync, OrderTransfer, Shop, SyncLogEntry, SyncRun
+from integrations.selectors import failures_since
 
 # A customer is "near the quota" from this share of the month's orders.
 NEAR_QUOTA = 0.9
@@ -31,6 +32,7 @@ class Tally:
     count: int
     url: str
     level: str  # "red": someone must act; "amber": look at it; "ok": nothing to do
+    permission: str = "integrations.view_ordertransfer"  # who may open the list behind it
 
     @property
     def css(self) -> str:
@@ -46,6 +48,8 @@ def support_tallies(*, now=None) -> list[Tally]:
     """The counts on the admin home, most urgent first."""
     now = now or timezone.now()
     since = now - RECENT
+    failures = failures_since(since=since)
+    stamp = since.isoformat(timespec="seconds")  # the list shows exactly what was counted
     transfers = OrderTransfer.objects.filter(state__in=[OrderTransfer.State.NEEDS_ATTENTION,
                                                         OrderTransfer.State.HELD])
     by_state = dict(transfers.order_by().values_list("state").annotate(n=Count("pk")))
@@ -60,25 +64,27 @@ def support_tallies(*, now=None) -> list[Tally]:
               by_state.get(OrderTransfer.State.NEEDS_ATTENTION, 0),
               _link(changelist, state__exact=OrderTransfer.State.NEEDS_ATTENTION), "red"),
         Tally("failing_shops", str(_("Shops whose connection test failed")), shops["failing"],
-              _link("admin:integrations_shop_changelist", is_active__exact=1, last_check_ok__exact=0), "red"),
-        Tally("failed_runs", str(_("Sync runs that failed in the last 24 hours")),
-              SyncRun.objects.filter(outcome=SyncRun.Outcome.FAILED, started_at__gte=since).count(),
-              _link("admin:integrations_syncrun_changelist", outcome__exact=SyncRun.Outcome.FAILED), "red"),
-        Tally("failed_initial_syncs", str(_("Initial syncs that stopped")),
-              InitialSync.objects.filter(state=InitialSync.State.FAILED).count(),
-              _link("admin:integrations_initialsync_changelist", state__exact=InitialSync.State.FAILED), "red"),
+              _link("admin:integrations_shop_changelist", is_active__exact=1, last_check_ok__exact=0), "red",
+              "integrations.view_shop"),
+        Tally("failed_runs", str(_("Sync runs that failed in the last 24 hours")), failures.sync_runs,
+              _link("admin:integrations_syncrun_changelist", outcome__exact=SyncRun.Outcome.FAILED,
+                    started_at__gte=stamp), "red", "integrations.view_syncrun"),
+        Tally("failed_initial_syncs", str(_("Initial syncs that stopped in the last 24 hours")),
+              failures.initial_syncs,
+              _link("admin:integrations_initialsync_changelist", state__exact=InitialSync.State.FAILED,
+                    heartbeat_at__gte=stamp), "red", "integrations.view_initialsync"),
         Tally("held", str(_("Orders held by the monthly quota")), by_state.get(OrderTransfer.State.HELD, 0),
               _link(changelist, state__exact=OrderTransfer.State.HELD), "amber"),
         Tally("near_quota", str(_("Customers at 90 % or more of their quota")), len(near),
               _link("admin:billing_customer_changelist", id__in=",".join(str(pk) for pk in near[:200])),
-              "amber"),
+              "amber", "billing.view_customer"),
         Tally("webhooks", str(_("Active shops without registered webhooks")), shops["without_webhooks"],
-              _link("admin:integrations_shop_changelist", is_active__exact=1), "amber"),
+              _link("admin:integrations_shop_changelist", is_active__exact=1), "amber", "integrations.view_shop"),
         Tally("webhooks_disabled", str(_("Webhooks WooCommerce disabled in the last 24 hours")),
               SyncLogEntry.objects.filter(created_at__gte=since, object_type="webhook",
                                           level=SyncLogEntry.Level.WARNING).count(),
               _link("admin:integrations_synclogentry_changelist", object_type__exact="webhook",
-                    level__exact=SyncLogEntry.Level.WARNING), "amber"),
+                    level__exact=SyncLogEntry.Level.WARNING), "amber", "integrations.view_synclogentry"),
     ]
 
 

@@ -52,7 +52,7 @@ from integrations.mapping.articles import (NotMappable, Switches, content_hash,
                                            new_product_from_article, shop_fields_from_article)
 from integrations.models import (ArticleBinding, FlowSettings, HogiaArticle, HogiaConnection, InitialSync,
                                  InitialSyncItem, Shop, ShopCatalog, SyncLogEntry, SyncRun)
-from integrations.services import sync_log, sync_run_finish, sync_run_start
+from integrations.services import RECORDED_FAILURES, failure_reason, sync_log, sync_run_finish, sync_run_start
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +64,12 @@ STALE_AFTER = timedelta(minutes=2)
 CHUNK = 100
 # Lists in the preview and the report are cut here (counts are always complete).
 LIST_LIMIT = 2000
+
+
+# A job that stopped before its run started (its preview failed) has nothing to resume: it is
+# previewed again, as a new one is. One that stopped in its run resumes where it was.
+PREVIEWABLE = Q(state__in=[JobState.NEW, JobState.READY]) | Q(state=JobState.FAILED, started_at__isnull=True)
+RUNNABLE = Q(state=JobState.READY) | Q(state=JobState.FAILED, started_at__isnull=False)
 
 
 class InitialSyncRefused(Exception):
@@ -91,10 +97,26 @@ def _normalised(sku: str) -> str:
 
 def initial_sync_preview(*, job_id: int, woo: WooCommerceClient | None = None,
                          hogia: HogiaSmartClient | None = None) -> InitialSync:
-    """Read both sides and list what the run would do; writes nothing remote."""
+    """Read both sides and list what the run would do; writes nothing remote.
+
+    A preview that fails stops the job (FAILED, with the reason, logged on the shop) and raises
+    again; the job is then previewed again, it cannot run.
+    """
     job = InitialSync.objects.select_related("shop", "customer").get(pk=job_id)
-    if job.state not in (JobState.NEW, JobState.READY):
+    if not InitialSync.objects.filter(PREVIEWABLE, pk=job.pk).exists():
         raise InitialSyncRefused(f"The sync is {job.get_state_display()}: a preview is made before the run.")
+    try:
+        return _preview(job, woo=woo, hogia=hogia)
+    except RECORDED_FAILURES as exc:
+        reason = _reason(exc)
+        _job_failed(job, sources=PREVIEWABLE, reason=reason)
+        sync_log(customer=job.customer, shop=job.shop, level=SyncLogEntry.Level.ERROR,
+                 object_type="initial_sync", object_ref=str(job.pk),
+                 message=f"Initial sync preview failed: {reason}. Make the preview again once that is put right.")
+        raise
+
+
+def _preview(job: InitialSync, *, woo: WooCommerceClient | None, hogia: HogiaSmartClient | None) -> InitialSync:
     woo, hogia = _clients(job, woo, hogia)
     catalog = shop_catalog(shop=job.shop)
     shop_items = list(shop_products_all(woo=woo))
@@ -151,10 +173,25 @@ def initial_sync_preview(*, job_id: int, woo: WooCommerceClient | None = None,
             "shop_differences": differences[:LIST_LIMIT],
         }
         job.total, job.done, job.failed = len(items), 0, 0
-        job.state = JobState.READY
+        job.state, job.error = JobState.READY, ""
         job.previewed_at = timezone.now()
         job.save()
     return job
+
+
+def _reason(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, InitialSyncRefused) else failure_reason(exc)
+
+
+def _job_failed(job: InitialSync, *, sources: Q, reason: str) -> bool:
+    """The job stops with the reason, if it is in one of ``sources``; says whether it did."""
+    now = timezone.now()
+    # The failure is the job's last sign of life: the admin home counts recent failures by it.
+    stopped = bool(InitialSync.objects.filter(sources, pk=job.pk).update(
+        state=JobState.FAILED, error=reason, heartbeat_at=now))
+    if stopped:
+        job.state, job.error, job.heartbeat_at = JobState.FAILED, reason, now
+    return stopped
 
 
 def _opening(article: dict, reserved: dict[str, Decimal]) -> dict:
@@ -228,7 +265,7 @@ def _claim(job_id: int, *, stale_after: timedelta) -> bool:
     now = timezone.now()
     # A job whose last chunk ended on time ("continues") is taken at once by the next chunk.
     return bool(InitialSync.objects.filter(pk=job_id).filter(
-        Q(state__in=[JobState.READY, JobState.FAILED])
+        RUNNABLE
         | Q(state=JobState.RUNNING, heartbeat_at__lt=now - stale_after)
         | Q(state=JobState.RUNNING, report__continues=True)).update(
         state=JobState.RUNNING, heartbeat_at=now, error=""))
@@ -242,6 +279,9 @@ def initial_sync_run(*, job_id: int, woo: WooCommerceClient | None = None,
     ``seconds``: stop after the chunk of items that passes this long and mark the job
     ``report["continues"]`` (still running) for the caller to run the next chunk; a run
     of 10,000 articles under Hogia's rate limit takes far longer than a task may.
+
+    A remote failure stops the job (FAILED, with the reason, on its run and in the log); a
+    failure nobody foresaw does the same and is raised again, for the task queue to keep.
     """
     until = None if seconds is None else time.monotonic() + seconds
     if not _claim(job_id, stale_after=stale_after):
@@ -249,6 +289,32 @@ def initial_sync_run(*, job_id: int, woo: WooCommerceClient | None = None,
         raise InitialSyncRefused(f"The sync is {job.get_state_display()}; it runs after a preview, once "
                                  f"(a stopped run is resumed by running it again).")
     job = InitialSync.objects.select_related("shop", "customer").get(pk=job_id)
+    run = None
+    try:
+        run = _segment_start(job)
+        time_up = (lambda: time.monotonic() >= until) if until is not None else (lambda: False)
+        woo, hogia = _clients(job, woo, hogia)
+        if job.direction == Direction.TO_HOGIA:
+            _run_to_hogia(job, hogia=hogia, run=run, time_up=time_up)
+        else:
+            _run_to_shop(job, woo=woo, run=run, time_up=time_up)
+        _bind_matches(job)
+        _finish(job, run=run)
+    except _TimeUp:
+        _progress(job)
+        job.report = {**job.report, "continues": True}
+        job.save(update_fields=["report"])
+        sync_run_finish(run=run)
+    except (RemoteError, InitialSyncRefused) as exc:
+        _run_stopped(job, run=run, reason=_reason(exc))
+    except RECORDED_FAILURES as exc:
+        _run_stopped(job, run=run, reason=_reason(exc))
+        raise
+    return job
+
+
+def _segment_start(job: InitialSync) -> SyncRun:
+    """The claimed job's run of this chunk, with its start, resume count and rate segment noted."""
     now = timezone.now()
     resumed = job.started_at is not None
     job.started_at = job.started_at or now
@@ -260,31 +326,19 @@ def initial_sync_run(*, job_id: int, woo: WooCommerceClient | None = None,
     run = sync_run_start(customer=job.customer, shop=job.shop, kind=SyncRun.Kind.INITIAL_SYNC,
                          triggered_by=job.requested_by)
     run.details = {"initial_sync": job.pk, "direction": job.direction, "resumed": resumed}
-    time_up = (lambda: time.monotonic() >= until) if until is not None else (lambda: False)
-    try:
-        woo, hogia = _clients(job, woo, hogia)
-        if job.direction == Direction.TO_HOGIA:
-            _run_to_hogia(job, hogia=hogia, run=run, time_up=time_up)
-        else:
-            _run_to_shop(job, woo=woo, run=run, time_up=time_up)
-        _bind_matches(job)
-    except _TimeUp:
-        _progress(job)
-        job.report = {**job.report, "continues": True}
-        job.save(update_fields=["report"])
-        sync_run_finish(run=run)
-        return job
-    except (RemoteError, InitialSyncRefused) as exc:
-        _progress(job)
-        job.state, job.error = JobState.FAILED, str(exc)
-        job.save(update_fields=["state", "error"])
-        sync_log(customer=job.customer, shop=job.shop, run=run, level=SyncLogEntry.Level.ERROR,
-                 object_type="initial_sync", object_ref=str(job.pk),
-                 message=f"Initial sync stopped: {exc}. Run it again to resume where it stopped.")
-        sync_run_finish(run=run, error=str(exc))
-        return job
-    _finish(job, run=run)
-    return job
+    return run
+
+
+def _run_stopped(job: InitialSync, *, run: SyncRun | None, reason: str) -> None:
+    _progress(job)
+    if _job_failed(job, sources=Q(state=JobState.RUNNING), reason=reason):
+        message = f"Initial sync stopped: {reason}. Run it again to resume where it stopped."
+    else:  # it had ended (done) when the failure came
+        message = f"Initial sync failed after it was {job.get_state_display()}: {reason}."
+    sync_log(customer=job.customer, shop=job.shop, run=run, level=SyncLogEntry.Level.ERROR,
+             object_type="initial_sync", object_ref=str(job.pk), message=message)
+    if run is not None:
+        sync_run_finish(run=run, error=reason)
 
 
 def _progress(job: InitialSync) -> None:
@@ -466,12 +520,18 @@ def _finish(job: InitialSync, *, run: SyncRun) -> None:
 # -- progress, for the admin --------------------------------------------------------------------
 
 def initial_sync_progress(*, job: InitialSync) -> dict:
-    """``done``/``total``, items per second in the current (or last) run segment and seconds left."""
+    """``done``/``total``, items per second in the current (or last) run segment and seconds left.
+
+    ``percent`` is None until a preview has said what there is to write.
+    """
     from django.utils.dateparse import parse_datetime
 
     progress = {"done": job.done, "failed": job.failed, "total": job.total, "rate": None,
-                "eta_seconds": None,
-                "percent": round(100 * (job.done + job.failed) / job.total, 1) if job.total else 100.0}
+                "eta_seconds": None, "percent": None}
+    if job.total:
+        progress["percent"] = round(100 * (job.done + job.failed) / job.total, 1)
+    elif job.previewed_at is not None:  # the preview found nothing to write: nothing is left
+        progress["percent"] = 100.0
     started = parse_datetime(job.report.get("segment_started_at") or "") if job.report else None
     until = job.heartbeat_at if job.state == JobState.RUNNING else (job.finished_at or job.heartbeat_at)
     if started and until and until > started:

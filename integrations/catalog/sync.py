@@ -33,7 +33,7 @@ from integrations.clients.woocommerce import WooCommerceClient
 from integrations.connections import hogia_client, woocommerce_client
 from integrations.models import (CatalogState, Flow, FlowSettings, HogiaArticle, HogiaConnection, Shop,
                                  SyncLogEntry, SyncRun)
-from integrations.services import sync_log
+from integrations.services import RECORDED_FAILURES, failure_reason, sync_log
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +106,22 @@ def catalog_sync(*, customer: Customer, full: bool = False, triggered_by: str = 
     ``full`` reads every product and article instead of the changes (the nightly
     reconciliation); unchanged ones are still not written. ``seconds``: stop starting new
     work after this long and report ``more`` (None: run to the end).
+
+    A failure nobody foresaw fails the runs it stopped, is logged on the customer with its
+    reason, and is raised again (the task queue keeps the traceback).
     """
+    try:
+        return _catalog_sync(customer=customer, full=full, triggered_by=triggered_by, woo_for=woo_for,
+                             hogia=hogia, seconds=seconds)
+    except RECORDED_FAILURES as exc:
+        sync_log(customer=customer, level=Level.ERROR, object_type="catalogue",
+                 message=f"Catalogue sync failed: {failure_reason(exc)}. It runs again at the next interval.")
+        raise
+
+
+def _catalog_sync(*, customer: Customer, full: bool, triggered_by: str,
+                  woo_for: Callable[[Shop], WooCommerceClient] | None, hogia: HogiaSmartClient | None,
+                  seconds: float | None) -> CatalogReport:
     report = CatalogReport()
     settings = _flow_settings(customer)
     if settings is None:
@@ -167,19 +182,19 @@ def _hogia_to_shops(*, customer: Customer, state: CatalogState, hogia: HogiaSmar
         state.full_row_version = 0
         state.save(update_fields=["full_row_version"])
     walking_all = state.full_row_version is not None
-    pushes = []
-    for shop in shops:
-        shop_plan = plan
-        if not shop_overwrite_allowed(catalog=shop_catalog(shop=shop)):
-            report.skipped.append(shop_overwrite_held_note(shop=shop))
-            if not plan.create:
-                continue
-            # Creating a product the shop does not have overwrites nothing: flow 2 goes on creating
-            # new ones while the existing products wait for acceptance.
-            shop_plan = replace(plan, update_existing=False)
-        pushes.append(ShopPush(shop=shop, woo=woo_for(shop), plan=shop_plan, triggered_by=triggered_by,
-                               whole_shop=walking_all))
+    pushes: list[ShopPush] = []
     try:
+        for shop in shops:
+            shop_plan = plan
+            if not shop_overwrite_allowed(catalog=shop_catalog(shop=shop)):
+                report.skipped.append(shop_overwrite_held_note(shop=shop))
+                if not plan.create:
+                    continue
+                # Creating a product the shop does not have overwrites nothing: flow 2 goes on creating
+                # new ones while the existing products wait for acceptance.
+                shop_plan = replace(plan, update_existing=False)
+            pushes.append(ShopPush(shop=shop, woo=woo_for(shop), plan=shop_plan, triggered_by=triggered_by,
+                                   whole_shop=walking_all))
         # 1. Shops a failed push left behind catch up from the portal's copy of the articles.
         for push in pushes:
             mark = push.catalog.behind_from
@@ -227,6 +242,10 @@ def _hogia_to_shops(*, customer: Customer, state: CatalogState, hogia: HogiaSmar
         if plan.switches.stock:
             state.stock_lines_until = started
             state.save(update_fields=["stock_lines_until"])
+    except RECORDED_FAILURES as exc:
+        for push in pushes:
+            push.error = push.error or failure_reason(exc)  # every shop's run stopped here
+        raise
     finally:
         for push in pushes:
             run = push.finish()

@@ -18,7 +18,7 @@ from integrations.clients.woocommerce import WooCommerceClient
 from integrations.errors import NotFound, RemoteError, RemoteRejected
 from integrations.mapping.articles import NotMappable, ShopTaxes, article_from_product, content_hash
 from integrations.models import ArticleBinding, HogiaArticle, ProductChange, Shop, ShopCatalog, SyncLogEntry, SyncRun
-from integrations.services import sync_log, sync_run_finish, sync_run_start
+from integrations.services import RECORDED_FAILURES, failure_reason, sync_log, sync_run_finish, sync_run_start
 
 Level = SyncLogEntry.Level
 
@@ -206,10 +206,10 @@ def articles_to_hogia(*, shop: Shop, woo: WooCommerceClient, hogia: HogiaSmartCl
     run = sync_run_start(customer=customer, shop=shop, kind=SyncRun.Kind.ARTICLES, flow=flow,
                          triggered_by=triggered_by)
     run.details = {"direction": "shop → Hogia Smart", "full": full}
-    catalog = shop_catalog(shop=shop)
     started = timezone.now()
-    changes = list(ProductChange.objects.filter(shop=shop))
     try:
+        catalog = shop_catalog(shop=shop)
+        changes = list(ProductChange.objects.filter(shop=shop))
         taxes = shop_taxes(woo=woo)
         if full or catalog.products_synced_until is None:
             items = list(shop_products_all(woo=woo))
@@ -257,6 +257,9 @@ def articles_to_hogia(*, shop: Shop, woo: WooCommerceClient, hogia: HogiaSmartCl
         sync_log(customer=customer, shop=shop, run=run, level=Level.ERROR, object_type="catalogue",
                  message=f"Article sync stopped, it runs again at the next interval: {exc}")
         return sync_run_finish(run=run, error=str(exc))
+    except RECORDED_FAILURES as exc:
+        sync_run_finish(run=run, error=failure_reason(exc))
+        raise
     if run.details.get("more"):
         return sync_run_finish(run=run)
     # Only after every product is written: a sync that stopped half-way is simply repeated.

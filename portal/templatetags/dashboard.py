@@ -12,4 +12,5 @@ register = template.Library()
 @register.inclusion_tag("admin/portal/dashboard.html", takes_context=True)
 def support_dashboard(context) -> dict:
     user = context["request"].user
-    return {"tallies": support_tallies(), "can_see_reports": user.has_perm(BILLING_PERMISSION)}
+    tallies = [tally for tally in support_tallies() if user.has_perm(tally.permission)]
+    return {"tallies": tallies, "can_see_reports": user.has_perm(BILLING_PERMISSION)}

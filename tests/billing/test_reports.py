@@ -1,11 +1,13 @@
 import csv
 import io
+import re
 from datetime import date
 from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
+from django.utils import translation
 
 from billing.reports import billing_report, report_csv, report_filter
 from billing.selectors import statement_compute
@@ -106,3 +108,20 @@ def test_the_statement_page_shows_the_rule_and_issues(admin_client, usage):
     assert admin_client.get(reverse("admin:billing_statement_changelist")).status_code == 200
     assert admin_client.get(reverse("billing:statement_pick"), {"customer": busy.pk,
                                                                 "month": "2025-03"}).status_code == 302
+
+
+def test_the_chart_draws_in_a_swedish_browser_and_the_amounts_read_as_swedish(admin_client, usage):
+    # Swedish formats write 248,0, which SVG reads as two numbers: the bars vanish and a month's
+    # label is drawn one glyph at x=248 and the rest at x=0, so only its first "2" shows.
+    with translation.override("sv"):
+        page = admin_client.get(reverse("billing:reports"), {"first_month": "2025-01", "last_month": "2025-03"},
+                                HTTP_ACCEPT_LANGUAGE="sv")
+    html = page.content.decode()
+    svg = html.split('<svg id="volume-chart"')[1].split("</svg>")[0]
+    numbers = re.findall(r' (?:x|y|x1|x2|y1|y2|width|height)="([^"]*)"', svg)
+    assert len(numbers) > 20 and all(re.fullmatch(r"\d+(\.\d+)?", n) for n in numbers), numbers
+    assert re.findall(r'<text x="\d+(?:\.\d+)?" y="\d+" text-anchor="middle"[^>]*>([^<]*)</text>', svg) == [
+        "2025-01", "2025-02", "2025-03"]
+    revenue = html.split('<table id="revenue-table">')[1].split("</table>")[0]
+    assert "<td class=\"num\">6\xa0939,46\xa0kr</td>" in revenue  # 2025-02, package 400: start fee included
+    assert "<td class=\"num\">1\xa0090,00\xa0kr</td>" in revenue

@@ -44,6 +44,16 @@ def test_an_initial_sync_is_created_in_the_admin_and_shows_its_preview_and_progr
     assert "SKU-1: A (id 1), B (id 2)" in page and "no price lists" in page
 
 
+def test_a_new_job_says_its_preview_is_not_made_yet(staff_client, woo_sandbox, hogia_sandbox):
+    _customer, (shop, _second) = connected_customer(woo_sandbox, hogia_sandbox)
+    job = initial_sync_create(shop=shop, direction=InitialSync.Direction.TO_HOGIA)
+    assert initial_sync_progress(job=job)["percent"] is None
+    for page in (staff_client.get(reverse("admin:integrations_initialsync_changelist")),
+                 staff_client.get(reverse("admin:integrations_initialsync_change", args=[job.pk]))):
+        text = page.content.decode()
+        assert "preview not made yet" in text and "0 / 0 written" not in text and "100.0 %" not in text
+
+
 def test_the_article_list_says_where_price_lists_went(staff_client, woo_sandbox, hogia_sandbox):
     customer, _shops = connected_customer(woo_sandbox, hogia_sandbox)
     HogiaArticle.objects.create(customer=customer, number="A-1", row_version=3,

@@ -1,10 +1,16 @@
 """Every admin page support uses renders: each changelist, add page and change page."""
+import re
+from datetime import timedelta
+from html import unescape
+
 import pytest
 from django.contrib import admin
 from django.core.management import call_command
 from django.urls import reverse
+from django.utils import timezone
 
-from integrations.models import Shop, SyncLogEntry, SyncRun
+from integrations.catalog.initial_sync import initial_sync_create
+from integrations.models import InitialSync, Shop, SyncLogEntry, SyncRun
 from integrations.services import sync_log, sync_run_finish, sync_run_start
 from tests.factories import StaffFactory
 
@@ -55,3 +61,34 @@ def test_sync_records_are_read_only(staff_client, demo_data):
     page = staff_client.get(reverse("admin:integrations_syncrun_change", args=[run.pk])).content.decode()
     assert 'name="_save"' not in page
     assert staff_client.get(reverse("admin:integrations_syncrun_add")).status_code == 403
+
+
+def test_the_admin_home_counts_the_failures_of_the_last_day_and_links_to_them(staff_client, demo_data):
+    shop = Shop.objects.first()
+    for hours_ago in (1, 30):
+        run = sync_run_start(customer=shop.customer, shop=shop, kind=SyncRun.Kind.ARTICLES)
+        sync_run_finish(run=run, error="unexpected error (ValueError: boom)")
+        SyncRun.objects.filter(pk=run.pk).update(started_at=timezone.now() - timedelta(hours=hours_ago))
+    recent = SyncRun.objects.filter(outcome=SyncRun.Outcome.FAILED).order_by("-started_at").first()
+    for hours_ago in (2, 3, 50):
+        job = initial_sync_create(shop=shop, direction=InitialSync.Direction.TO_HOGIA)
+        InitialSync.objects.filter(pk=job.pk).update(state=InitialSync.State.FAILED, error="boom",
+                                                     heartbeat_at=timezone.now() - timedelta(hours=hours_ago))
+
+    page = staff_client.get(reverse("admin:index")).content.decode()
+    tallies = dict(re.findall(r'<a href="([^"]+)"><span class="count">(\d+)</span> <span class="label">([^<]+)</span>',
+                              page) and [(label, (unescape(url), int(count)))
+                                         for url, count, label in re.findall(
+                                             r'<a href="([^"]+)"><span class="count">(\d+)</span> '
+                                             r'<span class="label">([^<]+)</span>', page)])
+    runs_url, runs = tallies["Sync runs that failed in the last 24 hours"]
+    jobs_url, jobs = tallies["Initial syncs that stopped in the last 24 hours"]
+    assert (runs, jobs) == (1, 2)
+    listed = staff_client.get(runs_url).content.decode()
+    assert f"/syncrun/{recent.pk}/change/" in listed and "1 sync run" in listed  # the paginator's count
+    assert "2 initial catalogue syncs" in staff_client.get(jobs_url).content.decode()
+
+
+def test_the_admin_home_shows_no_failure_box_to_staff_who_cannot_see_sync_runs(client):
+    client.force_login(StaffFactory(username="billing", is_superuser=False))
+    assert "Sync runs that failed" not in client.get(reverse("admin:index")).content.decode()
