@@ -76,11 +76,8 @@ def test_the_admin_home_counts_the_failures_of_the_last_day_and_links_to_them(st
                                                      heartbeat_at=timezone.now() - timedelta(hours=hours_ago))
 
     page = staff_client.get(reverse("admin:index")).content.decode()
-    tallies = dict(re.findall(r'<a href="([^"]+)"><span class="count">(\d+)</span> <span class="label">([^<]+)</span>',
-                              page) and [(label, (unescape(url), int(count)))
-                                         for url, count, label in re.findall(
-                                             r'<a href="([^"]+)"><span class="count">(\d+)</span> '
-                                             r'<span class="label">([^<]+)</span>', page)])
+    tallies = {label: (unescape(url), int(count)) for url, count, label in re.findall(
+        r'<a href="([^"]+)"><span class="count">(\d+)</span> <span class="label">([^<]+)</span>', page)}
     runs_url, runs = tallies["Sync runs that failed in the last 24 hours"]
     jobs_url, jobs = tallies["Initial syncs that stopped in the last 24 hours"]
     assert (runs, jobs) == (1, 2)
