@@ -93,8 +93,16 @@ class CustomerSubscriptionAdmin(SubscriptionAdmin):
         package_change_message(request, form)
 
 
+class FlowSettingsForm(forms.ModelForm):
+    def has_changed(self):
+        # Django skips an extra inline form left as it was shown, but this block is what the
+        # page shows as the customer's settings: a customer without settings gets them as shown.
+        return self.instance._state.adding or super().has_changed()
+
+
 class FlowSettingsInline(admin.StackedInline):
     model = FlowSettings
+    form = FlowSettingsForm
     can_delete = False
     fieldsets = FLOW_SETTINGS_FIELDSETS
     verbose_name_plural = _("flow settings")

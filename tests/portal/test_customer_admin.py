@@ -1,5 +1,6 @@
 """The customer's admin page as support uses it: the form posted as the browser sends it, with its
-inlines' management forms (package changes, saves after a downgrade)."""
+inlines' management forms (package changes, flow settings of a new customer, saves after a downgrade)."""
+import re
 from datetime import date
 
 import pytest
@@ -7,10 +8,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from billing.models import Customer, Subscription
-from integrations.models import Flow, FlowSettings
+from integrations.models import Flow, FlowSettings, Shop
+from integrations.sandboxes import demo
 from tests.browser import form_data
 from tests.factories import (CustomerFactory, FlowSettingsFactory, ShopFactory, StaffFactory,
                              SubscriptionFactory, package)
+from tests.integrations.helpers import front
 
 pytestmark = pytest.mark.django_db
 
@@ -139,3 +142,57 @@ def test_two_subscriptions_starting_on_the_same_day_are_refused(staff):
     response = staff.post(url, data)
     assert "Another line starts on 1 January 2030 too: one package starts on a day." in _errors(response)
     assert customer.subscriptions.count() == 1
+
+
+# -- item 3: a new customer's flow settings --------------------------------------------------------
+
+def _new_customer(staff, name: str = "Ny Kund AB", **changes) -> tuple[str, dict]:
+    url, data = _page(staff)
+    data["name"] = [name]
+    _add_line(data, code="400", start=date(2025, 1, 1))
+    data.update({key: [value] for key, value in changes.items()})
+    return url, data
+
+
+def test_a_new_customers_flow_settings_are_saved_as_the_page_shows_them(staff):
+    url, data = _new_customer(staff)
+    response = staff.post(url, data)
+    assert response.status_code == 302, _errors(response)[:3000]
+    customer = Customer.objects.get(name="Ny Kund AB")
+    settings = FlowSettings.objects.get(customer=customer)  # the pre-filled block, left unchanged
+    assert (settings.flow, settings.transfer_orders, settings.sync_articles) == (Flow.ECOM, True, True)
+    page = staff.get(reverse("admin:billing_customer_change", args=[customer.pk])).content.decode()
+    assert re.search(r'<b>Flow settings:</b> <span class="inline_label">Flow 1 \(ECOM\)\s*</span>', page)
+
+
+def test_flow_3_for_a_new_customer_is_refused_in_words_not_with_a_server_error(staff):
+    url, data = _new_customer(staff, **{"flow_settings-0-flow": "3"})
+    response = staff.post(url, data)
+    assert response.status_code == 200
+    assert ("Flow 3 (Combo) needs package 400 or larger (flow 3 (Combo)); Ny Kund AB has no package yet."
+            in response.content.decode())
+
+
+@pytest.mark.sandbox
+def test_register_webhooks_registers_the_product_webhooks_of_a_new_customers_flow(staff, settings, woo_sandbox):
+    settings.PORTAL_PUBLIC_URL = "http://127.0.0.1:9"  # nothing listens: WooCommerce's pings fail, unseen
+    url, data = _new_customer(staff)
+    assert staff.post(url, data).status_code == 302
+    customer = Customer.objects.get(name="Ny Kund AB")
+    prefix, shop_name, key, secret, unit = demo.WOO_STORES[0]
+    shop = Shop.objects.create(customer=customer, name=shop_name, url=f"{woo_sandbox.url}{prefix}/",
+                               consumer_key=key, consumer_secret=secret, result_unit=unit)
+    changelist = reverse("admin:integrations_shop_changelist")
+
+    staff.post(changelist, {"action": "register_webhooks", "_selected_action": [shop.pk]})
+    topics = sorted(hook["topic"] for hook in front(shop).call("GET", "webhooks"))
+    assert topics == ["order.created", "order.updated", "product.created", "product.deleted",
+                      "product.updated"]  # flow 1 sends the shop's articles to Hogia Smart
+
+    FlowSettings.objects.filter(customer=customer).update(flow=Flow.ERP)
+    response = staff.post(changelist, {"action": "register_webhooks", "_selected_action": [shop.pk]},
+                          follow=True)
+    assert ("No product webhooks: flow 2 takes the articles from Hogia Smart, not from the shop."
+            in response.content.decode())
+    shop.refresh_from_db()
+    assert sorted(shop.registered_webhooks) == ["order.created", "order.updated"]
