@@ -6,8 +6,9 @@ statements, ledger entries) are read-only here: they change only through the ser
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.forms.models import BaseInlineFormSet
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
@@ -58,8 +59,28 @@ class CustomerContactInline(admin.TabularInline):
     fields = ["name", "email", "phone", "role", "receives_notifications"]
 
 
+class SubscriptionFormSet(BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        # Each line's model validation sees the saved subscriptions only, not the other
+        # lines typed on the same page.
+        seen = set()
+        for form in self.forms:
+            if self._should_delete_form(form) or (not form.has_changed() and form.instance.pk is None):
+                continue
+            day = getattr(form, "cleaned_data", {}).get("start_date")
+            if day is None:
+                continue
+            if day in seen and "start_date" not in form.errors:
+                form.add_error("start_date", _("Another line starts on %(date)s too: one package starts on "
+                                               "a day. Give each subscription its own start date.")
+                               % {"date": formats.date_format(day, "j F Y")})
+            seen.add(day)
+
+
 class SubscriptionInline(ContractDatesMixin, admin.TabularInline):
     model = Subscription
+    formset = SubscriptionFormSet
     extra = 0
     fields = ["package", "start_date", "contract_months", "notice_months", "cancelled_on",
               "monthly_fee", "earliest_end", "end_if_cancelled_today", "effective_end"]
@@ -101,8 +122,9 @@ class PackageAdmin(admin.ModelAdmin):
     ]
 
 
-@admin.register(Subscription)
 class SubscriptionAdmin(ContractDatesMixin, admin.ModelAdmin):
+    """Registered by ``portal.admin``, which adds the check of what a package change stops."""
+
     list_display = ["customer", "package", "start_date", "contract_months", "notice_months",
                     "cancelled_on", "earliest_end", "end_if_cancelled_today", "effective_end"]
     list_filter = ["package", "start_date"]

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
 
 from billing.dates import add_months, month_end, term_last_day
@@ -203,6 +203,22 @@ class Subscription(models.Model):
 
     def __str__(self) -> str:
         return f"{self.customer} – {self.package} from {self.start_date:%Y-%m-%d}"
+
+    def clean(self) -> None:
+        super().clean()
+        if self.customer_id is None or self.start_date is None:
+            return
+        from billing.selectors import subscription_same_start  # selectors import this module
+
+        other = subscription_same_start(customer=self.customer, start_date=self.start_date, leaving_out=self)
+        if other is not None:
+            # The newest subscription started is the one in force: with two on one day, which
+            # package applies would depend on the order they were typed in.
+            raise ValidationError({"start_date": _(
+                "%(customer)s already has a subscription starting on %(date)s (%(package)s): one "
+                "package starts on a day. Change that subscription, or choose another start date.") % {
+                    "customer": other.customer, "date": formats.date_format(other.start_date, "j F Y"),
+                    "package": other.package}})
 
     def save(self, *args, **kwargs):
         if self._state.adding and self.package_id:

@@ -20,11 +20,52 @@ ZERO = Decimal("0.00")
 DEFAULT_HOURLY_RATE = "950"
 
 
-def subscription_current(*, customer: Customer, on: date | None = None) -> Subscription | None:
-    """The subscription in force on a day: the newest one that has started by then."""
+def subscription_current(*, customer: Customer, on: date | None = None,
+                         leaving_out: Subscription | None = None) -> Subscription | None:
+    """The subscription in force on a day: the newest one that has started by then.
+
+    ``leaving_out``: as if that subscription did not exist (one being changed on a form).
+    """
+    if customer.pk is None:  # a customer being added on the admin page has nothing saved yet
+        return None
     day = on or timezone.localdate()
-    return (Subscription.objects.filter(customer=customer, start_date__lte=day)
-            .select_related("package").order_by("-start_date", "-id").first())
+    subscriptions = Subscription.objects.filter(customer=customer, start_date__lte=day)
+    if leaving_out is not None and leaving_out.pk is not None:
+        subscriptions = subscriptions.exclude(pk=leaving_out.pk)
+    return subscriptions.select_related("package").order_by("-start_date", "-id").first()
+
+
+def subscriptions_from(*, customer: Customer, on: date | None = None) -> list[Subscription]:
+    """The subscription in force on a day and every one starting after it, in date order."""
+    if customer.pk is None:
+        return []
+    day = on or timezone.localdate()
+    current = subscription_current(customer=customer, on=day)
+    later = list(Subscription.objects.filter(customer=customer, start_date__gt=day)
+                 .select_related("package").order_by("start_date", "id"))
+    return ([current] if current else []) + later
+
+
+def subscription_next(*, customer: Customer, after: date,
+                      leaving_out: Subscription | None = None) -> Subscription | None:
+    """The first subscription starting after a day: the one that takes over from it."""
+    if customer.pk is None:
+        return None
+    subscriptions = Subscription.objects.filter(customer=customer, start_date__gt=after)
+    if leaving_out is not None and leaving_out.pk is not None:
+        subscriptions = subscriptions.exclude(pk=leaving_out.pk)
+    return subscriptions.select_related("package").order_by("start_date", "id").first()
+
+
+def subscription_same_start(*, customer: Customer, start_date: date,
+                            leaving_out: Subscription | None = None) -> Subscription | None:
+    """A subscription of the customer starting on that day, other than ``leaving_out``."""
+    if customer.pk is None:
+        return None
+    others = Subscription.objects.filter(customer=customer, start_date=start_date)
+    if leaving_out is not None and leaving_out.pk is not None:
+        others = others.exclude(pk=leaving_out.pk)
+    return others.select_related("package").first()
 
 
 def customer_package(*, customer: Customer, on: date | None = None) -> Package | None:

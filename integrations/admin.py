@@ -17,9 +17,11 @@ from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
+from billing.models import Customer
 from integrations.catalog.initial_sync import (LIST_LIMIT, PREVIEWABLE, RUNNABLE, initial_sync_create,
                                                initial_sync_progress)
 from integrations.catalog.overwrite import flow_writes_to_shop, shop_overwrite_allow
+from integrations.catalog.sync import catalog_sync_obstacle
 from integrations.fields import last_four
 from integrations.health import AMBER, GREEN, RED, ShopHealth, shop_health, shops_with_health
 from integrations.orders.poll import orders_poll
@@ -553,10 +555,19 @@ def _enqueue(func: str, *args) -> None:
 
 @admin.action(description=_("Sync the catalogue (articles, prices, stock) now"))
 def sync_catalogue_now(modeladmin, request, queryset):
-    customer_ids = set(queryset.values_list("customer_id", flat=True))
-    for customer_id in customer_ids:
-        _enqueue("integrations.tasks.sync_catalog", customer_id, False)
-    modeladmin.message_user(request, _("%(count)d catalogue sync(s) queued.") % {"count": len(customer_ids)})
+    customers = Customer.objects.filter(pk__in=queryset.values("customer_id")).order_by("name")
+    queued = 0
+    for customer in customers:
+        obstacle = catalog_sync_obstacle(customer=customer)
+        if obstacle is not None:
+            # Queued anyway, the task would end at once with this reason in the task list only.
+            modeladmin.message_user(request, _("%(customer)s: nothing queued: %(reason)s.") % {
+                "customer": customer, "reason": obstacle.reason}, messages.WARNING)
+            continue
+        _enqueue("integrations.tasks.sync_catalog", customer.pk, False)
+        queued += 1
+    if queued:
+        modeladmin.message_user(request, _("%(count)d catalogue sync(s) queued.") % {"count": queued})
 
 
 ShopAdmin.actions = [*ShopAdmin.actions, sync_catalogue_now]

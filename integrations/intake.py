@@ -26,6 +26,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.urls import reverse
+from django.utils.translation import gettext
 
 from integrations.clients.woocommerce import WooCommerceClient
 from integrations.connections import woocommerce_client
@@ -295,16 +296,30 @@ def shop_webhooks_register(*, shop: Shop, woo: WooCommerceClient | None = None) 
     shop.registered_webhooks = registered
     shop.save(update_fields=["registered_webhooks"])
     summary = f"Webhooks to {url}: " + ", ".join(done) + "."
+    unneeded = shop_product_webhooks_unneeded(shop=shop)
+    if unneeded:
+        summary += " " + gettext("No product webhooks: %(reason)s.") % {"reason": unneeded}
     sync_log(customer=shop.customer, shop=shop, message=summary, object_type="webhook")
     return summary
 
 
 def shop_webhook_topics(*, shop: Shop) -> tuple[str, ...]:
     """Orders always; products too when the customer's flow sends articles from the shop (1 and 3)."""
-    settings = FlowSettings.objects.filter(customer_id=shop.customer_id).first()
-    if settings is not None and settings.sync_articles and settings.flow in (Flow.ECOM, Flow.COMBO):
+    if shop_product_webhooks_unneeded(shop=shop) is None:
         return REGISTERED_TOPICS + PRODUCT_REGISTERED_TOPICS
     return REGISTERED_TOPICS
+
+
+def shop_product_webhooks_unneeded(*, shop: Shop) -> str | None:
+    """Why the flow does not read the shop's product changes, or None when it does."""
+    settings = FlowSettings.objects.filter(customer_id=shop.customer_id).first()
+    if settings is None:
+        return gettext("the customer has no flow settings")
+    if settings.flow not in (Flow.ECOM, Flow.COMBO):
+        return gettext("flow 2 takes the articles from Hogia Smart, not from the shop")
+    if not settings.sync_articles:
+        return gettext("article sync is switched off")
+    return None
 
 
 def shop_webhooks_reenable(*, shop: Shop, woo: WooCommerceClient | None = None) -> list[str]:

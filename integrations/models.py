@@ -166,6 +166,14 @@ class Flow(models.IntegerChoices):
     COMBO = 3, _("Flow 3 Combo: articles from the shop, prices and stock from Hogia Smart")
 
 
+# The flows as support names them in a heading (the choices' labels are for picking one).
+FLOW_NAMES = {
+    Flow.ECOM: _("Flow 1 (ECOM)"),
+    Flow.ERP: _("Flow 2 (ERP)"),
+    Flow.COMBO: _("Flow 3 (Combo)"),
+}
+
+
 class CustomerMatch(models.TextChoices):
     EMAIL = "email", _("e-mail address")
     ORGANISATION_NUMBER = "organisation_number", _("organisation number (guests by e-mail)")
@@ -240,7 +248,8 @@ class FlowSettings(models.Model):
         verbose_name_plural = _("flow settings")
 
     def __str__(self) -> str:
-        return f"{self.customer}: {self.get_flow_display()}"
+        name = str(FLOW_NAMES.get(self.flow, self.get_flow_display()))
+        return _("%(flow)s, paused") % {"flow": name} if self.paused else name
 
     def clean(self):
         from integrations.rules import flow_settings_refusals

@@ -6,20 +6,103 @@ connection and shops.
 """
 from __future__ import annotations
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import OuterRef, Subquery
 from django.urls import reverse
-from django.utils.html import format_html
-from django.utils.translation import gettext_lazy as _
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext, gettext_lazy as _
 
-from billing.admin import CustomerContactInline, ServiceHourEntryInline, SubscriptionInline
+from billing.admin import (CustomerContactInline, ServiceHourEntryInline, SubscriptionAdmin,
+                           SubscriptionInline)
 from billing.models import Customer, Subscription
+from billing.selectors import subscription_same_start
 from integrations.admin import FLOW_SETTINGS_FIELDSETS, shop_counts, shop_overwrite_notice
 from integrations.models import FlowSettings, HogiaConnection, Shop
+from integrations.rules import customer_package_outlook, package_change_check
+
+CONFIRM_LABEL = _("confirm what stops")
+
+
+class SubscriptionChangeForm(forms.ModelForm):
+    """A subscription whose package does not include all the customer uses says what stops
+    working from when, and is saved only once support confirms it on the line.
+
+    It lives here, not in billing, because what the customer uses (flows, shops) is known to
+    the integrations, which billing does not ask.
+    """
+
+    confirm_package_change = forms.BooleanField(
+        label=CONFIRM_LABEL, required=False,
+        help_text=_("Needed when the package does not include something the customer uses; the list "
+                    "of what stops is shown when saving."))
+
+    class Meta:
+        model = Subscription
+        fields = "__all__"
+
+    package_change = None  # what support confirmed, for the message after saving
+
+    def clean(self):
+        cleaned = super().clean()
+        customer, package, start_date = (cleaned.get("customer") or getattr(self.instance, "customer", None),
+                                         cleaned.get("package"), cleaned.get("start_date"))
+        if customer is None or package is None or start_date is None:
+            return cleaned
+        if self.instance.pk is not None and not {"package", "start_date"} & set(self.changed_data):
+            return cleaned  # checked when it was made
+        changing = self.instance if self.instance.pk else None
+        if subscription_same_start(customer=customer, start_date=start_date, leaving_out=changing):
+            return cleaned  # refused by the model's validation, which says why
+        change = package_change_check(customer=customer, package=package, start_date=start_date,
+                                      changing=changing)
+        if change.refused:
+            raise ValidationError([change.summary(), gettext("This cannot be confirmed: %(what)s.") % {
+                "what": "; ".join(shortfall.text for shortfall in change.refused)}])
+        if change and not cleaned.get("confirm_package_change"):
+            raise ValidationError([change.summary(), gettext(
+                "Tick \"%(confirm)s\" on this line to save the package change anyway.") % {
+                    "confirm": CONFIRM_LABEL}])
+        self.package_change = change or None
+        return cleaned
+
+
+def package_change_message(request, form) -> None:
+    change = getattr(form, "package_change", None)
+    if change:
+        messages.warning(request, gettext("Package change confirmed. %(summary)s") % {
+            "summary": change.summary()})
+
+
+class CustomerSubscriptionInline(SubscriptionInline):
+    form = SubscriptionChangeForm
+    fields = [*SubscriptionInline.fields, "confirm_package_change"]
+
+
+@admin.register(Subscription)
+class CustomerSubscriptionAdmin(SubscriptionAdmin):
+    """Billing's subscription page with the check of what a package change stops."""
+
+    form = SubscriptionChangeForm
+    fieldsets = [(None, {"fields": ["customer", "package", "start_date", "confirm_package_change"]}),
+                 *SubscriptionAdmin.fieldsets[1:]]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        package_change_message(request, form)
+
+
+class FlowSettingsForm(forms.ModelForm):
+    def has_changed(self):
+        # Django skips an extra inline form left as it was shown, but this block is what the
+        # page shows as the customer's settings: a customer without settings gets them as shown.
+        return self.instance._state.adding or super().has_changed()
 
 
 class FlowSettingsInline(admin.StackedInline):
     model = FlowSettings
+    form = FlowSettingsForm
     can_delete = False
     fieldsets = FLOW_SETTINGS_FIELDSETS
     verbose_name_plural = _("flow settings")
@@ -39,6 +122,10 @@ class HogiaConnectionInline(admin.StackedInline):
     def has_add_permission(self, request, obj=None):
         return False
 
+    def has_change_permission(self, request, obj=None):
+        # View only: Django then leaves the summary's forms unvalidated (see ShopInline).
+        return False
+
 
 class ShopInline(admin.TabularInline):
     """A summary; credentials and trigger statuses are edited on the shop's own page."""
@@ -51,6 +138,12 @@ class ShopInline(admin.TabularInline):
     can_delete = False
 
     def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        # View only: nothing of a shop is edited here, and an editable inline validates every
+        # shop on each save of the customer, with errors for fields this summary does not have
+        # (a shop over the package's limit stopped every save with a server error).
         return False
 
     def get_queryset(self, request):
@@ -69,11 +162,12 @@ class CustomerAdmin(admin.ModelAdmin):
     search_fields = ["name", "organisation_number", "contacts__email", "contacts__name",
                      "shops__url", "shops__name"]
     filter_horizontal = ["users"]
-    readonly_fields = ["created_at", "add_links"]
-    inlines = [CustomerContactInline, SubscriptionInline, FlowSettingsInline, HogiaConnectionInline,
+    readonly_fields = ["created_at", "add_links", "package_outlook"]
+    inlines = [CustomerContactInline, CustomerSubscriptionInline, FlowSettingsInline, HogiaConnectionInline,
                ShopInline, ServiceHourEntryInline]
     fieldsets = [
         (None, {"fields": ["name", "organisation_number", "is_active", "notes"]}),
+        (_("Package"), {"fields": ["package_outlook"]}),
         (_("Status pages"), {"fields": ["users", "key_account_manager"]}),
         (_("Connections"), {"fields": ["add_links", "created_at"]}),
     ]
@@ -103,6 +197,18 @@ class CustomerAdmin(admin.ModelAdmin):
         if connection is None:
             return "–"
         return "✔" if connection.last_check_ok else ("✘" if connection.last_check_ok is False else "?")
+
+    def save_formset(self, request, form, formset, change):
+        super().save_formset(request, form, formset, change)
+        for line in formset.forms:
+            package_change_message(request, line)
+
+    @admin.display(description=_("not included in the package"))
+    def package_outlook(self, obj: Customer) -> str:
+        outlook = customer_package_outlook(customer=obj) if obj and obj.pk else []
+        if not outlook:
+            return "–"
+        return format_html_join("", "<p>{}</p>", ((change.summary(),) for change in outlook))
 
     @admin.display(description=_("add"))
     def add_links(self, obj: Customer) -> str:

@@ -19,6 +19,7 @@ from typing import Callable
 
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from billing.models import Customer, Feature
 from billing.selectors import feature_refusal
@@ -98,6 +99,33 @@ def _release(state: CatalogState) -> None:
 
 # -- the sync -----------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class Obstacle:
+    reason: str
+    warn: bool = False  # support has to act (logged as a warning); otherwise a state chosen on purpose
+
+
+def catalog_sync_obstacle(*, customer: Customer) -> Obstacle | None:
+    """Why a catalogue sync of the customer would do nothing now, in words for support; None when
+    it would run. The periodic sync leaves out the same customers (``customers_due``)."""
+    if not customer.is_active:
+        return Obstacle(gettext("the customer is not active"))
+    settings = _flow_settings(customer)
+    if settings is None:
+        return Obstacle(gettext("the customer has no flow settings"))
+    if settings.paused:
+        return Obstacle(gettext("the integration is paused"))
+    if not HogiaConnection.objects.filter(customer=customer).exists():
+        return Obstacle(gettext("the customer has no Hogia Smart connection"))
+    if not Shop.objects.filter(customer=customer, is_active=True).exists():
+        return Obstacle(gettext("the customer has no active shop"))
+    if settings.flow == Flow.COMBO:
+        refusal = feature_refusal(customer=customer, feature=Feature.COMBO_FLOW, what="Flow 3 (Combo)")
+        if refusal:
+            return Obstacle(refusal, warn=True)
+    return None
+
+
 def catalog_sync(*, customer: Customer, full: bool = False, triggered_by: str = "",
                  woo_for: Callable[[Shop], WooCommerceClient] | None = None,
                  hogia: HogiaSmartClient | None = None, seconds: float | None = None) -> CatalogReport:
@@ -123,24 +151,15 @@ def _catalog_sync(*, customer: Customer, full: bool, triggered_by: str,
                   woo_for: Callable[[Shop], WooCommerceClient] | None, hogia: HogiaSmartClient | None,
                   seconds: float | None) -> CatalogReport:
     report = CatalogReport()
-    settings = _flow_settings(customer)
-    if settings is None:
-        report.skipped.append("the customer has no flow settings")
-        return report
-    if settings.paused:
-        report.skipped.append("the integration is paused")
-        return report
-    connection = HogiaConnection.objects.filter(customer=customer).first()
-    if connection is None:
-        report.skipped.append("the customer has no Hogia Smart connection")
-        return report
-    if settings.flow == Flow.COMBO:
-        refusal = feature_refusal(customer=customer, feature=Feature.COMBO_FLOW, what="Flow 3 (Combo)")
-        if refusal:
+    obstacle = catalog_sync_obstacle(customer=customer)
+    if obstacle is not None:
+        if obstacle.warn:
             sync_log(customer=customer, level=Level.WARNING, object_type="catalogue",
-                     message=f"Catalogue sync skipped: {refusal}")
-            report.skipped.append(refusal)
-            return report
+                     message=f"Catalogue sync skipped: {obstacle.reason}")
+        report.skipped.append(obstacle.reason)
+        return report
+    settings = _flow_settings(customer)
+    connection = HogiaConnection.objects.get(customer=customer)
     state = _claim(customer)
     if state is None:
         report.skipped.append("another catalogue sync of the customer is running")

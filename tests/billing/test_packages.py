@@ -4,7 +4,7 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 
-from billing.models import Feature, Package, validate_organisation_number
+from billing.models import Feature, Package, Subscription, validate_organisation_number
 from billing.selectors import customer_package, feature_refusal, package_smallest_with
 from tests.factories import CustomerFactory, SubscriptionFactory, package
 
@@ -62,3 +62,18 @@ def test_a_mistyped_organisation_number_is_refused(number, code):
     with pytest.raises(ValidationError) as caught:
         validate_organisation_number(number)
     assert caught.value.code == code
+
+
+def test_two_subscriptions_of_a_customer_cannot_start_on_the_same_day():
+    customer = CustomerFactory(name="Dubbel AB")
+    first = SubscriptionFactory(customer=customer, package=package("400"), start_date=date(2027, 1, 1))
+    second = Subscription(customer=customer, package=package("200"), start_date=date(2027, 1, 1))
+    with pytest.raises(ValidationError) as caught:
+        second.full_clean()
+    assert caught.value.message_dict["start_date"] == [
+        "Dubbel AB already has a subscription starting on 1 January 2027 (Paket 400): one package starts "
+        "on a day. Change that subscription, or choose another start date."]
+    first.full_clean()  # the subscription itself is not its own twin
+    second.start_date = date(2027, 1, 2)
+    second.full_clean()
+    Subscription(customer=CustomerFactory(), package=package("200"), start_date=date(2027, 1, 1)).full_clean()

@@ -9,7 +9,8 @@ from django.utils import timezone
 from integrations.catalog.initial_sync import initial_sync_create, initial_sync_preview, initial_sync_progress
 from integrations.models import (Flow, FlowSettings, HogiaArticle, HogiaConnection, InitialSync, InitialSyncItem, Shop,
                                  ShopCatalog)
-from tests.factories import StaffFactory
+from tests.factories import (CustomerFactory, FlowSettingsFactory, HogiaConnectionFactory, ShopFactory,
+                             StaffFactory)
 from tests.integrations.helpers import connected_customer
 
 pytestmark = pytest.mark.django_db
@@ -146,3 +147,31 @@ def test_the_admin_allows_overwriting_after_showing_the_latest_differences(staff
     assert not ShopCatalog.objects.filter(shop=second, overwrite_accepted_at__isnull=False).exists()
     shop_page = staff_client.get(response["Location"]).content.decode()
     assert HELD not in shop_page and "Written since" in shop_page and "(allowed by support)" in shop_page
+
+
+def test_the_catalogue_sync_action_says_why_it_queued_nothing(staff_client, monkeypatch,
+                                                               django_capture_on_commit_callbacks):
+    queued = []
+    monkeypatch.setattr("django_q.tasks.async_task", lambda func, *args, **kwargs: queued.append((func, args)))
+    without_settings = ShopFactory(customer=CustomerFactory(name="A Utan inställningar AB"))
+    paused = ShopFactory(customer=CustomerFactory(name="B Pausad AB"))
+    FlowSettingsFactory(customer=paused.customer, paused=True)
+    unconnected = ShopFactory(customer=CustomerFactory(name="C Utan Hogia AB"))
+    FlowSettingsFactory(customer=unconnected.customer)
+    shopless = FlowSettingsFactory(customer=CustomerFactory(name="D Utan butik AB"))
+    HogiaConnectionFactory(customer=shopless.customer)
+    ShopFactory(customer=shopless.customer, is_active=False)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.post(reverse("admin:integrations_shop_changelist"), {
+            "action": "sync_catalogue_now", "_selected_action": [without_settings.pk, paused.pk, unconnected.pk]},
+            follow=True)
+        page = response.content.decode()
+        response = staff_client.post(reverse("admin:integrations_flowsettings_changelist"), {
+            "action": "sync_catalogue_now", "_selected_action": [shopless.pk]}, follow=True)
+        page += response.content.decode()
+    assert queued == []
+    assert "A Utan inställningar AB: nothing queued: the customer has no flow settings." in page
+    assert "B Pausad AB: nothing queued: the integration is paused." in page
+    assert "C Utan Hogia AB: nothing queued: the customer has no Hogia Smart connection." in page
+    assert "D Utan butik AB: nothing queued: the customer has no active shop." in page
+    assert "queued." not in page.replace("nothing queued:", "")
