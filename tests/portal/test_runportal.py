@@ -1,5 +1,6 @@
 """`make run` end to end: every part comes up, answers, and Ctrl-C stops them all."""
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -67,6 +68,10 @@ def test_runportal_starts_all_parts_and_stops_them_together(tmp_path, how):
             "client_secret": demo.HOGIA_CLIENT_SECRET}, timeout=10)
         assert token.status_code == 200
         assert (tmp_path / "portal.sqlite3").exists()
+        printed_addresses = re.findall(r"http://[^\s)]+", printed)
+        assert len(printed_addresses) >= 4, printed
+        for address in printed_addresses:  # what it tells people to open must open
+            assert requests.get(address, timeout=10).status_code == 200, address
         if how == "ctrl-c":
             _demo_orders_become_invoices(env)
 

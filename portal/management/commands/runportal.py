@@ -152,9 +152,10 @@ class Command(BaseCommand):
             self._demo_webhooks()
         self.stdout.write(self.style.SUCCESS("\nThe portal is running (Ctrl-C stops everything):"))
         self.stdout.write(f"  portal and admin     http://127.0.0.1:{settings.PORTAL_PORT}/admin/")
-        self.stdout.write(f"  WooCommerce sandbox  http://127.0.0.1:{settings.WOO_SANDBOX_PORT}/"
-                          f"wp-json/wc/v3/")
-        self.stdout.write(f"  Hogia Smart sandbox  http://127.0.0.1:{settings.HOGIA_SANDBOX_PORT}/")
+        self.stdout.write(f"  WooCommerce sandbox  http://127.0.0.1:{settings.WOO_SANDBOX_PORT}/   "
+                          "(its stores, their keys and its controls)")
+        self.stdout.write(f"  Hogia Smart sandbox  http://127.0.0.1:{settings.HOGIA_SANDBOX_PORT}/   "
+                          "(its companies, API clients and controls)")
         self.stdout.write(f"  data folder          {data}")
         for line in demo_lines:
             self.stdout.write(f"  {line}")
