@@ -1,6 +1,7 @@
 """Writes of the integrations app: sync run records, the sync log, connection tests."""
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import requests
@@ -9,10 +10,12 @@ from django.utils import timezone
 from django_q.exceptions import TimeoutException
 
 from billing.models import Customer
+from integrations.clients.hogia_smart import HogiaSmartClient
 from integrations.connections import hogia_client, woocommerce_client
 from integrations.errors import (NotFound, RateLimited, RemoteError, RemoteRejected,
                                  RemoteUnavailable, Unauthorised)
-from integrations.models import HogiaConnection, Shop, SyncLogEntry, SyncRun
+from integrations.mapping.invoices import InvoiceArticles
+from integrations.models import FlowSettings, HogiaConnection, Shop, SyncLogEntry, SyncRun
 
 Level = SyncLogEntry.Level
 
@@ -83,6 +86,35 @@ def remote_error_text(exc: RemoteError, *, system: str, where: str) -> str:
     return f"{system} failed: {detail}"
 
 
+@dataclass(frozen=True)
+class MissingArticle:
+    """An article of the flow settings (freight, fee or discount) that Hogia Smart does not have."""
+
+    kind: str
+    number: str
+
+    def __str__(self) -> str:
+        return (f"the {self.kind} article '{self.number}' chosen in the flow settings does not exist "
+                f"in Hogia Smart")
+
+
+def flow_articles_missing(*, hogia: HogiaSmartClient, articles: InvoiceArticles,
+                          among: Collection[str] | None = None) -> list[MissingArticle]:
+    """The freight, fee and discount articles of the flow settings that Hogia Smart lacks, in that
+    order; with ``among``, only those whose number is in it. Raises ``RemoteError`` as the client does."""
+    found: dict[str, bool] = {}
+    missing = []
+    for kind, number in (("freight", articles.freight), ("fee", articles.fee),
+                         ("discount", articles.discount)):
+        if among is not None and number not in among:
+            continue
+        if number not in found:  # one article may serve two kinds
+            found[number] = hogia.article_by_number(number) is not None
+        if not found[number]:
+            missing.append(MissingArticle(kind, number))
+    return missing
+
+
 @dataclass
 class ConnectionReport:
     ok: bool
@@ -144,7 +176,8 @@ def shop_connection_test(*, shop: Shop, triggered_by: str = "",
 
 def hogia_connection_test(*, connection: HogiaConnection, triggered_by: str = "",
                           session: requests.Session | None = None) -> ConnectionReport:
-    """Call Hogia Smart: company name, modules and result units; check the required modules."""
+    """Call Hogia Smart: company name, modules and result units; check the required modules, the
+    shops' result units and the freight, fee and discount articles of the flow settings."""
     customer = connection.customer
     run = sync_run_start(customer=customer, kind=SyncRun.Kind.CONNECTION_TEST,
                          triggered_by=triggered_by)
@@ -174,6 +207,14 @@ def hogia_connection_test(*, connection: HogiaConnection, triggered_by: str = ""
         if shop.result_unit and shop.result_unit not in unit_numbers:
             problems.append(f"shop {shop.name} books on result unit {shop.result_unit}, which the "
                             f"company does not have")
+    settings = getattr(customer, "flow_settings", None) or FlowSettings(customer=customer)
+    articles = InvoiceArticles(freight=settings.freight_article_number, fee=settings.fee_article_number,
+                               discount=settings.discount_article_number)
+    try:
+        problems.extend(str(missing) for missing in flow_articles_missing(hogia=client, articles=articles))
+    except RemoteError as exc:
+        problems.append("the articles of the flow settings could not be checked: " + remote_error_text(
+            exc, system="Hogia Smart", where=connection.api_base))
     module_names = [name for name, has in (("Bokföring", connection.has_bookkeeping),
                                            ("Fakturering", connection.has_invoicing),
                                            ("Kassaregister", connection.has_point_of_sale)) if has]

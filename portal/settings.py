@@ -178,13 +178,20 @@ REMOTE_READ_TIMEOUT = env.float("REMOTE_READ_TIMEOUT", default=30.0)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+                   # Django's own, restated: configuring django.server replaces its handler.
+                   "django.server": {"()": "django.utils.log.ServerFormatter",
+                                     "format": "[{server_time}] {message}", "style": "{"}},
+    "filters": {"quiet_assets": {"()": "portal.log_filters.QuietAssetRequests", "static_url": STATIC_URL}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"},
+                 "django.server": {"class": "logging.StreamHandler", "formatter": "django.server"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         # urllib3 logs whole request lines at DEBUG, OAuth signatures and keys included.
         "urllib3": {"level": "WARNING"},
+        "django.server": {"handlers": ["django.server"], "filters": ["quiet_assets"], "level": "INFO",
+                          "propagate": False},
     },
 }
 

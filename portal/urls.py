@@ -11,6 +11,7 @@ admin.site.index_title = "Support"
 urlpatterns = [
     path("", views.home, name="home"),
     path("health/", views.health, name="health"),
+    path("favicon.ico", views.favicon),
     path("", include("integrations.urls")),
     path("login/", views.PortalLoginView.as_view(), name="login"),
     path("logout/", LogoutView.as_view(next_page="login"), name="logout"),

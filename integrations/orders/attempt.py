@@ -43,7 +43,7 @@ from integrations.orders.lifecycle import Claim, ClaimLost
 from integrations.orders.payload import order_payload_problems, refund_payload_problems
 from integrations.orders.quota import quota_count_found_invoice, quota_give_back, quota_take
 from integrations.orders.seen import CANCELLED_STATUSES, is_trigger, refund_ids
-from integrations.services import sync_log
+from integrations.services import MissingArticle, flow_articles_missing, sync_log
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +106,42 @@ def _settings_for(shop: Shop) -> FlowSettings:
     return settings if settings is not None else FlowSettings(customer=shop.customer)
 
 
+class FlowArticlesMissing(Exception):
+    """Hogia Smart rejected an invoice that uses articles of the flow settings it does not have."""
+
+    def __init__(self, rejection: RemoteRejected, missing: list[MissingArticle]):
+        super().__init__(str(rejection))
+        self.rejection = rejection
+        self.missing = missing
+
+    @property
+    def advice(self) -> str:
+        sentences = [f"{m}: create it there or choose another in the flow settings" for m in self.missing]
+        return ". ".join(s[:1].upper() + s[1:] for s in sentences) + ", then retry the order."
+
+
+def _invoice_create(hogia: HogiaSmartClient, *, body: dict, lines: list, sequence_id: uuid.UUID,
+                    articles: InvoiceArticles) -> dict:
+    """``hogia.invoice_create``; a rejection for freight, fee or discount articles that Hogia Smart
+    lacks raises ``FlowArticlesMissing`` naming them."""
+    try:
+        return hogia.invoice_create(body, lines, sequence_id)
+    except RemoteRejected as rejection:
+        # Hogia's words for an unknown article are not a contract: ask it which of the flow
+        # settings' articles on these lines it has, so the advice points at the flow settings
+        # and not at a product's SKU.
+        used = {line.get("articleNumber") for line in lines if line.get("articleNumber")}
+        try:
+            missing = flow_articles_missing(hogia=hogia, articles=articles, among=used)
+        except RemoteError:
+            logger.warning("could not look up the flow settings' articles after a rejected invoice",
+                           exc_info=True)
+            raise rejection from None
+        if missing:
+            raise FlowArticlesMissing(rejection, missing) from rejection
+        raise
+
+
 def _rejection_advice(exc: RemoteRejected) -> str:
     text = str(exc).lower()
     if "article" in text or "artikel" in text:
@@ -151,6 +187,12 @@ def order_transfer(*, transfer_id: int, woo: WooCommerceClient | None = None,
         ending = needs_attention(error=f"A remote system refused the portal's credentials ({exc}).",
                                  what_to_do="Check the shop's API key and the Hogia Smart connection, test "
                                             "both connections, then retry.")
+    except FlowArticlesMissing as exc:
+        rejection = exc.rejection
+        ending = needs_attention(error=f"{rejection.system or 'Hogia Smart'} rejected the request: "
+                                       f"{rejection}",
+                                 what_to_do=exc.advice, remote_errors=rejection.errors,
+                                 missing_articles=[m.number for m in exc.missing])
     except RemoteRejected as exc:
         ending = needs_attention(error=f"{exc.system or 'The remote system'} rejected the request: {exc}",
                                  what_to_do=_rejection_advice(exc), remote_errors=exc.errors)
@@ -318,7 +360,8 @@ def _invoice_ensure(claimed: Claim, *, order: dict, settings: FlowSettings, hogi
         found = False
         if not quota_take(claimed, today=today):
             return ENDED
-        invoice = hogia.invoice_create(body, lines, transfer.sequence_id)
+        invoice = _invoice_create(hogia, body=body, lines=lines, sequence_id=transfer.sequence_id,
+                                  articles=articles)
     with transaction.atomic():
         lifecycle.claim_record(claimed, hogia_invoice_id=str(invoice["id"]),
                                invoice_number=str(invoice.get("invoiceNumber", "")),
@@ -341,10 +384,11 @@ def _invoice_ensure(claimed: Claim, *, order: dict, settings: FlowSettings, hogi
 # -- credits: refunds, cancellations ----------------------------------------------------------
 
 def _credit_create(claimed: Claim, *, hogia: HogiaSmartClient, body: dict, lines: list, refund_id: int,
-                   amount: Decimal, sequence_id: uuid.UUID, message: str, covers: list[int] = ()) -> dict:
+                   amount: Decimal, sequence_id: uuid.UUID, message: str, articles: InvoiceArticles,
+                   covers: list[int] = ()) -> dict:
     transfer = claimed.transfer
     lifecycle.claim_renew(claimed)
-    credit = hogia.invoice_create(body, lines, sequence_id)
+    credit = _invoice_create(hogia, body=body, lines=lines, sequence_id=sequence_id, articles=articles)
     with transaction.atomic():
         RefundCredit.objects.create(transfer=transfer, woo_refund_id=refund_id, amount=amount,
                                     sequence_id=sequence_id, hogia_invoice_id=str(credit["id"]),
@@ -394,8 +438,8 @@ def _credits_ensure(claimed: Claim, *, order: dict, woo: WooCommerceClient, hogi
     refunds = sorted(refunds, key=lambda r: int(r["id"]))
     amount_only = [r for r in refunds if int(r["id"]) in pending and not _refunds_with_lines(r)]
     if cancelled and not done and (amount_only or not refunds):
-        return _whole_order_credit(claimed, order=order, hogia=hogia, settings=settings, status=status,
-                                   covers=sorted(pending), today=today)
+        return _whole_order_credit(claimed, order=order, hogia=hogia, settings=settings, articles=articles,
+                                   status=status, covers=sorted(pending), today=today)
     text_lines = settings.lines_without_sku != LinesWithoutSku.BLOCK
     for refund in refunds:
         refund_id = int(refund["id"])
@@ -420,7 +464,7 @@ def _credits_ensure(claimed: Claim, *, order: dict, woo: WooCommerceClient, hogi
                        sequence_id=refund_sequence_id(order_sequence=transfer.sequence_id,
                                                       woo_refund_id=refund_id),
                        message=f"Refund {refund_id} of {amount} {draft.currency} credited: credit invoice "
-                               "{number} ({gross}).")
+                               "{number} ({gross}).", articles=articles)
         done[refund_id] = amount
     credited = sum(done.values(), Decimal("0"))
     if cancelled and transfer.total is not None and credited >= transfer.total:
@@ -435,7 +479,8 @@ def _credits_ensure(claimed: Claim, *, order: dict, woo: WooCommerceClient, hogi
 
 
 def _whole_order_credit(claimed: Claim, *, order: dict, hogia: HogiaSmartClient, settings: FlowSettings,
-                        status: str, covers: list[int], today: date | None) -> Ending:
+                        articles: InvoiceArticles, status: str, covers: list[int],
+                        today: date | None) -> Ending:
     """Cancelled (or refunded in full without lines) after the invoice: credit the whole invoice,
     line for line as Hogia Smart has it, where the customer chose that; else flag it."""
     transfer = claimed.transfer
@@ -474,6 +519,7 @@ def _whole_order_credit(claimed: Claim, *, order: dict, hogia: HogiaSmartClient,
     _credit_create(claimed, hogia=hogia, body=body, lines=lines, refund_id=0, amount=gross,
                    sequence_id=refund_sequence_id(order_sequence=transfer.sequence_id, woo_refund_id=0),
                    message=f"The order is {label} in the shop: the whole invoice {transfer.invoice_number} "
-                           "is credited, credit invoice {number} ({gross}).", covers=covers)
+                           "is credited, credit invoice {number} ({gross}).", articles=articles,
+                   covers=covers)
     return Ending("credited", Kind.CANCELLED, f"Credited in full: the order is {label} in the shop.",
                   fields={"last_error": "", "attention": "", "next_attempt_at": None})

@@ -32,7 +32,7 @@ from typing import Callable, Iterable
 from zoneinfo import ZoneInfo
 
 from . import demo
-from .http import SandboxApp, SandboxRequest, SandboxResponse, empty_response, json_response
+from .http import SandboxApp, SandboxRequest, SandboxResponse, empty_response, html_table, json_response
 
 API_VERSION = "2025-02-13"
 TIMEZONE = ZoneInfo("Europe/Stockholm")
@@ -740,6 +740,27 @@ class HogiaSmartSandbox(SandboxApp):
             created = [self._store_new_article(org, fields) for fields in cleaned]
             self.changed()
             return created
+
+    # -- the index page ----------------------------------------------------------------------
+    index_title = "Hogia Smart sandbox"
+
+    def index_html(self, base: str) -> str:
+        with self.lock:
+            organisations = [[org.id, org.name, org.organization_number,
+                              ", ".join(name for name, has in org.modules.items() if has),
+                              f"{base}/{org.id}/", len(org.articles.entities), len(org.contacts.entities),
+                              len(org.invoices.entities)] for org in self._organizations.values()]
+            clients = [[client_id, client["secret"], ", ".join(sorted(client["organizations"]))]
+                       for client_id, client in self._clients.items()]
+        return ("<p>A stand-in for Hogia Smart's API: a client-credentials token from "
+                f"<code>POST {base}/connect/token</code>, then calls to <code>{base}/&lt;organisation "
+                f"id&gt;/…</code> with <code>Authorization: Bearer &lt;token&gt;</code> and "
+                f"<code>api-version={API_VERSION}</code>. The clients are the sandbox's, valid nowhere "
+                "else.</p><h2>Organisations</h2>"
+                + html_table(["id", "name", "organisation number", "modules", "API base", "articles",
+                              "contacts", "invoices"], organisations)
+                + "<h2>API clients</h2>"
+                + html_table(["client id", "client secret", "organisations"], clients))
 
     # -- routes ------------------------------------------------------------------------------
     def _register_routes(self) -> None:

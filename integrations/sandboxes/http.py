@@ -11,10 +11,12 @@ What every sandbox gets from here:
 - fault injection under ``/_sandbox/faults``: the next N calls fail with a status,
   are delayed, or have their connection dropped;
 - request counting under ``/_sandbox/stats`` (benchmarks count requests with it);
-- state kept in a JSON file so that a restart keeps the data (``state_file``).
+- state kept in a JSON file so that a restart keeps the data (``state_file``);
+- an HTML page on ``/`` for people: what the sandbox holds and its control routes.
 """
 from __future__ import annotations
 
+import html
 import json
 import logging
 import re
@@ -130,6 +132,39 @@ def empty_response(status: int, headers: list[tuple[str, str]] | None = None) ->
     return SandboxResponse(status=status, body=b"", headers=list(headers or []), content_type="")
 
 
+def html_table(headings: list[str], rows: list[list[str]]) -> str:
+    """An HTML table of plain-text cells (escaped here)."""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headings)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def readable_route(pattern: str) -> str:
+    """A route's regex as a person writes the path: ``/_sandbox/(?P<org>[0-9a-f-]+)/articles``
+    becomes ``/_sandbox/{org}/articles``."""
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern.startswith("(?P<", i):
+            name_end = pattern.index(">", i)
+            out.append("{" + pattern[i + 4:name_end] + "}")
+            depth, i = 1, name_end + 1
+            while depth:
+                if pattern[i] == "\\":
+                    i += 1
+                elif pattern[i] == "(":
+                    depth += 1
+                elif pattern[i] == ")":
+                    depth -= 1
+                i += 1
+        elif pattern[i] == "\\":
+            out.append(pattern[i + 1])
+            i += 2
+        else:
+            out.append(pattern[i])
+            i += 1
+    return "".join(out)
+
+
 class DropConnection(Exception):
     """Raised by a handler (or the fault injector) to close the socket without any answer."""
 
@@ -203,6 +238,7 @@ class SandboxApp:
         self.route("GET", r"/_sandbox/faults", lambda r: json_response(self.faults.pending()))
         self.route("GET", r"/_sandbox/stats", self._stats)
         self.route("POST", r"/_sandbox/stats/reset", self._stats_reset)
+        self.route("GET", r"/", self._index)
 
     # -- routing -----------------------------------------------------------------------------
     def route(self, method: str, pattern: str, handler: Handler) -> None:
@@ -212,7 +248,10 @@ class SandboxApp:
         self.state_version += 1
 
     def dispatch(self, request: SandboxRequest) -> SandboxResponse:
-        is_control = request.path.startswith(SANDBOX_PREFIX) or "/_sandbox/" in request.path
+        # The index page is for people, not part of either real API: like the controls, it is
+        # neither counted nor given a queued fault.
+        is_control = (request.path == "/" or request.path.startswith(SANDBOX_PREFIX)
+                      or "/_sandbox/" in request.path)
         if not is_control:
             with self._stats_lock:
                 self.requests_served += 1
@@ -274,6 +313,31 @@ class SandboxApp:
             return json_response({"requests": self.requests_served,
                                   "by_route": dict(self.requests_by_route),
                                   "faults_injected": self.faults.injected})
+
+    # -- the index page ----------------------------------------------------------------------
+    index_title = "Sandbox"
+
+    def index_html(self, base: str) -> str:
+        """What the sandbox holds, as HTML, for its page on ``/``; ``base`` is its address."""
+        return ""
+
+    def control_routes(self) -> list[tuple[str, str]]:
+        """(method, path) of every control route, as registered."""
+        return [(method, readable_route(pattern.pattern[1:-1])) for method, pattern, _ in self._routes
+                if "_sandbox" in pattern.pattern]
+
+    def _index(self, request: SandboxRequest) -> SandboxResponse:
+        base = f"{request.scheme}://{request.host}"
+        controls = html_table(["method", "path"], [list(route) for route in self.control_routes()])
+        title = html.escape(self.index_title)
+        page = (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{title}</title>"
+                "<style>body{font-family:sans-serif;margin:2em}td,th{padding:.2em .8em;text-align:left;"
+                "vertical-align:top}th{border-bottom:1px solid #999}</style></head><body>"
+                f"<h1>{title}</h1>{self.index_html(base)}<h2>Controls</h2>"
+                "<p>The sandbox's own routes, never part of the real API; the README's section "
+                "<em>The sandboxes</em> says what each does.</p>"
+                f"{controls}</body></html>")
+        return SandboxResponse(body=page.encode("utf-8"), content_type="text/html; charset=utf-8")
 
     def _stats_reset(self, request: SandboxRequest) -> SandboxResponse:
         with self._stats_lock:

@@ -3,7 +3,7 @@ import pytest
 import requests
 from django.urls import reverse
 
-from integrations.models import HogiaConnection, Shop, SyncLogEntry, SyncRun
+from integrations.models import FlowSettings, HogiaConnection, Shop, SyncLogEntry, SyncRun
 from integrations.sandboxes import demo
 from integrations.services import hogia_connection_test, shop_connection_test
 from tests.factories import (CustomerFactory, HogiaConnectionFactory, ShopFactory, StaffFactory,
@@ -85,6 +85,18 @@ def test_hogia_flags_a_shop_booked_on_a_missing_result_unit(customer, woo_sandbo
     report = hogia_connection_test(connection=_hogia(customer, hogia_sandbox))
     assert not report.ok
     assert "books on result unit 9, which the company does not have" in report.summary
+
+
+def test_hogia_names_each_article_of_the_flow_settings_it_does_not_have(customer, hogia_sandbox):
+    FlowSettings.objects.create(customer=customer, fee_article_number="avgift9",
+                                discount_article_number="rabatt2")
+    report = hogia_connection_test(connection=_hogia(customer, hogia_sandbox))
+    assert not report.ok
+    assert ("the fee article 'avgift9' chosen in the flow settings does not exist in Hogia Smart"
+            in report.summary)
+    assert ("the discount article 'rabatt2' chosen in the flow settings does not exist in Hogia Smart"
+            in report.summary)
+    assert "fraktavg" not in report.summary  # the freight article exists
 
 
 def test_hogia_with_a_wrong_secret_says_what_failed(customer, hogia_sandbox):

@@ -623,3 +623,14 @@ def test_ten_thousand_articles_load_and_feed_quickly(hogia):
     assert seen == 10_012
     assert hogia.article("BIG-09999")["stockBalance"] == 49
     assert time.monotonic() - started < 10
+
+
+# -- the index page -------------------------------------------------------------------------------
+
+def test_the_index_page_lists_the_companies_their_clients_and_the_controls(hogia, server):
+    page = requests.get(server.url + "/", timeout=10)
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    for shown in (DEMO_ORGANIZATION_ID, "Demo Handel AB", DEMO_CLIENT_ID, DEMO_CLIENT_SECRET,
+                  f"{server.url}/connect/token", f"api-version={API_VERSION}", "/_sandbox/rate-limit",
+                  "/_sandbox/{org}/articles", "/_sandbox/{org}/customerinvoices/{id}/status"):
+        assert shown in page.text, shown

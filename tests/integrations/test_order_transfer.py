@@ -162,6 +162,27 @@ def test_an_unknown_article_waits_in_needs_attention_and_a_retry_after_the_fix_i
     assert kinds[:2] == ["received", "customer"] and kinds[-3:] == ["needs_attention", "retry", "invoiced"]
 
 
+@pytest.mark.parametrize("where", ["flow settings", "hogia"])
+def test_a_missing_discount_article_of_the_flow_settings_is_named_in_the_advice(
+        woo_sandbox, hogia_sandbox, where):
+    customer, (shop, _second) = connected_customer(woo_sandbox, hogia_sandbox)
+    if where == "flow settings":
+        FlowSettings.objects.filter(customer=customer).update(discount_article_number="rabatt2")
+        missing = "rabatt2"
+    else:  # Hogia Smart's API deletes no article: renamed there, "rabatt" is gone all the same
+        client = hogia(hogia_sandbox)
+        client.article_update(client.article_by_number("rabatt")["id"], {"number": "rabatt-gammal"})
+        missing = "rabatt"
+    front(shop).place("A2_customer_variations_coupon_fee_onhold")  # a coupon: a discount line
+    (transfer,) = transfer_all(shop)
+    assert transfer.state == State.NEEDS_ATTENTION
+    assert f"'{missing}'" in transfer.last_error
+    assert transfer.attention == (
+        f"The discount article '{missing}' chosen in the flow settings does not exist in Hogia Smart: "
+        "create it there or choose another in the flow settings, then retry the order.")
+    assert "shop's SKU" not in transfer.events.get(kind=OrderEvent.Kind.NEEDS_ATTENTION).message
+
+
 def test_the_same_order_seen_ten_times_is_one_transfer_and_one_invoice(woo_sandbox, hogia_sandbox):
     _customer, (shop, _second) = connected_customer(woo_sandbox, hogia_sandbox)
     order = front(shop).place("A1_guest_mixed_vat_processing")

@@ -768,3 +768,18 @@ def test_many_products_page_quickly(server):
     assert response.headers["X-WP-Total"] == "10000" and response.json()[0]["id"] == 101900
     assert elapsed < 5, elapsed
     assert client.get("/products", {"sku": "BULK-9999"}).json()[0]["id"] == 109999
+
+
+# -- the index page ---------------------------------------------------------------------------------
+
+def test_the_index_page_lists_the_stores_their_keys_and_the_controls_and_is_not_counted(server):
+    before = requests.get(server.url + "/_sandbox/stats", timeout=10).json()["requests"]
+    page = requests.get(server.url + "/", timeout=10)
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    for shown in (f"{server.url}/wp-json/wc/v3/", f"{server.url}/butik2/wp-json/wc/v3/",
+                  DEMO_ROOT_CONSUMER_KEY, DEMO_ROOT_CONSUMER_SECRET, DEMO_BUTIK2_CONSUMER_KEY,
+                  DEMO_BUTIK2_CONSUMER_SECRET, "excl. VAT",
+                  "/_sandbox/faults", "/_sandbox/seed", "{prefix}/_sandbox/orders/{oid}/refunds",
+                  "{prefix}/_sandbox/webhooks/flush", "{prefix}/_sandbox/clock"):
+        assert shown in page.text, shown
+    assert requests.get(server.url + "/_sandbox/stats", timeout=10).json()["requests"] == before

@@ -1,7 +1,9 @@
 """The commands behind `make run` and `make bench`, and the health check."""
 import json
+import re
 
 import pytest
+from django.contrib.auth import authenticate, get_user_model
 from django.core.management import call_command
 from django_q.models import Schedule, Success
 from django.utils import timezone
@@ -26,6 +28,34 @@ def test_demo_setup_creates_the_demo_customer_once():
     assert str(connection.organization_id) == demo.HOGIA_ORGANIZATION_ID
     assert connection.client_secret == demo.HOGIA_CLIENT_SECRET
     assert "admin login          admin / " in first
+
+
+def _printed_password(printed: str, login: str) -> str:
+    return re.search(rf"^{login} login +\S+ / (\S+)", printed, re.MULTILINE).group(1)
+
+
+def test_demo_setup_gives_the_customer_login_a_password_of_its_own(settings, tmp_path, monkeypatch):
+    settings.DATA_DIR = tmp_path
+    monkeypatch.delenv("PORTAL_ADMIN_PASSWORD", raising=False)
+    monkeypatch.delenv("PORTAL_CUSTOMER_PASSWORD", raising=False)
+    printed = call_command("demo_setup", verbosity=0)
+    admin, customer = _printed_password(printed, "admin"), _printed_password(printed, "customer")
+    assert admin != customer
+    assert (tmp_path / "customer_password").read_text().strip() == customer
+    assert authenticate(username="demo", password=customer) is not None
+    assert authenticate(username="demo", password=admin) is None
+    assert f"at http://127.0.0.1:{settings.PORTAL_PORT}/login/" in printed
+    assert call_command("demo_setup", verbosity=0) == printed  # the same passwords on every start
+
+
+def test_a_demo_customer_login_made_with_the_admins_password_gets_its_own(settings, tmp_path, monkeypatch):
+    settings.DATA_DIR = tmp_path
+    monkeypatch.setenv("PORTAL_ADMIN_PASSWORD", "the-admins-password")
+    monkeypatch.setenv("PORTAL_CUSTOMER_PASSWORD", "the-customers-password")
+    get_user_model().objects.create_user("demo", "demo@localhost", "the-admins-password")
+    call_command("demo_setup", verbosity=0)
+    assert authenticate(username="demo", password="the-admins-password") is None
+    assert authenticate(username="demo", password="the-customers-password") is not None
 
 
 def test_setup_schedules_is_idempotent_and_retires_old_schedules():

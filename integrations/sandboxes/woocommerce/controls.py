@@ -14,8 +14,8 @@ from datetime import datetime, timezone
 
 from .. import demo
 from ..fixtures import WOOCOMMERCE_11
-from ..http import SandboxRequest, SandboxResponse, json_response
-from .common import WC_VERSION, ZERO, WooError, _dec, _truthy
+from ..http import SandboxRequest, SandboxResponse, html_table, json_response
+from .common import REST_BASE, WC_VERSION, ZERO, WooError, _dec, _truthy
 from .products import PRODUCT_TEMPLATE
 from .store import Store
 from .variations import VARIATION_TEMPLATE
@@ -27,6 +27,24 @@ WC11_FIXTURES_DIR = WOOCOMMERCE_11
 
 class ControlsMixin:
     """``/_sandbox/`` routes and the set-up API (stores, keys, imports, the demo) they call."""
+
+    index_title = "WooCommerce sandbox"
+
+    def index_html(self, base: str) -> str:
+        rows = []
+        with self.lock:
+            for store in self.stores.values():
+                keys = list(store.keys.items()) or [("", {"consumer_secret": "", "permissions": ""})]
+                for key, grant in keys:
+                    rows.append([f"{base}{store.prefix}/", f"{base}{store.prefix}{REST_BASE}/", key,
+                                 grant["consumer_secret"], grant["permissions"],
+                                 "incl. VAT" if store.prices_include_tax else "excl. VAT",
+                                 len(store.products), len(store.orders), len(store.webhooks)])
+        return (f"<p>Stand-ins for WooCommerce {WC_VERSION} stores on one port, each under its own path "
+                "as a WordPress subdirectory install: REST API <code>wc/v3</code>, signed with OAuth 1.0a "
+                "(plain HTTP) by the keys below. The keys are the sandbox's, valid nowhere else.</p>"
+                + html_table(["store", "REST API base", "consumer key", "consumer secret", "permissions",
+                              "prices entered", "products", "orders", "webhooks"], rows))
 
     def _control(self, handler):
         def wrapped(request: SandboxRequest) -> SandboxResponse:

@@ -1,5 +1,9 @@
 """Create the admin login and the demo customer (idempotent; ``make run`` calls it on start).
 
+The admin and the demo customer's login each have a password of their own, generated once
+and kept in the data folder (``admin_password``, ``customer_password``) unless
+``PORTAL_ADMIN_PASSWORD`` or ``PORTAL_CUSTOMER_PASSWORD`` give them.
+
 The demo customer has package 400, flow 3 and two shops on the WooCommerce sandbox (prices
 entered incl. VAT in one, excl. VAT in the other) booked on result units 1 and 2 of one Hogia
 Smart company on the Hogia sandbox.
@@ -24,12 +28,12 @@ ADMIN_USERNAME = "admin"
 CUSTOMER_USERNAME = "demo"
 
 
-def _admin_password() -> str:
-    """From PORTAL_ADMIN_PASSWORD, else made once and kept in the data folder."""
-    from_env = os.environ.get("PORTAL_ADMIN_PASSWORD", "")
+def _password(*, variable: str, file_name: str) -> str:
+    """From the environment variable, else made once and kept in the data folder."""
+    from_env = os.environ.get(variable, "")
     if from_env:
         return from_env
-    path = Path(settings.DATA_DIR) / "admin_password"
+    path = Path(settings.DATA_DIR) / file_name
     if not path.exists():
         path.write_text(secrets.token_urlsafe(12))
         path.chmod(0o600)
@@ -41,22 +45,30 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, *args, **options) -> str:
-        password = _admin_password()
+        password = _password(variable="PORTAL_ADMIN_PASSWORD", file_name="admin_password")
+        customer_password = _password(variable="PORTAL_CUSTOMER_PASSWORD", file_name="customer_password")
         User = get_user_model()
         admin_user = User.objects.filter(username=ADMIN_USERNAME).first()
         if admin_user is None:
             User.objects.create_superuser(ADMIN_USERNAME, "admin@localhost", password)
         customer_user = User.objects.filter(username=CUSTOMER_USERNAME).first()
         if customer_user is None:
-            customer_user = User.objects.create_user(CUSTOMER_USERNAME, "demo@localhost", password)
+            customer_user = User.objects.create_user(CUSTOMER_USERNAME, "demo@localhost", customer_password)
+        elif customer_password != password and customer_user.check_password(password):
+            # Made before the customer login had its own password: knowing the customer's
+            # must not let anyone into the admin.
+            customer_user.set_password(customer_password)
+            customer_user.save(update_fields=["password"])
 
         customer = Customer.objects.filter(organisation_number=demo.HOGIA_ORGANIZATION_NUMBER).first()
         if customer is None:
             customer = self._create_customer()
         customer.users.add(customer_user)
+        portal = f"http://127.0.0.1:{settings.PORTAL_PORT}"
         lines = [
             f"admin login          {ADMIN_USERNAME} / {password}",
-            f"customer login       {CUSTOMER_USERNAME} / {password} (sees {customer.name})",
+            f"customer login       {CUSTOMER_USERNAME} / {customer_password} at {portal}/login/ "
+            f"(sees {customer.name})",
             f"demo customer        {customer.name}: package 400, flow 3, "
             f"{customer.shops.count()} shops, Hogia Smart org {demo.HOGIA_ORGANIZATION_ID}",
         ]

@@ -1,13 +1,16 @@
 """``make run``: the whole portal in the foreground, stopped together by Ctrl-C.
 
 Starts the two sandboxes, the task cluster with its order stager (``runworkers``)
-and the web server as child
-processes, after migrating and setting up the demo. If any part dies, the others
-are stopped too, so that a half-running portal never looks healthy.
+and the web server as child processes, after migrating and setting up the demo.
+Ctrl-C, SIGTERM or a closed terminal stop the parts in the reverse order of their
+start and end with "Stopped." and exit code 0. If a part dies on its own, the others
+are stopped too and the command fails, so that a half-running portal never looks
+healthy.
 """
 from __future__ import annotations
 
 import io
+import os
 import signal
 import socket
 import subprocess
@@ -20,9 +23,13 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 
-def _wait_for_port(port: int, process: subprocess.Popen, seconds: float = 30) -> None:
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+STOP_SECONDS = 20  # for all parts together; then what still runs is killed
+
+
+def _wait_for_port(port: int, process: subprocess.Popen, stop_asked: list, seconds: float = 30) -> None:
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not stop_asked:
         if process.poll() is not None:
             raise CommandError(f"a part exited with code {process.returncode} while starting")
         try:
@@ -30,7 +37,8 @@ def _wait_for_port(port: int, process: subprocess.Popen, seconds: float = 30) ->
                 return
         except OSError:
             time.sleep(0.2)
-    raise CommandError(f"nothing answered on port {port} within {seconds:.0f} s")
+    if not stop_asked:
+        raise CommandError(f"nothing answered on port {port} within {seconds:.0f} s")
 
 
 def _port_free(port: int) -> bool:
@@ -43,8 +51,18 @@ def _port_free(port: int) -> bool:
     return True
 
 
-class _Terminated(Exception):
-    """SIGTERM: unlike Ctrl-C in a terminal, it reached this process only."""
+def _stop_in_order(processes: list[tuple[str, subprocess.Popen]]) -> None:
+    """Stop the parts last started first: the portal and the task cluster before the sandboxes
+    they call, so that no last request or task fails on a sandbox already gone."""
+    deadline = time.monotonic() + STOP_SECONDS
+    for _name, process in reversed(processes):
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)  # its group: the task cluster's workers too
+            process.wait()
 
 
 class Command(BaseCommand):
@@ -96,58 +114,52 @@ class Command(BaseCommand):
              [sys.executable, manage, "runserver", f"127.0.0.1:{settings.PORTAL_PORT}", "--noreload"]),
         ]
         processes: list[tuple[str, subprocess.Popen]] = []
-        # Ctrl-C in a terminal reaches every process of the group at once; a SIGTERM (or a
-        # part dying) reaches only us, so then we pass the stop on.
-        children_told = False
+        stop_asked: list[int] = []
 
-        def on_sigterm(signum, frame):
-            raise _Terminated
+        def on_stop(signum, frame):
+            stop_asked.append(signum)
 
-        def stop_all():
-            if not children_told:
-                for _name, process in processes:
-                    if process.poll() is None:
-                        process.send_signal(signal.SIGINT)
-            deadline = time.monotonic() + 20
-            for _name, process in processes:
-                try:
-                    process.wait(timeout=max(0.1, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    process.kill()
-
-        signal.signal(signal.SIGTERM, on_sigterm)
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, on_stop)
+        failure = ""
         try:
             for name, port, command in parts:
-                process = subprocess.Popen(command)
+                if stop_asked:
+                    break
+                # Each part in a process group of its own: a terminal's Ctrl-C reaches this
+                # process only, which stops the parts in order, and a part that ends is then
+                # always either told to or a failure.
+                process = subprocess.Popen(command, stdin=subprocess.DEVNULL, process_group=0)
                 processes.append((name, process))
                 if port:
-                    _wait_for_port(port, process)
-            if not no_demo:
-                self._demo_webhooks()
-            self.stdout.write(self.style.SUCCESS("\nThe portal is running (Ctrl-C stops everything):"))
-            self.stdout.write(f"  portal and admin     http://127.0.0.1:{settings.PORTAL_PORT}/admin/")
-            self.stdout.write(f"  WooCommerce sandbox  http://127.0.0.1:{settings.WOO_SANDBOX_PORT}/"
-                              f"wp-json/wc/v3/")
-            self.stdout.write(f"  Hogia Smart sandbox  http://127.0.0.1:{settings.HOGIA_SANDBOX_PORT}/")
-            self.stdout.write(f"  data folder          {data}")
-            for line in demo_lines:
-                self.stdout.write(f"  {line}")
-            if not no_demo:
-                self.stdout.write("  try it               .venv/bin/python manage.py demo_orders   (orders become "
-                                  "invoices; see Order transfers in the admin)")
-            self.stdout.flush()
-            while True:
-                for name, process in processes:
-                    if process.poll() is not None:
-                        raise CommandError(f"{name} stopped (exit code {process.returncode}); "
-                                           f"stopping the rest.")
+                    _wait_for_port(port, process, stop_asked)
+            if not stop_asked:
+                self._running(data=data, no_demo=no_demo, demo_lines=demo_lines)
+            while not stop_asked:
+                ended = next(((name, p) for name, p in processes if p.poll() is not None), None)
+                if ended:
+                    failure = f"{ended[0]} stopped (exit code {ended[1].returncode}); stopping the rest."
+                    break
                 time.sleep(0.5)
-        except KeyboardInterrupt:
-            children_told = True
-            self.stdout.write("\nStopping…")
-        except _Terminated:
-            self.stdout.write("\nTerminated: stopping…")
         finally:
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)
-            stop_all()
+            _stop_in_order(processes)
+        if failure:
+            raise CommandError(failure)
+        self.stdout.write("Stopped.")
+
+    def _running(self, *, data: Path, no_demo: bool, demo_lines: list[str]) -> None:
+        if not no_demo:
+            self._demo_webhooks()
+        self.stdout.write(self.style.SUCCESS("\nThe portal is running (Ctrl-C stops everything):"))
+        self.stdout.write(f"  portal and admin     http://127.0.0.1:{settings.PORTAL_PORT}/admin/")
+        self.stdout.write(f"  WooCommerce sandbox  http://127.0.0.1:{settings.WOO_SANDBOX_PORT}/   "
+                          "(its stores, their keys and its controls)")
+        self.stdout.write(f"  Hogia Smart sandbox  http://127.0.0.1:{settings.HOGIA_SANDBOX_PORT}/   "
+                          "(its companies, API clients and controls)")
+        self.stdout.write(f"  data folder          {data}")
+        for line in demo_lines:
+            self.stdout.write(f"  {line}")
+        if not no_demo:
+            self.stdout.write("  try it               .venv/bin/python manage.py demo_orders   (orders become "
+                              "invoices; see Order transfers in the admin)")
+        self.stdout.flush()
