@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 
 from billing.models import Customer
 from integrations.catalog.overwrite import shops_overwrite_held
@@ -54,12 +54,21 @@ def customer_shop_statuses(*, customer: Customer, month: date) -> list[ShopStatu
                        overwrite_held=shop.pk in overwrite_held) for shop in shops]
 
 
-def customer_orders(*, customer: Customer, state: str = "", limit: int = 100):
+def customer_orders(*, customer: Customer, state: str = "", search: str = "") -> QuerySet[OrderTransfer]:
+    """The customer's orders, newest first, unevaluated: the page slices it (LIMIT/OFFSET).
+
+    ``search`` finds an order number exactly (with or without a leading #) or part of a buyer's
+    name.
+    """
     queryset = (OrderTransfer.objects.filter(shop__customer=customer).select_related("shop")
                 .order_by("-created_at", "-id"))
     if state:
         queryset = queryset.filter(state=state)
-    return queryset[:limit]
+    search = search.strip()
+    if search:
+        queryset = queryset.filter(Q(order_number__iexact=search.removeprefix("#").strip())
+                                   | Q(buyer__icontains=search))
+    return queryset
 
 
 def customer_order(*, customer: Customer, transfer_id: int) -> OrderTransfer | None:

@@ -1,5 +1,6 @@
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView
+from django.core.paginator import Paginator
 from django.urls import reverse
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -13,6 +14,7 @@ from integrations.models import OrderTransfer
 from integrations.selectors import customer_order, customer_orders, customer_shop_statuses
 
 HEARTBEAT_STALE_SECONDS = 180
+ORDERS_PER_PAGE = 25
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -52,16 +54,19 @@ def _customer_of(request: HttpRequest):
 
 @login_required
 def account(request: HttpRequest) -> HttpResponse:
-    """The customer's own page: sync status per shop, orders, quota, service account, KAM."""
+    """The customer's own page: sync status per shop, orders (searched, a page at a time),
+    quota, service account, KAM."""
     customer, customers = _customer_of(request)
     state = request.GET.get("state", "")
     if state not in OrderTransfer.State.values:
         state = ""
+    search = request.GET.get("q", "").strip()
     month = timezone.localdate().replace(day=1)
+    orders = Paginator(customer_orders(customer=customer, state=state, search=search), ORDERS_PER_PAGE)
     return render(request, "portal/account.html", {
         "overview": customer_account(customer=customer), "customers": customers,
         "shops": customer_shop_statuses(customer=customer, month=month),
-        "orders": customer_orders(customer=customer, state=state), "state": state,
+        "orders": orders.get_page(request.GET.get("page")), "state": state, "q": search,
         "states": OrderTransfer.State.choices})
 
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# make test's pytest part: the whole suite on SQLite and the tests marked `postgres` on a
+# make test's pytest part: the whole suite on SQLite (the browser tests in tests/browser
+# included: they need no database of their own) and the tests marked `postgres` on a
 # private PostgreSQL server (tests/postgres.sh), side by side. The two runs share no
 # database or port; the machine's two cores suit them: the SQLite run is mostly CPU (the
 # property test), the PostgreSQL run mostly waits on worker processes and fault windows.
