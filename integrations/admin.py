@@ -22,6 +22,7 @@ from integrations.catalog.initial_sync import (LIST_LIMIT, PREVIEWABLE, RUNNABLE
                                                initial_sync_progress)
 from integrations.catalog.overwrite import flow_writes_to_shop, shop_overwrite_allow
 from integrations.catalog.sync import catalog_sync_obstacle
+from integrations.admin_tools import ObjectActionsMixin, badge
 from integrations.fields import last_four
 from integrations.health import AMBER, GREEN, RED, ShopHealth, shop_health, shops_with_health
 from integrations.orders.poll import orders_poll
@@ -192,8 +193,9 @@ def health_badge(health: ShopHealth) -> str:
 
 
 @admin.register(Shop)
-class ShopAdmin(admin.ModelAdmin):
+class ShopAdmin(ObjectActionsMixin, admin.ModelAdmin):
     form = ShopForm
+    object_actions = ("test_connection", "register_webhooks", "poll_orders", "retry_orders", "sync_catalogue_now")
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ["name", "customer", "health", "url", "result_unit", "is_active", "store_version",
                     "currency", "connection", "last_checked_at"]
@@ -203,14 +205,14 @@ class ShopAdmin(admin.ModelAdmin):
     autocomplete_fields = ["customer"]
     readonly_fields = ["store_version", "currency", "statuses_in_shop", "last_checked_at",
                        "last_check_ok", "last_check_message", "created_at", "webhook_address",
-                       "registered_webhooks", "orders_synced_until", "prices_and_stock"]
+                       "webhooks_registered", "orders_synced_until", "prices_and_stock"]
     actions = ["test_connection", "register_webhooks", "poll_orders", "retry_orders", "allow_overwrite"]
     fieldsets = [
         (None, {"fields": ["customer", "name", "url", "is_active", "result_unit"]}),
         (_("Prices and stock from Hogia Smart"), {"fields": ["prices_and_stock"]}),
         (_("WooCommerce REST API key"), {"fields": ["consumer_key", "consumer_secret"]}),
         (_("Orders"), {"fields": ["trigger_statuses", "statuses_in_shop"]}),
-        (_("Webhooks"), {"fields": ["webhook_secret", "webhook_address", "registered_webhooks",
+        (_("Webhooks"), {"fields": ["webhook_secret", "webhook_address", "webhooks_registered",
                                     "orders_synced_until"]}),
         (_("Last connection test"), {"fields": ["last_checked_at", "last_check_ok",
                                                   "last_check_message", "store_version",
@@ -235,6 +237,14 @@ class ShopAdmin(admin.ModelAdmin):
     @admin.display(description=_("statuses in the shop"))
     def statuses_in_shop(self, obj: Shop) -> str:
         return ", ".join(f"{name} ({slug})" for slug, name in obj.order_statuses or [])
+
+    @admin.display(description=_("registered webhooks"))
+    def webhooks_registered(self, obj: Shop) -> str:
+        """Topic and the webhook's id in the shop, one per line (not the stored JSON)."""
+        hooks = obj.registered_webhooks or {}
+        if not hooks:
+            return _("none: orders arrive by the poll only")
+        return format_html_join(format_html("<br>"), "{} (id {})", sorted(hooks.items()))
 
     @admin.display(description=_("webhook address"))
     def webhook_address(self, obj: Shop) -> str:
@@ -319,7 +329,8 @@ class HogiaConnectionForm(SecretFieldsForm):
 
 
 @admin.register(HogiaConnection)
-class HogiaConnectionAdmin(admin.ModelAdmin):
+class HogiaConnectionAdmin(ObjectActionsMixin, admin.ModelAdmin):
+    object_actions = ("test_connection",)
     form = HogiaConnectionForm
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ["customer", "company_name", "organization_id", "has_bookkeeping",
@@ -404,16 +415,23 @@ class ReadOnlyAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        return False
+
 
 @admin.register(SyncRun)
 class SyncRunAdmin(ReadOnlyAdmin):
-    list_display = ["id", "started_at", "customer", "shop", "kind", "flow", "outcome", "read_count",
+    list_display = ["id", "started_at", "customer", "shop", "kind", "flow", "outcome_badge", "read_count",
                     "created_count", "updated_count", "skipped_count", "failed_count", "short_error"]
     list_filter = ["outcome", "kind", "flow", "started_at"]
     search_fields = ["customer__name", "shop__name", "error"]
     list_select_related = ["customer", "shop"]
     date_hierarchy = "started_at"
     inlines = [SyncLogInline]
+
+    @admin.display(description=_("outcome"), ordering="outcome")
+    def outcome_badge(self, obj: SyncRun) -> str:
+        return badge(obj.get_outcome_display(), RUN_OUTCOME_COLOURS.get(obj.outcome, "grey"))
 
     @admin.display(description=_("error"))
     def short_error(self, obj: SyncRun) -> str:
@@ -458,10 +476,20 @@ class RefundCreditInline(admin.TabularInline):
         return False
 
 
+TRANSFER_STATE_COLOURS = {
+    OrderTransfer.State.NEEDS_ATTENTION: "red", OrderTransfer.State.HELD: "amber",
+    OrderTransfer.State.QUEUED: "blue", OrderTransfer.State.TRANSFERRING: "blue", OrderTransfer.State.RECEIVED: "blue",
+    OrderTransfer.State.INVOICED: "green", OrderTransfer.State.CREDITED: "green", OrderTransfer.State.FILTERED: "grey",
+}
+RUN_OUTCOME_COLOURS = {SyncRun.Outcome.FAILED: "red", SyncRun.Outcome.PARTIAL: "amber",
+                       SyncRun.Outcome.SUCCEEDED: "green"}
+
+
 @admin.register(OrderTransfer)
-class OrderTransferAdmin(ReadOnlyAdmin):
+class OrderTransferAdmin(ObjectActionsMixin, ReadOnlyAdmin):
     # What support acts on first (state, when, why), then who and how much.
-    list_display = ["order_number", "shop", "state", "next_attempt", "short_error", "woo_status",
+    object_actions = ("retry", "release_held", "refunds_booked_by_hand")
+    list_display = ["order_number", "shop", "state_badge", "next_attempt", "short_error", "woo_status",
                     "invoice_number", "buyer", "total", "currency", "attempts"]
     list_filter = ["state", "first_seen_via", "shop__customer", "shop"]
     search_fields = ["order_number", "buyer", "invoice_number", "shop__name", "shop__customer__name"]
@@ -483,9 +511,17 @@ class OrderTransferAdmin(ReadOnlyAdmin):
             return "–"
         return formats.date_format(timezone.localtime(obj.next_attempt_at), "Y-m-d H:i:s")
 
+    @admin.display(description=_("state"), ordering="state")
+    def state_badge(self, obj: OrderTransfer) -> str:
+        return badge(obj.get_state_display(), TRANSFER_STATE_COLOURS.get(obj.state, "grey"))
+
     @admin.display(description=_("error"))
     def short_error(self, obj: OrderTransfer) -> str:
-        return (obj.attention and f"{obj.last_error[:80]} → {obj.attention[:80]}") or obj.last_error[:120]
+        """The start of the error and what to do; the whole text on hover (and on the order's page)."""
+        text = (obj.attention and f"{obj.last_error} → {obj.attention}") or obj.last_error
+        if not text:
+            return "–"
+        return format_html('<span title="{}">{}</span>', text, text if len(text) <= 120 else text[:117] + "…")
 
     @admin.display(description=_("what to do"))
     def attention_text(self, obj: OrderTransfer) -> str:

@@ -1,0 +1,55 @@
+"""Admin pieces shared by the apps: an object's actions as buttons on its own page, state badges.
+
+Support works on one order or one shop at a time far more often than on a selection: the
+list actions (with their permissions) are offered as buttons on the object's page too, and
+run on that one object exactly as they would from the list.
+"""
+from __future__ import annotations
+
+from django.http import Http404, HttpResponseNotAllowed
+from django.shortcuts import redirect
+from django.urls import path
+from django.utils.html import format_html
+
+# Colours with at least 4.5:1 contrast against white text.
+BADGE_COLOURS = {"red": "#b71c1c", "amber": "#8a5300", "green": "#2e7d32", "blue": "#1f5f8b", "grey": "#555"}
+
+
+def badge(text: str, colour: str) -> str:
+    return format_html('<span class="state-badge" style="display:inline-block;padding:1px 8px;border-radius:9px;'
+                       'white-space:nowrap;color:#fff;background:{}">{}</span>', BADGE_COLOURS[colour], text)
+
+
+class ObjectActionsMixin:
+    """``object_actions``: names of the admin's actions to show as buttons on the change page."""
+
+    object_actions: tuple[str, ...] = ()
+    change_form_template = "admin/object_actions_change_form.html"
+
+    def _object_url_name(self, suffix: str) -> str:
+        return f"{self.model._meta.app_label}_{self.model._meta.model_name}_{suffix}"
+
+    def get_urls(self):
+        return [path("<path:object_id>/do/<str:action>/", self.admin_site.admin_view(self.object_action_view),
+                     name=self._object_url_name("object_action")), *super().get_urls()]
+
+    def _object_actions(self, request) -> list[tuple[str, str]]:
+        allowed = self.get_actions(request)
+        return [(name, allowed[name][2]) for name in self.object_actions if name in allowed]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra = {"object_actions": self._object_actions(request)}
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
+
+    def object_action_view(self, request, object_id, action: str):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        allowed = dict(self._object_actions(request))
+        if action not in allowed:
+            raise Http404("No such action for this page.")
+        queryset = self.get_queryset(request).filter(pk=object_id)
+        if not queryset.exists():
+            raise Http404("No such object.")
+        func = self.get_actions(request)[action][0]
+        response = func(self, request, queryset)
+        return response or redirect(f"admin:{self._object_url_name('change')}", object_id)
