@@ -26,8 +26,12 @@ LABELS = {GREEN: _("working"), AMBER: _("needs a look"), RED: _("needs action")}
 
 @dataclass(frozen=True)
 class ShopHealth:
+    """``reasons`` are for support (with the remote system's own words); ``customer_reasons`` say
+    the same in plain words for the shop owner, never an error text."""
+
     level: str
     reasons: list[str] = field(default_factory=list)
+    customer_reasons: list[str] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -58,33 +62,39 @@ def shops_with_health(shops: QuerySet[Shop]) -> QuerySet[Shop]:
 
 def shop_health(shop: Shop) -> ShopHealth:
     """The shop's health from the annotations of ``shops_with_health``."""
-    red: list[str] = []
-    amber: list[str] = []
+    red: list[tuple[str | None, str | None]] = []  # (for support, for the customer); None: not said there
+    amber: list[tuple[str | None, str | None]] = []
     if shop.last_check_ok is False:
-        red.append(str(_("The last connection test failed: %(message)s")
-                       % {"message": shop.last_check_message or _("no details")}))
+        red.append((str(_("The last connection test failed: %(message)s")
+                         % {"message": shop.last_check_message or _("no details")}),
+                    str(_("The portal could not reach the shop at the last test; our support has been told."))))
     elif shop.last_check_ok is None:
-        amber.append(str(_("The connection has not been tested yet.")))
+        amber.append((str(_("The connection has not been tested yet.")), None))
     if getattr(shop, "health_run_outcome", None) == SyncRun.Outcome.FAILED:
-        red.append(str(_("The last sync failed: %(error)s")
-                       % {"error": (shop.health_run_error or "")[:200] or _("no details")}))
+        red.append((str(_("The last sync failed: %(error)s")
+                         % {"error": (shop.health_run_error or "")[:200] or _("no details")}),
+                    str(_("The last update failed; it is tried again automatically."))))
     attention = getattr(shop, "health_attention", 0) or 0
     if attention:
-        red.append(ngettext("%(count)d order needs attention.", "%(count)d orders need attention.",
-                            attention) % {"count": attention})
+        said = ngettext("%(count)d order needs attention.", "%(count)d orders need attention.",
+                        attention) % {"count": attention}
+        red.append((said, said + " " + str(_("Our support has been told."))))
     held = getattr(shop, "health_held", 0) or 0
     if held:
-        amber.append(ngettext("%(count)d order is held: the monthly quota is reached.",
-                              "%(count)d orders are held: the monthly quota is reached.", held) % {"count": held})
+        said = ngettext("%(count)d order is held: the monthly quota is reached.",
+                        "%(count)d orders are held: the monthly quota is reached.", held) % {"count": held}
+        amber.append((said, said))
     if shop.is_active and not shop.registered_webhooks:
-        amber.append(str(_("No webhooks registered: orders arrive by the poll only, minutes later.")))
+        amber.append((str(_("No webhooks registered: orders arrive by the poll only, minutes later.")), None))
     if (getattr(shop, "health_flow", None) in (Flow.ERP, Flow.COMBO)
             and getattr(shop, "health_accepted_at", None) is None):
-        amber.append(str(_("Prices and stock wait until the initial sync's differences are accepted.")))
+        # Support's pages say this in their own "prices and stock" column, with the link to accept.
+        amber.append((None, str(_("Prices and stock are not written to this shop until the initial sync's "
+                                  "differences are accepted."))))
     if not shop.is_active:
-        return ShopHealth(AMBER, [str(_("The shop is switched off."))])
-    if red:
-        return ShopHealth(RED, red + amber)
-    if amber:
-        return ShopHealth(AMBER, amber)
-    return ShopHealth(GREEN, [])
+        said = str(_("The shop is switched off."))
+        return ShopHealth(AMBER, [said], [said])
+    found = red + amber
+    level = RED if red else AMBER if amber else GREEN
+    return ShopHealth(level, [support for support, _customer in found if support],
+                      [customer for _support, customer in found if customer])

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time
 
 from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
 
 from billing.models import Customer
 from integrations.catalog.overwrite import shops_overwrite_held
+from integrations.health import ShopHealth, shop_health, shops_with_health
 from integrations.models import InitialSync, OrderTransfer, Shop, SyncRun
 
 State = OrderTransfer.State
@@ -21,6 +23,7 @@ class ShopStatus:
     held: int
     last_run: SyncRun | None
     overwrite_held: bool = False  # prices and stock wait for support to accept the initial sync
+    health: ShopHealth | None = None
 
     @property
     def invoiced(self) -> int:
@@ -32,26 +35,22 @@ class ShopStatus:
 
 
 def customer_shop_statuses(*, customer: Customer, month: date) -> list[ShopStatus]:
-    """Per shop: this month's orders by state, what waits, and the last sync run (few queries)."""
-    shops = list(customer.shops.order_by("name"))
-    rows = (OrderTransfer.objects.filter(shop__customer=customer, created_at__date__gte=month)
+    """Per shop: this month's orders by state, what waits, its health and the last sync run (few queries)."""
+    shops = list(shops_with_health(customer.shops.order_by("name")))
+    # From the month's first moment: a range on the column itself uses its index (a date of it would not).
+    since = timezone.make_aware(datetime.combine(month, time.min))
+    rows = (OrderTransfer.objects.filter(shop__customer=customer, created_at__gte=since)
             .values("shop_id", "state").annotate(n=Count("id")))
     counts: dict[int, dict[str, int]] = {}
     for row in rows:
         counts.setdefault(row["shop_id"], {})[row["state"]] = row["n"]
-    waiting = dict(OrderTransfer.objects.filter(shop__customer=customer)
-                   .values("shop_id").annotate(n=Count("id", filter=Q(state=State.NEEDS_ATTENTION)))
-                   .values_list("shop_id", "n"))
-    held = dict(OrderTransfer.objects.filter(shop__customer=customer)
-                .values("shop_id").annotate(n=Count("id", filter=Q(state=State.HELD)))
-                .values_list("shop_id", "n"))
     last_runs = {}
     for run in SyncRun.objects.filter(customer=customer, shop__isnull=False).order_by("-started_at")[:200]:
         last_runs.setdefault(run.shop_id, run)
     overwrite_held = shops_overwrite_held(customer=customer)
-    return [ShopStatus(shop=shop, counts=counts.get(shop.pk, {}), needs_attention=waiting.get(shop.pk, 0),
-                       held=held.get(shop.pk, 0), last_run=last_runs.get(shop.pk),
-                       overwrite_held=shop.pk in overwrite_held) for shop in shops]
+    return [ShopStatus(shop=shop, counts=counts.get(shop.pk, {}), needs_attention=shop.health_attention,
+                       held=shop.health_held, last_run=last_runs.get(shop.pk),
+                       overwrite_held=shop.pk in overwrite_held, health=shop_health(shop)) for shop in shops]
 
 
 def customer_orders(*, customer: Customer, state: str = "", search: str = "") -> QuerySet[OrderTransfer]:

@@ -18,7 +18,8 @@ from billing.admin import (CustomerContactInline, ServiceHourEntryInline, Subscr
                            SubscriptionInline)
 from billing.models import Customer, Subscription
 from billing.selectors import subscription_same_start
-from integrations.admin import FLOW_SETTINGS_FIELDSETS, shop_counts, shop_overwrite_notice
+from integrations.admin import FLOW_SETTINGS_FIELDSETS, health_badge, shop_counts, shop_overwrite_notice
+from integrations.health import shop_health, shops_with_health
 from integrations.models import FlowSettings, HogiaConnection, Shop
 from integrations.rules import customer_package_outlook, package_change_check
 
@@ -132,7 +133,7 @@ class ShopInline(admin.TabularInline):
 
     model = Shop
     show_change_link = True
-    fields = ["name", "url", "result_unit", "is_active", "store_version", "last_check_ok", "prices_and_stock"]
+    fields = ["name", "health", "url", "result_unit", "is_active", "store_version", "last_check_ok", "prices_and_stock"]
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -147,7 +148,11 @@ class ShopInline(admin.TabularInline):
         return False
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("catalog", "customer__flow_settings")
+        return shops_with_health(super().get_queryset(request).select_related("catalog", "customer__flow_settings"))
+
+    @admin.display(description=_("health"))
+    def health(self, obj: Shop) -> str:
+        return health_badge(shop_health(obj))
 
     @admin.display(description=_("prices and stock"))
     def prices_and_stock(self, obj: Shop) -> str:

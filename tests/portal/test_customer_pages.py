@@ -1,5 +1,6 @@
 """The customer's own pages: log in, see each shop's status, the orders (searched, a page at a
 time) and one order's timeline in plain words, and nothing of other customers."""
+from html import unescape
 import uuid
 import zoneinfo
 from datetime import UTC, datetime, timedelta
@@ -81,11 +82,11 @@ def test_the_account_page_says_which_shop_waits_for_its_prices_and_stock(client,
     FlowSettingsFactory(customer=customer, flow=Flow.COMBO)
     ShopFactory(customer=customer, name="Nya butiken", catalog__overwrite_accepted_at=None)
     client.force_login(user)
-    page = client.get(reverse("account")).content.decode()
+    page = unescape(client.get(reverse("account")).content.decode())
     notice = "Prices and stock are not written to this shop until the initial sync's differences are accepted."
     assert page.count(notice) == 1 and page.index("Kafébutiken") < page.index("Nya butiken") < page.index(notice)
     FlowSettings.objects.filter(customer=customer).update(flow=Flow.ECOM)  # flow 1 writes nothing to a shop
-    assert notice not in client.get(reverse("account")).content.decode()
+    assert notice not in unescape(client.get(reverse("account")).content.decode())
 
 
 def _orders(shop, count: int, *, first: int = 1, **fields) -> list[OrderTransfer]:
@@ -178,3 +179,15 @@ def test_the_latest_sync_is_told_in_plain_words_with_the_order_date(client, cust
     page = client.get(reverse("account")).content.decode()
     assert "Stock last updated" in page and "it failed; our support has been told" in page
     assert "HTTP 500" not in page
+
+
+def test_each_shop_shows_its_health_in_plain_words(client, customer_user):
+    user, customer, _needs = customer_user
+    ShopFactory(customer=customer, name="Trasiga butiken", last_check_ok=False,
+                last_check_message="HTTP 401 woocommerce_rest_cannot_view")
+    client.force_login(user)
+    page = unescape(client.get(reverse("account")).content.decode())
+    assert page.count('class="health health-red"') == 2  # an order needs attention in the first shop
+    assert "The portal could not reach the shop at the last test; our support has been told." in page
+    assert "1 order needs attention. Our support has been told." in page
+    assert "401" not in page and "woocommerce_rest" not in page
