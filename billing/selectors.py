@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from billing.dates import local_midnight, month_end, month_start
 from billing.models import (Customer, Feature, MonthlyOrderVolume, OrderUsage, Package,
@@ -351,6 +352,36 @@ def statement_compute(*, customer: Customer, month: date) -> MonthStatement:
 
 # -- the customer's own pages ------------------------------------------------------------------
 
+def quota_forecast(*, used: int, today: date) -> int:
+    """Orders by the month's last day at the pace so far (whole days; today counts as begun)."""
+    days = month_end(today).day
+    return round(used * days / today.day) if used else 0
+
+
+@dataclass(frozen=True)
+class PackageOffer:
+    """What the customer's package includes, and what the next larger one sold would add."""
+
+    includes: list[str]
+    next_package: Package | None
+    next_adds: list[str]
+
+
+def package_offer(*, package: Package | None) -> PackageOffer:
+    if package is None:
+        return PackageOffer(includes=[], next_package=None, next_adds=[])
+    includes = [str(label) for value, label in Feature.choices if package.includes(value)]
+    larger = Package.objects.filter(is_active=True, rank__gt=package.rank).order_by("rank").first()
+    if larger is None:
+        return PackageOffer(includes=includes, next_package=None, next_adds=[])
+    adds = [str(label) for value, label in Feature.choices if larger.includes(value) and not package.includes(value)]
+    if larger.monthly_order_limit is None and package.monthly_order_limit is not None:
+        adds.insert(0, str(_("no limit on orders per month")))
+    elif (larger.monthly_order_limit or 0) > (package.monthly_order_limit or 0):
+        adds.insert(0, str(_("%(count)s orders a month") % {"count": larger.monthly_order_limit}))
+    return PackageOffer(includes=includes, next_package=larger, next_adds=adds)
+
+
 @dataclass(frozen=True)
 class AccountOverview:
     customer: Customer
@@ -359,6 +390,8 @@ class AccountOverview:
     hours_balance: Decimal
     ledger: list[LedgerRow]
     key_account_manager: object | None  # a staff user, shown only while the package includes it
+    forecast: int = 0  # orders expected by the month's end at this month's pace
+    offer: PackageOffer | None = None
 
 
 def customer_account(*, customer: Customer) -> AccountOverview:
@@ -366,7 +399,10 @@ def customer_account(*, customer: Customer) -> AccountOverview:
     ledger = service_hours_ledger(customer=customer)
     kam = customer.key_account_manager if (
         package is not None and package.includes(Feature.KEY_ACCOUNT_MANAGER)) else None
-    return AccountOverview(customer=customer, package=package,
-                           quota=quota_status(customer=customer, month=timezone.localdate()),
+    today = timezone.localdate()
+    quota = quota_status(customer=customer, month=today)
+    return AccountOverview(customer=customer, package=package, quota=quota,
+                           forecast=quota_forecast(used=quota.used, today=today),
+                           offer=package_offer(package=package),
                            hours_balance=ledger[0].balance if ledger else ZERO, ledger=ledger,
                            key_account_manager=kam)

@@ -167,13 +167,13 @@ class CustomerAdmin(admin.ModelAdmin):
     search_fields = ["name", "organisation_number", "contacts__email", "contacts__name",
                      "shops__url", "shops__name"]
     filter_horizontal = ["users"]
-    readonly_fields = ["created_at", "add_links", "package_outlook"]
+    readonly_fields = ["created_at", "add_links", "package_outlook", "customer_page"]
     inlines = [CustomerContactInline, CustomerSubscriptionInline, FlowSettingsInline, HogiaConnectionInline,
                ShopInline, ServiceHourEntryInline]
     fieldsets = [
         (None, {"fields": ["name", "organisation_number", "is_active", "notes"]}),
         (_("Package"), {"fields": ["package_outlook"]}),
-        (_("Status pages"), {"fields": ["users", "key_account_manager"]}),
+        (_("Status pages"), {"fields": ["customer_page", "users", "key_account_manager"]}),
         (_("Connections"), {"fields": ["add_links", "created_at"]}),
     ]
 
@@ -216,6 +216,13 @@ class CustomerAdmin(admin.ModelAdmin):
         return format_html_join("", "<p>{}</p>", ((change.summary(),) for change in outlook))
 
     @admin.display(description=_("add"))
+    @admin.display(description=_("the customer's page"))
+    def customer_page(self, obj: Customer) -> str:
+        if not obj.pk:
+            return "–"
+        return format_html('<a href="{}?customer={}">{}</a>', reverse("account"), obj.pk,
+                           _("View as the customer sees it"))
+
     def add_links(self, obj: Customer) -> str:
         if not obj.pk:
             return _("Save the customer first.")

@@ -1,5 +1,6 @@
 from django.contrib import admin
-from django.contrib.auth.views import LogoutView
+from django.contrib.auth.views import (LogoutView, PasswordResetCompleteView, PasswordResetConfirmView,
+                                       PasswordResetDoneView, PasswordResetView)
 from django.urls import include, path
 
 from portal import views
@@ -15,6 +16,11 @@ urlpatterns = [
     path("", include("integrations.urls")),
     path("login/", views.PortalLoginView.as_view(), name="login"),
     path("logout/", LogoutView.as_view(next_page="login"), name="logout"),
+    # Customers choose their own password: a link by e-mail (Django's views, the portal's pages).
+    path("password-reset/", PasswordResetView.as_view(), name="password_reset"),
+    path("password-reset/sent/", PasswordResetDoneView.as_view(), name="password_reset_done"),
+    path("password-reset/<uidb64>/<token>/", PasswordResetConfirmView.as_view(), name="password_reset_confirm"),
+    path("password-reset/done/", PasswordResetCompleteView.as_view(), name="password_reset_complete"),
     path("account/", views.account, name="account"),
     path("account/orders/<int:transfer_id>/", views.account_order, name="account-order"),
     # Before the admin: its catch-all would otherwise answer these addresses.

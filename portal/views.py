@@ -9,6 +9,7 @@ from django.utils import timezone
 from django_q.models import Success
 
 from billing.forms import customers_for_user
+from billing.models import Customer
 from billing.selectors import customer_account
 from integrations.models import OrderTransfer
 from integrations.selectors import customer_order, customer_orders, customer_shop_statuses
@@ -42,10 +43,20 @@ def health(request: HttpRequest) -> JsonResponse:
                          "last_heartbeat_seconds_ago": round(age) if age is not None else None})
 
 
+def _staff_viewing(request: HttpRequest) -> bool:
+    """Support may open any customer's page to see what the customer sees ("view as customer")."""
+    return request.user.is_staff and request.user.has_perm("billing.view_customer")
+
+
 def _customer_of(request: HttpRequest):
     """The customer this login may see (the one chosen, if it may see several)."""
-    customers = customers_for_user(request.user)
     chosen = request.GET.get("customer")
+    if _staff_viewing(request):
+        customer = Customer.objects.filter(pk=chosen).first() if chosen and chosen.isdigit() else None
+        if customer is None:
+            raise Http404("Choose a customer: /account/?customer=<id>.")
+        return customer, [customer]
+    customers = customers_for_user(request.user)
     customer = customers.filter(pk=chosen).first() if chosen and chosen.isdigit() else customers.first()
     if customer is None:
         raise Http404("No customer is linked to this login.")
@@ -67,7 +78,7 @@ def account(request: HttpRequest) -> HttpResponse:
         "overview": customer_account(customer=customer), "customers": customers,
         "shops": customer_shop_statuses(customer=customer, month=month),
         "orders": orders.get_page(request.GET.get("page")), "state": state, "q": search,
-        "states": OrderTransfer.State.choices})
+        "states": OrderTransfer.State.choices, "viewing_as_staff": _staff_viewing(request)})
 
 
 @login_required

@@ -1,6 +1,7 @@
 """The customer's own pages: log in, see each shop's status, the orders (searched, a page at a
 time) and one order's timeline in plain words, and nothing of other customers."""
 from html import unescape
+from urllib.parse import urlsplit
 import uuid
 import zoneinfo
 from datetime import UTC, datetime, timedelta
@@ -191,3 +192,52 @@ def test_each_shop_shows_its_health_in_plain_words(client, customer_user):
     assert "The portal could not reach the shop at the last test; our support has been told." in page
     assert "1 order needs attention. Our support has been told." in page
     assert "401" not in page and "woocommerce_rest" not in page
+
+
+def test_support_views_a_customers_page_as_the_customer_sees_it(client, customer_user):
+    _user, customer, _needs = customer_user
+    client.force_login(StaffFactory(username="support"))
+    page = client.get(reverse("account"), {"customer": customer.pk}).content.decode()
+    assert "You are viewing this page as the customer sees it." in page and "Kafébutiken" in page
+    assert client.get(reverse("account")).status_code == 404  # which customer is said in the address
+    admin_page = client.get(reverse("admin:billing_customer_change", args=[customer.pk])).content.decode()
+    assert f'{reverse("account")}?customer={customer.pk}' in admin_page
+
+
+def test_a_customer_cannot_open_another_customers_page(client, customer_user):
+    user, _customer, _needs = customer_user
+    other = CustomerFactory(name="Annan AB")
+    client.force_login(user)
+    assert client.get(reverse("account"), {"customer": other.pk}).status_code == 404
+
+
+def test_the_month_is_forecast_and_the_package_says_what_the_next_would_add(client, customer_user):
+    user, customer, _needs = customer_user
+    client.force_login(user)
+    page = unescape(client.get(reverse("account")).content.decode())
+    assert "Includes: " in page and "Paket 800 would add: " in page
+
+
+def test_a_customer_chooses_a_new_password_by_e_mail(client, customer_user, mailoutbox):
+    user, _customer, _needs = customer_user
+    user.email = "agda@kaffekakor.example"
+    user.save()
+    login = client.get(reverse("login")).content.decode()
+    assert reverse("password_reset") in login
+    client.post(reverse("password_reset"), {"email": "agda@kaffekakor.example"})
+    (mail,) = mailoutbox
+    link = next(line for line in mail.body.splitlines() if "/password-reset/" in line)
+    form = client.get(urlsplit(link.strip()).path, follow=True)
+    assert b"new_password1" in form.content
+    client.post(form.redirect_chain[-1][0], {"new_password1": "Kanelbulle-2026", "new_password2": "Kanelbulle-2026"})
+    assert client.login(username="agda", password="Kanelbulle-2026")
+
+
+def test_the_forecast_is_the_months_pace_to_its_last_day():
+    from datetime import date
+
+    from billing.selectors import quota_forecast
+
+    assert quota_forecast(used=10, today=date(2026, 12, 10)) == 31
+    assert quota_forecast(used=28, today=date(2027, 2, 28)) == 28
+    assert quota_forecast(used=0, today=date(2026, 12, 1)) == 0
