@@ -600,7 +600,7 @@ def sync_catalogue_now(modeladmin, request, queryset):
             modeladmin.message_user(request, _("%(customer)s: nothing queued: %(reason)s.") % {
                 "customer": customer, "reason": obstacle.reason}, messages.WARNING)
             continue
-        _enqueue("integrations.tasks.sync_catalog", customer.pk, False)
+        _enqueue("integrations.tasks.sync_catalog", customer.pk, False, f"{request.user} (admin)")
         queued += 1
     if queued:
         modeladmin.message_user(request, _("%(count)d catalogue sync(s) queued.") % {"count": queued})

@@ -91,15 +91,17 @@ def poll_all_shops() -> int:
 
 # -- catalogue: articles, prices and stock ----------------------------------------------------
 
-def sync_catalog(customer_id: int, full: bool = False) -> str:
+def sync_catalog(customer_id: int, full: bool = False, triggered_by: str = "schedule") -> str:
+    """``triggered_by``: who asked ("schedule", or the support person who pressed the button),
+    kept on every run of the sync and of the chunks that continue it."""
     from billing.models import Customer
     from integrations.catalog.sync import catalog_sync
 
     customer = Customer.objects.get(pk=customer_id)
-    report = catalog_sync(customer=customer, full=full, triggered_by="schedule",
+    report = catalog_sync(customer=customer, full=full, triggered_by=triggered_by,
                           seconds=settings.CATALOG_CHUNK_SECONDS)
     if report.more:  # cut at its time: the next chunk goes on where this one stopped
-        task_enqueue("integrations.tasks.sync_catalog", customer_id, False, group="catalog-sync")
+        task_enqueue("integrations.tasks.sync_catalog", customer_id, False, triggered_by, group="catalog-sync")
     return (f"{report.writes} write(s); " + ("; ".join(report.skipped) or "ok")
             + ("; continues in the next chunk" if report.more else ""))
 

@@ -7,6 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from integrations.catalog.initial_sync import initial_sync_create, initial_sync_preview, initial_sync_progress
+from integrations.catalog.sync import CatalogReport
 from integrations.models import (Flow, FlowSettings, HogiaArticle, HogiaConnection, InitialSync, InitialSyncItem, Shop,
                                  ShopCatalog)
 from tests.factories import (CustomerFactory, FlowSettingsFactory, HogiaConnectionFactory, ShopFactory,
@@ -175,3 +176,23 @@ def test_the_catalogue_sync_action_says_why_it_queued_nothing(staff_client, monk
     assert "C Utan Hogia AB: nothing queued: the customer has no Hogia Smart connection." in page
     assert "D Utan butik AB: nothing queued: the customer has no active shop." in page
     assert "queued." not in page.replace("nothing queued:", "")
+
+
+def test_a_sync_asked_for_by_support_says_so_on_its_runs(staff_client, monkeypatch,
+                                                        django_capture_on_commit_callbacks):
+    from integrations import tasks
+
+    queued = []
+    monkeypatch.setattr("django_q.tasks.async_task", lambda func, *args, **kwargs: queued.append((func, args)))
+    shop = ShopFactory(customer=CustomerFactory(name="E Redo AB"))
+    FlowSettingsFactory(customer=shop.customer)
+    HogiaConnectionFactory(customer=shop.customer)
+    with django_capture_on_commit_callbacks(execute=True):
+        staff_client.post(reverse("admin:integrations_shop_changelist"), {
+            "action": "sync_catalogue_now", "_selected_action": [shop.pk]}, follow=True)
+    assert queued == [("integrations.tasks.sync_catalog", (shop.customer.pk, False, "support (admin)"))]
+    seen = []
+    monkeypatch.setattr("integrations.catalog.sync.catalog_sync",
+                        lambda **kwargs: seen.append(kwargs["triggered_by"]) or CatalogReport())
+    tasks.sync_catalog(*queued[0][1])
+    assert seen == ["support (admin)"]
