@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from django.utils.translation import ngettext
+
 # One colour per package, smallest to largest (readable for red-green colour blindness).
 PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#9c755f", "#76b7b2", "#edc948"]
 
@@ -54,7 +56,9 @@ def stacked_bars(*, months: list[date], series: dict[date, dict[str, int]],
             h = plot_h * value / top_value
             base -= h
             bars.append(Bar(x=round(x, 1), y=round(base, 1), width=round(bar_w, 1), height=round(h, 1),
-                            colour=colours[code], title=f"{month:%Y-%m} {names[code]}: {value} orders"))
+                            colour=colours[code], title=ngettext(
+                                "%(month)s %(package)s: %(count)d order", "%(month)s %(package)s: %(count)d orders",
+                                value) % {"month": f"{month:%Y-%m}", "package": names[code], "count": value}))
     return Chart(width=width, height=height, bars=bars,
                  labels=[(round(left + i * slot + slot / 2, 1), f"{m:%Y-%m}") for i, m in enumerate(months)],
                  ticks=[(round(top + plot_h - plot_h * v / top_value, 1), v)

@@ -17,6 +17,7 @@ from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
+from billing.money import money_text
 from integrations.catalog.initial_sync import LIST_LIMIT, initial_sync_create, initial_sync_progress
 from integrations.catalog.overwrite import flow_writes_to_shop, shop_overwrite_allow
 from integrations.fields import last_four
@@ -140,6 +141,8 @@ def _difference_text(field: str, value) -> str:
         return _("not managed") if field == "stock_quantity" else _("none")
     if field.startswith("date_on_sale"):
         return str(value).replace("T", " ")[:16]
+    if field in ("regular_price", "sale_price"):
+        return money_text(value)
     return str(value)
 
 
@@ -232,8 +235,8 @@ class ShopAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Poll the shop for orders now"))
     def poll_orders(self, request, queryset):
-        self._for_each_shop(request, queryset,
-                            lambda shop: f"{orders_poll(shop=shop)} changed order(s) read.")
+        self._for_each_shop(request, queryset, lambda shop: _("%(count)d changed order(s) read.") % {
+            "count": orders_poll(shop=shop)})
 
     @admin.action(description=_("Retry every order of the shop that needs attention"))
     def retry_orders(self, request, queryset):
@@ -488,7 +491,7 @@ class OrderTransferAdmin(ReadOnlyAdmin):
     @admin.action(description=_("Release held orders over the quota"))
     def release_held(self, request, queryset):
         count = transfers_release_held(transfers=queryset, by_user=request.user,
-                                       reason="released by support in the admin")
+                                       reason=str(_("released by support in the admin")))
         self.message_user(request, _("%(count)d held order(s) released and queued.") % {"count": count})
 
 
@@ -574,14 +577,15 @@ class HogiaArticleAdmin(ReadOnlyAdmin):
 
     @admin.display(description=_("ordinary price (excl. VAT)"))
     def ordinary_price(self, obj):
-        return (obj.data.get("prices") or {}).get("ordinary")
+        return money_text((obj.data.get("prices") or {}).get("ordinary")) or "–"
 
     @admin.display(description=_("campaign price"))
     def campaign_price(self, obj):
         prices = obj.data.get("prices") or {}
         if prices.get("campaign") in (None, ""):
             return "–"
-        return f"{prices['campaign']} ({prices.get('campaignFrom') or '…'} – {prices.get('campaignTo') or '…'})"
+        return (f"{money_text(prices['campaign'])} ({prices.get('campaignFrom') or '…'} – "
+                f"{prices.get('campaignTo') or '…'})")
 
     @admin.display(description=_("stock"))
     def stock(self, obj):
@@ -687,9 +691,11 @@ class InitialSyncAdmin(admin.ModelAdmin):
     @admin.display(description=_("progress"))
     def progress_text(self, obj: InitialSync) -> str:
         progress = initial_sync_progress(job=obj)
-        rate = f"{progress['rate']:g}/s" if progress["rate"] else "–"
-        return (f"{progress['done']} / {progress['total']} written ({progress['percent']} %), "
-                f"{progress['failed']} failed; {rate}; time left {_seconds_text(progress['eta_seconds'])}")
+        separator = formats.get_format("DECIMAL_SEPARATOR")
+        rate = f"{progress['rate']:g}/s".replace(".", separator) if progress["rate"] else "–"
+        return _("%(done)d / %(total)d written (%(percent)s %%), %(failed)d failed; %(rate)s; time left "
+                 "%(left)s") % {**progress, "percent": formats.localize(progress["percent"]), "rate": rate,
+                                "left": _seconds_text(progress["eta_seconds"])}
 
     @admin.display(description=_("what the preview found"))
     def preview_summary(self, obj: InitialSync) -> str:
@@ -709,7 +715,7 @@ class InitialSyncAdmin(admin.ModelAdmin):
                        ("unchanged", _("matched products it would not change")),
                        ("stock_left_alone", _("stock not managed in the shop: left alone")),
                        ("match_not_written", _("matched, not written by flow 2 (not \"send to webshop\")"))]
-        rows = format_html("".join("<tr><td>{}</td><td>{}</td></tr>" for _ in labels),
+        rows = format_html("".join("<tr><td>{}</td><td>{}</td></tr>" for _label in labels),
                            *[v for key, label in labels for v in (label, counts.get(key, 0))])
         return format_html("<table>{}</table>", rows)
 

@@ -19,6 +19,7 @@ from typing import Callable
 
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from billing.models import Customer, Feature
 from billing.selectors import feature_refusal
@@ -79,7 +80,7 @@ def _flow_settings(customer: Customer) -> FlowSettings | None:
 # -- claim ------------------------------------------------------------------------------------
 
 def _claim(customer: Customer) -> CatalogState | None:
-    state, _ = CatalogState.objects.get_or_create(customer=customer)
+    state, _created = CatalogState.objects.get_or_create(customer=customer)
     now = timezone.now()
     claimed = (CatalogState.objects.filter(pk=state.pk)
                .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
@@ -120,10 +121,10 @@ def catalog_sync(*, customer: Customer, full: bool = False, triggered_by: str = 
         report.skipped.append("the customer has no Hogia Smart connection")
         return report
     if settings.flow == Flow.COMBO:
-        refusal = feature_refusal(customer=customer, feature=Feature.COMBO_FLOW, what="Flow 3 (Combo)")
+        refusal = feature_refusal(customer=customer, feature=Feature.COMBO_FLOW, what=_("Flow 3 (Combo)"))
         if refusal:
             sync_log(customer=customer, level=Level.WARNING, object_type="catalogue",
-                     message=f"Catalogue sync skipped: {refusal}")
+                     message=_("Catalogue sync skipped: %(reason)s") % {"reason": refusal})
             report.skipped.append(refusal)
             return report
     state = _claim(customer)
