@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: run test bench check venv clean
+.PHONY: run test bench check venv clean messages
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,15 @@ test: $(VENV)/.dev
 	$(PY) manage.py check
 	$(PY) manage.py makemigrations --check --dry-run
 	bash tests/run.sh $(PY)
+
+## make messages: the catalogues after the portal's texts changed: new strings into locale/*/django.po
+## (translate the Swedish ones, then run it again), and the compiled .mo files, which are committed
+## so that `make run` needs no gettext. Needs GNU gettext. tests/portal/test_translations.py runs
+## the same makemessages.
+messages: $(VENV)/.runtime
+	$(PY) manage.py makemessages -l sv -l en --ignore=tests --ignore=node_modules --ignore=data \
+		--ignore=staticfiles --add-location=file --no-obsolete
+	$(PY) manage.py compilemessages -l sv -l en --ignore=.venv
 
 ## make bench: every benchmark, each ending with one line of JSON
 bench: $(VENV)/.runtime

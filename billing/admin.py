@@ -13,6 +13,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from billing.forms import ServiceHourEntryForm
+from billing.money import hours_text, money_text
 from billing.models import (CONTRACT_RULE, PRORATION_RULE, CustomerContact, HourPack, OrderUsage,
                             Package, QuotaNotice, ServiceHourEntry, ShopCount, Statement,
                             StatementLine, Subscription)
@@ -152,14 +153,17 @@ class HourPackAdmin(admin.ModelAdmin):
     list_display = ["name", "hours", "price", "hourly", "discount", "is_active"]
     list_editable = ["is_active"]
 
-    @admin.display(description=_("per hour (SEK)"))
+    @admin.display(description=_("per hour"))
     def hourly(self, obj: HourPack):
-        return obj.hourly_price
+        return money_text(obj.hourly_price)
 
     @admin.display(description=_("discount on the ordinary rate"))
     def discount(self, obj: HourPack):
         rate = hourly_rate()
-        return f"{(1 - obj.hourly_price / rate) * 100:.0f} % of {rate} SEK/h" if rate else "–"
+        if not rate:
+            return "–"
+        return _("%(percent).0f %% of %(rate)s/h") % {"percent": (1 - obj.hourly_price / rate) * 100,
+                                                      "rate": money_text(rate)}
 
 
 @admin.register(ServiceHourEntry)
@@ -213,8 +217,8 @@ class ServiceHourEntryAdmin(admin.ModelAdmin):
                                          below_zero_reason=data.get("below_zero_reason", ""))
         form.instance = entry
         obj.pk = entry.pk
-        messages.info(request, _("Balance of %(customer)s: %(balance)s h") % {
-            "customer": customer, "balance": service_hours_balance(customer=customer)})
+        messages.info(request, _("Balance of %(customer)s: %(balance)s") % {
+            "customer": customer, "balance": hours_text(service_hours_balance(customer=customer))})
 
 
 @admin.register(OrderUsage)

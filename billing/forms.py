@@ -7,7 +7,8 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from billing.models import Customer, HourPack, Package, ServiceHourEntry
-from billing.reports import CSV_TABLES
+from billing.money import hours_text
+from billing.reports import CSV_TABLE_LABELS, CSV_TABLES
 
 
 class MonthField(forms.CharField):
@@ -34,9 +35,10 @@ class ReportFilterForm(forms.Form):
 
 
 class CsvOptionsForm(forms.Form):
-    table = forms.ChoiceField(choices=[(t, t) for t in CSV_TABLES], initial="volume")
-    separator = forms.ChoiceField(choices=[("semicolon", ";"), ("comma", ",")], initial="semicolon",
-                                  required=False)
+    table = forms.ChoiceField(label=_("table"), initial="volume",
+                              choices=[(table, CSV_TABLE_LABELS[table]) for table in CSV_TABLES])
+    separator = forms.ChoiceField(label=_("separator"), choices=[("semicolon", ";"), ("comma", ",")],
+                                  initial="semicolon", required=False)
     decimal = forms.ChoiceField(choices=[("comma", _("decimal comma")), ("point", _("decimal point"))],
                                 initial="comma", required=False)
     bom = forms.BooleanField(required=False, initial=True, label=_("UTF-8 with BOM (for Excel)"))
@@ -93,9 +95,9 @@ class ServiceHourEntryForm(forms.ModelForm):
         balance = service_hours_balance(customer=customer)
         if change < 0 and balance + change < 0 and not (data.get("below_zero_reason") or "").strip():
             self.add_error("below_zero_reason", _(
-                "This takes the service account to %(after)s h (balance %(balance)s h): give a "
+                "This takes the service account to %(after)s (balance %(balance)s): give a "
                 "reason to go below zero; the hours owed show on the statement.")
-                % {"after": balance + change, "balance": balance})
+                % {"after": hours_text(balance + change), "balance": hours_text(balance)})
 
 
 def customers_for_user(user) -> "forms.QuerySet[Customer]":

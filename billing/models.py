@@ -14,11 +14,14 @@ from django.db import models
 from django.db.models import Q
 from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from billing.dates import add_months, month_end, term_last_day
+from billing.money import hours_text, money_text
 
 # Stated once and shown to billing people in the admin and on statements.
 PRORATION_RULE = _(
+    # xgettext:no-python-format
     "Monthly fees are prorated by day: each day of the month is charged at the package in force "
     "that day (the newest subscription started by then), fee x days / days in the month. Extra "
     "shops (beyond the first) are prorated the same way from the recorded shop count. The "
@@ -141,7 +144,7 @@ class Customer(models.Model):
             from billing.selectors import feature_refusal  # selectors import this module
 
             refusal = feature_refusal(customer=self, feature=Feature.KEY_ACCOUNT_MANAGER,
-                                      what="A key account manager")
+                                      what=_("A key account manager"))
             if refusal:
                 raise ValidationError({"key_account_manager": refusal})
 
@@ -202,7 +205,8 @@ class Subscription(models.Model):
         indexes = [models.Index(fields=["customer", "start_date"])]
 
     def __str__(self) -> str:
-        return f"{self.customer} – {self.package} from {self.start_date:%Y-%m-%d}"
+        return _("%(customer)s – %(package)s from %(start)s") % {
+            "customer": self.customer, "package": self.package, "start": f"{self.start_date:%Y-%m-%d}"}
 
     def clean(self) -> None:
         super().clean()
@@ -267,7 +271,9 @@ class ShopCount(models.Model):
                                                name="billing_shopcount_one_per_day")]
 
     def __str__(self) -> str:
-        return f"{self.customer}: {self.active_shops} shops from {self.effective_from}"
+        return ngettext("%(customer)s: %(count)d shop from %(day)s", "%(customer)s: %(count)d shops from %(day)s",
+                        self.active_shops) % {"customer": self.customer, "count": self.active_shops,
+                                              "day": f"{self.effective_from:%Y-%m-%d}"}
 
 
 class OrderUsage(models.Model):
@@ -327,7 +333,8 @@ class OrderUsage(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.customer}: order {self.order_key} ({self.get_status_display()})"
+        return _("%(customer)s: order %(order)s (%(status)s)") % {
+            "customer": self.customer, "order": self.order_key, "status": self.get_status_display()}
 
 
 class MonthlyOrderVolume(models.Model):
@@ -369,19 +376,21 @@ class MonthlyOrderVolume(models.Model):
                                 name="billing_volume_report_idx")]
 
     def __str__(self) -> str:
-        return f"{self.customer} {self.month:%Y-%m}: {self.counted} counted, {self.held} held"
+        return _("%(customer)s %(month)s: %(counted)d counted, %(held)d held") % {
+            "customer": self.customer, "month": f"{self.month:%Y-%m}", "counted": self.counted, "held": self.held}
 
 
 class QuotaNotice(models.Model):
     """A quota warning sent: once per customer, month and threshold."""
 
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="quota_notices")
-    month = models.DateField()
-    threshold = models.PositiveSmallIntegerField(help_text=_("Percent of the monthly limit."))
-    used = models.PositiveIntegerField()
-    limit = models.PositiveIntegerField()
-    recipients = models.TextField(blank=True)
-    sent_at = models.DateTimeField(auto_now_add=True)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="quota_notices",
+                                 verbose_name=_("customer"))
+    month = models.DateField(_("month"))
+    threshold = models.PositiveSmallIntegerField(_("threshold (%)"), help_text=_("Percent of the monthly limit."))
+    used = models.PositiveIntegerField(_("orders used"))
+    limit = models.PositiveIntegerField(_("limit"))
+    recipients = models.TextField(_("recipients"), blank=True)
+    sent_at = models.DateTimeField(_("sent"), auto_now_add=True)
 
     class Meta:
         ordering = ["-month", "customer", "threshold"]
@@ -391,7 +400,8 @@ class QuotaNotice(models.Model):
                                                name="billing_quotanotice_once")]
 
     def __str__(self) -> str:
-        return f"{self.customer}: {self.threshold} % of {self.month:%Y-%m}"
+        return _("%(customer)s: %(threshold)d %% of %(month)s") % {
+            "customer": self.customer, "threshold": self.threshold, "month": f"{self.month:%Y-%m}"}
 
 
 class HourPack(models.Model):
@@ -408,7 +418,7 @@ class HourPack(models.Model):
         verbose_name_plural = _("hour packs")
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.hours} h, {self.price} SEK)"
+        return f"{self.name} ({hours_text(self.hours)}, {money_text(self.price)})"
 
     @property
     def hourly_price(self) -> Decimal:
@@ -467,7 +477,7 @@ class ServiceHourEntry(models.Model):
         indexes = [models.Index(fields=["customer", "occurred_at"])]
 
     def __str__(self) -> str:
-        return f"{self.customer}: {self.hours:+} h {self.get_kind_display()}"
+        return f"{self.customer}: {hours_text(self.hours, signed=True)} {self.get_kind_display()}"
 
 
 class Statement(models.Model):
@@ -496,15 +506,16 @@ class Statement(models.Model):
 
 
 class StatementLine(models.Model):
-    statement = models.ForeignKey(Statement, on_delete=models.CASCADE, related_name="lines")
-    position = models.PositiveSmallIntegerField()
-    kind = models.CharField(max_length=20)
-    description = models.CharField(max_length=300)
-    quantity = models.DecimalField(max_digits=10, decimal_places=2)
-    unit = models.CharField(max_length=20)
-    unit_price = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
-    amount = models.DecimalField(max_digits=12, decimal_places=2)
-    package_code = models.CharField(max_length=20, blank=True)
+    statement = models.ForeignKey(Statement, on_delete=models.CASCADE, related_name="lines",
+                                  verbose_name=_("statement"))
+    position = models.PositiveSmallIntegerField(_("line"))
+    kind = models.CharField(_("kind"), max_length=20)
+    description = models.CharField(_("description"), max_length=300)
+    quantity = models.DecimalField(_("quantity"), max_digits=10, decimal_places=2)
+    unit = models.CharField(_("unit"), max_length=20)
+    unit_price = models.DecimalField(_("price (SEK)"), max_digits=10, decimal_places=2, null=True, blank=True)
+    amount = models.DecimalField(_("amount (SEK)"), max_digits=12, decimal_places=2)
+    package_code = models.CharField(_("package"), max_length=20, blank=True)
 
     class Meta:
         ordering = ["statement", "position"]

@@ -20,6 +20,8 @@ from decimal import Decimal
 from django.db.models import Case, Count, IntegerField, Max, Q, Sum, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from billing.dates import local_midnight, month_start, months_between
 from billing.models import Customer, MonthlyOrderVolume, Package, ServiceHourEntry
@@ -29,6 +31,11 @@ from billing.statements import (ZERO, HourPackBought, MonthUsage, next_month, st
 
 NEAR_LIMIT_PERCENT = Decimal("90")
 REVENUE_KINDS = ("monthly_fee", "installation", "extra_shops", "hour_pack", "owed_hours")
+REVENUE_KIND_LABELS = {
+    "monthly_fee": gettext_lazy("monthly fees"), "installation": gettext_lazy("installation"),
+    "extra_shops": gettext_lazy("extra shops"), "hour_pack": gettext_lazy("hour packs"),
+    "owed_hours": gettext_lazy("hours owed"),
+}
 
 
 @dataclass(frozen=True)
@@ -206,7 +213,7 @@ def _revenue(report_filter: ReportFilter, catalogue: list[tuple]) -> list[Revenu
         history = histories.get(customer_id)
         term = term_in_force(history.terms, day) if history else None
         packs[(customer_id, month_start(day))].append(HourPackBought(
-            on=day, name=name or "Hour pack", hours=hours, price=price or ZERO,
+            on=day, name=name or _("Hour pack"), hours=hours, price=price or ZERO,
             package_code=term.package_code if term else ""))
     opening = dict(ServiceHourEntry.objects.filter(occurred_at__lt=start).values("customer_id")
                    .annotate(total=Sum("hours")).order_by().values_list("customer_id", "total"))
@@ -256,23 +263,26 @@ def _revenue(report_filter: ReportFilter, catalogue: list[tuple]) -> list[Revenu
 # -- CSV ---------------------------------------------------------------------------------------
 
 CSV_TABLES = ("volume", "customers", "revenue")
+CSV_TABLE_LABELS = {"volume": gettext_lazy("order volume"), "customers": gettext_lazy("quota utilisation"),
+                    "revenue": gettext_lazy("revenue")}
 
 
 def report_rows(*, report: BillingReport, table: str) -> tuple[list[str], list[list]]:
     """One table of the report as a header and rows of plain values (for CSV)."""
     if table == "volume":
-        return (["month", "package", "orders", "customers"],
+        return ([_("month"), _("package"), _("orders"), _("customers")],
                 [[f"{r.month:%Y-%m}", r.package_code, r.orders, r.customers] for r in report.volume])
     if table == "customers":
-        return (["customer", "package", "limit", "months", "orders", "average per month",
-                 "peak month", "peak orders", "peak utilisation %", "months >= 90 %", "held",
-                 "offer package"],
+        return ([_("customer"), _("package"), _("limit"), _("months"), _("orders"), _("average per month"),
+                 _("peak month"), _("peak orders"), _("peak utilisation %"), _("months >= 90 %"), _("held"),
+                 _("offer package")],
                 [[r.name, r.package_code, "" if r.limit is None else r.limit, r.months_active,
                   r.orders, r.average, f"{r.peak_month:%Y-%m}" if r.peak_month else "", r.peak_orders,
                   "" if r.peak_percent is None else r.peak_percent, r.months_near_limit, r.held,
                   r.suggestion] for r in report.customers])
     if table == "revenue":
-        return (["month", "package", *REVENUE_KINDS, "total (SEK, excl. VAT)"],
+        return ([_("month"), _("package"), *(str(REVENUE_KIND_LABELS[k]) for k in REVENUE_KINDS),
+                 _("total (SEK, excl. VAT)")],
                 [[f"{r.month:%Y-%m}", r.package_code, *(r.amounts[k] for k in REVENUE_KINDS), r.total]
                  for r in report.revenue])
     raise ValueError(f"unknown table {table!r}; one of {', '.join(CSV_TABLES)}")

@@ -89,10 +89,11 @@ def feature_refusal(*, customer: Customer, feature: Feature | str, what: str) ->
     if package is not None and package.includes(feature):
         return None
     needed = package_smallest_with(feature=feature)
-    needs = f"package {needed.code} or larger" if needed else "a package that includes it"
-    has = f"package {package.code}" if package else "no package yet"
-    return (f"{what} needs {needs} ({Feature(feature).label}); "
-            f"{customer.name} has {has}.")
+    needs = (_("package %(code)s or larger") % {"code": needed.code} if needed
+             else _("a package that includes it"))
+    has = _("package %(code)s") % {"code": package.code} if package else _("no package yet")
+    return _("%(what)s needs %(needs)s (%(feature)s); %(customer)s has %(has)s.") % {
+        "what": what, "needs": needs, "feature": Feature(feature).label, "customer": customer.name, "has": has}
 
 
 def multishop_refusal(*, customer: Customer, shop_count: int) -> str | None:
@@ -100,7 +101,7 @@ def multishop_refusal(*, customer: Customer, shop_count: int) -> str | None:
     if shop_count <= 1:
         return None
     return feature_refusal(customer=customer, feature=Feature.MULTISHOP,
-                           what=f"Connecting {shop_count} active shops (multishop)")
+                           what=_("Connecting %(count)d active shops (multishop)") % {"count": shop_count})
 
 
 # -- subscriptions in force, quota -------------------------------------------------------------
@@ -316,7 +317,7 @@ def statement_usage(*, customer: Customer, month: date, history: History) -> Mon
         spent=Coalesce(Sum("hours", filter=Q(hours__lt=0)), Decimal("0")))
     packs = tuple(
         HourPackBought(on=timezone.localdate(entry.occurred_at), name=entry.hour_pack.name
-                       if entry.hour_pack else "Hour pack", hours=entry.hours,
+                       if entry.hour_pack else _("Hour pack"), hours=entry.hours,
                        price=entry.price or ZERO,
                        package_code=_code_on(history, timezone.localdate(entry.occurred_at)))
         for entry in month_entries.filter(kind=ServiceHourEntry.Kind.HOUR_PACK)

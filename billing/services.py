@@ -18,9 +18,11 @@ from django.apps import apps as django_apps
 from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
 from django.db.models import F
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from billing.dates import local_midnight, month_start
+from billing.money import hours_text
 from billing.models import (Customer, CustomerContact, HourPack, MonthlyOrderVolume, OrderUsage,
                             Package, QuotaNotice, ServiceHourEntry, ShopCount, Statement,
                             StatementLine)
@@ -173,7 +175,7 @@ def quota_release_forced(*, customer: Customer, order_keys: list[str], by_user, 
     first; the caller re-queues them in the same transaction.
     """
     if not (reason or "").strip():
-        raise ValidationError("Give a reason for releasing orders over the quota.")
+        raise ValidationError(_("Give a reason for releasing orders over the quota."))
     day = on or timezone.localdate()
     month = month_start(day)
     with transaction.atomic():
@@ -316,27 +318,24 @@ def _quota_mail_send(*, notice_id: int) -> None:
     recipients = [email.strip() for email in notice.recipients.split(",") if email.strip()]
     if not recipients:
         return
-    month = f"{notice.month:%Y-%m}"
-    name = notice.customer.name
-    if notice.threshold >= 100:
-        subject = f"Orderkvoten är slut / Order quota used up: {name}, {month}"
-        body = (
-            f"{name} has transferred {notice.used} of {notice.limit} orders included in the "
-            f"package for {month}.\n\nFurther orders are now being HELD: none is lost. Held "
-            "orders are transferred as soon as the quota allows: raise the package (they are "
-            "released at once) or wait until the 1st of next month, when the new month's "
-            "quota releases them in the order they arrived.\n\n"
-            f"{name} har fört över {notice.used} av {notice.limit} order som ingår i paketet "
-            f"för {month}. Nya order hålls nu kvar (inget går förlorat) tills kvoten tillåter: "
-            "uppgradera paketet eller vänta till den 1:a nästa månad.")
-    else:
-        subject = f"{notice.threshold} % av orderkvoten / of the order quota: {name}, {month}"
-        body = (
-            f"{name} has transferred {notice.used} of {notice.limit} orders included in the "
-            f"package for {month} ({notice.threshold} %). When the quota is used up, further "
-            "orders are held until the next month or until the package is raised.\n\n"
-            f"{name} har fört över {notice.used} av {notice.limit} order för {month} "
-            f"({notice.threshold} %). När kvoten är slut hålls nya order kvar.")
+    values = {"customer": notice.customer.name, "month": f"{notice.month:%Y-%m}", "used": notice.used,
+              "limit": notice.limit, "threshold": notice.threshold}
+    # In the portal's language, whoever's request released the order that reached the threshold.
+    with translation.override(settings.LANGUAGE_CODE):
+        if notice.threshold >= 100:
+            subject = _("Order quota used up: %(customer)s, %(month)s") % values
+            body = _(
+                "%(customer)s has transferred %(used)d of %(limit)d orders included in the package for "
+                "%(month)s.\n\nFurther orders are now being HELD: none is lost. Held orders are "
+                "transferred as soon as the quota allows: raise the package (they are released at once) "
+                "or wait until the 1st of next month, when the new month's quota releases them in the "
+                "order they arrived.") % values
+        else:
+            subject = _("%(threshold)d %% of the order quota: %(customer)s, %(month)s") % values
+            body = _(
+                "%(customer)s has transferred %(used)d of %(limit)d orders included in the package for "
+                "%(month)s (%(threshold)d %%). When the quota is used up, further orders are held until "
+                "the next month or until the package is raised.") % values
     EmailMessage(subject=subject, body=body, from_email=settings.DEFAULT_FROM_EMAIL,
                  to=recipients).send()
 
@@ -381,8 +380,8 @@ def service_hours_credit_start_package(*, customer: Customer) -> ServiceHourEntr
                 customer=customer, kind=ServiceHourEntry.Kind.START_PACKAGE,
                 hours=first.package.start_package_hours, occurred_at=local_midnight(first.start_date),
                 category=ServiceHourEntry.Category.TRAINING,
-                note=f"Start package, {first.package.name}: delivery, installation, training "
-                     "and configuration.")
+                note=_("Start package, %(package)s: delivery, installation, training and "
+                       "configuration.") % {"package": first.package.name})
     except IntegrityError:
         return ServiceHourEntry.objects.get(customer=customer, kind=ServiceHourEntry.Kind.START_PACKAGE)
 
@@ -404,8 +403,9 @@ def _debit(*, customer: Customer, kind: str, hours: Decimal, by_user, occurred_a
         reason = (below_zero_reason or "").strip()
         if hours < 0 and balance + hours < 0 and not reason:
             raise ValidationError(
-                {"below_zero_reason": f"This takes the service account to {balance + hours} h "
-                                      f"(balance {balance} h): give a reason to go below zero."})
+                {"below_zero_reason": _("This takes the service account to %(after)s (balance "
+                                        "%(balance)s): give a reason to go below zero.") % {
+                    "after": hours_text(balance + hours), "balance": hours_text(balance)}})
         return ServiceHourEntry.objects.create(
             customer=customer, kind=kind, hours=hours, staff=by_user, category=category,
             occurred_at=occurred_at or timezone.now(), note=note, below_zero_reason=reason,
@@ -421,9 +421,9 @@ def service_hours_log(*, customer: Customer, hours: Decimal, category: str, by_u
     """
     hours = Decimal(hours)
     if hours <= 0:
-        raise ValidationError({"hours": "Log the time spent as a positive number of hours."})
+        raise ValidationError({"hours": _("Log the time spent as a positive number of hours.")})
     if category not in ServiceHourEntry.Category.values:
-        raise ValidationError({"category": f"Unknown category {category!r}."})
+        raise ValidationError({"category": _("Unknown category %(category)r.") % {"category": category}})
     return _debit(customer=customer, kind=ServiceHourEntry.Kind.TIME_SPENT, hours=-hours,
                   by_user=by_user, occurred_at=occurred_at, category=category, note=note,
                   below_zero_reason=below_zero_reason)
@@ -433,7 +433,7 @@ def service_hours_adjust(*, customer: Customer, hours: Decimal, by_user, note: s
                          below_zero_reason: str = "") -> ServiceHourEntry:
     """A correction of either sign; the ledger is never edited, only added to."""
     if not (note or "").strip():
-        raise ValidationError({"note": "Say why the account is adjusted."})
+        raise ValidationError({"note": _("Say why the account is adjusted.")})
     return _debit(customer=customer, kind=ServiceHourEntry.Kind.ADJUSTMENT, hours=Decimal(hours),
                   by_user=by_user, occurred_at=None, category="", note=note,
                   below_zero_reason=below_zero_reason)
@@ -450,12 +450,13 @@ def statement_issue(*, customer: Customer, month: date, by_user) -> Statement:
     """
     first = month_start(month)
     if next_month(first) > timezone.localdate():
-        raise ValidationError("A statement can be issued once its month has ended.")
+        raise ValidationError(_("A statement can be issued once its month has ended."))
     computed = statement_compute(customer=customer, month=first)
     with transaction.atomic():
         _lock_customer(customer)
         if Statement.objects.filter(customer=customer, month=first).exists():
-            raise ValidationError(f"The statement for {first:%Y-%m} has already been issued.")
+            raise ValidationError(_("The statement for %(month)s has already been issued.") % {
+                "month": f"{first:%Y-%m}"})
         statement = Statement.objects.create(customer=customer, month=first, net=computed.net,
                                              vat=computed.vat, gross=computed.gross,
                                              issued_by=by_user)
@@ -469,5 +470,6 @@ def statement_issue(*, customer: Customer, month: date, by_user) -> Statement:
             ServiceHourEntry.objects.create(
                 customer=customer, kind=ServiceHourEntry.Kind.SETTLED, hours=computed.hours_owed,
                 occurred_at=local_midnight(next_month(first)), staff=by_user,
-                note=f"{computed.hours_owed} h owed, invoiced on the statement for {first:%Y-%m}.")
+                note=_("%(hours)s owed, invoiced on the statement for %(month)s.") % {
+                    "hours": hours_text(computed.hours_owed), "month": f"{first:%Y-%m}"})
     return statement

@@ -12,7 +12,11 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
 from billing.dates import add_months, days_in_month, month_end
+from billing.money import hours_text, money_text
 
 VAT_RATE = Decimal("0.25")
 ORE = Decimal("0.01")
@@ -136,7 +140,7 @@ def segments(history: History, month: date) -> list[tuple[date, int, Term | None
         cuts.add(term.start)
         if term.end is not None:
             cuts.add(term.end + timedelta(days=1))
-    cuts.update(effective_from for effective_from, _ in history.shop_counts)
+    cuts.update(effective_from for effective_from, _active in history.shop_counts)
     points = sorted(day for day in cuts if month <= day <= last + timedelta(days=1))
     return [(first, (after - first).days, term_in_force(history.terms, first),
              shops_on(history.shop_counts, first))
@@ -144,7 +148,12 @@ def segments(history: History, month: date) -> list[tuple[date, int, Term | None
 
 
 def _days_text(days: int, in_month: int) -> str:
-    return "whole month" if days == in_month else f"{days}/{in_month} days"
+    return _("whole month") if days == in_month else _("%(days)d/%(in_month)d days") % {
+        "days": days, "in_month": in_month}
+
+
+def _days_unit(in_month: int) -> str:
+    return _("days of %(in_month)d") % {"in_month": in_month}
 
 
 def _days_by_term_and_shops(history: History, month: date) -> tuple[dict, dict]:
@@ -206,33 +215,37 @@ def statement_build(*, history: History, month: date, usage: MonthUsage) -> Mont
     notes: list[str] = []
     for term, days in fee_days.items():
         if term.monthly_fee is None:
-            notes.append(f"{term.package_name}: monthly fee by quote, none agreed yet.")
+            notes.append(_("%(package)s: monthly fee by quote, none agreed yet.") % {"package": term.package_name})
         fee = term.monthly_fee or ZERO
-        lines.append(Line("monthly_fee", f"{term.package_name}, monthly fee ({_days_text(days, in_month)})",
-                          Decimal(days), f"days of {in_month}", fee,
+        lines.append(Line("monthly_fee", _("%(package)s, monthly fee (%(days)s)") % {
+                              "package": term.package_name, "days": _days_text(days, in_month)},
+                          Decimal(days), _days_unit(in_month), fee,
                           _prorated(fee, days, in_month), term.package_code))
     for (extra, fee, code), days in shop_days.items():
-        lines.append(Line("extra_shops", f"{extra} extra shop{'s' if extra > 1 else ''} "
-                                         f"x {fee} SEK/month ({_days_text(days, in_month)})",
-                          Decimal(days), f"days of {in_month}", money(fee * extra),
+        lines.append(Line("extra_shops", ngettext(
+                              "%(count)d extra shop x %(fee)s/month (%(days)s)",
+                              "%(count)d extra shops x %(fee)s/month (%(days)s)", extra) % {
+                              "count": extra, "fee": money_text(fee), "days": _days_text(days, in_month)},
+                          Decimal(days), _days_unit(in_month), money(fee * extra),
                           _prorated(fee * extra, days, in_month), code))
     installed = _installation_in(history, month)
     if installed is not None:
         installation, code = installed
         if installation.fee is None:
-            notes.append(f"{installation.package_name}: installation by quote, none agreed yet.")
+            notes.append(_("%(package)s: installation by quote, none agreed yet.") % {
+                "package": installation.package_name})
         fee = installation.fee or ZERO
-        lines.append(Line("installation", f"Installation, {installation.package_name}",
-                          Decimal(1), "once", fee, money(fee), code))
+        lines.append(Line("installation", _("Installation, %(package)s") % {"package": installation.package_name},
+                          Decimal(1), _("once"), fee, money(fee), code))
     for pack in usage.hour_packs:
-        lines.append(Line("hour_pack", f"{pack.name} ({pack.hours} h), {pack.on:%Y-%m-%d}",
-                          Decimal(1), "pack", pack.price, money(pack.price), pack.package_code))
+        lines.append(Line("hour_pack", f"{pack.name} ({hours_text(pack.hours)}), {pack.on:%Y-%m-%d}",
+                          Decimal(1), _("pack"), pack.price, money(pack.price), pack.package_code))
 
     closing = usage.hours_opening + usage.hours_credited + usage.hours_spent
     owed = -closing if closing < 0 else ZERO
     last_term = term_in_force(history.terms, month_end(month))
     if owed:
-        lines.append(Line("owed_hours", "Service hours owed (balance below zero at month end)",
+        lines.append(Line("owed_hours", _("Service hours owed (balance below zero at month end)"),
                           owed, "h", usage.owed_hourly_rate, money(owed * usage.owed_hourly_rate),
                           last_term.package_code if last_term else ""))
 

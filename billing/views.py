@@ -9,11 +9,12 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from billing.charts import stacked_bars
 from billing.forms import CsvOptionsForm, ReportFilterForm, parse_month
 from billing.models import PRORATION_RULE, Customer, Statement
-from billing.reports import REVENUE_KINDS, billing_report, report_csv, report_filter
+from billing.reports import REVENUE_KIND_LABELS, REVENUE_KINDS, billing_report, report_csv, report_filter
 from billing.selectors import statement_compute
 from billing.services import statement_issue
 
@@ -43,12 +44,12 @@ def reports(request: HttpRequest) -> HttpResponse:
     report = billing_report(report_filter=chosen)
     shown = [p for p in report.packages if not chosen.package_codes or p[0] in chosen.package_codes]
     chart = stacked_bars(months=chosen.months, series=report.volume_by_month, packages=shown)
-    volume_table = [(month, [report.volume_by_month.get(month, {}).get(code, 0) for code, _ in shown],
+    volume_table = [(month, [report.volume_by_month.get(month, {}).get(code, 0) for code, _name in shown],
                      sum(report.volume_by_month.get(month, {}).values())) for month in chosen.months]
     context = {
-        **admin.site.each_context(request), "title": "Billing reports", "form": form,
+        **admin.site.each_context(request), "title": _("Billing reports"), "form": form,
         "report": report, "chart": chart, "packages": shown, "volume_table": volume_table,
-        "revenue_kinds": REVENUE_KINDS, "csv_form": CsvOptionsForm(),
+        "revenue_kinds": [REVENUE_KIND_LABELS[kind] for kind in REVENUE_KINDS], "csv_form": CsvOptionsForm(),
         "query": request.GET.urlencode(), "proration_rule": PRORATION_RULE,
     }
     return render(request, "billing/reports.html", context)
@@ -83,11 +84,12 @@ def statement(request: HttpRequest, customer_id: int, month: str) -> HttpRespons
         except ValidationError as error:
             messages.error(request, " ".join(error.messages))
         else:
-            messages.success(request, f"Statement {issued} issued.")
+            messages.success(request, _("Statement %(statement)s issued.") % {"statement": issued})
             return redirect(reverse("admin:billing_statement_change", args=[issued.pk]))
     issued = Statement.objects.filter(customer=customer, month=first).first()
     context = {
-        **admin.site.each_context(request), "title": f"Statement {customer.name}, {first:%Y-%m}",
+        **admin.site.each_context(request),
+        "title": _("Statement %(customer)s, %(month)s") % {"customer": customer.name, "month": f"{first:%Y-%m}"},
         "customer": customer, "statement": statement_compute(customer=customer, month=first),
         "issued": issued, "proration_rule": PRORATION_RULE,
     }

@@ -18,6 +18,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from billing.models import Customer
+from billing.money import money_text
 from integrations.catalog.initial_sync import (LIST_LIMIT, PREVIEWABLE, RUNNABLE, initial_sync_create,
                                                initial_sync_progress)
 from integrations.catalog.overwrite import flow_writes_to_shop, shop_overwrite_allow
@@ -145,6 +146,8 @@ def _difference_text(field: str, value) -> str:
         return _("not managed") if field == "stock_quantity" else _("none")
     if field.startswith("date_on_sale"):
         return str(value).replace("T", " ")[:16]
+    if field in ("regular_price", "sale_price"):
+        return money_text(value)
     return str(value)
 
 
@@ -265,8 +268,8 @@ class ShopAdmin(ObjectActionsMixin, admin.ModelAdmin):
 
     @admin.action(description=_("Poll the shop for orders now"))
     def poll_orders(self, request, queryset):
-        self._for_each_shop(request, queryset,
-                            lambda shop: f"{orders_poll(shop=shop)} changed order(s) read.")
+        self._for_each_shop(request, queryset, lambda shop: _("%(count)d changed order(s) read.") % {
+            "count": orders_poll(shop=shop)})
 
     @admin.action(description=_("Retry every order of the shop that needs attention"))
     def retry_orders(self, request, queryset):
@@ -547,7 +550,7 @@ class OrderTransferAdmin(ObjectActionsMixin, ReadOnlyAdmin):
     @admin.action(description=_("Release held orders over the quota"))
     def release_held(self, request, queryset):
         count = transfers_release_held(transfers=queryset, by_user=request.user,
-                                       reason="released by support in the admin")
+                                       reason=str(_("released by support in the admin")))
         self.message_user(request, _("%(count)d held order(s) released and queued.") % {"count": count})
 
 
@@ -642,14 +645,15 @@ class HogiaArticleAdmin(ReadOnlyAdmin):
 
     @admin.display(description=_("ordinary price (excl. VAT)"))
     def ordinary_price(self, obj):
-        return (obj.data.get("prices") or {}).get("ordinary")
+        return money_text((obj.data.get("prices") or {}).get("ordinary")) or "–"
 
     @admin.display(description=_("campaign price"))
     def campaign_price(self, obj):
         prices = obj.data.get("prices") or {}
         if prices.get("campaign") in (None, ""):
             return "–"
-        return f"{prices['campaign']} ({prices.get('campaignFrom') or '…'} – {prices.get('campaignTo') or '…'})"
+        return (f"{money_text(prices['campaign'])} ({prices.get('campaignFrom') or '…'} – "
+                f"{prices.get('campaignTo') or '…'})")
 
     @admin.display(description=_("stock"))
     def stock(self, obj):
@@ -785,7 +789,7 @@ class InitialSyncAdmin(admin.ModelAdmin):
                        ("unchanged", _("matched products it would not change")),
                        ("stock_left_alone", _("stock not managed in the shop: left alone")),
                        ("match_not_written", _("matched, not written by flow 2 (not \"send to webshop\")"))]
-        rows = format_html("".join("<tr><td>{}</td><td>{}</td></tr>" for _ in labels),
+        rows = format_html("".join("<tr><td>{}</td><td>{}</td></tr>" for _label in labels),
                            *[v for key, label in labels for v in (label, counts.get(key, 0))])
         return format_html("<table>{}</table>", rows)
 

@@ -26,7 +26,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.urls import reverse
-from django.utils.translation import gettext
+from django.utils.translation import gettext as _
 
 from integrations.clients.woocommerce import WooCommerceClient
 from integrations.connections import woocommerce_client
@@ -81,7 +81,7 @@ def _settle(delivery: WebhookDelivery, *, outcome: str, reason: str = "",
 def _reject(delivery: WebhookDelivery, shop: Shop, *, reason: str, topic: str) -> Answer:
     _settle(delivery, outcome=Outcome.MALFORMED, reason=reason)
     sync_log(customer=shop.customer, shop=shop, level=SyncLogEntry.Level.WARNING,
-             message=f"Webhook rejected: {reason} The raw delivery is kept.",
+             message=_("Webhook rejected: %(reason)s The raw delivery is kept.") % {"reason": reason},
              object_type="webhook", object_ref=topic)
     return Answer(400, f"rejected: {reason}")
 
@@ -163,7 +163,8 @@ def webhook_receive(*, token: str, headers: dict[str, str], body: bytes) -> Answ
         logger.warning("webhook for an unknown address %s", token[:40])
         return Answer(404, "unknown webhook address")
     if len(body) > MAX_BODY_BYTES:
-        _delivery(shop, outcome=Outcome.MALFORMED, reason=f"body of {len(body)} bytes is too large",
+        _delivery(shop, outcome=Outcome.MALFORMED, reason=_("body of %(bytes)d bytes is too large") % {
+                      "bytes": len(body)},
                   headers=headers, body=body[:MAX_BODY_BYTES]).save()
         return Answer(413, "body too large")
     delivery = _delivery(shop, outcome=Outcome.RECEIVED, reason="", headers=headers, body=body)
@@ -175,15 +176,16 @@ def webhook_receive(*, token: str, headers: dict[str, str], body: bytes) -> Answ
     except _DATA_ERRORS as exc:
         reason = f"could not be processed: {type(exc).__name__}"
         logger.exception("webhook delivery of shop %s %s", shop.pk, reason)
-        _settle(delivery, outcome=Outcome.FAILED, reason=f"{reason} ({_printable(exc)})")
+        error = f"{type(exc).__name__} ({_printable(exc)})"
+        _settle(delivery, outcome=Outcome.FAILED, reason=_("could not be processed: %(error)s") % {"error": error})
         sync_log(customer=shop.customer, shop=shop, level=SyncLogEntry.Level.WARNING,
-                 message=f"Webhook {reason} ({_printable(exc)}). The raw delivery is kept; the poll "
-                         f"reads the order again.", object_type="webhook",
+                 message=_("Webhook could not be processed: %(error)s. The raw delivery is kept; the poll "
+                           "reads the order again.") % {"error": error}, object_type="webhook",
                  object_ref=headers.get("x-wc-webhook-topic", ""))
         answer = Answer(400, reason)
     except Exception as exc:  # a bug of ours: kept with the delivery, then raised
         _settle(delivery, outcome=Outcome.FAILED,
-                reason=f"error in the portal: {type(exc).__name__}: {_printable(exc)}")
+                reason=_("error in the portal: %(error)s") % {"error": f"{type(exc).__name__}: {_printable(exc)}"})
         bug = exc
     with transaction.atomic():
         delivery.save()
@@ -204,35 +206,38 @@ def _delivery_process(delivery: WebhookDelivery, *, shop: Shop, headers: dict[st
         _settle(delivery, outcome=Outcome.PING)
         return Answer(200, "pong")
     if not webhook_signature_valid(body=body, secret=shop.webhook_secret, signature=signature):
-        reason = ("no X-WC-Webhook-Signature header" if not signature else
-                  "X-WC-Webhook-Signature does not match the body and the shop's webhook secret")
+        reason = (_("no X-WC-Webhook-Signature header") if not signature else
+                  _("X-WC-Webhook-Signature does not match the body and the shop's webhook secret"))
         _settle(delivery, outcome=Outcome.BAD_SIGNATURE, reason=reason)
         sync_log(customer=shop.customer, shop=shop, level=SyncLogEntry.Level.WARNING,
-                 message=f"Webhook rejected: {reason}. Nothing was processed.", object_type="webhook",
+                 message=_("Webhook rejected: %(reason)s. Nothing was processed.") % {"reason": reason},
+                 object_type="webhook",
                  object_ref=headers.get("x-wc-webhook-topic", ""))
         return Answer(401, f"rejected: {reason}")
     topic = headers.get("x-wc-webhook-topic", "")
     try:
         payload = _json_parse(body)
     except ValueError as exc:
-        what = topic or "WooCommerce"
         return _reject(delivery, shop, topic=topic,
-                       reason=f"body is not the JSON of a {what} resource ({_printable(exc)}).")
+                       reason=_("body is not the JSON of a %(topic)s resource (%(error)s).") % {
+                           "topic": topic or "WooCommerce", "error": _printable(exc)})
     resource_id = _resource_id(payload)
     if topic in ORDER_TOPICS:
         problems = order_payload_problems(payload)
         if problems:
-            which = f"order {resource_id}" if resource_id else "the order"
+            values = {"order": resource_id, "problems": " ".join(problems)}
             return _reject(delivery, shop, topic=topic,
-                           reason=f"{which} cannot be taken: {' '.join(problems)}")
+                           reason=(_("order %(order)s cannot be taken: %(problems)s") if resource_id else
+                                   _("the order cannot be taken: %(problems)s")) % values)
     elif topic in PRODUCT_TOPICS and resource_id is None:
         return _reject(delivery, shop, topic=topic,
-                       reason=f"the product has no id (a whole number from 1 to {MAX_ID}).")
+                       reason=_("the product has no id (a whole number from 1 to %(max)d).") % {"max": MAX_ID})
     source = headers.get("x-wc-webhook-source", "")
     if source and source.rstrip("/") != shop.home_url.rstrip("/"):
         sync_log(customer=shop.customer, shop=shop, level=SyncLogEntry.Level.WARNING,
-                 message=f"Webhook signed correctly but sent from {source}, not {shop.home_url}: "
-                         f"has the shop moved? Update the shop URL.", object_type="webhook",
+                 message=_("Webhook signed correctly but sent from %(source)s, not %(url)s: has the shop moved? "
+                           "Update the shop URL.") % {"source": source, "url": shop.home_url},
+                 object_type="webhook",
                  object_ref=topic)
     if topic in PRODUCT_TOPICS:
         # Only a hint: the catalogue sync reads the product from the shop.
@@ -240,7 +245,8 @@ def _delivery_process(delivery: WebhookDelivery, *, shop: Shop, headers: dict[st
         _settle(delivery, outcome=Outcome.ACCEPTED, resource_id=resource_id)
         return Answer(200, "accepted")
     if topic not in ORDER_TOPICS:
-        _settle(delivery, outcome=Outcome.IGNORED, reason=f"topic {topic or '(none)'} is not used yet",
+        _settle(delivery, outcome=Outcome.IGNORED, reason=_("topic %(topic)s is not used yet") % {
+                    "topic": topic or _("(none)")},
                 resource_id=resource_id)
         return Answer(200, "ignored")
     _settle(delivery, outcome=Outcome.ACCEPTED, resource_id=resource_id)
@@ -262,10 +268,12 @@ def webhook_order_take(*, delivery_id: int) -> Seen | None:
     except Exception as exc:
         logger.exception("webhook delivery %s of shop %s: the order could not be recorded", delivery.pk,
                          delivery.shop_id)
-        reason = f"the order could not be recorded: {type(exc).__name__}: {_printable(exc)}"
+        values = {"error": f"{type(exc).__name__}: {_printable(exc)}"}
+        reason = _("the order could not be recorded: %(error)s") % values
         WebhookDelivery.objects.filter(pk=delivery.pk).update(outcome=Outcome.FAILED, reason=reason[:2000])
         sync_log(customer=delivery.shop.customer, shop=delivery.shop, level=SyncLogEntry.Level.WARNING,
-                 message=f"Webhook {reason}. The raw delivery is kept; the poll reads the order again.",
+                 message=_("Webhook: the order could not be recorded: %(error)s. The raw delivery is kept; the "
+                           "poll reads the order again.") % values,
                  object_type="webhook", object_ref=delivery.topic)
         return None
 
@@ -287,18 +295,18 @@ def shop_webhooks_register(*, shop: Shop, woo: WooCommerceClient | None = None) 
             # The secret is write-only in WooCommerce: set it again so both sides agree.
             hook = woo.webhook_update(existing[topic]["id"], {"status": "active",
                                                               "secret": shop.webhook_secret})
-            done.append(f"{topic} updated")
+            done.append(_("%(topic)s updated") % {"topic": topic})
         else:
             hook = woo.webhook_create(name=name, topic=topic, delivery_url=url,
                                       secret=shop.webhook_secret)
-            done.append(f"{topic} created")
+            done.append(_("%(topic)s created") % {"topic": topic})
         registered[topic] = hook["id"]
     shop.registered_webhooks = registered
     shop.save(update_fields=["registered_webhooks"])
     summary = f"Webhooks to {url}: " + ", ".join(done) + "."
     unneeded = shop_product_webhooks_unneeded(shop=shop)
     if unneeded:
-        summary += " " + gettext("No product webhooks: %(reason)s.") % {"reason": unneeded}
+        summary += " " + _("No product webhooks: %(reason)s.") % {"reason": unneeded}
     sync_log(customer=shop.customer, shop=shop, message=summary, object_type="webhook")
     return summary
 
@@ -314,11 +322,11 @@ def shop_product_webhooks_unneeded(*, shop: Shop) -> str | None:
     """Why the flow does not read the shop's product changes, or None when it does."""
     settings = FlowSettings.objects.filter(customer_id=shop.customer_id).first()
     if settings is None:
-        return gettext("the customer has no flow settings")
+        return _("the customer has no flow settings")
     if settings.flow not in (Flow.ECOM, Flow.COMBO):
-        return gettext("flow 2 takes the articles from Hogia Smart, not from the shop")
+        return _("flow 2 takes the articles from Hogia Smart, not from the shop")
     if not settings.sync_articles:
-        return gettext("article sync is switched off")
+        return _("article sync is switched off")
     return None
 
 
@@ -332,7 +340,7 @@ def shop_webhooks_reenable(*, shop: Shop, woo: WooCommerceClient | None = None) 
             woo.webhook_update(hook["id"], {"status": "active"})
             reenabled.append(hook.get("topic", str(hook["id"])))
             sync_log(customer=shop.customer, shop=shop, level=SyncLogEntry.Level.WARNING,
-                     message=f"WooCommerce had disabled the {hook.get('topic')} webhook after failed "
-                             f"deliveries; the portal re-enabled it. The poll covered the gap.",
+                     message=_("WooCommerce had disabled the %(topic)s webhook after failed deliveries; the "
+                               "portal re-enabled it. The poll covered the gap.") % {"topic": hook.get("topic")},
                      object_type="webhook", object_ref=str(hook["id"]))
     return reenabled

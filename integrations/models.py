@@ -11,6 +11,7 @@ import uuid
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext
 
 from billing.models import Customer
 from integrations.fields import EncryptedTextField
@@ -448,7 +449,8 @@ class OrderTransfer(models.Model):
                    models.Index(fields=["shop", "-created_at"]), models.Index(fields=["shop", "state"])]
 
     def __str__(self) -> str:
-        return f"{self.shop.name} order {self.order_number or self.woo_order_id}"
+        return pgettext("shop order", "%(shop)s order %(number)s") % {
+            "shop": self.shop.name, "number": self.order_number or self.woo_order_id}
 
 
 class OrderEvent(models.Model):
@@ -533,7 +535,8 @@ class RefundCredit(models.Model):
                                                name="one_credit_per_refund")]
 
     def __str__(self) -> str:
-        return f"refund {self.woo_refund_id} → {self.invoice_number or 'by hand'}"
+        return _("refund %(refund)s → %(credit)s") % {
+            "refund": self.woo_refund_id, "credit": self.invoice_number or _("booked by hand")}
 
 
 # -- catalogue: articles, prices and stock (issue 4) ------------------------------------------
@@ -565,7 +568,7 @@ class ShopCatalog(models.Model):
         verbose_name_plural = _("shop catalogues")
 
     def __str__(self) -> str:
-        return f"{self.shop.name} catalogue"
+        return _("%(name)s: catalogue") % {"name": self.shop.name}
 
 
 class CatalogState(models.Model):
@@ -591,7 +594,7 @@ class CatalogState(models.Model):
         verbose_name_plural = _("catalogue states")
 
     def __str__(self) -> str:
-        return f"{self.customer} catalogue"
+        return _("%(name)s: catalogue") % {"name": self.customer}
 
 
 class HogiaArticle(models.Model):
@@ -735,7 +738,8 @@ class InitialSync(models.Model):
         verbose_name_plural = _("initial catalogue syncs")
 
     def __str__(self) -> str:
-        return f"{self.get_direction_display()} for {self.shop.name} #{self.pk}"
+        return _("%(direction)s for %(shop)s #%(number)s") % {
+            "direction": self.get_direction_display(), "shop": self.shop.name, "number": self.pk}
 
 
 class InitialSyncItem(models.Model):

@@ -11,7 +11,8 @@ from datetime import date, timedelta
 
 from django.core.exceptions import ValidationError
 from django.utils import formats, timezone
-from django.utils.translation import gettext, gettext_lazy as _, ngettext
+from django.utils.translation import gettext, gettext_lazy, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from billing.dates import add_months, month_start
 from billing.models import Customer, Feature, Package, Subscription
@@ -22,11 +23,11 @@ from integrations.orders.identity import store_key
 
 # switch -> (feature it needs or None, flows it applies to, its name for people)
 FLOW_SWITCHES: dict[str, tuple[Feature | None, tuple[int, ...], str]] = {
-    "sync_prices": (None, (Flow.ERP, Flow.COMBO), "Price sync"),
-    "sync_campaign_prices": (Feature.PRICE_STRUCTURES, (Flow.ERP, Flow.COMBO), "Campaign prices"),
-    "sync_stock": (Feature.STOCK, (Flow.ERP, Flow.COMBO), "Stock sync"),
-    "order_status_to_shop": (Feature.ORDER_STATUS, (Flow.ERP, Flow.COMBO), "Order status to the shop"),
-    "plugins_enabled": (Feature.PLUGIN, (Flow.ECOM, Flow.ERP, Flow.COMBO), "Customer plugins"),
+    "sync_prices": (None, (Flow.ERP, Flow.COMBO), gettext_lazy("Price sync")),
+    "sync_campaign_prices": (Feature.PRICE_STRUCTURES, (Flow.ERP, Flow.COMBO), gettext_lazy("Campaign prices")),
+    "sync_stock": (Feature.STOCK, (Flow.ERP, Flow.COMBO), gettext_lazy("Stock sync")),
+    "order_status_to_shop": (Feature.ORDER_STATUS, (Flow.ERP, Flow.COMBO), gettext_lazy("Order status to the shop")),
+    "plugins_enabled": (Feature.PLUGIN, (Flow.ECOM, Flow.ERP, Flow.COMBO), gettext_lazy("Customer plugins")),
 }
 
 
@@ -75,7 +76,7 @@ def flow_settings_refusals(*, settings: FlowSettings) -> Refusals:
         if not getattr(settings, name):
             continue
         if settings.flow not in flows:
-            refusals.add(name, f"{label} is not part of {Flow(settings.flow).label}.")
+            refusals.add(name, _not_in_flow(label, settings.flow))
             continue
         if feature is not None and turned_on(name):
             reason = feature_refusal(customer=customer, feature=feature, what=label)
@@ -91,15 +92,19 @@ def flow_switch_enabled(*, settings: FlowSettings, name: str) -> tuple[bool, str
     flows then skip it with this reason instead of failing.
     """
     if not getattr(settings, name):
-        return False, "switched off"
+        return False, _("switched off")
     feature, flows, label = FLOW_SWITCHES[name]
     if settings.flow not in flows:
-        return False, f"{label} is not part of {Flow(settings.flow).label}."
+        return False, _not_in_flow(label, settings.flow)
     if feature is not None:
         reason = feature_refusal(customer=settings.customer, feature=feature, what=label)
         if reason:
             return False, reason
     return True, ""
+
+
+def _not_in_flow(label: str, flow: int) -> str:
+    return _("%(switch)s is not part of %(flow)s.") % {"switch": label, "flow": Flow(flow).label}
 
 
 def shop_refusals(*, shop: Shop) -> Refusals:
@@ -108,14 +113,14 @@ def shop_refusals(*, shop: Shop) -> Refusals:
     unknown = [s for s in shop.trigger_statuses or [] if s not in known]
     if unknown:
         refusals.add("trigger_statuses",
-                     f"The shop has no order status {', '.join(unknown)}: choose among its own "
-                     f"statuses (test the connection to read them again).")
+                     _("The shop has no order status %(statuses)s: choose among its own statuses (test the "
+                       "connection to read them again).") % {"statuses": ", ".join(unknown)})
     if shop.url:
         taken = _store_taken_by(shop)
         if taken is not None:
-            refusals.add("url", f"This store is already connected as the shop \"{taken.name}\" of "
-                                f"{taken.customer}: one store can be one shop only, or its orders would "
-                                f"be invoiced twice. Change that shop instead.")
+            refusals.add("url", _("This store is already connected as the shop \"%(shop)s\" of %(customer)s: "
+                                  "one store can be one shop only, or its orders would be invoiced twice. "
+                                  "Change that shop instead.") % {"shop": taken.name, "customer": taken.customer})
     if shop.is_active and shop.customer_id:
         others = Shop.objects.filter(customer_id=shop.customer_id, is_active=True)
         if shop.pk:

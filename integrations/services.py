@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 import requests
 from django.db import transaction
-from django.utils import timezone
+from django.utils import formats, timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from django_q.exceptions import TimeoutException
 
 from billing.models import Customer
@@ -67,23 +69,26 @@ def failure_reason(exc: BaseException) -> str:
 
 def remote_error_text(exc: RemoteError, *, system: str, where: str) -> str:
     """A remote failure in words a support person can act on."""
-    detail = str(exc)
+    values = {"system": system, "where": where, "detail": str(exc)}
     if isinstance(exc, Unauthorised):
-        advice = ("Check that they are typed right, still exist and have read/write permission.")
-        if "signature" in detail.lower():
+        advice = _("Check that they are typed right, still exist and have read/write permission.")
+        if "signature" in values["detail"].lower():
             # OAuth signs the address as typed; WordPress checks it against its own home URL.
-            advice = (f"The shop URL ({where}) must be exactly the shop's WordPress address "
-                      f"(Settings → General: http or https, with or without www). " + advice)
-        return f"{system} refused the credentials ({detail}). {advice}"
+            advice = _("The shop URL (%(where)s) must be exactly the shop's WordPress address (Settings → "
+                       "General: http or https, with or without www).") % values + " " + advice
+        return _("%(system)s refused the credentials (%(detail)s).") % values + " " + advice
     if isinstance(exc, RateLimited):
-        return f"{system} is rate limiting us ({detail}); it asked us to wait {exc.retry_after:g} s."
+        return _("%(system)s is rate limiting us (%(detail)s); it asked us to wait %(wait)s s.") % {
+            **values, "wait": f"{exc.retry_after:g}".replace(".", formats.get_format("DECIMAL_SEPARATOR"))}
     if isinstance(exc, RemoteUnavailable):
-        return f"Could not reach {system} at {where} ({detail}). Check the address and that it is up."
+        return _("Could not reach %(system)s at %(where)s (%(detail)s). Check the address and that it is "
+                 "up.") % values
     if isinstance(exc, NotFound):
-        return f"{system} at {where} answered 404 ({detail}). Check the address (and organisation id)."
+        return _("%(system)s at %(where)s answered 404 (%(detail)s). Check the address (and organisation "
+                 "id).") % values
     if isinstance(exc, RemoteRejected):
-        return f"{system} rejected the request: {detail}"
-    return f"{system} failed: {detail}"
+        return _("%(system)s rejected the request: %(detail)s") % values
+    return _("%(system)s failed: %(detail)s") % values
 
 
 @dataclass(frozen=True)
@@ -133,7 +138,8 @@ def _connection_checked(obj, *, run: SyncRun, ok: bool, message: str, fields: li
     with transaction.atomic():
         obj.save(update_fields=["last_checked_at", "last_check_ok", "last_check_message", *fields])
         sync_log(customer=run.customer, shop=shop, run=run, level=level,
-                 message=f"Connection test{'' if ok else ' failed'}: {message}",
+                 message=(_("Connection test: %(result)s") if ok else _("Connection test failed: %(result)s"))
+                 % {"result": message},
                  object_type=object_type, object_ref=object_ref, details=details)
         sync_run_finish(run=run, error="" if ok else message)
     return ConnectionReport(ok=ok, summary=message, run=run)
@@ -157,15 +163,18 @@ def shop_connection_test(*, shop: Shop, triggered_by: str = "",
     shop.order_statuses = [[slug, name] for slug, name in statuses]
     problems = []
     if shop.currency and shop.currency != "SEK":
-        problems.append(f"the shop's currency is {shop.currency}: invoices will be in {shop.currency}")
-    known = {slug for slug, _ in shop.order_statuses}
+        problems.append(_("the shop's currency is %(currency)s: invoices will be in %(currency)s") % {
+            "currency": shop.currency})
+    known = {slug for slug, _name in shop.order_statuses}
     missing = [s for s in shop.trigger_statuses if s not in known]
     if missing:
-        problems.append(f"chosen trigger status(es) {', '.join(missing)} no longer exist in the shop")
-    message = (f"Connected to WooCommerce {shop.store_version or '(version unknown)'}, currency "
-               f"{shop.currency or '(unknown)'}, {len(statuses)} order statuses.")
+        problems.append(_("chosen trigger status(es) %(statuses)s no longer exist in the shop") % {
+            "statuses": ", ".join(missing)})
+    message = _("Connected to WooCommerce %(version)s, currency %(currency)s, %(count)d order statuses.") % {
+        "version": shop.store_version or _("(version unknown)"), "currency": shop.currency or _("(unknown)"),
+        "count": len(statuses)}
     if problems:
-        message += " Note: " + "; ".join(problems) + "."
+        message += " " + _("Note: %(problems)s.") % {"problems": "; ".join(problems)}
     run.read_count = 1
     return _connection_checked(
         shop, run=run, ok=True, message=message, fields=["store_version", "currency", "order_statuses"],
@@ -199,10 +208,10 @@ def hogia_connection_test(*, connection: HogiaConnection, triggered_by: str = ""
                                for u in units if u.get("isActive", True)]
     problems = []
     if not connection.has_bookkeeping:
-        problems.append("the company lacks Hogia Smart Bokföring (bookkeeping), which is required")
+        problems.append(_("the company lacks Hogia Smart Bokföring (bookkeeping), which is required"))
     if not connection.has_invoicing:
-        problems.append("the company lacks Hogia Smart Fakturering (invoicing), which is required")
-    unit_numbers = {number for number, _ in connection.result_units}
+        problems.append(_("the company lacks Hogia Smart Fakturering (invoicing), which is required"))
+    unit_numbers = {number for number, _name in connection.result_units}
     for shop in customer.shops.filter(is_active=True):
         if shop.result_unit and shop.result_unit not in unit_numbers:
             problems.append(f"shop {shop.name} books on result unit {shop.result_unit}, which the "
@@ -218,11 +227,12 @@ def hogia_connection_test(*, connection: HogiaConnection, triggered_by: str = ""
     module_names = [name for name, has in (("Bokföring", connection.has_bookkeeping),
                                            ("Fakturering", connection.has_invoicing),
                                            ("Kassaregister", connection.has_point_of_sale)) if has]
-    message = (f"Connected to {connection.company_name} ({connection.organisation_number}); "
-               f"modules: {', '.join(module_names) or 'none'}; "
-               f"{len(connection.result_units)} result units.")
+    message = _("Connected to %(company)s (%(number)s); modules: %(modules)s; %(units)d result units.") % {
+        "company": connection.company_name, "number": connection.organisation_number,
+        "modules": ", ".join(module_names) or pgettext("Hogia Smart modules", "none"),
+        "units": len(connection.result_units)}
     if problems:
-        message += " Problem: " + "; ".join(problems) + "."
+        message += " " + _("Problem: %(problems)s.") % {"problems": "; ".join(problems)}
     run.read_count = 1
     return _connection_checked(
         connection, run=run, ok=not problems, message=message,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 from django_q.exceptions import TimeoutException
 
 from integrations.errors import RemoteError
@@ -64,13 +65,13 @@ def poll_shop(shop_id: int) -> int:
         seen = orders_poll(shop=shop)
     except RemoteError as exc:
         sync_log(customer=shop.customer, shop=shop, level=SyncLogEntry.Level.WARNING,
-                 message=f"Order poll failed, it runs again at the next interval: {exc}",
+                 message=_("Order poll failed, it runs again at the next interval: %(error)s") % {"error": exc},
                  object_type="poll")
         return 0
     except TimeoutException:
         sync_log(customer=shop.customer, shop=shop, level=SyncLogEntry.Level.WARNING,
-                 message="Order poll stopped at its time limit; the next poll goes on from the last "
-                         "page it recorded.", object_type="poll")
+                 message=_("Order poll stopped at its time limit; the next poll goes on from the last "
+                           "page it recorded."), object_type="poll")
         return 0
     except Exception as exc:
         sync_log(customer=shop.customer, shop=shop, level=SyncLogEntry.Level.ERROR, object_type="poll",

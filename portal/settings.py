@@ -11,6 +11,7 @@ import secrets
 from pathlib import Path
 
 import environ
+from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -127,7 +128,7 @@ Q_CLUSTER = {
     "save_limit_per": "func",
     "recycle": 200,
     "max_rss": 300_000,
-    "label": "Task queue",
+    "label": _("Task queue"),  # the admin's name for django-q2's section
 }
 # Each kind of task has its own time limit (integrations/taskqueue.py), all below `retry`.
 ORDER_TRANSFER_TIME_LIMIT = env.int("ORDER_TRANSFER_TIME_LIMIT", default=150)
@@ -153,9 +154,12 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_URL = "login"
 
-LANGUAGE_CODE = "en"
-LANGUAGES = [("en", "English"), ("sv", "Svenska")]
+# Swedish first; English on request (the switch in the page headers, django.views.i18n.set_language).
+LANGUAGE_CODE = "sv"
+LANGUAGES = [("sv", "Svenska"), ("en", "English")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# Dates, times and amounts in Swedish form in both languages (portal/formats/).
+FORMAT_MODULE_PATH = ["portal.formats"]
 TIME_ZONE = "Europe/Stockholm"
 USE_I18N = True
 USE_TZ = True

@@ -2,12 +2,13 @@ from django.contrib import admin
 from django.contrib.auth.views import (LogoutView, PasswordResetCompleteView, PasswordResetConfirmView,
                                        PasswordResetDoneView, PasswordResetView)
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
 
 from portal import views
 
-admin.site.site_header = "Integration portal: WooCommerce ↔ Hogia Smart"
-admin.site.site_title = "Integration portal"
-admin.site.index_title = "Support"
+admin.site.site_header = _("Integration portal: WooCommerce ↔ Hogia Smart")
+admin.site.site_title = _("Integration portal")
+admin.site.index_title = _("Support")
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -23,6 +24,8 @@ urlpatterns = [
     path("password-reset/done/", PasswordResetCompleteView.as_view(), name="password_reset_complete"),
     path("account/", views.account, name="account"),
     path("account/orders/<int:transfer_id>/", views.account_order, name="account-order"),
+    # set_language: the Svenska / English switch in the page headers (a POST, then back).
+    path("i18n/", include("django.conf.urls.i18n")),
     # Before the admin: its catch-all would otherwise answer these addresses.
     path("admin/billing-reports/", include("billing.urls")),
     path("admin/", admin.site.urls),

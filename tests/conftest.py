@@ -35,6 +35,18 @@ def _fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _english(settings):
+    """The tests read the portal in English, its source language, and quote the English texts.
+
+    Pages requested without a language and texts written outside a request (timelines, sync
+    log, e-mails) are then English. The portal's default, Swedish, has its own tests
+    (tests/portal/test_translations.py, which turns this off). Dates and amounts are in
+    Swedish form in both languages.
+    """
+    settings.LANGUAGE_CODE = "en"
+
+
 @pytest.fixture(scope="session")
 def _woo_server():
     server = SandboxServer(WooCommerceSandbox(), port=0).start()

@@ -34,6 +34,7 @@ from typing import Any, Callable
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from billing.models import Feature
 from billing.selectors import feature_refusal
@@ -84,7 +85,7 @@ def initial_sync_create(*, shop: Shop, direction: str, requested_by: str = "") -
 def _clients(job: InitialSync, woo: WooCommerceClient | None, hogia: HogiaSmartClient | None):
     connection = HogiaConnection.objects.filter(customer=job.customer).first()
     if connection is None and hogia is None:
-        raise InitialSyncRefused("The customer has no Hogia Smart connection.")
+        raise InitialSyncRefused(_("The customer has no Hogia Smart connection."))
     return (woo or woocommerce_client(shop=job.shop),
             hogia or hogia_client(connection=connection))
 
@@ -138,7 +139,8 @@ def _preview(job: InitialSync, *, woo: WooCommerceClient | None, hogia: HogiaSma
     only_in_hogia = sorted(number for number in hogia_by_number if number not in shop_skus)
     not_for_webshop = sorted(n for n in only_in_hogia if not hogia_by_number[n].get("sendToWebshop"))
     shop_writes, differences, difference_counts = _shop_differences(
-        job, woo=woo, catalog=catalog, matched=[(mapped.articles[sku][0], hogia_by_number[sku]) for sku, *_ in match])
+        job, woo=woo, catalog=catalog,
+        matched=[(mapped.articles[sku][0], hogia_by_number[sku]) for sku, *_rest in match])
 
     # The shop's stock read now excludes its open orders; the articles start with them added back.
     opening = (_reserved_stock(job=job, skus=[sku for sku in only_in_shop if "stockBalance" in mapped.articles[sku][1]])
@@ -286,8 +288,8 @@ def initial_sync_run(*, job_id: int, woo: WooCommerceClient | None = None,
     until = None if seconds is None else time.monotonic() + seconds
     if not _claim(job_id, stale_after=stale_after):
         job = InitialSync.objects.get(pk=job_id)
-        raise InitialSyncRefused(f"The sync is {job.get_state_display()}; it runs after a preview, once "
-                                 f"(a stopped run is resumed by running it again).")
+        raise InitialSyncRefused(_("The sync is %(state)s; it runs after a preview, once (a stopped run is "
+                                   "resumed by running it again).") % {"state": job.get_state_display()})
     job = InitialSync.objects.select_related("shop", "customer").get(pk=job_id)
     run = None
     try:
@@ -379,7 +381,7 @@ def _run_to_hogia(job: InitialSync, *, hogia: HogiaSmartClient, run: SyncRun,
                                   written_hash=content_hash(article_base(article)))
             article_bind(job.shop, item.sku, woo_id=item.source["woo_id"], parent_id=item.source.get("parent_id"))
             item.state, item.hogia_id = ItemState.DONE, str(answer.get("id") or "")
-            item.message = "created" if action == "created" else "existed in Hogia Smart: updated"
+            item.message = _("created") if action == "created" else _("existed in Hogia Smart: updated")
             item.save(update_fields=["state", "hogia_id", "message"])
             # Per article: Hogia's rate limit makes each one take a while, and the admin shows it.
             InitialSync.objects.filter(pk=job.pk).update(done=F("done") + 1, heartbeat_at=timezone.now())
@@ -426,7 +428,8 @@ def _run_to_shop(job: InitialSync, *, woo: WooCommerceClient, run: SyncRun,
             product = found.get(item.sku)
             if product is not None:
                 _shop_item_done(job, item, product_id=int(product["id"]), plan_switches=plan_switches,
-                                prices_include_tax=catalog.prices_include_tax, message="created (found after a restart)")
+                                prices_include_tax=catalog.prices_include_tax,
+                                message=_("created (found after a restart)"))
             else:
                 item.state = ItemState.PENDING
                 item.save(update_fields=["state"])
@@ -453,14 +456,14 @@ def _run_to_shop(job: InitialSync, *, woo: WooCommerceClient, run: SyncRun,
         result = woo.products_batch(create=payloads)
         for index, product in result.created.items():
             _shop_item_done(job, sent[index], product_id=int(product["id"]), plan_switches=plan_switches,
-                            prices_include_tax=catalog.prices_include_tax, message="created")
+                            prices_include_tax=catalog.prices_include_tax, message=_("created"))
             run.created_count += 1
         for error in result.errors:
             item = sent[error.index]
             owner = error.data.get("resource_id") if isinstance(error.data, dict) else None
             if error.code == "product_invalid_sku" and owner:
                 _shop_item_done(job, item, product_id=int(owner), plan_switches=None, prices_include_tax=True,
-                                message="already in the shop: bound, not changed")
+                                message=_("already in the shop: bound, not changed"))
                 continue
             item.state, item.message = ItemState.FAILED, f"{error.message} ({error.code})"
             item.save(update_fields=["state", "message"])
@@ -509,12 +512,14 @@ def _finish(job: InitialSync, *, run: SyncRun) -> None:
     sync_log(customer=job.customer, shop=job.shop, run=run,
              level=SyncLogEntry.Level.WARNING if job.failed else SyncLogEntry.Level.INFO,
              object_type="initial_sync", object_ref=str(job.pk),
-             message=f"Initial sync done: {job.done} of {job.total} written, {job.failed} failed, "
-                     f"{counts.get('match', 0)} matching SKUs bound.")
+             message=_("Initial sync done: %(done)d of %(total)d written, %(failed)d failed, %(bound)d matching "
+                       "SKUs bound.") % {"done": job.done, "total": job.total, "failed": job.failed,
+                                         "bound": counts.get("match", 0)})
     sync_run_finish(run=run)
     if (job.preview.get("shop_writes") or {}).get("writes"):
         # Support saw what the periodic sync would change in the matched products, then ran this.
-        shop_overwrite_allow(shop=job.shop, by=f"{job.requested_by or 'support'} (initial sync #{job.pk})")
+        shop_overwrite_allow(shop=job.shop, by=_("%(by)s (initial sync #%(job)d)") % {
+            "by": job.requested_by or _("support"), "job": job.pk})
 
 
 # -- progress, for the admin --------------------------------------------------------------------

@@ -13,6 +13,8 @@ import logging
 from datetime import timedelta
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from billing.models import Customer
 from integrations.models import Flow, FlowSettings, Shop, ShopCatalog, SyncLogEntry
@@ -23,7 +25,8 @@ logger = logging.getLogger(__name__)
 # Every five minutes would bury the rest of the log: the shop page says it all the time anyway.
 HELD_WARNING_EVERY = timedelta(days=1)
 HELD_OBJECT_TYPE = "overwrite_held"
-HELD_MESSAGE = "Prices and stock are not written to this shop until the initial sync's differences are accepted."
+HELD_MESSAGE = gettext_lazy("Prices and stock are not written to this shop until the initial sync's differences "
+                            "are accepted.")
 
 
 def flow_writes_to_shop(settings: FlowSettings | None) -> bool:
@@ -54,8 +57,8 @@ def shop_overwrite_allow(*, shop: Shop, by: str) -> bool:
     if allowed:
         logger.info("shop %s: overwriting prices and stock allowed by %s", shop.pk, by)
         sync_log(customer=shop.customer, shop=shop, object_type="catalogue",
-                 message=f"Overwriting prices and stock in this shop allowed by {by}: the next catalogue "
-                         f"sync brings every article to the shop.")
+                 message=_("Overwriting prices and stock in this shop allowed by %(by)s: the next catalogue "
+                           "sync brings every article to the shop.") % {"by": by})
     return allowed
 
 
@@ -66,6 +69,7 @@ def shop_overwrite_held_note(*, shop: Shop) -> str:
                                        created_at__gte=now - HELD_WARNING_EVERY).exists():
         sync_log(customer=shop.customer, shop=shop, level=SyncLogEntry.Level.WARNING,
                  object_type=HELD_OBJECT_TYPE,
-                 message=f"{HELD_MESSAGE} Make the initial sync's preview and run it, or choose \"Allow "
-                         f"overwriting prices and stock in this shop\" on the shop in the admin.")
+                 message=f"{HELD_MESSAGE} " + _("Make the initial sync's preview and run it, or choose \"Allow "
+                                                "overwriting prices and stock in this shop\" on the shop in the "
+                                                "admin."))
     return f"{shop.name}: {HELD_MESSAGE}"

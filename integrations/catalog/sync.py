@@ -80,7 +80,7 @@ def _flow_settings(customer: Customer) -> FlowSettings | None:
 # -- claim ------------------------------------------------------------------------------------
 
 def _claim(customer: Customer) -> CatalogState | None:
-    state, _ = CatalogState.objects.get_or_create(customer=customer)
+    state, _created = CatalogState.objects.get_or_create(customer=customer)
     now = timezone.now()
     claimed = (CatalogState.objects.filter(pk=state.pk)
                .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))

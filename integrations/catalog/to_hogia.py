@@ -9,6 +9,7 @@ from typing import Callable, Iterable, Iterator
 
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from billing.models import Customer
 from integrations.catalog.bindings import article_bind, shop_catalog, shop_taxes
@@ -176,16 +177,18 @@ def _log_mapping_problems(*, shop: Shop, run: SyncRun, mapped: MappedProducts) -
     for item in mapped.missing_sku:
         sync_log(customer=customer, shop=shop, run=run, level=Level.WARNING, object_type="product",
                  object_ref=f"id {item['id']}",
-                 message=f"Not transferred: {item['name']} has no SKU. Give it an article number in "
-                         f"the shop; the portal does not guess one.")
+                 message=_("Not transferred: %(product)s has no SKU. Give it an article number in the shop; "
+                           "the portal does not guess one.") % {"product": item["name"]})
     for sku, owners in mapped.duplicated.items():
         sync_log(customer=customer, shop=shop, run=run, level=Level.WARNING, object_type="product",
                  object_ref=sku,
-                 message=f"Not transferred: SKU {sku} is used by {len(owners)} products in the shop "
-                         f"({'; '.join(owners)}). Make it unique in the shop.")
+                 message=_("Not transferred: SKU %(sku)s is used by %(count)d products in the shop "
+                           "(%(products)s). Make it unique in the shop.") % {
+                     "sku": sku, "count": len(owners), "products": "; ".join(owners)})
     for item in mapped.unmappable:
         sync_log(customer=customer, shop=shop, run=run, level=Level.WARNING, object_type="product",
-                 object_ref=item["sku"], message=f"Not transferred: {item['name']}: {item['reason']}")
+                 object_ref=item["sku"], message=_("Not transferred: %(product)s: %(reason)s") % {
+                     "product": item["name"], "reason": item["reason"]})
     run.details = {**run.details,
                    "missing_sku": mapped.missing_sku[:200],
                    "duplicated_sku": dict(list(mapped.duplicated.items())[:200]),
@@ -245,7 +248,8 @@ def articles_to_hogia(*, shop: Shop, woo: WooCommerceClient, hogia: HogiaSmartCl
             except RemoteRejected as exc:
                 run.failed_count += 1
                 sync_log(customer=customer, shop=shop, run=run, level=Level.ERROR, object_type="article",
-                         object_ref=sku, message=f"Hogia Smart refused article {sku}: {exc}",
+                         object_ref=sku, message=_("Hogia Smart refused article %(sku)s: %(error)s") % {
+                             "sku": sku, "error": exc},
                          details={"errors": exc.errors if isinstance(exc.errors, (dict, list)) else None})
                 continue
             hogia_article_written(customer=customer, number=sku, answer=answer, written_hash=digest)
@@ -255,7 +259,7 @@ def articles_to_hogia(*, shop: Shop, woo: WooCommerceClient, hogia: HogiaSmartCl
                 run.updated_count += 1
     except RemoteError as exc:
         sync_log(customer=customer, shop=shop, run=run, level=Level.ERROR, object_type="catalogue",
-                 message=f"Article sync stopped, it runs again at the next interval: {exc}")
+                 message=_("Article sync stopped, it runs again at the next interval: %(error)s") % {"error": exc})
         return sync_run_finish(run=run, error=str(exc))
     except RECORDED_FAILURES as exc:
         sync_run_finish(run=run, error=failure_reason(exc))

@@ -20,7 +20,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 
-from django.utils import timezone
+from django.utils import formats, timezone
+from django.utils.translation import gettext as _
 
 from integrations.catalog.bindings import article_bind, shop_catalog, shop_taxes
 from integrations.catalog.stock import ShopStock, shop_stock_quantity, stock_reserved
@@ -60,7 +61,7 @@ def to_shop_plan(settings: FlowSettings) -> ToShopPlan:
         if not on and getattr(settings, name):
             # Ticked while the package allowed it, then the package was lowered.
             sync_log(customer=settings.customer, level=Level.WARNING, object_type="catalogue",
-                     message=f"Skipped: {reason}")
+                     message=_("Skipped: %(reason)s") % {"reason": reason})
             skipped.append(reason)
     erp = settings.flow == Flow.ERP
     switches = Switches(name=erp and settings.sync_articles and settings.update_products,
@@ -242,7 +243,8 @@ class ShopPush:
             self.error = str(exc)
             sync_log(customer=self.customer, shop=self.shop, run=self.run, level=Level.ERROR,
                      object_type="catalogue",
-                     message=f"Sync to the shop stopped, it runs again at the next interval: {exc}")
+                     message=_("Sync to the shop stopped, it runs again at the next interval: %(error)s") % {
+                         "error": exc})
             return False
         return True
 
@@ -299,9 +301,11 @@ class ShopPush:
             self.run.details["clamped"] += 1
             sync_log(customer=self.customer, shop=self.shop, run=self.run, level=Level.WARNING,
                      object_type="product", object_ref=article.number,
-                     message=f"Hogia Smart's stock of {article.number} is {stock.balance} "
-                             f"({stock.reserved} sold in the shops and not invoiced yet): the shop is "
-                             f"given 0, since it does not sell this product on backorder.")
+                     message=_("Hogia Smart's stock of %(number)s is %(balance)s (%(reserved)s sold in the shops "
+                               "and not invoiced yet): the shop is given 0, since it does not sell this product "
+                               "on backorder.") % {"number": article.number,
+                                                   "balance": formats.localize(stock.balance),
+                                                   "reserved": formats.localize(stock.reserved)})
         return fields
 
     def _plan_create(self, article: HogiaArticle, reserved: dict[str, Decimal],
@@ -325,7 +329,7 @@ class ShopPush:
             self.run.failed_count += 1
             sync_log(customer=self.customer, shop=self.shop, run=self.run, level=Level.WARNING,
                      object_type="article", object_ref=article.number,
-                     message=f"Not created in the shop: {exc.reason}")
+                     message=_("Not created in the shop: %(reason)s") % {"reason": exc.reason})
             return
         fields = shop_fields_from_article(article.data, switches=self.plan.switches,
                                           prices_include_tax=self.catalog.prices_include_tax,
@@ -377,7 +381,8 @@ class ShopPush:
         listed = "; ".join(f"{name} {c['shop']} → {c['portal']}" for name, c in changes.items())
         sync_log(customer=self.customer, shop=self.shop, run=self.run, level=Level.WARNING,
                  object_type="product", object_ref=update.binding.sku,
-                 message=f"{update.binding.sku} had been changed in the shop and was put back: {listed}.",
+                 message=_("%(sku)s had been changed in the shop and was put back: %(changes)s.") % {
+                     "sku": update.binding.sku, "changes": listed},
                  details={"changes": changes})
 
     def _write_creates(self, creates: list[tuple[HogiaArticle, dict, dict]]) -> None:
@@ -423,6 +428,9 @@ def _batch_errors(*, shop: Shop, run: SyncRun, result: BatchResult, skus: list[s
     for error in result.errors:
         run.failed_count += 1
         sku = skus[error.index] if error.index < len(skus) else "?"
+        values = {"sku": sku, "error": f"{error.message} ({error.code})"}
+        message = (_("The shop refused to create %(sku)s: %(error)s") if what == "create" else
+                   _("The shop refused to update %(sku)s: %(error)s")) % values
         sync_log(customer=shop.customer, shop=shop, run=run, level=Level.ERROR, object_type="product",
-                 object_ref=sku, message=f"The shop refused to {what} {sku}: {error.message} ({error.code})",
+                 object_ref=sku, message=message,
                  details={"code": error.code, "data": error.data if isinstance(error.data, dict) else None})

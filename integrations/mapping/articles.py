@@ -28,7 +28,8 @@ from datetime import date
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Mapping
 
-from django.utils import timezone
+from django.utils import formats, timezone
+from django.utils.translation import gettext as _
 
 UNIT = "st"
 CENT = Decimal("0.01")
@@ -163,17 +164,18 @@ def article_from_product(product: Mapping[str, Any], *, taxes: ShopTaxes,
     """
     sku = str(product.get("sku") or "").strip()
     if not sku:
-        raise NotMappable("The product has no SKU (article number): give it one in the shop.")
+        raise NotMappable(_("The product has no SKU (article number): give it one in the shop."))
     if len(sku) > 40:
-        raise NotMappable(f"The SKU {sku!r} is longer than the 40 characters Hogia Smart takes.")
+        raise NotMappable(_("The SKU %(sku)r is longer than the 40 characters Hogia Smart takes.") % {"sku": sku})
     if product.get("type") == "variable":
-        raise NotMappable("A variable product is not an article; its variations are.")
+        raise NotMappable(_("A variable product is not an article; its variations are."))
     source = dict(product)
     if parent is not None and product.get("tax_class") in ("parent", None):
         source["tax_class"] = parent.get("tax_class")
     vat = taxes.vat_percent(source)
     if vat is None:
-        raise NotMappable(f"The shop has no rate for tax class {source.get('tax_class')!r}.")
+        raise NotMappable(_("The shop has no rate for tax class %(tax_class)r.") % {
+            "tax_class": source.get("tax_class")})
     name = variation_name(parent, product) if parent is not None else str(product.get("name") or "").strip()
     keeper = _stock_keeper(product, parent)
     # Said either way: an article created without it is a stock article in Hogia Smart.
@@ -274,7 +276,7 @@ def new_product_from_article(article: Mapping[str, Any], *, taxes: ShopTaxes, sw
     vat = decimal_or_none(article.get("vatPercent")) or Decimal(0)
     tax_class = taxes.tax_class(vat)
     if tax_class is None:
-        raise NotMappable(f"The shop has no tax class with {vat} % VAT.")
+        raise NotMappable(_("The shop has no tax class with %(vat)s %% VAT.") % {"vat": formats.localize(vat)})
     product = {"type": "simple", "status": "publish", "sku": str(article["number"]),
                "name": str(article.get("name") or article["number"]), "tax_class": tax_class}
     product.update(shop_fields_from_article(

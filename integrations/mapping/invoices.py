@@ -96,6 +96,8 @@ class InvoiceDraft:
     warnings: list[str]
     shop_prices_include_tax: bool = False  # the shop's setting, for the record only
     is_credit: bool = False
+    # Names of the items posted as text lines, for want of a SKU in the shop (one warning each).
+    without_sku: list[str] = field(default_factory=list)
 
 
 class InvoiceBlocked(Exception):
@@ -197,11 +199,13 @@ def invoice_from_order(order: dict, *, articles: InvoiceArticles = InvoiceArticl
     lines: list[InvoiceLine] = []
     discount_by_rate: dict[Decimal, Decimal] = {}
 
+    without_sku: list[str] = []
     for item in order.get("line_items") or []:
         name = _name(item.get("name"), f"order line {item.get('id')}")
         rate = _line_rate(item, rates, name, problems)
         sku = (item.get("sku") or "").strip()
         if not sku and text_lines_without_sku:
+            without_sku.append(name)
             warnings.append(f"{name} has no SKU (article number) in the shop: posted as a text line "
                             "without an article, so Hogia Smart's stock does not change for it.")
         elif not sku:
@@ -244,6 +248,7 @@ def invoice_from_order(order: dict, *, articles: InvoiceArticles = InvoiceArticl
         your_reference=f"WooCommerce order {number}",
         shop_prices_include_tax=bool(order.get("prices_include_tax")))
     draft.warnings = warnings + draft.warnings
+    draft.without_sku = without_sku
     return draft
 
 

@@ -20,12 +20,15 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Callable
 
 from django.conf import settings as django_settings
 from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import formats, timezone
+from django.utils.translation import gettext as _
 from django_q.exceptions import TimeoutException
 
+from billing.money import money_text
 from integrations.clients.hogia_smart import HogiaSmartClient
 from integrations.clients.woocommerce import WooCommerceClient
 from integrations.connections import hogia_client, woocommerce_client
@@ -88,8 +91,9 @@ def retry_later(transfer: OrderTransfer, error: str, *, what: str, wait: float |
     wait = backoff_seconds(transfer.attempts) if wait is None else wait
     due = timezone.now() + timedelta(seconds=wait)
     return Ending("retry_later", Kind.ATTEMPT_FAILED,
-                  f"{what} ({error}); next attempt at {_local_time(due)} (in {wait:.0f} s, attempt "
-                  f"{transfer.attempts}).",
+                  _("%(what)s (%(error)s); next attempt at %(time)s (in %(wait).0f s, attempt %(attempt)d).") % {
+                      "what": what, "error": error, "time": _local_time(due), "wait": wait,
+                      "attempt": transfer.attempts},
                   details={"error": error, "retry_in_seconds": round(wait), "next_attempt_at": due.isoformat()},
                   fields={"last_error": error, "next_attempt_at": due}, keep_place=True)
 
@@ -145,11 +149,11 @@ def _invoice_create(hogia: HogiaSmartClient, *, body: dict, lines: list, sequenc
 def _rejection_advice(exc: RemoteRejected) -> str:
     text = str(exc).lower()
     if "article" in text or "artikel" in text:
-        return ("Create the article in Hogia Smart with the same article number as the shop's SKU "
-                "(or correct the SKU in the shop), then retry the order.")
+        return _("Create the article in Hogia Smart with the same article number as the shop's SKU "
+                 "(or correct the SKU in the shop), then retry the order.")
     if "vat" in text or "moms" in text:
-        return "Add the missing VAT code in Hogia Smart, then retry the order."
-    return "Correct the cause in Hogia Smart or in the shop, then retry the order."
+        return _("Add the missing VAT code in Hogia Smart, then retry the order.")
+    return _("Correct the cause in Hogia Smart or in the shop, then retry the order.")
 
 
 # -- the attempt ------------------------------------------------------------------------------
@@ -166,8 +170,8 @@ def order_transfer(*, transfer_id: int, woo: WooCommerceClient | None = None,
     transfer = claimed.transfer
     if claimed.taken_over:
         lifecycle.timeline_add(transfer.pk, Kind.TAKEN_OVER,
-                               "The previous attempt stopped without finishing (its worker stopped or ran "
-                               "out of time); this attempt takes over.")
+                               _("The previous attempt stopped without finishing (its worker stopped or ran "
+                                 "out of time); this attempt takes over."))
     try:
         ending = _attempt(claimed, woo=woo, hogia=hogia, today=today)
     except ClaimLost:
@@ -175,18 +179,19 @@ def order_transfer(*, transfer_id: int, woo: WooCommerceClient | None = None,
                        transfer_id)
         return OrderTransfer.objects.get(pk=transfer_id)
     except TimeoutException:
-        ending = retry_later(transfer, "the attempt ran out of time", what="Stopped at the time limit")
+        ending = retry_later(transfer, _("the attempt ran out of time"), what=_("Stopped at the time limit"))
     except (RateLimited, RemoteUnavailable) as exc:
         wait = max(backoff_seconds(transfer.attempts), exc.retry_after) if isinstance(exc, RateLimited) else None
-        ending = retry_later(transfer, str(exc), what=f"{exc.system or 'A remote system'} unavailable",
-                             wait=wait)
+        ending = retry_later(transfer, str(exc), what=_("%(system)s unavailable") % {
+            "system": exc.system or _("A remote system")}, wait=wait)
     except NotFound:
-        ending = needs_attention(error="The order no longer exists in the shop (deleted?).",
-                                 what_to_do="Nothing to invoice; leave it, or restore the order and retry.")
+        ending = needs_attention(error=_("The order no longer exists in the shop (deleted?)."),
+                                 what_to_do=_("Nothing to invoice; leave it, or restore the order and retry."))
     except Unauthorised as exc:
-        ending = needs_attention(error=f"A remote system refused the portal's credentials ({exc}).",
-                                 what_to_do="Check the shop's API key and the Hogia Smart connection, test "
-                                            "both connections, then retry.")
+        ending = needs_attention(error=_("A remote system refused the portal's credentials (%(detail)s).") % {
+                                     "detail": exc},
+                                 what_to_do=_("Check the shop's API key and the Hogia Smart connection, test "
+                                              "both connections, then retry."))
     except FlowArticlesMissing as exc:
         rejection = exc.rejection
         ending = needs_attention(error=f"{rejection.system or 'Hogia Smart'} rejected the request: "
@@ -194,23 +199,26 @@ def order_transfer(*, transfer_id: int, woo: WooCommerceClient | None = None,
                                  what_to_do=exc.advice, remote_errors=rejection.errors,
                                  missing_articles=[m.number for m in exc.missing])
     except RemoteRejected as exc:
-        ending = needs_attention(error=f"{exc.system or 'The remote system'} rejected the request: {exc}",
+        ending = needs_attention(error=_("%(system)s rejected the request: %(detail)s") % {
+                                     "system": exc.system or _("The remote system"), "detail": exc},
                                  what_to_do=_rejection_advice(exc), remote_errors=exc.errors)
     except RemoteError as exc:  # a remote failure of a kind not named above
-        ending = needs_attention(error=f"{exc.system or 'A remote system'} failed: {exc}",
-                                 what_to_do="Check the connection and the remote system, then retry.",
+        ending = needs_attention(error=_("%(system)s failed: %(detail)s") % {
+                                     "system": exc.system or _("A remote system"), "detail": exc},
+                                 what_to_do=_("Check the connection and the remote system, then retry."),
                                  remote_errors=getattr(exc, "errors", None))
     except BuyerUnknown as exc:
-        ending = needs_attention(error=str(exc), what_to_do="Add the missing buyer data in the shop or "
-                                                            "change the match policy.")
+        ending = needs_attention(error=str(exc), what_to_do=_("Add the missing buyer data in the shop or "
+                                                              "change the match policy."))
     except DatabaseError as exc:
         logger.exception("order transfer %s: database error", transfer_id)
-        ending = retry_later(transfer, f"{type(exc).__name__}: {exc}", what="The portal's database failed")
+        ending = retry_later(transfer, f"{type(exc).__name__}: {exc}", what=_("The portal's database failed"))
     except Exception as exc:  # a defect of ours or a payload we did not foresee: visible, not lost
         logger.exception("order transfer %s: unexpected error", transfer_id)
-        ending = needs_attention(error=f"Unexpected error in the portal: {type(exc).__name__}: {exc}",
-                                 what_to_do="Tell the portal's developers (the traceback is in the log), "
-                                            "then retry the order.")
+        ending = needs_attention(error=_("Unexpected error in the portal: %(error)s") % {
+                                     "error": f"{type(exc).__name__}: {exc}"},
+                                 what_to_do=_("Tell the portal's developers (the traceback is in the log), "
+                                              "then retry the order."))
     if ending is not ENDED:
         _end(claimed, ending)
     return OrderTransfer.objects.select_related("shop").get(pk=transfer_id)
@@ -227,7 +235,8 @@ def _end(claimed: Claim, ending: Ending) -> None:
                                          **ending.fields)
             if ending.log_level:
                 sync_log(customer=transfer.shop.customer, shop=transfer.shop, level=ending.log_level,
-                         message=f"Order {transfer.order_number} needs attention: {ending.details.get('error')}",
+                         message=_("Order %(order)s needs attention: %(error)s") % {
+                             "order": transfer.order_number, "error": ending.details.get("error")},
                          object_type="order", object_ref=transfer.order_number)
     except ClaimLost:
         logger.warning("order transfer %s: claim taken over before %s; the new owner finishes",
@@ -239,16 +248,16 @@ def _attempt(claimed: Claim, *, woo, hogia, today) -> Ending:
     shop = transfer.shop
     settings = _settings_for(shop)
     if settings.paused or not shop.is_active:
-        why = "the customer's integration is paused" if settings.paused else "the shop is not active"
-        return retry_later(transfer, why, what="Waiting", wait=PAUSED_RETRY.total_seconds())
+        why = _("the customer's integration is paused") if settings.paused else _("the shop is not active")
+        return retry_later(transfer, why, what=_("Waiting"), wait=PAUSED_RETRY.total_seconds())
     if not transfer.hogia_invoice_id and not settings.transfer_orders:
-        return Ending("drop", Kind.FILTERED, "Not transferred: transferring orders as invoices is switched "
-                                             "off in the customer's flow settings.",
+        return Ending("drop", Kind.FILTERED, _("Not transferred: transferring orders as invoices is switched "
+                                               "off in the customer's flow settings."),
                       fields={"next_attempt_at": None})
     connection = HogiaConnection.objects.filter(customer=shop.customer).first()
     if connection is None:
-        return needs_attention(error="The customer has no Hogia Smart connection.",
-                               what_to_do="Connect Hogia Smart on the customer page, then retry.")
+        return needs_attention(error=_("The customer has no Hogia Smart connection."),
+                               what_to_do=_("Connect Hogia Smart on the customer page, then retry."))
     woo = woo or woocommerce_client(shop=shop)
     hogia = hogia or hogia_client(connection=connection)
     articles = InvoiceArticles(freight=settings.freight_article_number, fee=settings.fee_article_number,
@@ -257,9 +266,10 @@ def _attempt(claimed: Claim, *, woo, hogia, today) -> Ending:
     order = woo.order_get(transfer.woo_order_id)
     problems = order_payload_problems(order)
     if problems:
-        return needs_attention(error=f"The shop's answer for this order cannot be used: {' '.join(problems)}",
-                               what_to_do="Correct the order in the shop (or the plugin that changes it), "
-                                          "then retry.")
+        return needs_attention(error=_("The shop's answer for this order cannot be used: %(problems)s") % {
+                                   "problems": " ".join(problems)},
+                               what_to_do=_("Correct the order in the shop (or the plugin that changes it), "
+                                            "then retry."))
     if not transfer.hogia_invoice_id:
         ending = _invoice_ensure(claimed, order=order, settings=settings, hogia=hogia, articles=articles,
                                  today=today)
@@ -293,11 +303,12 @@ def _buyer_customer_number(*, transfer: OrderTransfer, order: dict, settings: Fl
     created = not found
     if found:
         contact = found[0]
-        message = f"Customer matched in Hogia Smart by {key.kind}: number {contact['number']}."
+        message = _("Customer matched in Hogia Smart by %(key)s: number %(number)s.") % {
+            "key": key.kind, "number": contact["number"]}
     else:
         contact = hogia.contact_create(hogia_contact_body(order),
                                        uuid.uuid5(SEQUENCE_NAMESPACE, f"{customer.pk}:{key.kind}:{key.value}"))
-        message = f"Customer created in Hogia Smart: number {contact['number']}."
+        message = _("Customer created in Hogia Smart: number %(number)s.") % {"number": contact["number"]}
     try:
         with transaction.atomic():
             BuyerBinding.objects.create(customer=customer, key_kind=key.kind, key_value=key.value,
@@ -331,14 +342,16 @@ def _invoice_ensure(claimed: Claim, *, order: dict, settings: FlowSettings, hogi
     status = str(order.get("status") or "")
     if not is_trigger(shop, status):
         return Ending("drop", Kind.FILTERED,
-                      f"Not transferred: the order is now {shop.status_label(status)} ({status}).",
+                      _("Not transferred: the order is now %(label)s (%(status)s).") % {
+                          "label": shop.status_label(status), "status": status},
                       details={"status": status}, fields={"woo_status": status[:40], "next_attempt_at": None})
     text_lines = settings.lines_without_sku != LinesWithoutSku.BLOCK
     try:
         draft = invoice_from_order(order, articles=articles, text_lines_without_sku=text_lines)
     except InvoiceBlocked as blocked:
-        return needs_attention(error=f"The invoice would not match the order: {blocked.reason}",
-                               what_to_do="Correct the order in the shop (or the article data), then retry.",
+        return needs_attention(error=_("The invoice would not match the order: %(reason)s") % {
+                                   "reason": blocked.reason},
+                               what_to_do=_("Correct the order in the shop (or the article data), then retry."),
                                diff=blocked.as_text())
     customer_number = _buyer_customer_number(transfer=transfer, order=order, settings=settings, hogia=hogia)
     invoice_date = today or timezone.localdate()
@@ -366,15 +379,22 @@ def _invoice_ensure(claimed: Claim, *, order: dict, settings: FlowSettings, hogi
         lifecycle.claim_record(claimed, hogia_invoice_id=str(invoice["id"]),
                                invoice_number=str(invoice.get("invoiceNumber", "")),
                                hogia_customer_number=customer_number, invoiced_at=timezone.now())
-        rounding = f" (rounding line {draft.rounding} {draft.currency})" if draft.rounding else ""
-        how = "found in Hogia Smart (made by an earlier attempt)" if found else "created in Hogia Smart"
-        lifecycle.timeline_add(
-            transfer.pk, Kind.INVOICED,
-            f"Invoice {transfer.invoice_number} {how}: {invoice.get('grossAmount')} {draft.currency}{rounding}.",
-            invoice_id=transfer.hogia_invoice_id, warnings=draft.warnings)
-        for warning in draft.warnings:
-            if "no SKU" in warning:
-                lifecycle.timeline_add(transfer.pk, Kind.WARNING, warning)
+        values = {"number": transfer.invoice_number,
+                  "gross": money_text(invoice.get("grossAmount"), draft.currency),
+                  "rounding": money_text(draft.rounding, draft.currency)}
+        if found:
+            message = (_("Invoice %(number)s found in Hogia Smart (made by an earlier attempt): %(gross)s "
+                         "(rounding line %(rounding)s).") if draft.rounding else
+                       _("Invoice %(number)s found in Hogia Smart (made by an earlier attempt): %(gross)s."))
+        else:
+            message = (_("Invoice %(number)s created in Hogia Smart: %(gross)s (rounding line %(rounding)s).")
+                       if draft.rounding else _("Invoice %(number)s created in Hogia Smart: %(gross)s."))
+        lifecycle.timeline_add(transfer.pk, Kind.INVOICED, message % values,
+                               invoice_id=transfer.hogia_invoice_id, warnings=draft.warnings)
+        for name in draft.without_sku:
+            lifecycle.timeline_add(transfer.pk, Kind.WARNING, _(
+                "%(product)s has no SKU (article number) in the shop: posted as a text line without an "
+                "article, so Hogia Smart's stock does not change for it.") % {"product": name})
     logger.info("shop %s order %s: invoice %s (transfer %s)", shop.pk, transfer.order_number,
                 transfer.invoice_number, transfer.pk)
     return None
@@ -384,8 +404,9 @@ def _invoice_ensure(claimed: Claim, *, order: dict, settings: FlowSettings, hogi
 # -- credits: refunds, cancellations ----------------------------------------------------------
 
 def _credit_create(claimed: Claim, *, hogia: HogiaSmartClient, body: dict, lines: list, refund_id: int,
-                   amount: Decimal, sequence_id: uuid.UUID, message: str, articles: InvoiceArticles,
-                   covers: list[int] = ()) -> dict:
+                   amount: Decimal, sequence_id: uuid.UUID, describe: Callable[[str, str], str],
+                   articles: InvoiceArticles, covers: list[int] = ()) -> dict:
+    """``describe(credit invoice number, its gross amount)`` is the timeline's line for the credit."""
     transfer = claimed.transfer
     lifecycle.claim_renew(claimed)
     credit = _invoice_create(hogia, body=body, lines=lines, sequence_id=sequence_id, articles=articles)
@@ -400,8 +421,8 @@ def _credit_create(claimed: Claim, *, hogia: HogiaSmartClient, body: dict, lines
                           "invoice_number": str(credit.get("invoiceNumber", "")),
                           "sequence_id": refund_sequence_id(order_sequence=transfer.sequence_id,
                                                             woo_refund_id=covered)})
-        lifecycle.timeline_add(transfer.pk, Kind.REFUND, message.format(number=credit.get("invoiceNumber"),
-                                                                         gross=credit.get("grossAmount")),
+        gross = money_text(credit.get("grossAmount"), transfer.currency)
+        lifecycle.timeline_add(transfer.pk, Kind.REFUND, describe(str(credit.get("invoiceNumber", "")), gross),
                                refund_id=refund_id, credit_invoice_id=str(credit["id"]))
     logger.info("shop %s order %s: credit invoice %s for refund %s (transfer %s)", transfer.shop_id,
                 transfer.order_number, credit.get("invoiceNumber"), refund_id, transfer.pk)
@@ -425,16 +446,17 @@ def _credits_ensure(claimed: Claim, *, order: dict, woo: WooCommerceClient, hogi
     # The invoice and every credit are in Hogia Smart; each has its own line on the timeline.
     finished = Ending("invoiced", "", "", fields={"last_error": "", "attention": "", "next_attempt_at": None})
     if 0 in done:  # the whole order is credited; later refunds are inside that credit
-        return Ending("credited", Kind.REFUND, "The whole order is credited.",
+        return Ending("credited", Kind.REFUND, _("The whole order is credited."),
                       fields={"last_error": "", "attention": "", "next_attempt_at": None})
     if not pending and not cancelled:
         return finished
     refunds = woo.order_refunds(transfer.woo_order_id) if pending else []
     problems = [p for refund in refunds for p in refund_payload_problems(refund)]
     if problems:
-        return needs_attention(error=f"The shop's refunds of this order cannot be used: {' '.join(problems[:5])}",
-                               what_to_do="Correct the refund in the shop (or the plugin that made it), then "
-                                          "retry, or book the credit by hand and mark it as credited.")
+        return needs_attention(error=_("The shop's refunds of this order cannot be used: %(problems)s") % {
+                                   "problems": " ".join(problems[:5])},
+                               what_to_do=_("Correct the refund in the shop (or the plugin that made it), then "
+                                            "retry, or book the credit by hand and mark it as credited."))
     refunds = sorted(refunds, key=lambda r: int(r["id"]))
     amount_only = [r for r in refunds if int(r["id"]) in pending and not _refunds_with_lines(r)]
     if cancelled and not done and (amount_only or not refunds):
@@ -448,9 +470,10 @@ def _credits_ensure(claimed: Claim, *, order: dict, woo: WooCommerceClient, hogi
         try:
             draft = credit_from_refund(order, refund, articles=articles, text_lines_without_sku=text_lines)
         except InvoiceBlocked as blocked:
-            return needs_attention(error=f"Refund {refund_id} cannot be credited: {blocked.reason}",
-                                   what_to_do="Book the credit by hand in Hogia Smart and mark the refund "
-                                              "as credited, or refund per line in the shop and retry.",
+            return needs_attention(error=_("Refund %(refund)s cannot be credited: %(reason)s") % {
+                                       "refund": refund_id, "reason": blocked.reason},
+                                   what_to_do=_("Book the credit by hand in Hogia Smart and mark the refund "
+                                                "as credited, or refund per line in the shop and retry."),
                                    diff=blocked.as_text(), refund_id=refund_id)
         credit_date = today or timezone.localdate()
         body, lines = hogia_invoice_body(draft, customer_number=transfer.hogia_customer_number,
@@ -463,18 +486,23 @@ def _credits_ensure(claimed: Claim, *, order: dict, woo: WooCommerceClient, hogi
         _credit_create(claimed, hogia=hogia, body=body, lines=lines, refund_id=refund_id, amount=amount,
                        sequence_id=refund_sequence_id(order_sequence=transfer.sequence_id,
                                                       woo_refund_id=refund_id),
-                       message=f"Refund {refund_id} of {amount} {draft.currency} credited: credit invoice "
-                               "{number} ({gross}).", articles=articles)
+                       describe=lambda number, gross: _(
+                           "Refund %(refund)s of %(amount)s credited: credit invoice %(credit)s (%(gross)s).") % {
+                           "refund": refund_id, "amount": money_text(amount, transfer.currency), "credit": number,
+                           "gross": gross}, articles=articles)
         done[refund_id] = amount
     credited = sum(done.values(), Decimal("0"))
     if cancelled and transfer.total is not None and credited >= transfer.total:
-        return Ending("credited", Kind.REFUND, f"Refunded in full in the shop: {credited} credited.",
+        return Ending("credited", Kind.REFUND, _("Refunded in full in the shop: %(credited)s credited.") % {
+                          "credited": money_text(credited, transfer.currency)},
                       fields={"last_error": "", "attention": "", "next_attempt_at": None})
     if status == "cancelled":
         return needs_attention(
-            error=f"The order was cancelled in the shop after its invoice {transfer.invoice_number}; "
-                  f"{credited} of {transfer.total} is credited.",
-            what_to_do="Credit the rest in Hogia Smart by hand, then mark the order as credited by hand.")
+            error=_("The order was cancelled in the shop after its invoice %(number)s; %(credited)s of %(total)s "
+                    "is credited.") % {"number": transfer.invoice_number,
+                                       "credited": money_text(credited, transfer.currency),
+                                       "total": money_text(transfer.total, transfer.currency)},
+            what_to_do=_("Credit the rest in Hogia Smart by hand, then mark the order as credited by hand."))
     return finished
 
 
@@ -487,11 +515,11 @@ def _whole_order_credit(claimed: Claim, *, order: dict, hogia: HogiaSmartClient,
     label = transfer.shop.status_label(status)
     if not settings.credit_cancelled_orders:
         return needs_attention(
-            error=f"The order is now {label} in the shop, after its invoice {transfer.invoice_number} "
-                  f"was created.",
-            what_to_do="Credit the invoice in Hogia Smart and mark the order as credited by hand, or "
-                       "tick \"credit invoiced orders cancelled in the shop\" in the flow settings and "
-                       "retry the order.", status=status)
+            error=_("The order is now %(label)s in the shop, after its invoice %(number)s was created.") % {
+                "label": label, "number": transfer.invoice_number},
+            what_to_do=_("Credit the invoice in Hogia Smart and mark the order as credited by hand, or "
+                         "tick \"credit invoiced orders cancelled in the shop\" in the flow settings and "
+                         "retry the order."), status=status)
     invoice = hogia.invoice_get(transfer.hogia_invoice_id)
     credit_date = today or timezone.localdate()
     body = {"customerNumber": invoice.get("customerNumber") or transfer.hogia_customer_number,
@@ -518,8 +546,10 @@ def _whole_order_credit(claimed: Claim, *, order: dict, hogia: HogiaSmartClient,
     gross = Decimal(str(invoice.get("grossAmount") or 0))
     _credit_create(claimed, hogia=hogia, body=body, lines=lines, refund_id=0, amount=gross,
                    sequence_id=refund_sequence_id(order_sequence=transfer.sequence_id, woo_refund_id=0),
-                   message=f"The order is {label} in the shop: the whole invoice {transfer.invoice_number} "
-                           "is credited, credit invoice {number} ({gross}).", articles=articles,
-                   covers=covers)
-    return Ending("credited", Kind.CANCELLED, f"Credited in full: the order is {label} in the shop.",
+                   describe=lambda number, gross: _(
+                       "The order is %(label)s in the shop: the whole invoice %(number)s is credited, credit invoice "
+                       "%(credit)s (%(gross)s).") % {"label": label, "number": transfer.invoice_number,
+                                                     "credit": number, "gross": gross}, articles=articles, covers=covers)
+    return Ending("credited", Kind.CANCELLED, _("Credited in full: the order is %(label)s in the shop.") % {
+                      "label": label},
                   fields={"last_error": "", "attention": "", "next_attempt_at": None})

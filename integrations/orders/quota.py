@@ -13,6 +13,8 @@ from datetime import date, timedelta
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext_lazy
 
 from billing.models import Customer
 from billing.selectors import customers_with_waiting_places, quota_has_room, quota_usage, quota_waiting_keys
@@ -70,13 +72,13 @@ def quota_take(claimed: Claim, *, today: date | None = None) -> bool:
         result = quota_claim(customer=customer, order_key=transfer.quota_key,
                              arrived_at=arrived_at(transfer), on=today)
         _requeue_released(customer_id=customer.pk, keys=result.released,
-                          message="Released: the monthly quota allows it now (held orders go first, "
-                                  "oldest first).")
+                          message=_("Released: the monthly quota allows it now (held orders go first, "
+                                    "oldest first)."))
         if not result.granted:
             lifecycle.transition_or_lose(transfer.pk, "hold", token=claimed.token, event=(
-                Kind.HELD, f"Held: {result.used} of {result.limit} orders this month are used. It is "
-                           f"transferred when the quota allows (the 1st of next month, a larger package, "
-                           f"or support's release), before any newer order.",
+                Kind.HELD, _("Held: %(used)d of %(limit)d orders this month are used. It is transferred when "
+                             "the quota allows (the 1st of next month, a larger package, or support's release), "
+                             "before any newer order.") % {"used": result.used, "limit": result.limit},
                 {"used": result.used, "limit": result.limit}))
             return False
         lifecycle.claim_renew(claimed)
@@ -104,7 +106,7 @@ def held_release(*, customer: Customer, on: date | None = None) -> int:
     with transaction.atomic():
         keys = quota_release(customer=customer, on=on)
         return _requeue_released(customer_id=customer.pk, keys=keys,
-                                 message="Released: the monthly quota allows it now.")
+                                 message=_("Released: the monthly quota allows it now."))
 
 
 def held_release_all(*, on: date | None = None) -> int:
@@ -125,7 +127,8 @@ def held_release_forced(*, transfers, by_user, reason: str) -> int:
             keys = quota_release_forced(customer=customer, order_keys=[t.quota_key for t in held],
                                         by_user=by_user, reason=reason)
             released += _requeue_released(customer_id=customer.pk, keys=keys,
-                                          message=f"Released by {by_user}: {reason}")
+                                          message=_("Released by %(by)s: %(reason)s") % {
+                                              "by": by_user, "reason": reason})
     return released
 
 
@@ -137,6 +140,10 @@ _PLACES_OK = {
     "reserved": {State.QUEUED, State.TRANSFERRING},
     "counted": {State.TRANSFERRING},
 }
+# The kinds of place in the quota (``OrderUsage.Status``) as the sweeper's notes name them.
+QUOTA_PLACES = {"counted": pgettext_lazy("quota place", "counted"),
+                "reserved": pgettext_lazy("quota place", "reserved"),
+                "held": pgettext_lazy("quota place", "held")}
 # Orders changed more recently than this are left alone: an attempt may be between its steps.
 SETTLE = timedelta(minutes=10)
 
@@ -144,7 +151,8 @@ SETTLE = timedelta(minutes=10)
 def _repaired(transfer: OrderTransfer, message: str) -> None:
     lifecycle.timeline_add(transfer.pk, Kind.REPAIRED, message)
     sync_log(customer=transfer.shop.customer, shop=transfer.shop, level=SyncLogEntry.Level.WARNING,
-             message=f"Order {transfer.order_number}: {message}", object_type="order",
+             message=_("Order %(order)s: %(message)s") % {"order": transfer.order_number, "message": message},
+             object_type="order",
              object_ref=transfer.order_number)
     logger.warning("quota reconcile: order transfer %s: %s", transfer.pk, message)
 
@@ -176,25 +184,27 @@ def quota_reconcile(*, customer: Customer, recent: timedelta = timedelta(days=2)
         if transfer.hogia_invoice_id or transfer.state in (State.INVOICED, State.CREDITED):
             if place != "counted":
                 quota_count_found_invoice(transfer)
-                _repaired(transfer, "Its invoice exists but the quota had not counted it: counted now.")
+                _repaired(transfer, _("Its invoice exists but the quota had not counted it: counted now."))
                 repairs += 1
             continue
         if transfer.state == State.HELD and place != "held":
             with transaction.atomic():
                 if lifecycle.transition(transfer.pk, "release", next_attempt_at=now):
                     transfer_wake(transfer_id=transfer.pk)
-            _repaired(transfer, "Held here, but the quota had " + (
-                f"a {place} place for it" if place else "no place for it") + ": queued, so that its next "
-                "attempt takes its place.")
+            _repaired(transfer, _("Held here, but the quota had a %(place)s place for it: queued, so that its "
+                                  "next attempt takes its place.") % {"place": QUOTA_PLACES[place]} if place else
+                      _("Held here, but the quota had no place for it: queued, so that its next attempt takes "
+                        "its place."))
             repairs += 1
         elif place is not None and transfer.state not in _PLACES_OK[place]:
             keep = place == "counted" and transfer.state == State.QUEUED
             with transaction.atomic():
                 quota_return(customer=customer, order_key=transfer.quota_key, keep_place=keep)
-            _repaired(transfer, f"It is {transfer.get_state_display()} without an invoice but had a "
-                                f"{place} place in the quota: " + (
-                                    "the place stays reserved for its retry." if keep else
-                                    "the place is given back."))
+            values = {"state": transfer.get_state_display(), "place": QUOTA_PLACES[place]}
+            _repaired(transfer, (_("It is %(state)s without an invoice but had a %(place)s place in the quota: "
+                                   "the place stays reserved for its retry.") if keep else
+                                 _("It is %(state)s without an invoice but had a %(place)s place in the quota: "
+                                   "the place is given back.")) % values)
             repairs += 1
     return repairs
 

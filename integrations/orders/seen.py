@@ -16,6 +16,8 @@ from decimal import Decimal, InvalidOperation
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext
 
 from billing.services import quota_return
 from integrations.catalog.stock import order_stock_record
@@ -31,6 +33,8 @@ Kind = OrderEvent.Kind
 SEEN_FIELDS = ("shop_id", "state", "woo_status", "woo_modified_gmt", "quota_key", "invoice_number")
 # WooCommerce's statuses of an order that will not be paid for or delivered.
 CANCELLED_STATUSES = ("cancelled", "refunded", "failed")
+# How the portal saw an order first (``first_seen_via``), in words for the timeline.
+SEEN_VIA = {"webhook": gettext_lazy("webhook"), "poll": gettext_lazy("the order poll")}
 
 
 def gmt(value) -> datetime | None:
@@ -94,17 +98,20 @@ def _shop_says(order: dict) -> dict:
 
 def _transition_for(shop: Shop, *, status: str, label: str, via: str, first: bool) -> tuple[str, tuple]:
     """What an order seen in ``status`` does, before its invoice: (transition, timeline entry)."""
-    said = f"Received by {via}: not transferred" if first else "Not transferred"
+    values = {"via": SEEN_VIA.get(via, via), "label": label}
+    said = _("Received by %(via)s: not transferred") % values if first else _("Not transferred")
     if transfers_switched_off(shop):
-        return "filter", (Kind.FILTERED, f"{said}: transferring orders as invoices is switched off in "
-                                         f"the customer's flow settings (status {label}).",
+        return "filter", (Kind.FILTERED, _("%(said)s: transferring orders as invoices is switched off in the "
+                                           "customer's flow settings (status %(label)s).") % {**values, "said": said},
                           {"status": status, "via": via})
     if is_trigger(shop, status):
-        return "queue", (Kind.RECEIVED, f"Received by {via}: status {label}, queued for transfer." if first
-                         else f"Status changed to {label}: queued for transfer.", {"via": via})
-    chosen = ", ".join(shop.trigger_statuses or []) or "none"
-    return "filter", (Kind.FILTERED, f"{said}: status {label} is not one of the shop's transfer statuses "
-                                     f"({chosen}).", {"status": status, "via": via})
+        return "queue", (Kind.RECEIVED, _("Received by %(via)s: status %(label)s, queued for transfer.") % values
+                         if first else _("Status changed to %(label)s: queued for transfer.") % values,
+                         {"via": via})
+    chosen = ", ".join(shop.trigger_statuses or []) or pgettext("trigger statuses", "none")
+    return "filter", (Kind.FILTERED, _("%(said)s: status %(label)s is not one of the shop's transfer statuses "
+                                       "(%(chosen)s).") % {**values, "said": said, "chosen": chosen},
+                      {"status": status, "via": via})
 
 
 def _first_sighting(shop: Shop, order: dict, *, via: str, status: str, label: str,
@@ -169,8 +176,9 @@ def order_seen(*, shop: Shop, order: dict, via: str, wake: bool = True) -> Seen:
         elif transfer.state == State.HELD and not is_trigger(shop, status):
             # A held order the shop cancelled never takes a place in the quota.
             if lifecycle.transition(transfer.pk, "cancel_held", event=(
-                    Kind.FILTERED, f"No longer held: the order is now {label} in the shop, so it is not "
-                                   f"transferred and takes no place in the quota.", {"status": status})):
+                    Kind.FILTERED, _("No longer held: the order is now %(label)s in the shop, so it is not "
+                                     "transferred and takes no place in the quota.") % {"label": label},
+                    {"status": status})):
                 quota_return(customer=shop.customer, order_key=transfer.quota_key, keep_place=False)
         elif transfer.state in (State.INVOICED, State.CREDITED):
             queued = _reopen_if_changed(transfer, order, status=status, label=label, via=via)
@@ -188,10 +196,10 @@ def _reopen_if_changed(transfer: OrderTransfer, order: dict, *, status: str, lab
     whole_credited = 0 in credited
     if transfer.state == State.INVOICED and new_refunds and not whole_credited:
         return lifecycle.transition(transfer.pk, "reopen", next_attempt_at=timezone.now(), event=(
-            Kind.REFUND, "A refund was made in the shop: a credit invoice follows.",
+            Kind.REFUND, _("A refund was made in the shop: a credit invoice follows."),
             {"via": via, "refunds": sorted(new_refunds)}))
     if transfer.state == State.INVOICED and status in CANCELLED_STATUSES and not whole_credited:
         return lifecycle.transition(transfer.pk, "reopen", next_attempt_at=timezone.now(), event=(
-            Kind.CANCELLED, f"The order is now {label} in the shop, after its invoice "
-                            f"{transfer.invoice_number} was created.", {"via": via, "status": status}))
+            Kind.CANCELLED, _("The order is now %(label)s in the shop, after its invoice %(number)s was created.")
+            % {"label": label, "number": transfer.invoice_number}, {"via": via, "status": status}))
     return False

@@ -10,7 +10,9 @@ from decimal import Decimal
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
+from billing.money import money_text
 from integrations.clients.woocommerce import WooCommerceClient
 from integrations.connections import woocommerce_client
 from integrations.models import OrderEvent, OrderTransfer, RefundCredit
@@ -34,7 +36,7 @@ def transfers_retry(*, transfers, by: str) -> int:
             "pk", flat=True):
         with transaction.atomic():
             if lifecycle.transition(transfer_id, "retry", next_attempt_at=timezone.now(), attention="",
-                                    event=(Kind.RETRY, f"Retry requested by {by}.", {})):
+                                    event=(Kind.RETRY, _("Retry requested by %(by)s.") % {"by": by}, {})):
                 transfer_wake(transfer_id=transfer_id)
                 count += 1
     return count
@@ -64,14 +66,16 @@ def refunds_mark_booked_by_hand(*, transfer: OrderTransfer, by: str,
             if refund_id not in done:
                 amount = Decimal(str(refund.get("amount") or 0))
                 _by_hand(transfer, woo_refund_id=refund_id, amount=amount,
-                         message=f"Refund {refund_id} marked as credited by hand by {by}.")
+                         message=_("Refund %(refund)s marked as credited by hand by %(by)s.") % {
+                             "refund": refund_id, "by": by})
                 done[refund_id] = amount
                 marked += 1
         rest = (transfer.total or Decimal("0")) - sum(done.values(), Decimal("0"))
         if transfer.woo_status in CANCELLED_STATUSES and 0 not in done and rest > 0:
             # Cancelled after the invoice: what no refund covers was credited by hand too.
             _by_hand(transfer, woo_refund_id=0, amount=rest,
-                     message=f"The rest of the order ({rest}) was marked as credited by hand by {by}.")
+                     message=_("The rest of the order (%(rest)s) was marked as credited by hand by %(by)s.") % {
+                         "rest": money_text(rest, transfer.currency), "by": by})
             marked += 1
         if transfer.woo_status in CANCELLED_STATUSES:
             lifecycle.transition(transfer.pk, "credited_by_hand", last_error="", attention="",

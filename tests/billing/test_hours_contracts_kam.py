@@ -93,7 +93,7 @@ def test_the_customer_sees_its_ledger_quota_and_kam(client):
     client.force_login(user)
     page = client.get(reverse("account")).content.decode()
     assert "Egen AB" in page and "Kurs i flöden" in page and "Karin Kam" in page
-    assert "3.00 h" in page  # 4 start hours - 1
+    assert "3,00\xa0h" in page  # 4 start hours - 1, in Swedish form (both languages)
     assert "Hemligt" not in page
     assert client.get(reverse("account"), {"customer": other.pk}).content.decode().count("Hemligt") == 0
 

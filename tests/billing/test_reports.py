@@ -102,7 +102,7 @@ def test_the_statement_page_shows_the_rule_and_issues(admin_client, usage):
     busy, _calm = usage
     url = reverse("billing:statement", args=[busy.pk, "2025-03"])
     page = admin_client.get(url).content.decode()
-    assert "prorated by day" in page and "295.00" in page
+    assert "prorated by day" in page and "295,00\xa0kr" in page
     assert admin_client.post(url).status_code == 302
     assert busy.statements.get().net == Decimal("295.00")
     assert admin_client.get(reverse("admin:billing_statement_changelist")).status_code == 200

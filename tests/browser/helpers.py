@@ -156,8 +156,13 @@ class Visitor:
         response = await self.page.goto(path)
         return await self._check(response, path)
 
-    def submit(self, fields: dict[str, str], button: str = "[type=submit]") -> str:
-        """Fill in the form fields (by CSS selector), press the button, check the page reached."""
+    def submit(self, fields: dict[str, str], button: str | None = None) -> str:
+        """Fill in the form fields (by CSS selector), press the button, check the page reached.
+
+        The button is by default the submit button of the form holding the first field: pages
+        have other forms (the language switch, log out) with buttons of their own.
+        """
+        button = button or f"form:has({next(iter(fields))}) [type=submit]"
         return self.browser.run(self._submit(fields, button))
 
     async def _submit(self, fields: dict[str, str], button: str) -> str:

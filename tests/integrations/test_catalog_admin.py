@@ -74,7 +74,7 @@ def test_the_catalogue_sync_action_queues_one_task_per_customer(staff_client, wo
     with django_capture_on_commit_callbacks(execute=True):
         staff_client.post(reverse("admin:integrations_shop_changelist"), {
             "action": "sync_catalogue_now", "_selected_action": [s.pk for s in Shop.objects.all()]})
-    assert queued == [("integrations.tasks.sync_catalog", (customer.pk, False))]
+    assert queued == [("integrations.tasks.sync_catalog", (customer.pk, False, "support (admin)"))]
 
 
 # -- a newly connected shop: the differences, and the acceptance ----------------------------------------
@@ -107,8 +107,8 @@ def test_the_shop_customer_and_initial_sync_pages_say_what_waits_for_acceptance(
     assert HELD in page and "When this sync has run, the differences below count as accepted" in page
     assert "<th>in the shop now</th><th>would become</th>" in page
     assert ("<tr><td>SE-BRYGG-01</td><td>Kaffebryggare Deluxe (id 28)</td><td>regular price</td>"
-            "<td>1299.00</td><td>799.00</td></tr>") in page
-    assert "<td>sale price</td><td>999.00</td><td>none</td>" in page
+            "<td>1\xa0299,00\xa0kr</td><td>799,00\xa0kr</td></tr>") in page  # amounts in Swedish form
+    assert "<td>sale price</td><td>999,00\xa0kr</td><td>none</td>" in page
     assert "<td>stock</td><td>19</td><td>6</td>" in page
     assert "<td>stock</td><td>stock not managed in the shop</td><td>left alone</td>" in page
     assert "8 matched product(s) would change, 1 would not. Prices as the shop shows them: including VAT." in page
@@ -137,7 +137,7 @@ def test_the_admin_allows_overwriting_after_showing_the_latest_differences(staff
     job = initial_sync_preview(job_id=initial_sync_create(shop=shop, direction=InitialSync.Direction.TO_HOGIA).pk)
     page = staff_client.get(allow_url).content.decode()
     assert f"Differences found by initial sync #{job.pk} " in page and f"#{older.pk} " not in page
-    assert "<td>regular price</td><td>1299.00</td><td>799.00</td>" in page
+    assert "<td>regular price</td><td>1\xa0299,00\xa0kr</td><td>799,00\xa0kr</td>" in page
     assert not ShopCatalog.objects.filter(shop=shop, overwrite_accepted_at__isnull=False).exists()  # a GET: nothing
 
     response = staff_client.post(allow_url)
