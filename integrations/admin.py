@@ -492,8 +492,10 @@ RUN_OUTCOME_COLOURS = {SyncRun.Outcome.FAILED: "red", SyncRun.Outcome.PARTIAL: "
 class OrderTransferAdmin(ObjectActionsMixin, ReadOnlyAdmin):
     # What support acts on first (state, when, why), then who and how much.
     object_actions = ("retry", "release_held", "refunds_booked_by_hand")
-    list_display = ["order_number", "shop", "state_badge", "next_attempt", "short_error", "woo_status",
-                    "invoice_number", "buyer", "total", "currency", "attempts"]
+    # Seven columns fit beside the admin's menu and filters at 1400 px: the shop's status and the
+    # next attempt go under the state, the currency with the total; attempts are on the order's page.
+    list_display = ["order_number", "shop", "state_badge", "buyer", "total_with_currency", "invoice_number",
+                    "short_error"]
     list_filter = ["state", "first_seen_via", "shop__customer", "shop"]
     search_fields = ["order_number", "buyer", "invoice_number", "shop__name", "shop__customer__name"]
     list_select_related = ["shop", "shop__customer"]
@@ -516,7 +518,17 @@ class OrderTransferAdmin(ObjectActionsMixin, ReadOnlyAdmin):
 
     @admin.display(description=_("state"), ordering="state")
     def state_badge(self, obj: OrderTransfer) -> str:
-        return badge(obj.get_state_display(), TRANSFER_STATE_COLOURS.get(obj.state, "grey"))
+        shown = badge(obj.get_state_display(), TRANSFER_STATE_COLOURS.get(obj.state, "grey"))
+        details = [obj.shop.status_label(obj.woo_status)] if obj.woo_status else []
+        if self.next_attempt(obj) != "–":
+            details.append(f"{_('next attempt')} {self.next_attempt(obj)}")
+        if details:
+            return format_html('{}<div class="help" style="margin:2px 0 0">{}</div>', shown, " · ".join(details))
+        return shown
+
+    @admin.display(description=_("total"), ordering="total")
+    def total_with_currency(self, obj: OrderTransfer) -> str:
+        return money_text(obj.total, obj.currency) if obj.total is not None else "–"
 
     @admin.display(description=_("error"))
     def short_error(self, obj: OrderTransfer) -> str:
@@ -524,7 +536,7 @@ class OrderTransferAdmin(ObjectActionsMixin, ReadOnlyAdmin):
         text = (obj.attention and f"{obj.last_error} → {obj.attention}") or obj.last_error
         if not text:
             return "–"
-        return format_html('<span title="{}">{}</span>', text, text if len(text) <= 120 else text[:117] + "…")
+        return format_html('<span title="{}">{}</span>', text, text if len(text) <= 90 else text[:87] + "…")
 
     @admin.display(description=_("what to do"))
     def attention_text(self, obj: OrderTransfer) -> str:
