@@ -494,8 +494,8 @@ class OrderTransferAdmin(ObjectActionsMixin, ReadOnlyAdmin):
     object_actions = ("retry", "release_held", "refunds_booked_by_hand")
     # Seven columns fit beside the admin's menu and filters at 1400 px: the shop's status and the
     # next attempt go under the state, the currency with the total; attempts are on the order's page.
-    list_display = ["order_number", "shop", "state_badge", "buyer", "total_with_currency", "invoice_number",
-                    "short_error"]
+    list_display = ["order_number", "shop_name", "state_badge", "buyer_name", "total_with_currency",
+                    "invoice_number", "short_error"]
     list_filter = ["state", "first_seen_via", "shop__customer", "shop"]
     search_fields = ["order_number", "buyer", "invoice_number", "shop__name", "shop__customer__name"]
     list_select_related = ["shop", "shop__customer"]
@@ -525,6 +525,18 @@ class OrderTransferAdmin(ObjectActionsMixin, ReadOnlyAdmin):
         if details:
             return format_html('{}<div class="help" style="margin:2px 0 0">{}</div>', shown, " · ".join(details))
         return shown
+
+    @admin.display(description=_("shop"), ordering="shop__name")
+    def shop_name(self, obj: OrderTransfer) -> str:
+        return obj.shop.name
+
+    @admin.display(description=_("buyer"), ordering="buyer")
+    def buyer_name(self, obj: OrderTransfer) -> str:
+        """Company and name; the e-mail address on hover (it is on the order's page too)."""
+        name, _comma, email = obj.buyer.rpartition(", ")
+        if "@" not in email or not name:
+            return obj.buyer or "–"
+        return format_html('<span title="{}">{}</span>', email, name)
 
     @admin.display(description=_("total"), ordering="total")
     def total_with_currency(self, obj: OrderTransfer) -> str:
