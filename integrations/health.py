@@ -32,10 +32,17 @@ class ShopHealth:
     level: str
     reasons: list[str] = field(default_factory=list)
     customer_reasons: list[str] = field(default_factory=list)
+    # What the customer's page shows: only what the customer is told counts (an untested
+    # connection is support's business, not an amber light without a reason).
+    customer_level: str = GREEN
 
     @property
     def label(self) -> str:
         return str(LABELS[self.level])
+
+    @property
+    def customer_label(self) -> str:
+        return str(LABELS[self.customer_level])
 
 
 def _count(state: str):
@@ -93,8 +100,10 @@ def shop_health(shop: Shop) -> ShopHealth:
                                   "differences are accepted."))))
     if not shop.is_active:
         said = str(_("The shop is switched off."))
-        return ShopHealth(AMBER, [said], [said])
+        return ShopHealth(AMBER, [said], [said], AMBER)
     found = red + amber
     level = RED if red else AMBER if amber else GREEN
+    told = [c for _s, c in red if c], [c for _s, c in amber if c]
     return ShopHealth(level, [support for support, _customer in found if support],
-                      [customer for _support, customer in found if customer])
+                      [customer for _support, customer in found if customer],
+                      RED if told[0] else AMBER if told[1] else GREEN)
