@@ -215,7 +215,6 @@ class CustomerAdmin(admin.ModelAdmin):
             return "–"
         return format_html_join("", "<p>{}</p>", ((change.summary(),) for change in outlook))
 
-    @admin.display(description=_("add"))
     @admin.display(description=_("the customer's page"))
     def customer_page(self, obj: Customer) -> str:
         if not obj.pk:
@@ -223,6 +222,7 @@ class CustomerAdmin(admin.ModelAdmin):
         return format_html('<a href="{}?customer={}">{}</a>', reverse("account"), obj.pk,
                            _("View as the customer sees it"))
 
+    @admin.display(description=_("add"))
     def add_links(self, obj: Customer) -> str:
         if not obj.pk:
             return _("Save the customer first.")

@@ -75,6 +75,8 @@ def support_tallies(*, now=None) -> list[Tally]:
                     heartbeat_at__gte=stamp), "red", "integrations.view_initialsync"),
         Tally("held", str(_("Orders held by the monthly quota")), by_state.get(OrderTransfer.State.HELD, 0),
               _link(changelist, state__exact=OrderTransfer.State.HELD), "amber"),
+        # Not a format string (the text is shown as it is): "% o" is no placeholder.
+        # xgettext:no-python-format
         Tally("near_quota", str(_("Customers at 90 % or more of their quota")), len(near),
               _link("admin:billing_customer_changelist", id__in=",".join(str(pk) for pk in near[:200])),
               "amber", "billing.view_customer"),

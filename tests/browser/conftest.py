@@ -10,13 +10,23 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.utils import timezone
+from django.conf import settings
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from billing.models import ServiceHourEntry
 from integrations.models import Flow, OrderEvent, OrderTransfer, SyncRun
 from tests.browser.helpers import BrowserThread, Visitor, chromium_path, stats
 from tests.factories import (CustomerFactory, FlowSettingsFactory, HogiaConnectionFactory, ShopFactory,
                              StaffFactory, SubscriptionFactory, UserFactory, package)
+
+
+@pytest.fixture(autouse=True)
+def _english():
+    """Overrides tests/conftest.py's fixture of the same name: here the portal runs as configured,
+    Swedish by default, so what it writes outside a request (timelines, the start package's line on
+    the service account) is Swedish as in production, not English text on a Swedish page. Every
+    visitor chooses its own language."""
 
 
 @pytest.fixture(scope="package")
@@ -96,6 +106,12 @@ def portal_data():
     """A support login, and a customer with a login, two shops (long names, as phones meet
     them), 30 orders in six states (among them waiting out Hogia Smart's outage, and rejected
     by it, with the error texts the customer must not see), a sync run and the service account."""
+    # Written as the portal writes outside a request (the worker, the sync): in its own language.
+    with translation.override(settings.LANGUAGE_CODE):
+        return _portal_data()
+
+
+def _portal_data() -> dict:
     support = StaffFactory(username="support", first_name="Sara", last_name="Support")
     customer = CustomerFactory(name="Kaffe & Kakor Aktiebolag i Norrköping", key_account_manager=support)
     SubscriptionFactory(customer=customer, package=package("400"))
@@ -107,10 +123,15 @@ def portal_data():
     ShopFactory(customer=customer, name="Nya butiken", catalog__overwrite_accepted_at=None)
     now = timezone.now()
     State = OrderTransfer.State
+    # The texts an attempt writes (integrations/orders/attempt.py), with the portal's own words.
+    rejected = _("%(system)s rejected the request: %(detail)s") % {
+        "system": "Hogia Smart", "detail": "HTTP 400 {'errors': ['unknown article']}"}
+    advice = _("Create the article in Hogia Smart with the same article number as the shop's SKU "
+               "(or correct the SKU in the shop), then retry the order.")
     orders = []
     for n, (state, error) in enumerate([
             (State.INVOICED, ""), (State.QUEUED, "HTTP 503 injected fault"),
-            (State.NEEDS_ATTENTION, "Hogia Smart rejected the request: HTTP 400 {'errors': ['unknown article']}"),
+            (State.NEEDS_ATTENTION, rejected),
             (State.HELD, ""), (State.CREDITED, ""), (State.FILTERED, "")] * 5, start=1001):
         orders.append(OrderTransfer(
             shop=shop, woo_order_id=n, order_number=str(n), state=state, last_error=error,
@@ -119,17 +140,19 @@ def portal_data():
             invoice_number=str(n + 5000) if state in (State.INVOICED, State.CREDITED) else "",
             attempts=1 if state in (State.QUEUED, State.NEEDS_ATTENTION) else 0,
             next_attempt_at=now + timedelta(minutes=10) if state == State.QUEUED else None,
-            attention="Create the article in Hogia Smart, then retry the order." if error.startswith("Hogia")
-            else ""))
+            attention=advice if state == State.NEEDS_ATTENTION else ""))
     orders = OrderTransfer.objects.bulk_create(orders)
     for order in orders[:3]:
-        OrderEvent.objects.create(transfer=order, kind="received", message="Received by webhook (status processing).")
-    OrderEvent.objects.create(transfer=orders[1], kind="attempt_failed",
-                              message="Hogia Smart unavailable (HTTP 503 injected fault); next attempt at 14:05:00 "
-                                      "(in 30 s, attempt 1).")
-    OrderEvent.objects.create(transfer=orders[2], kind="needs_attention",
-                              message="Hogia Smart rejected the request: HTTP 400 unknown article SE-X-1234567890. "
-                                      "Create the article in Hogia Smart, then retry the order.")
+        OrderEvent.objects.create(transfer=order, kind="received", message=_(
+            "Received by %(via)s: status %(label)s, queued for transfer.") % {
+                "via": _("webhook"), "label": "processing"})
+    OrderEvent.objects.create(transfer=orders[1], kind="attempt_failed", message=_(
+        "%(what)s (%(error)s); next attempt at %(time)s (in %(wait).0f s, attempt %(attempt)d).") % {
+            "what": _("%(system)s unavailable") % {"system": "Hogia Smart"}, "error": "HTTP 503 injected fault",
+            "time": "14:05:00", "wait": 30, "attempt": 1})
+    OrderEvent.objects.create(transfer=orders[2], kind="needs_attention", message=" ".join([
+        _("%(system)s rejected the request: %(detail)s") % {
+            "system": "Hogia Smart", "detail": "HTTP 400 unknown article SE-X-1234567890."}, advice]))
     SyncRun.objects.create(customer=customer, shop=shop, kind=SyncRun.Kind.ARTICLES,
                            outcome=SyncRun.Outcome.SUCCEEDED, finished_at=now)
     ServiceHourEntry.objects.create(customer=customer, kind=ServiceHourEntry.Kind.TIME_SPENT, hours=Decimal("-1.5"),

@@ -144,10 +144,10 @@ def test_an_order_page_is_titled_order_not_ordering_with_amounts_and_dates_in_sw
     assert "<title>Order 41 – Kaffe &amp; Kakor AB</title>" in page and "Sortering" not in page
     assert "Order 41 (Kafébutiken)" in page and "Tidslinje" in page and "Timeline" not in page
     assert f"1{NBSP}303,90{NBSP}kr" in page and "1303.90" not in page and "2026-03-05 14:07:09" in page
-    assert "fakturerad och krediterad i sin helhet" in page and "kreditfaktura 8" in page
+    assert "Fakturerad och krediterad i sin helhet" in page and "kreditfaktura 8" in page
     english = client.get(order_page, HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "<title>Order 41 – Kaffe &amp; Kakor AB</title>" in english and "Timeline" in english
-    assert f"1{NBSP}303,90{NBSP}kr" in english and "invoiced and credited in full" in english
+    assert f"1{NBSP}303,90{NBSP}kr" in english and "Invoiced and credited in full" in english
 
 
 @pytest.mark.django_db
