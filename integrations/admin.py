@@ -791,9 +791,11 @@ class InitialSyncAdmin(admin.ModelAdmin):
         progress = initial_sync_progress(job=obj)
         if progress["percent"] is None:
             return _("preview not made yet")
-        rate = f"{progress['rate']:g}/s" if progress["rate"] else "–"
-        return (f"{progress['done']} / {progress['total']} written ({progress['percent']} %), "
-                f"{progress['failed']} failed; {rate}; time left {_seconds_text(progress['eta_seconds'])}")
+        separator = formats.get_format("DECIMAL_SEPARATOR")
+        rate = f"{progress['rate']:g}/s".replace(".", separator) if progress["rate"] else "–"
+        return _("%(done)d / %(total)d written (%(percent)s %%), %(failed)d failed; %(rate)s; time left "
+                 "%(left)s") % {**progress, "percent": formats.localize(progress["percent"]), "rate": rate,
+                                "left": _seconds_text(progress["eta_seconds"])}
 
     @admin.display(description=_("what the preview found"))
     def preview_summary(self, obj: InitialSync) -> str:

@@ -303,7 +303,7 @@ def shop_webhooks_register(*, shop: Shop, woo: WooCommerceClient | None = None) 
         registered[topic] = hook["id"]
     shop.registered_webhooks = registered
     shop.save(update_fields=["registered_webhooks"])
-    summary = f"Webhooks to {url}: " + ", ".join(done) + "."
+    summary = _("Webhooks to %(url)s: %(done)s.") % {"url": url, "done": ", ".join(done)}
     unneeded = shop_product_webhooks_unneeded(shop=shop)
     if unneeded:
         summary += " " + _("No product webhooks: %(reason)s.") % {"reason": unneeded}

@@ -99,8 +99,15 @@ class MissingArticle:
     number: str
 
     def __str__(self) -> str:
-        return (f"the {self.kind} article '{self.number}' chosen in the flow settings does not exist "
-                f"in Hogia Smart")
+        # A whole sentence per kind: "the freight article" is one word in Swedish (fraktartikeln).
+        sentences = {
+            "freight": _("the freight article '%(number)s' chosen in the flow settings does not exist in "
+                         "Hogia Smart"),
+            "fee": _("the fee article '%(number)s' chosen in the flow settings does not exist in Hogia Smart"),
+            "discount": _("the discount article '%(number)s' chosen in the flow settings does not exist in "
+                          "Hogia Smart"),
+        }
+        return sentences[self.kind] % {"number": self.number}
 
 
 def flow_articles_missing(*, hogia: HogiaSmartClient, articles: InvoiceArticles,

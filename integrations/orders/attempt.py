@@ -120,8 +120,10 @@ class FlowArticlesMissing(Exception):
 
     @property
     def advice(self) -> str:
-        sentences = [f"{m}: create it there or choose another in the flow settings" for m in self.missing]
-        return ". ".join(s[:1].upper() + s[1:] for s in sentences) + ", then retry the order."
+        sentences = [_("%(missing)s: create it there or choose another in the flow settings") % {"missing": m}
+                     for m in self.missing]
+        return _("%(advice)s, then retry the order.") % {
+            "advice": ". ".join(s[:1].upper() + s[1:] for s in sentences)}
 
 
 def _invoice_create(hogia: HogiaSmartClient, *, body: dict, lines: list, sequence_id: uuid.UUID,
@@ -194,8 +196,8 @@ def order_transfer(*, transfer_id: int, woo: WooCommerceClient | None = None,
                                               "both connections, then retry."))
     except FlowArticlesMissing as exc:
         rejection = exc.rejection
-        ending = needs_attention(error=f"{rejection.system or 'Hogia Smart'} rejected the request: "
-                                       f"{rejection}",
+        ending = needs_attention(error=_("%(system)s rejected the request: %(detail)s") % {
+                                     "system": rejection.system or "Hogia Smart", "detail": rejection},
                                  what_to_do=exc.advice, remote_errors=rejection.errors,
                                  missing_articles=[m.number for m in exc.missing])
     except RemoteRejected as exc:
