@@ -25,7 +25,7 @@ from integrations.catalog.overwrite import flow_writes_to_shop, shop_overwrite_a
 from integrations.catalog.sync import catalog_sync_obstacle
 from integrations.admin_tools import ObjectActionsMixin, badge
 from integrations.fields import last_four
-from integrations.health import AMBER, GREEN, RED, ShopHealth, shop_health, shops_with_health
+from integrations.health import ShopHealth, shop_health, shops_with_health
 from integrations.orders.poll import orders_poll
 from integrations.orders.support import refunds_mark_booked_by_hand, transfers_release_held, transfers_retry
 from integrations.intake import shop_webhooks_register, webhook_url
@@ -183,14 +183,11 @@ def shop_differences_html(preview: dict) -> str:
                        _("product"), _("field"), _("in the shop now"), _("would become"), body)
 
 
-HEALTH_COLOURS = {GREEN: "#2e7d32", AMBER: "#c77c02", RED: "#ba2121"}
-
-
 def health_badge(health: ShopHealth) -> str:
     """A coloured badge with the reasons written out below it (a title alone is lost on a phone)."""
     reasons = format_html_join("", "<li>{}</li>", ((reason,) for reason in health.reasons))
-    return format_html('<span class="health-badge" style="display:inline-block;padding:1px 8px;border-radius:9px;'
-                       'color:#fff;background:{}">{}</span>{}', HEALTH_COLOURS[health.level], health.label,
+    # The health levels are the badge colours' names (green, amber, red).
+    return format_html("{}{}", badge(health.label, health.level),
                        format_html('<ul class="health-reasons" style="margin:4px 0 0 16px;padding:0">{}</ul>',
                                    reasons) if health.reasons else "")
 
