@@ -357,14 +357,7 @@ def _run_to_hogia(job: InitialSync, *, hogia: HogiaSmartClient, run: SyncRun,
     # their create carries the same sequenceId, so Hogia Smart returns the first article.
     job.items.filter(state=ItemState.SENDING).update(state=ItemState.PENDING)
     known = {a.number: a for a in HogiaArticle.objects.filter(customer=customer)}
-    first = True
-    while True:
-        chunk = list(job.items.filter(state=ItemState.PENDING).order_by("id")[:CHUNK])
-        if not chunk:
-            return
-        if not first and time_up():
-            raise _TimeUp
-        first = False
+    for chunk in _pending_chunks(job, time_up):
         for item in chunk:
             item.state = ItemState.SENDING
             item.save(update_fields=["state"])
@@ -390,6 +383,19 @@ def _run_to_hogia(job: InitialSync, *, hogia: HogiaSmartClient, run: SyncRun,
             else:
                 run.updated_count += 1
         _progress(job)
+
+
+def _pending_chunks(job: InitialSync, time_up: Callable[[], bool]):
+    """The items still to write, ``CHUNK`` at a time; at least one chunk before the time is up."""
+    first = True
+    while True:
+        chunk = list(job.items.filter(state=ItemState.PENDING).order_by("id")[:CHUNK])
+        if not chunk:
+            return
+        if not first and time_up():
+            raise _TimeUp
+        first = False
+        yield chunk
 
 
 def _article_numbers(stored: dict) -> dict:
@@ -434,14 +440,7 @@ def _run_to_shop(job: InitialSync, *, woo: WooCommerceClient, run: SyncRun,
                 item.state = ItemState.PENDING
                 item.save(update_fields=["state"])
         _progress(job)
-    first = True
-    while True:
-        chunk = list(job.items.filter(state=ItemState.PENDING).order_by("id")[:CHUNK])
-        if not chunk:
-            return
-        if not first and time_up():
-            raise _TimeUp
-        first = False
+    for chunk in _pending_chunks(job, time_up):
         payloads, sent = [], []
         for item in chunk:
             try:
