@@ -501,6 +501,7 @@ class OrderTransferAdmin(ObjectActionsMixin, ReadOnlyAdmin):
     actions = ["retry", "release_held", "refunds_booked_by_hand"]
     readonly_fields = ["shop", "woo_order_id", "order_number", "state", "woo_status", "buyer", "total",
                        "currency", "invoice_number", "hogia_invoice_id", "hogia_customer_number",
+                       "invoice_status", "invoice_delivery",
                        "attempts", "next_attempt", "last_error", "attention_text", "first_seen_via",
                        "created_at", "woo_modified_gmt", "invoiced_at", "sequence_id"]
     fields = readonly_fields

@@ -437,6 +437,11 @@ class OrderTransfer(models.Model):
     created_at = models.DateTimeField(_("first seen"), default=timezone.now)
     updated_at = models.DateTimeField(_("changed"), auto_now=True)
     invoiced_at = models.DateTimeField(_("invoiced"), null=True, blank=True)
+    invoice_status = models.CharField(
+        _("invoice status in Hogia Smart"), max_length=20, blank=True,
+        help_text=_("As Hogia Smart's invoice feed last said: Draft, Delivered, Invoiced, Paid or Cancelled."))
+    invoice_status_at = models.DateTimeField(_("invoice status read"), null=True, blank=True)
+    invoice_delivery = models.JSONField(_("delivery (carrier, tracking)"), default=dict, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -451,6 +456,22 @@ class OrderTransfer(models.Model):
     def __str__(self) -> str:
         return pgettext("shop order", "%(shop)s order %(number)s") % {
             "shop": self.shop.name, "number": self.order_number or self.woo_order_id}
+
+
+class HogiaInvoiceFeed(models.Model):
+    """Per customer: how far Hogia Smart's invoice change feed has been read (rowVersion)."""
+
+    customer = models.OneToOneField(Customer, on_delete=models.CASCADE, related_name="invoice_feed",
+                                    verbose_name=_("customer"))
+    row_version = models.BigIntegerField(_("invoice changes read up to (rowVersion)"), default=0)
+    read_at = models.DateTimeField(_("last read"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("invoice feed")
+        verbose_name_plural = _("invoice feeds")
+
+    def __str__(self) -> str:
+        return f"{self.customer} invoice feed"
 
 
 class OrderEvent(models.Model):
@@ -471,6 +492,7 @@ class OrderEvent(models.Model):
         WARNING = "warning", _("warning")
         TAKEN_OVER = "taken_over", _("attempt taken over")
         REPAIRED = "repaired", _("repaired by the sweeper")
+        INVOICE_STATUS = "invoice_status", _("invoice status in Hogia Smart")
 
     transfer = models.ForeignKey(OrderTransfer, on_delete=models.CASCADE, related_name="events",
                                  verbose_name=_("order"))

@@ -135,3 +135,23 @@ def preview_initial_sync(job_id: int) -> str:
 
     job = initial_sync_preview(job_id=job_id)
     return job.state
+
+
+# -- invoice status in Hogia Smart ---------------------------------------------------------------
+
+def read_invoice_statuses(customer_id: int) -> str:
+    from billing.models import Customer
+    from integrations.orders.invoice_status import invoice_statuses_read
+
+    changed = invoice_statuses_read(customer=Customer.objects.get(pk=customer_id))
+    return f"{changed} invoice(s) changed"
+
+
+def read_all_invoice_statuses() -> int:
+    """Every 5 minutes: one task per customer with invoices the portal made."""
+    from integrations.orders.invoice_status import customers_with_invoices
+
+    customers = customers_with_invoices()
+    for customer_id in customers:
+        task_enqueue("integrations.tasks.read_invoice_statuses", customer_id, group="invoice-status")
+    return len(customers)

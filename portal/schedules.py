@@ -15,6 +15,8 @@ SCHEDULES: dict[str, tuple[str, str, int]] = {
     "quota reconcile": ("integrations.tasks.reconcile_quotas", Schedule.MINUTES, 15),
     "catalogue sync": ("integrations.tasks.sync_all_catalogs", Schedule.MINUTES, 5),
     "catalogue full sync": ("integrations.tasks.sync_all_catalogs_full", Schedule.MINUTES, 1440),
+    # What became of the invoices in Hogia Smart (delivered, paid, cancelled): the order status flow.
+    "invoice status": ("integrations.tasks.read_all_invoice_statuses", Schedule.MINUTES, 5),
 }
 
 

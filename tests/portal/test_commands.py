@@ -66,6 +66,7 @@ def test_setup_schedules_is_idempotent_and_retires_old_schedules():
     assert sorted(Schedule.objects.values_list("name", "func", "minutes")) == [
         ("catalogue full sync", "integrations.tasks.sync_all_catalogs_full", 1440),
         ("catalogue sync", "integrations.tasks.sync_all_catalogs", 5),
+        ("invoice status", "integrations.tasks.read_all_invoice_statuses", 5),
         ("order poll", "integrations.tasks.poll_all_shops", 5),
         ("portal heartbeat", "portal.tasks.heartbeat", 1),
         ("quota reconcile", "integrations.tasks.reconcile_quotas", 15),
