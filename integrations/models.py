@@ -577,8 +577,9 @@ class ShopCatalog(models.Model):
         help_text=_("The next sync asks the shop for products changed after this time."))
     behind_from = models.BigIntegerField(
         _("Hogia Smart changes not yet in this shop after (rowVersion)"), null=True, blank=True,
-        help_text=_("Set when a push to this shop failed: the next sync brings every article recorded "
-                    "after this rowVersion to the shop before it is cleared."))
+        help_text=_("Set when a push to this shop failed, and to 0 when overwriting prices and stock was "
+                    "allowed: the next sync brings every article recorded after this rowVersion to the shop "
+                    "before it is cleared."))
     overwrite_accepted_at = models.DateTimeField(
         _("prices and stock written since"), null=True, blank=True,
         help_text=_("Empty: Hogia Smart's prices, campaign prices, stock and names are not written to the "

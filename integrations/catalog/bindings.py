@@ -1,8 +1,6 @@
 """What the portal knows of each shop's catalogue: its settings, taxes and the product behind each SKU."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from django.utils import timezone
 
 from integrations.clients.woocommerce import WooCommerceClient
@@ -34,15 +32,8 @@ def article_bind(shop: Shop, sku: str, *, woo_id: int, parent_id: int | None) ->
     return binding
 
 
-@dataclass
-class ShopWrite:
-    binding: ArticleBinding
-    fields: dict
-    digest: str
-    row_version: int
-
-
-def binding_written(write: ShopWrite) -> None:
+def binding_written(binding: ArticleBinding, *, digest: str, row_version: int) -> None:
+    """Remember what was written to the product of ``binding`` and from which Hogia version."""
     # Conditional: a binding already at a newer Hogia version keeps its record.
-    ArticleBinding.objects.filter(pk=write.binding.pk, hogia_row_version__lte=write.row_version).update(
-        written_hash=write.digest, hogia_row_version=write.row_version, updated_at=timezone.now())
+    ArticleBinding.objects.filter(pk=binding.pk, hogia_row_version__lte=row_version).update(
+        written_hash=digest, hogia_row_version=row_version, updated_at=timezone.now())

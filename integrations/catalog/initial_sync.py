@@ -42,7 +42,7 @@ from integrations.clients.hogia_smart import HogiaSmartClient
 from integrations.clients.woocommerce import WooCommerceClient
 from integrations.connections import hogia_client, woocommerce_client
 from integrations.errors import RemoteError, RemoteRejected
-from integrations.catalog.bindings import ShopWrite, article_bind, binding_written, shop_catalog, shop_taxes
+from integrations.catalog.bindings import article_bind, binding_written, shop_catalog, shop_taxes
 from integrations.catalog.hogia_feed import hogia_articles_record, jsonable
 from integrations.catalog.overwrite import flow_writes_to_shop, shop_overwrite_allow
 from integrations.catalog.stock import hogia_opening_balance, stock_reserved
@@ -480,8 +480,8 @@ def _shop_item_done(job: InitialSync, item: InitialSyncItem, *, product_id: int,
             recorded or article.row_version == int(item.source["article"].get("rowVersion") or 0)):
         fields = shop_fields_from_article(item.source["article"], switches=plan_switches,
                                           prices_include_tax=prices_include_tax)
-        binding_written(ShopWrite(binding=binding, fields=fields, digest=content_hash(fields),
-                               row_version=int(item.source["article"].get("rowVersion") or 0)))
+        binding_written(binding, digest=content_hash(fields),
+                        row_version=int(item.source["article"].get("rowVersion") or 0))
     item.state, item.woo_id, item.message = ItemState.DONE, product_id, message
     item.save(update_fields=["state", "woo_id", "message"])
 

@@ -204,8 +204,8 @@ def _hogia_to_shops(*, customer: Customer, state: CatalogState, hogia: HogiaSmar
     pushes: list[ShopPush] = []
     try:
         for shop in shops:
-            shop_plan = plan
-            if not shop_overwrite_allowed(catalog=shop_catalog(shop=shop)):
+            shop_plan, catalog = plan, shop_catalog(shop=shop)
+            if not shop_overwrite_allowed(catalog=catalog):
                 report.skipped.append(shop_overwrite_held_note(shop=shop))
                 if not plan.create:
                     continue
@@ -213,7 +213,7 @@ def _hogia_to_shops(*, customer: Customer, state: CatalogState, hogia: HogiaSmar
                 # new ones while the existing products wait for acceptance.
                 shop_plan = replace(plan, update_existing=False)
             pushes.append(ShopPush(shop=shop, woo=woo_for(shop), plan=shop_plan, triggered_by=triggered_by,
-                                   whole_shop=walking_all))
+                                   whole_shop=walking_all, catalog=catalog))
         # 1. Shops a failed push left behind catch up from the portal's copy of the articles.
         for push in pushes:
             mark = push.catalog.behind_from

@@ -20,17 +20,18 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 
-from django.utils import formats, timezone
+from django.utils import formats
 from django.utils.translation import gettext as _
 
-from integrations.catalog.bindings import article_bind, shop_catalog, shop_taxes
+from integrations.catalog.bindings import article_bind, binding_written, shop_catalog, shop_taxes
 from integrations.catalog.stock import ShopStock, shop_stock_quantity, stock_reserved
 from integrations.catalog.to_hogia import shop_products_all
 from integrations.clients.woocommerce import BatchResult, WooCommerceClient
 from integrations.errors import RemoteError
 from integrations.mapping.articles import (NotMappable, ShopTaxes, Switches, content_hash, decimal_or_none,
                                            new_product_from_article, shop_fields_from_article)
-from integrations.models import ArticleBinding, Flow, FlowSettings, HogiaArticle, Shop, SyncLogEntry, SyncRun
+from integrations.models import (ArticleBinding, Flow, FlowSettings, HogiaArticle, Shop, ShopCatalog, SyncLogEntry,
+                                 SyncRun)
 from integrations.rules import flow_switch_enabled
 from integrations.services import sync_log, sync_run_finish, sync_run_start
 
@@ -179,13 +180,6 @@ def shop_products_index(*, woo: WooCommerceClient) -> dict[str, ShopProductNow]:
     return index
 
 
-def shop_locate_skus(*, woo: WooCommerceClient, skus: list[str]) -> dict[str, tuple[int, int | None]]:
-    """Where each SKU is in the shop: ``sku -> (product or variation id, parent id or None)``."""
-    products = (shop_products_index(woo=woo) if len(skus) > LIST_SHOP_ABOVE
-                else shop_products_now(woo=woo, skus=skus))
-    return {sku: (now.woo_id, now.parent_id) for sku, now in products.items() if sku in set(skus)}
-
-
 @dataclass
 class _Update:
     binding: ArticleBinding
@@ -199,10 +193,10 @@ class ShopPush:
     """Brings one shop in line with recorded Hogia Smart articles, chunk by chunk, in one sync run."""
 
     def __init__(self, *, shop: Shop, woo: WooCommerceClient, plan: ToShopPlan, triggered_by: str = "",
-                 whole_shop: bool = False):
+                 whole_shop: bool = False, catalog: ShopCatalog | None = None):
         self.shop, self.woo, self.plan = shop, woo, plan
         self.customer = shop.customer
-        self.catalog = shop_catalog(shop=shop)
+        self.catalog = catalog or shop_catalog(shop=shop)
         self.whole_shop = whole_shop
         self.index: dict[str, ShopProductNow] | None = None
         self.taxes: ShopTaxes | None = None
@@ -392,9 +386,7 @@ class ShopPush:
             for index, product in result.created.items():
                 article, _product, fields = batch[index]
                 binding = article_bind(self.shop, article.number, woo_id=int(product["id"]), parent_id=None)
-                ArticleBinding.objects.filter(pk=binding.pk).update(
-                    written_hash=content_hash(fields), hogia_row_version=article.row_version,
-                    updated_at=timezone.now())
+                binding_written(binding, digest=content_hash(fields), row_version=article.row_version)
                 if self.index is not None:
                     self.index[article.number] = ShopProductNow.of(product)
                 self.run.created_count += 1
