@@ -31,8 +31,13 @@ from integrations.orders.support import refunds_mark_booked_by_hand, transfers_r
 from integrations.intake import shop_webhooks_register, webhook_url
 from integrations.errors import RemoteError
 from integrations.models import (ArticleBinding, BuyerBinding, FlowSettings, HogiaArticle, HogiaConnection,
-                                 InitialSync, InitialSyncItem, OrderEvent, OrderTransfer, RefundCredit, Shop,
-                                 ShopCatalog, SyncLogEntry, SyncRun, WebhookDelivery, new_webhook_secret)
+                                 InitialSync, InitialSyncItem, OrderEvent, OrderTransfer, PaymentCapture,
+                                 RefundCredit, Shop, ShopCatalog, StatusMapping, StatusPush, SyncLogEntry, SyncRun,
+                                 WebhookDelivery, new_webhook_secret)
+from integrations.orders.capture import capture_retry
+from integrations.orders.shop_status import status_push_retry
+from billing.models import Feature
+from billing.selectors import feature_refusal
 from integrations.services import hogia_connection_test, remote_error_text, shop_connection_test
 
 
@@ -205,13 +210,15 @@ class ShopAdmin(ObjectActionsMixin, admin.ModelAdmin):
     autocomplete_fields = ["customer"]
     readonly_fields = ["store_version", "currency", "statuses_in_shop", "last_checked_at",
                        "last_check_ok", "last_check_message", "created_at", "webhook_address",
-                       "webhooks_registered", "orders_synced_until", "prices_and_stock"]
+                       "webhooks_registered", "orders_synced_until", "prices_and_stock", "tracking_method",
+                       "rest_namespaces"]
     actions = ["test_connection", "register_webhooks", "poll_orders", "retry_orders", "allow_overwrite"]
     fieldsets = [
         (None, {"fields": ["customer", "name", "url", "is_active", "result_unit"]}),
         (_("Prices and stock from Hogia Smart"), {"fields": ["prices_and_stock"]}),
         (_("WooCommerce REST API key"), {"fields": ["consumer_key", "consumer_secret"]}),
         (_("Orders"), {"fields": ["trigger_statuses", "statuses_in_shop"]}),
+        (_("Order status and tracking"), {"fields": ["tracking_method", "rest_namespaces"]}),
         (_("Webhooks"), {"fields": ["webhook_secret", "webhook_address", "webhooks_registered",
                                     "orders_synced_until"]}),
         (_("Last connection test"), {"fields": ["last_checked_at", "last_check_ok",
@@ -476,6 +483,151 @@ class RefundCreditInline(admin.TabularInline):
         return False
 
 
+class StatusPushInline(admin.TabularInline):
+    model = StatusPush
+    fields = ["seen_at", "hogia_status", "tracking_number", "state", "steps_done", "attempts", "next_attempt_at",
+              "last_error", "attention"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name_plural = _("invoice changes to the shop")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class PaymentCaptureInline(admin.TabularInline):
+    model = PaymentCapture
+    fields = ["provider", "payment_method", "state", "completed_at", "checks", "next_check_at", "reference",
+              "plugin_words"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class StatusMappingForm(forms.ModelForm):
+    """One line of a customer's order status mapping. Refused below the package that includes the
+    order status (only what is added or changed: a downgrade keeps the lines, the flow skips them)."""
+
+    class Meta:
+        model = StatusMapping
+        fields = ["hogia_status", "shop", "action", "woo_status", "buyer_email", "pass_tracking"]
+
+    def clean(self):
+        data = super().clean()
+        customer = self.instance.customer if self.instance.customer_id else getattr(self, "customer", None)
+        if customer is not None and self.has_changed():
+            refusal = feature_refusal(customer=customer, feature=Feature.ORDER_STATUS,
+                                      what=str(_("Order status mapping")))
+            if refusal:
+                raise forms.ValidationError(refusal)
+        shop = data.get("shop")
+        if shop is not None and customer is not None and shop.customer_id != customer.pk:
+            self.add_error("shop", _("This shop belongs to another customer."))
+        if data.get("action") == StatusMapping.Action.SET_STATUS:
+            status = data.get("woo_status")
+            shops = [shop] if shop else list(customer.shops.all()) if customer else []
+            known = {slug for s in shops for slug, _name in s.order_statuses}
+            if not status:
+                self.add_error("woo_status", _("Choose the order status to set."))
+            elif shops and status not in known:
+                self.add_error("woo_status", _("%(status)s is not one of the shop's order statuses (run \"test "
+                                               "connection\" to read them again).") % {"status": status})
+        return data
+
+
+class StatusMappingInline(admin.TabularInline):
+    """Shown on the customer's page, beside the flow settings' switch that turns it on."""
+
+    model = StatusMapping
+    form = StatusMappingForm
+    extra = 0
+    verbose_name_plural = _("order status to the shop: what each invoice status does "
+                            "(statuses without a line: Delivered → completed with tracking, Cancelled → support)")
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        shops = list(obj.shops.all()) if obj is not None else []
+        statuses = {}
+        for shop in shops:
+            for slug, name in shop.order_statuses:
+                statuses.setdefault(slug, f"{name} ({slug})")
+        form = formset.form
+        form.customer = obj
+        form.base_fields["woo_status"] = forms.ChoiceField(
+            label=_("new order status"), required=False, choices=[("", "–")] + sorted(statuses.items()),
+            help_text=StatusMapping._meta.get_field("woo_status").help_text)
+        form.base_fields["shop"].queryset = Shop.objects.filter(customer=obj) if obj else Shop.objects.none()
+        return formset
+
+
+@admin.register(StatusPush)
+class StatusPushAdmin(ObjectActionsMixin, ReadOnlyAdmin):
+    object_actions = ("retry",)
+    actions = ["retry"]
+    list_display = ["seen_at", "order", "hogia_status", "tracking_number", "state", "attempts", "short_attention"]
+    list_filter = ["state", "hogia_status", "transfer__shop__customer", "transfer__shop"]
+    search_fields = ["transfer__order_number", "transfer__invoice_number", "tracking_number"]
+    list_select_related = ["transfer", "transfer__shop"]
+    readonly_fields = ["transfer", "hogia_status", "delivery", "seen_at", "state", "steps_done", "attempts",
+                       "next_attempt_at", "last_error", "attention", "finished_at"]
+    fields = readonly_fields
+
+    @admin.display(description=_("order"), ordering="transfer__order_number")
+    def order(self, obj: StatusPush) -> str:
+        return str(obj.transfer)
+
+    @admin.display(description=_("what to do"))
+    def short_attention(self, obj: StatusPush) -> str:
+        text = obj.attention or obj.last_error
+        return format_html('<span title="{}">{}</span>', text, text[:90]) if text else "–"
+
+    @admin.action(description=_("Send to the shop again"))
+    def retry(self, request, queryset):
+        pushes_send_again(self, request, queryset)
+
+
+@admin.register(PaymentCapture)
+class PaymentCaptureAdmin(ObjectActionsMixin, ReadOnlyAdmin):
+    object_actions = ("retry_capture",)
+    actions = ["retry_capture"]
+    list_display = ["completed_at", "order", "provider", "state", "reference", "plugin_words"]
+    list_filter = ["state", "provider", "transfer__shop__customer"]
+    search_fields = ["transfer__order_number", "reference"]
+    list_select_related = ["transfer", "transfer__shop"]
+    readonly_fields = ["transfer", "provider", "payment_method", "state", "completed_at", "checks", "next_check_at",
+                       "checked_at", "reference", "plugin_words"]
+    fields = readonly_fields
+
+    @admin.display(description=_("order"), ordering="transfer__order_number")
+    def order(self, obj: PaymentCapture) -> str:
+        return str(obj.transfer)
+
+    @admin.action(description=_("Retry the capture (complete the order once more, if the plugin put it on hold)"))
+    def retry_capture(self, request, queryset):
+        captures_retry(self, request, queryset)
+
+
+def pushes_send_again(model_admin, request, pushes) -> None:
+    count = sum(status_push_retry(push=push, by=f"{request.user} (admin)")
+                for push in pushes.filter(state=StatusPush.State.NEEDS_ATTENTION))
+    model_admin.message_user(request, _("%(count)d change(s) queued for the shop again.") % {"count": count})
+
+
+def captures_retry(model_admin, request, captures) -> None:
+    for capture in captures.exclude(state=PaymentCapture.State.CAPTURED).select_related("transfer__shop"):
+        try:
+            said = capture_retry(capture=capture, by=f"{request.user} (admin)")
+        except RemoteError as exc:
+            model_admin.message_user(request, f"{capture.transfer}: {exc}", messages.ERROR)
+            continue
+        label = PaymentCapture.State(said).label if said in PaymentCapture.State.values else said
+        model_admin.message_user(request, f"{capture.transfer}: {label}")
+
+
 TRANSFER_STATE_COLOURS = {
     OrderTransfer.State.NEEDS_ATTENTION: "red", OrderTransfer.State.HELD: "amber",
     OrderTransfer.State.QUEUED: "blue", OrderTransfer.State.TRANSFERRING: "blue", OrderTransfer.State.RECEIVED: "blue",
@@ -488,7 +640,7 @@ RUN_OUTCOME_COLOURS = {SyncRun.Outcome.FAILED: "red", SyncRun.Outcome.PARTIAL: "
 @admin.register(OrderTransfer)
 class OrderTransferAdmin(ObjectActionsMixin, ReadOnlyAdmin):
     # What support acts on first (state, when, why), then who and how much.
-    object_actions = ("retry", "release_held", "refunds_booked_by_hand")
+    object_actions = ("retry", "release_held", "refunds_booked_by_hand", "status_to_shop_again", "capture_again")
     # Seven columns fit beside the admin's menu and filters at 1400 px: the shop's status and the
     # next attempt go under the state, the currency with the total; attempts are on the order's page.
     list_display = ["order_number", "shop_name", "state_badge", "buyer_name", "total_with_currency",
@@ -497,8 +649,8 @@ class OrderTransferAdmin(ObjectActionsMixin, ReadOnlyAdmin):
     search_fields = ["order_number", "buyer", "invoice_number", "shop__name", "shop__customer__name"]
     list_select_related = ["shop", "shop__customer"]
     date_hierarchy = "created_at"
-    inlines = [RefundCreditInline, OrderEventInline]
-    actions = ["retry", "release_held", "refunds_booked_by_hand"]
+    inlines = [RefundCreditInline, StatusPushInline, PaymentCaptureInline, OrderEventInline]
+    actions = ["retry", "release_held", "refunds_booked_by_hand", "status_to_shop_again", "capture_again"]
     readonly_fields = ["shop", "woo_order_id", "order_number", "state", "woo_status", "buyer", "total",
                        "currency", "invoice_number", "hogia_invoice_id", "hogia_customer_number",
                        "invoice_status", "invoice_delivery",
@@ -568,6 +720,14 @@ class OrderTransferAdmin(ObjectActionsMixin, ReadOnlyAdmin):
             except RemoteError as exc:
                 self.message_user(request, f"{transfer}: {exc}", messages.ERROR)
         self.message_user(request, _("%(count)d refund(s) marked as credited by hand.") % {"count": marked})
+
+    @admin.action(description=_("Send the invoice status to the shop again"))
+    def status_to_shop_again(self, request, queryset):
+        pushes_send_again(self, request, StatusPush.objects.filter(transfer__in=queryset))
+
+    @admin.action(description=_("Retry the payment capture"))
+    def capture_again(self, request, queryset):
+        captures_retry(self, request, PaymentCapture.objects.filter(transfer__in=queryset))
 
     @admin.action(description=_("Release held orders over the quota"))
     def release_held(self, request, queryset):

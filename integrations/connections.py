@@ -18,10 +18,14 @@ def _timeout() -> tuple[float, float]:
     return (settings.REMOTE_CONNECT_TIMEOUT, settings.REMOTE_READ_TIMEOUT)
 
 
-def woocommerce_client(*, shop: Shop, session: requests.Session | None = None) -> WooCommerceClient:
+def woocommerce_client(*, shop: Shop, session: requests.Session | None = None,
+                       read_timeout: float | None = None) -> WooCommerceClient:
+    """``read_timeout``: longer than the default where the shop works inside the call (completing an
+    order makes its payment plugin capture before WooCommerce answers)."""
+    connect, read = _timeout()
     return WooCommerceClient(base_url=shop.home_url, consumer_key=shop.consumer_key,
                              consumer_secret=shop.consumer_secret, session=session,
-                             timeout=_timeout())
+                             timeout=(connect, max(read, read_timeout or 0)))
 
 
 def hogia_client(*, connection: HogiaConnection,

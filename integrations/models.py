@@ -41,6 +41,14 @@ def _default_triggers() -> list:
     return list(DEFAULT_TRIGGER_STATUSES)
 
 
+class TrackingMethod(models.TextChoices):
+    """How a shop can show a delivery's carrier, number and link (``shop_status.tracking``)."""
+    SHIPMENT_TRACKING = "shipment_tracking", _("Shipment Tracking (WooCommerce extension)")
+    AST = "ast", _("Advanced Shipment Tracking (plugin)")
+    FULFILLMENTS = "fulfillments", _("WooCommerce order fulfillments")
+    NOTE = "note", _("a note to the buyer with the link")
+
+
 def new_webhook_secret() -> str:
     return secrets.token_urlsafe(32)
 
@@ -92,6 +100,14 @@ class Shop(ConnectionCheck):
     registered_webhooks = models.JSONField(
         _("registered webhooks"), default=dict, blank=True,
         help_text=_("Topic → webhook id in the shop, as registered by the portal."))
+    tracking_method = models.CharField(
+        _("how tracking reaches the shop"), max_length=30, choices=TrackingMethod.choices,
+        default=TrackingMethod.NOTE,
+        help_text=_("Found by \"test connection\" in the shop's REST index: a shipment tracking plugin, "
+                    "WooCommerce's own fulfillments, or else a note to the buyer with the link."))
+    rest_namespaces = models.JSONField(
+        _("REST namespaces"), default=list, blank=True,
+        help_text=_("The shop's REST API namespaces (GET /wp-json/), read by \"test connection\"."))
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
@@ -442,6 +458,19 @@ class OrderTransfer(models.Model):
         help_text=_("As Hogia Smart's invoice feed last said: Draft, Delivered, Invoiced, Paid or Cancelled."))
     invoice_status_at = models.DateTimeField(_("invoice status read"), null=True, blank=True)
     invoice_delivery = models.JSONField(_("delivery (carrier, tracking)"), default=dict, blank=True)
+    invoice_gross = models.DecimalField(
+        _("invoiced amount"), max_digits=14, decimal_places=2, null=True, blank=True,
+        help_text=_("The invoice's total in Hogia Smart before rounding to whole kronor, as its feed last said."))
+    payment_method = models.CharField(_("payment method"), max_length=60, blank=True)
+    paid_at = models.DateTimeField(_("paid (authorised) in the shop"), null=True, blank=True)
+    payment_expiry_warned_at = models.DateTimeField(
+        _("warned that the payment's authorisation ends"), null=True, blank=True)
+    shop_status_written = models.CharField(
+        _("status the portal last wrote"), max_length=40, blank=True,
+        help_text=_("A status set in the shop after this one was written is a person's (or a plugin's) "
+                    "and is never overwritten."))
+    shop_modified_after_write = models.DateTimeField(
+        _("shop's change time after the portal's write"), null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -465,6 +494,7 @@ class HogiaInvoiceFeed(models.Model):
                                     verbose_name=_("customer"))
     row_version = models.BigIntegerField(_("invoice changes read up to (rowVersion)"), default=0)
     read_at = models.DateTimeField(_("last read"), null=True, blank=True)
+    woken_at = models.DateTimeField(_("last queued"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("invoice feed")
@@ -493,6 +523,10 @@ class OrderEvent(models.Model):
         TAKEN_OVER = "taken_over", _("attempt taken over")
         REPAIRED = "repaired", _("repaired by the sweeper")
         INVOICE_STATUS = "invoice_status", _("invoice status in Hogia Smart")
+        SHOP_STATUS = "shop_status", _("status sent to the shop")
+        TRACKING = "tracking", _("tracking sent to the shop")
+        BUYER_EMAIL = "buyer_email", _("e-mail to the buyer")
+        CAPTURE = "capture", _("payment capture")
 
     transfer = models.ForeignKey(OrderTransfer, on_delete=models.CASCADE, related_name="events",
                                  verbose_name=_("order"))
@@ -547,6 +581,7 @@ class RefundCredit(models.Model):
         _("booked by hand"), default=False,
         help_text=_("Support booked this credit in Hogia Smart themselves (e.g. a refund by amount "
                     "only, which has no VAT split)."))
+    invoice_status = models.CharField(_("credit invoice status in Hogia Smart"), max_length=20, blank=True)
     created_at = models.DateTimeField(_("credited"), default=timezone.now)
 
     class Meta:
@@ -789,3 +824,129 @@ class InitialSyncItem(models.Model):
         verbose_name_plural = _("initial sync items")
         constraints = [models.UniqueConstraint(fields=["job", "sku"], name="one_item_per_job_sku")]
         indexes = [models.Index(fields=["job", "state"])]
+
+
+class HogiaInvoiceStatus(models.TextChoices):
+    """An invoice's status in Hogia Smart (``../shared/docs/hogia-smart-api.md``)."""
+    DRAFT = "Draft", _("Draft (utkast)")
+    DELIVERED = "Delivered", _("Delivered (levererad)")
+    INVOICED = "Invoiced", _("Invoiced (fakturerad)")
+    PAID = "Paid", _("Paid (betald)")
+    CANCELLED = "Cancelled", _("Cancelled (makulerad)")
+
+
+class StatusMapping(models.Model):
+    """What one Hogia Smart invoice status does to the shop's order: for all of a customer's
+    shops, or (``shop`` set) for one shop, which then wins. A status without a row does
+    what ``integrations.orders.shop_status.DEFAULT_MAPPING`` says."""
+
+    class Action(models.TextChoices):
+        NOTHING = "nothing", _("nothing")
+        SET_STATUS = "set_status", _("set the order's status")
+        SUPPORT = "support", _("flag it for support, change nothing")
+
+    class BuyerEmail(models.TextChoices):
+        SHOP = "shop", _("the shop's own e-mail for the new status (if switched on in WooCommerce)")
+        NOTE = "note", _("also a note to the buyer, which WooCommerce e-mails")
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="status_mappings",
+                                 verbose_name=_("customer"))
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, null=True, blank=True, related_name="status_mappings",
+                             verbose_name=_("shop"), help_text=_("Empty: every shop of the customer."))
+    hogia_status = models.CharField(_("invoice status in Hogia Smart"), max_length=20,
+                                    choices=HogiaInvoiceStatus.choices)
+    action = models.CharField(_("in the shop"), max_length=20, choices=Action.choices, default=Action.NOTHING)
+    woo_status = models.CharField(
+        _("new order status"), max_length=40, blank=True,
+        help_text=_("One of the shop's statuses (custom ones too, as read by \"test connection\"). "
+                    "An order is never moved back (e.g. completed → processing)."))
+    buyer_email = models.CharField(_("e-mail to the buyer"), max_length=10, choices=BuyerEmail.choices,
+                                   default=BuyerEmail.SHOP)
+    pass_tracking = models.BooleanField(_("pass tracking"), default=False,
+                                        help_text=_("Carrier, tracking number and link, if Hogia Smart has them."))
+
+    class Meta:
+        ordering = ["customer", "shop", "hogia_status"]
+        verbose_name = _("order status mapping")
+        verbose_name_plural = _("order status mappings")
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "shop", "hogia_status"], name="one_mapping_per_shop_status"),
+            models.UniqueConstraint(fields=["customer", "hogia_status"], condition=models.Q(shop__isnull=True),
+                                    name="one_customer_mapping_per_status")]
+
+    def __str__(self) -> str:
+        return f"{self.get_hogia_status_display()} → {self.woo_status or self.get_action_display()}"
+
+
+class StatusPush(models.Model):
+    """One change of an order's invoice in Hogia Smart, on its way to the shop's order.
+
+    Unique per order and change (status plus tracking number), so the same change read
+    twice from the feed is one row and one write. Its steps (status, tracking, note)
+    are done once each and remembered, so a retry after a failure continues where it
+    stopped."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("waiting to be sent")
+        DONE = "done", _("sent")
+        SKIPPED = "skipped", _("nothing to send")
+        NEEDS_ATTENTION = "needs_attention", _("needs attention")
+
+    transfer = models.ForeignKey(OrderTransfer, on_delete=models.CASCADE, related_name="status_pushes",
+                                 verbose_name=_("order"))
+    hogia_status = models.CharField(_("invoice status in Hogia Smart"), max_length=20)
+    tracking_number = models.CharField(_("tracking number"), max_length=120, blank=True)
+    delivery = models.JSONField(_("delivery (carrier, tracking)"), default=dict, blank=True)
+    seen_at = models.DateTimeField(_("read from Hogia Smart"), default=timezone.now)
+    state = models.CharField(_("state"), max_length=20, choices=State.choices, default=State.PENDING,
+                             db_index=True)
+    steps_done = models.JSONField(_("steps done"), default=list, blank=True)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True, db_index=True)
+    locked_until = models.DateTimeField(_("locked until"), null=True, blank=True)
+    woken_at = models.DateTimeField(_("worker last woken"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+    attention = models.TextField(_("what to do"), blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-seen_at", "-id"]
+        verbose_name = _("status to the shop")
+        verbose_name_plural = _("statuses to the shop")
+        constraints = [models.UniqueConstraint(fields=["transfer", "hogia_status", "tracking_number"],
+                                               name="one_push_per_order_change")]
+
+    def __str__(self) -> str:
+        return f"{self.transfer_id}: {self.hogia_status} {self.tracking_number}".strip()
+
+
+class PaymentCapture(models.Model):
+    """The capture of an order's payment by the shop's payment plugin, which the portal sets
+    off by completing the order once, then checks from the order."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("waiting for the payment plugin")
+        CAPTURED = "captured", _("captured")
+        FAILED = "failed", _("failed")
+        NOT_CAPTURED = "not_captured", _("not captured by the plugin")
+
+    transfer = models.OneToOneField(OrderTransfer, on_delete=models.CASCADE, related_name="capture",
+                                    verbose_name=_("order"))
+    provider = models.CharField(_("payment provider"), max_length=20)
+    payment_method = models.CharField(_("payment method"), max_length=60)
+    state = models.CharField(_("state"), max_length=20, choices=State.choices, default=State.PENDING,
+                             db_index=True)
+    completed_at = models.DateTimeField(_("order completed by the portal"), default=timezone.now)
+    checks = models.PositiveIntegerField(_("checks"), default=0)
+    next_check_at = models.DateTimeField(_("next check"), null=True, blank=True, db_index=True)
+    reference = models.CharField(_("capture reference"), max_length=120, blank=True)
+    plugin_words = models.TextField(_("the payment plugin's words"), blank=True)
+    checked_at = models.DateTimeField(_("last checked"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-completed_at"]
+        verbose_name = _("payment capture")
+        verbose_name_plural = _("payment captures")
+
+    def __str__(self) -> str:
+        return f"{self.transfer_id}: {self.provider} {self.state}"

@@ -72,7 +72,7 @@ def customer_orders(*, customer: Customer, state: str = "", search: str = "") ->
 
 def customer_order(*, customer: Customer, transfer_id: int) -> OrderTransfer | None:
     """One order with its timeline, only if it belongs to the customer."""
-    return (OrderTransfer.objects.filter(shop__customer=customer, pk=transfer_id).select_related("shop")
+    return (OrderTransfer.objects.filter(shop__customer=customer, pk=transfer_id).select_related("shop", "capture")
             .prefetch_related("events", "credits").first())
 
 

@@ -18,6 +18,7 @@ from integrations.errors import (NotFound, RateLimited, RemoteError, RemoteRejec
                                  RemoteUnavailable, Unauthorised)
 from integrations.mapping.invoices import InvoiceArticles
 from integrations.models import FlowSettings, HogiaConnection, Shop, SyncLogEntry, SyncRun
+from integrations.orders.tracking import tracking_method_from_index
 
 Level = SyncLogEntry.Level
 
@@ -169,6 +170,15 @@ def shop_connection_test(*, shop: Shop, triggered_by: str = "",
     shop.currency = str(info.get("currency") or "")[:3]
     shop.order_statuses = [[slug, name] for slug, name in statuses]
     problems = []
+    try:
+        index = client.rest_index()
+    except RemoteError as exc:
+        # Some hosts hide the index; the orders still work, and tracking goes as a note to the buyer.
+        problems.append(_("the shop's REST index (/wp-json/) could not be read, so tracking goes as a note to the "
+                          "buyer (%(error)s)") % {"error": exc})
+        index = {}
+    shop.rest_namespaces = sorted(str(n) for n in index.get("namespaces") or [])
+    shop.tracking_method = tracking_method_from_index(index)
     if shop.currency and shop.currency != "SEK":
         problems.append(_("the shop's currency is %(currency)s: invoices will be in %(currency)s") % {
             "currency": shop.currency})
@@ -177,17 +187,20 @@ def shop_connection_test(*, shop: Shop, triggered_by: str = "",
     if missing:
         problems.append(_("chosen trigger status(es) %(statuses)s no longer exist in the shop") % {
             "statuses": ", ".join(missing)})
-    message = _("Connected to WooCommerce %(version)s, currency %(currency)s, %(count)d order statuses.") % {
+    message = _("Connected to WooCommerce %(version)s, currency %(currency)s, %(count)d order statuses; tracking "
+                "goes through %(tracking)s.") % {
         "version": shop.store_version or _("(version unknown)"), "currency": shop.currency or _("(unknown)"),
-        "count": len(statuses)}
+        "count": len(statuses), "tracking": shop.get_tracking_method_display()}
     if problems:
         message += " " + _("Note: %(problems)s.") % {"problems": "; ".join(problems)}
     run.read_count = 1
     return _connection_checked(
-        shop, run=run, ok=True, message=message, fields=["store_version", "currency", "order_statuses"],
+        shop, run=run, ok=True, message=message,
+        fields=["store_version", "currency", "order_statuses", "rest_namespaces", "tracking_method"],
         shop=shop, object_type="shop", object_ref=shop.name, warning=bool(problems),
         details={"version": shop.store_version, "currency": shop.currency,
-                 "home_url": info.get("home_url", ""), "order_statuses": shop.order_statuses})
+                 "home_url": info.get("home_url", ""), "order_statuses": shop.order_statuses,
+                 "tracking_method": shop.tracking_method, "rest_namespaces": shop.rest_namespaces})
 
 
 def hogia_connection_test(*, connection: HogiaConnection, triggered_by: str = "",

@@ -11,14 +11,16 @@ task, with its traceback, as failed.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from django.conf import settings
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_q.exceptions import TimeoutException
 
 from integrations.errors import RemoteError
 from integrations.intake import shop_webhooks_reenable, webhook_order_take
-from integrations.models import Shop, SyncLogEntry
+from integrations.models import PaymentCapture, Shop, SyncLogEntry
 from integrations.orders.attempt import order_transfer
 from integrations.orders.poll import orders_poll
 from integrations.orders.quota import held_release_all, quota_reconcile_all
@@ -45,10 +47,21 @@ def webhook_order(delivery_id: int) -> str:
 
 
 def sweep() -> int:
-    """Every minute: the backstop for lost wake-ups, and held orders the quota now allows."""
+    """Every minute: the backstop for lost wake-ups, and held orders the quota now allows; status
+    pushes and capture checks that are due (the stager does these every few seconds)."""
     woken = transfers_sweep() + transfers_wake_lost()
     held_release_all()
+    status_work_wake_due()
     return len(woken)
+
+
+def status_work_wake_due() -> int:
+    """Order status to the shops: due pushes, due capture checks, and the invoice feeds to read."""
+    from integrations.orders.capture import captures_check_due
+    from integrations.orders.invoice_status import invoice_feeds_wake_due
+    from integrations.orders.shop_status import status_pushes_wake_due
+
+    return len(status_pushes_wake_due()) + len(captures_check_due()) + len(invoice_feeds_wake_due())
 
 
 def reconcile_quotas() -> int:
@@ -143,8 +156,31 @@ def read_invoice_statuses(customer_id: int) -> str:
     from billing.models import Customer
     from integrations.orders.invoice_status import invoice_statuses_read
 
+    from integrations.orders.capture import payment_expiry_warnings
+
     changed = invoice_statuses_read(customer=Customer.objects.get(pk=customer_id))
-    return f"{changed} invoice(s) changed"
+    warned = payment_expiry_warnings(customer_id=customer_id)
+    return f"{changed} invoice(s) changed, {warned} authorisation warning(s)"
+
+
+def push_order_statuses(transfer_id: int) -> str:
+    """What Hogia Smart did with the order's invoice, to the shop (status, tracking, note, capture)."""
+    from integrations.orders.shop_status import pushes_run
+
+    return f"{pushes_run(transfer_id=transfer_id)} change(s) done"
+
+
+def check_payment_capture(transfer_id: int) -> str:
+    """Look again whether the payment plugin captured the order's payment."""
+    from integrations.orders.capture import capture_check
+
+    try:
+        return capture_check(transfer_id=transfer_id)
+    except RemoteError as exc:
+        # The shop is away: look again in ten minutes (the claim already says so).
+        PaymentCapture.objects.filter(transfer_id=transfer_id, state=PaymentCapture.State.PENDING).update(
+            next_check_at=timezone.now() + timedelta(minutes=10))
+        return f"shop unavailable: {exc}"
 
 
 def read_all_invoice_statuses() -> int:

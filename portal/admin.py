@@ -18,7 +18,8 @@ from billing.admin import (CustomerContactInline, ServiceHourEntryInline, Subscr
                            SubscriptionInline)
 from billing.models import Customer, Subscription
 from billing.selectors import subscription_same_start
-from integrations.admin import FLOW_SETTINGS_FIELDSETS, health_badge, shop_counts, shop_overwrite_notice
+from integrations.admin import (FLOW_SETTINGS_FIELDSETS, StatusMappingInline, health_badge, shop_counts,
+                                shop_overwrite_notice)
 from integrations.health import shop_health, shops_with_health
 from integrations.models import FlowSettings, HogiaConnection, Shop
 from integrations.rules import customer_package_outlook, package_change_check
@@ -168,8 +169,8 @@ class CustomerAdmin(admin.ModelAdmin):
                      "shops__url", "shops__name"]
     filter_horizontal = ["users"]
     readonly_fields = ["created_at", "add_links", "package_outlook", "customer_page"]
-    inlines = [CustomerContactInline, CustomerSubscriptionInline, FlowSettingsInline, HogiaConnectionInline,
-               ShopInline, ServiceHourEntryInline]
+    inlines = [CustomerContactInline, CustomerSubscriptionInline, FlowSettingsInline, StatusMappingInline,
+               HogiaConnectionInline, ShopInline, ServiceHourEntryInline]
     fieldsets = [
         (None, {"fields": ["name", "organisation_number", "is_active", "notes"]}),
         (_("Package"), {"fields": ["package_outlook"]}),

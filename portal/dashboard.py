@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from billing.models import OrderUsage, Subscription
 from billing.dates import month_start
-from integrations.models import InitialSync, OrderTransfer, Shop, SyncLogEntry, SyncRun
+from integrations.models import InitialSync, OrderTransfer, PaymentCapture, Shop, StatusPush, SyncLogEntry, SyncRun
 from integrations.selectors import failures_since
 
 # A customer is "near the quota" from this share of the month's orders.
@@ -63,6 +63,14 @@ def support_tallies(*, now=None) -> list[Tally]:
         Tally("attention", str(_("Orders needing attention")),
               by_state.get(OrderTransfer.State.NEEDS_ATTENTION, 0),
               _link(changelist, state__exact=OrderTransfer.State.NEEDS_ATTENTION), "red"),
+        Tally("status_attention", str(_("Invoice statuses the shop did not get (needs attention)")),
+              StatusPush.objects.filter(state=StatusPush.State.NEEDS_ATTENTION).count(),
+              _link("admin:integrations_statuspush_changelist", state__exact=StatusPush.State.NEEDS_ATTENTION), "red",
+              "integrations.view_statuspush"),
+        Tally("captures_failed", str(_("Payments the shop's payment plugin did not capture")),
+              PaymentCapture.objects.filter(state=PaymentCapture.State.FAILED).count(),
+              _link("admin:integrations_paymentcapture_changelist", state__exact=PaymentCapture.State.FAILED), "red",
+              "integrations.view_paymentcapture"),
         Tally("failing_shops", str(_("Shops whose connection test failed")), shops["failing"],
               _link("admin:integrations_shop_changelist", is_active__exact=1, last_check_ok__exact=0), "red",
               "integrations.view_shop"),

@@ -191,15 +191,38 @@ def _child_stop(child: subprocess.Popen) -> None:
 def run(*, say, orders: int = ORDERS, order_rate: float = ORDER_RATE, deliveries: int = DELIVERIES,
         webhook_threads: int = WEBHOOK_THREADS, retry_orders: int = RETRY_ORDERS,
         unloaded_orders: int = UNLOADED_ORDERS) -> dict:
-    folder = Path(tempfile.mkdtemp(prefix="bench-orders-"))
+    config = {"orders": orders, "order_rate": order_rate, "deliveries": deliveries,
+              "webhook_threads": webhook_threads, "retry_orders": retry_orders,
+              "unloaded_orders": unloaded_orders}
+    figures = run_measured(say=say, name="orders", module="integrations.benchmarks.orders", config=config)
+    engine = figures["database"]  # the vendor of the connection the measuring process ran on
+    targets_report(say, figures, _targets(engine))
+    if engine != "sqlite":
+        say(f"webhooks_per_s = {figures.get('webhooks_per_s')}/s   (the 300/s target is set for SQLite)")
+    return figures
+
+
+def targets_report(say, figures: dict, targets: list[tuple[str, str, float, str]]) -> None:
+    """Each figure against its target, and ``targets_missed`` in the figures."""
+    for key, comparison, limit, unit in targets:
+        value = figures.get(key)
+        verdict = "OK" if _target_met(value, comparison, limit) else "MISSED"
+        shown = "none" if value is None else f"{value}{unit}"
+        say(f"{key} = {shown}   target {comparison} {limit}{unit}: {verdict}")
+    figures["targets_missed"] = [key for key, comparison, limit, _unit in targets
+                                 if not _target_met(figures.get(key), comparison, limit)]
+
+
+def run_measured(*, say, name: str, module: str, config: dict) -> dict:
+    """Run ``<module>.measure(config)`` in a child process on a throw-away database (with
+    ``config["folder"]`` its own folder) and return the figures it printed."""
+    folder = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
     try:
         database = _ThrowAwayDatabase(folder)
     except Exception:
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    config = {"orders": orders, "order_rate": order_rate, "deliveries": deliveries,
-              "webhook_threads": webhook_threads, "retry_orders": retry_orders,
-              "unloaded_orders": unloaded_orders, "folder": str(folder)}
+    config = {**config, "folder": str(folder)}
     # SIGTERM stops the run as Ctrl-C does; while cleaning up, neither may cut the clean-up short.
     main = threading.current_thread() is threading.main_thread()
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)} if main else {}
@@ -210,8 +233,8 @@ def run(*, say, orders: int = ORDERS, order_rate: float = ORDER_RATE, deliveries
     try:
         say(f"a throw-away {database.engine} database: {database.name}")
         database.create()
-        code = ("import django, json, sys; django.setup(); "
-                "from integrations.benchmarks.orders import measure; measure(json.loads(sys.argv[1]))")
+        code = (f"import django, json, sys; django.setup(); "
+                f"from {module} import measure; measure(json.loads(sys.argv[1]))")
         with open(folder / "measure.log", "w") as log:
             child = subprocess.Popen([sys.executable, "-c", code, json.dumps(config)], cwd=MANAGE.parent,
                                      env={**database.env, "DJANGO_SETTINGS_MODULE": "portal.settings"},
@@ -223,14 +246,14 @@ def run(*, say, orders: int = ORDERS, order_rate: float = ORDER_RATE, deliveries
                     figures = json.loads(line[len(FIGURES):])
             child.wait()
         if figures is None and child.returncode == STOPPED_EXIT:
-            raise RuntimeError("the orders benchmark was stopped")
+            raise RuntimeError(f"the {name} benchmark was stopped")
         if figures is None:
             say(f"the measuring process failed (exit code {child.returncode}); its log ends:")
             for line in _tail(folder / "measure.log", 40):
                 say(f"  | {line}")
-            raise RuntimeError(f"the orders benchmark failed (exit code {child.returncode})")
+            raise RuntimeError(f"the {name} benchmark failed (exit code {child.returncode})")
     except _Stopped:
-        raise SystemExit("the orders benchmark was stopped (SIGTERM)") from None
+        raise SystemExit(f"the {name} benchmark was stopped (SIGTERM)") from None
     finally:
         for sig in handlers:
             signal.signal(sig, signal.SIG_IGN)
@@ -242,16 +265,6 @@ def run(*, say, orders: int = ORDERS, order_rate: float = ORDER_RATE, deliveries
             shutil.rmtree(folder, ignore_errors=True)
             for sig, handler in handlers.items():
                 signal.signal(sig, handler)
-    engine = figures["database"]  # the vendor of the connection the measuring process ran on
-    for key, comparison, limit, unit in _targets(engine):
-        value = figures.get(key)
-        verdict = "OK" if _target_met(value, comparison, limit) else "MISSED"
-        shown = "none" if value is None else f"{value}{unit}"
-        say(f"{key} = {shown}   target {comparison} {limit}{unit}: {verdict}")
-    if engine != "sqlite":
-        say(f"webhooks_per_s = {figures.get('webhooks_per_s')}/s   (the 300/s target is set for SQLite)")
-    figures["targets_missed"] = [key for key, comparison, limit, _unit in _targets(engine)
-                                 if not _target_met(figures.get(key), comparison, limit)]
     return figures
 
 
@@ -667,6 +680,12 @@ def _intake(*, customer, port: int, deliveries: int, threads: int) -> dict:
 
 def measure(config: dict) -> None:
     """The child process: runs on the throw-away database its environment names."""
+    child_run(config, _measure, {"orders_requested": config["orders"], "order_rate": config["order_rate"]})
+
+
+def child_run(config: dict, body, figures: dict) -> None:
+    """A benchmark's child process: ``body(config, folder=...)`` measures; its figures, with the
+    database's and broker's, go to the parent as the last line. Ctrl-C or SIGTERM stops it."""
     from django.db import connection
 
     def on_stop(signum, frame):
@@ -678,11 +697,10 @@ def measure(config: dict) -> None:
     signal.signal(signal.SIGTERM, on_stop)
     signal.signal(signal.SIGINT, on_stop)
     folder = Path(config["folder"])
-    figures: dict = {"database": connection.vendor, "broker": "redis" if settings.REDIS_URL else "orm",
-                     "debug": settings.DEBUG, "conn_max_age": connection.settings_dict["CONN_MAX_AGE"],
-                     "orders_requested": config["orders"], "order_rate": config["order_rate"]}
+    figures = {"database": connection.vendor, "broker": "redis" if settings.REDIS_URL else "orm",
+               "debug": settings.DEBUG, "conn_max_age": connection.settings_dict["CONN_MAX_AGE"], **figures}
     try:
-        figures.update(_measure(config, folder=folder))
+        figures.update(body(config, folder=folder))
     except _Stopped:
         sys.exit(STOPPED_EXIT)  # every process of the run is stopped by now
     connection.close()

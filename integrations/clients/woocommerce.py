@@ -255,6 +255,37 @@ class WooCommerceClient(HttpClient):
         return self._request("POST", self._url(f"orders/{int(order_id)}/notes"),
                              json={"note": note, "customer_note": customer_note}).data
 
+    def order_notes(self, order_id: int, *, kind: str = "any") -> list[dict]:
+        """The order's notes, newest first, all in one list (the notes controller does not page);
+        ``kind`` is ``any``, ``customer`` or ``internal``."""
+        return list(self._get(f"orders/{int(order_id)}/notes", {"type": kind}) or [])
+
+    # Outside wc/v3: the REST index and the shipment tracking plugins ----------------------
+
+    def _wp_json(self, route: str) -> str:
+        return f"{self.base_url}wp-json/{route.lstrip('/')}"
+
+    def rest_index(self) -> dict:
+        """``GET /wp-json/``: WordPress's index, whose ``namespaces`` say which plugins answer REST calls."""
+        return self._request("GET", self._wp_json(""), params={"_fields": "namespaces,routes"}).data or {}
+
+    def shipment_trackings(self, order_id: int, *, namespace: str) -> list[dict]:
+        """The order's tracking items under a Shipment Tracking namespace (``wc-shipment-tracking/v3``
+        for the WooCommerce extension, ``wc-ast/v3`` for Advanced Shipment Tracking)."""
+        return list(self._request("GET", self._wp_json(
+            f"{namespace}/orders/{int(order_id)}/shipment-trackings")).data or [])
+
+    def shipment_tracking_create(self, order_id: int, data: dict, *, namespace: str) -> dict:
+        return self._request("POST", self._wp_json(f"{namespace}/orders/{int(order_id)}/shipment-trackings"),
+                             json=data).data
+
+    def fulfillments(self, order_id: int) -> list[dict]:
+        """WooCommerce's own order fulfillments (a feature shops switch on; absent otherwise)."""
+        return list(self._get(f"orders/{int(order_id)}/fulfillments") or [])
+
+    def fulfillment_create(self, order_id: int, data: dict) -> dict:
+        return self._request("POST", self._url(f"orders/{int(order_id)}/fulfillments"), json=data).data
+
     def order_refunds(self, order_id: int) -> list[dict]:
         """The order's refund objects (positive ``amount``, negative lines and taxes)."""
         return list(self._paginate(f"orders/{int(order_id)}/refunds"))

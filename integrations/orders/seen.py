@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 State = OrderTransfer.State
 Kind = OrderEvent.Kind
-SEEN_FIELDS = ("shop_id", "state", "woo_status", "woo_modified_gmt", "quota_key", "invoice_number")
+SEEN_FIELDS = ("shop_id", "state", "woo_status", "woo_modified_gmt", "quota_key", "invoice_number", "invoice_status")
 # WooCommerce's statuses of an order that will not be paid for or delivered.
 CANCELLED_STATUSES = ("cancelled", "refunded", "failed")
 # How the portal saw an order first (``first_seen_via``), in words for the timeline.
@@ -80,8 +80,10 @@ def _shop_says(order: dict) -> dict:
     """The row's fields that the shop's copy of the order sets."""
     fields = {"order_number": str(order.get("number") or order["id"])[:40],
               "woo_status": str(order.get("status") or "")[:40],
-              "currency": str(order.get("currency") or "")[:3]}
-    for name, key in (("woo_modified_gmt", "date_modified_gmt"), ("order_created_gmt", "date_created_gmt")):
+              "currency": str(order.get("currency") or "")[:3],
+              "payment_method": str(order.get("payment_method") or "")[:60]}
+    for name, key in (("woo_modified_gmt", "date_modified_gmt"), ("order_created_gmt", "date_created_gmt"),
+                      ("paid_at", "date_paid_gmt")):
         value = gmt(order.get(key))
         if value is not None:
             fields[name] = value
@@ -198,6 +200,8 @@ def _reopen_if_changed(transfer: OrderTransfer, order: dict, *, status: str, lab
         return lifecycle.transition(transfer.pk, "reopen", next_attempt_at=timezone.now(), event=(
             Kind.REFUND, _("A refund was made in the shop: a credit invoice follows."),
             {"via": via, "refunds": sorted(new_refunds)}))
+    if transfer.state == State.INVOICED and status in CANCELLED_STATUSES and transfer.invoice_status == "Cancelled":
+        return False  # Hogia Smart cancelled the invoice itself (makulerad): there is nothing to credit
     if transfer.state == State.INVOICED and status in CANCELLED_STATUSES and not whole_credited:
         return lifecycle.transition(transfer.pk, "reopen", next_attempt_at=timezone.now(), event=(
             Kind.CANCELLED, _("The order is now %(label)s in the shop, after its invoice %(number)s was created.")

@@ -5,7 +5,7 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from integrations.models import OrderEvent, OrderTransfer, SyncRun
+from integrations.models import HogiaInvoiceStatus, OrderEvent, OrderTransfer, PaymentCapture, SyncRun
 
 register = template.Library()
 
@@ -62,6 +62,27 @@ def order_state_words(order: OrderTransfer) -> str:
             and order.next_attempt_at > timezone.now():
         return str(RETRYING)
     return str(ORDER_STATES.get(order.state, order.get_state_display()))
+
+
+@register.filter
+def invoice_status_words(status: str) -> str:
+    return str(HogiaInvoiceStatus(status).label) if status in HogiaInvoiceStatus.values else status
+
+
+CAPTURE_WORDS = {
+    PaymentCapture.State.PENDING: gettext_lazy("the order is completed; waiting for %(provider)s to capture"),
+    PaymentCapture.State.CAPTURED: gettext_lazy("captured by %(provider)s"),
+    PaymentCapture.State.FAILED: gettext_lazy("%(provider)s did not capture it; our support has been told"),
+    PaymentCapture.State.NOT_CAPTURED: gettext_lazy("not captured by %(provider)s's plugin; capture it in "
+                                                    "%(provider)s's portal"),
+}
+
+
+@register.filter
+def capture_words(capture: PaymentCapture) -> str:
+    from integrations.orders.capture import PROVIDER_NAMES
+
+    return str(CAPTURE_WORDS[capture.state]) % {"provider": PROVIDER_NAMES.get(capture.provider, capture.provider)}
 
 
 @register.filter

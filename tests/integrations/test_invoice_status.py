@@ -62,4 +62,4 @@ def test_the_schedule_queues_one_read_per_customer_with_invoices(woo_sandbox, ho
     with django_capture_on_commit_callbacks(execute=True):
         assert tasks.read_all_invoice_statuses() == 1
     assert queued == [("integrations.tasks.read_invoice_statuses", (customer.pk,))]
-    assert tasks.read_invoice_statuses(customer.pk) == "1 invoice(s) changed"
+    assert tasks.read_invoice_statuses(customer.pk) == "1 invoice(s) changed, 0 authorisation warning(s)"

@@ -61,10 +61,13 @@ class Command(BaseCommand):
         from integrations.orders.quota import held_release_all
         from integrations.orders.wakeups import transfers_wake_due, transfers_wake_lost
 
+        from integrations.tasks import status_work_wake_due
+
         transfers_wake_due()
         if slow:
             transfers_wake_lost()
             held_release_all()
+            status_work_wake_due()
 
     @staticmethod
     def _catch_up() -> None:
