@@ -25,6 +25,14 @@ lives in WooCommerce's source (``plugins/woocommerce/includes/rest-api/Controlle
 ``orders`` (items, totals, status, stock), ``coupons`` (``WC_Discounts``), ``refunds``,
 ``notes``, ``customers``, ``webhooks`` (CRUD, queue, delivery), ``system`` (system status,
 settings, taxes, reports), ``controls`` (``/_sandbox/``) and ``app`` (routes, the class).
+
+A store can also have what a real WooCommerce 11 store gets from plugins and features (see
+``shared/docs/payments-and-tracking.md``): ``index`` (WordPress's ``/wp-json/`` index with the
+namespaces the store has), ``tracking`` (Shipment Tracking and Advanced Shipment Tracking),
+``fulfillments`` (core order fulfillments, off by default), ``payments`` (Klarna, Nexi Checkout and
+Svea Checkout capturing when an order is completed, with the provider's side kept per order),
+``emails`` (the e-mails WooCommerce sends, as a log) and ``statuses`` (the status-write log, a
+person changing the status in wp-admin).
 """
 from __future__ import annotations
 

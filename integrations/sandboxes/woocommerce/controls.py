@@ -1,8 +1,10 @@
 """The sandbox's own routes under ``/_sandbox/`` and ``{prefix}/_sandbox/``, and its set-up API.
 
 Never part of the real API: they stand for what a shop owner does in wp-admin or what a test
-needs to arrange (stores, keys, settings, a moved clock, orders and products imported as a real
-store answered them, webhook flushing). Where they store a resource "as the shop made it",
+needs to arrange (stores, keys, settings with the store's plugins and features, a moved clock,
+orders and products imported as a real store answered them, webhook flushing). The controls of
+other modules: ``orders/<id>/status`` and ``status-writes`` (``statuses.py``), ``orders/<id>/payment``
+and ``payments`` (``payments.py``), ``emails`` (``emails.py``). Where they store a resource "as the shop made it",
 the record is kept as given, as WooCommerce's own data stores would hold it.
 """
 from __future__ import annotations
@@ -16,6 +18,7 @@ from .. import demo
 from ..fixtures import WOOCOMMERCE_11
 from ..http import SandboxRequest, SandboxResponse, html_table, json_response
 from .common import REST_BASE, WC_VERSION, ZERO, WooError, _dec, _truthy
+from .emails import email_settings
 from .products import PRODUCT_TEMPLATE
 from .store import Store
 from .variations import VARIATION_TEMPLATE
@@ -35,16 +38,22 @@ class ControlsMixin:
         with self.lock:
             for store in self.stores.values():
                 keys = list(store.keys.items()) or [("", {"consumer_secret": "", "permissions": ""})]
+                extras = ", ".join(store.plugins + [f for f, on in store.features.items() if on]) or "-"
                 for key, grant in keys:
                     rows.append([f"{base}{store.prefix}/", f"{base}{store.prefix}{REST_BASE}/", key,
                                  grant["consumer_secret"], grant["permissions"],
                                  "incl. VAT" if store.prices_include_tax else "excl. VAT",
-                                 len(store.products), len(store.orders), len(store.webhooks)])
+                                 len(store.products), len(store.orders), len(store.webhooks), extras])
         return (f"<p>Stand-ins for WooCommerce {WC_VERSION} stores on one port, each under its own path "
                 "as a WordPress subdirectory install: REST API <code>wc/v3</code>, signed with OAuth 1.0a "
                 "(plain HTTP) by the keys below. The keys are the sandbox's, valid nowhere else.</p>"
                 + html_table(["store", "REST API base", "consumer key", "consumer secret", "permissions",
-                              "prices entered", "products", "orders", "webhooks"], rows))
+                              "prices entered", "products", "orders", "webhooks", "plugins and features"], rows)
+                + "<p>Each store also answers <code>/wp-json/</code> (the REST index), the shipment-tracking "
+                  "plugins' routes and the order fulfillments routes while it has them; completing an order "
+                  "paid with Klarna, Nexi or Svea captures the payment as those plugins do. The controls "
+                  "<code>settings</code>, <code>payments</code>, <code>emails</code>, <code>status-writes</code>, "
+                  "<code>orders/{oid}/status</code> and <code>orders/{oid}/payment</code> set and show that.</p>")
 
     def _control(self, handler):
         def wrapped(request: SandboxRequest) -> SandboxResponse:
@@ -91,7 +100,9 @@ class ControlsMixin:
         return {"prefix": store.prefix, "home_url": store.home(), "consumer_keys": list(store.keys),
                 "prices_include_tax": store.prices_include_tax, "version": store.settings["version"],
                 "products": len(store.products), "orders": len(store.orders), "customers": len(store.customers),
-                "webhooks": len(store.webhooks), "order_statuses": [s for s, _ in store.order_statuses()]}
+                "webhooks": len(store.webhooks), "order_statuses": [s for s, _ in store.order_statuses()],
+                "plugins": list(store.plugins), "features": dict(store.features),
+                "payment_settings": dict(store.payment_settings)}
 
     def _ctl_seed(self, request: SandboxRequest) -> SandboxResponse:
         data = request.json()
@@ -206,20 +217,38 @@ class ControlsMixin:
         return json_response({"offset_seconds": store.clock_offset, "now": local, "now_gmt": gmt})
 
     def _ctl_settings(self, store: Store, request: SandboxRequest) -> SandboxResponse:
-        data = request.json() or {}
-        for key in ("prices_include_tax", "version", "home_url", "currency", "currency_symbol"):
-            if key in data:
-                store.settings[key] = data[key]
-        store.touch()
-        self.changed()
-        return json_response(store.settings)
+        """``{prefix}/_sandbox/settings``: POST changes, GET reads. Besides the store's options (prices incl.
+        tax, version, home URL, currency, blogname, admin_email, language, price separators): ``plugins``
+        (a list among shipment_tracking, ast, klarna, nexi, svea), ``features`` (``{"fulfillments": bool}``),
+        ``payment_settings`` (``kom_auto_capture``, ``dibs_manage_orders``, ``sync_order_completion``:
+        "yes"/"no") and ``emails`` (``{"customer_completed_order": false, ...}``)."""
+        if request.method == "POST":
+            data = request.json() or {}
+            for key in ("prices_include_tax", "version", "home_url", "currency", "currency_symbol", "blogname",
+                        "admin_email", "language", "price_thousand_sep", "price_decimal_sep"):
+                if key in data:
+                    store.settings[key] = data[key]
+            store.configure(plugins=data.get("plugins"), features=data.get("features"),
+                            payment_settings=data.get("payment_settings"), emails=data.get("emails"))
+            store.touch()
+            self.changed()
+        return json_response(self._store_settings(store))
+
+    def _store_settings(self, store: Store) -> dict:
+        return {**store.settings, "plugins": list(store.plugins), "features": dict(store.features),
+                "payment_settings": dict(store.payment_settings), "emails": email_settings(store)}
 
     # -- public set-up API -----------------------------------------------------------------------------
     def add_store(self, prefix: str = "", consumer_key: str | None = None, consumer_secret: str | None = None,
                   permissions: str = "read_write", keys: list | None = None, prices_include_tax: bool = True,
                   version: str = WC_VERSION, home_url: str | None = None, currency: str = "SEK",
-                  order_statuses: dict | None = None, coupons: list | None = None) -> Store:
-        """Create an empty store at ``prefix`` ("" = root, "/butik2" = a subdirectory install)."""
+                  order_statuses: dict | None = None, coupons: list | None = None, plugins: list | None = None,
+                  features: dict | None = None, payment_settings: dict | None = None,
+                  emails: dict | None = None) -> Store:
+        """Create an empty store at ``prefix`` ("" = root, "/butik2" = a subdirectory install). ``plugins``,
+        ``features``, ``payment_settings`` and ``emails`` as ``Store.configure`` takes them; left out, the
+        store has the payment plugins with their own defaults, no tracking plugin, no fulfillments and
+        WooCommerce's default e-mails."""
         prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
         with self.lock:
             if prefix in self.stores:
@@ -227,6 +256,7 @@ class ControlsMixin:
             store = Store(prefix, prices_include_tax=prices_include_tax, version=version, home_url=home_url,
                           currency=currency, order_statuses={(k[3:] if k.startswith("wc-") else k): v
                                                              for k, v in (order_statuses or {}).items()})
+            store.configure(plugins=plugins, features=features, payment_settings=payment_settings, emails=emails)
             for key in ([{"consumer_key": consumer_key, "consumer_secret": consumer_secret,
                           "permissions": permissions}] if consumer_key else []) + list(keys or []):
                 store.keys[key["consumer_key"]] = {"consumer_secret": key["consumer_secret"],

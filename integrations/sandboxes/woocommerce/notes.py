@@ -4,7 +4,8 @@ Follows, in ``woocommerce/woocommerce`` (``plugins/woocommerce/``):
 ``includes/rest-api/Controllers/Version3/class-wc-rest-order-notes-controller.php`` (and v2):
 ``type=any|customer|internal``, ``customer_note`` (shown and mailed to the customer),
 ``added_by_user``, delete only with ``force``; ``includes/class-wc-order.php``
-``add_order_note`` (the system notes on status changes).
+``add_order_note`` (the system notes on status changes; a customer note fires
+``woocommerce_new_customer_note``, the ``customer_note`` e-mail of ``emails.py``).
 """
 from __future__ import annotations
 
@@ -52,6 +53,9 @@ class NotesMixin:
         author = "admin" if _truthy(data.get("added_by_user")) else "system"
         note = self._add_note(store, order["id"], str(data["note"]), customer_note=_truthy(data.get("customer_note")),
                               author=author)
+        if note["customer_note"]:
+            # add_order_note( $note, 1 ) fires woocommerce_new_customer_note: the customer_note e-mail.
+            self._send_email(store, order, "customer_note")
         self.changed()
         location = f"{store.home()}{REST_BASE}/orders/{order['id']}/notes/{note['id']}"
         return wp_response(self._note_out(store, order["id"], note), 201, [("Location", location)])

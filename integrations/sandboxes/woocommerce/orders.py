@@ -15,7 +15,10 @@ Follows, in ``woocommerce/woocommerce`` (``plugins/woocommerce/``):
   ``wc_maybe_increase_stock_levels`` (REST orders may oversell);
 - ``includes/class-wc-tax.php``: ``calc_inclusive_tax``, ``calc_exclusive_tax``, ``get_rate_code``;
   ``includes/wc-product-functions.php``: ``wc_get_price_excluding_tax``.
-Coupons applied to an order live in ``coupons.py`` (``WC_Discounts``).
+Coupons applied to an order live in ``coupons.py`` (``WC_Discounts``). A status change
+(``_set_status``) also runs what hooks into it on a real store: the payment plugins' capture on
+``completed`` (``payments.py``), WooCommerce's e-mails (``emails.py``) and the status-write log
+(``statuses.py``).
 """
 from __future__ import annotations
 
@@ -163,6 +166,7 @@ class OrdersMixin:
             if order.get("status") == "trash":
                 raise WooError("woocommerce_rest_already_trashed", "The order has already been deleted.", 410)
             order["__status_before_trash"] = order.get("status")
+            self._log_status_write(store, order, order.get("status"), "trash", "rest")
             order["status"] = "trash"
             self._touch_order(store, order)
             out = self._order_out(store, order)
@@ -230,8 +234,10 @@ class OrdersMixin:
         self._calculate_totals(store, order)
         if data.get("coupon_lines"):
             self._apply_coupons(store, order, data["coupon_lines"])
+        order["__total_at_creation"] = order["total"]  # what a payment provider authorized at checkout
         store.orders[order_id] = order
         self._fire(store, "order.created", order_id)
+        self._fulfillments_on_new_order(store, order)
         self._save_status(store, order, data, creating=True)
         self._finish_order(store, order)
         self._fire(store, "order.updated", order_id)
@@ -324,9 +330,18 @@ class OrdersMixin:
             order["transaction_id"] = transaction_id
         if not order.get("date_paid"):
             order["date_paid"], order["date_paid_gmt"] = store.stamp()
+            self._payment_authorized(store, order)
         self._set_status(store, order, "processing" if self._needs_processing(store, order) else "completed")
 
-    def _set_status(self, store: Store, order: dict, status: str) -> None:
+    def _set_status(self, store: Store, order: dict, status: str, *, by: str = "rest", note: str = "",
+                    author: str = "system") -> None:
+        """``WC_Order::set_status`` + ``save`` + ``status_transition``, in WooCommerce's order: the order is
+        saved (``date_modified`` now, ``date_paid`` / ``date_completed``, stock), then
+        ``woocommerce_order_status_<to>`` runs (the payment plugins' capture on ``completed``, which
+        may itself move the order to ``on-hold`` through this same method), then the transition note
+        is added ("<note> Order status changed from A to B.", attributed to ``author``: a person for a
+        manual change in wp-admin, else the system), then the ``<from>_to_<to>`` notifications (the
+        e-mails). ``by`` (rest, person, plugin, ast) goes to the store's status-write log."""
         old = order.get("status")
         if old == status:
             return
@@ -334,14 +349,20 @@ class OrdersMixin:
         labels = dict(store.order_statuses())
         if status in PAID_STATUSES and not order.get("date_paid"):
             order["date_paid"], order["date_paid_gmt"] = store.stamp()
+            self._payment_authorized(store, order)
         if status == "completed":
             order["date_completed"], order["date_completed_gmt"] = store.stamp()
         if status in STOCK_REDUCING_STATUSES:
             self._reduce_stock(store, order)
         elif status in STOCK_RESTORING_STATUSES:
             self._restore_stock(store, order)
-        self._add_note(store, order["id"], f"Order status changed from {labels.get(old, old)} to "
-                                           f"{labels.get(status, status)}.", customer_note=False, author="system")
+        self._touch_order(store, order)
+        self._log_status_write(store, order, old, status, by)
+        if status == "completed":
+            self._payment_plugins_on_completed(store, order)
+        transition = f"Order status changed from {labels.get(old, old)} to {labels.get(status, status)}."
+        self._add_note(store, order["id"], f"{note} {transition}".strip(), customer_note=False, author=author)
+        self._status_emails(store, order, old, status)
 
     # -- order items --
     def _product_for_line(self, store: Store, posted: dict) -> dict | None:

@@ -161,6 +161,9 @@ class RefundsMixin:
         order["refunds"] = sorted(earlier + [summary], key=lambda r: r["id"], reverse=True)
         if remaining - amount <= 0:
             self._set_status(store, order, "refunded")
+        else:
+            # woocommerce_order_partially_refunded_notification (WC_Email_Customer_Refunded_Order::trigger_partial)
+            self._send_email(store, order, "customer_partially_refunded_order")
         self._touch_order(store, order)
         self._fire(store, "order.updated", order["id"])
 

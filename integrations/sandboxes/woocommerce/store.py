@@ -5,6 +5,11 @@ rates as ``WC_Tax`` reads them from ``wp_woocommerce_tax_rates``, the id counter
 WooCommerce share (``wp_posts`` ids for products, orders, refunds and coupons; order item ids;
 meta ids; comment ids for order notes), the store clock and the state file (dump/load).
 
+A store also knows which plugins and features it has (``plugins``, ``features``,
+``payment_settings``, ``emails``: see ``configure``) and keeps what those leave behind outside the
+order itself: the payment providers' side of each order (``payments``), the fulfillments, the
+e-mails WooCommerce sent and a log of every status write (for tests and benchmarks).
+
 Follows, in ``woocommerce/woocommerce`` (``plugins/woocommerce/``):
 - ``includes/wc-order-functions.php``: ``wc_get_order_statuses`` (the core statuses, plus
   ``checkout-draft`` added by ``src/Blocks/Domain/Services/DraftOrders.php``);
@@ -25,6 +30,18 @@ CORE_ORDER_STATUSES = [
     ("completed", "Completed"), ("cancelled", "Cancelled"), ("refunded", "Refunded"),
     ("failed", "Failed"), ("checkout-draft", "Draft"),
 ]
+
+# Plugins a store can have (``Store.plugins``): the shipment-tracking extensions and the payment
+# plugins whose order management captures on completion (tracking.py, payments.py).
+KNOWN_PLUGINS = ("shipment_tracking", "ast", "klarna", "nexi", "svea")
+# A new store has the payment plugins (so orders paid with them behave as on a store that has them)
+# and no tracking plugin.
+DEFAULT_PLUGINS = ["klarna", "nexi", "svea"]
+DEFAULT_FEATURES = {"fulfillments": False}  # FeaturesController: 'fulfillments' enabled_by_default false
+# The plugins' own defaults: Klarna's kom_auto_capture "yes" (KOM/KP settings), Nexi's
+# dibs_manage_orders "no" (nets-easy-settings.php), Svea's sync_order_completion "yes".
+DEFAULT_PAYMENT_SETTINGS = {"kom_auto_capture": "yes", "dibs_manage_orders": "no", "sync_order_completion": "yes"}
+LOG_LIMIT = 100_000  # status writes and e-mails kept per store
 
 # The Swedish store of the fixtures (GET /taxes, /taxes/classes).
 SWEDISH_TAX_RATES = [
@@ -48,7 +65,20 @@ class Store:
         self.prefix = prefix
         self.keys: dict[str, dict] = {}
         self.settings = {"prices_include_tax": prices_include_tax, "version": version,
-                         "home_url": home_url, "currency": currency, "currency_symbol": "kr"}
+                         "home_url": home_url, "currency": currency, "currency_symbol": "kr",
+                         # WordPress's blogname and admin_email; the site language (the sandbox's own
+                         # notes are English, so en_US; sv_SE switches the plugins' translated notes).
+                         "blogname": "Butik", "admin_email": "admin@shop.example", "language": "en_US",
+                         # woocommerce_price_thousand_sep / _decimal_sep as the fixtures' store has them.
+                         "price_thousand_sep": "", "price_decimal_sep": ","}
+        self.plugins: list[str] = list(DEFAULT_PLUGINS)
+        self.features: dict = dict(DEFAULT_FEATURES)
+        self.payment_settings: dict = dict(DEFAULT_PAYMENT_SETTINGS)
+        self.emails: dict[str, bool] = {}  # overrides of WC_Emails' defaults (emails.py)
+        self.payments: dict[int, dict] = {}  # the provider's side of an order (payments.py)
+        self.fulfillments: dict[int, dict] = {}  # wc_order_fulfillments rows with their meta
+        self.email_log: list[dict] = []
+        self.status_writes: list[dict] = []
         self.tax_rates = [dict(r) for r in (tax_rates or SWEDISH_TAX_RATES)]
         self.tax_classes = [dict(c) for c in SWEDISH_TAX_CLASSES]
         self.extra_statuses: dict[str, str] = dict(order_statuses or {})
@@ -60,7 +90,8 @@ class Store:
         self.customers: dict[int, dict] = {}
         self.webhooks: dict[int, dict] = {}
         self.coupons: dict[str, dict] = {}
-        self.counters = {"post": 0, "user": 1, "webhook": 0, "item": 0, "meta": 0, "comment": 0}
+        self.counters = {"post": 0, "user": 1, "webhook": 0, "item": 0, "meta": 0, "comment": 0,
+                         "fulfillment": 0, "fulfillment_meta": 0, "email": 0}
         self.clock_offset = 0.0
         self.seen_home: str | None = None
         self.deliveries: list[dict] = []
@@ -94,6 +125,38 @@ class Store:
     def order_statuses(self) -> list[tuple[str, str]]:
         return CORE_ORDER_STATUSES + [(k, v) for k, v in self.extra_statuses.items()
                                       if k not in dict(CORE_ORDER_STATUSES)]
+
+    # -- plugins and features --
+    def has_plugin(self, name: str) -> bool:
+        return name in self.plugins
+
+    def configure(self, *, plugins: list | None = None, features: dict | None = None,
+                  payment_settings: dict | None = None, emails: dict | None = None) -> None:
+        """Plugins installed (a list among ``KNOWN_PLUGINS``), core features (``fulfillments``), the
+        payment plugins' order-management settings and which e-mails are enabled; ``None`` leaves one
+        as it is, a dict is merged."""
+        if plugins is not None:
+            unknown = [p for p in plugins if p not in KNOWN_PLUGINS]
+            if unknown:
+                raise ValueError(f"unknown plugin(s) {unknown}; known: {list(KNOWN_PLUGINS)}")
+            self.plugins = [p for p in KNOWN_PLUGINS if p in plugins]
+        if features is not None:
+            unknown = [f for f in features if f not in DEFAULT_FEATURES]
+            if unknown:
+                raise ValueError(f"unknown feature(s) {unknown}; known: {list(DEFAULT_FEATURES)}")
+            self.features.update({k: bool(v) for k, v in features.items()})
+        if payment_settings is not None:
+            for key, value in payment_settings.items():
+                if value not in ("yes", "no"):
+                    raise ValueError(f"payment setting {key} must be 'yes' or 'no'")
+                self.payment_settings[key] = value
+        if emails is not None:
+            self.emails.update({k: bool(v) for k, v in emails.items()})
+
+    def log(self, entries: list, entry: dict) -> None:
+        entries.append(entry)
+        if len(entries) > LOG_LIMIT:
+            del entries[:len(entries) - LOG_LIMIT]
 
     # -- tax --
     def rates(self, tax_class: str, country: str, *, shipping: bool = False) -> list[dict]:
@@ -159,6 +222,10 @@ class Store:
             "coupons": list(self.coupons.values()), "counters": self.counters, "clock_offset": self.clock_offset,
             "seen_home": self.seen_home, "deliveries": self.deliveries[-200:],
             "pending": [{"webhook_id": w, "resource_id": r, **v} for (w, r), v in self.pending.items()],
+            "plugins": self.plugins, "features": self.features, "payment_settings": self.payment_settings,
+            "emails": self.emails, "payments": {str(k): v for k, v in self.payments.items()},
+            "fulfillments": list(self.fulfillments.values()), "email_log": self.email_log,
+            "status_writes": self.status_writes,
         }
 
     @classmethod
@@ -187,6 +254,14 @@ class Store:
         for entry in data.get("pending", []):
             entry = dict(entry)
             store.pending[(int(entry.pop("webhook_id")), int(entry.pop("resource_id")))] = entry
+        store.plugins = list(data.get("plugins", store.plugins))
+        store.features.update(data.get("features", {}))
+        store.payment_settings.update(data.get("payment_settings", {}))
+        store.emails = dict(data.get("emails", {}))
+        store.payments = {int(k): v for k, v in data.get("payments", {}).items()}
+        store.fulfillments = {f["id"]: f for f in data.get("fulfillments", [])}
+        store.email_log = list(data.get("email_log", []))
+        store.status_writes = list(data.get("status_writes", []))
         return store
 
 
