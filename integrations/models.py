@@ -466,9 +466,9 @@ class OrderTransfer(models.Model):
     payment_expiry_warned_at = models.DateTimeField(
         _("warned that the payment's authorisation ends"), null=True, blank=True)
     shop_status_written = models.CharField(
-        _("status the portal last wrote"), max_length=40, blank=True,
-        help_text=_("A status set in the shop after this one was written is a person's (or a plugin's) "
-                    "and is never overwritten."))
+        _("status after the portal's last write"), max_length=40, blank=True,
+        help_text=_("The status the shop answered the portal's last write with. Another status in the shop "
+                    "later was set by a person (or a plugin) and is never overwritten."))
     shop_modified_after_write = models.DateTimeField(
         _("shop's change time after the portal's write"), null=True, blank=True)
 

@@ -152,7 +152,7 @@ def _measure(config: dict, *, folder: Path) -> dict:
 
 def _writes(shop) -> dict[int, list[dict]]:
     by_order: dict[int, list[dict]] = {}
-    for write in _control(shop, "GET", "status-writes"):
+    for write in _control(shop, "GET", "status-writes")["status_writes"]:
         if write.get("by") == "rest":
             by_order.setdefault(int(write["order_id"]), []).append(write)
     return by_order
@@ -170,9 +170,7 @@ def _figures(shop, made, invoices, pushes, faults: int) -> dict:
         else:
             lost += 1
     pairs = Counter((order_id, w["to"]) for order_id, ws in writes.items() for w in ws)
-    payments = _control(shop, "GET", "payments")
-    records = payments.values() if isinstance(payments, dict) else payments
-    per_order = [len(r.get("captures") or []) for r in records if r]
+    per_order = [len(r.get("captures") or []) for r in _control(shop, "GET", "payments")["payments"].values()]
     woo = woocommerce_client(shop=shop)
     trackings = [len(woo.shipment_trackings(order_id, namespace="wc-shipment-tracking/v3")) for order_id in invoices]
     return {

@@ -257,9 +257,10 @@ def capture_retry(*, capture: PaymentCapture, by: str, woo=None) -> str:
     answer = woo.order_update(transfer.woo_order_id, {"status": "completed"})
     from integrations.orders.seen import gmt
 
+    answered = str(answer.get("status") or "")
     OrderTransfer.objects.filter(pk=transfer.pk).update(
-        shop_status_written="completed", shop_modified_after_write=gmt(answer.get("date_modified_gmt")),
-        woo_status=str(answer.get("status") or ""))
+        shop_status_written=answered, shop_modified_after_write=gmt(answer.get("date_modified_gmt")),
+        woo_status=answered)
     return capture_check(transfer_id=transfer.pk, woo=woo, order=answer)
 
 

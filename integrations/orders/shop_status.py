@@ -188,18 +188,18 @@ def _push_carry_out(push: StatusPush, *, transfer: OrderTransfer, rule: Rule, wo
         number = push.delivery["trackingNumber"]
         if not tracking_on_order(woo, method=method, order_id=transfer.woo_order_id, number=number):
             tracking_write(woo, method=method, order=order, delivery=push.delivery)
-            lifecycle.timeline_add(transfer.pk, Kind.TRACKING, _("Tracking sent to the shop (%(method)s): %(text)s") % {
-                "method": TrackingMethod(method).label, "text": tracking_text(push.delivery)},
-                tracking_number=number, method=method)
-            wrote = True
+        lifecycle.timeline_add(transfer.pk, Kind.TRACKING, _("Tracking sent to the shop (%(method)s): %(text)s") % {
+            "method": TrackingMethod(method).label, "text": tracking_text(push.delivery)},
+            tracking_number=number, method=method)
+        wrote = True
         steps = _step_done(push, steps, "tracking")
     if (rule.buyer_email == BuyerEmail.NOTE or (tracking and method == TrackingMethod.NOTE)) and "note" not in steps:
         note = _buyer_note(transfer, push, rule=rule, tracking=tracking)
         if not any(note == str(n.get("note") or "") for n in woo.order_notes(transfer.woo_order_id, kind="customer")):
             woo.order_note_create(transfer.woo_order_id, note, customer_note=True)
-            lifecycle.timeline_add(transfer.pk, Kind.BUYER_EMAIL, _("A note was sent to the buyer (WooCommerce "
-                                                                    "e-mails it): “%(note)s”") % {"note": note})
-            wrote = True
+        lifecycle.timeline_add(transfer.pk, Kind.BUYER_EMAIL, _("A note was sent to the buyer (WooCommerce "
+                                                                "e-mails it): “%(note)s”") % {"note": note})
+        wrote = True
         steps = _step_done(push, steps, "note")
     _finish(push, StatusPush.State.DONE if wrote or "wrote" in push.steps_done else StatusPush.State.SKIPPED)
 
@@ -226,12 +226,13 @@ def status_move(*, current: str, target: str) -> str:
 
 
 def person_changed(transfer: OrderTransfer, order: dict) -> bool:
-    """The order's status was set in the shop (by a person or a plugin) after the portal last wrote it."""
-    if not transfer.shop_status_written or order.get("status") == transfer.shop_status_written:
-        return False
-    modified = gmt(order.get("date_modified_gmt"))
-    return modified is None or transfer.shop_modified_after_write is None or (
-        modified > transfer.shop_modified_after_write)
+    """The order's status was set in the shop (by a person or a plugin) after the portal last wrote it.
+
+    ``shop_status_written`` is the status the shop answered the portal's write with (a payment
+    plugin may have moved it inside that write), so any other status now was set later. The
+    change time alone cannot tell: WooCommerce keeps it to the second, and a person may act
+    within the second of the portal's write."""
+    return bool(transfer.shop_status_written) and order.get("status") != transfer.shop_status_written
 
 
 def _status_step(push: StatusPush, *, transfer: OrderTransfer, rule: Rule, order: dict,
@@ -267,7 +268,9 @@ def _status_step(push: StatusPush, *, transfer: OrderTransfer, rule: Rule, order
                 "Not set to %(target)s: the order is already %(current)s in the shop, and an order is never moved "
                 "back.") % {"target": label(target), "current": label(current)},
                 hogia_status=push.hogia_status, skipped=refusal)
-        _step_done(push, push.steps_done, "status")
+        # The same status after a failed attempt: most likely that attempt's write, whose answer was lost.
+        _step_done(push, [*push.steps_done, "wrote"] if refusal == "same" and push.attempts else push.steps_done,
+                   "status")
         return ""
     if target == "completed" and provider:
         blocked = capture_blocked(transfer=transfer, order=order)
@@ -281,9 +284,9 @@ def _status_step(push: StatusPush, *, transfer: OrderTransfer, rule: Rule, order
     answer = woo.order_update(transfer.woo_order_id, {"status": target})
     now_status = str(answer.get("status") or target)
     OrderTransfer.objects.filter(pk=transfer.pk).update(
-        shop_status_written=target, shop_modified_after_write=gmt(answer.get("date_modified_gmt")),
+        shop_status_written=now_status, shop_modified_after_write=gmt(answer.get("date_modified_gmt")),
         woo_status=now_status)
-    transfer.shop_status_written = target
+    transfer.shop_status_written = now_status
     message = _("Status in the shop set to %(target)s (was %(current)s).") % {
         "target": label(target), "current": label(current)}
     if rule.buyer_email == BuyerEmail.SHOP:

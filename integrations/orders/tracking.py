@@ -85,7 +85,8 @@ def tracking_write(woo: WooCommerceClient, *, method: str, order: dict, delivery
                  for line in order.get("line_items") or [] if line.get("id")]
         woo.fulfillment_create(order_id, {
             "status": "fulfilled", "is_fulfilled": True, "notify_customer": False,
-            "meta_data": [{"key": "_tracking_number", "value": number},
-                          {"key": "_tracking_url", "value": delivery.get("trackingUrl", "")},
-                          {"key": "_shipment_provider", "value": carrier},
-                          {"key": "_items", "value": items}]})
+            # id 0: a new entry; WC_Data::set_meta_data drops entries without an id.
+            "meta_data": [{"id": 0, "key": "_tracking_number", "value": number},
+                          {"id": 0, "key": "_tracking_url", "value": delivery.get("trackingUrl", "")},
+                          {"id": 0, "key": "_shipment_provider", "value": carrier},
+                          {"id": 0, "key": "_items", "value": items}]})
