@@ -460,52 +460,41 @@ def shop_counts(queryset):
     return queryset.annotate(active_shops=Count("shops", filter=Q(shops__is_active=True)))
 
 
-class OrderEventInline(admin.TabularInline):
+class RecordInline(admin.TabularInline):
+    """An order's records, shown on its page: read, never edited."""
+
+    extra = 0
+    can_delete = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class OrderEventInline(RecordInline):
     model = OrderEvent
     fields = ["created_at", "kind", "message"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
     verbose_name_plural = _("timeline")
 
-    def has_add_permission(self, request, obj=None):
-        return False
 
-
-class RefundCreditInline(admin.TabularInline):
+class RefundCreditInline(RecordInline):
     model = RefundCredit
-    fields = ["woo_refund_id", "amount", "invoice_number", "booked_by_hand", "created_at"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
+    fields = ["woo_refund_id", "amount", "invoice_number", "invoice_status", "booked_by_hand", "created_at"]
 
 
-class StatusPushInline(admin.TabularInline):
+class StatusPushInline(RecordInline):
     model = StatusPush
     fields = ["seen_at", "hogia_status", "tracking_number", "state", "steps_done", "attempts", "next_attempt_at",
               "last_error", "attention"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
     verbose_name_plural = _("invoice changes to the shop")
 
-    def has_add_permission(self, request, obj=None):
-        return False
 
-
-class PaymentCaptureInline(admin.TabularInline):
+class PaymentCaptureInline(RecordInline):
     model = PaymentCapture
     fields = ["provider", "payment_method", "state", "completed_at", "checks", "next_check_at", "reference",
               "plugin_words"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 class StatusMappingForm(forms.ModelForm):

@@ -142,26 +142,27 @@ def _measure(config: dict, *, folder: Path) -> dict:
             deadline = time.monotonic() + GIVE_UP_SECONDS
             while time.monotonic() < deadline:
                 workers.check()
-                writes = _writes(shop)
+                writes = _writes(shop, started)
                 if all(any(w["to"] == MAPPED[s] and w["at"] >= t for w in writes.get(o, [])) for o, s, t in made):
                     break
                 time.sleep(1)
             pushes = Counter(StatusPush.objects.filter(transfer__shop=shop).values_list("state", flat=True))
-        return _figures(shop, made, invoices, pushes, config["faults"])
+        return _figures(shop, made, invoices, pushes, config["faults"], started)
 
 
-def _writes(shop) -> dict[int, list[dict]]:
+def _writes(shop, since: float) -> dict[int, list[dict]]:
+    """The status writes the shop got through its REST API since ``since`` (not the checkouts)."""
     by_order: dict[int, list[dict]] = {}
     for write in _control(shop, "GET", "status-writes")["status_writes"]:
-        if write.get("by") == "rest":
+        if write.get("by") == "rest" and write["at"] >= since:
             by_order.setdefault(int(write["order_id"]), []).append(write)
     return by_order
 
 
-def _figures(shop, made, invoices, pushes, faults: int) -> dict:
+def _figures(shop, made, invoices, pushes, faults: int, started: float) -> dict:
     from integrations.connections import woocommerce_client
 
-    writes = _writes(shop)
+    writes = _writes(shop, started)
     latencies, lost = [], 0
     for order_id, status, at in made:
         written = [w["at"] for w in writes.get(order_id, []) if w["to"] == MAPPED[status] and w["at"] >= at]

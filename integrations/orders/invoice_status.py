@@ -42,6 +42,7 @@ STATUS_WORDS = {"Draft": gettext_lazy("draft"), "Delivered": gettext_lazy("deliv
                 "Invoiced": gettext_lazy("invoiced"), "Paid": gettext_lazy("paid"),
                 "Cancelled": gettext_lazy("cancelled")}
 DELIVERY_KEYS = ("carrier", "trackingNumber", "trackingUrl")
+FLOW_ORDER = ["Draft", "Delivered", "Invoiced", "Paid"]
 # How often the stager has the feed read for a customer whose shop gets the order status.
 FEED_INTERVAL = timedelta(seconds=30)
 READ_TASK = "integrations.tasks.read_invoice_statuses"
@@ -68,6 +69,20 @@ def invoice_statuses_read(*, customer: Customer, hogia: HogiaSmartClient | None 
     HogiaInvoiceFeed.objects.filter(pk=feed.pk).update(row_version=max(highest, feed.row_version),
                                                         read_at=timezone.now())
     return changed
+
+
+def statuses_passed(previous: str, status: str) -> list[str]:
+    """The statuses an invoice went through from ``previous`` to ``status``, in order, ``status`` last.
+
+    The feed gives an invoice as it is now: one delivered and paid between two reads is read
+    as paid. Its delivery happened all the same, and what the mapping does on delivery (complete
+    the order, pass the tracking) must happen too. The order Draft → Delivered → Invoiced → Paid
+    is inferred from the statuses' meaning (Hogia Smart documents none); Cancelled stands alone."""
+    if status not in FLOW_ORDER:
+        return [status]
+    start = FLOW_ORDER.index(previous) + 1 if previous in FLOW_ORDER else 0
+    end = FLOW_ORDER.index(status)
+    return FLOW_ORDER[max(start, 1):end] + [status] if start <= end else [status]
 
 
 def _delivery(invoice: dict) -> dict:
@@ -103,7 +118,8 @@ def _record(customer: Customer, invoices: list[dict], *, to_shop: bool) -> int:
         lifecycle.timeline_add(transfer.pk, OrderEvent.Kind.INVOICE_STATUS, _status_message(
             number=transfer.invoice_number, status=status, delivery=delivery), status=status, delivery=delivery)
         if to_shop:
-            status_change_record(transfer_id=transfer.pk, status=status, delivery=delivery)
+            for passed in statuses_passed(transfer.invoice_status, status):
+                status_change_record(transfer_id=transfer.pk, status=passed, delivery=delivery)
         changed += 1
     return changed + _record_credits(customer, by_id)
 

@@ -186,3 +186,19 @@ def test_due_pushes_checks_and_feeds_are_woken_once_per_due_time(monkeypatch):
     assert invoice_feeds_wake_due(now=now + timedelta(seconds=31)) == [customer.pk]
     assert [f for f, _a in queued] == ["integrations.tasks.push_order_statuses", "integrations.tasks.check_payment_capture",
                                        "integrations.tasks.read_invoice_statuses", "integrations.tasks.read_invoice_statuses"]
+
+
+@pytest.mark.parametrize("previous, status, passed", [
+    ("", "Draft", ["Draft"]),
+    ("Draft", "Delivered", ["Delivered"]),
+    ("Draft", "Paid", ["Delivered", "Invoiced", "Paid"]),  # delivered and paid between two reads
+    ("", "Paid", ["Delivered", "Invoiced", "Paid"]),
+    ("Delivered", "Paid", ["Invoiced", "Paid"]),
+    ("Paid", "Paid", ["Paid"]),  # the tracking changed: the same status again
+    ("Paid", "Delivered", ["Delivered"]),  # back in Hogia Smart (a person's correction): as it is
+    ("Delivered", "Cancelled", ["Cancelled"]),
+])
+def test_statuses_skipped_between_two_reads_of_the_feed_still_happen(previous, status, passed):
+    from integrations.orders.invoice_status import statuses_passed
+
+    assert statuses_passed(previous, status) == passed

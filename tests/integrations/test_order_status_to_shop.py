@@ -164,6 +164,8 @@ def test_paid_sets_the_status_the_customer_mapped_a_custom_one_too(woo_sandbox, 
     shop_connection_test(shop=shop)
     shop.refresh_from_db()
     assert "betald" in dict(shop.order_statuses)
+    # A shop selling services: nothing is delivered, the paid invoice moves the order.
+    StatusMapping.objects.create(customer=customer, hogia_status="Delivered", action=StatusMapping.Action.NOTHING)
     StatusMapping.objects.create(customer=customer, hogia_status="Paid", action=StatusMapping.Action.SET_STATUS,
                                  woo_status="betald", buyer_email=StatusMapping.BuyerEmail.NOTE)
     order = klarna_order(shop)
@@ -375,3 +377,16 @@ def test_every_change_arrives_exactly_once_through_500s_and_timeouts(woo_sandbox
             ] == [POSTNORD["trackingNumber"]]
     assert len(captures(shop, order["id"])) == 1
     assert PaymentCapture.objects.get(transfer=transfer).state == PaymentCapture.State.CAPTURED
+
+
+def test_delivered_and_paid_between_two_reads_still_completes_the_order_with_tracking(woo_sandbox, hogia_sandbox):
+    customer, shop, order, transfer = invoiced(woo_sandbox, hogia_sandbox)
+    hogia_sets(hogia_sandbox, transfer, "Delivered", POSTNORD)
+    hogia_change(customer, transfer, hogia_sandbox, "Paid")  # the feed says only "Paid" now
+    assert order_now(shop, order["id"])["status"] == "completed"
+    assert list(StatusPush.objects.filter(transfer=transfer).order_by("id").values_list("hogia_status", "state")) == [
+        ("Draft", "skipped"), ("Delivered", "done"), ("Invoiced", "skipped"), ("Paid", "skipped")]
+    assert len(captures(shop, order["id"])) == 1
+    notes = WooCommerceClient(base_url=shop.home_url, consumer_key=shop.consumer_key,
+                              consumer_secret=shop.consumer_secret).order_notes(order["id"], kind="customer")
+    assert POSTNORD["trackingUrl"] in notes[0]["note"]  # the demo store has no tracking plugin: a note
