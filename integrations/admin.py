@@ -484,9 +484,17 @@ class RefundCreditInline(RecordInline):
     fields = ["woo_refund_id", "amount", "invoice_number", "invoice_status", "booked_by_hand", "created_at"]
 
 
+STEP_WORDS = {"status": _("status"), "tracking": _("tracking"), "note": _("note to the buyer")}
+
+
+@admin.display(description=_("steps done"))
+def steps_text(push: StatusPush) -> str:
+    return ", ".join(str(STEP_WORDS[step]) for step in push.steps_done if step in STEP_WORDS) or "–"
+
+
 class StatusPushInline(RecordInline):
     model = StatusPush
-    fields = ["seen_at", "hogia_status", "tracking_number", "state", "steps_done", "attempts", "next_attempt_at",
+    fields = ["seen_at", "hogia_status", "tracking_number", "state", steps_text, "attempts", "next_attempt_at",
               "last_error", "attention"]
     verbose_name_plural = _("invoice changes to the shop")
 
@@ -561,7 +569,7 @@ class StatusPushAdmin(ObjectActionsMixin, ReadOnlyAdmin):
     list_filter = ["state", "hogia_status", "transfer__shop__customer", "transfer__shop"]
     search_fields = ["transfer__order_number", "transfer__invoice_number", "tracking_number"]
     list_select_related = ["transfer", "transfer__shop"]
-    readonly_fields = ["transfer", "hogia_status", "delivery", "seen_at", "state", "steps_done", "attempts",
+    readonly_fields = ["transfer", "hogia_status", "delivery", "seen_at", "state", steps_text, "attempts",
                        "next_attempt_at", "last_error", "attention", "finished_at"]
     fields = readonly_fields
 

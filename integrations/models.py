@@ -49,6 +49,15 @@ class TrackingMethod(models.TextChoices):
     NOTE = "note", _("a note to the buyer with the link")
 
 
+class HogiaInvoiceStatus(models.TextChoices):
+    """An invoice's status in Hogia Smart (``../shared/docs/hogia-smart-api.md``)."""
+    DRAFT = "Draft", _("Draft (utkast)")
+    DELIVERED = "Delivered", _("Delivered (levererad)")
+    INVOICED = "Invoiced", _("Invoiced (fakturerad)")
+    PAID = "Paid", _("Paid (betald)")
+    CANCELLED = "Cancelled", _("Cancelled (makulerad)")
+
+
 def new_webhook_secret() -> str:
     return secrets.token_urlsafe(32)
 
@@ -454,7 +463,7 @@ class OrderTransfer(models.Model):
     updated_at = models.DateTimeField(_("changed"), auto_now=True)
     invoiced_at = models.DateTimeField(_("invoiced"), null=True, blank=True)
     invoice_status = models.CharField(
-        _("invoice status in Hogia Smart"), max_length=20, blank=True,
+        _("invoice status in Hogia Smart"), max_length=20, blank=True, choices=HogiaInvoiceStatus.choices,
         help_text=_("As Hogia Smart's invoice feed last said: Draft, Delivered, Invoiced, Paid or Cancelled."))
     invoice_status_at = models.DateTimeField(_("invoice status read"), null=True, blank=True)
     invoice_delivery = models.JSONField(_("delivery (carrier, tracking)"), default=dict, blank=True)
@@ -581,7 +590,8 @@ class RefundCredit(models.Model):
         _("booked by hand"), default=False,
         help_text=_("Support booked this credit in Hogia Smart themselves (e.g. a refund by amount "
                     "only, which has no VAT split)."))
-    invoice_status = models.CharField(_("credit invoice status in Hogia Smart"), max_length=20, blank=True)
+    invoice_status = models.CharField(_("credit invoice status in Hogia Smart"), max_length=20, blank=True,
+                                      choices=HogiaInvoiceStatus.choices)
     created_at = models.DateTimeField(_("credited"), default=timezone.now)
 
     class Meta:
@@ -826,15 +836,6 @@ class InitialSyncItem(models.Model):
         indexes = [models.Index(fields=["job", "state"])]
 
 
-class HogiaInvoiceStatus(models.TextChoices):
-    """An invoice's status in Hogia Smart (``../shared/docs/hogia-smart-api.md``)."""
-    DRAFT = "Draft", _("Draft (utkast)")
-    DELIVERED = "Delivered", _("Delivered (levererad)")
-    INVOICED = "Invoiced", _("Invoiced (fakturerad)")
-    PAID = "Paid", _("Paid (betald)")
-    CANCELLED = "Cancelled", _("Cancelled (makulerad)")
-
-
 class StatusMapping(models.Model):
     """What one Hogia Smart invoice status does to the shop's order: for all of a customer's
     shops, or (``shop`` set) for one shop, which then wins. A status without a row does
@@ -846,8 +847,8 @@ class StatusMapping(models.Model):
         SUPPORT = "support", _("flag it for support, change nothing")
 
     class BuyerEmail(models.TextChoices):
-        SHOP = "shop", _("the shop's own e-mail for the new status (if switched on in WooCommerce)")
-        NOTE = "note", _("also a note to the buyer, which WooCommerce e-mails")
+        SHOP = "shop", _("WooCommerce's status e-mail")
+        NOTE = "note", _("also a note to the buyer")
 
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="status_mappings",
                                  verbose_name=_("customer"))
@@ -860,8 +861,11 @@ class StatusMapping(models.Model):
         _("new order status"), max_length=40, blank=True,
         help_text=_("One of the shop's statuses (custom ones too, as read by \"test connection\"). "
                     "An order is never moved back (e.g. completed → processing)."))
-    buyer_email = models.CharField(_("e-mail to the buyer"), max_length=10, choices=BuyerEmail.choices,
-                                   default=BuyerEmail.SHOP)
+    buyer_email = models.CharField(
+        _("e-mail to the buyer"), max_length=10, choices=BuyerEmail.choices, default=BuyerEmail.SHOP,
+        help_text=_("WooCommerce sends its own e-mail for the new status if it is switched on in the shop "
+                    "(WooCommerce → Settings → E-mails). A note to the buyer (with the tracking) is e-mailed "
+                    "by WooCommerce too."))
     pass_tracking = models.BooleanField(_("pass tracking"), default=False,
                                         help_text=_("Carrier, tracking number and link, if Hogia Smart has them."))
 
@@ -894,7 +898,8 @@ class StatusPush(models.Model):
 
     transfer = models.ForeignKey(OrderTransfer, on_delete=models.CASCADE, related_name="status_pushes",
                                  verbose_name=_("order"))
-    hogia_status = models.CharField(_("invoice status in Hogia Smart"), max_length=20)
+    hogia_status = models.CharField(_("invoice status in Hogia Smart"), max_length=20,
+                                    choices=HogiaInvoiceStatus.choices)
     tracking_number = models.CharField(_("tracking number"), max_length=120, blank=True)
     delivery = models.JSONField(_("delivery (carrier, tracking)"), default=dict, blank=True)
     seen_at = models.DateTimeField(_("read from Hogia Smart"), default=timezone.now)

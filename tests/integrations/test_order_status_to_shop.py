@@ -390,3 +390,23 @@ def test_delivered_and_paid_between_two_reads_still_completes_the_order_with_tra
     notes = WooCommerceClient(base_url=shop.home_url, consumer_key=shop.consumer_key,
                               consumer_secret=shop.consumer_secret).order_notes(order["id"], kind="customer")
     assert POSTNORD["trackingUrl"] in notes[0]["note"]  # the demo store has no tracking plugin: a note
+
+
+def test_support_and_the_customer_see_the_status_tracking_and_capture(woo_sandbox, hogia_sandbox, admin_client, client):
+    from django.contrib.auth import get_user_model
+
+    customer, shop, order, transfer = invoiced(woo_sandbox, hogia_sandbox)
+    hogia_change(customer, transfer, hogia_sandbox, "Delivered", POSTNORD)
+    page = admin_client.get(f"/admin/integrations/ordertransfer/{transfer.pk}/change/").content.decode()
+    assert "Payment captured by Klarna" in page and "Status in the shop set to Completed" in page
+    assert "Retry the payment capture" in page and "Send the invoice status to the shop again" in page
+    assert "status, note to the buyer" in page  # the push's steps, in words
+    for url in ("/admin/integrations/statuspush/", "/admin/integrations/paymentcapture/",
+                f"/admin/billing/customer/{customer.pk}/change/", "/admin/"):
+        assert admin_client.get(url).status_code == 200, url
+    assert "Order status to the shop" in admin_client.get(f"/admin/billing/customer/{customer.pk}/change/").content.decode()
+    user = get_user_model().objects.create_user("kund", password="kund-pw-123456")
+    customer.users.add(user)
+    client.force_login(user)
+    mine = client.get(f"/account/orders/{transfer.pk}/").content.decode()
+    assert "captured by Klarna" in mine and "Delivered" in mine and POSTNORD["trackingNumber"] in mine
