@@ -180,7 +180,6 @@ def _push_carry_out(push: StatusPush, *, transfer: OrderTransfer, rule: Rule, wo
             _finish(push, StatusPush.State.NEEDS_ATTENTION, attention=attention)
             lifecycle.timeline_add(transfer.pk, Kind.NEEDS_ATTENTION, attention, hogia_status=push.hogia_status)
             return
-        wrote = push.steps_done != steps
         steps = list(push.steps_done)
     method = transfer.shop.tracking_method
     tracking = bool(rule.pass_tracking and push.delivery.get("trackingNumber"))
@@ -201,6 +200,7 @@ def _push_carry_out(push: StatusPush, *, transfer: OrderTransfer, rule: Rule, wo
                                                                 "e-mails it): “%(note)s”") % {"note": note})
         wrote = True
         steps = _step_done(push, steps, "note")
+    # "wrote": the status step changed the shop (or an earlier attempt's write was found done).
     _finish(push, StatusPush.State.DONE if wrote or "wrote" in push.steps_done else StatusPush.State.SKIPPED)
 
 

@@ -202,3 +202,34 @@ def test_statuses_skipped_between_two_reads_of_the_feed_still_happen(previous, s
     from integrations.orders.invoice_status import statuses_passed
 
     assert statuses_passed(previous, status) == passed
+
+
+@pytest.mark.django_db
+def test_an_order_not_completed_before_its_klarna_authorisation_ends_is_warned_about_once():
+    from django.utils import timezone as dj_timezone
+
+    from integrations.models import OrderEvent, Shop
+    from integrations.orders.capture import payment_expiry_warnings
+    from tests.factories import CustomerFactory
+
+    customer = CustomerFactory()
+    shop = Shop.objects.create(customer=customer, name="Butik", url="https://butik.example/", consumer_key="ck",
+                               consumer_secret="cs")
+    now = dj_timezone.now()
+
+    def order(number: int, *, method: str, days: int, status: str = "processing") -> OrderTransfer:
+        return OrderTransfer.objects.create(
+            shop=shop, woo_order_id=number, sequence_id=f"00000000-0000-0000-0000-{number:012d}", quota_key=f"k{number}",
+            payment_method=method, paid_at=now - timedelta(days=days), woo_status=status)
+
+    due = order(1, method="klarna_payments", days=24)
+    order(2, method="klarna_payments", days=20)  # 8 days left
+    order(3, method="klarna_payments", days=26, status="completed")  # completed: the plugin captured or tried
+    order(4, method="nets_easy_card", days=24)  # Nexi's 30 days: 6 left
+    order(5, method="svea_checkout", days=60)  # Svea's window is not documented
+    order(6, method="bacs", days=60)
+    assert payment_expiry_warnings(customer_id=customer.pk, now=now) == 1
+    assert payment_expiry_warnings(customer_id=customer.pk, now=now) == 0  # once
+    (warning,) = OrderEvent.objects.filter(kind=OrderEvent.Kind.WARNING)
+    assert warning.transfer_id == due.pk and "Klarna" in warning.message
+    assert (now + timedelta(days=4)).strftime("%Y-%m-%d") in warning.message

@@ -410,3 +410,26 @@ def test_support_and_the_customer_see_the_status_tracking_and_capture(woo_sandbo
     client.force_login(user)
     mine = client.get(f"/account/orders/{transfer.pk}/").content.decode()
     assert "captured by Klarna" in mine and "Delivered" in mine and POSTNORD["trackingNumber"] in mine
+
+
+def test_a_credit_invoices_status_is_recorded_and_moves_nothing_in_the_shop(woo_sandbox, hogia_sandbox):
+    from tests.integrations.test_order_refunds import _refund_mug
+
+    customer, (shop, _second) = connected_customer(woo_sandbox, hogia_sandbox)
+    FlowSettings.objects.filter(customer=customer).update(order_status_to_shop=True)
+    order = front(shop).place("A5_rounding_partial_refund")
+    (transfer,) = transfer_all(shop)
+    _refund_mug(front(shop), order)
+    (transfer,) = transfer_all(shop)
+    (credit,) = transfer.credits.all()
+    invoice_statuses_read(customer=customer)
+    before = status_writes(shop, order["id"])
+    requests.post(f"{hogia_sandbox.url}/_sandbox/{ORG}/customerinvoices/{credit.hogia_invoice_id}/status",
+                  json={"status": "Paid"}, timeout=10).raise_for_status()
+    invoice_statuses_read(customer=customer)
+    credit.refresh_from_db()
+    assert credit.invoice_status == "Paid"
+    assert transfer.events.filter(kind=OrderEvent.Kind.INVOICE_STATUS,
+                                  message__contains=f"credit invoice {credit.invoice_number} is now paid").exists()
+    pushes_run(transfer_id=transfer.pk)
+    assert status_writes(shop, order["id"]) == before
