@@ -1028,3 +1028,4 @@ class InitialSyncAdmin(admin.ModelAdmin):
         skipped = queryset.count() - len(jobs)
         self.message_user(request, _("%(count)d run(s) queued; %(skipped)d need a preview first or are done.")
                           % {"count": len(jobs), "skipped": skipped})
+from integrations.plugins import admin as plugin_admin  # noqa: E402,F401 - registers the plugin pages

@@ -261,6 +261,10 @@ class FlowSettings(models.Model):
     plugins_enabled = models.BooleanField(
         _("customer plugins"), default=False,
         help_text=_("Package 800+: customer-specific additions to the standard flows."))
+    live_plugin = models.ForeignKey(
+        "PluginVersion", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("live plugin version"),
+        help_text=_("Switched on from the version's page, after a dry run; empty: the standard mapping."))
     freight_article_number = models.CharField(_("article number for freight"), max_length=40,
                                               default="fraktavg")
     fee_article_number = models.CharField(_("article number for fees"), max_length=40,
@@ -955,3 +959,55 @@ class PaymentCapture(models.Model):
 
     def __str__(self) -> str:
         return f"{self.transfer_id}: {self.provider} {self.state}"
+
+
+class PluginVersion(models.Model):
+    """One version of a customer's plugin (package 800+): its rules and code plugins.
+
+    Never changed once saved: a change is a new version (``number`` counts per customer), and
+    the live one is the flow settings' ``live_plugin``, so a rollback is switching an earlier
+    version on again. Rules are declared as JSON (``integrations.plugins.rules``); code
+    plugins are named classes in the repository (``integrations.plugins.code``)."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="plugin_versions",
+                                 verbose_name=_("customer"))
+    number = models.PositiveIntegerField(_("version"))
+    rules = models.JSONField(_("rules"), default=list, blank=True)
+    code_plugins = models.JSONField(_("code plugins"), default=list, blank=True)
+    note = models.TextField(_("what changed"), blank=True)
+    created_by = models.CharField(_("made by"), max_length=150, blank=True)
+    created_at = models.DateTimeField(_("made"), default=timezone.now)
+    switched_on_at = models.DateTimeField(_("last switched on"), null=True, blank=True)
+    switched_on_by = models.CharField(_("switched on by"), max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["customer", "-number"]
+        verbose_name = _("plugin version")
+        verbose_name_plural = _("plugin versions")
+        constraints = [models.UniqueConstraint(fields=["customer", "number"], name="one_plugin_version_number")]
+
+    def __str__(self) -> str:
+        return _("%(customer)s plugin, version %(number)s") % {"customer": self.customer, "number": self.number}
+
+
+class PluginDryRun(models.Model):
+    """A version run against the customer's last orders before it goes live: per order, the
+    Hogia Smart invoice today and with this version, and which orders the VAT gate would block."""
+
+    version = models.ForeignKey(PluginVersion, on_delete=models.CASCADE, related_name="dry_runs",
+                                verbose_name=_("plugin version"))
+    created_at = models.DateTimeField(_("run"), default=timezone.now)
+    created_by = models.CharField(_("run by"), max_length=150, blank=True)
+    orders = models.PositiveIntegerField(_("orders"), default=0)
+    changed = models.PositiveIntegerField(_("orders changed"), default=0)
+    blocked = models.PositiveIntegerField(_("orders the VAT gate would block"), default=0)
+    seconds = models.DecimalField(_("seconds"), max_digits=8, decimal_places=3, default=0)
+    results = models.JSONField(_("results"), default=list, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("plugin dry run")
+        verbose_name_plural = _("plugin dry runs")
+
+    def __str__(self) -> str:
+        return f"{self.version} · {self.created_at:%Y-%m-%d %H:%M}"

@@ -36,7 +36,10 @@ from integrations.errors import (NotFound, RateLimited, RemoteError, RemoteRejec
                                  Unauthorised)
 from integrations.mapping.contacts import buyer_key, hogia_contact_body, hogia_contact_filters
 from integrations.mapping.invoices import (InvoiceArticles, InvoiceBlocked, credit_from_refund,
-                                           hogia_invoice_body, invoice_from_order)
+                                           hogia_invoice_body)
+from integrations.plugins.apply import invoice_mapped
+from integrations.plugins.rules import RuleError
+from integrations.plugins.versions import live_plugin_version
 from integrations.models import (BuyerBinding, FlowSettings, HogiaConnection, LinesWithoutSku, OrderEvent,
                                  OrderTransfer, RefundCredit, Shop, SyncLogEntry)
 from integrations.orders import lifecycle
@@ -348,23 +351,31 @@ def _invoice_ensure(claimed: Claim, *, order: dict, settings: FlowSettings, hogi
                           "label": shop.status_label(status), "status": status},
                       details={"status": status}, fields={"woo_status": status[:40], "next_attempt_at": None})
     text_lines = settings.lines_without_sku != LinesWithoutSku.BLOCK
+    invoice_date = today or timezone.localdate()
+    version = live_plugin_version(settings=settings)
     try:
-        draft = invoice_from_order(order, articles=articles, text_lines_without_sku=text_lines)
+        # The buyer's customer number is set below (no rule may set it): a blocked order makes no contact.
+        mapped = invoice_mapped(
+            order, version=version, articles=articles, text_lines_without_sku=text_lines, customer_number="",
+            invoice_date=invoice_date, due_date=invoice_date + timedelta(days=30), result_unit=shop.result_unit or None,
+            reference=invoice_reference(shop_name=shop.name, order_number=str(order.get("number") or order["id"]),
+                                        woo_order_id=transfer.woo_order_id))
     except InvoiceBlocked as blocked:
         return needs_attention(error=_("The invoice would not match the order: %(reason)s") % {
                                    "reason": blocked.reason},
                                what_to_do=_("Correct the order in the shop (or the article data), then retry."),
                                diff=blocked.as_text())
+    except (RuleError, KeyError) as exc:
+        return needs_attention(error=_("Plugin version %(number)s cannot map this order: %(error)s") % {
+                                   "number": version.number if version else "–", "error": exc},
+                               what_to_do=_("Correct the plugin (a new version) or switch it off, then retry."))
+    draft, body, lines = mapped.draft, mapped.invoice, mapped.lines
     customer_number = _buyer_customer_number(transfer=transfer, order=order, settings=settings, hogia=hogia)
-    invoice_date = today or timezone.localdate()
-    body, lines = hogia_invoice_body(draft, customer_number=customer_number, invoice_date=invoice_date,
-                                     due_date=invoice_date + timedelta(days=30),
-                                     result_unit=shop.result_unit or None)
-    body["yourReference"] = invoice_reference(shop_name=shop.name, order_number=draft.customer_order_number,
-                                              woo_order_id=transfer.woo_order_id)
+    body["customerNumber"] = customer_number
     invoice = None
     if transfer.attempts > 1 or claimed.taken_over:
-        invoice = _existing_invoice(transfer, hogia, number=draft.customer_order_number,
+        # As posted: a plugin's rule may have set the order number or the reference.
+        invoice = _existing_invoice(transfer, hogia, number=body["customerOrderNumber"],
                                     reference=body["yourReference"])
     if invoice is not None:
         found = True
@@ -391,8 +402,13 @@ def _invoice_ensure(claimed: Claim, *, order: dict, settings: FlowSettings, hogi
         else:
             message = (_("Invoice %(number)s created in Hogia Smart: %(gross)s (rounding line %(rounding)s).")
                        if draft.rounding else _("Invoice %(number)s created in Hogia Smart: %(gross)s."))
-        lifecycle.timeline_add(transfer.pk, Kind.INVOICED, message % values,
-                               invoice_id=transfer.hogia_invoice_id, warnings=draft.warnings)
+        message = message % values
+        if mapped.version is not None:
+            message += " " + _("Mapped with plugin version %(number)s (rules that changed it: %(fired)s).") % {
+                "number": mapped.version, "fired": ", ".join(mapped.fired) or "–"}
+        lifecycle.timeline_add(transfer.pk, Kind.INVOICED, message,
+                               invoice_id=transfer.hogia_invoice_id, warnings=draft.warnings,
+                               plugin_version=mapped.version)
         for name in draft.without_sku:
             lifecycle.timeline_add(transfer.pk, Kind.WARNING, _(
                 "%(product)s has no SKU (article number) in the shop: posted as a text line without an "
