@@ -91,6 +91,9 @@ class PluginVersionAdmin(ObjectActionsMixin, admin.ModelAdmin):
     readonly_fields = ["customer", "number", "live", "rules_text", "code_plugin_names", "note", "created_by",
                        "created_at", "switched_on_at", "switched_on_by", "latest_dry_run", "time_spent"]
 
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else []
+
     def get_form(self, request, obj=None, **kwargs):
         if obj is None:
             kwargs["form"] = PluginVersionForm

@@ -78,8 +78,9 @@ TEXT = "text"  # the kind of a text line a rule appended
 # rounding lines are in no scope: they carry the VAT balance the mapping worked out.
 SCOPES: dict[str, tuple[str, ...]] = {
     "order": (), "items": (ITEM,), "fees": (FEE,), "shipping": (SHIPPING,), "lines": (ITEM, FEE, SHIPPING)}
-INVOICE_FIELDS = ("yourReference", "ourReference", "customerOrderNumber", "deliveryTerms", "paymentTerms",
-                  "note")
+# Only the invoice head's texts Hogia Smart's contract has (../shared/docs/hogia-smart-api.md); the
+# portal finds its invoices again by the reference and the order number as posted, rules and all.
+INVOICE_FIELDS = ("yourReference", "ourReference", "customerOrderNumber")
 LINE_FIELDS = ("description", "articleNumber", "unitType")
 CONTACT_FIELDS = ("organisationNumber", "vatNumber", "name", "email", "phone", "reference")
 ARTICLE_FIELDS = ("name", "unit", "description", "ean")

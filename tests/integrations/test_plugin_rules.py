@@ -44,7 +44,7 @@ def apply(rules: list[dict], order: dict) -> Applied:
     return rules_apply(rules, order=order, invoice=invoice, lines=lines, origins=origins)
 
 
-def rule(target: str = "invoice.note", **fields) -> dict:
+def rule(target: str = "invoice.ourReference", **fields) -> dict:
     return {"name": fields.pop("name", "Test rule"), "target": target, **fields}
 
 
@@ -52,7 +52,7 @@ def value_after(transforms: list[dict], value: object, *, order: dict | None = N
     """What the transforms make of ``value``, read from an added meta entry, written to the note."""
     order = with_meta(order or order_of(A3), "_test_value", value)
     applied = apply([rule(source="meta:_test_value", transforms=transforms)], order)
-    return applied.invoice.get("note", "<unchanged>")
+    return applied.invoice.get("ourReference", "<unchanged>")
 
 
 # -- transforms ----------------------------------------------------------------------------------
@@ -60,13 +60,13 @@ def value_after(transforms: list[dict], value: object, *, order: dict | None = N
 
 def test_fixed_gives_its_text_without_a_source():
     assert apply([rule(transforms=[{"fixed": "Leverans fritt vårt lager"}])],
-                 order_of(A1)).invoice["note"] == "Leverans fritt vårt lager"
+                 order_of(A1)).invoice["ourReference"] == "Leverans fritt vårt lager"
 
 
 def test_lookup_maps_known_values_and_keeps_unknown_ones():
     table = {"lookup": {"invoice": "Faktura 30 dagar", "klarna": "Betald"}}
     assert apply([rule(source="order.payment_method", transforms=[table])],
-                 order_of(A3)).invoice["note"] == "Faktura 30 dagar"
+                 order_of(A3)).invoice["ourReference"] == "Faktura 30 dagar"
     assert value_after([table], "swish") == "swish"
 
 
@@ -79,12 +79,12 @@ def test_concat_joins_texts_sources_and_the_current_value():
     applied = apply([rule(source="billing.last_name",
                           transforms=[{"concat": ["Order ", "{order.number}", " / {billing.company}", " ({value})"]}])],
                     order_of(A3))
-    assert applied.invoice["note"] == "Order 41 / Exempel Handel AB (Berg)"
+    assert applied.invoice["ourReference"] == "Order 41 / Exempel Handel AB (Berg)"
 
 
 def test_concat_reads_coupon_codes():
     applied = apply([rule(transforms=[{"concat": ["Kod: {coupon.codes}"]}])], order_of(A3))
-    assert applied.invoice["note"] == "Kod: avdrag50"
+    assert applied.invoice["ourReference"] == "Kod: avdrag50"
 
 
 @pytest.mark.parametrize("transform, value, expected", [
@@ -108,7 +108,7 @@ def test_regex_replace_substitutes_with_groups():
 
 def test_date_format_reformats_a_woocommerce_datetime():
     applied = apply([rule(source="order.date_created", transforms=[{"date_format": "%d/%m %Y"}])], order_of(A3))
-    assert applied.invoice["note"] == "27/11 2026"
+    assert applied.invoice["ourReference"] == "27/11 2026"
     assert value_after([{"date_format": "%Y%m%d"}], "2026-11-25") == "20261125"
 
 
@@ -132,7 +132,7 @@ def test_number_format(options, value, expected):
 def test_number_format_reads_a_decimal_amount():
     applied = apply([rule(source="order.total", transforms=[{"number_format": {"decimal_sep": ","}}])],
                     order_of(A3))
-    assert applied.invoice["note"] == "1506,50"
+    assert applied.invoice["ourReference"] == "1506,50"
 
 
 @pytest.mark.parametrize("transform, value, expected", [
@@ -150,9 +150,9 @@ def test_text_transforms(transform, value, expected):
 def test_when_empty_gives_a_fallback_for_a_missing_field():
     fallback = [{"when_empty": "Ingen referens"}]
     assert apply([rule(source="meta:_billing_reference_missing", transforms=fallback)],
-                 order_of(A3)).invoice["note"] == "Ingen referens"
+                 order_of(A3)).invoice["ourReference"] == "Ingen referens"
     assert apply([rule(source="meta:_billing_reference", transforms=fallback)],
-                 order_of(A3)).invoice["note"] == "Inköp 2026-117"
+                 order_of(A3)).invoice["ourReference"] == "Inköp 2026-117"
 
 
 def test_transforms_apply_in_order():
@@ -169,7 +169,7 @@ def test_a_missing_source_reads_as_empty_text():
 def test_the_first_meta_entry_of_a_key_is_read():
     # WooCommerce's get_meta($key, true) answers with the first entry of a repeated key.
     order = with_meta(with_meta(order_of(A3), "_po", "first"), "_po", "second")
-    assert apply([rule(source="meta:_po")], order).invoice["note"] == "first"
+    assert apply([rule(source="meta:_po")], order).invoice["ourReference"] == "first"
 
 
 # -- conditions ---------------------------------------------------------------------------------
@@ -195,7 +195,7 @@ def test_the_first_meta_entry_of_a_key_is_read():
 ], ids=lambda v: v if isinstance(v, bool) else f"{v['op']}-{v.get('value', v['source'])}")
 def test_conditions(condition, holds):
     applied = apply([rule(when=[condition], transforms=[{"fixed": "ja"}])], order_of(A3))
-    assert (applied.invoice.get("note") == "ja") is holds
+    assert (applied.invoice.get("ourReference") == "ja") is holds
     assert applied.fired == (["Test rule"] if holds else [])
 
 
@@ -203,9 +203,9 @@ def test_all_conditions_must_hold():
     when = [{"source": "billing.country", "op": "equals", "value": "SE"},
             {"source": "meta:_billing_org_number", "op": "present"},
             {"source": "order.payment_method", "op": "in", "value": ["invoice"]}]
-    assert apply([rule(when=when, transforms=[{"fixed": "ja"}])], order_of(A3)).invoice["note"] == "ja"
+    assert apply([rule(when=when, transforms=[{"fixed": "ja"}])], order_of(A3)).invoice["ourReference"] == "ja"
     when[2] = {"source": "order.payment_method", "op": "in", "value": ["klarna"]}
-    assert "note" not in apply([rule(when=when, transforms=[{"fixed": "ja"}])], order_of(A3)).invoice
+    assert "ourReference" not in apply([rule(when=when, transforms=[{"fixed": "ja"}])], order_of(A3)).invoice
 
 
 # -- order of rules, empty results, inputs ------------------------------------------------------
@@ -213,13 +213,13 @@ def test_all_conditions_must_hold():
 
 def test_a_later_rule_reads_what_an_earlier_rule_wrote():
     rules = [rule("invoice.yourReference", name="Reference from checkout", source="meta:_billing_reference"),
-             rule("invoice.note", name="Reference into the note", source="invoice.yourReference",
+             rule("invoice.ourReference", name="Reference into the note", source="invoice.yourReference",
                   transforms=[{"concat": ["Er referens: {value}"]}]),
              rule("invoice.yourReference", name="Reference upper", source="invoice.yourReference",
                   transforms=[{"upper": True}])]
     applied = apply(rules, order_of(A3))
     assert applied.invoice["yourReference"] == "INKÖP 2026-117"
-    assert applied.invoice["note"] == "Er referens: Inköp 2026-117"
+    assert applied.invoice["ourReference"] == "Er referens: Inköp 2026-117"
     assert applied.fired == ["Reference from checkout", "Reference into the note", "Reference upper"]
 
 
@@ -273,9 +273,9 @@ def test_no_rules_give_the_body_back_unchanged():
 
 def test_rules_changed_since_the_last_call_apply_as_they_are_now():
     rules = [rule(transforms=[{"fixed": "a"}])]
-    assert apply(rules, order_of(A1)).invoice["note"] == "a"
+    assert apply(rules, order_of(A1)).invoice["ourReference"] == "a"
     rules[0]["transforms"][0]["fixed"] = "b"
-    assert apply(rules, order_of(A1)).invoice["note"] == "b"
+    assert apply(rules, order_of(A1)).invoice["ourReference"] == "b"
     rules[0]["transforms"][0]["fixed"] = 1
     with pytest.raises(RuleError):
         apply(rules, order_of(A1))
@@ -345,7 +345,7 @@ def test_line_scopes_never_touch_discount_and_rounding_lines():
     ("lines", ["item", "item", "shipping", "fee", "fee"]), ("order", []),
 ])
 def test_each_line_scope_runs_on_its_kinds(scope, kinds):
-    target = "invoice.note" if scope == "order" else "line.unitType"
+    target = "invoice.ourReference" if scope == "order" else "line.unitType"
     applied = apply([rule(target, scope=scope, transforms=[{"fixed": "tim"}])], order_of(A3))
     assert [o.kind for line, o in zip(applied.lines, applied.origins) if line["unitType"] == "tim"] == kinds
 
@@ -451,7 +451,7 @@ GOOD_RULES = [
      "source": "meta:_billing_org_no", "transforms": [{"regex_extract": r"(\d{6})-?(\d{4})", "group": 0}],
      "target": "invoice.yourReference"},
     {"name": "Note", "scope": "order", "transforms": [{"concat": ["Order {order.number}"]}, {"truncate": 50}],
-     "target": "invoice.note", "comment": "asked for in ticket 12"},
+     "target": "invoice.ourReference", "comment": "asked for in ticket 12"},
     {"name": "Text", "source": "order.customer_note", "transforms": [{"when_empty": "-"}], "target": "text_line"},
     {"name": "Sizes", "scope": "items", "source": "line.meta:pa_storlek",
      "when": [{"source": "line.sku", "op": "in", "value": ["SE-TS-M"]},
@@ -463,10 +463,10 @@ GOOD_RULES = [
     {"name": "Skip", "scope": "shipping", "source": "line.method_id", "target": "line.skip"},
     {"name": "Unit", "scope": "lines", "source": "invoice_line.unitType", "target": "line.unitType"},
     {"name": "Date", "source": "order.date_created", "transforms": [{"date_format": "%Y-%m-%d"}],
-     "target": "invoice.deliveryTerms"},
+     "target": "text_line"},
     {"name": "Amount", "source": "order.total",
      "transforms": [{"number_format": {"decimals": 0, "decimal_sep": ",", "thousands_sep": " "}}],
-     "target": "invoice.paymentTerms"},
+     "target": "text_line"},
     {"name": "Contact", "source": "billing.email", "target": "contact.email"},
     {"name": "Article", "scope": "items", "source": "line.name", "target": "article.description"},
     {"name": "Coupons", "source": "coupon.codes", "target": "invoice.ourReference"},
@@ -491,8 +491,8 @@ def _one(rules: list) -> str:
 
 
 @pytest.mark.parametrize("bad, words", [
-    ({"target": "invoice.note", "source": "order.number"}, "Rule 1 has no name"),
-    ({"name": " ", "target": "invoice.note", "source": "order.number"}, "Rule 1 has no name"),
+    ({"target": "invoice.ourReference", "source": "order.number"}, "Rule 1 has no name"),
+    ({"name": " ", "target": "invoice.ourReference", "source": "order.number"}, "Rule 1 has no name"),
     (rule(source="order.number", scope="basket"), 'unknown scope "basket"'),
     (rule(source="order.number", target=None), "has no target"),
     (rule("invoice.colour", source="order.number"), 'cannot set "invoice.colour"'),
@@ -596,11 +596,11 @@ def test_at_most_200_rules():
 
 def test_every_problem_is_reported_and_names_its_rule():
     rules = [rule("invoice.customerNumber", name="Customer", source="nowhere",
-                  transforms=[{"truncate": 0}]), {"target": "invoice.note", "source": "order.x", "scope": "x"}]
+                  transforms=[{"truncate": 0}]), {"target": "invoice.ourReference", "source": "order.x", "scope": "x"}]
     assert rules_problems(rules) == [
         'Rule "Customer": a rule cannot set "invoice.customerNumber"; amounts, currency, customer, dates and '
         'rounding stay as the mapping made them (allowed: invoice.yourReference, invoice.ourReference, '
-        'invoice.customerOrderNumber, invoice.deliveryTerms, invoice.paymentTerms, invoice.note).',
+        'invoice.customerOrderNumber).',
         'Rule "Customer": unknown source "nowhere".',
         'Rule "Customer": "truncate" needs a number of characters above 0.',
         "Rule 2 has no name.",
@@ -609,7 +609,7 @@ def test_every_problem_is_reported_and_names_its_rule():
 
 
 def test_invalid_rules_are_refused_whole():
-    rules = [GOOD_RULES[1], rule("invoice.note", name="Broken", source="order.number", transforms=[{"truncate": 0}])]
+    rules = [GOOD_RULES[1], rule("invoice.ourReference", name="Broken", source="order.number", transforms=[{"truncate": 0}])]
     with pytest.raises(RuleError, match='Rule "Broken"'):
         apply(rules, order_of(A3))
 
