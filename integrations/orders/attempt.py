@@ -37,7 +37,7 @@ from integrations.errors import (NotFound, RateLimited, RemoteError, RemoteRejec
 from integrations.mapping.contacts import buyer_key, hogia_contact_body, hogia_contact_filters
 from integrations.mapping.invoices import (InvoiceArticles, InvoiceBlocked, credit_from_refund,
                                            hogia_invoice_body)
-from integrations.plugins.apply import invoice_mapped
+from integrations.plugins.apply import contact_with_plugin, invoice_mapped
 from integrations.plugins.rules import RuleError
 from integrations.plugins.versions import live_plugin_version
 from integrations.models import (BuyerBinding, FlowSettings, HogiaConnection, LinesWithoutSku, OrderEvent,
@@ -291,8 +291,9 @@ class BuyerUnknown(ValueError):
 
 
 def _buyer_customer_number(*, transfer: OrderTransfer, order: dict, settings: FlowSettings,
-                           hogia: HogiaSmartClient) -> str:
-    """The buyer's Hogia Smart customer number: remembered, found, or created (in that order)."""
+                           hogia: HogiaSmartClient, plugin_contact: dict | None = None) -> str:
+    """The buyer's Hogia Smart customer number: remembered, found, or created (in that order);
+    ``plugin_contact``: a plugin's contact fields, for a buyer created here."""
     customer = transfer.shop.customer
     try:
         key = buyer_key(order, policy=settings.customer_match)
@@ -311,7 +312,7 @@ def _buyer_customer_number(*, transfer: OrderTransfer, order: dict, settings: Fl
         message = _("Customer matched in Hogia Smart by %(key)s: number %(number)s.") % {
             "key": key.kind, "number": contact["number"]}
     else:
-        contact = hogia.contact_create(hogia_contact_body(order),
+        contact = hogia.contact_create(contact_with_plugin(hogia_contact_body(order), plugin_contact or {}),
                                        uuid.uuid5(SEQUENCE_NAMESPACE, f"{customer.pk}:{key.kind}:{key.value}"))
         message = _("Customer created in Hogia Smart: number %(number)s.") % {"number": contact["number"]}
     try:
@@ -370,7 +371,8 @@ def _invoice_ensure(claimed: Claim, *, order: dict, settings: FlowSettings, hogi
                                    "number": version.number if version else "–", "error": exc},
                                what_to_do=_("Correct the plugin (a new version) or switch it off, then retry."))
     draft, body, lines = mapped.draft, mapped.invoice, mapped.lines
-    customer_number = _buyer_customer_number(transfer=transfer, order=order, settings=settings, hogia=hogia)
+    customer_number = _buyer_customer_number(transfer=transfer, order=order, settings=settings, hogia=hogia,
+                                             plugin_contact=mapped.contact)
     body["customerNumber"] = customer_number
     invoice = None
     if transfer.attempts > 1 or claimed.taken_over:

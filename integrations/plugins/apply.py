@@ -26,6 +26,17 @@ from integrations.plugins.code import code_plugins_load
 from integrations.plugins.rules import LineOrigin, rules_apply
 
 
+# A contact rule's field -> the new Hogia Smart contact's (``hogia_contact_body``).
+CONTACT_BODY_KEYS = {"organisationNumber": "identificationNumber", "name": "companyName", "email": "email",
+                     "phone": "phone"}
+
+
+def contact_with_plugin(body: dict, contact: dict) -> dict:
+    """A new contact's body with what the plugin's contact rules read from the order; only for a buyer
+    the portal creates in Hogia Smart (an existing customer there is not changed)."""
+    return {**body, **{CONTACT_BODY_KEYS[key]: value for key, value in contact.items() if key in CONTACT_BODY_KEYS}}
+
+
 @dataclass
 class Mapped:
     invoice: dict

@@ -82,7 +82,8 @@ SCOPES: dict[str, tuple[str, ...]] = {
 # portal finds its invoices again by the reference and the order number as posted, rules and all.
 INVOICE_FIELDS = ("yourReference", "ourReference", "customerOrderNumber")
 LINE_FIELDS = ("description", "articleNumber", "unitType")
-CONTACT_FIELDS = ("organisationNumber", "vatNumber", "name", "email", "phone", "reference")
+# What a new Hogia Smart contact takes (``integrations.plugins.apply.CONTACT_BODY_KEYS``).
+CONTACT_FIELDS = ("organisationNumber", "name", "email", "phone")
 ARTICLE_FIELDS = ("name", "unit", "description", "ean")
 RULE_KEYS = ("name", "scope", "when", "source", "transforms", "target", "comment")
 CONDITION_OPS = ("present", "absent", "equals", "not_equals", "contains", "matches", "in")

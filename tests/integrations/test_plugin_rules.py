@@ -413,14 +413,14 @@ def test_an_empty_text_line_is_not_appended():
 
 
 def test_contact_fields_are_collected():
-    order = with_meta(order_of(A3), "billing_vat", "SE556677889901")
+    order = with_meta(order_of(A3), "billing_phone_work", "08-123 45 67")
     rules = [rule("contact.organisationNumber", name="org", source="meta:_billing_org_number"),
-             rule("contact.vatNumber", name="vat", source="meta:billing_vat"),
-             rule("contact.reference", name="ref", source="billing.first_name",
+             rule("contact.phone", name="phone", source="meta:billing_phone_work"),
+             rule("contact.name", name="name", source="billing.first_name",
                   transforms=[{"concat": ["{value} {billing.last_name}"]}])]
     applied = apply(rules, order)
-    assert applied.contact == {"organisationNumber": "556677-8899", "vatNumber": "SE556677889901",
-                               "reference": "Karin Berg"}
+    assert applied.contact == {"organisationNumber": "556677-8899", "phone": "08-123 45 67",
+                               "name": "Karin Berg"}
     assert applied.invoice == body_of(order)[0]
 
 

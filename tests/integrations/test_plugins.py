@@ -191,3 +191,17 @@ def test_support_makes_a_version_dry_runs_it_switches_it_on_and_logs_time_from_t
     refused = admin_client.post("/admin/integrations/pluginversion/add/", {
         "customer": customer.pk, "rules": json.dumps([{"name": "x", "target": "invoice.customerNumber"}])})
     assert refused.status_code == 200 and "invoice.customerNumber" in refused.content.decode()
+
+
+def test_a_contact_rule_fills_in_the_new_hogia_customer(woo_sandbox, hogia_sandbox):
+    customer, (shop, _second) = connected_customer(woo_sandbox, hogia_sandbox, package_code="800")
+    version = plugin_version_create(customer=customer, rules=[
+        {"name": "Work phone", "source": "meta:billing_phone_work", "target": "contact.phone"}],
+        code_plugins=[], note="", by="support")
+    plugin_version_switch_on(version=version, by="support")
+    body = order_request("A1_guest_mixed_vat_processing", meta_data=[{"key": "billing_phone_work",
+                                                                      "value": "08-123 45 67"}])
+    front(shop).call("POST", "orders", body)
+    (transfer,) = transfer_all(shop)
+    contact = hogia(hogia_sandbox).contacts_find(number=transfer.hogia_customer_number)[0]
+    assert contact["phone"] == "08-123 45 67"
