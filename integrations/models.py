@@ -1010,4 +1010,4 @@ class PluginDryRun(models.Model):
         verbose_name_plural = _("plugin dry runs")
 
     def __str__(self) -> str:
-        return f"{self.version} · {self.created_at:%Y-%m-%d %H:%M}"
+        return f"{self.version} · {timezone.localtime(self.created_at):%Y-%m-%d %H:%M}"

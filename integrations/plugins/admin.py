@@ -221,7 +221,7 @@ def dry_run_report(run: PluginDryRun) -> str:
         "orders": run.orders, "changed": run.changed, "blocked": run.blocked, "seconds": run.seconds})
     return summary + format_html_join("", "<details{}><summary>{} {} · {}</summary><pre style=\"white-space:pre-wrap\">"
                                           "{}</pre></details>", (
-        (" open" if r["blocked"] else "", r["shop"], r["order"],
+        (" open" if r["blocked"] or r["changed"] else "", r["shop"], r["order"],
          _("blocked by the VAT gate") if r["blocked"] else (_("changed") if r["changed"] else _("unchanged")),
          "\n\n".join(part for part in (r["blocked"], r["diff"]) if part) or "–") for r in rows))
 
