@@ -23,7 +23,7 @@ from integrations.catalog.initial_sync import (LIST_LIMIT, PREVIEWABLE, RUNNABLE
                                                initial_sync_progress)
 from integrations.catalog.overwrite import flow_writes_to_shop, shop_overwrite_allow
 from integrations.catalog.sync import catalog_sync_obstacle
-from integrations.admin_tools import ObjectActionsMixin, badge
+from integrations.admin_tools import ObjectActionsMixin, ReadOnlyAdmin, badge
 from integrations.fields import last_four
 from integrations.health import ShopHealth, shop_health, shops_with_health
 from integrations.orders.poll import orders_poll
@@ -413,17 +413,6 @@ class SyncLogInline(admin.TabularInline):
         return False
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Records of what happened are evidence: support reads them, never edits them."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(SyncRun)
@@ -1028,4 +1017,7 @@ class InitialSyncAdmin(admin.ModelAdmin):
         skipped = queryset.count() - len(jobs)
         self.message_user(request, _("%(count)d run(s) queued; %(skipped)d need a preview first or are done.")
                           % {"count": len(jobs), "skipped": skipped})
-from integrations.plugins import admin as plugin_admin  # noqa: E402,F401 - registers the plugin pages
+# Customer plugins' pages live with the plugins; importing them here registers them.
+from integrations.plugins.admin import PluginDryRunAdmin, PluginVersionAdmin  # noqa: E402
+
+PLUGIN_ADMINS = (PluginVersionAdmin, PluginDryRunAdmin)

@@ -6,6 +6,7 @@ run on that one object exactly as they would from the list.
 """
 from __future__ import annotations
 
+from django.contrib import admin
 from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import redirect
 from django.urls import path
@@ -18,6 +19,19 @@ BADGE_COLOURS = {"red": "#b71c1c", "amber": "#8a5300", "green": "#2e7d32", "blue
 def badge(text: str, colour: str) -> str:
     return format_html('<span class="state-badge" style="display:inline-block;padding:1px 8px;border-radius:9px;'
                        'white-space:nowrap;color:#fff;background:{}">{}</span>', BADGE_COLOURS[colour], text)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records of what happened are evidence: support reads them, never edits them."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 class ObjectActionsMixin:

@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from billing.models import ServiceHourEntry
 from billing.services import service_hours_log
-from integrations.admin_tools import ObjectActionsMixin, badge
+from integrations.admin_tools import ObjectActionsMixin, ReadOnlyAdmin, badge
 from integrations.models import FlowSettings, PluginDryRun, PluginVersion
 from integrations.plugins.code import code_plugin_choices
 from integrations.plugins.dry_run import plugin_dry_run
@@ -227,7 +227,7 @@ def dry_run_report(run: PluginDryRun) -> str:
 
 
 @admin.register(PluginDryRun)
-class PluginDryRunAdmin(admin.ModelAdmin):
+class PluginDryRunAdmin(ReadOnlyAdmin):
     list_display = ["version", "created_at", "created_by", "orders", "changed", "blocked", "seconds"]
     list_filter = ["version__customer"]
     list_select_related = ["version", "version__customer"]
@@ -237,12 +237,3 @@ class PluginDryRunAdmin(admin.ModelAdmin):
     @admin.display(description=_("orders"))
     def report(self, obj: PluginDryRun) -> str:
         return dry_run_report(obj)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

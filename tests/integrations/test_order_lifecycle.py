@@ -598,7 +598,7 @@ def test_any_exception_in_an_attempt_ends_visible_never_left_transferring(
     if isinstance(failure, requests.exceptions.SSLError):
         monkeypatch.setattr(requests.Session, "send", broken)
     else:
-        monkeypatch.setattr(attempt, "invoice_from_order", broken)
+        monkeypatch.setattr(attempt, "invoice_mapped", broken)
     result = order_transfer(transfer_id=transfer.pk)
     assert result.state == state and result.claim_token is None
     assert str(failure) in result.last_error
