@@ -19,6 +19,10 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)  # optional; absent on 
 
 DATA_DIR = Path(env.str("PORTAL_DATA_DIR", default=str(BASE_DIR / "data")))
 DATA_DIR.mkdir(parents=True, exist_ok=True)
+# The embedded database (sessions, password hashes, orders) and the generated keys live here:
+# readable by this user only, whatever the umask made of the folder and the files in it.
+if DATA_DIR.owner() == __import__("getpass").getuser():
+    DATA_DIR.chmod(0o700)
 
 
 def _generated_key(name: str, make) -> str:
@@ -148,9 +152,12 @@ else:
     Q_CLUSTER.update({"orm": "default", "poll": 0.25})
 
 # -- auth, i18n, static --------------------------------------------------------------------
+# "password" and "12345678" are refused: Django's list of 20,000 common passwords, and all digits.
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
 
