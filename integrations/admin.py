@@ -639,7 +639,8 @@ class OrderTransferAdmin(ObjectActionsMixin, ReadOnlyAdmin):
     actions = ["retry", "release_held", "refunds_booked_by_hand", "status_to_shop_again", "capture_again"]
     readonly_fields = ["shop", "woo_order_id", "order_number", "state", "woo_status", "buyer", "total",
                        "currency", "invoice_number", "hogia_invoice_id", "hogia_customer_number",
-                       "invoice_status", "invoice_delivery",
+                       "invoice_status", "invoice_delivery", "invoice_gross", "payment_method", "paid_at",
+                       "shop_status_written", "shop_modified_after_write",
                        "attempts", "next_attempt", "last_error", "attention_text", "first_seen_via",
                        "created_at", "woo_modified_gmt", "invoiced_at", "sequence_id"]
     fields = readonly_fields

@@ -248,7 +248,8 @@ def _status_step(push: StatusPush, *, transfer: OrderTransfer, rule: Rule, order
         _step_done(push, push.steps_done, "status")
         return ""
     target = rule.woo_status
-    if person_changed(transfer, order):
+    refusal = status_move(current=current, target=target)
+    if refusal != "same" and person_changed(transfer, order):
         lifecycle.timeline_add(transfer.pk, Kind.SHOP_STATUS, _(
             "Not set to %(target)s: the order's status was changed in the shop to %(current)s after the portal "
             "set %(written)s, and a change made in the shop is never overwritten.") % {
@@ -256,7 +257,6 @@ def _status_step(push: StatusPush, *, transfer: OrderTransfer, rule: Rule, order
             hogia_status=push.hogia_status, skipped="changed_in_shop")
         _step_done(push, push.steps_done, "status")
         return ""
-    refusal = status_move(current=current, target=target)
     provider = provider_of(str(order.get("payment_method") or transfer.payment_method))
     if refusal == "same" and target == "completed" and provider:
         # Completed already, perhaps by the portal's own write whose answer was lost: what became of
@@ -268,7 +268,12 @@ def _status_step(push: StatusPush, *, transfer: OrderTransfer, rule: Rule, order
                 "Not set to %(target)s: the order is already %(current)s in the shop, and an order is never moved "
                 "back.") % {"target": label(target), "current": label(current)},
                 hogia_status=push.hogia_status, skipped=refusal)
-        # The same status after a failed attempt: most likely that attempt's write, whose answer was lost.
+        if refusal == "same" and transfer.shop_status_written != current:
+            # The shop already shows it (after a failed attempt most likely that attempt's write, whose
+            # answer was lost): what the portal meant is what the shop has, not a person's change.
+            OrderTransfer.objects.filter(pk=transfer.pk).update(
+                shop_status_written=current, shop_modified_after_write=gmt(order.get("date_modified_gmt")))
+            transfer.shop_status_written = current
         _step_done(push, [*push.steps_done, "wrote"] if refusal == "same" and push.attempts else push.steps_done,
                    "status")
         return ""

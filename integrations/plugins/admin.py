@@ -8,6 +8,7 @@ from decimal import Decimal
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db.models import Exists, OuterRef
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -133,11 +134,14 @@ class PluginVersionAdmin(ObjectActionsMixin, admin.ModelAdmin):
         return [path("<int:version_id>/time-spent/", self.admin_site.admin_view(self.time_spent_view),
                      name="integrations_pluginversion_time_spent"), *super().get_urls()]
 
+    def get_queryset(self, request):
+        # Whether each version is the live one, in the list's own query (not one query a row).
+        live = FlowSettings.objects.filter(customer_id=OuterRef("customer_id"), live_plugin=OuterRef("pk"))
+        return super().get_queryset(request).annotate(is_live=Exists(live))
+
     @admin.display(description=_("live"))
     def live(self, obj: PluginVersion) -> str:
-        if FlowSettings.objects.filter(customer_id=obj.customer_id, live_plugin=obj).exists():
-            return badge(str(_("live")), "green")
-        return "–"
+        return badge(str(_("live")), "green") if obj.is_live else "–"
 
     @admin.display(description=_("rules"))
     def rule_count(self, obj: PluginVersion) -> int:

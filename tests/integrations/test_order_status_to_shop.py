@@ -433,3 +433,35 @@ def test_a_credit_invoices_status_is_recorded_and_moves_nothing_in_the_shop(woo_
                                   message__contains=f"credit invoice {credit.invoice_number} is now paid").exists()
     pushes_run(transfer_id=transfer.pk)
     assert status_writes(shop, order["id"]) == before
+
+
+def test_a_lost_answer_after_an_earlier_write_is_not_taken_for_a_persons_change(woo_sandbox, hogia_sandbox):
+    from integrations.orders.shop_status import StatusPush as Push
+
+    customer, (shop, _second) = connected_customer(woo_sandbox, hogia_sandbox)
+    store_control(shop, "POST", "order-statuses", {"wc-skickad": "Skickad"})
+    shop_connection_test(shop=shop)
+    StatusMapping.objects.create(customer=customer, hogia_status="Delivered", action=StatusMapping.Action.SET_STATUS,
+                                 woo_status="skickad")
+    StatusMapping.objects.create(customer=customer, hogia_status="Paid", action=StatusMapping.Action.SET_STATUS,
+                                 woo_status="completed")
+    order = klarna_order(shop)
+    (transfer,) = transfer_all(shop)
+    FlowSettings.objects.filter(customer=customer).update(order_status_to_shop=True)
+    invoice_statuses_read(customer=customer)
+    hogia_change(customer, transfer, hogia_sandbox, "Delivered", POSTNORD)
+    woo = WooCommerceClient(base_url=shop.home_url, consumer_key=shop.consumer_key,
+                            consumer_secret=shop.consumer_secret, timeout=(2.0, 1.0), retry=NO_RETRY)
+    sandbox_fault(woo_sandbox, mode="delay", seconds=0, count=1)  # the read of the order
+    sandbox_fault(woo_sandbox, mode="delay", seconds=2.5, count=1)  # the completion: done, answer lost
+    hogia_change(customer, transfer, hogia_sandbox, "Paid", woo=woo)
+    import time
+    time.sleep(2)
+    Push.objects.filter(transfer=transfer, state=Push.State.PENDING).update(next_attempt_at=None)
+    pushes_run(transfer_id=transfer.pk, woo=woo)
+    push = Push.objects.get(transfer=transfer, hogia_status="Paid")
+    assert push.state == Push.State.DONE
+    assert order_now(shop, order["id"])["status"] == "completed"
+    assert [w["to"] for w in status_writes(shop, order["id"]) if w["by"] == "rest"] == ["skickad", "completed"]
+    assert not transfer.events.filter(message__contains="never overwritten").exists()
+    assert len(captures(shop, order["id"])) == 1
