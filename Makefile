@@ -24,9 +24,12 @@ venv: $(VENV)/.runtime
 run: $(VENV)/.runtime
 	$(PY) manage.py runportal
 
-## make test: checks, the missing-migrations check, the whole test suite on SQLite and, beside
-## it, the order, quota, rate-budget and worker-process tests on a private PostgreSQL server
+## make test: lint and format check (ruff, pyproject.toml), Django's checks, the missing-migrations
+## check, the whole test suite on SQLite and, beside it, the order, quota, rate-budget and
+## worker-process tests on a private PostgreSQL server
 test: $(VENV)/.dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(PY) manage.py check
 	$(PY) manage.py makemigrations --check --dry-run
 	bash tests/run.sh $(PY)

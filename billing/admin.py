@@ -3,6 +3,7 @@
 The customer page itself is assembled in ``portal.admin``. Records (usage, notices,
 statements, ledger entries) are read-only here: they change only through the services.
 """
+
 from __future__ import annotations
 
 from django.contrib import admin, messages
@@ -13,10 +14,21 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from billing.forms import ServiceHourEntryForm
+from billing.models import (
+    CONTRACT_RULE,
+    PRORATION_RULE,
+    CustomerContact,
+    HourPack,
+    OrderUsage,
+    Package,
+    QuotaNotice,
+    ServiceHourEntry,
+    ShopCount,
+    Statement,
+    StatementLine,
+    Subscription,
+)
 from billing.money import hours_text, money_text
-from billing.models import (CONTRACT_RULE, PRORATION_RULE, CustomerContact, HourPack, OrderUsage,
-                            Package, QuotaNotice, ServiceHourEntry, ShopCount, Statement,
-                            StatementLine, Subscription)
 from billing.selectors import hourly_rate, service_hours_balance
 from billing.services import hour_pack_buy, service_hours_adjust, service_hours_log
 
@@ -73,9 +85,14 @@ class SubscriptionFormSet(BaseInlineFormSet):
             if day is None:
                 continue
             if day in seen and "start_date" not in form.errors:
-                form.add_error("start_date", _("Another line starts on %(date)s too: one package starts on "
-                                               "a day. Give each subscription its own start date.")
-                               % {"date": formats.date_format(day, "j F Y")})
+                form.add_error(
+                    "start_date",
+                    _(
+                        "Another line starts on %(date)s too: one package starts on "
+                        "a day. Give each subscription its own start date."
+                    )
+                    % {"date": formats.date_format(day, "j F Y")},
+                )
             seen.add(day)
 
 
@@ -83,8 +100,17 @@ class SubscriptionInline(ContractDatesMixin, admin.TabularInline):
     model = Subscription
     formset = SubscriptionFormSet
     extra = 0
-    fields = ["package", "start_date", "contract_months", "notice_months", "cancelled_on",
-              "monthly_fee", "earliest_end", "end_if_cancelled_today", "effective_end"]
+    fields = [
+        "package",
+        "start_date",
+        "contract_months",
+        "notice_months",
+        "cancelled_on",
+        "monthly_fee",
+        "earliest_end",
+        "end_if_cancelled_today",
+        "effective_end",
+    ]
     readonly_fields = ["earliest_end", "end_if_cancelled_today", "effective_end"]
     verbose_name_plural = _("subscriptions (a package change is a new subscription from its start date)")
 
@@ -107,27 +133,63 @@ class ServiceHourEntryInline(ReadOnlyMixin, admin.TabularInline):
 
 @admin.register(Package)
 class PackageAdmin(admin.ModelAdmin):
-    list_display = ["name", "code", "monthly_fee", "installation_fee", "monthly_order_limit",
-                    "order_status", "stock", "price_structures", "plugin", "multishop",
-                    "key_account_manager", "combo_flow", "start_package_hours", "is_active"]
+    list_display = [
+        "name",
+        "code",
+        "monthly_fee",
+        "installation_fee",
+        "monthly_order_limit",
+        "order_status",
+        "stock",
+        "price_structures",
+        "plugin",
+        "multishop",
+        "key_account_manager",
+        "combo_flow",
+        "start_package_hours",
+        "is_active",
+    ]
     list_filter = ["is_active"]
     search_fields = ["name", "code"]
     ordering = ["rank"]
     fieldsets = [
         (None, {"fields": ["code", "name", "rank", "is_active"]}),
-        (_("Prices (SEK, excl. VAT)"), {"fields": ["monthly_fee", "installation_fee",
-                                                   "extra_shop_fee", "start_package_hours"]}),
-        (_("Limits and features"), {"fields": ["monthly_order_limit", "order_status", "stock",
-                                               "price_structures", "plugin", "multishop",
-                                               "key_account_manager", "combo_flow"]}),
+        (
+            _("Prices (SEK, excl. VAT)"),
+            {"fields": ["monthly_fee", "installation_fee", "extra_shop_fee", "start_package_hours"]},
+        ),
+        (
+            _("Limits and features"),
+            {
+                "fields": [
+                    "monthly_order_limit",
+                    "order_status",
+                    "stock",
+                    "price_structures",
+                    "plugin",
+                    "multishop",
+                    "key_account_manager",
+                    "combo_flow",
+                ]
+            },
+        ),
     ]
 
 
 class SubscriptionAdmin(ContractDatesMixin, admin.ModelAdmin):
     """Registered by ``portal.admin``, which adds the check of what a package change stops."""
 
-    list_display = ["customer", "package", "start_date", "contract_months", "notice_months",
-                    "cancelled_on", "earliest_end", "end_if_cancelled_today", "effective_end"]
+    list_display = [
+        "customer",
+        "package",
+        "start_date",
+        "contract_months",
+        "notice_months",
+        "cancelled_on",
+        "earliest_end",
+        "end_if_cancelled_today",
+        "effective_end",
+    ]
     list_filter = ["package", "start_date"]
     search_fields = ["customer__name", "customer__organisation_number"]
     list_select_related = ["customer", "package"]
@@ -136,10 +198,23 @@ class SubscriptionAdmin(ContractDatesMixin, admin.ModelAdmin):
     readonly_fields = ["earliest_end", "end_if_cancelled_today", "effective_end", "rules"]
     fieldsets = [
         (None, {"fields": ["customer", "package", "start_date"]}),
-        (_("Agreed prices (SEK, excl. VAT)"), {"fields": ["monthly_fee", "installation_fee",
-                                                          "extra_shop_fee"]}),
-        (_("Contract"), {"fields": ["contract_months", "notice_months", "cancelled_on",
-                                    "earliest_end", "end_if_cancelled_today", "effective_end"]}),
+        (
+            _("Agreed prices (SEK, excl. VAT)"),
+            {"fields": ["monthly_fee", "installation_fee", "extra_shop_fee"]},
+        ),
+        (
+            _("Contract"),
+            {
+                "fields": [
+                    "contract_months",
+                    "notice_months",
+                    "cancelled_on",
+                    "earliest_end",
+                    "end_if_cancelled_today",
+                    "effective_end",
+                ]
+            },
+        ),
         (_("Rules"), {"fields": ["rules"]}),
     ]
 
@@ -162,8 +237,10 @@ class HourPackAdmin(admin.ModelAdmin):
         rate = hourly_rate()
         if not rate:
             return "–"
-        return _("%(percent).0f %% of %(rate)s/h") % {"percent": (1 - obj.hourly_price / rate) * 100,
-                                                      "rate": money_text(rate)}
+        return _("%(percent).0f %% of %(rate)s/h") % {
+            "percent": (1 - obj.hourly_price / rate) * 100,
+            "rate": money_text(rate),
+        }
 
 
 @admin.register(ServiceHourEntry)
@@ -185,10 +262,30 @@ class ServiceHourEntryAdmin(admin.ModelAdmin):
 
     def get_fields(self, request, obj=None):
         if obj is None:
-            return ["customer", "kind", "occurred_at", "hours", "category", "hour_pack", "note",
-                    "below_zero_reason"]
-        return ["customer", "kind", "occurred_at", "hours", "category", "hour_pack", "price",
-                "hourly_rate", "staff", "note", "below_zero_reason", "created_at"]
+            return [
+                "customer",
+                "kind",
+                "occurred_at",
+                "hours",
+                "category",
+                "hour_pack",
+                "note",
+                "below_zero_reason",
+            ]
+        return [
+            "customer",
+            "kind",
+            "occurred_at",
+            "hours",
+            "category",
+            "hour_pack",
+            "price",
+            "hourly_rate",
+            "staff",
+            "note",
+            "below_zero_reason",
+            "created_at",
+        ]
 
     def get_readonly_fields(self, request, obj=None):
         return self.get_fields(request, obj) if obj is not None else []
@@ -204,29 +301,54 @@ class ServiceHourEntryAdmin(admin.ModelAdmin):
         data = form.cleaned_data
         customer, kind = data["customer"], data["kind"]
         if kind == ServiceHourEntry.Kind.HOUR_PACK:
-            entry = hour_pack_buy(customer=customer, hour_pack=data["hour_pack"], by_user=request.user,
-                                  occurred_at=data.get("occurred_at"), note=data.get("note", ""))
+            entry = hour_pack_buy(
+                customer=customer,
+                hour_pack=data["hour_pack"],
+                by_user=request.user,
+                occurred_at=data.get("occurred_at"),
+                note=data.get("note", ""),
+            )
         elif kind == ServiceHourEntry.Kind.TIME_SPENT:
-            entry = service_hours_log(customer=customer, hours=data["hours"], category=data["category"],
-                                      by_user=request.user, occurred_at=data.get("occurred_at"),
-                                      note=data.get("note", ""),
-                                      below_zero_reason=data.get("below_zero_reason", ""))
+            entry = service_hours_log(
+                customer=customer,
+                hours=data["hours"],
+                category=data["category"],
+                by_user=request.user,
+                occurred_at=data.get("occurred_at"),
+                note=data.get("note", ""),
+                below_zero_reason=data.get("below_zero_reason", ""),
+            )
         else:
-            entry = service_hours_adjust(customer=customer, hours=data["hours"], by_user=request.user,
-                                         note=data["note"],
-                                         below_zero_reason=data.get("below_zero_reason", ""))
+            entry = service_hours_adjust(
+                customer=customer,
+                hours=data["hours"],
+                by_user=request.user,
+                note=data["note"],
+                below_zero_reason=data.get("below_zero_reason", ""),
+            )
         form.instance = entry
         obj.pk = entry.pk
-        messages.info(request, _("Balance of %(customer)s: %(balance)s") % {
-            "customer": customer, "balance": hours_text(service_hours_balance(customer=customer))})
+        messages.info(
+            request,
+            _("Balance of %(customer)s: %(balance)s")
+            % {"customer": customer, "balance": hours_text(service_hours_balance(customer=customer))},
+        )
 
 
 @admin.register(OrderUsage)
 class OrderUsageAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """Every order counted or held against a quota (written only by the order flow via billing)."""
 
-    list_display = ["order_key", "customer", "status", "arrived_at", "month", "held_month",
-                    "package", "forced_by"]
+    list_display = [
+        "order_key",
+        "customer",
+        "status",
+        "arrived_at",
+        "month",
+        "held_month",
+        "package",
+        "forced_by",
+    ]
     list_filter = ["status", "month", "package"]
     search_fields = ["order_key", "customer__name"]
     list_select_related = ["customer", "package", "forced_by"]
@@ -276,12 +398,18 @@ class StatementAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     @admin.display(description=_("statement page"))
     def computed(self, obj: Statement):
-        return format_html('<a href="{}">{}</a>', reverse(
-            "billing:statement", args=[obj.customer_id, f"{obj.month:%Y-%m}"]), _("open"))
+        return format_html(
+            '<a href="{}">{}</a>',
+            reverse("billing:statement", args=[obj.customer_id, f"{obj.month:%Y-%m}"]),
+            _("open"),
+        )
 
     def changelist_view(self, request, extra_context=None):
         from billing.models import Customer
 
-        extra = {"billing_customers": Customer.objects.order_by("name").values_list("pk", "name"),
-                 "billing_month": f"{timezone.localdate():%Y-%m}", **(extra_context or {})}
+        extra = {
+            "billing_customers": Customer.objects.order_by("name").values_list("pk", "name"),
+            "billing_month": f"{timezone.localdate():%Y-%m}",
+            **(extra_context or {}),
+        }
         return super().changelist_view(request, extra_context=extra)

@@ -1,4 +1,5 @@
 """Server-rendered SVG charts: geometry computed here, drawn by a template (no JavaScript, no CDN)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -42,8 +43,14 @@ class Chart:
     label_y: SvgNumber  # baseline of the month labels
 
 
-def stacked_bars(*, months: list[date], series: dict[date, dict[str, int]],
-                 packages: list[tuple[str, str]], width: int = 760, height: int = 280) -> Chart:
+def stacked_bars(
+    *,
+    months: list[date],
+    series: dict[date, dict[str, int]],
+    packages: list[tuple[str, str]],
+    width: int = 760,
+    height: int = 280,
+) -> Chart:
     """Orders per month, stacked by package."""
     left, right, top, bottom = 56, 12, 12, 32
     plot_w, plot_h = width - left - right, height - top - bottom
@@ -65,15 +72,32 @@ def stacked_bars(*, months: list[date], series: dict[date, dict[str, int]],
                 continue
             h = plot_h * value / top_value
             base -= h
-            bars.append(Bar(x=_svg(x), y=_svg(base), width=_svg(bar_w), height=_svg(h), colour=colours[code],
-                            title=ngettext("%(month)s %(package)s: %(count)d order",
-                                           "%(month)s %(package)s: %(count)d orders", value)
-                            % {"month": f"{month:%Y-%m}", "package": names[code], "count": value}))
-    return Chart(width=_svg(width), height=_svg(height), bars=bars,
-                 labels=[(_svg(left + i * slot + slot / 2), f"{m:%Y-%m}") for i, m in enumerate(months)],
-                 ticks=[(_svg(top + plot_h - plot_h * v / top_value), v) for v in range(0, top_value + 1, step)],
-                 legend=[(colours[code], name) for code, name in packages],
-                 plot_left=_svg(left), tick_x=_svg(left - 6), label_y=_svg(top + plot_h + 16))
+            bars.append(
+                Bar(
+                    x=_svg(x),
+                    y=_svg(base),
+                    width=_svg(bar_w),
+                    height=_svg(h),
+                    colour=colours[code],
+                    title=ngettext(
+                        "%(month)s %(package)s: %(count)d order",
+                        "%(month)s %(package)s: %(count)d orders",
+                        value,
+                    )
+                    % {"month": f"{month:%Y-%m}", "package": names[code], "count": value},
+                )
+            )
+    return Chart(
+        width=_svg(width),
+        height=_svg(height),
+        bars=bars,
+        labels=[(_svg(left + i * slot + slot / 2), f"{m:%Y-%m}") for i, m in enumerate(months)],
+        ticks=[(_svg(top + plot_h - plot_h * v / top_value), v) for v in range(0, top_value + 1, step)],
+        legend=[(colours[code], name) for code, name in packages],
+        plot_left=_svg(left),
+        tick_x=_svg(left - 6),
+        label_y=_svg(top + plot_h + 16),
+    )
 
 
 def _nice_step(peak: int) -> int:

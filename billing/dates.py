@@ -1,4 +1,5 @@
 """Calendar arithmetic for contracts and monthly statements (pure functions, no ORM)."""
+
 from __future__ import annotations
 
 import calendar

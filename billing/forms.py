@@ -1,4 +1,5 @@
 """Forms of the billing admin pages: report filters and the service-account entry form."""
+
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -30,38 +31,69 @@ class ReportFilterForm(forms.Form):
     first_month = MonthField(label=_("from month"), required=False)
     last_month = MonthField(label=_("to month"), required=False)
     packages = forms.ModelMultipleChoiceField(
-        label=_("packages"), required=False, to_field_name="code",
-        queryset=Package.objects.order_by("rank"), widget=forms.CheckboxSelectMultiple)
+        label=_("packages"),
+        required=False,
+        to_field_name="code",
+        queryset=Package.objects.order_by("rank"),
+        widget=forms.CheckboxSelectMultiple,
+    )
 
 
 class CsvOptionsForm(forms.Form):
-    table = forms.ChoiceField(label=_("table"), initial="volume",
-                              choices=[(table, CSV_TABLE_LABELS[table]) for table in CSV_TABLES])
-    separator = forms.ChoiceField(label=_("separator"), choices=[("semicolon", ";"), ("comma", ",")],
-                                  initial="semicolon", required=False)
-    decimal = forms.ChoiceField(choices=[("comma", _("decimal comma")), ("point", _("decimal point"))],
-                                initial="comma", required=False)
+    table = forms.ChoiceField(
+        label=_("table"), initial="volume", choices=[(table, CSV_TABLE_LABELS[table]) for table in CSV_TABLES]
+    )
+    separator = forms.ChoiceField(
+        label=_("separator"),
+        choices=[("semicolon", ";"), ("comma", ",")],
+        initial="semicolon",
+        required=False,
+    )
+    decimal = forms.ChoiceField(
+        choices=[("comma", _("decimal comma")), ("point", _("decimal point"))],
+        initial="comma",
+        required=False,
+    )
     bom = forms.BooleanField(required=False, initial=True, label=_("UTF-8 with BOM (for Excel)"))
 
 
 class ServiceHourEntryForm(forms.ModelForm):
     """Log time spent, an hour pack bought or an adjustment; saved through the services."""
 
-    ACTIONS = [(ServiceHourEntry.Kind.TIME_SPENT, _("log time spent")),
-               (ServiceHourEntry.Kind.HOUR_PACK, _("hour pack bought")),
-               (ServiceHourEntry.Kind.ADJUSTMENT, _("adjustment (+/-)"))]
-    kind = forms.ChoiceField(label=_("what happened"), choices=ACTIONS,
-                             initial=ServiceHourEntry.Kind.TIME_SPENT)
-    hours = forms.DecimalField(label=_("hours"), max_digits=7, decimal_places=2, required=False,
-                               help_text=_("Time spent: positive hours, drawn from the account. "
-                                           "Adjustment: + or -. Hour pack: taken from the pack."))
-    hour_pack = forms.ModelChoiceField(label=_("hour pack"), required=False,
-                                       queryset=HourPack.objects.filter(is_active=True))
+    ACTIONS = [
+        (ServiceHourEntry.Kind.TIME_SPENT, _("log time spent")),
+        (ServiceHourEntry.Kind.HOUR_PACK, _("hour pack bought")),
+        (ServiceHourEntry.Kind.ADJUSTMENT, _("adjustment (+/-)")),
+    ]
+    kind = forms.ChoiceField(
+        label=_("what happened"), choices=ACTIONS, initial=ServiceHourEntry.Kind.TIME_SPENT
+    )
+    hours = forms.DecimalField(
+        label=_("hours"),
+        max_digits=7,
+        decimal_places=2,
+        required=False,
+        help_text=_(
+            "Time spent: positive hours, drawn from the account. "
+            "Adjustment: + or -. Hour pack: taken from the pack."
+        ),
+    )
+    hour_pack = forms.ModelChoiceField(
+        label=_("hour pack"), required=False, queryset=HourPack.objects.filter(is_active=True)
+    )
 
     class Meta:
         model = ServiceHourEntry
-        fields = ["customer", "kind", "occurred_at", "hours", "category", "hour_pack", "note",
-                  "below_zero_reason"]
+        fields = [
+            "customer",
+            "kind",
+            "occurred_at",
+            "hours",
+            "category",
+            "hour_pack",
+            "note",
+            "below_zero_reason",
+        ]
 
     def clean(self):
         data = super().clean()
@@ -94,10 +126,14 @@ class ServiceHourEntryForm(forms.ModelForm):
         change = -hours if kind == ServiceHourEntry.Kind.TIME_SPENT else hours
         balance = service_hours_balance(customer=customer)
         if change < 0 and balance + change < 0 and not (data.get("below_zero_reason") or "").strip():
-            self.add_error("below_zero_reason", _(
-                "This takes the service account to %(after)s (balance %(balance)s): give a "
-                "reason to go below zero; the hours owed show on the statement.")
-                % {"after": hours_text(balance + change), "balance": hours_text(balance)})
+            self.add_error(
+                "below_zero_reason",
+                _(
+                    "This takes the service account to %(after)s (balance %(balance)s): give a "
+                    "reason to go below zero; the hours owed show on the statement."
+                )
+                % {"after": hours_text(balance + change), "balance": hours_text(balance)},
+            )
 
 
 def customers_for_user(user) -> "forms.QuerySet[Customer]":

@@ -3,6 +3,7 @@
 Nothing here knows of WooCommerce or Hogia Smart; the integrations ask this app
 (through ``billing.selectors``) what a customer's package includes.
 """
+
 from __future__ import annotations
 
 from datetime import date
@@ -26,13 +27,15 @@ PRORATION_RULE = _(
     "that day (the newest subscription started by then), fee x days / days in the month. Extra "
     "shops (beyond the first) are prorated the same way from the recorded shop count. The "
     "installation fee is charged in full in the month the customer's first subscription starts. "
-    "Amounts are rounded to whole öre (half up) per line; VAT 25 % is added on the total.")
+    "Amounts are rounded to whole öre (half up) per line; VAT 25 % is added on the total."
+)
 CONTRACT_RULE = _(
     "A subscription runs at least its contract term: from the start date to the day before the "
     "same date that many months later (1 Jan + 3 months -> 31 Mar; 30 Nov + 3 -> 28 Feb). Notice "
     "of 1 month runs to the end of the calendar month after the month notice is given (given "
     "15 Jan or 31 Jan -> ends 28 Feb). A cancellation ends the subscription on the later of "
-    "the two dates.")
+    "the two dates."
+)
 
 
 def validate_organisation_number(value: str) -> None:
@@ -72,22 +75,40 @@ class Package(models.Model):
     code = models.CharField(_("code"), max_length=20, unique=True)
     name = models.CharField(_("name"), max_length=60)
     rank = models.PositiveSmallIntegerField(
-        _("rank"), unique=True, help_text=_("Order from smallest to largest package."))
+        _("rank"), unique=True, help_text=_("Order from smallest to largest package.")
+    )
     monthly_fee = models.DecimalField(
-        _("monthly fee (SEK)"), max_digits=10, decimal_places=2, null=True, blank=True,
-        help_text=_("Empty: priced by quote."))
+        _("monthly fee (SEK)"),
+        max_digits=10,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text=_("Empty: priced by quote."),
+    )
     installation_fee = models.DecimalField(
-        _("installation fee, once (SEK)"), max_digits=10, decimal_places=2, null=True, blank=True,
-        help_text=_("Empty: priced by quote."))
+        _("installation fee, once (SEK)"),
+        max_digits=10,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text=_("Empty: priced by quote."),
+    )
     monthly_order_limit = models.PositiveIntegerField(
-        _("max transferred orders per month"), null=True, blank=True,
-        help_text=_("Empty: no limit."))
+        _("max transferred orders per month"), null=True, blank=True, help_text=_("Empty: no limit.")
+    )
     extra_shop_fee = models.DecimalField(
-        _("fee per extra shop per month (SEK)"), max_digits=10, decimal_places=2, default=295)
+        _("fee per extra shop per month (SEK)"), max_digits=10, decimal_places=2, default=295
+    )
     start_package_hours = models.DecimalField(
-        _("start package hours"), max_digits=6, decimal_places=2, default=2,
-        help_text=_("Delivery, installation, training and configuration; what is left stays "
-                    "on the customer's service account."))
+        _("start package hours"),
+        max_digits=6,
+        decimal_places=2,
+        default=2,
+        help_text=_(
+            "Delivery, installation, training and configuration; what is left stays "
+            "on the customer's service account."
+        ),
+    )
     order_status = models.BooleanField(_("order status"), default=False)
     stock = models.BooleanField(_("stock"), default=False)
     price_structures = models.BooleanField(_("price structures"), default=False)
@@ -95,8 +116,10 @@ class Package(models.Model):
     multishop = models.BooleanField(_("multishop"), default=False)
     key_account_manager = models.BooleanField(_("own key account manager"), default=False)
     combo_flow = models.BooleanField(
-        _("flow 3 (Combo)"), default=False,
-        help_text=_("Articles from the shop, prices and stock from Hogia Smart."))
+        _("flow 3 (Combo)"),
+        default=False,
+        help_text=_("Articles from the shop, prices and stock from Hogia Smart."),
+    )
     is_active = models.BooleanField(_("sold"), default=True)
 
     class Meta:
@@ -116,19 +139,27 @@ class Customer(models.Model):
 
     name = models.CharField(_("company name"), max_length=200)
     organisation_number = models.CharField(
-        _("organisation number"), max_length=13, blank=True,
-        validators=[validate_organisation_number])
+        _("organisation number"), max_length=13, blank=True, validators=[validate_organisation_number]
+    )
     is_active = models.BooleanField(_("active"), default=True)
     users = models.ManyToManyField(
-        settings.AUTH_USER_MODEL, blank=True, related_name="customers",
-        verbose_name=_("users who may see the status pages"))
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="customers",
+        verbose_name=_("users who may see the status pages"),
+    )
     notes = models.TextField(_("internal notes"), blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     key_account_manager = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
-        related_name="key_accounts", limit_choices_to={"is_staff": True},
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="key_accounts",
+        limit_choices_to={"is_staff": True},
         verbose_name=_("key account manager"),
-        help_text=_("A named staff member for the customer (Premium only); shown on its pages."))
+        help_text=_("A named staff member for the customer (Premium only); shown on its pages."),
+    )
 
     class Meta:
         ordering = ["name"]
@@ -143,8 +174,9 @@ class Customer(models.Model):
         if self.key_account_manager_id and self.pk:
             from billing.selectors import feature_refusal  # selectors import this module
 
-            refusal = feature_refusal(customer=self, feature=Feature.KEY_ACCOUNT_MANAGER,
-                                      what=_("A key account manager"))
+            refusal = feature_refusal(
+                customer=self, feature=Feature.KEY_ACCOUNT_MANAGER, what=_("A key account manager")
+            )
             if refusal:
                 raise ValidationError({"key_account_manager": refusal})
 
@@ -155,15 +187,18 @@ class CustomerContact(models.Model):
         TECHNICAL = "technical", _("technical")
         BILLING = "billing", _("billing")
 
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="contacts",
-                                 verbose_name=_("customer"))
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="contacts", verbose_name=_("customer")
+    )
     name = models.CharField(_("name"), max_length=200)
     email = models.EmailField(_("e-mail"))
     phone = models.CharField(_("phone"), max_length=40, blank=True)
     role = models.CharField(_("role"), max_length=20, choices=Role.choices, default=Role.MAIN)
     receives_notifications = models.BooleanField(
-        _("receives notifications"), default=True,
-        help_text=_("Quota warnings and transfer problems are e-mailed to this contact."))
+        _("receives notifications"),
+        default=True,
+        help_text=_("Quota warnings and transfer problems are e-mailed to this contact."),
+    )
 
     class Meta:
         ordering = ["customer", "role", "name"]
@@ -177,10 +212,12 @@ class CustomerContact(models.Model):
 class Subscription(models.Model):
     """A customer's package from a start date; the newest one started is the one in force."""
 
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="subscriptions",
-                                 verbose_name=_("customer"))
-    package = models.ForeignKey(Package, on_delete=models.PROTECT, related_name="subscriptions",
-                                verbose_name=_("package"))
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="subscriptions", verbose_name=_("customer")
+    )
+    package = models.ForeignKey(
+        Package, on_delete=models.PROTECT, related_name="subscriptions", verbose_name=_("package")
+    )
     start_date = models.DateField(_("start date"), default=date.today)
     contract_months = models.PositiveSmallIntegerField(_("contract term (months)"), default=3)
     notice_months = models.PositiveSmallIntegerField(_("notice (months)"), default=1)
@@ -188,15 +225,32 @@ class Subscription(models.Model):
     # The prices agreed when the subscription was made, so that a later change of the
     # package's list price does not rewrite past statements (and Premium's quote has a home).
     monthly_fee = models.DecimalField(
-        _("agreed monthly fee (SEK)"), max_digits=10, decimal_places=2, null=True, blank=True,
-        help_text=_("Copied from the package when empty; for Premium enter the quoted fee."))
+        _("agreed monthly fee (SEK)"),
+        max_digits=10,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text=_("Copied from the package when empty; for Premium enter the quoted fee."),
+    )
     installation_fee = models.DecimalField(
-        _("agreed installation fee (SEK)"), max_digits=10, decimal_places=2, null=True, blank=True,
-        help_text=_("Copied from the package when empty; charged in the month the customer's "
-                    "first subscription starts."))
+        _("agreed installation fee (SEK)"),
+        max_digits=10,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text=_(
+            "Copied from the package when empty; charged in the month the customer's "
+            "first subscription starts."
+        ),
+    )
     extra_shop_fee = models.DecimalField(
-        _("agreed fee per extra shop per month (SEK)"), max_digits=10, decimal_places=2,
-        null=True, blank=True, help_text=_("Copied from the package when empty."))
+        _("agreed fee per extra shop per month (SEK)"),
+        max_digits=10,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text=_("Copied from the package when empty."),
+    )
 
     class Meta:
         ordering = ["customer", "-start_date", "-id"]
@@ -206,7 +260,10 @@ class Subscription(models.Model):
 
     def __str__(self) -> str:
         return _("%(customer)s – %(package)s from %(start)s") % {
-            "customer": self.customer, "package": self.package, "start": f"{self.start_date:%Y-%m-%d}"}
+            "customer": self.customer,
+            "package": self.package,
+            "start": f"{self.start_date:%Y-%m-%d}",
+        }
 
     def clean(self) -> None:
         super().clean()
@@ -218,11 +275,19 @@ class Subscription(models.Model):
         if other is not None:
             # The newest subscription started is the one in force: with two on one day, which
             # package applies would depend on the order they were typed in.
-            raise ValidationError({"start_date": _(
-                "%(customer)s already has a subscription starting on %(date)s (%(package)s): one "
-                "package starts on a day. Change that subscription, or choose another start date.") % {
-                    "customer": other.customer, "date": formats.date_format(other.start_date, "j F Y"),
-                    "package": other.package}})
+            raise ValidationError(
+                {
+                    "start_date": _(
+                        "%(customer)s already has a subscription starting on %(date)s (%(package)s): one "
+                        "package starts on a day. Change that subscription, or choose another start date."
+                    )
+                    % {
+                        "customer": other.customer,
+                        "date": formats.date_format(other.start_date, "j F Y"),
+                        "package": other.package,
+                    }
+                }
+            )
 
     def save(self, *args, **kwargs):
         if self._state.adding and self.package_id:
@@ -257,8 +322,9 @@ class ShopCount(models.Model):
     statements charge the extra-shop fee from these rows, never from today's shops.
     """
 
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="shop_counts",
-                                 verbose_name=_("customer"))
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="shop_counts", verbose_name=_("customer")
+    )
     effective_from = models.DateField(_("from"))
     active_shops = models.PositiveSmallIntegerField(_("active shops"))
     recorded_at = models.DateTimeField(_("recorded"), auto_now=True)
@@ -267,13 +333,18 @@ class ShopCount(models.Model):
         ordering = ["customer", "-effective_from"]
         verbose_name = _("shop count")
         verbose_name_plural = _("shop count history")
-        constraints = [models.UniqueConstraint(fields=["customer", "effective_from"],
-                                               name="billing_shopcount_one_per_day")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer", "effective_from"], name="billing_shopcount_one_per_day"
+            )
+        ]
 
     def __str__(self) -> str:
-        return ngettext("%(customer)s: %(count)d shop from %(day)s", "%(customer)s: %(count)d shops from %(day)s",
-                        self.active_shops) % {"customer": self.customer, "count": self.active_shops,
-                                              "day": f"{self.effective_from:%Y-%m-%d}"}
+        return ngettext(
+            "%(customer)s: %(count)d shop from %(day)s",
+            "%(customer)s: %(count)d shops from %(day)s",
+            self.active_shops,
+        ) % {"customer": self.customer, "count": self.active_shops, "day": f"{self.effective_from:%Y-%m-%d}"}
 
 
 class OrderUsage(models.Model):
@@ -292,24 +363,44 @@ class OrderUsage(models.Model):
         RESERVED = "reserved", _("reserved (invoice on its way)")
         HELD = "held", _("held (over the quota)")
 
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="order_usage",
-                                 verbose_name=_("customer"))
-    order_key = models.CharField(_("order"), max_length=200,
-                                 help_text=_("The order flow's own key for the order."))
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="order_usage", verbose_name=_("customer")
+    )
+    order_key = models.CharField(
+        _("order"), max_length=200, help_text=_("The order flow's own key for the order.")
+    )
     arrived_at = models.DateTimeField(_("arrived"))
     status = models.CharField(_("status"), max_length=10, choices=Status.choices)
-    month = models.DateField(_("counted in month"), null=True, blank=True,
-                             help_text=_("First day of the month the order counts (or is reserved) "
-                                         "against."))
-    held_month = models.DateField(_("held in month"), null=True, blank=True,
-                                  help_text=_("Set when the quota held the order; kept after release "
-                                              "so reports show who was held."))
-    package = models.ForeignKey(Package, on_delete=models.PROTECT, null=True, blank=True,
-                                related_name="+", verbose_name=_("package"),
-                                help_text=_("The package in force when counted (or when held)."))
+    month = models.DateField(
+        _("counted in month"),
+        null=True,
+        blank=True,
+        help_text=_("First day of the month the order counts (or is reserved) against."),
+    )
+    held_month = models.DateField(
+        _("held in month"),
+        null=True,
+        blank=True,
+        help_text=_("Set when the quota held the order; kept after release so reports show who was held."),
+    )
+    package = models.ForeignKey(
+        Package,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("package"),
+        help_text=_("The package in force when counted (or when held)."),
+    )
     counted_at = models.DateTimeField(_("counted at"), null=True, blank=True)
-    forced_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
-                                  blank=True, related_name="+", verbose_name=_("released over the quota by"))
+    forced_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("released over the quota by"),
+    )
     forced_reason = models.TextField(_("reason for releasing over the quota"), blank=True)
 
     class Meta:
@@ -320,21 +411,26 @@ class OrderUsage(models.Model):
             # The last line of defence behind the customer-row lock: an order counts once, ever.
             models.UniqueConstraint(fields=["customer", "order_key"], name="billing_usage_once_per_order"),
             models.CheckConstraint(
-                condition=(Q(status__in=["counted", "reserved"], month__isnull=False)
-                           | Q(status="held", month__isnull=True)),
-                name="billing_usage_counted_has_month"),
+                condition=(
+                    Q(status__in=["counted", "reserved"], month__isnull=False)
+                    | Q(status="held", month__isnull=True)
+                ),
+                name="billing_usage_counted_has_month",
+            ),
         ]
         indexes = [
             models.Index(fields=["customer", "status", "month"]),
             # Covers the report's GROUP BY month/package/customer without reading the table.
-            models.Index(fields=["status", "month", "package", "customer"],
-                         name="billing_usage_report_idx"),
+            models.Index(fields=["status", "month", "package", "customer"], name="billing_usage_report_idx"),
             models.Index(fields=["customer", "held_month"]),
         ]
 
     def __str__(self) -> str:
         return _("%(customer)s: order %(order)s (%(status)s)") % {
-            "customer": self.customer, "order": self.order_key, "status": self.get_status_display()}
+            "customer": self.customer,
+            "order": self.order_key,
+            "status": self.get_status_display(),
+        }
 
 
 class MonthlyOrderVolume(models.Model):
@@ -352,11 +448,13 @@ class MonthlyOrderVolume(models.Model):
     with both figures zero means the same as no row.
     """
 
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="order_volumes",
-                                 verbose_name=_("customer"))
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="order_volumes", verbose_name=_("customer")
+    )
     month = models.DateField(_("month"), help_text=_("First day of the month."))
-    package = models.ForeignKey(Package, on_delete=models.PROTECT, null=True, blank=True,
-                                related_name="+", verbose_name=_("package"))
+    package = models.ForeignKey(
+        Package, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("package")
+    )
     counted = models.PositiveIntegerField(_("orders counted"), default=0)
     held = models.PositiveIntegerField(_("orders held"), default=0)
 
@@ -366,27 +464,38 @@ class MonthlyOrderVolume(models.Model):
         verbose_name_plural = _("monthly order volumes")
         constraints = [
             # Two partial constraints: a plain UNIQUE would let NULL packages repeat.
-            models.UniqueConstraint(fields=["customer", "month", "package"],
-                                    condition=Q(package__isnull=False),
-                                    name="billing_volume_once_per_package"),
-            models.UniqueConstraint(fields=["customer", "month"], condition=Q(package__isnull=True),
-                                    name="billing_volume_once_without_package"),
+            models.UniqueConstraint(
+                fields=["customer", "month", "package"],
+                condition=Q(package__isnull=False),
+                name="billing_volume_once_per_package",
+            ),
+            models.UniqueConstraint(
+                fields=["customer", "month"],
+                condition=Q(package__isnull=True),
+                name="billing_volume_once_without_package",
+            ),
         ]
-        indexes = [models.Index(fields=["month", "package", "customer"],
-                                name="billing_volume_report_idx")]
+        indexes = [models.Index(fields=["month", "package", "customer"], name="billing_volume_report_idx")]
 
     def __str__(self) -> str:
         return _("%(customer)s %(month)s: %(counted)d counted, %(held)d held") % {
-            "customer": self.customer, "month": f"{self.month:%Y-%m}", "counted": self.counted, "held": self.held}
+            "customer": self.customer,
+            "month": f"{self.month:%Y-%m}",
+            "counted": self.counted,
+            "held": self.held,
+        }
 
 
 class QuotaNotice(models.Model):
     """A quota warning sent: once per customer, month and threshold."""
 
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="quota_notices",
-                                 verbose_name=_("customer"))
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="quota_notices", verbose_name=_("customer")
+    )
     month = models.DateField(_("month"))
-    threshold = models.PositiveSmallIntegerField(_("threshold (%)"), help_text=_("Percent of the monthly limit."))
+    threshold = models.PositiveSmallIntegerField(
+        _("threshold (%)"), help_text=_("Percent of the monthly limit.")
+    )
     used = models.PositiveIntegerField(_("orders used"))
     limit = models.PositiveIntegerField(_("limit"))
     recipients = models.TextField(_("recipients"), blank=True)
@@ -396,12 +505,18 @@ class QuotaNotice(models.Model):
         ordering = ["-month", "customer", "threshold"]
         verbose_name = _("quota notice")
         verbose_name_plural = _("quota notices")
-        constraints = [models.UniqueConstraint(fields=["customer", "month", "threshold"],
-                                               name="billing_quotanotice_once")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer", "month", "threshold"], name="billing_quotanotice_once"
+            )
+        ]
 
     def __str__(self) -> str:
         return _("%(customer)s: %(threshold)d %% of %(month)s") % {
-            "customer": self.customer, "threshold": self.threshold, "month": f"{self.month:%Y-%m}"}
+            "customer": self.customer,
+            "threshold": self.threshold,
+            "month": f"{self.month:%Y-%m}",
+        }
 
 
 class HourPack(models.Model):
@@ -442,27 +557,52 @@ class ServiceHourEntry(models.Model):
         TRAINING = "training", _("training")
         OTHER = "other", _("other")
 
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="service_hours",
-                                 verbose_name=_("customer"))
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="service_hours", verbose_name=_("customer")
+    )
     occurred_at = models.DateTimeField(_("when"), default=timezone.now)
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
-    hours = models.DecimalField(_("hours"), max_digits=7, decimal_places=2,
-                                help_text=_("Positive: hours credited; negative: hours spent."))
+    hours = models.DecimalField(
+        _("hours"),
+        max_digits=7,
+        decimal_places=2,
+        help_text=_("Positive: hours credited; negative: hours spent."),
+    )
     category = models.CharField(_("what"), max_length=30, choices=Category.choices, blank=True)
-    staff = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
-                              blank=True, related_name="+", verbose_name=_("who"))
+    staff = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("who"),
+    )
     note = models.TextField(_("note"), blank=True)
     below_zero_reason = models.TextField(
-        _("reason for going below zero"), blank=True,
-        help_text=_("Required when this entry takes the balance below zero."))
-    hour_pack = models.ForeignKey(HourPack, on_delete=models.PROTECT, null=True, blank=True,
-                                  related_name="+", verbose_name=_("hour pack"))
+        _("reason for going below zero"),
+        blank=True,
+        help_text=_("Required when this entry takes the balance below zero."),
+    )
+    hour_pack = models.ForeignKey(
+        HourPack,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("hour pack"),
+    )
     # Prices recorded with the entry so a statement recomputed later shows the same amounts.
-    price = models.DecimalField(_("price charged (SEK)"), max_digits=10, decimal_places=2,
-                                null=True, blank=True)
+    price = models.DecimalField(
+        _("price charged (SEK)"), max_digits=10, decimal_places=2, null=True, blank=True
+    )
     hourly_rate = models.DecimalField(
-        _("ordinary hourly rate (SEK)"), max_digits=10, decimal_places=2, null=True, blank=True,
-        help_text=_("The rate owed hours are charged at, as it was when the time was logged."))
+        _("ordinary hourly rate (SEK)"),
+        max_digits=10,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text=_("The rate owed hours are charged at, as it was when the time was logged."),
+    )
     created_at = models.DateTimeField(_("recorded"), auto_now_add=True)
 
     class Meta:
@@ -471,8 +611,9 @@ class ServiceHourEntry(models.Model):
         verbose_name_plural = _("service-account entries")
         constraints = [
             # The start package is credited once per customer, whoever calls the service.
-            models.UniqueConstraint(fields=["customer"], condition=Q(kind="start_package"),
-                                    name="billing_hours_one_start_package"),
+            models.UniqueConstraint(
+                fields=["customer"], condition=Q(kind="start_package"), name="billing_hours_one_start_package"
+            ),
         ]
         indexes = [models.Index(fields=["customer", "occurred_at"])]
 
@@ -483,22 +624,30 @@ class ServiceHourEntry(models.Model):
 class Statement(models.Model):
     """A monthly statement as issued: a snapshot of the computed lines, never recomputed."""
 
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="statements",
-                                 verbose_name=_("customer"))
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, related_name="statements", verbose_name=_("customer")
+    )
     month = models.DateField(_("month"), help_text=_("First day of the month billed."))
     net = models.DecimalField(_("net (SEK)"), max_digits=12, decimal_places=2)
     vat = models.DecimalField(_("VAT 25 % (SEK)"), max_digits=12, decimal_places=2)
     gross = models.DecimalField(_("total incl. VAT (SEK)"), max_digits=12, decimal_places=2)
     issued_at = models.DateTimeField(_("issued"), auto_now_add=True)
-    issued_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
-                                  blank=True, related_name="+", verbose_name=_("issued by"))
+    issued_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("issued by"),
+    )
 
     class Meta:
         ordering = ["-month", "customer__name"]
         verbose_name = _("statement")
         verbose_name_plural = _("statements")
-        constraints = [models.UniqueConstraint(fields=["customer", "month"],
-                                               name="billing_statement_once_per_month")]
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "month"], name="billing_statement_once_per_month")
+        ]
         permissions = [("view_billing_reports", "Can view billing reports and statements")]
 
     def __str__(self) -> str:
@@ -506,8 +655,9 @@ class Statement(models.Model):
 
 
 class StatementLine(models.Model):
-    statement = models.ForeignKey(Statement, on_delete=models.CASCADE, related_name="lines",
-                                  verbose_name=_("statement"))
+    statement = models.ForeignKey(
+        Statement, on_delete=models.CASCADE, related_name="lines", verbose_name=_("statement")
+    )
     position = models.PositiveSmallIntegerField(_("line"))
     kind = models.CharField(_("kind"), max_length=20)
     description = models.CharField(_("description"), max_length=300)

@@ -4,6 +4,7 @@ Swedish form in both languages (``portal/formats``): decimal comma, a non-breaki
 between thousands and before the unit, whole öre. Templates use the ``money`` filter
 (``{% load money %}``), Python text the functions.
 """
+
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation

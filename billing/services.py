@@ -5,6 +5,7 @@ invoice, ``quota_return`` when the attempt creates none, and ``quota_release`` w
 orders may go, each inside the transaction that moves the order; it never writes these
 tables itself.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -12,9 +13,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from functools import partial
 
+from django.apps import apps as django_apps
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.apps import apps as django_apps
 from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -22,12 +23,29 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from billing.dates import local_midnight, month_start
+from billing.models import (
+    Customer,
+    CustomerContact,
+    HourPack,
+    MonthlyOrderVolume,
+    OrderUsage,
+    Package,
+    QuotaNotice,
+    ServiceHourEntry,
+    ShopCount,
+    Statement,
+    StatementLine,
+)
 from billing.money import hours_text
-from billing.models import (Customer, CustomerContact, HourPack, MonthlyOrderVolume, OrderUsage,
-                            Package, QuotaNotice, ServiceHourEntry, ShopCount, Statement,
-                            StatementLine)
-from billing.selectors import (hourly_rate, order_volume_recount, package_in_force, quota_held,
-                               quota_taken, service_hours_balance, statement_compute)
+from billing.selectors import (
+    hourly_rate,
+    order_volume_recount,
+    package_in_force,
+    quota_held,
+    quota_taken,
+    service_hours_balance,
+    statement_compute,
+)
 from billing.statements import next_month
 
 QUOTA_THRESHOLDS = (80, 100)
@@ -63,19 +81,22 @@ def _has_room(package: Package | None, limit: int | None, taken: int) -> bool:
     return package is not None and (limit is None or taken < limit)
 
 
-def _release_oldest(customer: Customer, *, month: date, package: Package | None, limit: int | None,
-                    taken: int) -> list[str]:
+def _release_oldest(
+    customer: Customer, *, month: date, package: Package | None, limit: int | None, taken: int
+) -> list[str]:
     """Held orders, oldest first, get the places the limit leaves (they become reserved)."""
     if package is None or (limit is not None and taken >= limit):
         return []
-    held = (OrderUsage.objects.filter(customer=customer, status=OrderUsage.Status.HELD)
-            .order_by("arrived_at", "id"))
+    held = OrderUsage.objects.filter(customer=customer, status=OrderUsage.Status.HELD).order_by(
+        "arrived_at", "id"
+    )
     if limit is not None:
-        held = held[:limit - taken]
+        held = held[: limit - taken]
     rows = list(held.values_list("pk", "order_key"))
     if rows:
         OrderUsage.objects.filter(pk__in=[pk for pk, _key in rows]).update(
-            status=OrderUsage.Status.RESERVED, month=month)
+            status=OrderUsage.Status.RESERVED, month=month
+        )
     return [key for _pk, key in rows]
 
 
@@ -98,8 +119,9 @@ def _package_moved(row: OrderUsage, package: Package | None) -> None:
         _volume_add(customer=row.customer, month=row.held_month, package_id=new_id, held=1)
 
 
-def quota_claim(*, customer: Customer, order_key: str, arrived_at: datetime,
-                on: date | None = None) -> QuotaClaim:
+def quota_claim(
+    *, customer: Customer, order_key: str, arrived_at: datetime, on: date | None = None
+) -> QuotaClaim:
     """Take the order's place in the month's quota, just before its invoice is created.
 
     Call it inside the transaction that moves the order on (the caller holds the order
@@ -116,8 +138,13 @@ def quota_claim(*, customer: Customer, order_key: str, arrived_at: datetime,
         row = OrderUsage.objects.filter(customer=customer, order_key=order_key).first()
         package, limit = _limit_on(customer, day)
         if row is not None and row.status == OrderUsage.Status.COUNTED:
-            return QuotaClaim(granted=True, month=row.month, used=quota_taken(customer=customer, month=row.month),
-                              limit=limit, held=0)
+            return QuotaClaim(
+                granted=True,
+                month=row.month,
+                used=quota_taken(customer=customer, month=row.month),
+                limit=limit,
+                held=0,
+            )
         taken = quota_taken(customer=customer, month=month)
         released = _release_oldest(customer, month=month, package=package, limit=limit, taken=taken)
         taken += len(released)
@@ -129,22 +156,40 @@ def quota_claim(*, customer: Customer, order_key: str, arrived_at: datetime,
         elif row is not None:  # held, and older orders took the places left
             granted = False
         elif _has_room(package, limit, taken):
-            row = OrderUsage(customer=customer, order_key=order_key, arrived_at=arrived_at,
-                             status=OrderUsage.Status.RESERVED, month=month, package=package)
+            row = OrderUsage(
+                customer=customer,
+                order_key=order_key,
+                arrived_at=arrived_at,
+                status=OrderUsage.Status.RESERVED,
+                month=month,
+                package=package,
+            )
             row.save()
             _count(row, month=month, package=package)
             taken += 1
             granted = True
         else:
-            OrderUsage.objects.create(customer=customer, order_key=order_key, arrived_at=arrived_at,
-                                      status=OrderUsage.Status.HELD, held_month=month, package=package)
+            OrderUsage.objects.create(
+                customer=customer,
+                order_key=order_key,
+                arrived_at=arrived_at,
+                status=OrderUsage.Status.HELD,
+                held_month=month,
+                package=package,
+            )
             _volume_add(customer=customer, month=month, package_id=package.pk if package else None, held=1)
             granted = False
         _quota_notify(customer=customer, month=month, used=taken, limit=limit)
         released = [key for key in released if key != order_key]
         # Held orders are counted for the "held" message only: a granted claim needs no count.
-        return QuotaClaim(granted=granted, month=month, used=taken, limit=limit,
-                          held=0 if granted else quota_held(customer=customer), released=tuple(released))
+        return QuotaClaim(
+            granted=granted,
+            month=month,
+            used=taken,
+            limit=limit,
+            held=0 if granted else quota_held(customer=customer),
+            released=tuple(released),
+        )
 
 
 def quota_release(*, customer: Customer, on: date | None = None) -> list[str]:
@@ -159,16 +204,23 @@ def quota_release(*, customer: Customer, on: date | None = None) -> list[str]:
     with transaction.atomic():
         _lock_customer(customer)
         package, limit = _limit_on(customer, day)
-        keys = _release_oldest(customer, month=month, package=package, limit=limit,
-                               taken=quota_taken(customer=customer, month=month))
+        keys = _release_oldest(
+            customer,
+            month=month,
+            package=package,
+            limit=limit,
+            taken=quota_taken(customer=customer, month=month),
+        )
         if keys:
-            _quota_notify(customer=customer, month=month, used=quota_taken(customer=customer, month=month),
-                          limit=limit)
+            _quota_notify(
+                customer=customer, month=month, used=quota_taken(customer=customer, month=month), limit=limit
+            )
     return keys
 
 
-def quota_release_forced(*, customer: Customer, order_keys: list[str], by_user, reason: str,
-                         on: date | None = None) -> list[str]:
+def quota_release_forced(
+    *, customer: Customer, order_keys: list[str], by_user, reason: str, on: date | None = None
+) -> list[str]:
     """Support's "release these anyway": the named held orders get a place even over the limit.
 
     Records who and why on each order. Returns the keys released (held ones only), oldest
@@ -180,13 +232,20 @@ def quota_release_forced(*, customer: Customer, order_keys: list[str], by_user, 
     month = month_start(day)
     with transaction.atomic():
         _lock_customer(customer)
-        rows = list(OrderUsage.objects.filter(customer=customer, status=OrderUsage.Status.HELD,
-                                              order_key__in=order_keys)
-                    .order_by("arrived_at", "id").values_list("pk", "order_key"))
+        rows = list(
+            OrderUsage.objects.filter(
+                customer=customer, status=OrderUsage.Status.HELD, order_key__in=order_keys
+            )
+            .order_by("arrived_at", "id")
+            .values_list("pk", "order_key")
+        )
         if rows:
             OrderUsage.objects.filter(pk__in=[pk for pk, _key in rows]).update(
-                status=OrderUsage.Status.RESERVED, month=month, forced_by=by_user,
-                forced_reason=reason.strip())
+                status=OrderUsage.Status.RESERVED,
+                month=month,
+                forced_by=by_user,
+                forced_reason=reason.strip(),
+            )
     return [key for _pk, key in rows]
 
 
@@ -219,8 +278,9 @@ def quota_return(*, customer: Customer, order_key: str, keep_place: bool) -> str
         return ""
 
 
-def quota_count_invoiced(*, customer: Customer, order_key: str, arrived_at: datetime,
-                         on: date | None = None) -> bool:
+def quota_count_invoiced(
+    *, customer: Customer, order_key: str, arrived_at: datetime, on: date | None = None
+) -> bool:
     """Repair: an order whose invoice exists counts, whatever the limit; True if it changed."""
     day = on or timezone.localdate()
     with transaction.atomic():
@@ -230,17 +290,24 @@ def quota_count_invoiced(*, customer: Customer, order_key: str, arrived_at: date
             return False
         package, _limit = _limit_on(customer, day)
         if row is None:
-            row = OrderUsage.objects.create(customer=customer, order_key=order_key, arrived_at=arrived_at,
-                                            status=OrderUsage.Status.RESERVED, month=month_start(day),
-                                            package=package)
+            row = OrderUsage.objects.create(
+                customer=customer,
+                order_key=order_key,
+                arrived_at=arrived_at,
+                status=OrderUsage.Status.RESERVED,
+                month=month_start(day),
+                package=package,
+            )
         _count(row, month=month_start(day), package=package)
         return True
 
 
 # -- the monthly order-volume summary ----------------------------------------------------------
 
-def _volume_add(*, customer: Customer, month: date, package_id: int | None, counted: int = 0,
-                held: int = 0) -> None:
+
+def _volume_add(
+    *, customer: Customer, month: date, package_id: int | None, counted: int = 0, held: int = 0
+) -> None:
     """Add to (or subtract from) one ``MonthlyOrderVolume`` row; the caller holds the customer's lock.
 
     A subtraction below zero fails on the column's check: the summary has drifted from
@@ -248,12 +315,13 @@ def _volume_add(*, customer: Customer, month: date, package_id: int | None, coun
     """
     if not counted and not held:
         return
-    updated = MonthlyOrderVolume.objects.filter(
-        customer=customer, month=month, package_id=package_id).update(
-        counted=F("counted") + counted, held=F("held") + held)
+    updated = MonthlyOrderVolume.objects.filter(customer=customer, month=month, package_id=package_id).update(
+        counted=F("counted") + counted, held=F("held") + held
+    )
     if not updated:
-        MonthlyOrderVolume.objects.create(customer=customer, month=month, package_id=package_id,
-                                          counted=counted, held=held)
+        MonthlyOrderVolume.objects.create(
+            customer=customer, month=month, package_id=package_id, counted=counted, held=held
+        )
 
 
 def order_volume_rebuild(*, customer: Customer | None = None, apps=None) -> int:
@@ -276,9 +344,12 @@ def order_volume_rebuild(*, customer: Customer | None = None, apps=None) -> int:
         counts = order_volume_recount(customer_id=customer.pk if customer else None, usage_model=usage)
         rows.delete()
         volume.objects.bulk_create(
-            [volume(customer_id=cid, month=month, package_id=package_id, counted=c, held=h)
-             for (cid, month, package_id), (c, h) in sorted(counts.items(), key=_volume_sort_key)],
-            batch_size=2000)
+            [
+                volume(customer_id=cid, month=month, package_id=package_id, counted=c, held=h)
+                for (cid, month, package_id), (c, h) in sorted(counts.items(), key=_volume_sort_key)
+            ],
+            batch_size=2000,
+        )
     return len(counts)
 
 
@@ -289,6 +360,7 @@ def _volume_sort_key(item) -> tuple:
 
 # -- quota notices -----------------------------------------------------------------------------
 
+
 def _quota_notify(*, customer: Customer, month: date, used: int, limit: int | None) -> None:
     """Record and (after commit) mail each threshold reached, once per customer and month."""
     if not limit:
@@ -298,8 +370,11 @@ def _quota_notify(*, customer: Customer, month: date, used: int, limit: int | No
             continue
         recipients = quota_notice_recipients(customer=customer)
         notice, created = QuotaNotice.objects.get_or_create(
-            customer=customer, month=month, threshold=threshold,
-            defaults={"used": used, "limit": limit, "recipients": ", ".join(recipients)})
+            customer=customer,
+            month=month,
+            threshold=threshold,
+            defaults={"used": used, "limit": limit, "recipients": ", ".join(recipients)},
+        )
         if created:
             transaction.on_commit(partial(_quota_mail_send, notice_id=notice.pk))
 
@@ -318,29 +393,42 @@ def _quota_mail_send(*, notice_id: int) -> None:
     recipients = [email.strip() for email in notice.recipients.split(",") if email.strip()]
     if not recipients:
         return
-    values = {"customer": notice.customer.name, "month": f"{notice.month:%Y-%m}", "used": notice.used,
-              "limit": notice.limit, "threshold": notice.threshold}
+    values = {
+        "customer": notice.customer.name,
+        "month": f"{notice.month:%Y-%m}",
+        "used": notice.used,
+        "limit": notice.limit,
+        "threshold": notice.threshold,
+    }
     # In the portal's language, whoever's request released the order that reached the threshold.
     with translation.override(settings.LANGUAGE_CODE):
         if notice.threshold >= 100:
             subject = _("Order quota used up: %(customer)s, %(month)s") % values
-            body = _(
-                "%(customer)s has transferred %(used)d of %(limit)d orders included in the package for "
-                "%(month)s.\n\nFurther orders are now being HELD: none is lost. Held orders are "
-                "transferred as soon as the quota allows: raise the package (they are released at once) "
-                "or wait until the 1st of next month, when the new month's quota releases them in the "
-                "order they arrived.") % values
+            body = (
+                _(
+                    "%(customer)s has transferred %(used)d of %(limit)d orders included in the package for "
+                    "%(month)s.\n\nFurther orders are now being HELD: none is lost. Held orders are "
+                    "transferred as soon as the quota allows: raise the package (they are released at once) "
+                    "or wait until the 1st of next month, when the new month's quota releases them in the "
+                    "order they arrived."
+                )
+                % values
+            )
         else:
             subject = _("%(threshold)d %% of the order quota: %(customer)s, %(month)s") % values
-            body = _(
-                "%(customer)s has transferred %(used)d of %(limit)d orders included in the package for "
-                "%(month)s (%(threshold)d %%). When the quota is used up, further orders are held until "
-                "the next month or until the package is raised.") % values
-    EmailMessage(subject=subject, body=body, from_email=settings.DEFAULT_FROM_EMAIL,
-                 to=recipients).send()
+            body = (
+                _(
+                    "%(customer)s has transferred %(used)d of %(limit)d orders included in the package for "
+                    "%(month)s (%(threshold)d %%). When the quota is used up, further orders are held until "
+                    "the next month or until the package is raised."
+                )
+                % values
+            )
+    EmailMessage(subject=subject, body=body, from_email=settings.DEFAULT_FROM_EMAIL, to=recipients).send()
 
 
 # -- shops -------------------------------------------------------------------------------------
+
 
 def shop_count_changed(*, customer: Customer, active_shops: int, on: date | None = None) -> ShopCount:
     """Record the customer's number of active shops from ``on`` (default today) on.
@@ -351,16 +439,21 @@ def shop_count_changed(*, customer: Customer, active_shops: int, on: date | None
     day = on or timezone.localdate()
     with transaction.atomic():
         _lock_customer(customer)
-        current = (ShopCount.objects.filter(customer=customer, effective_from__lte=day)
-                   .order_by("-effective_from").first())
+        current = (
+            ShopCount.objects.filter(customer=customer, effective_from__lte=day)
+            .order_by("-effective_from")
+            .first()
+        )
         if current is not None and current.active_shops == active_shops:
             return current
         row, _created = ShopCount.objects.update_or_create(
-            customer=customer, effective_from=day, defaults={"active_shops": active_shops})
+            customer=customer, effective_from=day, defaults={"active_shops": active_shops}
+        )
         return row
 
 
 # -- service account ---------------------------------------------------------------------------
+
 
 def service_hours_credit_start_package(*, customer: Customer) -> ServiceHourEntry | None:
     """Credit the start package's hours of the customer's first subscription, once ever.
@@ -368,7 +461,8 @@ def service_hours_credit_start_package(*, customer: Customer) -> ServiceHourEntr
     Dated the day that subscription starts; None while the customer has no subscription.
     """
     existing = ServiceHourEntry.objects.filter(
-        customer=customer, kind=ServiceHourEntry.Kind.START_PACKAGE).first()
+        customer=customer, kind=ServiceHourEntry.Kind.START_PACKAGE
+    ).first()
     if existing is not None:
         return existing
     first = customer.subscriptions.select_related("package").order_by("start_date", "id").first()
@@ -377,44 +471,87 @@ def service_hours_credit_start_package(*, customer: Customer) -> ServiceHourEntr
     try:
         with transaction.atomic():
             return ServiceHourEntry.objects.create(
-                customer=customer, kind=ServiceHourEntry.Kind.START_PACKAGE,
-                hours=first.package.start_package_hours, occurred_at=local_midnight(first.start_date),
+                customer=customer,
+                kind=ServiceHourEntry.Kind.START_PACKAGE,
+                hours=first.package.start_package_hours,
+                occurred_at=local_midnight(first.start_date),
                 category=ServiceHourEntry.Category.TRAINING,
-                note=_("Start package, %(package)s: delivery, installation, training and "
-                       "configuration.") % {"package": first.package.name})
+                note=_("Start package, %(package)s: delivery, installation, training and configuration.")
+                % {"package": first.package.name},
+            )
     except IntegrityError:
         return ServiceHourEntry.objects.get(customer=customer, kind=ServiceHourEntry.Kind.START_PACKAGE)
 
 
-def hour_pack_buy(*, customer: Customer, hour_pack: HourPack, by_user=None,
-                  occurred_at: datetime | None = None, note: str = "") -> ServiceHourEntry:
+def hour_pack_buy(
+    *,
+    customer: Customer,
+    hour_pack: HourPack,
+    by_user=None,
+    occurred_at: datetime | None = None,
+    note: str = "",
+) -> ServiceHourEntry:
     """Credit an hour pack; its price today is recorded on the entry for the statement."""
     return ServiceHourEntry.objects.create(
-        customer=customer, kind=ServiceHourEntry.Kind.HOUR_PACK, hours=hour_pack.hours,
-        hour_pack=hour_pack, price=hour_pack.price, staff=by_user,
-        occurred_at=occurred_at or timezone.now(), note=note)
+        customer=customer,
+        kind=ServiceHourEntry.Kind.HOUR_PACK,
+        hours=hour_pack.hours,
+        hour_pack=hour_pack,
+        price=hour_pack.price,
+        staff=by_user,
+        occurred_at=occurred_at or timezone.now(),
+        note=note,
+    )
 
 
-def _debit(*, customer: Customer, kind: str, hours: Decimal, by_user, occurred_at, category: str,
-           note: str, below_zero_reason: str) -> ServiceHourEntry:
+def _debit(
+    *,
+    customer: Customer,
+    kind: str,
+    hours: Decimal,
+    by_user,
+    occurred_at,
+    category: str,
+    note: str,
+    below_zero_reason: str,
+) -> ServiceHourEntry:
     with transaction.atomic():
         _lock_customer(customer)
         balance = service_hours_balance(customer=customer)
         reason = (below_zero_reason or "").strip()
         if hours < 0 and balance + hours < 0 and not reason:
             raise ValidationError(
-                {"below_zero_reason": _("This takes the service account to %(after)s (balance "
-                                        "%(balance)s): give a reason to go below zero.") % {
-                    "after": hours_text(balance + hours), "balance": hours_text(balance)}})
+                {
+                    "below_zero_reason": _(
+                        "This takes the service account to %(after)s (balance "
+                        "%(balance)s): give a reason to go below zero."
+                    )
+                    % {"after": hours_text(balance + hours), "balance": hours_text(balance)}
+                }
+            )
         return ServiceHourEntry.objects.create(
-            customer=customer, kind=kind, hours=hours, staff=by_user, category=category,
-            occurred_at=occurred_at or timezone.now(), note=note, below_zero_reason=reason,
-            hourly_rate=hourly_rate() if hours < 0 else None)
+            customer=customer,
+            kind=kind,
+            hours=hours,
+            staff=by_user,
+            category=category,
+            occurred_at=occurred_at or timezone.now(),
+            note=note,
+            below_zero_reason=reason,
+            hourly_rate=hourly_rate() if hours < 0 else None,
+        )
 
 
-def service_hours_log(*, customer: Customer, hours: Decimal, category: str, by_user,
-                      occurred_at: datetime | None = None, note: str = "",
-                      below_zero_reason: str = "") -> ServiceHourEntry:
+def service_hours_log(
+    *,
+    customer: Customer,
+    hours: Decimal,
+    category: str,
+    by_user,
+    occurred_at: datetime | None = None,
+    note: str = "",
+    below_zero_reason: str = "",
+) -> ServiceHourEntry:
     """Log time support spent for the customer (``hours`` > 0 is drawn from the account).
 
     Going below zero needs ``below_zero_reason``; the hours owed then show on the statement.
@@ -424,22 +561,38 @@ def service_hours_log(*, customer: Customer, hours: Decimal, category: str, by_u
         raise ValidationError({"hours": _("Log the time spent as a positive number of hours.")})
     if category not in ServiceHourEntry.Category.values:
         raise ValidationError({"category": _("Unknown category %(category)r.") % {"category": category}})
-    return _debit(customer=customer, kind=ServiceHourEntry.Kind.TIME_SPENT, hours=-hours,
-                  by_user=by_user, occurred_at=occurred_at, category=category, note=note,
-                  below_zero_reason=below_zero_reason)
+    return _debit(
+        customer=customer,
+        kind=ServiceHourEntry.Kind.TIME_SPENT,
+        hours=-hours,
+        by_user=by_user,
+        occurred_at=occurred_at,
+        category=category,
+        note=note,
+        below_zero_reason=below_zero_reason,
+    )
 
 
-def service_hours_adjust(*, customer: Customer, hours: Decimal, by_user, note: str,
-                         below_zero_reason: str = "") -> ServiceHourEntry:
+def service_hours_adjust(
+    *, customer: Customer, hours: Decimal, by_user, note: str, below_zero_reason: str = ""
+) -> ServiceHourEntry:
     """A correction of either sign; the ledger is never edited, only added to."""
     if not (note or "").strip():
         raise ValidationError({"note": _("Say why the account is adjusted.")})
-    return _debit(customer=customer, kind=ServiceHourEntry.Kind.ADJUSTMENT, hours=Decimal(hours),
-                  by_user=by_user, occurred_at=None, category="", note=note,
-                  below_zero_reason=below_zero_reason)
+    return _debit(
+        customer=customer,
+        kind=ServiceHourEntry.Kind.ADJUSTMENT,
+        hours=Decimal(hours),
+        by_user=by_user,
+        occurred_at=None,
+        category="",
+        note=note,
+        below_zero_reason=below_zero_reason,
+    )
 
 
 # -- statements --------------------------------------------------------------------------------
+
 
 def statement_issue(*, customer: Customer, month: date, by_user) -> Statement:
     """Store the month's statement as computed now: a snapshot that never changes.
@@ -455,21 +608,41 @@ def statement_issue(*, customer: Customer, month: date, by_user) -> Statement:
     with transaction.atomic():
         _lock_customer(customer)
         if Statement.objects.filter(customer=customer, month=first).exists():
-            raise ValidationError(_("The statement for %(month)s has already been issued.") % {
-                "month": f"{first:%Y-%m}"})
-        statement = Statement.objects.create(customer=customer, month=first, net=computed.net,
-                                             vat=computed.vat, gross=computed.gross,
-                                             issued_by=by_user)
-        StatementLine.objects.bulk_create([
-            StatementLine(statement=statement, position=index, kind=line.kind,
-                          description=line.description, quantity=line.quantity, unit=line.unit,
-                          unit_price=line.unit_price, amount=line.amount,
-                          package_code=line.package_code)
-            for index, line in enumerate(computed.lines, start=1)])
+            raise ValidationError(
+                _("The statement for %(month)s has already been issued.") % {"month": f"{first:%Y-%m}"}
+            )
+        statement = Statement.objects.create(
+            customer=customer,
+            month=first,
+            net=computed.net,
+            vat=computed.vat,
+            gross=computed.gross,
+            issued_by=by_user,
+        )
+        StatementLine.objects.bulk_create(
+            [
+                StatementLine(
+                    statement=statement,
+                    position=index,
+                    kind=line.kind,
+                    description=line.description,
+                    quantity=line.quantity,
+                    unit=line.unit,
+                    unit_price=line.unit_price,
+                    amount=line.amount,
+                    package_code=line.package_code,
+                )
+                for index, line in enumerate(computed.lines, start=1)
+            ]
+        )
         if computed.hours_owed > 0:
             ServiceHourEntry.objects.create(
-                customer=customer, kind=ServiceHourEntry.Kind.SETTLED, hours=computed.hours_owed,
-                occurred_at=local_midnight(next_month(first)), staff=by_user,
-                note=_("%(hours)s owed, invoiced on the statement for %(month)s.") % {
-                    "hours": hours_text(computed.hours_owed), "month": f"{first:%Y-%m}"})
+                customer=customer,
+                kind=ServiceHourEntry.Kind.SETTLED,
+                hours=computed.hours_owed,
+                occurred_at=local_midnight(next_month(first)),
+                staff=by_user,
+                note=_("%(hours)s owed, invoiced on the statement for %(month)s.")
+                % {"hours": hours_text(computed.hours_owed), "month": f"{first:%Y-%m}"},
+            )
     return statement

@@ -1,4 +1,5 @@
 """Credit the start package whichever way the first subscription is made (admin, demo, order flow)."""
+
 from __future__ import annotations
 
 from django.db.models.signals import post_save

@@ -6,6 +6,7 @@ shop-count rows, the service-account ledger, the order usage) and calls
 and month from history it loaded in bulk. Nothing here reads today's package prices,
 so a past month gives the same figures whenever it is recomputed.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -142,14 +143,23 @@ def segments(history: History, month: date) -> list[tuple[date, int, Term | None
             cuts.add(term.end + timedelta(days=1))
     cuts.update(effective_from for effective_from, _active in history.shop_counts)
     points = sorted(day for day in cuts if month <= day <= last + timedelta(days=1))
-    return [(first, (after - first).days, term_in_force(history.terms, first),
-             shops_on(history.shop_counts, first))
-            for first, after in zip(points, points[1:])]
+    return [
+        (
+            first,
+            (after - first).days,
+            term_in_force(history.terms, first),
+            shops_on(history.shop_counts, first),
+        )
+        for first, after in zip(points, points[1:])
+    ]
 
 
 def _days_text(days: int, in_month: int) -> str:
-    return _("whole month") if days == in_month else _("%(days)d/%(in_month)d days") % {
-        "days": days, "in_month": in_month}
+    return (
+        _("whole month")
+        if days == in_month
+        else _("%(days)d/%(in_month)d days") % {"days": days, "in_month": in_month}
+    )
 
 
 def _days_unit(in_month: int) -> str:
@@ -190,10 +200,14 @@ def statement_amounts(*, history: History, month: date, usage: MonthUsage) -> li
     """
     in_month = days_in_month(month)
     fee_days, shop_days = _days_by_term_and_shops(history, month)
-    amounts = [("monthly_fee", term.package_code, _prorated(term.monthly_fee or ZERO, days, in_month))
-               for term, days in fee_days.items()]
-    amounts += [("extra_shops", code, _prorated(fee * extra, days, in_month))
-                for (extra, fee, code), days in shop_days.items()]
+    amounts = [
+        ("monthly_fee", term.package_code, _prorated(term.monthly_fee or ZERO, days, in_month))
+        for term, days in fee_days.items()
+    ]
+    amounts += [
+        ("extra_shops", code, _prorated(fee * extra, days, in_month))
+        for (extra, fee, code), days in shop_days.items()
+    ]
     installed = _installation_in(history, month)
     if installed is not None:
         amounts.append(("installation", installed[1], money(installed[0].fee or ZERO)))
@@ -201,8 +215,13 @@ def statement_amounts(*, history: History, month: date, usage: MonthUsage) -> li
     closing = usage.hours_opening + usage.hours_credited + usage.hours_spent
     if closing < 0:
         last_term = term_in_force(history.terms, month_end(month))
-        amounts.append(("owed_hours", last_term.package_code if last_term else "",
-                        money(-closing * usage.owed_hourly_rate)))
+        amounts.append(
+            (
+                "owed_hours",
+                last_term.package_code if last_term else "",
+                money(-closing * usage.owed_hourly_rate),
+            )
+        )
     return amounts
 
 
@@ -215,50 +234,109 @@ def statement_build(*, history: History, month: date, usage: MonthUsage) -> Mont
     notes: list[str] = []
     for term, days in fee_days.items():
         if term.monthly_fee is None:
-            notes.append(_("%(package)s: monthly fee by quote, none agreed yet.") % {"package": term.package_name})
+            notes.append(
+                _("%(package)s: monthly fee by quote, none agreed yet.") % {"package": term.package_name}
+            )
         fee = term.monthly_fee or ZERO
-        lines.append(Line("monthly_fee", _("%(package)s, monthly fee (%(days)s)") % {
-                              "package": term.package_name, "days": _days_text(days, in_month)},
-                          Decimal(days), _days_unit(in_month), fee,
-                          _prorated(fee, days, in_month), term.package_code))
+        lines.append(
+            Line(
+                "monthly_fee",
+                _("%(package)s, monthly fee (%(days)s)")
+                % {"package": term.package_name, "days": _days_text(days, in_month)},
+                Decimal(days),
+                _days_unit(in_month),
+                fee,
+                _prorated(fee, days, in_month),
+                term.package_code,
+            )
+        )
     for (extra, fee, code), days in shop_days.items():
-        lines.append(Line("extra_shops", ngettext(
-                              "%(count)d extra shop x %(fee)s/month (%(days)s)",
-                              "%(count)d extra shops x %(fee)s/month (%(days)s)", extra) % {
-                              "count": extra, "fee": money_text(fee), "days": _days_text(days, in_month)},
-                          Decimal(days), _days_unit(in_month), money(fee * extra),
-                          _prorated(fee * extra, days, in_month), code))
+        lines.append(
+            Line(
+                "extra_shops",
+                ngettext(
+                    "%(count)d extra shop x %(fee)s/month (%(days)s)",
+                    "%(count)d extra shops x %(fee)s/month (%(days)s)",
+                    extra,
+                )
+                % {"count": extra, "fee": money_text(fee), "days": _days_text(days, in_month)},
+                Decimal(days),
+                _days_unit(in_month),
+                money(fee * extra),
+                _prorated(fee * extra, days, in_month),
+                code,
+            )
+        )
     installed = _installation_in(history, month)
     if installed is not None:
         installation, code = installed
         if installation.fee is None:
-            notes.append(_("%(package)s: installation by quote, none agreed yet.") % {
-                "package": installation.package_name})
+            notes.append(
+                _("%(package)s: installation by quote, none agreed yet.")
+                % {"package": installation.package_name}
+            )
         fee = installation.fee or ZERO
-        lines.append(Line("installation", _("Installation, %(package)s") % {"package": installation.package_name},
-                          Decimal(1), _("once"), fee, money(fee), code))
+        lines.append(
+            Line(
+                "installation",
+                _("Installation, %(package)s") % {"package": installation.package_name},
+                Decimal(1),
+                _("once"),
+                fee,
+                money(fee),
+                code,
+            )
+        )
     for pack in usage.hour_packs:
-        lines.append(Line("hour_pack", f"{pack.name} ({hours_text(pack.hours)}), {pack.on:%Y-%m-%d}",
-                          Decimal(1), _("pack"), pack.price, money(pack.price), pack.package_code))
+        lines.append(
+            Line(
+                "hour_pack",
+                f"{pack.name} ({hours_text(pack.hours)}), {pack.on:%Y-%m-%d}",
+                Decimal(1),
+                _("pack"),
+                pack.price,
+                money(pack.price),
+                pack.package_code,
+            )
+        )
 
     closing = usage.hours_opening + usage.hours_credited + usage.hours_spent
     owed = -closing if closing < 0 else ZERO
     last_term = term_in_force(history.terms, month_end(month))
     if owed:
-        lines.append(Line("owed_hours", _("Service hours owed (balance below zero at month end)"),
-                          owed, "h", usage.owed_hourly_rate, money(owed * usage.owed_hourly_rate),
-                          last_term.package_code if last_term else ""))
+        lines.append(
+            Line(
+                "owed_hours",
+                _("Service hours owed (balance below zero at month end)"),
+                owed,
+                "h",
+                usage.owed_hourly_rate,
+                money(owed * usage.owed_hourly_rate),
+                last_term.package_code if last_term else "",
+            )
+        )
 
     net = sum((line.amount for line in lines), ZERO)
     vat = money(net * VAT_RATE)
     return MonthStatement(
-        customer_id=history.customer_id, customer_name=history.customer_name, month=month,
-        lines=tuple(lines), net=net, vat=vat, gross=net + vat,
-        hours_opening=usage.hours_opening, hours_credited=usage.hours_credited,
-        hours_spent=usage.hours_spent, hours_closing=closing, hours_owed=owed,
-        orders_counted=usage.orders_counted, orders_held=usage.orders_held,
+        customer_id=history.customer_id,
+        customer_name=history.customer_name,
+        month=month,
+        lines=tuple(lines),
+        net=net,
+        vat=vat,
+        gross=net + vat,
+        hours_opening=usage.hours_opening,
+        hours_credited=usage.hours_credited,
+        hours_spent=usage.hours_spent,
+        hours_closing=closing,
+        hours_owed=owed,
+        orders_counted=usage.orders_counted,
+        orders_held=usage.orders_held,
         order_limit=last_term.order_limit if last_term else None,
-        package_code=last_term.package_code if last_term else "", notes=tuple(notes))
+        package_code=last_term.package_code if last_term else "",
+        notes=tuple(notes),
+    )
 
 
 def next_month(month: date) -> date:

@@ -1,4 +1,5 @@
 """Billing pages, included by ``portal.urls`` under ``/admin/billing-reports/``."""
+
 from django.urls import path
 
 from billing import views

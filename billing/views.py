@@ -1,4 +1,5 @@
 """Billing pages inside the admin, for staff with ``billing.view_billing_reports`` only."""
+
 from __future__ import annotations
 
 from functools import wraps
@@ -23,19 +24,24 @@ BILLING_PERMISSION = "billing.view_billing_reports"
 
 def billing_staff_only(view):
     """Admin login required (as any admin page), then the billing permission, else 403."""
+
     @wraps(view)
     def checked(request: HttpRequest, *args, **kwargs):
         if not request.user.has_perm(BILLING_PERMISSION):
             raise PermissionDenied("Billing reports need the billing permission.")
         return view(request, *args, **kwargs)
+
     return admin.site.admin_view(checked)
 
 
 def _filter_from(request: HttpRequest):
     form = ReportFilterForm(request.GET or None)
     data = form.cleaned_data if form.is_bound and form.is_valid() else {}
-    return form, report_filter(first_month=data.get("first_month"), last_month=data.get("last_month"),
-                               package_codes=[p.code for p in data.get("packages") or []])
+    return form, report_filter(
+        first_month=data.get("first_month"),
+        last_month=data.get("last_month"),
+        package_codes=[p.code for p in data.get("packages") or []],
+    )
 
 
 @billing_staff_only
@@ -44,13 +50,26 @@ def reports(request: HttpRequest) -> HttpResponse:
     report = billing_report(report_filter=chosen)
     shown = [p for p in report.packages if not chosen.package_codes or p[0] in chosen.package_codes]
     chart = stacked_bars(months=chosen.months, series=report.volume_by_month, packages=shown)
-    volume_table = [(month, [report.volume_by_month.get(month, {}).get(code, 0) for code, _name in shown],
-                     sum(report.volume_by_month.get(month, {}).values())) for month in chosen.months]
+    volume_table = [
+        (
+            month,
+            [report.volume_by_month.get(month, {}).get(code, 0) for code, _name in shown],
+            sum(report.volume_by_month.get(month, {}).values()),
+        )
+        for month in chosen.months
+    ]
     context = {
-        **admin.site.each_context(request), "title": _("Billing reports"), "form": form,
-        "report": report, "chart": chart, "packages": shown, "volume_table": volume_table,
-        "revenue_kinds": [REVENUE_KIND_LABELS[kind] for kind in REVENUE_KINDS], "csv_form": CsvOptionsForm(),
-        "query": request.GET.urlencode(), "proration_rule": PRORATION_RULE,
+        **admin.site.each_context(request),
+        "title": _("Billing reports"),
+        "form": form,
+        "report": report,
+        "chart": chart,
+        "packages": shown,
+        "volume_table": volume_table,
+        "revenue_kinds": [REVENUE_KIND_LABELS[kind] for kind in REVENUE_KINDS],
+        "csv_form": CsvOptionsForm(),
+        "query": request.GET.urlencode(),
+        "proration_rule": PRORATION_RULE,
     }
     return render(request, "billing/reports.html", context)
 
@@ -62,9 +81,13 @@ def reports_csv(request: HttpRequest) -> HttpResponse:
     if not options.is_valid():
         raise Http404("Unknown CSV table.")
     data = options.cleaned_data
-    text = report_csv(report=billing_report(report_filter=chosen), table=data["table"],
-                      separator="," if data.get("separator") == "comma" else ";",
-                      decimal_comma=data.get("decimal") != "point", bom=bool(data.get("bom")))
+    text = report_csv(
+        report=billing_report(report_filter=chosen),
+        table=data["table"],
+        separator="," if data.get("separator") == "comma" else ";",
+        decimal_comma=data.get("decimal") != "point",
+        bom=bool(data.get("bom")),
+    )
     response = HttpResponse(text.encode("utf-8"), content_type="text/csv; charset=utf-8")
     filename = f"billing-{data['table']}-{chosen.first_month:%Y-%m}-{chosen.last_month:%Y-%m}.csv"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
@@ -89,9 +112,12 @@ def statement(request: HttpRequest, customer_id: int, month: str) -> HttpRespons
     issued = Statement.objects.filter(customer=customer, month=first).first()
     context = {
         **admin.site.each_context(request),
-        "title": _("Statement %(customer)s, %(month)s") % {"customer": customer.name, "month": f"{first:%Y-%m}"},
-        "customer": customer, "statement": statement_compute(customer=customer, month=first),
-        "issued": issued, "proration_rule": PRORATION_RULE,
+        "title": _("Statement %(customer)s, %(month)s")
+        % {"customer": customer.name, "month": f"{first:%Y-%m}"},
+        "customer": customer,
+        "statement": statement_compute(customer=customer, month=first),
+        "issued": issued,
+        "proration_rule": PRORATION_RULE,
     }
     return render(request, "billing/statement.html", context)
 

@@ -3,6 +3,7 @@
 Thin: forms mask secrets, actions call ``integrations.services``; records and logs are
 read-only.
 """
+
 from __future__ import annotations
 
 from django import forms
@@ -17,27 +18,48 @@ from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from billing.models import Customer
+from billing.models import Customer, Feature
 from billing.money import money_text
-from integrations.catalog.initial_sync import (LIST_LIMIT, PREVIEWABLE, RUNNABLE, initial_sync_create,
-                                               initial_sync_progress)
+from billing.selectors import feature_refusal
+from integrations.admin_tools import ObjectActionsMixin, ReadOnlyAdmin, badge
+from integrations.catalog.initial_sync import (
+    LIST_LIMIT,
+    PREVIEWABLE,
+    RUNNABLE,
+    initial_sync_create,
+    initial_sync_progress,
+)
 from integrations.catalog.overwrite import flow_writes_to_shop, shop_overwrite_allow
 from integrations.catalog.sync import catalog_sync_obstacle
-from integrations.admin_tools import ObjectActionsMixin, ReadOnlyAdmin, badge
+from integrations.errors import RemoteError
 from integrations.fields import last_four
 from integrations.health import ShopHealth, shop_health, shops_with_health
-from integrations.orders.poll import orders_poll
-from integrations.orders.support import refunds_mark_booked_by_hand, transfers_release_held, transfers_retry
 from integrations.intake import shop_webhooks_register, webhook_url
-from integrations.errors import RemoteError
-from integrations.models import (ArticleBinding, BuyerBinding, FlowSettings, HogiaArticle, HogiaConnection,
-                                 InitialSync, InitialSyncItem, OrderEvent, OrderTransfer, PaymentCapture,
-                                 RefundCredit, Shop, ShopCatalog, StatusMapping, StatusPush, SyncLogEntry, SyncRun,
-                                 WebhookDelivery, new_webhook_secret)
+from integrations.models import (
+    ArticleBinding,
+    BuyerBinding,
+    FlowSettings,
+    HogiaArticle,
+    HogiaConnection,
+    InitialSync,
+    InitialSyncItem,
+    OrderEvent,
+    OrderTransfer,
+    PaymentCapture,
+    RefundCredit,
+    Shop,
+    ShopCatalog,
+    StatusMapping,
+    StatusPush,
+    SyncLogEntry,
+    SyncRun,
+    WebhookDelivery,
+    new_webhook_secret,
+)
 from integrations.orders.capture import capture_retry
+from integrations.orders.poll import orders_poll
 from integrations.orders.shop_status import status_push_retry
-from billing.models import Feature
-from billing.selectors import feature_refusal
+from integrations.orders.support import refunds_mark_booked_by_hand, transfers_release_held, transfers_retry
 from integrations.services import hogia_connection_test, remote_error_text, shop_connection_test
 
 
@@ -81,16 +103,30 @@ class SecretFieldsForm(forms.ModelForm):
 class ShopForm(SecretFieldsForm):
     secret_fields = ("consumer_key", "consumer_secret", "webhook_secret")
     trigger_statuses = forms.MultipleChoiceField(
-        label=_("Transfer orders in status"), required=False, widget=forms.CheckboxSelectMultiple,
-        help_text=_("Chosen from the shop's own statuses (\"Test connection\" reads them again). "
-                    "Draft, pending payment and failed orders are not sales: leave them unticked "
-                    "unless the customer asks."))
+        label=_("Transfer orders in status"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_(
+            'Chosen from the shop\'s own statuses ("Test connection" reads them again). '
+            "Draft, pending payment and failed orders are not sales: leave them unticked "
+            "unless the customer asks."
+        ),
+    )
 
     class Meta:
         model = Shop
         formfield_callback = _formfield
-        fields = ["customer", "name", "url", "consumer_key", "consumer_secret", "webhook_secret",
-                  "result_unit", "is_active", "trigger_statuses"]
+        fields = [
+            "customer",
+            "name",
+            "url",
+            "consumer_key",
+            "consumer_secret",
+            "webhook_secret",
+            "result_unit",
+            "is_active",
+            "trigger_statuses",
+        ]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -110,18 +146,27 @@ class ShopForm(SecretFieldsForm):
 def _check_badge(obj) -> str:
     if obj.last_check_ok is None:
         return format_html('<span title="{}">–</span>', _("not tested"))
-    return format_html('<span title="{}">{}</span>', obj.last_check_message,
-                       "✔" if obj.last_check_ok else "✘")
+    return format_html(
+        '<span title="{}">{}</span>', obj.last_check_message, "✔" if obj.last_check_ok else "✘"
+    )
 
 
-OVERWRITE_HELD = _("Prices and stock are not written to this shop until the initial sync's differences "
-                   "are accepted.")
-DIFFERENCE_FIELDS = {"name": _("name"), "regular_price": _("regular price"), "sale_price": _("sale price"),
-                     "date_on_sale_from": _("sale from"), "date_on_sale_to": _("sale to"),
-                     "stock_quantity": _("stock")}
+OVERWRITE_HELD = _(
+    "Prices and stock are not written to this shop until the initial sync's differences are accepted."
+)
+DIFFERENCE_FIELDS = {
+    "name": _("name"),
+    "regular_price": _("regular price"),
+    "sale_price": _("sale price"),
+    "date_on_sale_from": _("sale from"),
+    "date_on_sale_to": _("sale to"),
+    "stock_quantity": _("stock"),
+}
 NOTHING_WRITTEN = {
-    "flow_1": _("Flow 1: the portal writes no prices, stock or names to the shop; the matched products are "
-                "only bound to their articles."),
+    "flow_1": _(
+        "Flow 1: the portal writes no prices, stock or names to the shop; the matched products are "
+        "only bound to their articles."
+    ),
     "no_flow_settings": _("The customer has no flow settings: nothing is written to the shop."),
     "switches_off": _("The flow settings write no prices, campaign prices, stock or names to the shop."),
 }
@@ -140,10 +185,14 @@ def shop_overwrite_notice(shop: Shop) -> str:
     if catalog is not None and catalog.overwrite_accepted_at is not None:
         return _("Written since %(when)s (allowed by %(by)s).") % {
             "when": formats.date_format(timezone.localtime(catalog.overwrite_accepted_at), "Y-m-d H:i"),
-            "by": catalog.overwrite_accepted_by or "–"}
-    return format_html('<strong>{}</strong> <a href="{}">{}</a>', OVERWRITE_HELD,
-                       reverse("admin:integrations_shop_allow_overwrite", args=[shop.pk]),
-                       _("See the differences and allow it"))
+            "by": catalog.overwrite_accepted_by or "–",
+        }
+    return format_html(
+        '<strong>{}</strong> <a href="{}">{}</a>',
+        OVERWRITE_HELD,
+        reverse("admin:integrations_shop_allow_overwrite", args=[shop.pk]),
+        _("See the differences and allow it"),
+    )
 
 
 def _difference_text(field: str, value) -> str:
@@ -164,10 +213,14 @@ def shop_differences_html(preview: dict) -> str:
     if not writes.get("writes"):
         return NOTHING_WRITTEN.get(writes.get("why_not"), "–")
     counts = preview.get("counts") or {}
-    summary = _("%(changed)d matched product(s) would change, %(unchanged)d would not. Prices as the shop "
-                "shows them: %(prices)s.") % {
-        "changed": counts.get("would_change", 0), "unchanged": counts.get("unchanged", 0),
-        "prices": _("including VAT") if writes.get("prices_include_tax") else _("excluding VAT")}
+    summary = _(
+        "%(changed)d matched product(s) would change, %(unchanged)d would not. Prices as the shop "
+        "shows them: %(prices)s."
+    ) % {
+        "changed": counts.get("would_change", 0),
+        "unchanged": counts.get("unchanged", 0),
+        "prices": _("including VAT") if writes.get("prices_include_tax") else _("excluding VAT"),
+    }
     differences = preview.get("shop_differences") or []
     if len(differences) >= LIST_LIMIT:
         summary = f"{summary} " + _("The first %(limit)d are listed.") % {"limit": LIST_LIMIT}
@@ -183,35 +236,74 @@ def shop_differences_html(preview: dict) -> str:
     if not rows:
         return format_html("<p>{}</p>", summary)
     body = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows)
-    return format_html('<p>{}</p><table class="shop-differences"><thead><tr><th>{}</th><th>{}</th><th>{}</th>'
-                       "<th>{}</th><th>{}</th></tr></thead><tbody>{}</tbody></table>", summary, _("SKU"),
-                       _("product"), _("field"), _("in the shop now"), _("would become"), body)
+    return format_html(
+        '<p>{}</p><table class="shop-differences"><thead><tr><th>{}</th><th>{}</th><th>{}</th>'
+        "<th>{}</th><th>{}</th></tr></thead><tbody>{}</tbody></table>",
+        summary,
+        _("SKU"),
+        _("product"),
+        _("field"),
+        _("in the shop now"),
+        _("would become"),
+        body,
+    )
 
 
 def health_badge(health: ShopHealth) -> str:
     """A coloured badge with the reasons written out below it (a title alone is lost on a phone)."""
     reasons = format_html_join("", "<li>{}</li>", ((reason,) for reason in health.reasons))
     # The health levels are the badge colours' names (green, amber, red).
-    return format_html("{}{}", badge(health.label, health.level),
-                       format_html('<ul class="health-reasons" style="margin:4px 0 0 16px;padding:0">{}</ul>',
-                                   reasons) if health.reasons else "")
+    return format_html(
+        "{}{}",
+        badge(health.label, health.level),
+        format_html('<ul class="health-reasons" style="margin:4px 0 0 16px;padding:0">{}</ul>', reasons)
+        if health.reasons
+        else "",
+    )
 
 
 @admin.register(Shop)
 class ShopAdmin(ObjectActionsMixin, admin.ModelAdmin):
     form = ShopForm
-    object_actions = ("test_connection", "register_webhooks", "poll_orders", "retry_orders", "sync_catalogue_now")
+    object_actions = (
+        "test_connection",
+        "register_webhooks",
+        "poll_orders",
+        "retry_orders",
+        "sync_catalogue_now",
+    )
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
-    list_display = ["name", "customer", "health", "url", "result_unit", "is_active", "store_version",
-                    "currency", "connection", "last_checked_at"]
+    list_display = [
+        "name",
+        "customer",
+        "health",
+        "url",
+        "result_unit",
+        "is_active",
+        "store_version",
+        "currency",
+        "connection",
+        "last_checked_at",
+    ]
     list_filter = ["is_active", "last_check_ok", "currency"]
     search_fields = ["name", "url", "customer__name", "customer__organisation_number"]
     list_select_related = ["customer"]
     autocomplete_fields = ["customer"]
-    readonly_fields = ["store_version", "currency", "statuses_in_shop", "last_checked_at",
-                       "last_check_ok", "last_check_message", "created_at", "webhook_address",
-                       "webhooks_registered", "orders_synced_until", "prices_and_stock", "tracking_method",
-                       "rest_namespaces"]
+    readonly_fields = [
+        "store_version",
+        "currency",
+        "statuses_in_shop",
+        "last_checked_at",
+        "last_check_ok",
+        "last_check_message",
+        "created_at",
+        "webhook_address",
+        "webhooks_registered",
+        "orders_synced_until",
+        "prices_and_stock",
+        "tracking_method",
+        "rest_namespaces",
+    ]
     actions = ["test_connection", "register_webhooks", "poll_orders", "retry_orders", "allow_overwrite"]
     fieldsets = [
         (None, {"fields": ["customer", "name", "url", "is_active", "result_unit"]}),
@@ -219,11 +311,23 @@ class ShopAdmin(ObjectActionsMixin, admin.ModelAdmin):
         (_("WooCommerce REST API key"), {"fields": ["consumer_key", "consumer_secret"]}),
         (_("Orders"), {"fields": ["trigger_statuses", "statuses_in_shop"]}),
         (_("Order status and tracking"), {"fields": ["tracking_method", "rest_namespaces"]}),
-        (_("Webhooks"), {"fields": ["webhook_secret", "webhook_address", "webhooks_registered",
-                                    "orders_synced_until"]}),
-        (_("Last connection test"), {"fields": ["last_checked_at", "last_check_ok",
-                                                  "last_check_message", "store_version",
-                                                  "currency", "created_at"]}),
+        (
+            _("Webhooks"),
+            {"fields": ["webhook_secret", "webhook_address", "webhooks_registered", "orders_synced_until"]},
+        ),
+        (
+            _("Last connection test"),
+            {
+                "fields": [
+                    "last_checked_at",
+                    "last_check_ok",
+                    "last_check_message",
+                    "store_version",
+                    "currency",
+                    "created_at",
+                ]
+            },
+        ),
     ]
 
     def get_queryset(self, request):
@@ -263,8 +367,11 @@ class ShopAdmin(ObjectActionsMixin, admin.ModelAdmin):
             try:
                 self.message_user(request, f"{shop.name}: {work(shop)}")
             except RemoteError as exc:
-                self.message_user(request, f"{shop.name}: " + remote_error_text(
-                    exc, system="WooCommerce", where=shop.home_url), messages.ERROR)
+                self.message_user(
+                    request,
+                    f"{shop.name}: " + remote_error_text(exc, system="WooCommerce", where=shop.home_url),
+                    messages.ERROR,
+                )
 
     @admin.action(description=_("Register the portal's webhooks in the shop"))
     def register_webhooks(self, request, queryset):
@@ -272,34 +379,51 @@ class ShopAdmin(ObjectActionsMixin, admin.ModelAdmin):
 
     @admin.action(description=_("Poll the shop for orders now"))
     def poll_orders(self, request, queryset):
-        self._for_each_shop(request, queryset, lambda shop: _("%(count)d changed order(s) read.") % {
-            "count": orders_poll(shop=shop)})
+        self._for_each_shop(
+            request,
+            queryset,
+            lambda shop: _("%(count)d changed order(s) read.") % {"count": orders_poll(shop=shop)},
+        )
 
     @admin.action(description=_("Retry every order of the shop that needs attention"))
     def retry_orders(self, request, queryset):
-        count = transfers_retry(transfers=OrderTransfer.objects.filter(
-            shop__in=queryset, state=OrderTransfer.State.NEEDS_ATTENTION), by=f"{request.user} (admin)")
+        count = transfers_retry(
+            transfers=OrderTransfer.objects.filter(
+                shop__in=queryset, state=OrderTransfer.State.NEEDS_ATTENTION
+            ),
+            by=f"{request.user} (admin)",
+        )
         self.message_user(request, _("%(count)d order(s) queued for transfer.") % {"count": count})
 
     @admin.action(description=_("Test connection"))
     def test_connection(self, request, queryset):
         for shop in queryset.select_related("customer"):
             report = shop_connection_test(shop=shop, triggered_by=f"admin:{request.user}")
-            self.message_user(request, f"{shop.name}: {report.summary}",
-                              messages.SUCCESS if report.ok else messages.ERROR)
+            self.message_user(
+                request, f"{shop.name}: {report.summary}", messages.SUCCESS if report.ok else messages.ERROR
+            )
 
     @admin.action(description=_("Allow overwriting prices and stock in this shop"))
     def allow_overwrite(self, request, queryset):
         shops = list(queryset[:2])
         if len(shops) != 1:
-            self.message_user(request, _("Choose one shop: each shop's differences are reviewed on their own "
-                                         "page."), messages.WARNING)
+            self.message_user(
+                request,
+                _("Choose one shop: each shop's differences are reviewed on their own page."),
+                messages.WARNING,
+            )
             return None
         return redirect("admin:integrations_shop_allow_overwrite", shops[0].pk)
 
     def get_urls(self):
-        return [path("<int:shop_id>/allow-overwrite/", self.admin_site.admin_view(self.allow_overwrite_view),
-                     name="integrations_shop_allow_overwrite"), *super().get_urls()]
+        return [
+            path(
+                "<int:shop_id>/allow-overwrite/",
+                self.admin_site.admin_view(self.allow_overwrite_view),
+                name="integrations_shop_allow_overwrite",
+            ),
+            *super().get_urls(),
+        ]
 
     def allow_overwrite_view(self, request, shop_id: int):
         """Confirmation, with the latest initial sync preview's differences, then the acceptance."""
@@ -308,21 +432,42 @@ class ShopAdmin(ObjectActionsMixin, admin.ModelAdmin):
             raise PermissionDenied
         if request.method == "POST":
             if shop_overwrite_allow(shop=shop, by=str(request.user)):
-                self.message_user(request, _("%(shop)s: overwriting prices and stock is allowed; the next catalogue "
-                                             "sync brings every article to the shop.") % {"shop": shop.name},
-                                  messages.SUCCESS)
+                self.message_user(
+                    request,
+                    _(
+                        "%(shop)s: overwriting prices and stock is allowed; the next catalogue "
+                        "sync brings every article to the shop."
+                    )
+                    % {"shop": shop.name},
+                    messages.SUCCESS,
+                )
             else:
-                self.message_user(request, _("%(shop)s: overwriting was already allowed.") % {"shop": shop.name})
+                self.message_user(
+                    request, _("%(shop)s: overwriting was already allowed.") % {"shop": shop.name}
+                )
             return redirect("admin:integrations_shop_change", shop.pk)
         catalog = ShopCatalog.objects.filter(shop=shop).first()
-        job = (InitialSync.objects.filter(shop=shop, previewed_at__isnull=False)
-               .order_by("-previewed_at", "-id").first())
-        return TemplateResponse(request, "admin/integrations/shop/allow_overwrite.html", {
-            **self.admin_site.each_context(request), "opts": self.model._meta, "shop": shop,
-            "title": _("Allow overwriting prices and stock in this shop"), "held_text": OVERWRITE_HELD,
-            "allowed": bool(catalog and catalog.overwrite_accepted_at), "catalog": catalog, "job": job,
-            "differences": shop_differences_html(job.preview) if job else None,
-            "preview_url": reverse("admin:integrations_initialsync_add") + f"?shop={shop.pk}"})
+        job = (
+            InitialSync.objects.filter(shop=shop, previewed_at__isnull=False)
+            .order_by("-previewed_at", "-id")
+            .first()
+        )
+        return TemplateResponse(
+            request,
+            "admin/integrations/shop/allow_overwrite.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "shop": shop,
+                "title": _("Allow overwriting prices and stock in this shop"),
+                "held_text": OVERWRITE_HELD,
+                "allowed": bool(catalog and catalog.overwrite_accepted_at),
+                "catalog": catalog,
+                "job": job,
+                "differences": shop_differences_html(job.preview) if job else None,
+                "preview_url": reverse("admin:integrations_initialsync_add") + f"?shop={shop.pk}",
+            },
+        )
 
 
 class HogiaConnectionForm(SecretFieldsForm):
@@ -331,8 +476,16 @@ class HogiaConnectionForm(SecretFieldsForm):
     class Meta:
         model = HogiaConnection
         formfield_callback = _formfield
-        fields = ["customer", "organization_id", "client_id", "client_secret", "api_base",
-                  "auth_base", "rate_limit_requests", "rate_limit_seconds"]
+        fields = [
+            "customer",
+            "organization_id",
+            "client_id",
+            "client_secret",
+            "api_base",
+            "auth_base",
+            "rate_limit_requests",
+            "rate_limit_seconds",
+        ]
 
 
 @admin.register(HogiaConnection)
@@ -340,24 +493,57 @@ class HogiaConnectionAdmin(ObjectActionsMixin, admin.ModelAdmin):
     object_actions = ("test_connection",)
     form = HogiaConnectionForm
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
-    list_display = ["customer", "company_name", "organization_id", "has_bookkeeping",
-                    "has_invoicing", "has_point_of_sale", "connection", "last_checked_at"]
+    list_display = [
+        "customer",
+        "company_name",
+        "organization_id",
+        "has_bookkeeping",
+        "has_invoicing",
+        "has_point_of_sale",
+        "connection",
+        "last_checked_at",
+    ]
     list_filter = ["has_point_of_sale", "last_check_ok"]
     search_fields = ["customer__name", "company_name", "organisation_number", "organization_id"]
     list_select_related = ["customer"]
     autocomplete_fields = ["customer"]
-    readonly_fields = ["company_name", "organisation_number", "has_bookkeeping", "has_invoicing",
-                       "has_point_of_sale", "units", "last_checked_at", "last_check_ok",
-                       "last_check_message"]
+    readonly_fields = [
+        "company_name",
+        "organisation_number",
+        "has_bookkeeping",
+        "has_invoicing",
+        "has_point_of_sale",
+        "units",
+        "last_checked_at",
+        "last_check_ok",
+        "last_check_message",
+    ]
     actions = ["test_connection"]
     fieldsets = [
         (None, {"fields": ["customer", "organization_id", "client_id", "client_secret"]}),
-        (_("Addresses and limits"), {"fields": ["api_base", "auth_base", "rate_limit_requests",
-                                                "rate_limit_seconds"], "classes": ["collapse"]}),
-        (_("Found by the last connection test"), {"fields": [
-            "company_name", "organisation_number", "has_bookkeeping", "has_invoicing",
-            "has_point_of_sale", "units", "last_checked_at", "last_check_ok",
-            "last_check_message"]}),
+        (
+            _("Addresses and limits"),
+            {
+                "fields": ["api_base", "auth_base", "rate_limit_requests", "rate_limit_seconds"],
+                "classes": ["collapse"],
+            },
+        ),
+        (
+            _("Found by the last connection test"),
+            {
+                "fields": [
+                    "company_name",
+                    "organisation_number",
+                    "has_bookkeeping",
+                    "has_invoicing",
+                    "has_point_of_sale",
+                    "units",
+                    "last_checked_at",
+                    "last_check_ok",
+                    "last_check_message",
+                ]
+            },
+        ),
     ]
 
     @admin.display(description=_("connection"))
@@ -372,33 +558,60 @@ class HogiaConnectionAdmin(ObjectActionsMixin, admin.ModelAdmin):
     def test_connection(self, request, queryset):
         for connection in queryset.select_related("customer"):
             report = hogia_connection_test(connection=connection, triggered_by=f"admin:{request.user}")
-            self.message_user(request, f"{connection.customer}: {report.summary}",
-                              messages.SUCCESS if report.ok else messages.ERROR)
+            self.message_user(
+                request,
+                f"{connection.customer}: {report.summary}",
+                messages.SUCCESS if report.ok else messages.ERROR,
+            )
 
 
 FLOW_SETTINGS_FIELDSETS = [
     (None, {"fields": ["flow", "paused", "transfer_orders", "customer_match"]}),
-    (_("Articles, prices and stock"), {
-        "fields": ["sync_articles", "create_products", "update_products", "sync_prices",
-                   "sync_campaign_prices", "sync_stock"],
-        "description": _("Hogia Smart has no price lists: only an ordinary price and a campaign "
-                         "price (with dates). They map to the shop's regular and sale price.")}),
+    (
+        _("Articles, prices and stock"),
+        {
+            "fields": [
+                "sync_articles",
+                "create_products",
+                "update_products",
+                "sync_prices",
+                "sync_campaign_prices",
+                "sync_stock",
+            ],
+            "description": _(
+                "Hogia Smart has no price lists: only an ordinary price and a campaign "
+                "price (with dates). They map to the shop's regular and sale price."
+            ),
+        },
+    ),
     (_("Order status and plugins"), {"fields": ["order_status_to_shop", "plugins_enabled"]}),
-    (_("Article numbers on invoices"), {"fields": ["freight_article_number", "fee_article_number",
-                                                   "discount_article_number"]}),
+    (
+        _("Article numbers on invoices"),
+        {"fields": ["freight_article_number", "fee_article_number", "discount_article_number"]},
+    ),
 ]
 
 
 @admin.register(FlowSettings)
 class FlowSettingsAdmin(admin.ModelAdmin):
-    list_display = ["customer", "flow", "paused", "transfer_orders", "sync_articles", "sync_prices",
-                    "sync_stock", "order_status_to_shop", "updated_at"]
+    list_display = [
+        "customer",
+        "flow",
+        "paused",
+        "transfer_orders",
+        "sync_articles",
+        "sync_prices",
+        "sync_stock",
+        "order_status_to_shop",
+        "updated_at",
+    ]
     list_filter = ["flow", "paused", "sync_stock", "order_status_to_shop"]
     search_fields = ["customer__name"]
     list_select_related = ["customer"]
     autocomplete_fields = ["customer"]
-    fieldsets = [(None, {"fields": ["customer"]})] + FLOW_SETTINGS_FIELDSETS[1:] + [
-        FLOW_SETTINGS_FIELDSETS[0]]
+    fieldsets = (
+        [(None, {"fields": ["customer"]})] + FLOW_SETTINGS_FIELDSETS[1:] + [FLOW_SETTINGS_FIELDSETS[0]]
+    )
 
 
 class SyncLogInline(admin.TabularInline):
@@ -413,12 +626,23 @@ class SyncLogInline(admin.TabularInline):
         return False
 
 
-
-
 @admin.register(SyncRun)
 class SyncRunAdmin(ReadOnlyAdmin):
-    list_display = ["id", "started_at", "customer", "shop", "kind", "flow", "outcome_badge", "read_count",
-                    "created_count", "updated_count", "skipped_count", "failed_count", "short_error"]
+    list_display = [
+        "id",
+        "started_at",
+        "customer",
+        "shop",
+        "kind",
+        "flow",
+        "outcome_badge",
+        "read_count",
+        "created_count",
+        "updated_count",
+        "skipped_count",
+        "failed_count",
+        "short_error",
+    ]
     list_filter = ["outcome", "kind", "flow", "started_at"]
     search_fields = ["customer__name", "shop__name", "error"]
     list_select_related = ["customer", "shop"]
@@ -483,15 +707,32 @@ def steps_text(push: StatusPush) -> str:
 
 class StatusPushInline(RecordInline):
     model = StatusPush
-    fields = ["seen_at", "hogia_status", "tracking_number", "state", steps_text, "attempts", "next_attempt_at",
-              "last_error", "attention"]
+    fields = [
+        "seen_at",
+        "hogia_status",
+        "tracking_number",
+        "state",
+        steps_text,
+        "attempts",
+        "next_attempt_at",
+        "last_error",
+        "attention",
+    ]
     verbose_name_plural = _("invoice changes to the shop")
 
 
 class PaymentCaptureInline(RecordInline):
     model = PaymentCapture
-    fields = ["provider", "payment_method", "state", "completed_at", "checks", "next_check_at", "reference",
-              "plugin_words"]
+    fields = [
+        "provider",
+        "payment_method",
+        "state",
+        "completed_at",
+        "checks",
+        "next_check_at",
+        "reference",
+        "plugin_words",
+    ]
 
 
 class StatusMappingForm(forms.ModelForm):
@@ -506,8 +747,9 @@ class StatusMappingForm(forms.ModelForm):
         data = super().clean()
         customer = self.instance.customer if self.instance.customer_id else getattr(self, "customer", None)
         if customer is not None and self.has_changed():
-            refusal = feature_refusal(customer=customer, feature=Feature.ORDER_STATUS,
-                                      what=str(_("Order status mapping")))
+            refusal = feature_refusal(
+                customer=customer, feature=Feature.ORDER_STATUS, what=str(_("Order status mapping"))
+            )
             if refusal:
                 raise forms.ValidationError(refusal)
         shop = data.get("shop")
@@ -520,8 +762,14 @@ class StatusMappingForm(forms.ModelForm):
             if not status:
                 self.add_error("woo_status", _("Choose the order status to set."))
             elif shops and status not in known:
-                self.add_error("woo_status", _("%(status)s is not one of the shop's order statuses (run \"test "
-                                               "connection\" to read them again).") % {"status": status})
+                self.add_error(
+                    "woo_status",
+                    _(
+                        "%(status)s is not one of the shop's order statuses (run \"test "
+                        'connection" to read them again).'
+                    )
+                    % {"status": status},
+                )
         return data
 
 
@@ -531,8 +779,10 @@ class StatusMappingInline(admin.TabularInline):
     model = StatusMapping
     form = StatusMappingForm
     extra = 0
-    verbose_name_plural = _("order status to the shop: what each invoice status does "
-                            "(statuses without a line: Delivered → completed with tracking, Cancelled → support)")
+    verbose_name_plural = _(
+        "order status to the shop: what each invoice status does "
+        "(statuses without a line: Delivered → completed with tracking, Cancelled → support)"
+    )
 
     def get_formset(self, request, obj=None, **kwargs):
         formset = super().get_formset(request, obj, **kwargs)
@@ -544,8 +794,11 @@ class StatusMappingInline(admin.TabularInline):
         form = formset.form
         form.customer = obj
         form.base_fields["woo_status"] = forms.ChoiceField(
-            label=_("new order status"), required=False, choices=[("", "–")] + sorted(statuses.items()),
-            help_text=StatusMapping._meta.get_field("woo_status").help_text)
+            label=_("new order status"),
+            required=False,
+            choices=[("", "–")] + sorted(statuses.items()),
+            help_text=StatusMapping._meta.get_field("woo_status").help_text,
+        )
         form.base_fields["shop"].queryset = Shop.objects.filter(customer=obj) if obj else Shop.objects.none()
         return formset
 
@@ -554,12 +807,31 @@ class StatusMappingInline(admin.TabularInline):
 class StatusPushAdmin(ObjectActionsMixin, ReadOnlyAdmin):
     object_actions = ("retry",)
     actions = ["retry"]
-    list_display = ["seen_at", "order", "hogia_status", "tracking_number", "state", "attempts", "short_attention"]
+    list_display = [
+        "seen_at",
+        "order",
+        "hogia_status",
+        "tracking_number",
+        "state",
+        "attempts",
+        "short_attention",
+    ]
     list_filter = ["state", "hogia_status", "transfer__shop__customer", "transfer__shop"]
     search_fields = ["transfer__order_number", "transfer__invoice_number", "tracking_number"]
     list_select_related = ["transfer", "transfer__shop"]
-    readonly_fields = ["transfer", "hogia_status", "delivery", "seen_at", "state", steps_text, "attempts",
-                       "next_attempt_at", "last_error", "attention", "finished_at"]
+    readonly_fields = [
+        "transfer",
+        "hogia_status",
+        "delivery",
+        "seen_at",
+        "state",
+        steps_text,
+        "attempts",
+        "next_attempt_at",
+        "last_error",
+        "attention",
+        "finished_at",
+    ]
     fields = readonly_fields
 
     @admin.display(description=_("order"), ordering="transfer__order_number")
@@ -584,22 +856,36 @@ class PaymentCaptureAdmin(ObjectActionsMixin, ReadOnlyAdmin):
     list_filter = ["state", "provider", "transfer__shop__customer"]
     search_fields = ["transfer__order_number", "reference"]
     list_select_related = ["transfer", "transfer__shop"]
-    readonly_fields = ["transfer", "provider", "payment_method", "state", "completed_at", "checks", "next_check_at",
-                       "checked_at", "reference", "plugin_words"]
+    readonly_fields = [
+        "transfer",
+        "provider",
+        "payment_method",
+        "state",
+        "completed_at",
+        "checks",
+        "next_check_at",
+        "checked_at",
+        "reference",
+        "plugin_words",
+    ]
     fields = readonly_fields
 
     @admin.display(description=_("order"), ordering="transfer__order_number")
     def order(self, obj: PaymentCapture) -> str:
         return str(obj.transfer)
 
-    @admin.action(description=_("Retry the capture (complete the order once more, if the plugin put it on hold)"))
+    @admin.action(
+        description=_("Retry the capture (complete the order once more, if the plugin put it on hold)")
+    )
     def retry_capture(self, request, queryset):
         captures_retry(self, request, queryset)
 
 
 def pushes_send_again(model_admin, request, pushes) -> None:
-    count = sum(status_push_retry(push=push, by=f"{request.user} (admin)")
-                for push in pushes.filter(state=StatusPush.State.NEEDS_ATTENTION))
+    count = sum(
+        status_push_retry(push=push, by=f"{request.user} (admin)")
+        for push in pushes.filter(state=StatusPush.State.NEEDS_ATTENTION)
+    )
     model_admin.message_user(request, _("%(count)d change(s) queued for the shop again.") % {"count": count})
 
 
@@ -615,41 +901,87 @@ def captures_retry(model_admin, request, captures) -> None:
 
 
 TRANSFER_STATE_COLOURS = {
-    OrderTransfer.State.NEEDS_ATTENTION: "red", OrderTransfer.State.HELD: "amber",
-    OrderTransfer.State.QUEUED: "blue", OrderTransfer.State.TRANSFERRING: "blue", OrderTransfer.State.RECEIVED: "blue",
-    OrderTransfer.State.INVOICED: "green", OrderTransfer.State.CREDITED: "green", OrderTransfer.State.FILTERED: "grey",
+    OrderTransfer.State.NEEDS_ATTENTION: "red",
+    OrderTransfer.State.HELD: "amber",
+    OrderTransfer.State.QUEUED: "blue",
+    OrderTransfer.State.TRANSFERRING: "blue",
+    OrderTransfer.State.RECEIVED: "blue",
+    OrderTransfer.State.INVOICED: "green",
+    OrderTransfer.State.CREDITED: "green",
+    OrderTransfer.State.FILTERED: "grey",
 }
-RUN_OUTCOME_COLOURS = {SyncRun.Outcome.FAILED: "red", SyncRun.Outcome.PARTIAL: "amber",
-                       SyncRun.Outcome.SUCCEEDED: "green"}
+RUN_OUTCOME_COLOURS = {
+    SyncRun.Outcome.FAILED: "red",
+    SyncRun.Outcome.PARTIAL: "amber",
+    SyncRun.Outcome.SUCCEEDED: "green",
+}
 
 
 @admin.register(OrderTransfer)
 class OrderTransferAdmin(ObjectActionsMixin, ReadOnlyAdmin):
     # What support acts on first (state, when, why), then who and how much.
-    object_actions = ("retry", "release_held", "refunds_booked_by_hand", "status_to_shop_again", "capture_again")
+    object_actions = (
+        "retry",
+        "release_held",
+        "refunds_booked_by_hand",
+        "status_to_shop_again",
+        "capture_again",
+    )
     # Seven columns fit beside the admin's menu and filters at 1400 px: the shop's status and the
     # next attempt go under the state, the currency with the total; attempts are on the order's page.
-    list_display = ["order_number", "shop_name", "state_badge", "buyer_name", "total_with_currency",
-                    "invoice_number", "short_error"]
+    list_display = [
+        "order_number",
+        "shop_name",
+        "state_badge",
+        "buyer_name",
+        "total_with_currency",
+        "invoice_number",
+        "short_error",
+    ]
     list_filter = ["state", "first_seen_via", "shop__customer", "shop"]
     search_fields = ["order_number", "buyer", "invoice_number", "shop__name", "shop__customer__name"]
     list_select_related = ["shop", "shop__customer"]
     date_hierarchy = "created_at"
     inlines = [RefundCreditInline, StatusPushInline, PaymentCaptureInline, OrderEventInline]
     actions = ["retry", "release_held", "refunds_booked_by_hand", "status_to_shop_again", "capture_again"]
-    readonly_fields = ["shop", "woo_order_id", "order_number", "state", "woo_status", "buyer", "total",
-                       "currency", "invoice_number", "hogia_invoice_id", "hogia_customer_number",
-                       "invoice_status", "invoice_delivery", "invoice_gross", "payment_method", "paid_at",
-                       "shop_status_written", "shop_modified_after_write",
-                       "attempts", "next_attempt", "last_error", "attention_text", "first_seen_via",
-                       "created_at", "woo_modified_gmt", "invoiced_at", "sequence_id"]
+    readonly_fields = [
+        "shop",
+        "woo_order_id",
+        "order_number",
+        "state",
+        "woo_status",
+        "buyer",
+        "total",
+        "currency",
+        "invoice_number",
+        "hogia_invoice_id",
+        "hogia_customer_number",
+        "invoice_status",
+        "invoice_delivery",
+        "invoice_gross",
+        "payment_method",
+        "paid_at",
+        "shop_status_written",
+        "shop_modified_after_write",
+        "attempts",
+        "next_attempt",
+        "last_error",
+        "attention_text",
+        "first_seen_via",
+        "created_at",
+        "woo_modified_gmt",
+        "invoiced_at",
+        "sequence_id",
+    ]
     fields = readonly_fields
 
     @admin.display(description=_("next attempt"), ordering="next_attempt_at")
     def next_attempt(self, obj: OrderTransfer) -> str:
         """To the second: a retry due in 19 s must read as such, not as "14:03"."""
-        if obj.next_attempt_at is None or obj.state not in (OrderTransfer.State.QUEUED,
-                                                              OrderTransfer.State.TRANSFERRING):
+        if obj.next_attempt_at is None or obj.state not in (
+            OrderTransfer.State.QUEUED,
+            OrderTransfer.State.TRANSFERRING,
+        ):
             return "–"
         return formats.date_format(timezone.localtime(obj.next_attempt_at), "Y-m-d H:i:s")
 
@@ -660,7 +992,9 @@ class OrderTransferAdmin(ObjectActionsMixin, ReadOnlyAdmin):
         if self.next_attempt(obj) != "–":
             details.append(f"{_('next attempt')} {self.next_attempt(obj)}")
         if details:
-            return format_html('{}<div class="help" style="margin:2px 0 0">{}</div>', shown, " · ".join(details))
+            return format_html(
+                '{}<div class="help" style="margin:2px 0 0">{}</div>', shown, " · ".join(details)
+            )
         return shown
 
     @admin.display(description=_("shop"), ordering="shop__name")
@@ -689,8 +1023,7 @@ class OrderTransferAdmin(ObjectActionsMixin, ReadOnlyAdmin):
 
     @admin.display(description=_("what to do"))
     def attention_text(self, obj: OrderTransfer) -> str:
-        diff = next((e.details.get("diff") for e in obj.events.order_by("-id")
-                     if e.details.get("diff")), "")
+        diff = next((e.details.get("diff") for e in obj.events.order_by("-id") if e.details.get("diff")), "")
         return format_html("{}<pre>{}</pre>", obj.attention, diff) if diff else obj.attention
 
     @admin.action(description=_("Retry the selected orders now"))
@@ -718,8 +1051,9 @@ class OrderTransferAdmin(ObjectActionsMixin, ReadOnlyAdmin):
 
     @admin.action(description=_("Release held orders over the quota"))
     def release_held(self, request, queryset):
-        count = transfers_release_held(transfers=queryset, by_user=request.user,
-                                       reason=str(_("released by support in the admin")))
+        count = transfers_release_held(
+            transfers=queryset, by_user=request.user, reason=str(_("released by support in the admin"))
+        )
         self.message_user(request, _("%(count)d held order(s) released and queued.") % {"count": count})
 
 
@@ -731,13 +1065,27 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
     list_select_related = ["shop"]
     date_hierarchy = "received_at"
     exclude = ["body"]
-    readonly_fields = ["shop", "received_at", "outcome", "reason", "topic", "webhook_id", "delivery_id",
-                       "source", "resource_id", "content_type", "headers", "raw_body"]
+    readonly_fields = [
+        "shop",
+        "received_at",
+        "outcome",
+        "reason",
+        "topic",
+        "webhook_id",
+        "delivery_id",
+        "source",
+        "resource_id",
+        "content_type",
+        "headers",
+        "raw_body",
+    ]
 
     @admin.display(description=_("raw body"))
     def raw_body(self, obj: WebhookDelivery) -> str:
-        return format_html("<pre style='white-space: pre-wrap'>{}</pre>",
-                           bytes(obj.body).decode("utf-8", errors="replace")[:20000])
+        return format_html(
+            "<pre style='white-space: pre-wrap'>{}</pre>",
+            bytes(obj.body).decode("utf-8", errors="replace")[:20000],
+        )
 
 
 @admin.register(BuyerBinding)
@@ -750,9 +1098,11 @@ class BuyerBindingAdmin(ReadOnlyAdmin):
 
 # -- catalogue: articles, prices and stock ----------------------------------------------------
 
-PRICE_LIST_NOTE = _("Price lists: Hogia Smart has no price lists, only an ordinary price and a campaign "
-                    "price (with dates). They become the shop's regular price and sale price "
-                    "(campaign prices need package 400).")
+PRICE_LIST_NOTE = _(
+    "Price lists: Hogia Smart has no price lists, only an ordinary price and a campaign "
+    "price (with dates). They become the shop's regular price and sale price "
+    "(campaign prices need package 400)."
+)
 
 
 def _enqueue(func: str, *args) -> None:
@@ -769,8 +1119,12 @@ def sync_catalogue_now(modeladmin, request, queryset):
         obstacle = catalog_sync_obstacle(customer=customer)
         if obstacle is not None:
             # Queued anyway, the task would end at once with this reason in the task list only.
-            modeladmin.message_user(request, _("%(customer)s: nothing queued: %(reason)s.") % {
-                "customer": customer, "reason": obstacle.reason}, messages.WARNING)
+            modeladmin.message_user(
+                request,
+                _("%(customer)s: nothing queued: %(reason)s.")
+                % {"customer": customer, "reason": obstacle.reason},
+                messages.WARNING,
+            )
             continue
         _enqueue("integrations.tasks.sync_catalog", customer.pk, False, f"{request.user} (admin)")
         queued += 1
@@ -787,21 +1141,48 @@ class ShopCatalogAdmin(admin.ModelAdmin):
     list_display = ["shop", "prices_include_tax", "products_synced_until"]
     list_select_related = ["shop", "shop__customer"]
     search_fields = ["shop__name", "shop__customer__name"]
-    readonly_fields = ["products_synced_until", "overwrite_accepted_at", "overwrite_accepted_by", "behind_from"]
+    readonly_fields = [
+        "products_synced_until",
+        "overwrite_accepted_at",
+        "overwrite_accepted_by",
+        "behind_from",
+    ]
     autocomplete_fields = ["shop"]
-    fieldsets = [(None, {"fields": ["shop", "prices_include_tax", "products_synced_until"],
-                         "description": PRICE_LIST_NOTE}),
-                 (_("Overwriting the shop's prices and stock"), {
-                     "fields": ["overwrite_accepted_at", "overwrite_accepted_by", "behind_from"],
-                     "description": _("Allowed on the shop's page (\"Allow overwriting prices and stock in this "
-                                      "shop\") or by running an initial sync whose preview showed the "
-                                      "differences.")})]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": ["shop", "prices_include_tax", "products_synced_until"],
+                "description": PRICE_LIST_NOTE,
+            },
+        ),
+        (
+            _("Overwriting the shop's prices and stock"),
+            {
+                "fields": ["overwrite_accepted_at", "overwrite_accepted_by", "behind_from"],
+                "description": _(
+                    "Allowed on the shop's page (\"Allow overwriting prices and stock in this "
+                    'shop") or by running an initial sync whose preview showed the '
+                    "differences."
+                ),
+            },
+        ),
+    ]
 
 
 @admin.register(HogiaArticle)
 class HogiaArticleAdmin(ReadOnlyAdmin):
-    list_display = ["number", "name", "customer", "ordinary_price", "campaign_price", "stock",
-                    "send_to_webshop", "row_version", "updated_at"]
+    list_display = [
+        "number",
+        "name",
+        "customer",
+        "ordinary_price",
+        "campaign_price",
+        "stock",
+        "send_to_webshop",
+        "row_version",
+        "updated_at",
+    ]
     search_fields = ["number", "customer__name", "hogia_id"]
     list_select_related = ["customer"]
     list_filter = ["customer"]
@@ -821,8 +1202,10 @@ class HogiaArticleAdmin(ReadOnlyAdmin):
         prices = obj.data.get("prices") or {}
         if prices.get("campaign") in (None, ""):
             return "–"
-        return (f"{money_text(prices['campaign'])} ({prices.get('campaignFrom') or '…'} – "
-                f"{prices.get('campaignTo') or '…'})")
+        return (
+            f"{money_text(prices['campaign'])} ({prices.get('campaignFrom') or '…'} – "
+            f"{prices.get('campaignTo') or '…'})"
+        )
 
     @admin.display(description=_("stock"))
     def stock(self, obj):
@@ -873,7 +1256,9 @@ def _seconds_text(seconds) -> str:
         return "–"
     minutes, seconds = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min" if hours else f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
+    return (
+        f"{hours} h {minutes} min" if hours else f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
+    )
 
 
 @admin.register(InitialSync)
@@ -889,22 +1274,57 @@ class InitialSyncAdmin(admin.ModelAdmin):
     autocomplete_fields = ["shop"]
     actions = ["make_preview", "run_sync"]
     inlines = [InitialSyncItemInline]
-    readonly_fields = ["customer", "state_text", "progress_text", "preview_summary", "preview_lists",
-                       "shop_differences", "report_text",
-                       "requested_by", "created_at", "previewed_at", "started_at", "heartbeat_at",
-                       "finished_at", "error"]
+    readonly_fields = [
+        "customer",
+        "state_text",
+        "progress_text",
+        "preview_summary",
+        "preview_lists",
+        "shop_differences",
+        "report_text",
+        "requested_by",
+        "created_at",
+        "previewed_at",
+        "started_at",
+        "heartbeat_at",
+        "finished_at",
+        "error",
+    ]
 
     def get_fieldsets(self, request, obj=None):
         if obj is None:
-            return [(None, {"fields": ["shop", "direction"],
-                            "description": _("Create the job, then choose \"Make the preview\" in the list. "
-                                             "Nothing is written before \"Run\".")})]
+            return [
+                (
+                    None,
+                    {
+                        "fields": ["shop", "direction"],
+                        "description": _(
+                            'Create the job, then choose "Make the preview" in the list. '
+                            'Nothing is written before "Run".'
+                        ),
+                    },
+                )
+            ]
         return [
             (None, {"fields": ["shop", "direction", "customer", "state_text", "requested_by", "error"]}),
-            (_("Progress"), {"fields": ["progress_text", "created_at", "previewed_at", "started_at",
-                                        "heartbeat_at", "finished_at"]}),
+            (
+                _("Progress"),
+                {
+                    "fields": [
+                        "progress_text",
+                        "created_at",
+                        "previewed_at",
+                        "started_at",
+                        "heartbeat_at",
+                        "finished_at",
+                    ]
+                },
+            ),
             (_("Preview"), {"fields": ["preview_summary", "preview_lists"], "description": PRICE_LIST_NOTE}),
-            (_("What the periodic sync would change in the matched products"), {"fields": ["shop_differences"]}),
+            (
+                _("What the periodic sync would change in the matched products"),
+                {"fields": ["shop_differences"]},
+            ),
             (_("Report"), {"fields": ["report_text"]}),
         ]
 
@@ -938,47 +1358,67 @@ class InitialSyncAdmin(admin.ModelAdmin):
             return _("preview not made yet")
         separator = formats.get_format("DECIMAL_SEPARATOR")
         rate = f"{progress['rate']:g}/s".replace(".", separator) if progress["rate"] else "–"
-        return _("%(done)d / %(total)d written (%(percent)s %%), %(failed)d failed; %(rate)s; time left "
-                 "%(left)s") % {**progress, "percent": formats.localize(progress["percent"]), "rate": rate,
-                                "left": _seconds_text(progress["eta_seconds"])}
+        return _(
+            "%(done)d / %(total)d written (%(percent)s %%), %(failed)d failed; %(rate)s; time left %(left)s"
+        ) % {
+            **progress,
+            "percent": formats.localize(progress["percent"]),
+            "rate": rate,
+            "left": _seconds_text(progress["eta_seconds"]),
+        }
 
     @admin.display(description=_("what the preview found"))
     def preview_summary(self, obj: InitialSync) -> str:
         counts = (obj.preview or {}).get("counts") or {}
         if not counts:
             return "–"
-        labels = [("shop_products", _("products and variations in the shop")),
-                  ("hogia_articles", _("articles in Hogia Smart")), ("match", _("SKUs on both sides (bound)")),
-                  ("only_in_shop", _("only in the shop")), ("only_in_hogia", _("only in Hogia Smart")),
-                  ("not_for_webshop", _("of those, not marked \"send to webshop\"")),
-                  ("duplicated_in_shop", _("duplicated in the shop (left out)")),
-                  ("duplicated_in_hogia", _("duplicated in Hogia Smart (left out)")),
-                  ("missing_sku", _("products without SKU (left out)")),
-                  ("unmappable", _("cannot be mapped (left out)")), ("to_write", _("to write"))]
+        labels = [
+            ("shop_products", _("products and variations in the shop")),
+            ("hogia_articles", _("articles in Hogia Smart")),
+            ("match", _("SKUs on both sides (bound)")),
+            ("only_in_shop", _("only in the shop")),
+            ("only_in_hogia", _("only in Hogia Smart")),
+            ("not_for_webshop", _('of those, not marked "send to webshop"')),
+            ("duplicated_in_shop", _("duplicated in the shop (left out)")),
+            ("duplicated_in_hogia", _("duplicated in Hogia Smart (left out)")),
+            ("missing_sku", _("products without SKU (left out)")),
+            ("unmappable", _("cannot be mapped (left out)")),
+            ("to_write", _("to write")),
+        ]
         if "would_change" in counts:  # the flow writes to the shop
-            labels += [("would_change", _("matched products the periodic sync would change")),
-                       ("unchanged", _("matched products it would not change")),
-                       ("stock_left_alone", _("stock not managed in the shop: left alone")),
-                       ("match_not_written", _("matched, not written by flow 2 (not \"send to webshop\")"))]
-        rows = format_html("".join("<tr><td>{}</td><td>{}</td></tr>" for _label in labels),
-                           *[v for key, label in labels for v in (label, counts.get(key, 0))])
+            labels += [
+                ("would_change", _("matched products the periodic sync would change")),
+                ("unchanged", _("matched products it would not change")),
+                ("stock_left_alone", _("stock not managed in the shop: left alone")),
+                ("match_not_written", _('matched, not written by flow 2 (not "send to webshop")')),
+            ]
+        rows = format_html(
+            "".join("<tr><td>{}</td><td>{}</td></tr>" for _label in labels),
+            *[v for key, label in labels for v in (label, counts.get(key, 0))],
+        )
         return format_html("<table>{}</table>", rows)
 
     @admin.display(description=_("lists"))
     def preview_lists(self, obj: InitialSync) -> str:
         preview = obj.preview or {}
         parts = []
-        for key, label in (("duplicated_in_shop", _("Duplicated in the shop")),
-                           ("duplicated_in_hogia", _("Duplicated in Hogia Smart")),
-                           ("missing_sku", _("Without SKU")), ("unmappable", _("Cannot be mapped")),
-                           ("only_in_shop", _("Only in the shop")), ("only_in_hogia", _("Only in Hogia Smart"))):
+        for key, label in (
+            ("duplicated_in_shop", _("Duplicated in the shop")),
+            ("duplicated_in_hogia", _("Duplicated in Hogia Smart")),
+            ("missing_sku", _("Without SKU")),
+            ("unmappable", _("Cannot be mapped")),
+            ("only_in_shop", _("Only in the shop")),
+            ("only_in_hogia", _("Only in Hogia Smart")),
+        ):
             values = preview.get(key)
             if not values:
                 continue
             if isinstance(values, dict):
                 text = "; ".join(f"{sku}: {', '.join(owners)}" for sku, owners in list(values.items())[:200])
             else:
-                text = ", ".join(str(v.get("name", v)) if isinstance(v, dict) else str(v) for v in values[:200])
+                text = ", ".join(
+                    str(v.get("name", v)) if isinstance(v, dict) else str(v) for v in values[:200]
+                )
             parts.append(format_html("<p><strong>{}</strong>: {}</p>", label, text))
         return format_html("".join(["{}"] * len(parts)), *parts) if parts else "–"
 
@@ -988,9 +1428,15 @@ class InitialSyncAdmin(admin.ModelAdmin):
         catalog = getattr(obj.shop, "catalog", None)
         writes = ((obj.preview or {}).get("shop_writes") or {}).get("writes")
         if writes and obj.state != InitialSync.State.DONE and not (catalog and catalog.overwrite_accepted_at):
-            return format_html("<p><strong>{}</strong> {}</p>{}", OVERWRITE_HELD,
-                               _("When this sync has run, the differences below count as accepted and the periodic "
-                                 "sync writes them."), table)
+            return format_html(
+                "<p><strong>{}</strong> {}</p>{}",
+                OVERWRITE_HELD,
+                _(
+                    "When this sync has run, the differences below count as accepted and the periodic "
+                    "sync writes them."
+                ),
+                table,
+            )
         return table
 
     @admin.display(description=_("report"))
@@ -1000,8 +1446,10 @@ class InitialSyncAdmin(admin.ModelAdmin):
             return "–"
         import json
 
-        return format_html("<pre style='white-space: pre-wrap'>{}</pre>",
-                           json.dumps(report, indent=2, ensure_ascii=False)[:20000])
+        return format_html(
+            "<pre style='white-space: pre-wrap'>{}</pre>",
+            json.dumps(report, indent=2, ensure_ascii=False)[:20000],
+        )
 
     @admin.action(description=_("Make the preview (reads both systems, writes nothing)"))
     def make_preview(self, request, queryset):
@@ -1016,8 +1464,13 @@ class InitialSyncAdmin(admin.ModelAdmin):
         for job in jobs:
             _enqueue("integrations.tasks.run_initial_sync", job.pk)
         skipped = queryset.count() - len(jobs)
-        self.message_user(request, _("%(count)d run(s) queued; %(skipped)d need a preview first or are done.")
-                          % {"count": len(jobs), "skipped": skipped})
+        self.message_user(
+            request,
+            _("%(count)d run(s) queued; %(skipped)d need a preview first or are done.")
+            % {"count": len(jobs), "skipped": skipped},
+        )
+
+
 # Customer plugins' pages live with the plugins; importing them here registers them.
 from integrations.plugins.admin import PluginDryRunAdmin, PluginVersionAdmin  # noqa: E402
 

@@ -4,6 +4,7 @@ Support works on one order or one shop at a time far more often than on a select
 list actions (with their permissions) are offered as buttons on the object's page too, and
 run on that one object exactly as they would from the list.
 """
+
 from __future__ import annotations
 
 from django.contrib import admin
@@ -17,8 +18,12 @@ BADGE_COLOURS = {"red": "#b71c1c", "amber": "#8a5300", "green": "#2e7d32", "blue
 
 
 def badge(text: str, colour: str) -> str:
-    return format_html('<span class="state-badge" style="display:inline-block;padding:1px 8px;border-radius:9px;'
-                       'white-space:nowrap;color:#fff;background:{}">{}</span>', BADGE_COLOURS[colour], text)
+    return format_html(
+        '<span class="state-badge" style="display:inline-block;padding:1px 8px;border-radius:9px;'
+        'white-space:nowrap;color:#fff;background:{}">{}</span>',
+        BADGE_COLOURS[colour],
+        text,
+    )
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -44,8 +49,14 @@ class ObjectActionsMixin:
         return f"{self.model._meta.app_label}_{self.model._meta.model_name}_{suffix}"
 
     def get_urls(self):
-        return [path("<path:object_id>/do/<str:action>/", self.admin_site.admin_view(self.object_action_view),
-                     name=self._object_url_name("object_action")), *super().get_urls()]
+        return [
+            path(
+                "<path:object_id>/do/<str:action>/",
+                self.admin_site.admin_view(self.object_action_view),
+                name=self._object_url_name("object_action"),
+            ),
+            *super().get_urls(),
+        ]
 
     def _object_actions(self, request) -> list[tuple[str, str]]:
         allowed = self.get_actions(request)

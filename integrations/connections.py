@@ -3,6 +3,7 @@
 The only place that hands decrypted credentials to a client; the clients themselves
 know nothing of the database.
 """
+
 from __future__ import annotations
 
 import requests
@@ -18,21 +19,30 @@ def _timeout() -> tuple[float, float]:
     return (settings.REMOTE_CONNECT_TIMEOUT, settings.REMOTE_READ_TIMEOUT)
 
 
-def woocommerce_client(*, shop: Shop, session: requests.Session | None = None,
-                       read_timeout: float | None = None) -> WooCommerceClient:
+def woocommerce_client(
+    *, shop: Shop, session: requests.Session | None = None, read_timeout: float | None = None
+) -> WooCommerceClient:
     """``read_timeout``: longer than the default where the shop works inside the call (completing an
     order makes its payment plugin capture before WooCommerce answers)."""
     connect, read = _timeout()
-    return WooCommerceClient(base_url=shop.home_url, consumer_key=shop.consumer_key,
-                             consumer_secret=shop.consumer_secret, session=session,
-                             timeout=(connect, max(read, read_timeout or 0)))
+    return WooCommerceClient(
+        base_url=shop.home_url,
+        consumer_key=shop.consumer_key,
+        consumer_secret=shop.consumer_secret,
+        session=session,
+        timeout=(connect, max(read, read_timeout or 0)),
+    )
 
 
-def hogia_client(*, connection: HogiaConnection,
-                 session: requests.Session | None = None) -> HogiaSmartClient:
+def hogia_client(*, connection: HogiaConnection, session: requests.Session | None = None) -> HogiaSmartClient:
     # Every client of the company shares one rate budget, across shops, flows and processes.
-    return HogiaSmartClient(api_base=connection.api_base, auth_base=connection.auth_base,
-                            organization_id=str(connection.organization_id),
-                            client_id=connection.client_id, client_secret=connection.client_secret,
-                            session=session, timeout=_timeout(),
-                            rate_gate=hogia_rate_gate(connection=connection))
+    return HogiaSmartClient(
+        api_base=connection.api_base,
+        auth_base=connection.auth_base,
+        organization_id=str(connection.organization_id),
+        client_id=connection.client_id,
+        client_secret=connection.client_secret,
+        session=session,
+        timeout=_timeout(),
+        rate_gate=hogia_rate_gate(connection=connection),
+    )

@@ -1,4 +1,5 @@
 """The URL (``DATABASE_URL``) of a configured database, for another process to use it."""
+
 from __future__ import annotations
 
 from urllib.parse import quote

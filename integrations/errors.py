@@ -4,14 +4,22 @@ Callers decide what to do by the type: retry later (``RemoteUnavailable``,
 ``RateLimited``), stop and ask a person (``Unauthorised``, ``RemoteRejected``).
 A client never turns a failure into an empty answer.
 """
+
 from __future__ import annotations
 
 
 class RemoteError(Exception):
     """A call to a remote system did not give the answer asked for."""
 
-    def __init__(self, message: str, *, system: str = "", status: int | None = None,
-                 code: str = "", body: object = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        system: str = "",
+        status: int | None = None,
+        code: str = "",
+        body: object = None,
+    ):
         super().__init__(message)
         self.message = message
         self.system = system

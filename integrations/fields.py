@@ -4,6 +4,7 @@ API keys and webhook secrets are encrypted with ``PORTAL_ENCRYPTION_KEY`` (and
 readable with the keys in ``PORTAL_ENCRYPTION_KEY_FALLBACKS`` while a key is being
 rotated), so that a copy of the database alone gives away no credential.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -24,7 +25,8 @@ def _fernet(primary: str, fallbacks: tuple[str, ...]) -> MultiFernet:
         raise ImproperlyConfigured(
             "PORTAL_ENCRYPTION_KEY must be 32 url-safe base64-encoded bytes "
             "(make one with: python -c 'from cryptography.fernet import Fernet; "
-            "print(Fernet.generate_key().decode())')") from exc
+            "print(Fernet.generate_key().decode())')"
+        ) from exc
 
 
 def fernet() -> MultiFernet:
@@ -40,11 +42,12 @@ def decrypt(stored: str) -> str:
     if not stored.startswith(PREFIX):
         raise ImproperlyConfigured("An encrypted field holds a value that is not encrypted.")
     try:
-        return fernet().decrypt(stored[len(PREFIX):].encode("ascii")).decode("utf-8")
+        return fernet().decrypt(stored[len(PREFIX) :].encode("ascii")).decode("utf-8")
     except InvalidToken as exc:
         raise ImproperlyConfigured(
             "A stored secret cannot be decrypted: PORTAL_ENCRYPTION_KEY is not the key it "
-            "was encrypted with (add the old key to PORTAL_ENCRYPTION_KEY_FALLBACKS).") from exc
+            "was encrypted with (add the old key to PORTAL_ENCRYPTION_KEY_FALLBACKS)."
+        ) from exc
 
 
 def last_four(value: str) -> str:

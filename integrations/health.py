@@ -9,6 +9,7 @@ one query whatever the number of orders and runs behind them:
   late), orders held by the quota, or prices and stock waiting for acceptance (flows 2, 3);
 - green otherwise.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -46,17 +47,26 @@ class ShopHealth:
 
 
 def _count(state: str):
-    return Coalesce(Subquery(
-        OrderTransfer.objects.filter(shop=OuterRef("pk"), state=state).order_by()
-        .values("shop").annotate(n=Count("pk")).values("n")[:1], output_field=IntegerField()), Value(0))
+    return Coalesce(
+        Subquery(
+            OrderTransfer.objects.filter(shop=OuterRef("pk"), state=state)
+            .order_by()
+            .values("shop")
+            .annotate(n=Count("pk"))
+            .values("n")[:1],
+            output_field=IntegerField(),
+        ),
+        Value(0),
+    )
 
 
 def shops_with_health(shops: QuerySet[Shop]) -> QuerySet[Shop]:
     """The shops with what ``shop_health`` reads, in the same query."""
     last_run = SyncRun.objects.filter(shop=OuterRef("pk")).order_by("-started_at", "-id")
     return shops.annotate(
-        health_last_order_at=Subquery(OrderTransfer.objects.filter(shop=OuterRef("pk"))
-                                      .order_by("-created_at").values("created_at")[:1]),
+        health_last_order_at=Subquery(
+            OrderTransfer.objects.filter(shop=OuterRef("pk")).order_by("-created_at").values("created_at")[:1]
+        ),
         health_attention=_count(OrderTransfer.State.NEEDS_ATTENTION),
         health_held=_count(OrderTransfer.State.HELD),
         health_run_outcome=Subquery(last_run.values("outcome")[:1]),
@@ -72,38 +82,68 @@ def shop_health(shop: Shop) -> ShopHealth:
     red: list[tuple[str | None, str | None]] = []  # (for support, for the customer); None: not said there
     amber: list[tuple[str | None, str | None]] = []
     if shop.last_check_ok is False:
-        red.append((str(_("The last connection test failed: %(message)s")
-                         % {"message": shop.last_check_message or _("no details")}),
-                    str(_("The portal could not reach the shop at the last test; our support has been told."))))
+        red.append(
+            (
+                str(
+                    _("The last connection test failed: %(message)s")
+                    % {"message": shop.last_check_message or _("no details")}
+                ),
+                str(_("The portal could not reach the shop at the last test; our support has been told.")),
+            )
+        )
     elif shop.last_check_ok is None:
         amber.append((str(_("The connection has not been tested yet.")), None))
     if getattr(shop, "health_run_outcome", None) == SyncRun.Outcome.FAILED:
-        red.append((str(_("The last sync failed: %(error)s")
-                         % {"error": (shop.health_run_error or "")[:200] or _("no details")}),
-                    str(_("The last update failed; it is tried again automatically."))))
+        red.append(
+            (
+                str(
+                    _("The last sync failed: %(error)s")
+                    % {"error": (shop.health_run_error or "")[:200] or _("no details")}
+                ),
+                str(_("The last update failed; it is tried again automatically.")),
+            )
+        )
     attention = getattr(shop, "health_attention", 0) or 0
     if attention:
-        said = ngettext("%(count)d order needs attention.", "%(count)d orders need attention.",
-                        attention) % {"count": attention}
+        said = ngettext("%(count)d order needs attention.", "%(count)d orders need attention.", attention) % {
+            "count": attention
+        }
         red.append((said, said + " " + str(_("Our support has been told."))))
     held = getattr(shop, "health_held", 0) or 0
     if held:
-        said = ngettext("%(count)d order is held: the monthly quota is reached.",
-                        "%(count)d orders are held: the monthly quota is reached.", held) % {"count": held}
+        said = ngettext(
+            "%(count)d order is held: the monthly quota is reached.",
+            "%(count)d orders are held: the monthly quota is reached.",
+            held,
+        ) % {"count": held}
         amber.append((said, said))
     if shop.is_active and not shop.registered_webhooks:
         amber.append((str(_("No webhooks registered: orders arrive by the poll only, minutes later.")), None))
-    if (getattr(shop, "health_flow", None) in (Flow.ERP, Flow.COMBO)
-            and getattr(shop, "health_accepted_at", None) is None):
+    if (
+        getattr(shop, "health_flow", None) in (Flow.ERP, Flow.COMBO)
+        and getattr(shop, "health_accepted_at", None) is None
+    ):
         # Support's pages say this in their own "prices and stock" column, with the link to accept.
-        amber.append((None, str(_("Prices and stock are not written to this shop until the initial sync's "
-                                  "differences are accepted."))))
+        amber.append(
+            (
+                None,
+                str(
+                    _(
+                        "Prices and stock are not written to this shop until the initial sync's "
+                        "differences are accepted."
+                    )
+                ),
+            )
+        )
     if not shop.is_active:
         said = str(_("The shop is switched off."))
         return ShopHealth(AMBER, [said], [said], AMBER)
     found = red + amber
     level = RED if red else AMBER if amber else GREEN
     told = [c for _s, c in red if c], [c for _s, c in amber if c]
-    return ShopHealth(level, [support for support, _customer in found if support],
-                      [customer for _support, customer in found if customer],
-                      RED if told[0] else AMBER if told[1] else GREEN)
+    return ShopHealth(
+        level,
+        [support for support, _customer in found if support],
+        [customer for _support, customer in found if customer],
+        RED if told[0] else AMBER if told[1] else GREEN,
+    )

@@ -12,6 +12,7 @@ commits with it) and answered; a worker records the order from the stored delive
 transfers it (``webhook_order_take``). A failure while the delivery is handled still
 leaves it stored, with what happened.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,12 +29,12 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
+from integrations.catalog.to_hogia import product_change_note
 from integrations.clients.woocommerce import WooCommerceClient
 from integrations.connections import woocommerce_client
-from integrations.catalog.to_hogia import product_change_note
-from integrations.orders.seen import Seen, order_seen
 from integrations.models import Flow, FlowSettings, Shop, SyncLogEntry, WebhookDelivery
 from integrations.orders.payload import MAX_ID, order_payload_problems
+from integrations.orders.seen import Seen, order_seen
 from integrations.services import sync_log
 from integrations.taskqueue import task_enqueue
 from integrations.webhooks import webhook_signature_valid
@@ -58,20 +59,28 @@ class Answer:
     order_follows: bool = False  # an accepted order delivery: a worker records the order
 
 
-def _delivery(shop: Shop, *, outcome: str, reason: str, headers: dict, body: bytes,
-              resource_id: int | None = None) -> WebhookDelivery:
+def _delivery(
+    shop: Shop, *, outcome: str, reason: str, headers: dict, body: bytes, resource_id: int | None = None
+) -> WebhookDelivery:
     """The delivery's row, not saved yet."""
     return WebhookDelivery(
-        shop=shop, outcome=outcome, reason=reason[:2000], body=body, headers=headers,
+        shop=shop,
+        outcome=outcome,
+        reason=reason[:2000],
+        body=body,
+        headers=headers,
         topic=headers.get("x-wc-webhook-topic", "")[:60],
         webhook_id=headers.get("x-wc-webhook-id", "")[:20],
         delivery_id=headers.get("x-wc-webhook-delivery-id", "")[:64],
         source=headers.get("x-wc-webhook-source", "")[:300],
-        content_type=headers.get("content-type", "")[:120], resource_id=resource_id)
+        content_type=headers.get("content-type", "")[:120],
+        resource_id=resource_id,
+    )
 
 
-def _settle(delivery: WebhookDelivery, *, outcome: str, reason: str = "",
-            resource_id: int | None = None) -> None:
+def _settle(
+    delivery: WebhookDelivery, *, outcome: str, reason: str = "", resource_id: int | None = None
+) -> None:
     """The delivery's outcome, once it is known (saved with it at the end of the transaction)."""
     delivery.outcome, delivery.reason = outcome, reason[:2000]
     if resource_id is not None:
@@ -80,9 +89,14 @@ def _settle(delivery: WebhookDelivery, *, outcome: str, reason: str = "",
 
 def _reject(delivery: WebhookDelivery, shop: Shop, *, reason: str, topic: str) -> Answer:
     _settle(delivery, outcome=Outcome.MALFORMED, reason=reason)
-    sync_log(customer=shop.customer, shop=shop, level=SyncLogEntry.Level.WARNING,
-             message=_("Webhook rejected: %(reason)s The raw delivery is kept.") % {"reason": reason},
-             object_type="webhook", object_ref=topic)
+    sync_log(
+        customer=shop.customer,
+        shop=shop,
+        level=SyncLogEntry.Level.WARNING,
+        message=_("Webhook rejected: %(reason)s The raw delivery is kept.") % {"reason": reason},
+        object_type="webhook",
+        object_ref=topic,
+    )
     return Answer(400, f"rejected: {reason}")
 
 
@@ -163,9 +177,13 @@ def webhook_receive(*, token: str, headers: dict[str, str], body: bytes) -> Answ
         logger.warning("webhook for an unknown address %s", token[:40])
         return Answer(404, "unknown webhook address")
     if len(body) > MAX_BODY_BYTES:
-        _delivery(shop, outcome=Outcome.MALFORMED, reason=_("body of %(bytes)d bytes is too large") % {
-                      "bytes": len(body)},
-                  headers=headers, body=body[:MAX_BODY_BYTES]).save()
+        _delivery(
+            shop,
+            outcome=Outcome.MALFORMED,
+            reason=_("body of %(bytes)d bytes is too large") % {"bytes": len(body)},
+            headers=headers,
+            body=body[:MAX_BODY_BYTES],
+        ).save()
         return Answer(413, "body too large")
     delivery = _delivery(shop, outcome=Outcome.RECEIVED, reason="", headers=headers, body=body)
     bug = None
@@ -177,15 +195,29 @@ def webhook_receive(*, token: str, headers: dict[str, str], body: bytes) -> Answ
         reason = f"could not be processed: {type(exc).__name__}"
         logger.exception("webhook delivery of shop %s %s", shop.pk, reason)
         error = f"{type(exc).__name__} ({_printable(exc)})"
-        _settle(delivery, outcome=Outcome.FAILED, reason=_("could not be processed: %(error)s") % {"error": error})
-        sync_log(customer=shop.customer, shop=shop, level=SyncLogEntry.Level.WARNING,
-                 message=_("Webhook could not be processed: %(error)s. The raw delivery is kept; the poll "
-                           "reads the order again.") % {"error": error}, object_type="webhook",
-                 object_ref=headers.get("x-wc-webhook-topic", ""))
+        _settle(
+            delivery, outcome=Outcome.FAILED, reason=_("could not be processed: %(error)s") % {"error": error}
+        )
+        sync_log(
+            customer=shop.customer,
+            shop=shop,
+            level=SyncLogEntry.Level.WARNING,
+            message=_(
+                "Webhook could not be processed: %(error)s. The raw delivery is kept; the poll "
+                "reads the order again."
+            )
+            % {"error": error},
+            object_type="webhook",
+            object_ref=headers.get("x-wc-webhook-topic", ""),
+        )
         answer = Answer(400, reason)
     except Exception as exc:  # a bug of ours: kept with the delivery, then raised
-        _settle(delivery, outcome=Outcome.FAILED,
-                reason=_("error in the portal: %(error)s") % {"error": f"{type(exc).__name__}: {_printable(exc)}"})
+        _settle(
+            delivery,
+            outcome=Outcome.FAILED,
+            reason=_("error in the portal: %(error)s")
+            % {"error": f"{type(exc).__name__}: {_printable(exc)}"},
+        )
         bug = exc
     with transaction.atomic():
         delivery.save()
@@ -197,8 +229,9 @@ def webhook_receive(*, token: str, headers: dict[str, str], body: bytes) -> Answ
     return answer
 
 
-def _delivery_process(delivery: WebhookDelivery, *, shop: Shop, headers: dict[str, str],
-                      body: bytes) -> Answer:
+def _delivery_process(
+    delivery: WebhookDelivery, *, shop: Shop, headers: dict[str, str], body: bytes
+) -> Answer:
     signature = headers.get("x-wc-webhook-signature", "")
     if not signature and _PING.match(body.strip()):
         # WooCommerce's ping when a webhook is saved: unsigned form data, and anything but a
@@ -206,48 +239,81 @@ def _delivery_process(delivery: WebhookDelivery, *, shop: Shop, headers: dict[st
         _settle(delivery, outcome=Outcome.PING)
         return Answer(200, "pong")
     if not webhook_signature_valid(body=body, secret=shop.webhook_secret, signature=signature):
-        reason = (_("no X-WC-Webhook-Signature header") if not signature else
-                  _("X-WC-Webhook-Signature does not match the body and the shop's webhook secret"))
+        reason = (
+            _("no X-WC-Webhook-Signature header")
+            if not signature
+            else _("X-WC-Webhook-Signature does not match the body and the shop's webhook secret")
+        )
         _settle(delivery, outcome=Outcome.BAD_SIGNATURE, reason=reason)
-        sync_log(customer=shop.customer, shop=shop, level=SyncLogEntry.Level.WARNING,
-                 message=_("Webhook rejected: %(reason)s. Nothing was processed.") % {"reason": reason},
-                 object_type="webhook",
-                 object_ref=headers.get("x-wc-webhook-topic", ""))
+        sync_log(
+            customer=shop.customer,
+            shop=shop,
+            level=SyncLogEntry.Level.WARNING,
+            message=_("Webhook rejected: %(reason)s. Nothing was processed.") % {"reason": reason},
+            object_type="webhook",
+            object_ref=headers.get("x-wc-webhook-topic", ""),
+        )
         return Answer(401, f"rejected: {reason}")
     topic = headers.get("x-wc-webhook-topic", "")
     try:
         payload = _json_parse(body)
     except ValueError as exc:
-        return _reject(delivery, shop, topic=topic,
-                       reason=_("body is not the JSON of a %(topic)s resource (%(error)s).") % {
-                           "topic": topic or "WooCommerce", "error": _printable(exc)})
+        return _reject(
+            delivery,
+            shop,
+            topic=topic,
+            reason=_("body is not the JSON of a %(topic)s resource (%(error)s).")
+            % {"topic": topic or "WooCommerce", "error": _printable(exc)},
+        )
     resource_id = _resource_id(payload)
     if topic in ORDER_TOPICS:
         problems = order_payload_problems(payload)
         if problems:
             values = {"order": resource_id, "problems": " ".join(problems)}
-            return _reject(delivery, shop, topic=topic,
-                           reason=(_("order %(order)s cannot be taken: %(problems)s") if resource_id else
-                                   _("the order cannot be taken: %(problems)s")) % values)
+            return _reject(
+                delivery,
+                shop,
+                topic=topic,
+                reason=(
+                    _("order %(order)s cannot be taken: %(problems)s")
+                    if resource_id
+                    else _("the order cannot be taken: %(problems)s")
+                )
+                % values,
+            )
     elif topic in PRODUCT_TOPICS and resource_id is None:
-        return _reject(delivery, shop, topic=topic,
-                       reason=_("the product has no id (a whole number from 1 to %(max)d).") % {"max": MAX_ID})
+        return _reject(
+            delivery,
+            shop,
+            topic=topic,
+            reason=_("the product has no id (a whole number from 1 to %(max)d).") % {"max": MAX_ID},
+        )
     source = headers.get("x-wc-webhook-source", "")
     if source and source.rstrip("/") != shop.home_url.rstrip("/"):
-        sync_log(customer=shop.customer, shop=shop, level=SyncLogEntry.Level.WARNING,
-                 message=_("Webhook signed correctly but sent from %(source)s, not %(url)s: has the shop moved? "
-                           "Update the shop URL.") % {"source": source, "url": shop.home_url},
-                 object_type="webhook",
-                 object_ref=topic)
+        sync_log(
+            customer=shop.customer,
+            shop=shop,
+            level=SyncLogEntry.Level.WARNING,
+            message=_(
+                "Webhook signed correctly but sent from %(source)s, not %(url)s: has the shop moved? "
+                "Update the shop URL."
+            )
+            % {"source": source, "url": shop.home_url},
+            object_type="webhook",
+            object_ref=topic,
+        )
     if topic in PRODUCT_TOPICS:
         # Only a hint: the catalogue sync reads the product from the shop.
         product_change_note(shop=shop, woo_id=resource_id, deleted=topic == "product.deleted")
         _settle(delivery, outcome=Outcome.ACCEPTED, resource_id=resource_id)
         return Answer(200, "accepted")
     if topic not in ORDER_TOPICS:
-        _settle(delivery, outcome=Outcome.IGNORED, reason=_("topic %(topic)s is not used yet") % {
-                    "topic": topic or _("(none)")},
-                resource_id=resource_id)
+        _settle(
+            delivery,
+            outcome=Outcome.IGNORED,
+            reason=_("topic %(topic)s is not used yet") % {"topic": topic or _("(none)")},
+            resource_id=resource_id,
+        )
         return Answer(200, "ignored")
     _settle(delivery, outcome=Outcome.ACCEPTED, resource_id=resource_id)
     return Answer(200, "accepted", order_follows=True)
@@ -266,21 +332,31 @@ def webhook_order_take(*, delivery_id: int) -> Seen | None:
     try:
         return order_seen(shop=delivery.shop, order=order, via="webhook", wake=False)
     except Exception as exc:
-        logger.exception("webhook delivery %s of shop %s: the order could not be recorded", delivery.pk,
-                         delivery.shop_id)
+        logger.exception(
+            "webhook delivery %s of shop %s: the order could not be recorded", delivery.pk, delivery.shop_id
+        )
         values = {"error": f"{type(exc).__name__}: {_printable(exc)}"}
         reason = _("the order could not be recorded: %(error)s") % values
         WebhookDelivery.objects.filter(pk=delivery.pk).update(outcome=Outcome.FAILED, reason=reason[:2000])
-        sync_log(customer=delivery.shop.customer, shop=delivery.shop, level=SyncLogEntry.Level.WARNING,
-                 message=_("Webhook: the order could not be recorded: %(error)s. The raw delivery is kept; the "
-                           "poll reads the order again.") % values,
-                 object_type="webhook", object_ref=delivery.topic)
+        sync_log(
+            customer=delivery.shop.customer,
+            shop=delivery.shop,
+            level=SyncLogEntry.Level.WARNING,
+            message=_(
+                "Webhook: the order could not be recorded: %(error)s. The raw delivery is kept; the "
+                "poll reads the order again."
+            )
+            % values,
+            object_type="webhook",
+            object_ref=delivery.topic,
+        )
         return None
 
 
 def webhook_url(*, shop: Shop) -> str:
-    return settings.PORTAL_PUBLIC_URL.rstrip("/") + reverse("woocommerce-webhook",
-                                                            args=[str(shop.webhook_token)])
+    return settings.PORTAL_PUBLIC_URL.rstrip("/") + reverse(
+        "woocommerce-webhook", args=[str(shop.webhook_token)]
+    )
 
 
 def shop_webhooks_register(*, shop: Shop, woo: WooCommerceClient | None = None) -> str:
@@ -293,12 +369,12 @@ def shop_webhooks_register(*, shop: Shop, woo: WooCommerceClient | None = None) 
         name = f"Hogia Smart portal: {topic}"
         if topic in existing:
             # The secret is write-only in WooCommerce: set it again so both sides agree.
-            hook = woo.webhook_update(existing[topic]["id"], {"status": "active",
-                                                              "secret": shop.webhook_secret})
+            hook = woo.webhook_update(
+                existing[topic]["id"], {"status": "active", "secret": shop.webhook_secret}
+            )
             done.append(_("%(topic)s updated") % {"topic": topic})
         else:
-            hook = woo.webhook_create(name=name, topic=topic, delivery_url=url,
-                                      secret=shop.webhook_secret)
+            hook = woo.webhook_create(name=name, topic=topic, delivery_url=url, secret=shop.webhook_secret)
             done.append(_("%(topic)s created") % {"topic": topic})
         registered[topic] = hook["id"]
     shop.registered_webhooks = registered
@@ -339,8 +415,16 @@ def shop_webhooks_reenable(*, shop: Shop, woo: WooCommerceClient | None = None) 
         if hook.get("delivery_url") == url and hook.get("status") == "disabled":
             woo.webhook_update(hook["id"], {"status": "active"})
             reenabled.append(hook.get("topic", str(hook["id"])))
-            sync_log(customer=shop.customer, shop=shop, level=SyncLogEntry.Level.WARNING,
-                     message=_("WooCommerce had disabled the %(topic)s webhook after failed deliveries; the "
-                               "portal re-enabled it. The poll covered the gap.") % {"topic": hook.get("topic")},
-                     object_type="webhook", object_ref=str(hook["id"]))
+            sync_log(
+                customer=shop.customer,
+                shop=shop,
+                level=SyncLogEntry.Level.WARNING,
+                message=_(
+                    "WooCommerce had disabled the %(topic)s webhook after failed deliveries; the "
+                    "portal re-enabled it. The poll covered the gap."
+                )
+                % {"topic": hook.get("topic")},
+                object_type="webhook",
+                object_ref=str(hook["id"]),
+            )
     return reenabled

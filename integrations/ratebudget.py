@@ -10,6 +10,7 @@ slot before each request and sleeps just long enough when there is none.
 A 429 can still happen (another program on the same client id, clock skew): the client
 then waits as the server says (``Retry-After``) and the retry takes a new slot.
 """
+
 from __future__ import annotations
 
 import threading
@@ -50,9 +51,14 @@ def _process_lock(key: str) -> threading.Lock:
         return _process_locks.setdefault(key, threading.Lock())
 
 
-def rate_slot_take(*, client_key: str, requests: int, seconds: float,
-                   clock: Callable[[], float] = time.time,
-                   sleep: Callable[[float], None] = time.sleep) -> float:
+def rate_slot_take(
+    *,
+    client_key: str,
+    requests: int,
+    seconds: float,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> float:
     """Wait for a free slot in the API client's window and take it; returns the seconds waited.
 
     ``client_key`` comes from ``hogia_rate_key``. ``requests`` of 0 means no budget: returns at once.

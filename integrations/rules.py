@@ -4,6 +4,7 @@ One place answers "may this customer use X?", so that the admin refuses a settin
 with the same words that a flow logs when it skips a switch after the package was
 lowered.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -16,17 +17,31 @@ from django.utils.translation import gettext_lazy as _
 
 from billing.dates import add_months, month_start
 from billing.models import Customer, Feature, Package, Subscription
-from billing.selectors import (feature_refusal, multishop_refusal, quota_taken, subscription_current,
-                               subscription_next, subscriptions_from)
+from billing.selectors import (
+    feature_refusal,
+    multishop_refusal,
+    quota_taken,
+    subscription_current,
+    subscription_next,
+    subscriptions_from,
+)
 from integrations.models import Flow, FlowSettings, Shop
 from integrations.orders.identity import store_key
 
 # switch -> (feature it needs or None, flows it applies to, its name for people)
 FLOW_SWITCHES: dict[str, tuple[Feature | None, tuple[int, ...], str]] = {
     "sync_prices": (None, (Flow.ERP, Flow.COMBO), gettext_lazy("Price sync")),
-    "sync_campaign_prices": (Feature.PRICE_STRUCTURES, (Flow.ERP, Flow.COMBO), gettext_lazy("Campaign prices")),
+    "sync_campaign_prices": (
+        Feature.PRICE_STRUCTURES,
+        (Flow.ERP, Flow.COMBO),
+        gettext_lazy("Campaign prices"),
+    ),
     "sync_stock": (Feature.STOCK, (Flow.ERP, Flow.COMBO), gettext_lazy("Stock sync")),
-    "order_status_to_shop": (Feature.ORDER_STATUS, (Flow.ERP, Flow.COMBO), gettext_lazy("Order status to the shop")),
+    "order_status_to_shop": (
+        Feature.ORDER_STATUS,
+        (Flow.ERP, Flow.COMBO),
+        gettext_lazy("Order status to the shop"),
+    ),
     "plugins_enabled": (Feature.PLUGIN, (Flow.ECOM, Flow.ERP, Flow.COMBO), gettext_lazy("Customer plugins")),
 }
 
@@ -112,15 +127,26 @@ def shop_refusals(*, shop: Shop) -> Refusals:
     known = {slug for slug, _name in shop.order_statuses or []}
     unknown = [s for s in shop.trigger_statuses or [] if s not in known]
     if unknown:
-        refusals.add("trigger_statuses",
-                     _("The shop has no order status %(statuses)s: choose among its own statuses (test the "
-                       "connection to read them again).") % {"statuses": ", ".join(unknown)})
+        refusals.add(
+            "trigger_statuses",
+            _(
+                "The shop has no order status %(statuses)s: choose among its own statuses (test the "
+                "connection to read them again)."
+            )
+            % {"statuses": ", ".join(unknown)},
+        )
     if shop.url:
         taken = _store_taken_by(shop)
         if taken is not None:
-            refusals.add("url", _("This store is already connected as the shop \"%(shop)s\" of %(customer)s: "
-                                  "one store can be one shop only, or its orders would be invoiced twice. "
-                                  "Change that shop instead.") % {"shop": taken.name, "customer": taken.customer})
+            refusals.add(
+                "url",
+                _(
+                    'This store is already connected as the shop "%(shop)s" of %(customer)s: '
+                    "one store can be one shop only, or its orders would be invoiced twice. "
+                    "Change that shop instead."
+                )
+                % {"shop": taken.name, "customer": taken.customer},
+            )
     if shop.is_active and shop.customer_id:
         others = Shop.objects.filter(customer_id=shop.customer_id, is_active=True)
         if shop.pk:
@@ -134,8 +160,11 @@ def shop_refusals(*, shop: Shop) -> Refusals:
 def _store_taken_by(shop: Shop) -> Shop | None:
     """Another shop (of any customer) on the same WooCommerce store: same host and path."""
     key = store_key(shop.url)
-    others = Shop.objects.select_related("customer").exclude(pk=shop.pk) if shop.pk else \
-        Shop.objects.select_related("customer")
+    others = (
+        Shop.objects.select_related("customer").exclude(pk=shop.pk)
+        if shop.pk
+        else Shop.objects.select_related("customer")
+    )
     host = key.split("/", 1)[0].split(":", 1)[0]
     return next((other for other in others.filter(url__icontains=host) if store_key(other.url) == key), None)
 
@@ -145,12 +174,16 @@ def _store_taken_by(shop: Shop) -> Shop | None:
 # What stops when the package no longer includes a switch's feature (switches without a
 # feature, like price sync, are in every package).
 SWITCH_STOPS = {
-    "sync_campaign_prices": _("campaign prices are not included in %(package)s: they are no longer "
-                              "written to the shops"),
-    "sync_stock": _("stock is not included in %(package)s: stock and stock status are no longer written "
-                    "to the shops"),
-    "order_status_to_shop": _("order status is not included in %(package)s: invoice status changes no "
-                              "longer update the orders in the shops"),
+    "sync_campaign_prices": _(
+        "campaign prices are not included in %(package)s: they are no longer written to the shops"
+    ),
+    "sync_stock": _(
+        "stock is not included in %(package)s: stock and stock status are no longer written to the shops"
+    ),
+    "order_status_to_shop": _(
+        "order status is not included in %(package)s: invoice status changes no "
+        "longer update the orders in the shops"
+    ),
     "plugins_enabled": _("plugins are not included in %(package)s: the customer's plugins stop"),
 }
 
@@ -196,7 +229,10 @@ class PackageChange:
         texts = "; ".join(s.text for s in self.shortfalls)
         if self.until is not None:
             return gettext("From %(start)s to %(until)s: %(shortfalls)s.") % {
-                "start": _day(self.start), "until": _day(self.until), "shortfalls": texts}
+                "start": _day(self.start),
+                "until": _day(self.until),
+                "shortfalls": texts,
+            }
         return gettext("From %(start)s: %(shortfalls)s.") % {"start": _day(self.start), "shortfalls": texts}
 
 
@@ -207,18 +243,23 @@ def _day(day: date) -> str:
 def package_use(*, customer: Customer) -> PackageUse:
     """Flow settings, active shops, key account manager and order volume of the customer now."""
     if customer.pk is None:
-        return PackageUse(settings=None, active_shops=0, key_account_manager="", busiest_month=None,
-                          busiest_orders=0)
+        return PackageUse(
+            settings=None, active_shops=0, key_account_manager="", busiest_month=None, busiest_orders=0
+        )
     this_month = month_start(timezone.localdate())
-    taken = {month: quota_taken(customer=customer, month=month)
-             for month in (add_months(this_month, -1), this_month)}
+    taken = {
+        month: quota_taken(customer=customer, month=month)
+        for month in (add_months(this_month, -1), this_month)
+    }
     busiest_month = max(taken, key=lambda month: (taken[month], month))
     manager = customer.key_account_manager
     return PackageUse(
         settings=FlowSettings.objects.filter(customer=customer).first(),
         active_shops=Shop.objects.filter(customer=customer, is_active=True).count(),
         key_account_manager=(manager.get_full_name() or manager.get_username()) if manager else "",
-        busiest_month=busiest_month, busiest_orders=taken[busiest_month])
+        busiest_month=busiest_month,
+        busiest_orders=taken[busiest_month],
+    )
 
 
 def package_shortfalls(*, use: PackageUse, package: Package, start: date) -> dict[str, Shortfall]:
@@ -239,42 +280,77 @@ def package_shortfalls(*, use: PackageUse, package: Package, start: date) -> dic
     settings = use.settings
     if settings is not None:
         if settings.flow == Flow.COMBO and not package.includes(Feature.COMBO_FLOW):
-            add("flow", gettext("flow 3 (Combo) is not included in %(package)s: the catalogue sync stops "
-                                "(articles, prices and stock); orders are still transferred")
-                % {"package": package})
+            add(
+                "flow",
+                gettext(
+                    "flow 3 (Combo) is not included in %(package)s: the catalogue sync stops "
+                    "(articles, prices and stock); orders are still transferred"
+                )
+                % {"package": package},
+            )
         for name, (feature, flows, _label) in FLOW_SWITCHES.items():
-            if (feature is not None and getattr(settings, name) and settings.flow in flows
-                    and not package.includes(feature)):
+            if (
+                feature is not None
+                and getattr(settings, name)
+                and settings.flow in flows
+                and not package.includes(feature)
+            ):
                 add(name, SWITCH_STOPS[name] % {"package": package})
     if not package.includes(Feature.MULTISHOP) and use.active_shops > 1:
         extra = use.active_shops - 1
         values = {"count": use.active_shops, "package": package, "extra": extra, "date": _day(start)}
         if start <= timezone.localdate():
-            add("shops", ngettext(
-                "%(count)d active shops, %(package)s allows 1: deactivate %(extra)d shop first, on its own page",
-                "%(count)d active shops, %(package)s allows 1: deactivate %(extra)d shops first, on their own "
-                "pages", extra) % values, refused=True)
+            add(
+                "shops",
+                ngettext(
+                    "%(count)d active shops, %(package)s allows 1: deactivate %(extra)d shop first, on its own page",
+                    "%(count)d active shops, %(package)s allows 1: deactivate %(extra)d shops first, on their own "
+                    "pages",
+                    extra,
+                )
+                % values,
+                refused=True,
+            )
         else:
-            add("shops", ngettext(
-                "%(count)d active shops, %(package)s allows 1: deactivate %(extra)d shop before %(date)s",
-                "%(count)d active shops, %(package)s allows 1: deactivate %(extra)d shops before %(date)s",
-                extra) % values)
+            add(
+                "shops",
+                ngettext(
+                    "%(count)d active shops, %(package)s allows 1: deactivate %(extra)d shop before %(date)s",
+                    "%(count)d active shops, %(package)s allows 1: deactivate %(extra)d shops before %(date)s",
+                    extra,
+                )
+                % values,
+            )
     if use.key_account_manager and not package.includes(Feature.KEY_ACCOUNT_MANAGER):
-        add("key_account_manager", gettext(
-            "an own key account manager (%(name)s) is not included in %(package)s: clear it on the "
-            "customer's page") % {"name": use.key_account_manager, "package": package})
+        add(
+            "key_account_manager",
+            gettext(
+                "an own key account manager (%(name)s) is not included in %(package)s: clear it on the "
+                "customer's page"
+            )
+            % {"name": use.key_account_manager, "package": package},
+        )
     limit = package.monthly_order_limit
     if limit is not None and use.busiest_orders > limit:
-        add("orders", gettext(
-            "%(orders)d orders were transferred in %(month)s, %(package)s includes %(limit)d a month: orders "
-            "over that are held until the next month or a larger package") % {
-                "orders": use.busiest_orders, "month": formats.date_format(use.busiest_month, "F Y"),
-                "package": package, "limit": limit})
+        add(
+            "orders",
+            gettext(
+                "%(orders)d orders were transferred in %(month)s, %(package)s includes %(limit)d a month: orders "
+                "over that are held until the next month or a larger package"
+            )
+            % {
+                "orders": use.busiest_orders,
+                "month": formats.date_format(use.busiest_month, "F Y"),
+                "package": package,
+                "limit": limit,
+            },
+        )
     return found
 
 
-def package_change_check(*, customer: Customer, package: Package, start_date: date,
-                         changing: Subscription | None = None) -> PackageChange:
+def package_change_check(
+    *, customer: Customer, package: Package, start_date: date, changing: Subscription | None = None
+) -> PackageChange:
     """What stops working when ``package`` takes over on ``start_date`` (a new subscription, or
     ``changing`` given a new package or start date).
 
@@ -312,9 +388,14 @@ def customer_package_outlook(*, customer: Customer) -> list[PackageChange]:
         until = following.start_date - timedelta(days=1) if following is not None else None
         found = package_shortfalls(use=use, package=subscription.package, start=start)
         if index:
-            missing_before = package_shortfalls(use=use, package=subscriptions[index - 1].package, start=start)
+            missing_before = package_shortfalls(
+                use=use, package=subscriptions[index - 1].package, start=start
+            )
             found = {key: shortfall for key, shortfall in found.items() if key not in missing_before}
         if found:
-            outlook.append(PackageChange(package=subscription.package, start=start, until=until,
-                                         shortfalls=tuple(found.values())))
+            outlook.append(
+                PackageChange(
+                    package=subscription.package, start=start, until=until, shortfalls=tuple(found.values())
+                )
+            )
     return outlook

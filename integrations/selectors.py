@@ -1,4 +1,5 @@
 """Reads of the integrations app for pages and reports (no writes here)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -39,8 +40,11 @@ def customer_shop_statuses(*, customer: Customer, month: date) -> list[ShopStatu
     shops = list(shops_with_health(customer.shops.order_by("name")))
     # From the month's first moment: a range on the column itself uses its index (a date of it would not).
     since = timezone.make_aware(datetime.combine(month, time.min))
-    rows = (OrderTransfer.objects.filter(shop__customer=customer, created_at__gte=since)
-            .values("shop_id", "state").annotate(n=Count("id")))
+    rows = (
+        OrderTransfer.objects.filter(shop__customer=customer, created_at__gte=since)
+        .values("shop_id", "state")
+        .annotate(n=Count("id"))
+    )
     counts: dict[int, dict[str, int]] = {}
     for row in rows:
         counts.setdefault(row["shop_id"], {})[row["state"]] = row["n"]
@@ -48,9 +52,18 @@ def customer_shop_statuses(*, customer: Customer, month: date) -> list[ShopStatu
     for run in SyncRun.objects.filter(customer=customer, shop__isnull=False).order_by("-started_at")[:200]:
         last_runs.setdefault(run.shop_id, run)
     overwrite_held = shops_overwrite_held(customer=customer)
-    return [ShopStatus(shop=shop, counts=counts.get(shop.pk, {}), needs_attention=shop.health_attention,
-                       held=shop.health_held, last_run=last_runs.get(shop.pk),
-                       overwrite_held=shop.pk in overwrite_held, health=shop_health(shop)) for shop in shops]
+    return [
+        ShopStatus(
+            shop=shop,
+            counts=counts.get(shop.pk, {}),
+            needs_attention=shop.health_attention,
+            held=shop.health_held,
+            last_run=last_runs.get(shop.pk),
+            overwrite_held=shop.pk in overwrite_held,
+            health=shop_health(shop),
+        )
+        for shop in shops
+    ]
 
 
 def customer_orders(*, customer: Customer, state: str = "", search: str = "") -> QuerySet[OrderTransfer]:
@@ -59,21 +72,29 @@ def customer_orders(*, customer: Customer, state: str = "", search: str = "") ->
     ``search`` finds an order number exactly (with or without a leading #) or part of a buyer's
     name.
     """
-    queryset = (OrderTransfer.objects.filter(shop__customer=customer).select_related("shop")
-                .order_by("-created_at", "-id"))
+    queryset = (
+        OrderTransfer.objects.filter(shop__customer=customer)
+        .select_related("shop")
+        .order_by("-created_at", "-id")
+    )
     if state:
         queryset = queryset.filter(state=state)
     search = search.strip()
     if search:
-        queryset = queryset.filter(Q(order_number__iexact=search.removeprefix("#").strip())
-                                   | Q(buyer__icontains=search))
+        queryset = queryset.filter(
+            Q(order_number__iexact=search.removeprefix("#").strip()) | Q(buyer__icontains=search)
+        )
     return queryset
 
 
 def customer_order(*, customer: Customer, transfer_id: int) -> OrderTransfer | None:
     """One order with its timeline, only if it belongs to the customer."""
-    return (OrderTransfer.objects.filter(shop__customer=customer, pk=transfer_id).select_related("shop", "capture")
-            .prefetch_related("events", "credits").first())
+    return (
+        OrderTransfer.objects.filter(shop__customer=customer, pk=transfer_id)
+        .select_related("shop", "capture")
+        .prefetch_related("events", "credits")
+        .first()
+    )
 
 
 @dataclass(frozen=True)
@@ -86,7 +107,10 @@ class Failures:
 def failures_since(*, since: datetime) -> Failures:
     """Sync runs started since then that failed, and initial syncs that stopped since then and
     have not been resumed (a stopped job's last sign of life is its failure)."""
-    return Failures(since=since,
-                    sync_runs=SyncRun.objects.filter(outcome=SyncRun.Outcome.FAILED, started_at__gte=since).count(),
-                    initial_syncs=InitialSync.objects.filter(state=InitialSync.State.FAILED,
-                                                             heartbeat_at__gte=since).count())
+    return Failures(
+        since=since,
+        sync_runs=SyncRun.objects.filter(outcome=SyncRun.Outcome.FAILED, started_at__gte=since).count(),
+        initial_syncs=InitialSync.objects.filter(
+            state=InitialSync.State.FAILED, heartbeat_at__gte=since
+        ).count(),
+    )

@@ -1,5 +1,6 @@
 """Tell billing whenever a customer's number of active shops changes (295 SEK per extra shop),
 however the shop was changed: admin, demo set-up or a later API."""
+
 from __future__ import annotations
 
 from django.db.models.signals import post_delete, post_save

@@ -6,6 +6,7 @@ a transfer a few remote calls, a poll or a catalogue sync pages of them. Every l
 stays below the broker's ``retry`` (``Q_CLUSTER``), so the broker never hands out a
 second copy of a task that is still running.
 """
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -42,7 +43,9 @@ def task_enqueue(func: str, *args, group: str = "") -> None:
     from django_q.tasks import async_task
 
     def send():
-        async_task(func, *args, group=group or func.rsplit(".", 1)[-1], q_options={"timeout": time_limit(func)})
+        async_task(
+            func, *args, group=group or func.rsplit(".", 1)[-1], q_options={"timeout": time_limit(func)}
+        )
 
     if _broker_in_this_database() and transaction.get_connection().in_atomic_block:
         send()

@@ -8,6 +8,7 @@ the sync log on the customer or shop, a stopped initial sync) by the flow a task
 the task when its flow keeps no record; then it is raised again, so that django-q2 keeps the
 task, with its traceback, as failed.
 """
+
 from __future__ import annotations
 
 import logging
@@ -77,18 +78,33 @@ def poll_shop(shop_id: int) -> int:
             shop_webhooks_reenable(shop=shop)
         seen = orders_poll(shop=shop)
     except RemoteError as exc:
-        sync_log(customer=shop.customer, shop=shop, level=SyncLogEntry.Level.WARNING,
-                 message=_("Order poll failed, it runs again at the next interval: %(error)s") % {"error": exc},
-                 object_type="poll")
+        sync_log(
+            customer=shop.customer,
+            shop=shop,
+            level=SyncLogEntry.Level.WARNING,
+            message=_("Order poll failed, it runs again at the next interval: %(error)s") % {"error": exc},
+            object_type="poll",
+        )
         return 0
     except TimeoutException:
-        sync_log(customer=shop.customer, shop=shop, level=SyncLogEntry.Level.WARNING,
-                 message=_("Order poll stopped at its time limit; the next poll goes on from the last "
-                           "page it recorded."), object_type="poll")
+        sync_log(
+            customer=shop.customer,
+            shop=shop,
+            level=SyncLogEntry.Level.WARNING,
+            message=_(
+                "Order poll stopped at its time limit; the next poll goes on from the last page it recorded."
+            ),
+            object_type="poll",
+        )
         return 0
     except Exception as exc:
-        sync_log(customer=shop.customer, shop=shop, level=SyncLogEntry.Level.ERROR, object_type="poll",
-                 message=f"Order poll failed: {failure_reason(exc)}. It runs again at the next interval.")
+        sync_log(
+            customer=shop.customer,
+            shop=shop,
+            level=SyncLogEntry.Level.ERROR,
+            object_type="poll",
+            message=f"Order poll failed: {failure_reason(exc)}. It runs again at the next interval.",
+        )
         raise
     return seen
 
@@ -96,14 +112,18 @@ def poll_shop(shop_id: int) -> int:
 def poll_all_shops() -> int:
     """Every few minutes, and when the task cluster starts: one poll per active shop of an
     active, unpaused customer."""
-    shops = Shop.objects.filter(is_active=True, customer__is_active=True).exclude(
-        customer__flow_settings__paused=True).values_list("pk", flat=True)
+    shops = (
+        Shop.objects.filter(is_active=True, customer__is_active=True)
+        .exclude(customer__flow_settings__paused=True)
+        .values_list("pk", flat=True)
+    )
     for shop_id in shops:
         task_enqueue("integrations.tasks.poll_shop", shop_id, group="order-poll")
     return len(shops)
 
 
 # -- catalogue: articles, prices and stock ----------------------------------------------------
+
 
 def sync_catalog(customer_id: int, full: bool = False, triggered_by: str = "schedule") -> str:
     """``triggered_by``: who asked ("schedule", or the support person who pressed the button),
@@ -112,12 +132,18 @@ def sync_catalog(customer_id: int, full: bool = False, triggered_by: str = "sche
     from integrations.catalog.sync import catalog_sync
 
     customer = Customer.objects.get(pk=customer_id)
-    report = catalog_sync(customer=customer, full=full, triggered_by=triggered_by,
-                          seconds=settings.CATALOG_CHUNK_SECONDS)
+    report = catalog_sync(
+        customer=customer, full=full, triggered_by=triggered_by, seconds=settings.CATALOG_CHUNK_SECONDS
+    )
     if report.more:  # cut at its time: the next chunk goes on where this one stopped
-        task_enqueue("integrations.tasks.sync_catalog", customer_id, False, triggered_by, group="catalog-sync")
-    return (f"{report.writes} write(s); " + ("; ".join(report.skipped) or "ok")
-            + ("; continues in the next chunk" if report.more else ""))
+        task_enqueue(
+            "integrations.tasks.sync_catalog", customer_id, False, triggered_by, group="catalog-sync"
+        )
+    return (
+        f"{report.writes} write(s); "
+        + ("; ".join(report.skipped) or "ok")
+        + ("; continues in the next chunk" if report.more else "")
+    )
 
 
 def sync_all_catalogs(full: bool = False) -> int:
@@ -152,11 +178,11 @@ def preview_initial_sync(job_id: int) -> str:
 
 # -- invoice status in Hogia Smart ---------------------------------------------------------------
 
+
 def read_invoice_statuses(customer_id: int) -> str:
     from billing.models import Customer
-    from integrations.orders.invoice_status import invoice_statuses_read
-
     from integrations.orders.capture import payment_expiry_warnings
+    from integrations.orders.invoice_status import invoice_statuses_read
 
     changed = invoice_statuses_read(customer=Customer.objects.get(pk=customer_id))
     warned = payment_expiry_warnings(customer_id=customer_id)
@@ -179,7 +205,8 @@ def check_payment_capture(transfer_id: int) -> str:
     except RemoteError as exc:
         # The shop is away: look again in ten minutes (the claim already says so).
         PaymentCapture.objects.filter(transfer_id=transfer_id, state=PaymentCapture.State.PENDING).update(
-            next_check_at=timezone.now() + timedelta(minutes=10))
+            next_check_at=timezone.now() + timedelta(minutes=10)
+        )
         return f"shop unavailable: {exc}"
 
 

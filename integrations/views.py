@@ -1,4 +1,5 @@
 """The shops' webhook endpoint: thin, the intake service does the work."""
+
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST

@@ -4,6 +4,7 @@ WooCommerce signs the exact bytes it sends: base64(HMAC-SHA256(body, secret)). T
 check must run on the raw request body (never on re-serialised JSON, which would
 differ in escaping: WordPress writes ``\\/`` and ``\\u00e4``) and in constant time.
 """
+
 from __future__ import annotations
 
 import base64
@@ -18,5 +19,6 @@ def webhook_signature(*, body: bytes, secret: str) -> str:
 def webhook_signature_valid(*, body: bytes, secret: str, signature: str | None) -> bool:
     if not signature or not secret:
         return False
-    return hmac.compare_digest(webhook_signature(body=body, secret=secret).encode(),
-                               signature.strip().encode())
+    return hmac.compare_digest(
+        webhook_signature(body=body, secret=secret).encode(), signature.strip().encode()
+    )

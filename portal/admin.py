@@ -4,6 +4,7 @@ It lives in ``portal`` (the top layer) because it gathers models of both apps be
 billing's contacts and subscriptions, the integrations' flow settings, Hogia Smart
 connection and shops.
 """
+
 from __future__ import annotations
 
 from django import forms
@@ -12,14 +13,19 @@ from django.core.exceptions import ValidationError
 from django.db.models import OuterRef, Subquery
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
-from django.utils.translation import gettext, gettext_lazy as _
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
-from billing.admin import (CustomerContactInline, ServiceHourEntryInline, SubscriptionAdmin,
-                           SubscriptionInline)
+from billing.admin import CustomerContactInline, ServiceHourEntryInline, SubscriptionAdmin, SubscriptionInline
 from billing.models import Customer, Subscription
 from billing.selectors import subscription_same_start
-from integrations.admin import (FLOW_SETTINGS_FIELDSETS, StatusMappingInline, health_badge, shop_counts,
-                                shop_overwrite_notice)
+from integrations.admin import (
+    FLOW_SETTINGS_FIELDSETS,
+    StatusMappingInline,
+    health_badge,
+    shop_counts,
+    shop_overwrite_notice,
+)
 from integrations.health import shop_health, shops_with_health
 from integrations.models import FlowSettings, HogiaConnection, Shop
 from integrations.rules import customer_package_outlook, package_change_check
@@ -36,9 +42,13 @@ class SubscriptionChangeForm(forms.ModelForm):
     """
 
     confirm_package_change = forms.BooleanField(
-        label=CONFIRM_LABEL, required=False,
-        help_text=_("Needed when the package does not include something the customer uses; the list "
-                    "of what stops is shown when saving."))
+        label=CONFIRM_LABEL,
+        required=False,
+        help_text=_(
+            "Needed when the package does not include something the customer uses; the list "
+            "of what stops is shown when saving."
+        ),
+    )
 
     class Meta:
         model = Subscription
@@ -48,8 +58,11 @@ class SubscriptionChangeForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        customer, package, start_date = (cleaned.get("customer") or getattr(self.instance, "customer", None),
-                                         cleaned.get("package"), cleaned.get("start_date"))
+        customer, package, start_date = (
+            cleaned.get("customer") or getattr(self.instance, "customer", None),
+            cleaned.get("package"),
+            cleaned.get("start_date"),
+        )
         if customer is None or package is None or start_date is None:
             return cleaned
         if self.instance.pk is not None and not {"package", "start_date"} & set(self.changed_data):
@@ -57,15 +70,25 @@ class SubscriptionChangeForm(forms.ModelForm):
         changing = self.instance if self.instance.pk else None
         if subscription_same_start(customer=customer, start_date=start_date, leaving_out=changing):
             return cleaned  # refused by the model's validation, which says why
-        change = package_change_check(customer=customer, package=package, start_date=start_date,
-                                      changing=changing)
+        change = package_change_check(
+            customer=customer, package=package, start_date=start_date, changing=changing
+        )
         if change.refused:
-            raise ValidationError([change.summary(), gettext("This cannot be confirmed: %(what)s.") % {
-                "what": "; ".join(shortfall.text for shortfall in change.refused)}])
+            raise ValidationError(
+                [
+                    change.summary(),
+                    gettext("This cannot be confirmed: %(what)s.")
+                    % {"what": "; ".join(shortfall.text for shortfall in change.refused)},
+                ]
+            )
         if change and not cleaned.get("confirm_package_change"):
-            raise ValidationError([change.summary(), gettext(
-                "Tick \"%(confirm)s\" on this line to save the package change anyway.") % {
-                    "confirm": CONFIRM_LABEL}])
+            raise ValidationError(
+                [
+                    change.summary(),
+                    gettext('Tick "%(confirm)s" on this line to save the package change anyway.')
+                    % {"confirm": CONFIRM_LABEL},
+                ]
+            )
         self.package_change = change or None
         return cleaned
 
@@ -73,8 +96,9 @@ class SubscriptionChangeForm(forms.ModelForm):
 def package_change_message(request, form) -> None:
     change = getattr(form, "package_change", None)
     if change:
-        messages.warning(request, gettext("Package change confirmed. %(summary)s") % {
-            "summary": change.summary()})
+        messages.warning(
+            request, gettext("Package change confirmed. %(summary)s") % {"summary": change.summary()}
+        )
 
 
 class CustomerSubscriptionInline(SubscriptionInline):
@@ -87,8 +111,10 @@ class CustomerSubscriptionAdmin(SubscriptionAdmin):
     """Billing's subscription page with the check of what a package change stops."""
 
     form = SubscriptionChangeForm
-    fieldsets = [(None, {"fields": ["customer", "package", "start_date", "confirm_package_change"]}),
-                 *SubscriptionAdmin.fieldsets[1:]]
+    fieldsets = [
+        (None, {"fields": ["customer", "package", "start_date", "confirm_package_change"]}),
+        *SubscriptionAdmin.fieldsets[1:],
+    ]
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
@@ -116,8 +142,16 @@ class HogiaConnectionInline(admin.StackedInline):
     model = HogiaConnection
     can_delete = False
     show_change_link = True
-    fields = ["organization_id", "company_name", "has_bookkeeping", "has_invoicing",
-              "has_point_of_sale", "last_checked_at", "last_check_ok", "last_check_message"]
+    fields = [
+        "organization_id",
+        "company_name",
+        "has_bookkeeping",
+        "has_invoicing",
+        "has_point_of_sale",
+        "last_checked_at",
+        "last_check_ok",
+        "last_check_message",
+    ]
     readonly_fields = fields
     extra = 0
 
@@ -134,7 +168,16 @@ class ShopInline(admin.TabularInline):
 
     model = Shop
     show_change_link = True
-    fields = ["name", "health", "url", "result_unit", "is_active", "store_version", "last_check_ok", "prices_and_stock"]
+    fields = [
+        "name",
+        "health",
+        "url",
+        "result_unit",
+        "is_active",
+        "store_version",
+        "last_check_ok",
+        "prices_and_stock",
+    ]
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -149,7 +192,9 @@ class ShopInline(admin.TabularInline):
         return False
 
     def get_queryset(self, request):
-        return shops_with_health(super().get_queryset(request).select_related("catalog", "customer__flow_settings"))
+        return shops_with_health(
+            super().get_queryset(request).select_related("catalog", "customer__flow_settings")
+        )
 
     @admin.display(description=_("health"))
     def health(self, obj: Shop) -> str:
@@ -162,15 +207,36 @@ class ShopInline(admin.TabularInline):
 
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
-    list_display = ["name", "organisation_number", "package", "flow", "active_shops", "is_active",
-                    "hogia", "created_at"]
+    list_display = [
+        "name",
+        "organisation_number",
+        "package",
+        "flow",
+        "active_shops",
+        "is_active",
+        "hogia",
+        "created_at",
+    ]
     list_filter = ["is_active", "flow_settings__flow", "subscriptions__package"]
-    search_fields = ["name", "organisation_number", "contacts__email", "contacts__name",
-                     "shops__url", "shops__name"]
+    search_fields = [
+        "name",
+        "organisation_number",
+        "contacts__email",
+        "contacts__name",
+        "shops__url",
+        "shops__name",
+    ]
     filter_horizontal = ["users"]
     readonly_fields = ["created_at", "add_links", "package_outlook", "customer_page"]
-    inlines = [CustomerContactInline, CustomerSubscriptionInline, FlowSettingsInline, StatusMappingInline,
-               HogiaConnectionInline, ShopInline, ServiceHourEntryInline]
+    inlines = [
+        CustomerContactInline,
+        CustomerSubscriptionInline,
+        FlowSettingsInline,
+        StatusMappingInline,
+        HogiaConnectionInline,
+        ShopInline,
+        ServiceHourEntryInline,
+    ]
     fieldsets = [
         (None, {"fields": ["name", "organisation_number", "is_active", "notes"]}),
         (_("Package"), {"fields": ["package_outlook"]}),
@@ -179,8 +245,11 @@ class CustomerAdmin(admin.ModelAdmin):
     ]
 
     def get_queryset(self, request):
-        latest = (Subscription.objects.filter(customer=OuterRef("pk"))
-                  .order_by("-start_date", "-id").values("package__name")[:1])
+        latest = (
+            Subscription.objects.filter(customer=OuterRef("pk"))
+            .order_by("-start_date", "-id")
+            .values("package__name")[:1]
+        )
         queryset = super().get_queryset(request).select_related("flow_settings", "hogia_connection")
         return shop_counts(queryset).annotate(package_name=Subquery(latest))
 
@@ -220,8 +289,9 @@ class CustomerAdmin(admin.ModelAdmin):
     def customer_page(self, obj: Customer) -> str:
         if not obj.pk:
             return "–"
-        return format_html('<a href="{}?customer={}">{}</a>', reverse("account"), obj.pk,
-                           _("View as the customer sees it"))
+        return format_html(
+            '<a href="{}?customer={}">{}</a>', reverse("account"), obj.pk, _("View as the customer sees it")
+        )
 
     @admin.display(description=_("add"))
     def add_links(self, obj: Customer) -> str:
@@ -229,5 +299,10 @@ class CustomerAdmin(admin.ModelAdmin):
             return _("Save the customer first.")
         shop_url = reverse("admin:integrations_shop_add") + f"?customer={obj.pk}"
         hogia_url = reverse("admin:integrations_hogiaconnection_add") + f"?customer={obj.pk}"
-        return format_html('<a href="{}">{}</a> · <a href="{}">{}</a>', shop_url, _("Add a shop"),
-                           hogia_url, _("Connect Hogia Smart"))
+        return format_html(
+            '<a href="{}">{}</a> · <a href="{}">{}</a>',
+            shop_url,
+            _("Add a shop"),
+            hogia_url,
+            _("Connect Hogia Smart"),
+        )

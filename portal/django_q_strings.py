@@ -6,6 +6,7 @@ in ``locale/*/LC_MESSAGES/django.po``, which Django reads before any app's own c
 Never imported: only read by ``makemessages``. tests/portal/test_translations.py checks the
 list against the installed django-q2, so an upgrade that adds words shows up there.
 """
+
 from django.utils.translation import gettext_noop
 
 DJANGO_Q_STRINGS = (

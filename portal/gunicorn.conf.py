@@ -7,6 +7,7 @@ kept-alive connections and answer while another request waits on the database; t
 backlog takes a burst without refusing connections. Every value can be set from the
 environment.
 """
+
 import multiprocessing
 import os
 

@@ -1,4 +1,5 @@
 """Filters for the portal's log configuration (``LOGGING`` in settings)."""
+
 from __future__ import annotations
 
 import logging

@@ -2,6 +2,7 @@
 
 Later flows add their rows here, so a fresh install and an upgrade get the same set.
 """
+
 from __future__ import annotations
 
 from django_q.models import Schedule
@@ -30,8 +31,9 @@ def schedules_ensure() -> list[str]:
     created = []
     for name, (func, schedule_type, minutes) in SCHEDULES.items():
         _schedule, was_created = Schedule.objects.update_or_create(
-            name=name, defaults={"func": func, "schedule_type": schedule_type, "minutes": minutes,
-                                 "repeats": -1})
+            name=name,
+            defaults={"func": func, "schedule_type": schedule_type, "minutes": minutes, "repeats": -1},
+        )
         if was_created:
             created.append(name)
     return created

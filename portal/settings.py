@@ -5,6 +5,7 @@ portal runs on the embedded default: SQLite files and django-q2's ORM broker und
 ``data/``, development keys generated once and kept there. Set ``DATABASE_URL``
 (PostgreSQL) and ``REDIS_URL`` to run at scale.
 """
+
 from __future__ import annotations
 
 import secrets
@@ -36,11 +37,13 @@ def _generated_key(name: str, make) -> str:
 
 DEBUG = env.bool("DEBUG", default=True)
 SECRET_KEY = env.str("SECRET_KEY", default="") or _generated_key(
-    "secret_key", lambda: secrets.token_urlsafe(50))
+    "secret_key", lambda: secrets.token_urlsafe(50)
+)
 # Fernet key (urlsafe base64 of 32 bytes) for the encrypted secret fields.
 # Losing it makes stored shop and Hogia Smart credentials unreadable.
 PORTAL_ENCRYPTION_KEY = env.str("PORTAL_ENCRYPTION_KEY", default="") or _generated_key(
-    "encryption_key", lambda: __import__("base64").urlsafe_b64encode(secrets.token_bytes(32)).decode())
+    "encryption_key", lambda: __import__("base64").urlsafe_b64encode(secrets.token_bytes(32)).decode()
+)
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -189,20 +192,31 @@ REMOTE_READ_TIMEOUT = env.float("REMOTE_READ_TIMEOUT", default=30.0)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
-                   # Django's own, restated: configuring django.server replaces its handler.
-                   "django.server": {"()": "django.utils.log.ServerFormatter",
-                                     "format": "[{server_time}] {message}", "style": "{"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        # Django's own, restated: configuring django.server replaces its handler.
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        },
+    },
     "filters": {"quiet_assets": {"()": "portal.log_filters.QuietAssetRequests", "static_url": STATIC_URL}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"},
-                 "django.server": {"class": "logging.StreamHandler", "formatter": "django.server"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "django.server": {"class": "logging.StreamHandler", "formatter": "django.server"},
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         # urllib3 logs whole request lines at DEBUG, OAuth signatures and keys included.
         "urllib3": {"level": "WARNING"},
-        "django.server": {"handlers": ["django.server"], "filters": ["quiet_assets"], "level": "INFO",
-                          "propagate": False},
+        "django.server": {
+            "handlers": ["django.server"],
+            "filters": ["quiet_assets"],
+            "level": "INFO",
+            "propagate": False,
+        },
     },
 }
 

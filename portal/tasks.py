@@ -1,4 +1,5 @@
 """Tasks of the portal layer itself."""
+
 from __future__ import annotations
 
 from django.utils import timezone

@@ -1,6 +1,11 @@
 from django.contrib import admin
-from django.contrib.auth.views import (LogoutView, PasswordResetCompleteView, PasswordResetConfirmView,
-                                       PasswordResetDoneView, PasswordResetView)
+from django.contrib.auth.views import (
+    LogoutView,
+    PasswordResetCompleteView,
+    PasswordResetConfirmView,
+    PasswordResetDoneView,
+    PasswordResetView,
+)
 from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 
@@ -20,7 +25,9 @@ urlpatterns = [
     # Customers choose their own password: a link by e-mail (Django's views, the portal's pages).
     path("password-reset/", PasswordResetView.as_view(), name="password_reset"),
     path("password-reset/sent/", PasswordResetDoneView.as_view(), name="password_reset_done"),
-    path("password-reset/<uidb64>/<token>/", PasswordResetConfirmView.as_view(), name="password_reset_confirm"),
+    path(
+        "password-reset/<uidb64>/<token>/", PasswordResetConfirmView.as_view(), name="password_reset_confirm"
+    ),
     path("password-reset/done/", PasswordResetCompleteView.as_view(), name="password_reset_complete"),
     path("account/", views.account, name="account"),
     path("account/orders/<int:transfer_id>/", views.account_order, name="account-order"),

@@ -1,10 +1,10 @@
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView
 from django.core.paginator import Paginator
-from django.urls import reverse
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django_q.models import Success
 
@@ -35,12 +35,22 @@ def health(request: HttpRequest) -> JsonResponse:
     """Liveness for a load balancer or a person: the database answers, the task cluster beats."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
-    last = (Success.objects.filter(func="portal.tasks.heartbeat").order_by("-stopped")
-            .values_list("stopped", flat=True).first())
+    last = (
+        Success.objects.filter(func="portal.tasks.heartbeat")
+        .order_by("-stopped")
+        .values_list("stopped", flat=True)
+        .first()
+    )
     age = (timezone.now() - last).total_seconds() if last else None
     cluster = "ok" if age is not None and age < HEARTBEAT_STALE_SECONDS else "not seen"
-    return JsonResponse({"status": "ok", "database": "ok", "task_cluster": cluster,
-                         "last_heartbeat_seconds_ago": round(age) if age is not None else None})
+    return JsonResponse(
+        {
+            "status": "ok",
+            "database": "ok",
+            "task_cluster": cluster,
+            "last_heartbeat_seconds_ago": round(age) if age is not None else None,
+        }
+    )
 
 
 def _staff_viewing(request: HttpRequest) -> bool:
@@ -74,11 +84,20 @@ def account(request: HttpRequest) -> HttpResponse:
     search = request.GET.get("q", "").strip()
     month = timezone.localdate().replace(day=1)
     orders = Paginator(customer_orders(customer=customer, state=state, search=search), ORDERS_PER_PAGE)
-    return render(request, "portal/account.html", {
-        "overview": customer_account(customer=customer), "customers": customers,
-        "shops": customer_shop_statuses(customer=customer, month=month),
-        "orders": orders.get_page(request.GET.get("page")), "state": state, "q": search,
-        "states": OrderTransfer.State.choices, "viewing_as_staff": _staff_viewing(request)})
+    return render(
+        request,
+        "portal/account.html",
+        {
+            "overview": customer_account(customer=customer),
+            "customers": customers,
+            "shops": customer_shop_statuses(customer=customer, month=month),
+            "orders": orders.get_page(request.GET.get("page")),
+            "state": state,
+            "q": search,
+            "states": OrderTransfer.State.choices,
+            "viewing_as_staff": _staff_viewing(request),
+        },
+    )
 
 
 @login_required

@@ -4,6 +4,7 @@ Each sandbox server starts once per test session (port 0: the OS picks a free on
 and is reset to its demo data before every test that asks for it, so tests never
 see each other's records.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -89,6 +90,7 @@ def hogia_without_rate_limit(hogia_sandbox) -> RunningSandbox:
     idempotency, order states); the rate limit has its own tests (test_rate_budget.py)."""
     import requests
 
-    requests.post(f"{hogia_sandbox.url}/_sandbox/rate-limit", json={"requests": 0},
-                  timeout=10).raise_for_status()
+    requests.post(
+        f"{hogia_sandbox.url}/_sandbox/rate-limit", json={"requests": 0}, timeout=10
+    ).raise_for_status()
     return hogia_sandbox

@@ -1,4 +1,5 @@
 """factory-boy factories for the portal's models."""
+
 from __future__ import annotations
 
 import importlib

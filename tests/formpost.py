@@ -4,6 +4,7 @@ Admin pages with inlines carry management forms, hidden ids and the inlines' emp
 templates; reading them from the page, as the browser does, keeps a test's POST what
 support's browser would send instead of a hand-written guess of it.
 """
+
 from __future__ import annotations
 
 from html.parser import HTMLParser

@@ -4,6 +4,7 @@ Used by tests marked ``transaction=True`` (their rows are committed, so other pr
 see them). The processes share the test process's data folder, hence its SECRET_KEY,
 which signs django-q2's tasks.
 """
+
 from __future__ import annotations
 
 import os
@@ -13,6 +14,7 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
+
 from django.db import connection
 
 from integrations.dburl import database_url as url_of
@@ -36,15 +38,22 @@ class Workers:
         self.processes[index].wait(timeout=10)
 
     def output(self) -> str:
-        return "\n".join(f"--- worker host {i}\n" + log.read_text(errors="replace")[-6000:]
-                         for i, log in enumerate(self.logs))
+        return "\n".join(
+            f"--- worker host {i}\n" + log.read_text(errors="replace")[-6000:]
+            for i, log in enumerate(self.logs)
+        )
 
 
 @contextmanager
 def running_workers(tmp_path: Path, *, count: int = 1, env: dict | None = None, catch_up: bool = False):
     """``count`` hosts' worth of ``runworkers``, each in its own process group."""
-    environment = {**os.environ, "DATABASE_URL": database_url(), "PYTHONUNBUFFERED": "1",
-                   "LOG_LEVEL": "INFO", **(env or {})}
+    environment = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "PYTHONUNBUFFERED": "1",
+        "LOG_LEVEL": "INFO",
+        **(env or {}),
+    }
     processes, logs = [], []
     connection.close()  # SQLite: no open transaction of ours may hold a lock the workers wait for
     try:
@@ -52,8 +61,15 @@ def running_workers(tmp_path: Path, *, count: int = 1, env: dict | None = None, 
             log = tmp_path / f"workers-{index}.log"
             logs.append(log)
             command = [sys.executable, str(MANAGE), "runworkers"] + ([] if catch_up else ["--no-catch-up"])
-            processes.append(subprocess.Popen(command, env=environment, stdout=log.open("w"),
-                                              stderr=subprocess.STDOUT, start_new_session=True))
+            processes.append(
+                subprocess.Popen(
+                    command,
+                    env=environment,
+                    stdout=log.open("w"),
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
         yield Workers(processes, logs)
     finally:
         for process in processes:
@@ -72,11 +88,14 @@ def _unsettled_orders() -> str:
     from integrations.models import OrderTransfer
 
     rows = OrderTransfer.objects.exclude(state__in=["invoiced", "filtered", "credited"]).values_list(
-        "pk", "state", "attempts", "next_attempt_at", "locked_until", "woken_at", "last_error")
+        "pk", "state", "attempts", "next_attempt_at", "locked_until", "woken_at", "last_error"
+    )
     return "\n".join(str(row) for row in rows[:40])
 
 
-def wait_until(condition, *, seconds: float, every: float = 0.25, what: str = "", workers: Workers | None = None):
+def wait_until(
+    condition, *, seconds: float, every: float = 0.25, what: str = "", workers: Workers | None = None
+):
     """Poll ``condition()`` until it is truthy; fail with the orders not settled and the workers'
     output if it never is."""
     deadline = time.monotonic() + seconds
@@ -85,5 +104,7 @@ def wait_until(condition, *, seconds: float, every: float = 0.25, what: str = ""
         if result:
             return result
         time.sleep(every)
-    raise AssertionError(f"not within {seconds} s: {what}\nnow {time.strftime('%H:%M:%S')}; orders not "
-                         f"settled:\n{_unsettled_orders()}\n" + (workers.output() if workers else ""))
+    raise AssertionError(
+        f"not within {seconds} s: {what}\nnow {time.strftime('%H:%M:%S')}; orders not "
+        f"settled:\n{_unsettled_orders()}\n" + (workers.output() if workers else "")
+    )

@@ -1,4 +1,5 @@
 """``{{ amount|money }}`` -> "1 303,90 kr", ``{{ total|money:order.currency }}``, ``{{ balance|hours }}``."""
+
 from django import template
 
 from billing.money import hours_text, money_text

@@ -19,24 +19,33 @@
 
 Everything the benchmark writes to the portal's database is rolled back at the end.
 """
+
 from __future__ import annotations
 
 import math
-from datetime import date
-from decimal import Decimal
 import resource
 import time
+from datetime import date
+from decimal import Decimal
 
 import requests
 from django.db import transaction
 from django.utils import timezone
 
 from billing.models import Customer, Package, Subscription
-from integrations.catalog.stock import order_stock_taken
-from integrations.connections import hogia_client, woocommerce_client
-from integrations.catalog.sync import catalog_sync
 from integrations.catalog.initial_sync import initial_sync_create, initial_sync_preview, initial_sync_run
-from integrations.models import Flow, FlowSettings, HogiaConnection, InitialSync, OrderTransfer, Shop, ShopCatalog
+from integrations.catalog.stock import order_stock_taken
+from integrations.catalog.sync import catalog_sync
+from integrations.connections import hogia_client, woocommerce_client
+from integrations.models import (
+    Flow,
+    FlowSettings,
+    HogiaConnection,
+    InitialSync,
+    OrderTransfer,
+    Shop,
+    ShopCatalog,
+)
 from integrations.sandboxes import demo
 from integrations.sandboxes.hogia import DEMO_ARTICLES
 from integrations.sandboxes.process import SandboxProcess
@@ -44,13 +53,23 @@ from integrations.sandboxes.process import SandboxProcess
 ARTICLES = 10_000
 RATE_PRODUCTS = 1_000
 RATE_REQUESTS, RATE_SECONDS = 50, 2
-STORE = ("/bench", "ck_bench_00000000000000000000000000000000001", "cs_bench_00000000000000000000000000000000001")
-RATE_STORE = ("/bench-rate", "ck_brate_0000000000000000000000000000000001",
-              "cs_brate_0000000000000000000000000000000001")
+STORE = (
+    "/bench",
+    "ck_bench_00000000000000000000000000000000001",
+    "cs_bench_00000000000000000000000000000000001",
+)
+RATE_STORE = (
+    "/bench-rate",
+    "ck_brate_0000000000000000000000000000000001",
+    "cs_brate_0000000000000000000000000000000001",
+)
 RATE_ORG = "33333333-4444-4555-8666-777777777777"
 STOCK_ARTICLES = 60
-STOCK_STORE = ("/bench-stock", "ck_bstock_000000000000000000000000000000001",
-               "cs_bstock_000000000000000000000000000000001")
+STOCK_STORE = (
+    "/bench-stock",
+    "ck_bstock_000000000000000000000000000000001",
+    "cs_bstock_000000000000000000000000000000001",
+)
 STOCK_ORG = "44444444-5555-4666-8777-888888888888"
 
 
@@ -71,22 +90,53 @@ def _peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def _customer(*, name: str, flow: int, hogia_url: str, org: str, store: tuple, woo_url: str,
-              rate_requests: int, rate_seconds: int, transfer_orders: bool = False) -> Customer:
+def _customer(
+    *,
+    name: str,
+    flow: int,
+    hogia_url: str,
+    org: str,
+    store: tuple,
+    woo_url: str,
+    rate_requests: int,
+    rate_seconds: int,
+    transfer_orders: bool = False,
+) -> Customer:
     customer = Customer.objects.create(name=name, organisation_number="556036-0793")
-    Subscription.objects.create(customer=customer, package=Package.objects.get(code="400"),
-                                start_date=date(2025, 1, 1))
-    FlowSettings.objects.create(customer=customer, flow=flow, sync_prices=True, sync_campaign_prices=True,
-                                sync_stock=True, transfer_orders=transfer_orders)
-    HogiaConnection.objects.create(customer=customer, organization_id=org, client_id=demo.HOGIA_CLIENT_ID,
-                                   client_secret=demo.HOGIA_CLIENT_SECRET, api_base=hogia_url,
-                                   auth_base=hogia_url, rate_limit_requests=rate_requests,
-                                   rate_limit_seconds=rate_seconds)
+    Subscription.objects.create(
+        customer=customer, package=Package.objects.get(code="400"), start_date=date(2025, 1, 1)
+    )
+    FlowSettings.objects.create(
+        customer=customer,
+        flow=flow,
+        sync_prices=True,
+        sync_campaign_prices=True,
+        sync_stock=True,
+        transfer_orders=transfer_orders,
+    )
+    HogiaConnection.objects.create(
+        customer=customer,
+        organization_id=org,
+        client_id=demo.HOGIA_CLIENT_ID,
+        client_secret=demo.HOGIA_CLIENT_SECRET,
+        api_base=hogia_url,
+        auth_base=hogia_url,
+        rate_limit_requests=rate_requests,
+        rate_limit_seconds=rate_seconds,
+    )
     prefix, key, secret = store
-    shop = Shop.objects.create(customer=customer, name=name, url=f"{woo_url}{prefix}/", consumer_key=key,
-                               consumer_secret=secret, result_unit="1")
+    shop = Shop.objects.create(
+        customer=customer,
+        name=name,
+        url=f"{woo_url}{prefix}/",
+        consumer_key=key,
+        consumer_secret=secret,
+        result_unit="1",
+    )
     # Measured as a shop whose overwriting is allowed: a held shop would skip the work being timed.
-    ShopCatalog.objects.create(shop=shop, overwrite_accepted_at=timezone.now(), overwrite_accepted_by="benchmark")
+    ShopCatalog.objects.create(
+        shop=shop, overwrite_accepted_at=timezone.now(), overwrite_accepted_by="benchmark"
+    )
     return customer
 
 
@@ -96,25 +146,47 @@ def _catalogue(count: int) -> list[dict]:
         vat = (25, 12, 6, 25)[n % 4]
         prices = {"ordinary": f"{100 + n % 900}.00"}
         if n % 10 == 0:
-            prices.update({"campaign": f"{80 + n % 900}.00", "campaignFrom": "2026-12-01",
-                           "campaignTo": "2026-12-24"})
-        articles.append({"number": f"B-{n:05d}", "name": f"Benchmarkartikel {n}", "vatPercent": vat,
-                         "prices": prices, "stockBalance": str(n % 50), "sendToWebshop": True})
+            prices.update(
+                {"campaign": f"{80 + n % 900}.00", "campaignFrom": "2026-12-01", "campaignTo": "2026-12-24"}
+            )
+        articles.append(
+            {
+                "number": f"B-{n:05d}",
+                "name": f"Benchmarkartikel {n}",
+                "vatPercent": vat,
+                "prices": prices,
+                "stockBalance": str(n % 50),
+                "sendToWebshop": True,
+            }
+        )
     return articles
 
 
 def _flow_2(*, say, woo, hogia) -> dict:
     prefix, key, secret = STORE
-    requests.post(f"{woo.url}/_sandbox/stores", json={"prefix": prefix, "consumer_key": key,
-                                                      "consumer_secret": secret}, timeout=30).raise_for_status()
+    requests.post(
+        f"{woo.url}/_sandbox/stores",
+        json={"prefix": prefix, "consumer_key": key, "consumer_secret": secret},
+        timeout=30,
+    ).raise_for_status()
     requests.post(f"{hogia.url}/_sandbox/rate-limit", json={"requests": 0}, timeout=30).raise_for_status()
     catalogue = _catalogue(ARTICLES)
     for start in range(0, ARTICLES, 2000):
-        requests.post(f"{hogia.url}/_sandbox/{demo.HOGIA_ORGANIZATION_ID}/articles",
-                      json=catalogue[start:start + 2000], timeout=120).raise_for_status()
-    customer = _customer(name="Benchmark flöde 2", flow=Flow.ERP, hogia_url=hogia.url,
-                         org=demo.HOGIA_ORGANIZATION_ID, store=STORE, woo_url=woo.url,
-                         rate_requests=0, rate_seconds=5)
+        requests.post(
+            f"{hogia.url}/_sandbox/{demo.HOGIA_ORGANIZATION_ID}/articles",
+            json=catalogue[start : start + 2000],
+            timeout=120,
+        ).raise_for_status()
+    customer = _customer(
+        name="Benchmark flöde 2",
+        flow=Flow.ERP,
+        hogia_url=hogia.url,
+        org=demo.HOGIA_ORGANIZATION_ID,
+        store=STORE,
+        woo_url=woo.url,
+        rate_requests=0,
+        rate_seconds=5,
+    )
     say(f"flow 2: {ARTICLES} Hogia articles (+ the demo's) → an empty shop")
     _reset_stats(woo.url, hogia.url)
     started = time.perf_counter()
@@ -122,8 +194,10 @@ def _flow_2(*, say, woo, hogia) -> dict:
     seconds = time.perf_counter() - started
     requests_woo, requests_hogia = _stats(woo.url), _stats(hogia.url)
     created = sum(run.created_count for run in first.runs)
-    say(f"  {created} products created in {seconds:.1f} s; {requests_woo} WooCommerce and "
-        f"{requests_hogia} Hogia Smart requests")
+    say(
+        f"  {created} products created in {seconds:.1f} s; {requests_woo} WooCommerce and "
+        f"{requests_hogia} Hogia Smart requests"
+    )
     total = ARTICLES + sum(1 for a in DEMO_ARTICLES if a.get("sendToWebshop"))
     hogia_total = ARTICLES + len(DEMO_ARTICLES)
 
@@ -134,46 +208,86 @@ def _flow_2(*, say, woo, hogia) -> dict:
     second_woo, second_hogia = _stats(woo.url), _stats(hogia.url)
     _reset_stats(woo.url, hogia.url)
     third = catalog_sync(customer=customer, triggered_by="benchmark")
-    say(f"  again, reading everything: {second.writes} writes in {second_seconds:.1f} s "
+    say(
+        f"  again, reading everything: {second.writes} writes in {second_seconds:.1f} s "
         f"({second_woo} + {second_hogia} requests); by the change feed: {third.writes} writes, "
-        f"{_stats(woo.url)} + {_stats(hogia.url)} requests")
+        f"{_stats(woo.url)} + {_stats(hogia.url)} requests"
+    )
     return {
-        "articles": total, "created": created, "seconds": round(seconds, 2),
-        "requests_woo": requests_woo, "requests_hogia": requests_hogia,
+        "articles": total,
+        "created": created,
+        "seconds": round(seconds, 2),
+        "requests_woo": requests_woo,
+        "requests_hogia": requests_hogia,
         # one page to see the shop (empty), batches of 100 / feed pages of 500, one token
         "min_requests_woo": 1 + math.ceil(total / 100),
         "min_requests_hogia": 1 + math.ceil(hogia_total / 500),
         "requests_woo_ratio": round(requests_woo / (1 + math.ceil(total / 100)), 3),
         "requests_hogia_ratio": round(requests_hogia / (1 + math.ceil(hogia_total / 500)), 3),
-        "writes_second_run": second.writes, "second_run_seconds": round(second_seconds, 2),
-        "second_run_requests_woo": second_woo, "second_run_requests_hogia": second_hogia,
+        "writes_second_run": second.writes,
+        "second_run_seconds": round(second_seconds, 2),
+        "second_run_requests_woo": second_woo,
+        "second_run_requests_hogia": second_hogia,
         "writes_feed_run": third.writes,
     }
 
 
 def _rate_limited(*, say, woo, hogia) -> dict:
     prefix, key, secret = RATE_STORE
-    products = [{"name": f"Produkt {n}", "sku": f"R-{n:05d}", "type": "simple",
-                 "regular_price": f"{50 + n % 500}.00", "tax_class": ("", "reduced-rate")[n % 2]}
-                for n in range(RATE_PRODUCTS)]
-    requests.post(f"{woo.url}/_sandbox/seed", json={"stores": [{
-        "prefix": prefix, "consumer_key": key, "consumer_secret": secret, "products": products}]},
-        timeout=60).raise_for_status()
-    requests.post(f"{hogia.url}/_sandbox/organizations", json={
-        "id": RATE_ORG, "name": "Benchmark Tom AB", "organizationNumber": "556000-0002",
-        "clientId": demo.HOGIA_CLIENT_ID, "clientSecret": demo.HOGIA_CLIENT_SECRET}, timeout=30).raise_for_status()
-    requests.post(f"{hogia.url}/_sandbox/rate-limit",
-                  json={"requests": RATE_REQUESTS, "seconds": RATE_SECONDS}, timeout=30).raise_for_status()
-    customer = _customer(name="Benchmark gränsad", flow=Flow.ECOM, hogia_url=hogia.url, org=RATE_ORG,
-                         store=RATE_STORE, woo_url=woo.url, rate_requests=RATE_REQUESTS,
-                         rate_seconds=RATE_SECONDS)
+    products = [
+        {
+            "name": f"Produkt {n}",
+            "sku": f"R-{n:05d}",
+            "type": "simple",
+            "regular_price": f"{50 + n % 500}.00",
+            "tax_class": ("", "reduced-rate")[n % 2],
+        }
+        for n in range(RATE_PRODUCTS)
+    ]
+    requests.post(
+        f"{woo.url}/_sandbox/seed",
+        json={
+            "stores": [
+                {"prefix": prefix, "consumer_key": key, "consumer_secret": secret, "products": products}
+            ]
+        },
+        timeout=60,
+    ).raise_for_status()
+    requests.post(
+        f"{hogia.url}/_sandbox/organizations",
+        json={
+            "id": RATE_ORG,
+            "name": "Benchmark Tom AB",
+            "organizationNumber": "556000-0002",
+            "clientId": demo.HOGIA_CLIENT_ID,
+            "clientSecret": demo.HOGIA_CLIENT_SECRET,
+        },
+        timeout=30,
+    ).raise_for_status()
+    requests.post(
+        f"{hogia.url}/_sandbox/rate-limit",
+        json={"requests": RATE_REQUESTS, "seconds": RATE_SECONDS},
+        timeout=30,
+    ).raise_for_status()
+    customer = _customer(
+        name="Benchmark gränsad",
+        flow=Flow.ECOM,
+        hogia_url=hogia.url,
+        org=RATE_ORG,
+        store=RATE_STORE,
+        woo_url=woo.url,
+        rate_requests=RATE_REQUESTS,
+        rate_seconds=RATE_SECONDS,
+    )
     shop = customer.shops.get()
     statuses: list[int] = []
     session = requests.Session()
     session.hooks["response"].append(lambda response, *a, **k: statuses.append(response.status_code))
     client = hogia_client(connection=customer.hogia_connection, session=session)
-    say(f"rate limit {RATE_REQUESTS} requests / {RATE_SECONDS} s: initial sync case 1 of "
-        f"{RATE_PRODUCTS} products into an empty company")
+    say(
+        f"rate limit {RATE_REQUESTS} requests / {RATE_SECONDS} s: initial sync case 1 of "
+        f"{RATE_PRODUCTS} products into an empty company"
+    )
     job = initial_sync_create(shop=shop, direction=InitialSync.Direction.TO_HOGIA, requested_by="benchmark")
     _reset_stats(hogia.url)
     started = time.perf_counter()
@@ -182,12 +296,19 @@ def _rate_limited(*, say, woo, hogia) -> dict:
     seconds = time.perf_counter() - started
     made = _stats(hogia.url)
     floor = max(0, made - RATE_REQUESTS) / RATE_REQUESTS * RATE_SECONDS
-    say(f"  {job.done} articles in {seconds:.1f} s; {made} requests, floor {floor:.1f} s, "
-        f"{statuses.count(429)} answered 429")
-    return {"rate_limit": f"{RATE_REQUESTS}/{RATE_SECONDS}s", "rate_limited_articles": job.done,
-            "rate_limited_requests_hogia": made, "rate_limited_seconds": round(seconds, 2),
-            "rate_limit_floor_seconds": round(floor, 2), "rate_limited_429s": statuses.count(429),
-            "rate_limited_ratio": round(seconds / floor, 3) if floor else None}
+    say(
+        f"  {job.done} articles in {seconds:.1f} s; {made} requests, floor {floor:.1f} s, "
+        f"{statuses.count(429)} answered 429"
+    )
+    return {
+        "rate_limit": f"{RATE_REQUESTS}/{RATE_SECONDS}s",
+        "rate_limited_articles": job.done,
+        "rate_limited_requests_hogia": made,
+        "rate_limited_seconds": round(seconds, 2),
+        "rate_limit_floor_seconds": round(floor, 2),
+        "rate_limited_429s": statuses.count(429),
+        "rate_limited_ratio": round(seconds / floor, 3) if floor else None,
+    }
 
 
 def _stock_mixed(*, say, woo, hogia) -> dict:
@@ -205,21 +326,48 @@ def _stock_mixed(*, say, woo, hogia) -> dict:
     from integrations.orders.poll import orders_poll
 
     prefix, key, secret = STOCK_STORE
-    requests.post(f"{woo.url}/_sandbox/stores", json={"prefix": prefix, "consumer_key": key,
-                                                      "consumer_secret": secret}, timeout=30).raise_for_status()
+    requests.post(
+        f"{woo.url}/_sandbox/stores",
+        json={"prefix": prefix, "consumer_key": key, "consumer_secret": secret},
+        timeout=30,
+    ).raise_for_status()
     requests.post(f"{hogia.url}/_sandbox/rate-limit", json={"requests": 0}, timeout=30).raise_for_status()
-    requests.post(f"{hogia.url}/_sandbox/organizations", json={
-        "id": STOCK_ORG, "name": "Benchmark Lager AB", "organizationNumber": "556000-0003",
-        "resultUnits": [{"number": "1", "name": "Webbutik"}],
-        "modules": {"bookkeeping": True, "invoicing": True, "pointOfSale": True},
-        "clientId": demo.HOGIA_CLIENT_ID, "clientSecret": demo.HOGIA_CLIENT_SECRET}, timeout=30).raise_for_status()
-    articles = [{"number": f"L-{n:03d}", "name": f"Lagervara {n}", "vatPercent": 25,
-                 "prices": {"ordinary": "80.00"}, "stockBalance": "20", "sendToWebshop": True}
-                for n in range(STOCK_ARTICLES)]
+    requests.post(
+        f"{hogia.url}/_sandbox/organizations",
+        json={
+            "id": STOCK_ORG,
+            "name": "Benchmark Lager AB",
+            "organizationNumber": "556000-0003",
+            "resultUnits": [{"number": "1", "name": "Webbutik"}],
+            "modules": {"bookkeeping": True, "invoicing": True, "pointOfSale": True},
+            "clientId": demo.HOGIA_CLIENT_ID,
+            "clientSecret": demo.HOGIA_CLIENT_SECRET,
+        },
+        timeout=30,
+    ).raise_for_status()
+    articles = [
+        {
+            "number": f"L-{n:03d}",
+            "name": f"Lagervara {n}",
+            "vatPercent": 25,
+            "prices": {"ordinary": "80.00"},
+            "stockBalance": "20",
+            "sendToWebshop": True,
+        }
+        for n in range(STOCK_ARTICLES)
+    ]
     requests.post(f"{hogia.url}/_sandbox/{STOCK_ORG}/articles", json=articles, timeout=60).raise_for_status()
-    customer = _customer(name="Benchmark lager", flow=Flow.ERP, hogia_url=hogia.url, org=STOCK_ORG,
-                         store=STOCK_STORE, woo_url=woo.url, rate_requests=0, rate_seconds=5,
-                         transfer_orders=True)
+    customer = _customer(
+        name="Benchmark lager",
+        flow=Flow.ERP,
+        hogia_url=hogia.url,
+        org=STOCK_ORG,
+        store=STOCK_STORE,
+        woo_url=woo.url,
+        rate_requests=0,
+        rate_seconds=5,
+        transfer_orders=True,
+    )
     shop = customer.shops.get()
     shop.trigger_statuses = ["processing", "completed"]
     shop.save(update_fields=["trigger_statuses"])
@@ -229,13 +377,21 @@ def _stock_mixed(*, say, woo, hogia) -> dict:
     buyer = {"first_name": "Eva", "last_name": "Ek", "email": "eva@example.se", "country": "SE"}
 
     def order(status: str, *lines: tuple[int, int]) -> dict:
-        return client._request("POST", client._url("orders"), json={
-            "status": status, "billing": buyer,
-            "line_items": [{"product_id": ids[f"L-{n:03d}"], "quantity": q} for n, q in lines]}).data
+        return client._request(
+            "POST",
+            client._url("orders"),
+            json={
+                "status": status,
+                "billing": buyer,
+                "line_items": [{"product_id": ids[f"L-{n:03d}"], "quantity": q} for n, q in lines],
+            },
+        ).data
 
     placed = []
     for n in range(0, 40, 2):
-        placed.append(order(("processing", "on-hold", "completed", "processing")[n % 4], (n, 1 + n % 3), (n + 1, 2)))
+        placed.append(
+            order(("processing", "on-hold", "completed", "processing")[n % 4], (n, 1 + n % 3), (n + 1, 2))
+        )
     cancelled = order("on-hold", (3, 4), (5, 1))
     client.order_update(cancelled["id"], {"status": "cancelled"})
     orders_poll(shop=shop)
@@ -243,13 +399,20 @@ def _stock_mixed(*, say, woo, hogia) -> dict:
     for transfer in queued[: len(queued) // 2]:
         order_transfer(transfer_id=transfer.pk)
     refunded = OrderTransfer.objects.filter(shop=shop, state=OrderTransfer.State.INVOICED).first()
-    client._request("POST", client._url(f"orders/{refunded.woo_order_id}/refunds"),
-                    json={"amount": "10.00", "api_refund": False})
+    client._request(
+        "POST",
+        client._url(f"orders/{refunded.woo_order_id}/refunds"),
+        json={"amount": "10.00", "api_refund": False},
+    )
     orders_poll(shop=shop)
     order_transfer(transfer_id=refunded.pk)
-    requests.post(f"{hogia.url}/_sandbox/{STOCK_ORG}/till-sale",
-                  json={"lines": [{"articleNumber": "L-010", "quantity": 3},
-                                  {"articleNumber": "L-041", "quantity": 23}]}, timeout=30).raise_for_status()
+    requests.post(
+        f"{hogia.url}/_sandbox/{STOCK_ORG}/till-sale",
+        json={
+            "lines": [{"articleNumber": "L-010", "quantity": 3}, {"articleNumber": "L-041", "quantity": 23}]
+        },
+        timeout=30,
+    ).raise_for_status()
     real_reserved = to_shop.stock_reserved
     during = []
 
@@ -267,8 +430,10 @@ def _stock_mixed(*, say, woo, hogia) -> dict:
         to_shop.stock_reserved = real_reserved
     catalog_sync(customer=customer, triggered_by="benchmark")
     errors = _stock_errors(shop=shop, hogia_client=hogia_client(connection=customer.hogia_connection))
-    say(f"mixed stock run: {len(placed) + 2} orders, {len(queued) // 2} invoiced, one refund waiting, "
-        f"a till sale, an order during the push: {errors} article(s) off the stock rule")
+    say(
+        f"mixed stock run: {len(placed) + 2} orders, {len(queued) // 2} invoiced, one refund waiting, "
+        f"a till sale, an order during the push: {errors} article(s) off the stock rule"
+    )
     return {"stock_articles": STOCK_ARTICLES, "stock_errors": errors}
 
 
@@ -281,7 +446,9 @@ def _stock_errors(*, shop: Shop, hogia_client) -> int:
             continue
         for sku, pieces in order_stock_taken(order).items():
             taken[sku] = taken.get(sku, Decimal(0)) + Decimal(pieces)
-    balances = {str(a["number"]): Decimal(str(a.get("stockBalance") or 0)) for a in hogia_client.articles_iter()}
+    balances = {
+        str(a["number"]): Decimal(str(a.get("stockBalance") or 0)) for a in hogia_client.articles_iter()
+    }
     errors = 0
     for product in woo.products_iter():
         sku = product["sku"]

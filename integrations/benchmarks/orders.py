@@ -45,6 +45,7 @@ creates and drops the PostgreSQL database (psycopg, with Django's own connection
 parameters) and relays the child's lines. Ctrl-C, SIGTERM or an error stops every process
 and removes the database and the folder.
 """
+
 from __future__ import annotations
 
 import http.client
@@ -90,8 +91,11 @@ RETRY_BASE_SECONDS = 3
 # An order not invoiced this long after the last one was placed counts as lost.
 GIVE_UP_SECONDS = 90
 # Orders of the real Swedish store (the fixtures), each in one of the shop's transfer statuses.
-FIXTURE_ORDERS = ("A1_guest_mixed_vat_processing", "A3_company_sale_fixedcart_fees_completed",
-                  "A2_customer_variations_coupon_fee_onhold")
+FIXTURE_ORDERS = (
+    "A1_guest_mixed_vat_processing",
+    "A3_company_sale_fixedcart_fees_completed",
+    "A2_customer_variations_coupon_fee_onhold",
+)
 TRIGGER_STATUSES = ["processing", "completed", "on-hold"]
 WEBHOOK_ID_BASE = 10_000_000  # the intake part's order ids: far from the sandbox's own
 
@@ -101,10 +105,15 @@ STOPPED_EXIT = 130  # the child's exit code after Ctrl-C or SIGTERM
 
 # -- targets ----------------------------------------------------------------------------------
 
+
 def _targets(database: str) -> list[tuple[str, str, float, str]]:
     """(key, comparison, limit, unit) the figures are reported against."""
-    targets = [("order_to_invoice_p95_s", "<=", 2.0, " s"), ("duplicate_invoices", "==", 0, ""),
-               ("lost_orders", "==", 0, ""), ("retry_delay_error_s", "<=", 5.0, " s")]
+    targets = [
+        ("order_to_invoice_p95_s", "<=", 2.0, " s"),
+        ("duplicate_invoices", "==", 0, ""),
+        ("lost_orders", "==", 0, ""),
+        ("retry_delay_error_s", "<=", 5.0, " s"),
+    ]
     if database == "sqlite":  # the intake's target is set for the embedded default
         targets.insert(0, ("webhooks_per_s", ">=", 300, "/s"))
     return targets
@@ -117,6 +126,7 @@ def _target_met(value, comparison: str, limit) -> bool:
 
 
 # -- the parent: a throw-away database, the child, and the clean-up -----------------------------
+
 
 class _Stopped(Exception):
     """SIGTERM reached the benchmark: clean up as for Ctrl-C."""
@@ -150,8 +160,9 @@ class _ThrowAwayDatabase:
             self.name = f"bench_orders_{os.getpid()}"
             self.url = database_url(configured, name=self.name)
         else:
-            raise RuntimeError(f"the orders benchmark runs on SQLite or PostgreSQL, "
-                               f"not {configured['ENGINE']}")
+            raise RuntimeError(
+                f"the orders benchmark runs on SQLite or PostgreSQL, not {configured['ENGINE']}"
+            )
         if isinstance(configured.get("CONN_MAX_AGE"), int):  # persistent connections as configured
             self.url += ("&" if "?" in self.url else "?") + f"conn_max_age={configured['CONN_MAX_AGE']}"
         self.created = False
@@ -159,22 +170,35 @@ class _ThrowAwayDatabase:
     @property
     def env(self) -> dict[str, str]:
         # DEBUG off, as in production: with it on Django keeps every SQL statement of a request.
-        return {**os.environ, "DATABASE_URL": self.url, "PORTAL_DATA_DIR": str(self.folder),
-                "PYTHONUNBUFFERED": "1", "DEBUG": os.environ.get("BENCHMARK_DEBUG", "false")}
+        return {
+            **os.environ,
+            "DATABASE_URL": self.url,
+            "PORTAL_DATA_DIR": str(self.folder),
+            "PYTHONUNBUFFERED": "1",
+            "DEBUG": os.environ.get("BENCHMARK_DEBUG", "false"),
+        }
 
     def create(self) -> None:
         if self.engine == "postgresql":
             _postgres_admin(f'CREATE DATABASE "{self.name}"')
         self.created = True
-        migrate = subprocess.run([sys.executable, str(MANAGE), "migrate", "--noinput"], env=self.env,
-                                 capture_output=True, text=True, timeout=300)
+        migrate = subprocess.run(
+            [sys.executable, str(MANAGE), "migrate", "--noinput"],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         if migrate.returncode:
             raise RuntimeError(f"migrating the benchmark's database failed:\n{migrate.stderr[-3000:]}")
 
     def drop(self) -> None:
         if self.engine == "postgresql" and self.created:
-            _postgres_admin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                            "WHERE datname = %s AND pid <> pg_backend_pid()", self.name)
+            _postgres_admin(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = %s AND pid <> pg_backend_pid()",
+                self.name,
+            )
             _postgres_admin(f'DROP DATABASE IF EXISTS "{self.name}"')
 
 
@@ -188,12 +212,24 @@ def _child_stop(child: subprocess.Popen) -> None:
             child.wait(timeout=10)
 
 
-def run(*, say, orders: int = ORDERS, order_rate: float = ORDER_RATE, deliveries: int = DELIVERIES,
-        webhook_threads: int = WEBHOOK_THREADS, retry_orders: int = RETRY_ORDERS,
-        unloaded_orders: int = UNLOADED_ORDERS) -> dict:
-    config = {"orders": orders, "order_rate": order_rate, "deliveries": deliveries,
-              "webhook_threads": webhook_threads, "retry_orders": retry_orders,
-              "unloaded_orders": unloaded_orders}
+def run(
+    *,
+    say,
+    orders: int = ORDERS,
+    order_rate: float = ORDER_RATE,
+    deliveries: int = DELIVERIES,
+    webhook_threads: int = WEBHOOK_THREADS,
+    retry_orders: int = RETRY_ORDERS,
+    unloaded_orders: int = UNLOADED_ORDERS,
+) -> dict:
+    config = {
+        "orders": orders,
+        "order_rate": order_rate,
+        "deliveries": deliveries,
+        "webhook_threads": webhook_threads,
+        "retry_orders": retry_orders,
+        "unloaded_orders": unloaded_orders,
+    }
     figures = run_measured(say=say, name="orders", module="integrations.benchmarks.orders", config=config)
     engine = figures["database"]  # the vendor of the connection the measuring process ran on
     targets_report(say, figures, _targets(engine))
@@ -209,8 +245,11 @@ def targets_report(say, figures: dict, targets: list[tuple[str, str, float, str]
         verdict = "OK" if _target_met(value, comparison, limit) else "MISSED"
         shown = "none" if value is None else f"{value}{unit}"
         say(f"{key} = {shown}   target {comparison} {limit}{unit}: {verdict}")
-    figures["targets_missed"] = [key for key, comparison, limit, _unit in targets
-                                 if not _target_met(figures.get(key), comparison, limit)]
+    figures["targets_missed"] = [
+        key
+        for key, comparison, limit, _unit in targets
+        if not _target_met(figures.get(key), comparison, limit)
+    ]
 
 
 def run_measured(*, say, name: str, module: str, config: dict) -> dict:
@@ -233,17 +272,25 @@ def run_measured(*, say, name: str, module: str, config: dict) -> dict:
     try:
         say(f"a throw-away {database.engine} database: {database.name}")
         database.create()
-        code = (f"import django, json, sys; django.setup(); "
-                f"from {module} import measure; measure(json.loads(sys.argv[1]))")
+        code = (
+            f"import django, json, sys; django.setup(); "
+            f"from {module} import measure; measure(json.loads(sys.argv[1]))"
+        )
         with open(folder / "measure.log", "w") as log:
-            child = subprocess.Popen([sys.executable, "-c", code, json.dumps(config)], cwd=MANAGE.parent,
-                                     env={**database.env, "DJANGO_SETTINGS_MODULE": "portal.settings"},
-                                     stdout=subprocess.PIPE, stderr=log, text=True, bufsize=1)
+            child = subprocess.Popen(
+                [sys.executable, "-c", code, json.dumps(config)],
+                cwd=MANAGE.parent,
+                env={**database.env, "DJANGO_SETTINGS_MODULE": "portal.settings"},
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+                bufsize=1,
+            )
             for line in child.stdout:
                 if line.startswith(SAY):
-                    say(line[len(SAY):].rstrip("\n"))
+                    say(line[len(SAY) :].rstrip("\n"))
                 elif line.startswith(FIGURES):
-                    figures = json.loads(line[len(FIGURES):])
+                    figures = json.loads(line[len(FIGURES) :])
             child.wait()
         if figures is None and child.returncode == STOPPED_EXIT:
             raise RuntimeError(f"the {name} benchmark was stopped")
@@ -277,16 +324,21 @@ def _tail(path: Path, lines: int) -> list[str]:
 
 # -- the child: everything that needs the throw-away database ------------------------------------
 
+
 def _web_server(*, folder: Path, port: int) -> "_Part":
     """The portal's production web server (gunicorn, ``portal/gunicorn.conf.py``); ``runserver``
     (what ``make run`` uses) with ``BENCHMARK_SERVER=runserver``."""
     if os.environ.get("BENCHMARK_SERVER", "gunicorn") == "runserver":
         return _Part("portal", ["runserver", f"127.0.0.1:{port}", "--noreload"], folder=folder, port=port)
     gunicorn = Path(sys.executable).with_name("gunicorn")
-    return _Part("portal", [], folder=folder, port=port, env={"PORTAL_BIND": f"127.0.0.1:{port}",
-                                                              "WEB_ACCESS_LOG": ""},
-                 command=[str(gunicorn), "-c", str(MANAGE.parent / "portal" / "gunicorn.conf.py"),
-                          "portal.wsgi"])
+    return _Part(
+        "portal",
+        [],
+        folder=folder,
+        port=port,
+        env={"PORTAL_BIND": f"127.0.0.1:{port}", "WEB_ACCESS_LOG": ""},
+        command=[str(gunicorn), "-c", str(MANAGE.parent / "portal" / "gunicorn.conf.py"), "portal.wsgi"],
+    )
 
 
 def _say(line: str) -> None:
@@ -296,8 +348,16 @@ def _say(line: str) -> None:
 class _Part:
     """One part of the portal (``manage.py <command>``) in its own process group, logging to a file."""
 
-    def __init__(self, name: str, args: list[str], *, folder: Path, env: dict | None = None,
-                 port: int | None = None, command: list[str] | None = None):
+    def __init__(
+        self,
+        name: str,
+        args: list[str],
+        *,
+        folder: Path,
+        env: dict | None = None,
+        port: int | None = None,
+        command: list[str] | None = None,
+    ):
         self.name, self.args, self.port = name, args, port
         self.command = command or [sys.executable, str(MANAGE), *args]
         self.log = folder / f"{name}.log"
@@ -306,8 +366,14 @@ class _Part:
 
     def __enter__(self) -> "_Part":
         with open(self.log, "a") as log:
-            self.process = subprocess.Popen(self.command, env=self.env, cwd=MANAGE.parent,
-                                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            self.process = subprocess.Popen(
+                self.command,
+                env=self.env,
+                cwd=MANAGE.parent,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         try:
             self._wait_for_port()
         except BaseException:
@@ -329,8 +395,10 @@ class _Part:
 
     def check(self) -> None:
         if self.process.poll() is not None:
-            raise RuntimeError(f"{self.name} stopped (exit code {self.process.returncode}); its log ends:\n"
-                               + "\n".join(_tail(self.log, 30)))
+            raise RuntimeError(
+                f"{self.name} stopped (exit code {self.process.returncode}); its log ends:\n"
+                + "\n".join(_tail(self.log, 30))
+            )
 
     def __exit__(self, *exc) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -355,15 +423,18 @@ class _ShopFront:
 
         self.base, self.key, self.secret = shop.home_url, shop.consumer_key, shop.consumer_secret
         self.session = requests.Session()
-        self.requests = {name: json.loads((WOOCOMMERCE_11 / "orders" / f"{name}.request.json").read_text())
-                         for name in FIXTURE_ORDERS}
+        self.requests = {
+            name: json.loads((WOOCOMMERCE_11 / "orders" / f"{name}.request.json").read_text())
+            for name in FIXTURE_ORDERS
+        }
 
     def place(self, fixture: str) -> dict:
         from integrations.clients.oauth1 import oauth1_sign
 
         url = f"{self.base}wp-json/wc/v3/orders"
-        query = oauth1_sign(method="POST", url=url, params=[], consumer_key=self.key,
-                            consumer_secret=self.secret)
+        query = oauth1_sign(
+            method="POST", url=url, params=[], consumer_key=self.key, consumer_secret=self.secret
+        )
         response = self.session.post(f"{url}?{urlencode(query)}", json=self.requests[fixture], timeout=30)
         if response.status_code != 201:
             raise RuntimeError(f"the shop refused the order: {response.status_code} {response.text[:300]}")
@@ -391,16 +462,32 @@ def _customer(*, woo_url: str, hogia_url: str):
 
     customer = Customer.objects.create(name="Benchmark Order AB", organisation_number="556036-0793")
     # Package 800: large enough that no order of the run is held by the quota.
-    Subscription.objects.create(customer=customer, package=Package.objects.get(code="800"),
-                                start_date=timezone.localdate().replace(day=1))
+    Subscription.objects.create(
+        customer=customer,
+        package=Package.objects.get(code="800"),
+        start_date=timezone.localdate().replace(day=1),
+    )
     FlowSettings.objects.create(customer=customer, flow=Flow.COMBO)
     # The portal's own rate budget off, as the sandbox's limit is: the figures are the portal's.
-    HogiaConnection.objects.create(customer=customer, organization_id=demo.HOGIA_ORGANIZATION_ID,
-                                   client_id=demo.HOGIA_CLIENT_ID, client_secret=demo.HOGIA_CLIENT_SECRET,
-                                   api_base=hogia_url, auth_base=hogia_url, rate_limit_requests=0)
+    HogiaConnection.objects.create(
+        customer=customer,
+        organization_id=demo.HOGIA_ORGANIZATION_ID,
+        client_id=demo.HOGIA_CLIENT_ID,
+        client_secret=demo.HOGIA_CLIENT_SECRET,
+        api_base=hogia_url,
+        auth_base=hogia_url,
+        rate_limit_requests=0,
+    )
     prefix, name, key, secret, unit = demo.WOO_STORES[0]
-    shop = Shop.objects.create(customer=customer, name=name, url=f"{woo_url}{prefix}/", consumer_key=key,
-                               consumer_secret=secret, result_unit=unit, trigger_statuses=TRIGGER_STATUSES)
+    shop = Shop.objects.create(
+        customer=customer,
+        name=name,
+        url=f"{woo_url}{prefix}/",
+        consumer_key=key,
+        consumer_secret=secret,
+        result_unit=unit,
+        trigger_statuses=TRIGGER_STATUSES,
+    )
     return customer, shop
 
 
@@ -412,9 +499,11 @@ def _wait_invoiced(shop, woo_ids: list[int], *, seconds: float, parts: list[_Par
     while True:
         for part in parts:
             part.check()
-        invoiced = set(OrderTransfer.objects.filter(shop=shop, woo_order_id__in=woo_ids,
-                                                    state=OrderTransfer.State.INVOICED)
-                       .values_list("woo_order_id", flat=True))
+        invoiced = set(
+            OrderTransfer.objects.filter(
+                shop=shop, woo_order_id__in=woo_ids, state=OrderTransfer.State.INVOICED
+            ).values_list("woo_order_id", flat=True)
+        )
         waiting = [woo_id for woo_id in woo_ids if woo_id not in invoiced]
         if not waiting or time.monotonic() > deadline:
             return waiting
@@ -434,9 +523,13 @@ def _timings(shop, placed: list[tuple[int, float]]) -> tuple[list[float], dict]:
     ids = [woo_id for woo_id, _before in placed]
     transfers = {t.woo_order_id: t for t in OrderTransfer.objects.filter(shop=shop, woo_order_id__in=ids)}
     delivered: dict[int, datetime] = {}
-    for woo_id, received in (WebhookDelivery.objects.filter(shop=shop, resource_id__in=ids,
-                                                            outcome=WebhookDelivery.Outcome.ACCEPTED)
-                             .order_by("received_at").values_list("resource_id", "received_at")):
+    for woo_id, received in (
+        WebhookDelivery.objects.filter(
+            shop=shop, resource_id__in=ids, outcome=WebhookDelivery.Outcome.ACCEPTED
+        )
+        .order_by("received_at")
+        .values_list("resource_id", "received_at")
+    ):
         delivered.setdefault(woo_id, received)
     latencies, to_webhook, to_claim, to_invoice = [], [], [], []
     for woo_id, before in placed:
@@ -451,9 +544,14 @@ def _timings(shop, placed: list[tuple[int, float]]) -> tuple[list[float], dict]:
             to_webhook.append(webhook - before)
             to_claim.append(claim - webhook)
             to_invoice.append(invoiced - claim)
-    stages = {name: {"p50": _seconds(_percentile(values, 0.5)), "p95": _seconds(_percentile(values, 0.95))}
-              for name, values in (("placed_to_webhook", to_webhook), ("webhook_to_claim", to_claim),
-                                   ("claim_to_invoice", to_invoice))}
+    stages = {
+        name: {"p50": _seconds(_percentile(values, 0.5)), "p95": _seconds(_percentile(values, 0.95))}
+        for name, values in (
+            ("placed_to_webhook", to_webhook),
+            ("webhook_to_claim", to_claim),
+            ("claim_to_invoice", to_invoice),
+        )
+    }
     return latencies, stages
 
 
@@ -475,17 +573,23 @@ def _unloaded(*, shop, front: _ShopFront, count: int, workers: _Part, portal: _P
         placed.append((woo_id, before))
         _wait_invoiced(shop, [woo_id], seconds=60, parts=[workers, portal])
     latencies, stages = _timings(shop, placed)
-    figures = {"unloaded_order_to_invoice_p50_s": _seconds(_percentile(latencies, 0.5)),
-               "unloaded_order_to_invoice_max_s": _seconds(max(latencies) if latencies else None),
-               "unloaded_latency_stages_s": stages}
-    _say(f"  latency p50 {figures['unloaded_order_to_invoice_p50_s']} s, max "
-         f"{figures['unloaded_order_to_invoice_max_s']} s; {_stages_line(stages)}")
+    figures = {
+        "unloaded_order_to_invoice_p50_s": _seconds(_percentile(latencies, 0.5)),
+        "unloaded_order_to_invoice_max_s": _seconds(max(latencies) if latencies else None),
+        "unloaded_latency_stages_s": stages,
+    }
+    _say(
+        f"  latency p50 {figures['unloaded_order_to_invoice_p50_s']} s, max "
+        f"{figures['unloaded_order_to_invoice_max_s']} s; {_stages_line(stages)}"
+    )
     return {"placed": [woo_id for woo_id, _before in placed], "figures": figures}
 
 
 def _latency(*, shop, front: _ShopFront, orders: int, rate: float, workers: _Part, portal: _Part) -> dict:
-    _say(f"order → invoice: {orders} orders placed in the shop at {rate:g}/s; each becomes an invoice "
-         f"(webhook → portal → task cluster → Hogia Smart)")
+    _say(
+        f"order → invoice: {orders} orders placed in the shop at {rate:g}/s; each becomes an invoice "
+        f"(webhook → portal → task cluster → Hogia Smart)"
+    )
     placed: list[tuple[int, float]] = []
     first_at = datetime.now(dt_timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")  # as the shop logs it
     started = time.monotonic()
@@ -502,8 +606,14 @@ def _latency(*, shop, front: _ShopFront, orders: int, rate: float, workers: _Par
     # answer each, connection included.
     sent = requests.get(f"{shop.home_url}_sandbox/deliveries", timeout=30).json()["deliveries"]
     placed_ids = set(ids)
-    sent = [d for d in sent if d["topic"] != "ping" and (
-        d["resource_id"] in placed_ids if d["topic"].startswith("order.") else d.get("at", "") >= first_at)]
+    sent = [
+        d
+        for d in sent
+        if d["topic"] != "ping"
+        and (
+            d["resource_id"] in placed_ids if d["topic"].startswith("order.") else d.get("at", "") >= first_at
+        )
+    ]
     answer_times = [d["duration"] for d in sent if d.get("duration") is not None]
     topics = Counter(delivery["topic"] for delivery in sent)
     figures = {
@@ -516,26 +626,33 @@ def _latency(*, shop, front: _ShopFront, orders: int, rate: float, workers: _Par
         "shop_delivery_answer_p50_s": _seconds(_percentile(answer_times, 0.5)),
         "shop_delivery_answer_p95_s": _seconds(_percentile(answer_times, 0.95)),
     }
-    _say(f"  placed in {placing:.1f} s; latency p50 {figures['order_to_invoice_p50_s']} s, p95 "
-         f"{figures['order_to_invoice_p95_s']} s, max {figures['order_to_invoice_max_s']} s"
-         + (f"; {len(waiting)} not invoiced after {GIVE_UP_SECONDS} s" if waiting else ""))
+    _say(
+        f"  placed in {placing:.1f} s; latency p50 {figures['order_to_invoice_p50_s']} s, p95 "
+        f"{figures['order_to_invoice_p95_s']} s, max {figures['order_to_invoice_max_s']} s"
+        + (f"; {len(waiting)} not invoiced after {GIVE_UP_SECONDS} s" if waiting else "")
+    )
     _say(f"  {_stages_line(stages)}")
-    _say(f"  the shop sent {len(sent)} webhooks, one at a time ("
-         + ", ".join(f"{topic} {n}" for topic, n in sorted(topics.items()))
-         + f"); the portal answered each in p50 {figures['shop_delivery_answer_p50_s']} s, p95 "
-           f"{figures['shop_delivery_answer_p95_s']} s")
+    _say(
+        f"  the shop sent {len(sent)} webhooks, one at a time ("
+        + ", ".join(f"{topic} {n}" for topic, n in sorted(topics.items()))
+        + f"); the portal answered each in p50 {figures['shop_delivery_answer_p50_s']} s, p95 "
+        f"{figures['shop_delivery_answer_p95_s']} s"
+    )
     return {"placed": ids, "figures": figures}
 
 
 def _retries(*, shop, front: _ShopFront, hogia_url: str, count: int, workers: _Part, portal: _Part) -> dict:
     from integrations.models import OrderEvent, OrderTransfer
 
-    _say(f"retry timing: {count} order(s), one at a time, each meeting four 503s from Hogia Smart on its "
-         f"first attempt (ORDER_RETRY_BASE_SECONDS {RETRY_BASE_SECONDS})")
+    _say(
+        f"retry timing: {count} order(s), one at a time, each meeting four 503s from Hogia Smart on its "
+        f"first attempt (ORDER_RETRY_BASE_SECONDS {RETRY_BASE_SECONDS})"
+    )
     placed, errors, attempts = [], [], []
     for _n in range(count):
-        requests.post(f"{hogia_url}/_sandbox/faults", json={"mode": "status", "status": 503, "count": 4},
-                      timeout=30).raise_for_status()
+        requests.post(
+            f"{hogia_url}/_sandbox/faults", json={"mode": "status", "status": 503, "count": 4}, timeout=30
+        ).raise_for_status()
         order = front.place(FIXTURE_ORDERS[0])
         placed.append(order["id"])
         waiting = _wait_invoiced(shop, [order["id"]], seconds=60, parts=[workers, portal])
@@ -543,19 +660,25 @@ def _retries(*, shop, front: _ShopFront, hogia_url: str, count: int, workers: _P
         if waiting:
             continue
         transfer = OrderTransfer.objects.get(shop=shop, woo_order_id=order["id"])
-        failed = (transfer.events.filter(kind=OrderEvent.Kind.ATTEMPT_FAILED)
-                  .order_by("created_at", "id").last())
+        failed = (
+            transfer.events.filter(kind=OrderEvent.Kind.ATTEMPT_FAILED).order_by("created_at", "id").last()
+        )
         attempts.append(transfer.attempts)
         if failed is None:
             continue
         # The last failure announced the attempt that succeeded; the claim set woken_at.
         announced = datetime.fromisoformat(failed.details["next_attempt_at"])
         errors.append(abs((transfer.woken_at - announced).total_seconds()))
-    figures = {"retry_delay_error_s": _seconds(max(errors) if errors else None),
-               "retries_measured": len(errors), "retry_attempts": attempts,
-               "retry_delay_errors_s": [_seconds(e) for e in errors]}
-    _say(f"  {len(errors)} retr{'y' if len(errors) == 1 else 'ies'} measured: |announced - claimed| "
-         f"{', '.join(f'{e:.2f}' for e in errors) or 'none'} s; attempts per order {attempts}")
+    figures = {
+        "retry_delay_error_s": _seconds(max(errors) if errors else None),
+        "retries_measured": len(errors),
+        "retry_attempts": attempts,
+        "retry_delay_errors_s": [_seconds(e) for e in errors],
+    }
+    _say(
+        f"  {len(errors)} retr{'y' if len(errors) == 1 else 'ies'} measured: |announced - claimed| "
+        f"{', '.join(f'{e:.2f}' for e in errors) or 'none'} s; attempts per order {attempts}"
+    )
     return {"placed": placed, "figures": figures}
 
 
@@ -567,23 +690,36 @@ def _checks(*, customer, shop, placed: list[int]) -> dict:
     transfers = {t.woo_order_id: t for t in OrderTransfer.objects.filter(shop=shop, woo_order_id__in=placed)}
     by_number = {t.order_number: t for t in transfers.values()}
     client = hogia_client(connection=customer.hogia_connection)
-    invoices = [i for i in client.invoices_changed_since(0)
-                if not i.get("creditedInvoiceId") and str(i.get("customerOrderNumber")) in by_number]
+    invoices = [
+        i
+        for i in client.invoices_changed_since(0)
+        if not i.get("creditedInvoiceId") and str(i.get("customerOrderNumber")) in by_number
+    ]
     per_sequence = Counter(str(by_number[str(i["customerOrderNumber"])].sequence_id) for i in invoices)
     per_reference = Counter(i.get("yourReference") or "" for i in invoices)
     by_sequence = sum(n - 1 for n in per_sequence.values())
     by_reference = sum(n - 1 for n in per_reference.values())
     invoiced_ids = {str(i["id"]) for i in invoices}
-    lost = [woo_id for woo_id in placed if woo_id not in transfers
-            or transfers[woo_id].state != OrderTransfer.State.INVOICED
-            or transfers[woo_id].hogia_invoice_id not in invoiced_ids]
-    figures = {"orders": len(placed), "invoices": len(invoices),
-               "duplicate_invoices": max(by_sequence, by_reference),
-               "duplicate_invoices_by_sequence": by_sequence, "duplicate_invoices_by_reference": by_reference,
-               "lost_orders": len(lost)}
-    _say(f"checks: {len(placed)} orders in a transfer status, {len(invoices)} invoices in Hogia Smart, "
-         f"{figures['duplicate_invoices']} duplicate(s) (by sequence id {by_sequence}, by reference "
-         f"{by_reference}), {len(lost)} lost" + (f": {lost[:20]}" if lost else ""))
+    lost = [
+        woo_id
+        for woo_id in placed
+        if woo_id not in transfers
+        or transfers[woo_id].state != OrderTransfer.State.INVOICED
+        or transfers[woo_id].hogia_invoice_id not in invoiced_ids
+    ]
+    figures = {
+        "orders": len(placed),
+        "invoices": len(invoices),
+        "duplicate_invoices": max(by_sequence, by_reference),
+        "duplicate_invoices_by_sequence": by_sequence,
+        "duplicate_invoices_by_reference": by_reference,
+        "lost_orders": len(lost),
+    }
+    _say(
+        f"checks: {len(placed)} orders in a transfer status, {len(invoices)} invoices in Hogia Smart, "
+        f"{figures['duplicate_invoices']} duplicate(s) (by sequence id {by_sequence}, by reference "
+        f"{by_reference}), {len(lost)} lost" + (f": {lost[:20]}" if lost else "")
+    )
     return figures
 
 
@@ -593,8 +729,11 @@ def _intake_bodies(*, shop, deliveries: int) -> list[tuple[str, bytes, dict]]:
     from integrations.sandboxes.woocommerce.common import wp_json
     from integrations.webhooks import webhook_signature
 
-    fixtures = [json.loads(path.read_text()) for path in sorted((WOOCOMMERCE_11 / "orders").glob("*.json"))
-                if not path.name.endswith(".request.json")]
+    fixtures = [
+        json.loads(path.read_text())
+        for path in sorted((WOOCOMMERCE_11 / "orders").glob("*.json"))
+        if not path.name.endswith(".request.json")
+    ]
     secret, source = shop.webhook_secret, shop.home_url
     made = []
     for n in range(deliveries):
@@ -603,12 +742,18 @@ def _intake_bodies(*, shop, deliveries: int) -> list[tuple[str, bytes, dict]]:
         order["number"] = str(order["id"])
         body = wp_json(order)
         delivery_id = uuid.uuid4().hex
-        headers = {"User-Agent": "WooCommerce/11.0.1 Hookshot (WordPress/7.0.4)", "Accept": "*/*",
-                   "Content-Type": "application/json", "X-WC-Webhook-Source": source,
-                   "X-WC-Webhook-Topic": "order.created", "X-WC-Webhook-Resource": "order",
-                   "X-WC-Webhook-Event": "created",
-                   "X-WC-Webhook-Signature": webhook_signature(body=body, secret=secret),
-                   "X-WC-Webhook-ID": "1", "X-WC-Webhook-Delivery-ID": delivery_id}
+        headers = {
+            "User-Agent": "WooCommerce/11.0.1 Hookshot (WordPress/7.0.4)",
+            "Accept": "*/*",
+            "Content-Type": "application/json",
+            "X-WC-Webhook-Source": source,
+            "X-WC-Webhook-Topic": "order.created",
+            "X-WC-Webhook-Resource": "order",
+            "X-WC-Webhook-Event": "created",
+            "X-WC-Webhook-Signature": webhook_signature(body=body, secret=secret),
+            "X-WC-Webhook-ID": "1",
+            "X-WC-Webhook-Delivery-ID": delivery_id,
+        }
         made.append((delivery_id, body, headers))
     return made
 
@@ -619,13 +764,21 @@ def _intake(*, customer, port: int, deliveries: int, threads: int) -> dict:
 
     # A shop of its own, made now (no worker ever polls it): it only receives these deliveries.
     url = f"{customer.shops.get().url}intake/"
-    shop = Shop.objects.create(customer=customer, name="Butik intake", url=url, consumer_key="ck_intake",
-                               consumer_secret="cs_intake", result_unit="1",
-                               trigger_statuses=TRIGGER_STATUSES)
+    shop = Shop.objects.create(
+        customer=customer,
+        name="Butik intake",
+        url=url,
+        consumer_key="ck_intake",
+        consumer_secret="cs_intake",
+        result_unit="1",
+        trigger_statuses=TRIGGER_STATUSES,
+    )
     made = _intake_bodies(shop=shop, deliveries=deliveries)
     path = urlsplit(webhook_url(shop=shop)).path
-    _say(f"webhook intake (task cluster stopped: the intake alone): {deliveries} signed order.created "
-         f"deliveries from {threads} threads on kept-alive connections")
+    _say(
+        f"webhook intake (task cluster stopped: the intake alone): {deliveries} signed order.created "
+        f"deliveries from {threads} threads on kept-alive connections"
+    )
     answered_ok: list[str] = []
     errors = 0
     connections_opened = 0
@@ -666,15 +819,25 @@ def _intake(*, customer, port: int, deliveries: int, threads: int) -> dict:
     for thread in senders:
         thread.join()
     seconds = time.perf_counter() - started
-    stored = set(WebhookDelivery.objects.filter(shop=shop, outcome=WebhookDelivery.Outcome.ACCEPTED)
-                 .values_list("delivery_id", flat=True))
+    stored = set(
+        WebhookDelivery.objects.filter(shop=shop, outcome=WebhookDelivery.Outcome.ACCEPTED).values_list(
+            "delivery_id", flat=True
+        )
+    )
     accepted = sum(1 for delivery_id in answered_ok if delivery_id in stored)
-    figures = {"webhooks_per_s": round(accepted / seconds, 1), "webhook_deliveries": deliveries,
-               "webhooks_accepted": accepted, "webhook_errors": errors,
-               "webhook_seconds": round(seconds, 2), "webhook_threads": threads,
-               "webhook_connections": connections_opened}
-    _say(f"  {accepted} accepted and stored in {seconds:.1f} s: {figures['webhooks_per_s']}/s; "
-         f"{errors} error(s); {connections_opened} connection(s)")
+    figures = {
+        "webhooks_per_s": round(accepted / seconds, 1),
+        "webhook_deliveries": deliveries,
+        "webhooks_accepted": accepted,
+        "webhook_errors": errors,
+        "webhook_seconds": round(seconds, 2),
+        "webhook_threads": threads,
+        "webhook_connections": connections_opened,
+    }
+    _say(
+        f"  {accepted} accepted and stored in {seconds:.1f} s: {figures['webhooks_per_s']}/s; "
+        f"{errors} error(s); {connections_opened} connection(s)"
+    )
     return figures
 
 
@@ -697,8 +860,13 @@ def child_run(config: dict, body, figures: dict) -> None:
     signal.signal(signal.SIGTERM, on_stop)
     signal.signal(signal.SIGINT, on_stop)
     folder = Path(config["folder"])
-    figures = {"database": connection.vendor, "broker": "redis" if settings.REDIS_URL else "orm",
-               "debug": settings.DEBUG, "conn_max_age": connection.settings_dict["CONN_MAX_AGE"], **figures}
+    figures = {
+        "database": connection.vendor,
+        "broker": "redis" if settings.REDIS_URL else "orm",
+        "debug": settings.DEBUG,
+        "conn_max_age": connection.settings_dict["CONN_MAX_AGE"],
+        **figures,
+    }
     try:
         figures.update(body(config, folder=folder))
     except _Stopped:
@@ -724,28 +892,55 @@ def _measure(config: dict, *, folder: Path) -> dict:
         customer, shop = _customer(woo_url=woo.url, hogia_url=hogia.url)
         shop_webhooks_register(shop=shop)
         front = _ShopFront(shop)
-        _say(f"sandboxes on ports {woo.port} and {hogia.port}, the portal's server on {port}, "
-             f"database {connection.vendor}")
+        _say(
+            f"sandboxes on ports {woo.port} and {hogia.port}, the portal's server on {port}, "
+            f"database {connection.vendor}"
+        )
 
         with _workers(folder) as workers:
             warm_up = front.place(FIXTURE_ORDERS[0])["id"]  # also: the cluster is up and has a token
             if _wait_invoiced(shop, [warm_up], seconds=60, parts=[workers, portal]):
-                raise RuntimeError("the warm-up order was not invoiced within 60 s:\n"
-                                   + "\n".join(_tail(workers.log, 30)))
+                raise RuntimeError(
+                    "the warm-up order was not invoiced within 60 s:\n" + "\n".join(_tail(workers.log, 30))
+                )
             unloaded = {"placed": [], "figures": {}}
             if config["unloaded_orders"]:
-                unloaded = _unloaded(shop=shop, front=front, count=config["unloaded_orders"], workers=workers,
-                                     portal=portal)
-            latency = _latency(shop=shop, front=front, orders=config["orders"], rate=config["order_rate"],
-                               workers=workers, portal=portal)
+                unloaded = _unloaded(
+                    shop=shop, front=front, count=config["unloaded_orders"], workers=workers, portal=portal
+                )
+            latency = _latency(
+                shop=shop,
+                front=front,
+                orders=config["orders"],
+                rate=config["order_rate"],
+                workers=workers,
+                portal=portal,
+            )
         figures.update(unloaded["figures"])
         figures.update(latency["figures"])
         with _workers(folder, {"ORDER_RETRY_BASE_SECONDS": str(RETRY_BASE_SECONDS)}) as workers:
-            retries = _retries(shop=shop, front=front, hogia_url=hogia.url, count=config["retry_orders"],
-                               workers=workers, portal=portal)
+            retries = _retries(
+                shop=shop,
+                front=front,
+                hogia_url=hogia.url,
+                count=config["retry_orders"],
+                workers=workers,
+                portal=portal,
+            )
         figures.update(retries["figures"])
-        figures.update(_checks(customer=customer, shop=shop,
-                               placed=[warm_up] + unloaded["placed"] + latency["placed"] + retries["placed"]))
-        figures.update(_intake(customer=customer, port=port, deliveries=config["deliveries"],
-                               threads=config["webhook_threads"]))
+        figures.update(
+            _checks(
+                customer=customer,
+                shop=shop,
+                placed=[warm_up] + unloaded["placed"] + latency["placed"] + retries["placed"],
+            )
+        )
+        figures.update(
+            _intake(
+                customer=customer,
+                port=port,
+                deliveries=config["deliveries"],
+                threads=config["webhook_threads"],
+            )
+        )
     return figures

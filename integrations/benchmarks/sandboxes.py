@@ -6,6 +6,7 @@ cannot finish faster than N / rate. Each sandbox runs in its own process (as in
 request authenticated as the portal's clients do (OAuth 1.0a signature for
 WooCommerce, a bearer token for Hogia Smart).
 """
+
 from __future__ import annotations
 
 import http.client
@@ -74,15 +75,20 @@ def _woocommerce(say) -> dict:
         url = f"http://127.0.0.1:{sandbox.port}/wp-json/wc/v3/products"
 
         def list_products():
-            query = oauth1_sign(method="GET", url=url, params=[("per_page", "10")],
-                                consumer_key=key, consumer_secret=secret)
+            query = oauth1_sign(
+                method="GET", url=url, params=[("per_page", "10")], consumer_key=key, consumer_secret=secret
+            )
             return "GET", "/wp-json/wc/v3/products?" + urlencode(query), {}
 
-        say(f"WooCommerce sandbox on port {sandbox.port}: GET products?per_page=10, "
-            f"{THREADS} connections, {SECONDS:g} s")
+        say(
+            f"WooCommerce sandbox on port {sandbox.port}: GET products?per_page=10, "
+            f"{THREADS} connections, {SECONDS:g} s"
+        )
         figures = _load(sandbox.port, list_products)
-    say(f"  {figures['rps']} requests/s, p50 {figures['p50_ms']} ms, p95 {figures['p95_ms']} ms, "
-        f"{figures['errors']} errors")
+    say(
+        f"  {figures['rps']} requests/s, p50 {figures['p50_ms']} ms, p95 {figures['p95_ms']} ms, "
+        f"{figures['errors']} errors"
+    )
     return figures
 
 
@@ -90,17 +96,27 @@ def _hogia(say) -> dict:
     with SandboxProcess("hogia") as sandbox:
         session = requests.Session()
         session.post(f"{sandbox.url}/_sandbox/rate-limit", json={"requests": 0}).raise_for_status()
-        token = session.post(f"{sandbox.url}/connect/token", data={
-            "grant_type": "client_credentials", "client_id": demo.HOGIA_CLIENT_ID,
-            "client_secret": demo.HOGIA_CLIENT_SECRET}).json()["access_token"]
-        path = (f"/{demo.HOGIA_ORGANIZATION_ID}/articles?"
-                + urlencode({"api-version": "2025-02-13", "page": 1, "pageSize": 10}))
+        token = session.post(
+            f"{sandbox.url}/connect/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": demo.HOGIA_CLIENT_ID,
+                "client_secret": demo.HOGIA_CLIENT_SECRET,
+            },
+        ).json()["access_token"]
+        path = f"/{demo.HOGIA_ORGANIZATION_ID}/articles?" + urlencode(
+            {"api-version": "2025-02-13", "page": 1, "pageSize": 10}
+        )
         headers = {"Authorization": f"Bearer {token}"}
-        say(f"Hogia Smart sandbox on port {sandbox.port}: GET articles?pageSize=10 "
-            f"(rate limit off), {THREADS} connections, {SECONDS:g} s")
+        say(
+            f"Hogia Smart sandbox on port {sandbox.port}: GET articles?pageSize=10 "
+            f"(rate limit off), {THREADS} connections, {SECONDS:g} s"
+        )
         figures = _load(sandbox.port, lambda: ("GET", path, headers))
-    say(f"  {figures['rps']} requests/s, p50 {figures['p50_ms']} ms, p95 {figures['p95_ms']} ms, "
-        f"{figures['errors']} errors")
+    say(
+        f"  {figures['rps']} requests/s, p50 {figures['p50_ms']} ms, p95 {figures['p95_ms']} ms, "
+        f"{figures['errors']} errors"
+    )
     return figures
 
 
@@ -108,8 +124,14 @@ def run(*, say) -> dict:
     woo = _woocommerce(say)
     hogia = _hogia(say)
     return {
-        "woocommerce_rps": woo["rps"], "woocommerce_p50_ms": woo["p50_ms"],
-        "woocommerce_p95_ms": woo["p95_ms"], "woocommerce_errors": woo["errors"],
-        "hogia_rps": hogia["rps"], "hogia_p50_ms": hogia["p50_ms"], "hogia_p95_ms": hogia["p95_ms"],
-        "hogia_errors": hogia["errors"], "threads": THREADS, "seconds_each": SECONDS,
+        "woocommerce_rps": woo["rps"],
+        "woocommerce_p50_ms": woo["p50_ms"],
+        "woocommerce_p95_ms": woo["p95_ms"],
+        "woocommerce_errors": woo["errors"],
+        "hogia_rps": hogia["rps"],
+        "hogia_p50_ms": hogia["p50_ms"],
+        "hogia_p95_ms": hogia["p95_ms"],
+        "hogia_errors": hogia["errors"],
+        "threads": THREADS,
+        "seconds_each": SECONDS,
     }

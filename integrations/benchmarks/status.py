@@ -21,6 +21,7 @@ the change in Hogia Smart to the shop's status write), ``captures`` and
 ``duplicate_captures`` (Klarna's captures per order, from the sandbox's payment records),
 ``tracking_items`` (one per order expected), ``lost`` (a change not in the shop at the end).
 """
+
 from __future__ import annotations
 
 import random
@@ -31,28 +32,51 @@ from pathlib import Path
 
 import requests
 
-from integrations.benchmarks.orders import (_percentile, _ShopFront, _customer, _say, _seconds, _workers,
-                                            child_run, run_measured, targets_report)
+from integrations.benchmarks.orders import (
+    _customer,
+    _percentile,
+    _say,
+    _seconds,
+    _ShopFront,
+    _workers,
+    child_run,
+    run_measured,
+    targets_report,
+)
 
 ORDERS = 40
 WINDOW_SECONDS = 60
 FAULTS = 8
 GIVE_UP_SECONDS = 150
 MAPPED = {"Delivered": "skickad", "Paid": "completed"}
-TARGETS = [("event_to_shop_p95_s", "<=", 60.0, " s"), ("duplicate_writes", "==", 0, ""),
-           ("duplicate_captures", "==", 0, ""), ("lost", "==", 0, "")]
+TARGETS = [
+    ("event_to_shop_p95_s", "<=", 60.0, " s"),
+    ("duplicate_writes", "==", 0, ""),
+    ("duplicate_captures", "==", 0, ""),
+    ("lost", "==", 0, ""),
+]
 
 
 def run(*, say, orders: int = ORDERS, window: int = WINDOW_SECONDS, faults: int = FAULTS) -> dict:
-    figures = run_measured(say=say, name="status", module="integrations.benchmarks.status",
-                           config={"orders": orders, "window": window, "faults": faults})
+    figures = run_measured(
+        say=say,
+        name="status",
+        module="integrations.benchmarks.status",
+        config={"orders": orders, "window": window, "faults": faults},
+    )
     targets_report(say, figures, TARGETS)
     return figures
 
 
 def measure(config: dict) -> None:
-    child_run(config, _measure, {"schedule": "invoice feed read every 30 s per customer (stager, 10 s tick); "
-                                             "a change read is pushed at once"})
+    child_run(
+        config,
+        _measure,
+        {
+            "schedule": "invoice feed read every 30 s per customer (stager, 10 s tick); "
+            "a change read is pushed at once"
+        },
+    )
 
 
 def _control(shop, method: str, path: str, body=None):
@@ -71,10 +95,16 @@ def _setup(shop, customer) -> None:
     if not report.ok:
         raise RuntimeError(f"test connection failed: {report.summary}")
     FlowSettings.objects.filter(customer=customer).update(order_status_to_shop=True)
-    StatusMapping.objects.create(customer=customer, hogia_status="Delivered", action="set_status",
-                                 woo_status=MAPPED["Delivered"], pass_tracking=True)
-    StatusMapping.objects.create(customer=customer, hogia_status="Paid", action="set_status",
-                                 woo_status=MAPPED["Paid"])
+    StatusMapping.objects.create(
+        customer=customer,
+        hogia_status="Delivered",
+        action="set_status",
+        woo_status=MAPPED["Delivered"],
+        pass_tracking=True,
+    )
+    StatusMapping.objects.create(
+        customer=customer, hogia_status="Paid", action="set_status", woo_status=MAPPED["Paid"]
+    )
 
 
 def _invoiced_orders(shop, customer, count: int) -> dict[int, str]:
@@ -89,16 +119,25 @@ def _invoiced_orders(shop, customer, count: int) -> dict[int, str]:
     front = _ShopFront(shop)
     body = front.requests["A1_guest_mixed_vat_processing"]
     for _n in range(count):
-        front.requests["klarna"] = {**body, "payment_method": "klarna_payments", "payment_method_title": "Klarna",
-                                    "set_paid": True, "transaction_id": str(uuid.uuid4())}
+        front.requests["klarna"] = {
+            **body,
+            "payment_method": "klarna_payments",
+            "payment_method_title": "Klarna",
+            "set_paid": True,
+            "transaction_id": str(uuid.uuid4()),
+        }
         front.place("klarna")
     orders_poll(shop=shop)
     for transfer_id in OrderTransfer.objects.filter(shop=shop, state=OrderTransfer.State.QUEUED).values_list(
-            "pk", flat=True):
+        "pk", flat=True
+    ):
         order_transfer(transfer_id=transfer_id)
     invoice_statuses_read(customer=customer)  # the invoices as created: drafts, nothing to do
-    return dict(OrderTransfer.objects.filter(shop=shop, state=OrderTransfer.State.INVOICED).values_list(
-        "woo_order_id", "hogia_invoice_id"))
+    return dict(
+        OrderTransfer.objects.filter(shop=shop, state=OrderTransfer.State.INVOICED).values_list(
+            "woo_order_id", "hogia_invoice_id"
+        )
+    )
 
 
 def _measure(config: dict, *, folder: Path) -> dict:
@@ -129,21 +168,34 @@ def _measure(config: dict, *, folder: Path) -> dict:
             for at, order_id, invoice_id, status in events:
                 while fault_times and fault_times[0] <= at:
                     fault_times.pop(0)
-                    requests.post(f"{woo.url}/_sandbox/faults", json={"mode": "status", "status": 500, "count": 1},
-                                  timeout=10)
+                    requests.post(
+                        f"{woo.url}/_sandbox/faults",
+                        json={"mode": "status", "status": 500, "count": 1},
+                        timeout=10,
+                    )
                 time.sleep(max(0.0, started + at - time.time()))
-                delivery = ({"carrier": "PostNord", "trackingNumber": f"0037071{order_id:010d}",
-                             "trackingUrl": f"https://tracking.postnord.com/se/?id=0037071{order_id:010d}"}
-                            if status == "Delivered" else None)
+                delivery = (
+                    {
+                        "carrier": "PostNord",
+                        "trackingNumber": f"0037071{order_id:010d}",
+                        "trackingUrl": f"https://tracking.postnord.com/se/?id=0037071{order_id:010d}",
+                    }
+                    if status == "Delivered"
+                    else None
+                )
                 made.append((order_id, status, time.time()))
-                requests.post(f"{hogia.url}/_sandbox/{demo.HOGIA_ORGANIZATION_ID}/customerinvoices/{invoice_id}/status",
-                              json={"status": status, **({"delivery": delivery} if delivery else {})},
-                              timeout=30).raise_for_status()
+                requests.post(
+                    f"{hogia.url}/_sandbox/{demo.HOGIA_ORGANIZATION_ID}/customerinvoices/{invoice_id}/status",
+                    json={"status": status, **({"delivery": delivery} if delivery else {})},
+                    timeout=30,
+                ).raise_for_status()
             deadline = time.monotonic() + GIVE_UP_SECONDS
             while time.monotonic() < deadline:
                 workers.check()
                 writes = _writes(shop, started)
-                if all(any(w["to"] == MAPPED[s] and w["at"] >= t for w in writes.get(o, [])) for o, s, t in made):
+                if all(
+                    any(w["to"] == MAPPED[s] and w["at"] >= t for w in writes.get(o, [])) for o, s, t in made
+                ):
                     break
                 time.sleep(1)
             pushes = Counter(StatusPush.objects.filter(transfer__shop=shop).values_list("state", flat=True))
@@ -173,15 +225,23 @@ def _figures(shop, made, invoices, pushes, faults: int, started: float) -> dict:
     pairs = Counter((order_id, w["to"]) for order_id, ws in writes.items() for w in ws)
     per_order = [len(r.get("captures") or []) for r in _control(shop, "GET", "payments")["payments"].values()]
     woo = woocommerce_client(shop=shop)
-    trackings = [len(woo.shipment_trackings(order_id, namespace="wc-shipment-tracking/v3")) for order_id in invoices]
+    trackings = [
+        len(woo.shipment_trackings(order_id, namespace="wc-shipment-tracking/v3")) for order_id in invoices
+    ]
     return {
-        "orders": len(invoices), "events": len(made),
-        "writes_woo": sum(pairs.values()), "min_writes_woo": len(made),
+        "orders": len(invoices),
+        "events": len(made),
+        "writes_woo": sum(pairs.values()),
+        "min_writes_woo": len(made),
         "duplicate_writes": sum(n - 1 for n in pairs.values() if n > 1),
         "event_to_shop_p50_s": _seconds(_percentile(latencies, 0.5)),
         "event_to_shop_p95_s": _seconds(_percentile(latencies, 0.95)),
         "event_to_shop_max_s": _seconds(max(latencies) if latencies else None),
-        "captures": sum(per_order), "duplicate_captures": sum(n - 1 for n in per_order if n > 1),
-        "tracking_items": sum(trackings), "duplicate_tracking": sum(n - 1 for n in trackings if n > 1),
-        "lost": lost, "pushes": dict(pushes), "faults_injected": faults,
+        "captures": sum(per_order),
+        "duplicate_captures": sum(n - 1 for n in per_order if n > 1),
+        "tracking_items": sum(trackings),
+        "duplicate_tracking": sum(n - 1 for n in trackings if n > 1),
+        "lost": lost,
+        "pushes": dict(pushes),
+        "faults_injected": faults,
     }

@@ -22,6 +22,7 @@ its write; a Hogia create carries a sequenceId derived from the customer and the
 number (a repeat returns the first article), and shop items that were being written
 are looked up by SKU before anything is created again.
 """
+
 from __future__ import annotations
 
 import logging
@@ -38,21 +39,42 @@ from django.utils.translation import gettext as _
 
 from billing.models import Feature
 from billing.selectors import feature_refusal
-from integrations.clients.hogia_smart import HogiaSmartClient
-from integrations.clients.woocommerce import WooCommerceClient
-from integrations.connections import hogia_client, woocommerce_client
-from integrations.errors import RemoteError, RemoteRejected
 from integrations.catalog.bindings import article_bind, binding_written, shop_catalog, shop_taxes
 from integrations.catalog.hogia_feed import hogia_articles_record, jsonable
 from integrations.catalog.overwrite import flow_writes_to_shop, shop_overwrite_allow
 from integrations.catalog.stock import hogia_opening_balance, stock_reserved
-from integrations.catalog.to_hogia import (ShopProduct, article_base, hogia_article_write, hogia_article_written,
-                                           products_map, shop_products_all)
+from integrations.catalog.to_hogia import (
+    ShopProduct,
+    article_base,
+    hogia_article_write,
+    hogia_article_written,
+    products_map,
+    shop_products_all,
+)
 from integrations.catalog.to_shop import ShopProductNow, shop_fields_wanted, to_shop_plan
-from integrations.mapping.articles import (NotMappable, Switches, content_hash,
-                                           new_product_from_article, shop_fields_from_article)
-from integrations.models import (ArticleBinding, FlowSettings, HogiaArticle, HogiaConnection, InitialSync,
-                                 InitialSyncItem, Shop, ShopCatalog, SyncLogEntry, SyncRun)
+from integrations.clients.hogia_smart import HogiaSmartClient
+from integrations.clients.woocommerce import WooCommerceClient
+from integrations.connections import hogia_client, woocommerce_client
+from integrations.errors import RemoteError, RemoteRejected
+from integrations.mapping.articles import (
+    NotMappable,
+    Switches,
+    content_hash,
+    new_product_from_article,
+    shop_fields_from_article,
+)
+from integrations.models import (
+    ArticleBinding,
+    FlowSettings,
+    HogiaArticle,
+    HogiaConnection,
+    InitialSync,
+    InitialSyncItem,
+    Shop,
+    ShopCatalog,
+    SyncLogEntry,
+    SyncRun,
+)
 from integrations.services import RECORDED_FAILURES, failure_reason, sync_log, sync_run_finish, sync_run_start
 
 logger = logging.getLogger(__name__)
@@ -78,16 +100,16 @@ class InitialSyncRefused(Exception):
 
 
 def initial_sync_create(*, shop: Shop, direction: str, requested_by: str = "") -> InitialSync:
-    return InitialSync.objects.create(customer=shop.customer, shop=shop, direction=direction,
-                                      requested_by=requested_by[:120])
+    return InitialSync.objects.create(
+        customer=shop.customer, shop=shop, direction=direction, requested_by=requested_by[:120]
+    )
 
 
 def _clients(job: InitialSync, woo: WooCommerceClient | None, hogia: HogiaSmartClient | None):
     connection = HogiaConnection.objects.filter(customer=job.customer).first()
     if connection is None and hogia is None:
         raise InitialSyncRefused(_("The customer has no Hogia Smart connection."))
-    return (woo or woocommerce_client(shop=job.shop),
-            hogia or hogia_client(connection=connection))
+    return (woo or woocommerce_client(shop=job.shop), hogia or hogia_client(connection=connection))
 
 
 def _normalised(sku: str) -> str:
@@ -96,8 +118,10 @@ def _normalised(sku: str) -> str:
 
 # -- preview ------------------------------------------------------------------------------------
 
-def initial_sync_preview(*, job_id: int, woo: WooCommerceClient | None = None,
-                         hogia: HogiaSmartClient | None = None) -> InitialSync:
+
+def initial_sync_preview(
+    *, job_id: int, woo: WooCommerceClient | None = None, hogia: HogiaSmartClient | None = None
+) -> InitialSync:
     """Read both sides and list what the run would do; writes nothing remote.
 
     A preview that fails stops the job (FAILED, with the reason, logged on the shop) and raises
@@ -111,59 +135,104 @@ def initial_sync_preview(*, job_id: int, woo: WooCommerceClient | None = None,
     except RECORDED_FAILURES as exc:
         reason = _reason(exc)
         _job_failed(job, sources=PREVIEWABLE, reason=reason)
-        sync_log(customer=job.customer, shop=job.shop, level=SyncLogEntry.Level.ERROR,
-                 object_type="initial_sync", object_ref=str(job.pk),
-                 message=f"Initial sync preview failed: {reason}. Make the preview again once that is put right.")
+        sync_log(
+            customer=job.customer,
+            shop=job.shop,
+            level=SyncLogEntry.Level.ERROR,
+            object_type="initial_sync",
+            object_ref=str(job.pk),
+            message=f"Initial sync preview failed: {reason}. Make the preview again once that is put right.",
+        )
         raise
 
 
-def _preview(job: InitialSync, *, woo: WooCommerceClient | None, hogia: HogiaSmartClient | None) -> InitialSync:
+def _preview(
+    job: InitialSync, *, woo: WooCommerceClient | None, hogia: HogiaSmartClient | None
+) -> InitialSync:
     woo, hogia = _clients(job, woo, hogia)
     catalog = shop_catalog(shop=job.shop)
     shop_items = list(shop_products_all(woo=woo))
-    mapped = products_map(shop_items, taxes=shop_taxes(woo=woo), prices_include_tax=catalog.prices_include_tax)
+    mapped = products_map(
+        shop_items, taxes=shop_taxes(woo=woo), prices_include_tax=catalog.prices_include_tax
+    )
     hogia_articles = list(hogia.articles_iter())
 
     by_normalised: dict[str, list[str]] = defaultdict(list)
     for article in hogia_articles:
         by_normalised[_normalised(str(article["number"]))].append(str(article["number"]))
     hogia_duplicated = {numbers[0]: numbers for numbers in by_normalised.values() if len(numbers) > 1}
-    hogia_by_number = {str(a["number"]): a for a in hogia_articles
-                       if _normalised(str(a["number"])) not in {_normalised(n) for n in hogia_duplicated}}
+    hogia_by_number = {
+        str(a["number"]): a
+        for a in hogia_articles
+        if _normalised(str(a["number"])) not in {_normalised(n) for n in hogia_duplicated}
+    }
     shop_skus = set(mapped.articles) | set(mapped.duplicated) | {u["sku"] for u in mapped.unmappable}
 
-    match = [[sku, item.woo_id, item.parent_id] for sku, (item, _a) in sorted(mapped.articles.items())
-             if sku in hogia_by_number]
-    only_in_shop = sorted(sku for sku in mapped.articles if sku not in hogia_by_number
-                          and _normalised(sku) not in {_normalised(n) for n in hogia_duplicated})
+    match = [
+        [sku, item.woo_id, item.parent_id]
+        for sku, (item, _a) in sorted(mapped.articles.items())
+        if sku in hogia_by_number
+    ]
+    only_in_shop = sorted(
+        sku
+        for sku in mapped.articles
+        if sku not in hogia_by_number and _normalised(sku) not in {_normalised(n) for n in hogia_duplicated}
+    )
     only_in_hogia = sorted(number for number in hogia_by_number if number not in shop_skus)
     not_for_webshop = sorted(n for n in only_in_hogia if not hogia_by_number[n].get("sendToWebshop"))
     shop_writes, differences, difference_counts = _shop_differences(
-        job, woo=woo, catalog=catalog,
-        matched=[(mapped.articles[sku][0], hogia_by_number[sku]) for sku, *_rest in match])
+        job,
+        woo=woo,
+        catalog=catalog,
+        matched=[(mapped.articles[sku][0], hogia_by_number[sku]) for sku, *_rest in match],
+    )
 
     # The shop's stock read now excludes its open orders; the articles start with them added back.
-    opening = (_reserved_stock(job=job, skus=[sku for sku in only_in_shop if "stockBalance" in mapped.articles[sku][1]])
-               if job.direction == Direction.TO_HOGIA else {})
+    opening = (
+        _reserved_stock(
+            job=job, skus=[sku for sku in only_in_shop if "stockBalance" in mapped.articles[sku][1]]
+        )
+        if job.direction == Direction.TO_HOGIA
+        else {}
+    )
     with transaction.atomic():
         job.items.all().delete()
         if job.direction == Direction.TO_HOGIA:
-            items = [InitialSyncItem(job=job, sku=sku, source={
-                "article": jsonable(_opening(mapped.articles[sku][1], opening)),
-                "woo_id": mapped.articles[sku][0].woo_id,
-                "parent_id": mapped.articles[sku][0].parent_id}) for sku in only_in_shop]
+            items = [
+                InitialSyncItem(
+                    job=job,
+                    sku=sku,
+                    source={
+                        "article": jsonable(_opening(mapped.articles[sku][1], opening)),
+                        "woo_id": mapped.articles[sku][0].woo_id,
+                        "parent_id": mapped.articles[sku][0].parent_id,
+                    },
+                )
+                for sku in only_in_shop
+            ]
         else:
-            items = [InitialSyncItem(job=job, sku=number, source={"article": jsonable(hogia_by_number[number])})
-                     for number in only_in_hogia if number not in set(not_for_webshop)]
+            items = [
+                InitialSyncItem(job=job, sku=number, source={"article": jsonable(hogia_by_number[number])})
+                for number in only_in_hogia
+                if number not in set(not_for_webshop)
+            ]
         InitialSyncItem.objects.bulk_create(items, batch_size=500)
         job.preview = {
-            "counts": {"shop_products": len(shop_items), "hogia_articles": len(hogia_articles),
-                       "match": len(match), "only_in_shop": len(only_in_shop),
-                       "only_in_hogia": len(only_in_hogia), "duplicated_in_shop": len(mapped.duplicated),
-                       "duplicated_in_hogia": len(hogia_duplicated), "missing_sku": len(mapped.missing_sku),
-                       "not_for_webshop": len(not_for_webshop), "unmappable": len(mapped.unmappable),
-                       "to_write": len(items), **difference_counts},
-            "match": match[:LIST_LIMIT * 5],
+            "counts": {
+                "shop_products": len(shop_items),
+                "hogia_articles": len(hogia_articles),
+                "match": len(match),
+                "only_in_shop": len(only_in_shop),
+                "only_in_hogia": len(only_in_hogia),
+                "duplicated_in_shop": len(mapped.duplicated),
+                "duplicated_in_hogia": len(hogia_duplicated),
+                "missing_sku": len(mapped.missing_sku),
+                "not_for_webshop": len(not_for_webshop),
+                "unmappable": len(mapped.unmappable),
+                "to_write": len(items),
+                **difference_counts,
+            },
+            "match": match[: LIST_LIMIT * 5],
             "only_in_shop": only_in_shop[:LIST_LIMIT],
             "only_in_hogia": only_in_hogia[:LIST_LIMIT],
             "duplicated_in_shop": dict(list(mapped.duplicated.items())[:LIST_LIMIT]),
@@ -189,8 +258,11 @@ def _job_failed(job: InitialSync, *, sources: Q, reason: str) -> bool:
     """The job stops with the reason, if it is in one of ``sources``; says whether it did."""
     now = timezone.now()
     # The failure is the job's last sign of life: the admin home counts recent failures by it.
-    stopped = bool(InitialSync.objects.filter(sources, pk=job.pk).update(
-        state=JobState.FAILED, error=reason, heartbeat_at=now))
+    stopped = bool(
+        InitialSync.objects.filter(sources, pk=job.pk).update(
+            state=JobState.FAILED, error=reason, heartbeat_at=now
+        )
+    )
     if stopped:
         job.state, job.error, job.heartbeat_at = JobState.FAILED, reason, now
     return stopped
@@ -199,8 +271,12 @@ def _job_failed(job: InitialSync, *, sources: Q, reason: str) -> bool:
 def _opening(article: dict, reserved: dict[str, Decimal]) -> dict:
     if article["number"] not in reserved:
         return article
-    return {**article, "stockBalance": hogia_opening_balance(shop_quantity=article["stockBalance"],
-                                                            reserved=reserved[article["number"]])}
+    return {
+        **article,
+        "stockBalance": hogia_opening_balance(
+            shop_quantity=article["stockBalance"], reserved=reserved[article["number"]]
+        ),
+    }
 
 
 def _reserved_stock(*, job: InitialSync, skus: list[str]) -> dict[str, Decimal]:
@@ -209,8 +285,9 @@ def _reserved_stock(*, job: InitialSync, skus: list[str]) -> dict[str, Decimal]:
     return stock_reserved(customer=job.customer, skus=skus)
 
 
-def _shop_differences(job: InitialSync, *, woo: WooCommerceClient, catalog: ShopCatalog,
-                      matched: list[tuple[ShopProduct, dict]]) -> tuple[dict, list[dict], dict]:
+def _shop_differences(
+    job: InitialSync, *, woo: WooCommerceClient, catalog: ShopCatalog, matched: list[tuple[ShopProduct, dict]]
+) -> tuple[dict, list[dict], dict]:
     """What the periodic sync would change in the matched products: ``(shop_writes, differences, counts)``.
 
     ``shop_writes`` says whether the flow writes to the shop at all (and if not, why not). The
@@ -222,8 +299,11 @@ def _shop_differences(job: InitialSync, *, woo: WooCommerceClient, catalog: Shop
     plan = to_shop_plan(settings)
     if not plan.switches.any:
         return {"writes": False, "why_not": "switches_off"}, [], {}
-    reserved = (_reserved_stock(job=job, skus=[str(article["number"]) for _item, article in matched])
-                if plan.switches.stock else {})
+    reserved = (
+        _reserved_stock(job=job, skus=[str(article["number"]) for _item, article in matched])
+        if plan.switches.stock
+        else {}
+    )
     differences: list[dict] = []
     counts = {"would_change": 0, "unchanged": 0, "stock_left_alone": 0, "match_not_written": 0}
     for item, article in matched:
@@ -231,12 +311,18 @@ def _shop_differences(job: InitialSync, *, woo: WooCommerceClient, catalog: Shop
             counts["match_not_written"] += 1
             continue
         now = ShopProductNow.of(item.product, item.parent_id)
-        fields, _stock = shop_fields_wanted(article, now, switches=plan.switches,
-                                            prices_include_tax=catalog.prices_include_tax,
-                                            reserved=reserved.get(str(article["number"]), Decimal(0)))
-        changes = [{"field": name, "shop": _shown(getattr(now, name, None), name),
-                    "portal": _shown(value, name)}
-                   for name, value in fields.items() if not now.same(name, value)]
+        fields, _stock = shop_fields_wanted(
+            article,
+            now,
+            switches=plan.switches,
+            prices_include_tax=catalog.prices_include_tax,
+            reserved=reserved.get(str(article["number"]), Decimal(0)),
+        )
+        changes = [
+            {"field": name, "shop": _shown(getattr(now, name, None), name), "portal": _shown(value, name)}
+            for name, value in fields.items()
+            if not now.same(name, value)
+        ]
         left_alone = plan.switches.stock and not now.counts_stock
         if left_alone:
             changes.append({"field": "stock_quantity", "shop": None, "portal": None, "left_alone": True})
@@ -244,7 +330,11 @@ def _shop_differences(job: InitialSync, *, woo: WooCommerceClient, catalog: Shop
         counts["would_change" if len(changes) > int(left_alone) else "unchanged"] += 1
         if changes:
             differences.append({"sku": str(article["number"]), "product": item.label, "changes": changes})
-    writes = {"writes": True, "switches": plan.switches.__dict__, "prices_include_tax": catalog.prices_include_tax}
+    writes = {
+        "writes": True,
+        "switches": plan.switches.__dict__,
+        "prices_include_tax": catalog.prices_include_tax,
+    }
     return writes, differences, counts
 
 
@@ -259,6 +349,7 @@ def _shown(value: Any, name: str):
 
 # -- run ------------------------------------------------------------------------------------------
 
+
 class _TimeUp(Exception):
     """The chunk's time is up: the job goes on in the next chunk."""
 
@@ -266,16 +357,25 @@ class _TimeUp(Exception):
 def _claim(job_id: int, *, stale_after: timedelta) -> bool:
     now = timezone.now()
     # A job whose last chunk ended on time ("continues") is taken at once by the next chunk.
-    return bool(InitialSync.objects.filter(pk=job_id).filter(
-        RUNNABLE
-        | Q(state=JobState.RUNNING, heartbeat_at__lt=now - stale_after)
-        | Q(state=JobState.RUNNING, report__continues=True)).update(
-        state=JobState.RUNNING, heartbeat_at=now, error=""))
+    return bool(
+        InitialSync.objects.filter(pk=job_id)
+        .filter(
+            RUNNABLE
+            | Q(state=JobState.RUNNING, heartbeat_at__lt=now - stale_after)
+            | Q(state=JobState.RUNNING, report__continues=True)
+        )
+        .update(state=JobState.RUNNING, heartbeat_at=now, error="")
+    )
 
 
-def initial_sync_run(*, job_id: int, woo: WooCommerceClient | None = None,
-                     hogia: HogiaSmartClient | None = None, stale_after: timedelta = STALE_AFTER,
-                     seconds: float | None = None) -> InitialSync:
+def initial_sync_run(
+    *,
+    job_id: int,
+    woo: WooCommerceClient | None = None,
+    hogia: HogiaSmartClient | None = None,
+    stale_after: timedelta = STALE_AFTER,
+    seconds: float | None = None,
+) -> InitialSync:
     """Write what the preview listed; resumes a stopped or crashed run where it was.
 
     ``seconds``: stop after the chunk of items that passes this long and mark the job
@@ -288,8 +388,13 @@ def initial_sync_run(*, job_id: int, woo: WooCommerceClient | None = None,
     until = None if seconds is None else time.monotonic() + seconds
     if not _claim(job_id, stale_after=stale_after):
         job = InitialSync.objects.get(pk=job_id)
-        raise InitialSyncRefused(_("The sync is %(state)s; it runs after a preview, once (a stopped run is "
-                                   "resumed by running it again).") % {"state": job.get_state_display()})
+        raise InitialSyncRefused(
+            _(
+                "The sync is %(state)s; it runs after a preview, once (a stopped run is "
+                "resumed by running it again)."
+            )
+            % {"state": job.get_state_display()}
+        )
     job = InitialSync.objects.select_related("shop", "customer").get(pk=job_id)
     run = None
     try:
@@ -321,12 +426,16 @@ def _segment_start(job: InitialSync) -> SyncRun:
     resumed = job.started_at is not None
     job.started_at = job.started_at or now
     continuing = bool(job.report.pop("continues", False))
-    job.report = {**job.report, "resumed": job.report.get("resumed", 0) + (1 if resumed and not continuing else 0)}
+    job.report = {
+        **job.report,
+        "resumed": job.report.get("resumed", 0) + (1 if resumed and not continuing else 0),
+    }
     if not continuing:  # the rate shown is the segment's since support last ran it
         job.report.update({"segment_started_at": now.isoformat(), "segment_started_done": job.done})
     job.save(update_fields=["started_at", "report"])
-    run = sync_run_start(customer=job.customer, shop=job.shop, kind=SyncRun.Kind.INITIAL_SYNC,
-                         triggered_by=job.requested_by)
+    run = sync_run_start(
+        customer=job.customer, shop=job.shop, kind=SyncRun.Kind.INITIAL_SYNC, triggered_by=job.requested_by
+    )
     run.details = {"initial_sync": job.pk, "direction": job.direction, "resumed": resumed}
     return run
 
@@ -337,8 +446,15 @@ def _run_stopped(job: InitialSync, *, run: SyncRun | None, reason: str) -> None:
         message = f"Initial sync stopped: {reason}. Run it again to resume where it stopped."
     else:  # it had ended (done) when the failure came
         message = f"Initial sync failed after it was {job.get_state_display()}: {reason}."
-    sync_log(customer=job.customer, shop=job.shop, run=run, level=SyncLogEntry.Level.ERROR,
-             object_type="initial_sync", object_ref=str(job.pk), message=message)
+    sync_log(
+        customer=job.customer,
+        shop=job.shop,
+        run=run,
+        level=SyncLogEntry.Level.ERROR,
+        object_type="initial_sync",
+        object_ref=str(job.pk),
+        message=message,
+    )
     if run is not None:
         sync_run_finish(run=run, error=reason)
 
@@ -350,8 +466,9 @@ def _progress(job: InitialSync) -> None:
     job.save(update_fields=["done", "failed", "heartbeat_at"])
 
 
-def _run_to_hogia(job: InitialSync, *, hogia: HogiaSmartClient, run: SyncRun,
-                  time_up: Callable[[], bool] = lambda: False) -> None:
+def _run_to_hogia(
+    job: InitialSync, *, hogia: HogiaSmartClient, run: SyncRun, time_up: Callable[[], bool] = lambda: False
+) -> None:
     customer = job.customer
     # Items that were being written when the last run stopped are simply written again:
     # their create carries the same sequenceId, so Hogia Smart returns the first article.
@@ -363,16 +480,23 @@ def _run_to_hogia(job: InitialSync, *, hogia: HogiaSmartClient, run: SyncRun,
             item.save(update_fields=["state"])
             article = _article_numbers(item.source["article"])
             try:
-                action, answer = hogia_article_write(customer=customer, hogia=hogia, article=article,
-                                                     known=known.get(item.sku))
+                action, answer = hogia_article_write(
+                    customer=customer, hogia=hogia, article=article, known=known.get(item.sku)
+                )
             except RemoteRejected as exc:
                 item.state, item.message = ItemState.FAILED, f"Hogia Smart refused it: {exc}"
                 item.save(update_fields=["state", "message"])
                 run.failed_count += 1
                 continue
-            hogia_article_written(customer=customer, number=item.sku, answer=answer,
-                                  written_hash=content_hash(article_base(article)))
-            article_bind(job.shop, item.sku, woo_id=item.source["woo_id"], parent_id=item.source.get("parent_id"))
+            hogia_article_written(
+                customer=customer,
+                number=item.sku,
+                answer=answer,
+                written_hash=content_hash(article_base(article)),
+            )
+            article_bind(
+                job.shop, item.sku, woo_id=item.source["woo_id"], parent_id=item.source.get("parent_id")
+            )
             item.state, item.hogia_id = ItemState.DONE, str(answer.get("id") or "")
             item.message = _("created") if action == "created" else _("existed in Hogia Smart: updated")
             item.save(update_fields=["state", "hogia_id", "message"])
@@ -412,14 +536,17 @@ def _article_numbers(stored: dict) -> dict:
 def _shop_switches(job: InitialSync) -> Switches:
     """The whole catalogue is copied: prices always; campaign prices and stock if the package has them."""
     customer = job.customer
-    return Switches(prices=True,
-                    campaign=feature_refusal(customer=customer, feature=Feature.PRICE_STRUCTURES,
-                                             what="Campaign prices") is None,
-                    stock=feature_refusal(customer=customer, feature=Feature.STOCK, what="Stock") is None)
+    return Switches(
+        prices=True,
+        campaign=feature_refusal(customer=customer, feature=Feature.PRICE_STRUCTURES, what="Campaign prices")
+        is None,
+        stock=feature_refusal(customer=customer, feature=Feature.STOCK, what="Stock") is None,
+    )
 
 
-def _run_to_shop(job: InitialSync, *, woo: WooCommerceClient, run: SyncRun,
-                 time_up: Callable[[], bool] = lambda: False) -> None:
+def _run_to_shop(
+    job: InitialSync, *, woo: WooCommerceClient, run: SyncRun, time_up: Callable[[], bool] = lambda: False
+) -> None:
     shop = job.shop
     catalog = shop_catalog(shop=shop)
     taxes = shop_taxes(woo=woo)
@@ -433,9 +560,14 @@ def _run_to_shop(job: InitialSync, *, woo: WooCommerceClient, run: SyncRun,
         for item in sending:
             product = found.get(item.sku)
             if product is not None:
-                _shop_item_done(job, item, product_id=int(product["id"]), plan_switches=plan_switches,
-                                prices_include_tax=catalog.prices_include_tax,
-                                message=_("created (found after a restart)"))
+                _shop_item_done(
+                    job,
+                    item,
+                    product_id=int(product["id"]),
+                    plan_switches=plan_switches,
+                    prices_include_tax=catalog.prices_include_tax,
+                    message=_("created (found after a restart)"),
+                )
             else:
                 item.state = ItemState.PENDING
                 item.save(update_fields=["state"])
@@ -444,8 +576,14 @@ def _run_to_shop(job: InitialSync, *, woo: WooCommerceClient, run: SyncRun,
         payloads, sent = [], []
         for item in chunk:
             try:
-                payloads.append(new_product_from_article(item.source["article"], taxes=taxes, switches=switches,
-                                                         prices_include_tax=catalog.prices_include_tax))
+                payloads.append(
+                    new_product_from_article(
+                        item.source["article"],
+                        taxes=taxes,
+                        switches=switches,
+                        prices_include_tax=catalog.prices_include_tax,
+                    )
+                )
                 sent.append(item)
             except NotMappable as exc:
                 item.state, item.message = ItemState.FAILED, exc.reason
@@ -454,15 +592,27 @@ def _run_to_shop(job: InitialSync, *, woo: WooCommerceClient, run: SyncRun,
         InitialSyncItem.objects.filter(pk__in=[i.pk for i in sent]).update(state=ItemState.SENDING)
         result = woo.products_batch(create=payloads)
         for index, product in result.created.items():
-            _shop_item_done(job, sent[index], product_id=int(product["id"]), plan_switches=plan_switches,
-                            prices_include_tax=catalog.prices_include_tax, message=_("created"))
+            _shop_item_done(
+                job,
+                sent[index],
+                product_id=int(product["id"]),
+                plan_switches=plan_switches,
+                prices_include_tax=catalog.prices_include_tax,
+                message=_("created"),
+            )
             run.created_count += 1
         for error in result.errors:
             item = sent[error.index]
             owner = error.data.get("resource_id") if isinstance(error.data, dict) else None
             if error.code == "product_invalid_sku" and owner:
-                _shop_item_done(job, item, product_id=int(owner), plan_switches=None, prices_include_tax=True,
-                                message=_("already in the shop: bound, not changed"))
+                _shop_item_done(
+                    job,
+                    item,
+                    product_id=int(owner),
+                    plan_switches=None,
+                    prices_include_tax=True,
+                    message=_("already in the shop: bound, not changed"),
+                )
                 continue
             item.state, item.message = ItemState.FAILED, f"{error.message} ({error.code})"
             item.save(update_fields=["state", "message"])
@@ -470,26 +620,42 @@ def _run_to_shop(job: InitialSync, *, woo: WooCommerceClient, run: SyncRun,
         _progress(job)
 
 
-def _shop_item_done(job: InitialSync, item: InitialSyncItem, *, product_id: int, plan_switches: Switches | None,
-                    prices_include_tax: bool, message: str) -> None:
+def _shop_item_done(
+    job: InitialSync,
+    item: InitialSyncItem,
+    *,
+    product_id: int,
+    plan_switches: Switches | None,
+    prices_include_tax: bool,
+    message: str,
+) -> None:
     binding = article_bind(job.shop, item.sku, woo_id=product_id, parent_id=None)
     # Record what the shop now has, so the periodic sync writes only real changes later.
     recorded = hogia_articles_record(customer=job.customer, articles=[item.source["article"]])
     article = HogiaArticle.objects.filter(customer=job.customer, number=item.sku).first()
-    if plan_switches is not None and plan_switches.any and article is not None and (
-            recorded or article.row_version == int(item.source["article"].get("rowVersion") or 0)):
-        fields = shop_fields_from_article(item.source["article"], switches=plan_switches,
-                                          prices_include_tax=prices_include_tax)
-        binding_written(binding, digest=content_hash(fields),
-                        row_version=int(item.source["article"].get("rowVersion") or 0))
+    if (
+        plan_switches is not None
+        and plan_switches.any
+        and article is not None
+        and (recorded or article.row_version == int(item.source["article"].get("rowVersion") or 0))
+    ):
+        fields = shop_fields_from_article(
+            item.source["article"], switches=plan_switches, prices_include_tax=prices_include_tax
+        )
+        binding_written(
+            binding,
+            digest=content_hash(fields),
+            row_version=int(item.source["article"].get("rowVersion") or 0),
+        )
     item.state, item.woo_id, item.message = ItemState.DONE, product_id, message
     item.save(update_fields=["state", "woo_id", "message"])
 
 
 def _bind_matches(job: InitialSync) -> None:
     for sku, woo_id, parent_id in job.preview.get("match", []):
-        ArticleBinding.objects.get_or_create(shop=job.shop, sku=sku,
-                                             defaults={"woo_id": woo_id, "woo_parent_id": parent_id})
+        ArticleBinding.objects.get_or_create(
+            shop=job.shop, sku=sku, defaults={"woo_id": woo_id, "woo_parent_id": parent_id}
+        )
 
 
 def _finish(job: InitialSync, *, run: SyncRun) -> None:
@@ -499,29 +665,51 @@ def _finish(job: InitialSync, *, run: SyncRun) -> None:
     now = timezone.now()
     job.state = JobState.DONE
     job.finished_at = now
-    job.report = {**job.report, "written": job.done, "failed": job.failed, "failures": failures,
-                  "bound_matches": counts.get("match", 0),
-                  "left_out": {key: counts.get(key, 0) for key in ("duplicated_in_shop", "duplicated_in_hogia",
-                                                                    "missing_sku", "not_for_webshop",
-                                                                    "unmappable")},
-                  "seconds": round((now - job.started_at).total_seconds(), 1)}
+    job.report = {
+        **job.report,
+        "written": job.done,
+        "failed": job.failed,
+        "failures": failures,
+        "bound_matches": counts.get("match", 0),
+        "left_out": {
+            key: counts.get(key, 0)
+            for key in (
+                "duplicated_in_shop",
+                "duplicated_in_hogia",
+                "missing_sku",
+                "not_for_webshop",
+                "unmappable",
+            )
+        },
+        "seconds": round((now - job.started_at).total_seconds(), 1),
+    }
     job.save(update_fields=["state", "finished_at", "report"])
     run.read_count = job.total
     run.details = {**run.details, "report": {k: v for k, v in job.report.items() if k != "failures"}}
-    sync_log(customer=job.customer, shop=job.shop, run=run,
-             level=SyncLogEntry.Level.WARNING if job.failed else SyncLogEntry.Level.INFO,
-             object_type="initial_sync", object_ref=str(job.pk),
-             message=_("Initial sync done: %(done)d of %(total)d written, %(failed)d failed, %(bound)d matching "
-                       "SKUs bound.") % {"done": job.done, "total": job.total, "failed": job.failed,
-                                         "bound": counts.get("match", 0)})
+    sync_log(
+        customer=job.customer,
+        shop=job.shop,
+        run=run,
+        level=SyncLogEntry.Level.WARNING if job.failed else SyncLogEntry.Level.INFO,
+        object_type="initial_sync",
+        object_ref=str(job.pk),
+        message=_(
+            "Initial sync done: %(done)d of %(total)d written, %(failed)d failed, %(bound)d matching "
+            "SKUs bound."
+        )
+        % {"done": job.done, "total": job.total, "failed": job.failed, "bound": counts.get("match", 0)},
+    )
     sync_run_finish(run=run)
     if (job.preview.get("shop_writes") or {}).get("writes"):
         # Support saw what the periodic sync would change in the matched products, then ran this.
-        shop_overwrite_allow(shop=job.shop, by=_("%(by)s (initial sync #%(job)d)") % {
-            "by": job.requested_by or _("support"), "job": job.pk})
+        shop_overwrite_allow(
+            shop=job.shop,
+            by=_("%(by)s (initial sync #%(job)d)") % {"by": job.requested_by or _("support"), "job": job.pk},
+        )
 
 
 # -- progress, for the admin --------------------------------------------------------------------
+
 
 def initial_sync_progress(*, job: InitialSync) -> dict:
     """``done``/``total``, items per second in the current (or last) run segment and seconds left.
@@ -530,8 +718,14 @@ def initial_sync_progress(*, job: InitialSync) -> dict:
     """
     from django.utils.dateparse import parse_datetime
 
-    progress = {"done": job.done, "failed": job.failed, "total": job.total, "rate": None,
-                "eta_seconds": None, "percent": None}
+    progress = {
+        "done": job.done,
+        "failed": job.failed,
+        "total": job.total,
+        "rate": None,
+        "eta_seconds": None,
+        "percent": None,
+    }
     if job.total:
         progress["percent"] = round(100 * (job.done + job.failed) / job.total, 1)
     elif job.previewed_at is not None:  # the preview found nothing to write: nothing is left

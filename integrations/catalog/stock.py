@@ -21,6 +21,7 @@ Both the periodic sync (``to_shop``) and the initial sync call ``stock_reserved`
 ``shop_stock_quantity``; articles created in Hogia Smart from a shop's stock start at
 ``hogia_opening_balance``.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -101,9 +102,12 @@ def _open_transfers(customer: Customer):
 
 def _backfill(customer: Customer, woo_for: Callable[[Shop], WooCommerceClient]) -> None:
     """Open orders recorded before their lines were (or whose record was reset): read them once."""
-    missing = list(_open_transfers(customer).filter(stock_lines__isnull=True,
-                                                    woo_status__in=STOCK_REDUCING_STATUSES)
-                   .select_related("shop").order_by("shop_id", "woo_order_id"))
+    missing = list(
+        _open_transfers(customer)
+        .filter(stock_lines__isnull=True, woo_status__in=STOCK_REDUCING_STATUSES)
+        .select_related("shop")
+        .order_by("shop_id", "woo_order_id")
+    )
     by_shop: dict[int, list[OrderTransfer]] = defaultdict(list)
     for transfer in missing:
         by_shop[transfer.shop_id].append(transfer)
@@ -112,15 +116,20 @@ def _backfill(customer: Customer, woo_for: Callable[[Shop], WooCommerceClient]) 
         by_id = {t.woo_order_id: t for t in transfers}
         ids = list(by_id)
         for start in range(0, len(ids), 100):
-            for order in woo.orders_iter(include=ids[start:start + 100], orderby="id"):
+            for order in woo.orders_iter(include=ids[start : start + 100], orderby="id"):
                 transfer = by_id.get(int(order["id"]))
                 if transfer is not None:
-                    OrderStockLines.objects.get_or_create(transfer=transfer,
-                                                          defaults={"quantities": order_stock_taken(order)})
+                    OrderStockLines.objects.get_or_create(
+                        transfer=transfer, defaults={"quantities": order_stock_taken(order)}
+                    )
 
 
-def stock_reserved(*, customer: Customer, skus: Iterable[str] | None = None,
-                   woo_for: Callable[[Shop], WooCommerceClient] | None = None) -> dict[str, Decimal]:
+def stock_reserved(
+    *,
+    customer: Customer,
+    skus: Iterable[str] | None = None,
+    woo_for: Callable[[Shop], WooCommerceClient] | None = None,
+) -> dict[str, Decimal]:
     """Pieces per SKU that the customer's shops have taken and Hogia Smart has not invoiced yet.
 
     Asked again for every chunk a sync writes, so that an order recorded meanwhile counts.
@@ -130,8 +139,11 @@ def stock_reserved(*, customer: Customer, skus: Iterable[str] | None = None,
     _backfill(customer, woo_for or (lambda shop: woocommerce_client(shop=shop)))
     wanted = set(skus) if skus is not None else None
     reserved: dict[str, Decimal] = defaultdict(Decimal)
-    for quantities in OrderStockLines.objects.filter(transfer__in=_open_transfers(customer)).values_list(
-            "quantities", flat=True).iterator(chunk_size=2000):
+    for quantities in (
+        OrderStockLines.objects.filter(transfer__in=_open_transfers(customer))
+        .values_list("quantities", flat=True)
+        .iterator(chunk_size=2000)
+    ):
         for sku, pieces in (quantities or {}).items():
             if wanted is None or sku in wanted:
                 reserved[sku] += Decimal(pieces)

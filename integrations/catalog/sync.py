@@ -9,6 +9,7 @@ mark (``ShopCatalog.behind_from``) and is brought up to date from the portal's c
 the articles, so one shop that is down holds back neither the feed nor the other shops.
 A full sync (nightly) walks the whole feed from the start with its own cursor.
 """
+
 from __future__ import annotations
 
 import logging
@@ -32,8 +33,16 @@ from integrations.catalog.to_shop import ShopPush, ToShopPlan, to_shop_plan
 from integrations.clients.hogia_smart import HogiaSmartClient
 from integrations.clients.woocommerce import WooCommerceClient
 from integrations.connections import hogia_client, woocommerce_client
-from integrations.models import (CatalogState, Flow, FlowSettings, HogiaArticle, HogiaConnection, Shop,
-                                 SyncLogEntry, SyncRun)
+from integrations.models import (
+    CatalogState,
+    Flow,
+    FlowSettings,
+    HogiaArticle,
+    HogiaConnection,
+    Shop,
+    SyncLogEntry,
+    SyncRun,
+)
 from integrations.services import RECORDED_FAILURES, failure_reason, sync_log
 
 logger = logging.getLogger(__name__)
@@ -79,12 +88,15 @@ def _flow_settings(customer: Customer) -> FlowSettings | None:
 
 # -- claim ------------------------------------------------------------------------------------
 
+
 def _claim(customer: Customer) -> CatalogState | None:
     state, _created = CatalogState.objects.get_or_create(customer=customer)
     now = timezone.now()
-    claimed = (CatalogState.objects.filter(pk=state.pk)
-               .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
-               .update(locked_until=now + timedelta(seconds=CLAIM_SECONDS)))
+    claimed = (
+        CatalogState.objects.filter(pk=state.pk)
+        .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
+        .update(locked_until=now + timedelta(seconds=CLAIM_SECONDS))
+    )
     if not claimed:
         return None
     state.refresh_from_db()
@@ -98,6 +110,7 @@ def _release(state: CatalogState) -> None:
 
 
 # -- the sync -----------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Obstacle:
@@ -126,9 +139,15 @@ def catalog_sync_obstacle(*, customer: Customer) -> Obstacle | None:
     return None
 
 
-def catalog_sync(*, customer: Customer, full: bool = False, triggered_by: str = "",
-                 woo_for: Callable[[Shop], WooCommerceClient] | None = None,
-                 hogia: HogiaSmartClient | None = None, seconds: float | None = None) -> CatalogReport:
+def catalog_sync(
+    *,
+    customer: Customer,
+    full: bool = False,
+    triggered_by: str = "",
+    woo_for: Callable[[Shop], WooCommerceClient] | None = None,
+    hogia: HogiaSmartClient | None = None,
+    seconds: float | None = None,
+) -> CatalogReport:
     """One catalogue sync of a customer in the directions its flow has.
 
     ``full`` reads every product and article instead of the changes (the nightly
@@ -139,23 +158,43 @@ def catalog_sync(*, customer: Customer, full: bool = False, triggered_by: str = 
     reason, and is raised again (the task queue keeps the traceback).
     """
     try:
-        return _catalog_sync(customer=customer, full=full, triggered_by=triggered_by, woo_for=woo_for,
-                             hogia=hogia, seconds=seconds)
+        return _catalog_sync(
+            customer=customer,
+            full=full,
+            triggered_by=triggered_by,
+            woo_for=woo_for,
+            hogia=hogia,
+            seconds=seconds,
+        )
     except RECORDED_FAILURES as exc:
-        sync_log(customer=customer, level=Level.ERROR, object_type="catalogue",
-                 message=f"Catalogue sync failed: {failure_reason(exc)}. It runs again at the next interval.")
+        sync_log(
+            customer=customer,
+            level=Level.ERROR,
+            object_type="catalogue",
+            message=f"Catalogue sync failed: {failure_reason(exc)}. It runs again at the next interval.",
+        )
         raise
 
 
-def _catalog_sync(*, customer: Customer, full: bool, triggered_by: str,
-                  woo_for: Callable[[Shop], WooCommerceClient] | None, hogia: HogiaSmartClient | None,
-                  seconds: float | None) -> CatalogReport:
+def _catalog_sync(
+    *,
+    customer: Customer,
+    full: bool,
+    triggered_by: str,
+    woo_for: Callable[[Shop], WooCommerceClient] | None,
+    hogia: HogiaSmartClient | None,
+    seconds: float | None,
+) -> CatalogReport:
     report = CatalogReport()
     obstacle = catalog_sync_obstacle(customer=customer)
     if obstacle is not None:
         if obstacle.warn:
-            sync_log(customer=customer, level=Level.WARNING, object_type="catalogue",
-                     message=f"Catalogue sync skipped: {obstacle.reason}")
+            sync_log(
+                customer=customer,
+                level=Level.WARNING,
+                object_type="catalogue",
+                message=f"Catalogue sync skipped: {obstacle.reason}",
+            )
         report.skipped.append(obstacle.reason)
         return report
     settings = _flow_settings(customer)
@@ -172,9 +211,15 @@ def _catalog_sync(*, customer: Customer, full: bool, triggered_by: str,
         if settings.flow in (Flow.ECOM, Flow.COMBO):
             if settings.sync_articles:
                 for shop in shops:
-                    run = articles_to_hogia(shop=shop, woo=woo_for(shop), hogia=hogia, full=full,
-                                            flow=settings.flow, triggered_by=triggered_by,
-                                            stop=lambda: clock.up)
+                    run = articles_to_hogia(
+                        shop=shop,
+                        woo=woo_for(shop),
+                        hogia=hogia,
+                        full=full,
+                        flow=settings.flow,
+                        triggered_by=triggered_by,
+                        stop=lambda: clock.up,
+                    )
                     report.runs.append(run)
                     report.writes_hogia += run.created_count + run.updated_count
                     report.more |= bool(run.details.get("more"))
@@ -185,17 +230,37 @@ def _catalog_sync(*, customer: Customer, full: bool, triggered_by: str,
             # chunk moves both directions forward.
             plan = to_shop_plan(settings)
             if plan.switches.any or plan.create:
-                _hogia_to_shops(customer=customer, state=state, hogia=hogia, woo_for=woo_for, shops=shops,
-                                plan=plan, full=full, clock=clock, report=report, triggered_by=triggered_by)
+                _hogia_to_shops(
+                    customer=customer,
+                    state=state,
+                    hogia=hogia,
+                    woo_for=woo_for,
+                    shops=shops,
+                    plan=plan,
+                    full=full,
+                    clock=clock,
+                    report=report,
+                    triggered_by=triggered_by,
+                )
             report.skipped.extend(plan.skipped)
     finally:
         _release(state)
     return report
 
 
-def _hogia_to_shops(*, customer: Customer, state: CatalogState, hogia: HogiaSmartClient,
-                    woo_for: Callable[[Shop], WooCommerceClient], shops: list[Shop], plan: ToShopPlan,
-                    full: bool, clock: _Clock, report: CatalogReport, triggered_by: str) -> None:
+def _hogia_to_shops(
+    *,
+    customer: Customer,
+    state: CatalogState,
+    hogia: HogiaSmartClient,
+    woo_for: Callable[[Shop], WooCommerceClient],
+    shops: list[Shop],
+    plan: ToShopPlan,
+    full: bool,
+    clock: _Clock,
+    report: CatalogReport,
+    triggered_by: str,
+) -> None:
     started = timezone.now()
     if full and state.full_row_version is None:
         state.full_row_version = 0
@@ -212,8 +277,16 @@ def _hogia_to_shops(*, customer: Customer, state: CatalogState, hogia: HogiaSmar
                 # Creating a product the shop does not have overwrites nothing: flow 2 goes on creating
                 # new ones while the existing products wait for acceptance.
                 shop_plan = replace(plan, update_existing=False)
-            pushes.append(ShopPush(shop=shop, woo=woo_for(shop), plan=shop_plan, triggered_by=triggered_by,
-                                   whole_shop=walking_all, catalog=catalog))
+            pushes.append(
+                ShopPush(
+                    shop=shop,
+                    woo=woo_for(shop),
+                    plan=shop_plan,
+                    triggered_by=triggered_by,
+                    whole_shop=walking_all,
+                    catalog=catalog,
+                )
+            )
         # 1. Shops a failed push left behind catch up from the portal's copy of the articles.
         for push in pushes:
             mark = push.catalog.behind_from
@@ -252,8 +325,15 @@ def _hogia_to_shops(*, customer: Customer, state: CatalogState, hogia: HogiaSmar
         if plan.switches.stock:
             since = state.stock_lines_until - STOCK_OVERLAP if state.stock_lines_until else None
             skus = stock_changed_skus(customer=customer, since=since)
-            again = set(HogiaArticle.objects.filter(customer=customer, number__in=list(skus))
-                        .values_list("number", flat=True)) if skus else set()
+            again = (
+                set(
+                    HogiaArticle.objects.filter(customer=customer, number__in=list(skus)).values_list(
+                        "number", flat=True
+                    )
+                )
+                if skus
+                else set()
+            )
         for push in pushes:
             numbers = sorted(again | set(shop_lagging_numbers(shop=push.shop)))
             if numbers and push.error is None:
@@ -296,6 +376,10 @@ def _shop_behind(push: ShopPush, *, after: int | None, keep_older: bool = False)
 
 def customers_due() -> list[int]:
     """Customers whose catalogue the periodic sync looks at."""
-    return list(Customer.objects.filter(
-        is_active=True, flow_settings__paused=False, hogia_connection__isnull=False,
-        shops__is_active=True).distinct().values_list("pk", flat=True))
+    return list(
+        Customer.objects.filter(
+            is_active=True, flow_settings__paused=False, hogia_connection__isnull=False, shops__is_active=True
+        )
+        .distinct()
+        .values_list("pk", flat=True)
+    )

@@ -1,4 +1,5 @@
 """Flows 1 and 3, shop → Hogia Smart: the shop's new and changed products become articles."""
+
 from __future__ import annotations
 
 import uuid
@@ -18,7 +19,15 @@ from integrations.clients.hogia_smart import HogiaSmartClient
 from integrations.clients.woocommerce import WooCommerceClient
 from integrations.errors import NotFound, RemoteError, RemoteRejected
 from integrations.mapping.articles import NotMappable, ShopTaxes, article_from_product, content_hash
-from integrations.models import ArticleBinding, HogiaArticle, ProductChange, Shop, ShopCatalog, SyncLogEntry, SyncRun
+from integrations.models import (
+    ArticleBinding,
+    HogiaArticle,
+    ProductChange,
+    Shop,
+    ShopCatalog,
+    SyncLogEntry,
+    SyncRun,
+)
 from integrations.services import RECORDED_FAILURES, failure_reason, sync_log, sync_run_finish, sync_run_start
 
 Level = SyncLogEntry.Level
@@ -66,8 +75,9 @@ def shop_products_all(*, woo: WooCommerceClient) -> Iterator[ShopProduct]:
             yield ShopProduct(product)
 
 
-def _shop_products_changed(*, shop: Shop, woo: WooCommerceClient, catalog: ShopCatalog,
-                           changes: list[ProductChange]) -> Iterator[ShopProduct]:
+def _shop_products_changed(
+    *, shop: Shop, woo: WooCommerceClient, catalog: ShopCatalog, changes: list[ProductChange]
+) -> Iterator[ShopProduct]:
     since = catalog.products_synced_until - OVERLAP
     seen: set[int] = set()
     for product in woo.products_iter(modified_after=since):
@@ -107,8 +117,9 @@ class MappedProducts:
     unmappable: list[dict] = field(default_factory=list)
 
 
-def products_map(items: Iterable[ShopProduct], *, taxes: ShopTaxes,
-                 prices_include_tax: bool | None = None) -> MappedProducts:
+def products_map(
+    items: Iterable[ShopProduct], *, taxes: ShopTaxes, prices_include_tax: bool | None = None
+) -> MappedProducts:
     """Map products to articles; SKUs on two products are held back, not guessed at."""
     mapped = MappedProducts()
     owners: dict[str, list[ShopProduct]] = defaultdict(list)
@@ -124,8 +135,9 @@ def products_map(items: Iterable[ShopProduct], *, taxes: ShopTaxes,
             continue
         item = items_for_sku[0]
         try:
-            article = article_from_product(item.product, taxes=taxes, parent=item.parent,
-                                           prices_include_tax=prices_include_tax)
+            article = article_from_product(
+                item.product, taxes=taxes, parent=item.parent, prices_include_tax=prices_include_tax
+            )
         except NotMappable as exc:
             mapped.unmappable.append({"sku": sku, "name": item.label, "reason": exc.reason})
             continue
@@ -138,8 +150,9 @@ def article_base(article: dict) -> dict:
     return {key: article[key] for key in ("number", "name", "unit", "vatPercent")}
 
 
-def hogia_article_write(*, customer: Customer, hogia: HogiaSmartClient, article: dict,
-                        known: HogiaArticle | None) -> tuple[str, dict]:
+def hogia_article_write(
+    *, customer: Customer, hogia: HogiaSmartClient, article: dict, known: HogiaArticle | None
+) -> tuple[str, dict]:
     """Create or update one article; returns ``("created"|"updated", answer)``.
 
     A create carries the deterministic sequenceId; a 409 (the number exists, made by
@@ -149,55 +162,94 @@ def hogia_article_write(*, customer: Customer, hogia: HogiaSmartClient, article:
     if known is not None and known.hogia_id:
         return "updated", hogia.article_update(known.hogia_id, base)
     try:
-        return "created", hogia.article_create(article, article_sequence_id(customer=customer,
-                                                                             number=article["number"]))
+        return "created", hogia.article_create(
+            article, article_sequence_id(customer=customer, number=article["number"])
+        )
     except RemoteRejected as exc:
         if exc.status != 409:
             raise
     existing = hogia.article_by_number(article["number"])
     if existing is None:
-        raise RemoteError(f"Hogia Smart says article {article['number']} exists but cannot find it",
-                          system="Hogia Smart")
+        raise RemoteError(
+            f"Hogia Smart says article {article['number']} exists but cannot find it", system="Hogia Smart"
+        )
     return "updated", hogia.article_update(str(existing["id"]), base)
 
 
 def hogia_article_written(*, customer: Customer, number: str, answer: dict, written_hash: str) -> None:
     """Remember the article's id and what was written (never its values: the feed brings those)."""
     article, created = HogiaArticle.objects.get_or_create(
-        customer=customer, number=number,
-        defaults={"hogia_id": str(answer.get("id") or ""), "written_hash": written_hash})
+        customer=customer,
+        number=number,
+        defaults={"hogia_id": str(answer.get("id") or ""), "written_hash": written_hash},
+    )
     if not created:
-        HogiaArticle.objects.filter(pk=article.pk).update(hogia_id=str(answer.get("id") or article.hogia_id),
-                                                          written_hash=written_hash,
-                                                          updated_at=timezone.now())
+        HogiaArticle.objects.filter(pk=article.pk).update(
+            hogia_id=str(answer.get("id") or article.hogia_id),
+            written_hash=written_hash,
+            updated_at=timezone.now(),
+        )
 
 
 def _log_mapping_problems(*, shop: Shop, run: SyncRun, mapped: MappedProducts) -> None:
     customer = shop.customer
     for item in mapped.missing_sku:
-        sync_log(customer=customer, shop=shop, run=run, level=Level.WARNING, object_type="product",
-                 object_ref=f"id {item['id']}",
-                 message=_("Not transferred: %(product)s has no SKU. Give it an article number in the shop; "
-                           "the portal does not guess one.") % {"product": item["name"]})
+        sync_log(
+            customer=customer,
+            shop=shop,
+            run=run,
+            level=Level.WARNING,
+            object_type="product",
+            object_ref=f"id {item['id']}",
+            message=_(
+                "Not transferred: %(product)s has no SKU. Give it an article number in the shop; "
+                "the portal does not guess one."
+            )
+            % {"product": item["name"]},
+        )
     for sku, owners in mapped.duplicated.items():
-        sync_log(customer=customer, shop=shop, run=run, level=Level.WARNING, object_type="product",
-                 object_ref=sku,
-                 message=_("Not transferred: SKU %(sku)s is used by %(count)d products in the shop "
-                           "(%(products)s). Make it unique in the shop.") % {
-                     "sku": sku, "count": len(owners), "products": "; ".join(owners)})
+        sync_log(
+            customer=customer,
+            shop=shop,
+            run=run,
+            level=Level.WARNING,
+            object_type="product",
+            object_ref=sku,
+            message=_(
+                "Not transferred: SKU %(sku)s is used by %(count)d products in the shop "
+                "(%(products)s). Make it unique in the shop."
+            )
+            % {"sku": sku, "count": len(owners), "products": "; ".join(owners)},
+        )
     for item in mapped.unmappable:
-        sync_log(customer=customer, shop=shop, run=run, level=Level.WARNING, object_type="product",
-                 object_ref=item["sku"], message=_("Not transferred: %(product)s: %(reason)s") % {
-                     "product": item["name"], "reason": item["reason"]})
-    run.details = {**run.details,
-                   "missing_sku": mapped.missing_sku[:200],
-                   "duplicated_sku": dict(list(mapped.duplicated.items())[:200]),
-                   "unmappable": mapped.unmappable[:200]}
+        sync_log(
+            customer=customer,
+            shop=shop,
+            run=run,
+            level=Level.WARNING,
+            object_type="product",
+            object_ref=item["sku"],
+            message=_("Not transferred: %(product)s: %(reason)s")
+            % {"product": item["name"], "reason": item["reason"]},
+        )
+    run.details = {
+        **run.details,
+        "missing_sku": mapped.missing_sku[:200],
+        "duplicated_sku": dict(list(mapped.duplicated.items())[:200]),
+        "unmappable": mapped.unmappable[:200],
+    }
 
 
-def articles_to_hogia(*, shop: Shop, woo: WooCommerceClient, hogia: HogiaSmartClient, full: bool = False,
-                      flow: int | None = None, triggered_by: str = "",
-                      stop: Callable[[], bool] = lambda: False) -> SyncRun:
+def articles_to_hogia(
+    *,
+    shop: Shop,
+    woo: WooCommerceClient,
+    hogia: HogiaSmartClient,
+    full: bool = False,
+    flow: int | None = None,
+    triggered_by: str = "",
+    stop: Callable[[], bool] = lambda: False,
+) -> SyncRun:
     """Flows 1 and 3: the shop's new and changed products become Hogia Smart articles.
 
     ``stop`` says when the run's time is up: it ends there with ``details["more"]``, its
@@ -206,8 +258,9 @@ def articles_to_hogia(*, shop: Shop, woo: WooCommerceClient, hogia: HogiaSmartCl
     shop's stock plus what the shop's open orders took (``hogia_opening_balance``).
     """
     customer = shop.customer
-    run = sync_run_start(customer=customer, shop=shop, kind=SyncRun.Kind.ARTICLES, flow=flow,
-                         triggered_by=triggered_by)
+    run = sync_run_start(
+        customer=customer, shop=shop, kind=SyncRun.Kind.ARTICLES, flow=flow, triggered_by=triggered_by
+    )
     run.details = {"direction": "shop → Hogia Smart", "full": full}
     started = timezone.now()
     try:
@@ -224,18 +277,27 @@ def articles_to_hogia(*, shop: Shop, woo: WooCommerceClient, hogia: HogiaSmartCl
         run.read_count = len(items)
         _log_mapping_problems(shop=shop, run=run, mapped=mapped)
         run.skipped_count += len(mapped.missing_sku) + len(mapped.duplicated) + len(mapped.unmappable)
-        known = {a.number: a for a in HogiaArticle.objects.filter(customer=customer,
-                                                                    number__in=list(mapped.articles))}
-        new_stock = [sku for sku, (_item, article) in mapped.articles.items()
-                     if sku not in known and "stockBalance" in article]
+        known = {
+            a.number: a
+            for a in HogiaArticle.objects.filter(customer=customer, number__in=list(mapped.articles))
+        }
+        new_stock = [
+            sku
+            for sku, (_item, article) in mapped.articles.items()
+            if sku not in known and "stockBalance" in article
+        ]
         reserved = stock_reserved(customer=customer, skus=new_stock) if new_stock else {}
         for sku, (item, article) in mapped.articles.items():
             if stop():
                 run.details["more"] = True
                 break
             if sku in reserved:
-                article = {**article, "stockBalance": hogia_opening_balance(
-                    shop_quantity=article["stockBalance"], reserved=reserved[sku])}
+                article = {
+                    **article,
+                    "stockBalance": hogia_opening_balance(
+                        shop_quantity=article["stockBalance"], reserved=reserved[sku]
+                    ),
+                }
             digest = content_hash(article_base(article))
             article_bind(shop, sku, woo_id=item.woo_id, parent_id=item.parent_id)
             existing = known.get(sku)
@@ -243,14 +305,21 @@ def articles_to_hogia(*, shop: Shop, woo: WooCommerceClient, hogia: HogiaSmartCl
                 run.skipped_count += 1
                 continue
             try:
-                action, answer = hogia_article_write(customer=customer, hogia=hogia, article=article,
-                                                     known=existing)
+                action, answer = hogia_article_write(
+                    customer=customer, hogia=hogia, article=article, known=existing
+                )
             except RemoteRejected as exc:
                 run.failed_count += 1
-                sync_log(customer=customer, shop=shop, run=run, level=Level.ERROR, object_type="article",
-                         object_ref=sku, message=_("Hogia Smart refused article %(sku)s: %(error)s") % {
-                             "sku": sku, "error": exc},
-                         details={"errors": exc.errors if isinstance(exc.errors, (dict, list)) else None})
+                sync_log(
+                    customer=customer,
+                    shop=shop,
+                    run=run,
+                    level=Level.ERROR,
+                    object_type="article",
+                    object_ref=sku,
+                    message=_("Hogia Smart refused article %(sku)s: %(error)s") % {"sku": sku, "error": exc},
+                    details={"errors": exc.errors if isinstance(exc.errors, (dict, list)) else None},
+                )
                 continue
             hogia_article_written(customer=customer, number=sku, answer=answer, written_hash=digest)
             if action == "created":
@@ -258,8 +327,14 @@ def articles_to_hogia(*, shop: Shop, woo: WooCommerceClient, hogia: HogiaSmartCl
             else:
                 run.updated_count += 1
     except RemoteError as exc:
-        sync_log(customer=customer, shop=shop, run=run, level=Level.ERROR, object_type="catalogue",
-                 message=_("Article sync stopped, it runs again at the next interval: %(error)s") % {"error": exc})
+        sync_log(
+            customer=customer,
+            shop=shop,
+            run=run,
+            level=Level.ERROR,
+            object_type="catalogue",
+            message=_("Article sync stopped, it runs again at the next interval: %(error)s") % {"error": exc},
+        )
         return sync_run_finish(run=run, error=str(exc))
     except RECORDED_FAILURES as exc:
         sync_run_finish(run=run, error=failure_reason(exc))
@@ -278,13 +353,15 @@ def _forget_deleted(*, shop: Shop, changes: list[ProductChange]) -> None:
     deleted = [c.woo_id for c in changes if c.deleted]
     if deleted:
         ArticleBinding.objects.filter(shop=shop).filter(
-            Q(woo_id__in=deleted) | Q(woo_parent_id__in=deleted)).delete()
+            Q(woo_id__in=deleted) | Q(woo_parent_id__in=deleted)
+        ).delete()
 
 
 def product_change_note(*, shop: Shop, woo_id: int, deleted: bool = False) -> None:
     """A product webhook arrived: the next catalogue sync reads this product (flows 1 and 3)."""
-    change, created = ProductChange.objects.get_or_create(shop=shop, woo_id=woo_id,
-                                                          defaults={"deleted": deleted})
+    change, created = ProductChange.objects.get_or_create(
+        shop=shop, woo_id=woo_id, defaults={"deleted": deleted}
+    )
     if not created:
         change.deleted = deleted
         change.noted_at = timezone.now()

@@ -14,6 +14,7 @@ reads only.
   sells on backorder.
 - A variation's name is its parent's business: it is left alone.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -28,10 +29,25 @@ from integrations.catalog.stock import ShopStock, shop_stock_quantity, stock_res
 from integrations.catalog.to_hogia import shop_products_all
 from integrations.clients.woocommerce import BatchResult, WooCommerceClient
 from integrations.errors import RemoteError
-from integrations.mapping.articles import (NotMappable, ShopTaxes, Switches, content_hash, decimal_or_none,
-                                           new_product_from_article, shop_fields_from_article)
-from integrations.models import (ArticleBinding, Flow, FlowSettings, HogiaArticle, Shop, ShopCatalog, SyncLogEntry,
-                                 SyncRun)
+from integrations.mapping.articles import (
+    NotMappable,
+    ShopTaxes,
+    Switches,
+    content_hash,
+    decimal_or_none,
+    new_product_from_article,
+    shop_fields_from_article,
+)
+from integrations.models import (
+    ArticleBinding,
+    Flow,
+    FlowSettings,
+    HogiaArticle,
+    Shop,
+    ShopCatalog,
+    SyncLogEntry,
+    SyncRun,
+)
 from integrations.rules import flow_switch_enabled
 from integrations.services import sync_log, sync_run_finish, sync_run_start
 
@@ -61,15 +77,26 @@ def to_shop_plan(settings: FlowSettings) -> ToShopPlan:
         enabled[name] = on
         if not on and getattr(settings, name):
             # Ticked while the package allowed it, then the package was lowered.
-            sync_log(customer=settings.customer, level=Level.WARNING, object_type="catalogue",
-                     message=_("Skipped: %(reason)s") % {"reason": reason})
+            sync_log(
+                customer=settings.customer,
+                level=Level.WARNING,
+                object_type="catalogue",
+                message=_("Skipped: %(reason)s") % {"reason": reason},
+            )
             skipped.append(reason)
     erp = settings.flow == Flow.ERP
-    switches = Switches(name=erp and settings.sync_articles and settings.update_products,
-                        prices=enabled["sync_prices"], campaign=enabled["sync_campaign_prices"],
-                        stock=enabled["sync_stock"])
-    return ToShopPlan(switches=switches, create=erp and settings.sync_articles and settings.create_products,
-                      only_send_to_webshop=erp, skipped=skipped)
+    switches = Switches(
+        name=erp and settings.sync_articles and settings.update_products,
+        prices=enabled["sync_prices"],
+        campaign=enabled["sync_campaign_prices"],
+        stock=enabled["sync_stock"],
+    )
+    return ToShopPlan(
+        switches=switches,
+        create=erp and settings.sync_articles and settings.create_products,
+        only_send_to_webshop=erp,
+        skipped=skipped,
+    )
 
 
 # Articles looked at together: one read of their products, one stock reservation, batches of 100.
@@ -104,15 +131,19 @@ class ShopProductNow:
         if parent_id is None and product.get("type") == "variation":
             parent_id = int(product.get("parent_id") or 0) or None
         quantity = product.get("stock_quantity")
-        return cls(woo_id=int(product["id"]), parent_id=parent_id, name=str(product.get("name") or ""),
-                   regular_price=str(product.get("regular_price") or ""),
-                   sale_price=str(product.get("sale_price") or ""),
-                   date_on_sale_from=_day_time(product.get("date_on_sale_from")),
-                   date_on_sale_to=_day_time(product.get("date_on_sale_to")),
-                   manage_stock=product.get("manage_stock", False),
-                   stock_quantity=None if quantity in (None, "") else int(quantity),
-                   stock_status=str(product.get("stock_status") or ""),
-                   backorders=str(product.get("backorders") or "no"))
+        return cls(
+            woo_id=int(product["id"]),
+            parent_id=parent_id,
+            name=str(product.get("name") or ""),
+            regular_price=str(product.get("regular_price") or ""),
+            sale_price=str(product.get("sale_price") or ""),
+            date_on_sale_from=_day_time(product.get("date_on_sale_from")),
+            date_on_sale_to=_day_time(product.get("date_on_sale_to")),
+            manage_stock=product.get("manage_stock", False),
+            stock_quantity=None if quantity in (None, "") else int(quantity),
+            stock_status=str(product.get("stock_status") or ""),
+            backorders=str(product.get("backorders") or "no"),
+        )
 
     @property
     def counts_stock(self) -> bool:
@@ -141,8 +172,9 @@ def _money(value) -> Decimal | None:
         return None
 
 
-def shop_fields_wanted(article: dict, now: ShopProductNow, *, switches: Switches, prices_include_tax: bool,
-                       reserved: Decimal) -> tuple[dict, ShopStock | None]:
+def shop_fields_wanted(
+    article: dict, now: ShopProductNow, *, switches: Switches, prices_include_tax: bool, reserved: Decimal
+) -> tuple[dict, ShopStock | None]:
     """What the portal wants a product the shop has to show for a Hogia article, and the stock figure
     behind it (None when stock is not written). The periodic sync and the initial sync's preview
     both ask here, so that the preview lists exactly what the sync then writes."""
@@ -152,10 +184,17 @@ def shop_fields_wanted(article: dict, now: ShopProductNow, *, switches: Switches
     if switches.stock and not now.counts_stock:
         switches = replace(switches, stock=False)  # never given a count it did not keep
     elif switches.stock and article.get("isStockArticle", True):
-        stock = shop_stock_quantity(balance=decimal_or_none(article.get("stockBalance")) or Decimal(0),
-                                    reserved=reserved, backorders_allowed=now.backorders in BACKORDERS_ALLOWED)
-    fields = shop_fields_from_article(article, switches=switches, prices_include_tax=prices_include_tax,
-                                      stock_quantity=stock.quantity if stock else None)
+        stock = shop_stock_quantity(
+            balance=decimal_or_none(article.get("stockBalance")) or Decimal(0),
+            reserved=reserved,
+            backorders_allowed=now.backorders in BACKORDERS_ALLOWED,
+        )
+    fields = shop_fields_from_article(
+        article,
+        switches=switches,
+        prices_include_tax=prices_include_tax,
+        stock_quantity=stock.quantity if stock else None,
+    )
     return fields, stock
 
 
@@ -192,8 +231,16 @@ class _Update:
 class ShopPush:
     """Brings one shop in line with recorded Hogia Smart articles, chunk by chunk, in one sync run."""
 
-    def __init__(self, *, shop: Shop, woo: WooCommerceClient, plan: ToShopPlan, triggered_by: str = "",
-                 whole_shop: bool = False, catalog: ShopCatalog | None = None):
+    def __init__(
+        self,
+        *,
+        shop: Shop,
+        woo: WooCommerceClient,
+        plan: ToShopPlan,
+        triggered_by: str = "",
+        whole_shop: bool = False,
+        catalog: ShopCatalog | None = None,
+    ):
         self.shop, self.woo, self.plan = shop, woo, plan
         self.customer = shop.customer
         self.catalog = catalog or shop_catalog(shop=shop)
@@ -202,14 +249,28 @@ class ShopPush:
         self.taxes: ShopTaxes | None = None
         self.error: str | None = None
         switches = plan.switches
-        kind = (SyncRun.Kind.ARTICLES if plan.create or switches.name else
-                SyncRun.Kind.STOCK if switches.stock and not switches.prices else SyncRun.Kind.PRICES)
-        self.run = sync_run_start(customer=self.customer, shop=shop, kind=kind,
-                                  flow=Flow.ERP if plan.only_send_to_webshop else Flow.COMBO,
-                                  triggered_by=triggered_by)
-        self.run.details = {"direction": "Hogia Smart → shop", "switches": switches.__dict__,
-                            "create": plan.create, "update_existing": plan.update_existing,
-                            "corrected": 0, "clamped": 0}
+        kind = (
+            SyncRun.Kind.ARTICLES
+            if plan.create or switches.name
+            else SyncRun.Kind.STOCK
+            if switches.stock and not switches.prices
+            else SyncRun.Kind.PRICES
+        )
+        self.run = sync_run_start(
+            customer=self.customer,
+            shop=shop,
+            kind=kind,
+            flow=Flow.ERP if plan.only_send_to_webshop else Flow.COMBO,
+            triggered_by=triggered_by,
+        )
+        self.run.details = {
+            "direction": "Hogia Smart → shop",
+            "switches": switches.__dict__,
+            "create": plan.create,
+            "update_existing": plan.update_existing,
+            "corrected": 0,
+            "clamped": 0,
+        }
 
     # -- reading the shop --
 
@@ -228,17 +289,22 @@ class ShopPush:
             return False
         try:
             for start in range(0, len(numbers), CHUNK):
-                chunk = numbers[start:start + CHUNK]
+                chunk = numbers[start : start + CHUNK]
                 if self.index is None and len(chunk) >= LIST_SHOP_ABOVE:
                     # Many to look at (a full feed page): listing the shop once serves every chunk after.
                     self.index = shop_products_index(woo=self.woo)
                 self._push_chunk(chunk)
         except RemoteError as exc:
             self.error = str(exc)
-            sync_log(customer=self.customer, shop=self.shop, run=self.run, level=Level.ERROR,
-                     object_type="catalogue",
-                     message=_("Sync to the shop stopped, it runs again at the next interval: %(error)s") % {
-                         "error": exc})
+            sync_log(
+                customer=self.customer,
+                shop=self.shop,
+                run=self.run,
+                level=Level.ERROR,
+                object_type="catalogue",
+                message=_("Sync to the shop stopped, it runs again at the next interval: %(error)s")
+                % {"error": exc},
+            )
             return False
         return True
 
@@ -249,11 +315,16 @@ class ShopPush:
         if not articles:
             return
         self.run.read_count += len(articles)
-        bindings = {b.sku: b for b in ArticleBinding.objects.filter(shop=self.shop,
-                                                                     sku__in=[a.number for a in articles])}
+        bindings = {
+            b.sku: b
+            for b in ArticleBinding.objects.filter(shop=self.shop, sku__in=[a.number for a in articles])
+        }
         products = self._products_now([a.number for a in articles])
-        reserved = (stock_reserved(customer=self.customer, skus=[a.number for a in articles])
-                    if self.plan.switches.stock else {})
+        reserved = (
+            stock_reserved(customer=self.customer, skus=[a.number for a in articles])
+            if self.plan.switches.stock
+            else {}
+        )
         updates: list[_Update] = []
         creates: list[tuple[HogiaArticle, dict, dict]] = []
         unchanged: list[ArticleBinding] = []
@@ -281,29 +352,52 @@ class ShopPush:
                     binding.hogia_row_version = max(binding.hogia_row_version, article.row_version)
                     unchanged.append(binding)
                 continue
-            updates.append(_Update(binding=binding, now=now, fields=changed, digest=digest,
-                                   row_version=article.row_version))
+            updates.append(
+                _Update(
+                    binding=binding, now=now, fields=changed, digest=digest, row_version=article.row_version
+                )
+            )
         ArticleBinding.objects.bulk_update(unchanged, ["written_hash", "hogia_row_version"], batch_size=500)
         self._write_updates(updates)
         if creates:
             self._write_creates(creates)
 
     def _wanted(self, article: HogiaArticle, now: ShopProductNow, reserved: Decimal) -> dict:
-        fields, stock = shop_fields_wanted(article.data, now, switches=self.plan.switches,
-                                           prices_include_tax=self.catalog.prices_include_tax, reserved=reserved)
+        fields, stock = shop_fields_wanted(
+            article.data,
+            now,
+            switches=self.plan.switches,
+            prices_include_tax=self.catalog.prices_include_tax,
+            reserved=reserved,
+        )
         if stock is not None and stock.clamped and now.stock_quantity != 0:
             self.run.details["clamped"] += 1
-            sync_log(customer=self.customer, shop=self.shop, run=self.run, level=Level.WARNING,
-                     object_type="product", object_ref=article.number,
-                     message=_("Hogia Smart's stock of %(number)s is %(balance)s (%(reserved)s sold in the shops "
-                               "and not invoiced yet): the shop is given 0, since it does not sell this product "
-                               "on backorder.") % {"number": article.number,
-                                                   "balance": formats.localize(stock.balance),
-                                                   "reserved": formats.localize(stock.reserved)})
+            sync_log(
+                customer=self.customer,
+                shop=self.shop,
+                run=self.run,
+                level=Level.WARNING,
+                object_type="product",
+                object_ref=article.number,
+                message=_(
+                    "Hogia Smart's stock of %(number)s is %(balance)s (%(reserved)s sold in the shops "
+                    "and not invoiced yet): the shop is given 0, since it does not sell this product "
+                    "on backorder."
+                )
+                % {
+                    "number": article.number,
+                    "balance": formats.localize(stock.balance),
+                    "reserved": formats.localize(stock.reserved),
+                },
+            )
         return fields
 
-    def _plan_create(self, article: HogiaArticle, reserved: dict[str, Decimal],
-                     creates: list[tuple[HogiaArticle, dict, dict]]) -> None:
+    def _plan_create(
+        self,
+        article: HogiaArticle,
+        reserved: dict[str, Decimal],
+        creates: list[tuple[HogiaArticle, dict, dict]],
+    ) -> None:
         if not self.plan.create:
             self.run.skipped_count += 1
             return
@@ -311,23 +405,38 @@ class ShopPush:
             self.taxes = shop_taxes(woo=self.woo)
         stock = None
         if self.plan.switches.stock and article.data.get("isStockArticle", True):
-            stock = shop_stock_quantity(balance=decimal_or_none(article.data.get("stockBalance")) or Decimal(0),
-                                        reserved=reserved.get(article.number, Decimal(0)),
-                                        backorders_allowed=False)
+            stock = shop_stock_quantity(
+                balance=decimal_or_none(article.data.get("stockBalance")) or Decimal(0),
+                reserved=reserved.get(article.number, Decimal(0)),
+                backorders_allowed=False,
+            )
         quantity = stock.quantity if stock else None
         try:
-            product = new_product_from_article(article.data, taxes=self.taxes, switches=self.plan.switches,
-                                               prices_include_tax=self.catalog.prices_include_tax,
-                                               stock_quantity=quantity)
+            product = new_product_from_article(
+                article.data,
+                taxes=self.taxes,
+                switches=self.plan.switches,
+                prices_include_tax=self.catalog.prices_include_tax,
+                stock_quantity=quantity,
+            )
         except NotMappable as exc:
             self.run.failed_count += 1
-            sync_log(customer=self.customer, shop=self.shop, run=self.run, level=Level.WARNING,
-                     object_type="article", object_ref=article.number,
-                     message=_("Not created in the shop: %(reason)s") % {"reason": exc.reason})
+            sync_log(
+                customer=self.customer,
+                shop=self.shop,
+                run=self.run,
+                level=Level.WARNING,
+                object_type="article",
+                object_ref=article.number,
+                message=_("Not created in the shop: %(reason)s") % {"reason": exc.reason},
+            )
             return
-        fields = shop_fields_from_article(article.data, switches=self.plan.switches,
-                                          prices_include_tax=self.catalog.prices_include_tax,
-                                          stock_quantity=quantity)
+        fields = shop_fields_from_article(
+            article.data,
+            switches=self.plan.switches,
+            prices_include_tax=self.catalog.prices_include_tax,
+            stock_quantity=quantity,
+        )
         creates.append((article, product, fields))
 
     # -- writing --
@@ -338,12 +447,15 @@ class ShopPush:
             groups[update.now.parent_id].append(update)
         for parent_id, group in groups.items():
             for start in range(0, len(group), BATCH):
-                self._write_batch(parent_id, group[start:start + BATCH])
+                self._write_batch(parent_id, group[start : start + BATCH])
 
     def _write_batch(self, parent_id: int | None, group: list[_Update]) -> None:
         body = [{"id": u.now.woo_id, **u.fields} for u in group]
-        result = (self.woo.products_batch(update=body) if parent_id is None
-                  else self.woo.variations_batch(parent_id, update=body))
+        result = (
+            self.woo.products_batch(update=body)
+            if parent_id is None
+            else self.woo.variations_batch(parent_id, update=body)
+        )
         written = []
         for index in result.updated:
             update = group[index]
@@ -358,30 +470,41 @@ class ShopPush:
         for update in written:
             update.binding.written_hash = update.digest
             update.binding.hogia_row_version = max(update.binding.hogia_row_version, update.row_version)
-        ArticleBinding.objects.bulk_update([u.binding for u in written], ["written_hash", "hogia_row_version",
-                                                                        "updated_at"], batch_size=500)
-        _batch_errors(shop=self.shop, run=self.run, result=result, skus=[u.binding.sku for u in group],
-                      what="update")
+        ArticleBinding.objects.bulk_update(
+            [u.binding for u in written], ["written_hash", "hogia_row_version", "updated_at"], batch_size=500
+        )
+        _batch_errors(
+            shop=self.shop, run=self.run, result=result, skus=[u.binding.sku for u in group], what="update"
+        )
         stale = [group[e.index] for e in result.errors if e.code.endswith("invalid_id")]
         if stale:  # the product was deleted in the shop: find it again by SKU next time
-            ArticleBinding.objects.filter(pk__in=[u.binding.pk for u in stale]).update(woo_id=None,
-                                                                                      written_hash="")
+            ArticleBinding.objects.filter(pk__in=[u.binding.pk for u in stale]).update(
+                woo_id=None, written_hash=""
+            )
 
     def _log_corrected(self, update: _Update) -> None:
         # What the portal wrote before is what it wants now, so the shop was changed since.
         self.run.details["corrected"] += 1
-        changes = {name: {"shop": _shown(getattr(update.now, name, None)), "portal": _shown(value)}
-                   for name, value in update.fields.items()}
+        changes = {
+            name: {"shop": _shown(getattr(update.now, name, None)), "portal": _shown(value)}
+            for name, value in update.fields.items()
+        }
         listed = "; ".join(f"{name} {c['shop']} → {c['portal']}" for name, c in changes.items())
-        sync_log(customer=self.customer, shop=self.shop, run=self.run, level=Level.WARNING,
-                 object_type="product", object_ref=update.binding.sku,
-                 message=_("%(sku)s had been changed in the shop and was put back: %(changes)s.") % {
-                     "sku": update.binding.sku, "changes": listed},
-                 details={"changes": changes})
+        sync_log(
+            customer=self.customer,
+            shop=self.shop,
+            run=self.run,
+            level=Level.WARNING,
+            object_type="product",
+            object_ref=update.binding.sku,
+            message=_("%(sku)s had been changed in the shop and was put back: %(changes)s.")
+            % {"sku": update.binding.sku, "changes": listed},
+            details={"changes": changes},
+        )
 
     def _write_creates(self, creates: list[tuple[HogiaArticle, dict, dict]]) -> None:
         for start in range(0, len(creates), BATCH):
-            batch = creates[start:start + BATCH]
+            batch = creates[start : start + BATCH]
             result = self.woo.products_batch(create=[product for _article, product, _fields in batch])
             for index, product in result.created.items():
                 article, _product, fields = batch[index]
@@ -408,8 +531,9 @@ def _shown(value) -> str:
     return str(value)
 
 
-def hogia_to_shop(*, shop: Shop, numbers: list[str], woo: WooCommerceClient, plan: ToShopPlan,
-                  triggered_by: str = "") -> SyncRun:
+def hogia_to_shop(
+    *, shop: Shop, numbers: list[str], woo: WooCommerceClient, plan: ToShopPlan, triggered_by: str = ""
+) -> SyncRun:
     """Bring one shop in line with the recorded Hogia Smart articles ``numbers`` in one run."""
     push = ShopPush(shop=shop, woo=woo, plan=plan, triggered_by=triggered_by)
     push.push(numbers)
@@ -421,8 +545,18 @@ def _batch_errors(*, shop: Shop, run: SyncRun, result: BatchResult, skus: list[s
         run.failed_count += 1
         sku = skus[error.index] if error.index < len(skus) else "?"
         values = {"sku": sku, "error": f"{error.message} ({error.code})"}
-        message = (_("The shop refused to create %(sku)s: %(error)s") if what == "create" else
-                   _("The shop refused to update %(sku)s: %(error)s")) % values
-        sync_log(customer=shop.customer, shop=shop, run=run, level=Level.ERROR, object_type="product",
-                 object_ref=sku, message=message,
-                 details={"code": error.code, "data": error.data if isinstance(error.data, dict) else None})
+        message = (
+            _("The shop refused to create %(sku)s: %(error)s")
+            if what == "create"
+            else _("The shop refused to update %(sku)s: %(error)s")
+        ) % values
+        sync_log(
+            customer=shop.customer,
+            shop=shop,
+            run=run,
+            level=Level.ERROR,
+            object_type="product",
+            object_ref=sku,
+            message=message,
+            details={"code": error.code, "data": error.data if isinstance(error.data, dict) else None},
+        )

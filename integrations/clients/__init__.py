@@ -3,6 +3,7 @@
 Clients know nothing of Django or the ORM; they take an injected
 ``requests.Session`` and raise the typed errors of ``integrations.errors``.
 """
+
 from integrations.clients.base import NO_RETRY, HttpClient, RetryPolicy
 from integrations.clients.hogia_smart import HogiaSmartClient, InMemoryTokenCache
 from integrations.clients.woocommerce import BatchItemError, BatchResult, WooCommerceClient

@@ -10,6 +10,7 @@ Subclasses plug in through three hooks: ``_authorise`` (sign or add a header, on
 per attempt), ``_renew_credentials`` (on a 401, once per call) and
 ``_error_details`` (read the remote's error body).
 """
+
 from __future__ import annotations
 
 import json
@@ -46,10 +47,19 @@ Params = Mapping[str, Any] | Sequence[tuple[str, Any]] | None
 DEFAULT_TIMEOUT: Timeout = (5.0, 30.0)
 
 # Query keys whose values are credentials or signatures; their values never reach a log line.
-SECRET_QUERY_KEYS = frozenset({
-    "consumer_key", "consumer_secret", "oauth_consumer_key", "oauth_signature",
-    "oauth_nonce", "client_secret", "access_token", "token", "password",
-})
+SECRET_QUERY_KEYS = frozenset(
+    {
+        "consumer_key",
+        "consumer_secret",
+        "oauth_consumer_key",
+        "oauth_signature",
+        "oauth_nonce",
+        "client_secret",
+        "access_token",
+        "token",
+        "password",
+    }
+)
 _SECRET_IN_TEXT = re.compile(
     r"((?:%s)=)[^&\s'\")]+" % "|".join(sorted(SECRET_QUERY_KEYS, key=len, reverse=True)),
     re.IGNORECASE,
@@ -174,9 +184,7 @@ def encode_query(pairs: QueryPairs) -> str:
 
 def redact_query(pairs: QueryPairs) -> str:
     """The query string for a log line, with credential values replaced by ``***``."""
-    return "&".join(
-        f"{key}={'***' if key.lower() in SECRET_QUERY_KEYS else value}" for key, value in pairs
-    )
+    return "&".join(f"{key}={'***' if key.lower() in SECRET_QUERY_KEYS else value}" for key, value in pairs)
 
 
 def redact_text(text: str) -> str:
@@ -253,8 +261,7 @@ class HttpClient:
 
     # Hooks for the subclasses ---------------------------------------------------------
 
-    def _authorise(self, method: str, url: str, query: QueryPairs,
-                   headers: dict[str, str]) -> QueryPairs:
+    def _authorise(self, method: str, url: str, query: QueryPairs, headers: dict[str, str]) -> QueryPairs:
         """Add credentials for one attempt; may add headers in place; returns the query to send."""
         return query
 
@@ -273,8 +280,15 @@ class HttpClient:
 
     # Paging ------------------------------------------------------------------------------
 
-    def _page_through(self, url: str, *, params_for: Callable[[int], Params], page_size: int,
-                      page_count_header: str, what: str) -> Iterator[Any]:
+    def _page_through(
+        self,
+        url: str,
+        *,
+        params_for: Callable[[int], Params],
+        page_size: int,
+        page_count_header: str,
+        what: str,
+    ) -> Iterator[Any]:
         """Yield the items of page 1, 2, … until the page-count header says the last one.
 
         Without the header, a short (or empty) page is the only sign of the end.
@@ -284,8 +298,12 @@ class HttpClient:
             response = self._request("GET", url, params=params_for(page))
             items = response.data
             if not isinstance(items, list):
-                raise RemoteError(f"Expected a list from {what}, got {type(items).__name__}",
-                                  system=self.system, status=response.status, body=items)
+                raise RemoteError(
+                    f"Expected a list from {what}, got {type(items).__name__}",
+                    system=self.system,
+                    status=response.status,
+                    body=items,
+                )
             yield from items
             page_count = int_header(response.headers, page_count_header)
             if page_count is None:
@@ -341,8 +359,7 @@ class HttpClient:
             call_headers = dict(base_headers)
             # Outside the try: a failure to get credentials (a token call, which has its
             # own retries) or a refusal by a rate gate goes to the caller as it is.
-            sent_query = (self._authorise(method, url, list(query), call_headers)
-                          if authenticate else query)
+            sent_query = self._authorise(method, url, list(query), call_headers) if authenticate else query
             try:
                 return self._send(method, url, sent_query, body, call_headers, attempt)
             except Unauthorised as exc:
@@ -360,13 +377,21 @@ class HttpClient:
                     wait = max(wait, exc.retry_after)
                 if waited + wait > self.retry.max_total_wait:
                     raise
-                logger.info("%s %s %s: %s; retry %d in %.2f s", self.system, method,
-                            self._log_url(url, None), exc, attempt, wait)
+                logger.info(
+                    "%s %s %s: %s; retry %d in %.2f s",
+                    self.system,
+                    method,
+                    self._log_url(url, None),
+                    exc,
+                    attempt,
+                    wait,
+                )
                 self._sleep(wait)
                 waited += wait
 
-    def _send(self, method: str, url: str, sent_query: QueryPairs, body: Any,
-              headers: dict[str, str], attempt: int) -> ApiResponse:
+    def _send(
+        self, method: str, url: str, sent_query: QueryPairs, body: Any, headers: dict[str, str], attempt: int
+    ) -> ApiResponse:
         full_url = f"{url}?{encode_query(sent_query)}" if sent_query else url
         log_url = self._log_url(url, sent_query)
         kwargs: dict[str, Any] = {
@@ -385,27 +410,50 @@ class HttpClient:
             response = self.session.request(method, full_url, **kwargs)
         except requests.exceptions.SSLError as exc:
             logger.debug("%s %s %s -> TLS error (attempt %d)", self.system, method, log_url, attempt)
-            raise RemoteError(f"TLS failure talking to {log_url}: {redact_text(str(exc))[:300]}",
-                              system=self.system) from None
-        except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
-                requests.exceptions.InvalidSchema, requests.exceptions.TooManyRedirects) as exc:
-            raise RemoteError(f"{type(exc).__name__} for {method} {log_url}; check the URL",
-                              system=self.system) from None
-        except (requests.exceptions.Timeout, requests.exceptions.ConnectionError,
-                requests.exceptions.ChunkedEncodingError,
-                requests.exceptions.ContentDecodingError,
-                requests.exceptions.RequestException) as exc:
+            raise RemoteError(
+                f"TLS failure talking to {log_url}: {redact_text(str(exc))[:300]}", system=self.system
+            ) from None
+        except (
+            requests.exceptions.InvalidURL,
+            requests.exceptions.MissingSchema,
+            requests.exceptions.InvalidSchema,
+            requests.exceptions.TooManyRedirects,
+        ) as exc:
+            raise RemoteError(
+                f"{type(exc).__name__} for {method} {log_url}; check the URL", system=self.system
+            ) from None
+        except (
+            requests.exceptions.Timeout,
+            requests.exceptions.ConnectionError,
+            requests.exceptions.ChunkedEncodingError,
+            requests.exceptions.ContentDecodingError,
+            requests.exceptions.RequestException,
+        ) as exc:
             elapsed = (time.monotonic() - started) * 1000
-            logger.debug("%s %s %s -> %s after %.0f ms (attempt %d)", self.system, method, log_url,
-                         type(exc).__name__, elapsed, attempt)
+            logger.debug(
+                "%s %s %s -> %s after %.0f ms (attempt %d)",
+                self.system,
+                method,
+                log_url,
+                type(exc).__name__,
+                elapsed,
+                attempt,
+            )
             # The message of a requests exception repeats the URL, query string included.
             raise RemoteUnavailable(
                 f"{type(exc).__name__} on {method} {log_url}: {redact_text(str(exc))[:300]}",
                 system=self.system,
             ) from None
         elapsed = (time.monotonic() - started) * 1000
-        logger.debug("%s %s %s -> %s in %.0f ms (attempt %d)", self.system, method, log_url,
-                     response.status_code, elapsed, attempt)
+        logger.debug(
+            "%s %s %s -> %s in %.0f ms (attempt %d)",
+            self.system,
+            method,
+            log_url,
+            response.status_code,
+            elapsed,
+            attempt,
+        )
         return self._read(method, log_url, response)
 
     def _read(self, method: str, log_url: str, response: requests.Response) -> ApiResponse:
@@ -416,14 +464,17 @@ class HttpClient:
                 # WordPress answers a PHP fatal error with an empty 200; a GET always has a body.
                 if status == 204 or method != "GET":
                     return ApiResponse(status, response.headers, None)
-                raise RemoteUnavailable(f"Empty answer to {method} {log_url}",
-                                        system=self.system, status=status)
+                raise RemoteUnavailable(
+                    f"Empty answer to {method} {log_url}", system=self.system, status=status
+                )
             try:
                 return ApiResponse(status, response.headers, json_loads(content.decode("utf-8-sig")))
             except (ValueError, UnicodeDecodeError):
                 raise RemoteUnavailable(
                     f"Unreadable JSON in the answer to {method} {log_url}",
-                    system=self.system, status=status, body=_text_excerpt(content),
+                    system=self.system,
+                    status=status,
+                    body=_text_excerpt(content),
                 ) from None
         raise self._error(method, log_url, response)
 
@@ -453,8 +504,9 @@ class HttpClient:
             return NotFound(message, errors=errors, **common)
         if 300 <= status < 400:
             location = response.headers.get("Location", "")
-            return RemoteRejected(f"{method} {log_url} was redirected to {location}; check the URL",
-                                  errors=errors, **common)
+            return RemoteRejected(
+                f"{method} {log_url} was redirected to {location}; check the URL", errors=errors, **common
+            )
         return RemoteRejected(message, errors=errors, **common)
 
     def _log_url(self, url: str, query: QueryPairs | None) -> str:

@@ -7,6 +7,7 @@ every API request so the portal can share a rate budget between shops.
 
 Amounts come back as ``Decimal`` and are sent as exact JSON numbers.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -113,8 +114,15 @@ class HogiaSmartClient(HttpClient):
         token_cache: TokenCache | None = None,
         rate_gate: Callable[[], None] | None = None,
     ):
-        super().__init__(session=session, timeout=timeout, retry=retry, sleep=sleep, jitter=jitter,
-                         clock=clock, verify=verify)
+        super().__init__(
+            session=session,
+            timeout=timeout,
+            retry=retry,
+            sleep=sleep,
+            jitter=jitter,
+            clock=clock,
+            verify=verify,
+        )
         self.api_base = api_base.rstrip("/")
         self.auth_base = (auth_base or api_base).rstrip("/")
         self.organization_id = str(organization_id)
@@ -139,33 +147,37 @@ class HogiaSmartClient(HttpClient):
         return self._fetch_token()
 
     def _fetch_token(self) -> str:
-        form = {"grant_type": "client_credentials", "client_id": self._client_id,
-                "client_secret": self._client_secret}
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": self._client_id,
+            "client_secret": self._client_secret,
+        }
         try:
             # Asking for a token changes nothing on the server, so it is safe to repeat.
-            answer = self._request("POST", f"{self.auth_base}/connect/token", data=form,
-                                   idempotent=True, authenticate=False).data
+            answer = self._request(
+                "POST", f"{self.auth_base}/connect/token", data=form, idempotent=True, authenticate=False
+            ).data
         except RemoteRejected as exc:
             error = exc.body.get("error") if isinstance(exc.body, dict) else None
             if exc.status == 400 and error in _TOKEN_ERRORS_MEANING_BAD_CREDENTIALS:
-                raise Unauthorised(exc.message, system=self.system, status=exc.status,
-                                   code=str(error), body=exc.body) from None
+                raise Unauthorised(
+                    exc.message, system=self.system, status=exc.status, code=str(error), body=exc.body
+                ) from None
             raise
         if not isinstance(answer, Mapping) or not answer.get("access_token"):
-            raise RemoteError("The token endpoint answered without an access_token",
-                              system=self.system)
+            raise RemoteError("The token endpoint answered without an access_token", system=self.system)
         expires_in = float(answer.get("expires_in") or 3600)
         token = str(answer["access_token"])
         lifetime = expires_in - min(TOKEN_MARGIN, expires_in / 2)
         now = self._clock()
-        self._token_cache.set(self.token_cache_key,
-                              {"access_token": token, "expires_at": now + expires_in,
-                               "renew_at": now + lifetime},
-                              lifetime)
+        self._token_cache.set(
+            self.token_cache_key,
+            {"access_token": token, "expires_at": now + expires_in, "renew_at": now + lifetime},
+            lifetime,
+        )
         return token
 
-    def _authorise(self, method: str, url: str, query: QueryPairs,
-                   headers: dict[str, str]) -> QueryPairs:
+    def _authorise(self, method: str, url: str, query: QueryPairs, headers: dict[str, str]) -> QueryPairs:
         token = self._access_token()
         if self._rate_gate is not None:
             self._rate_gate()
@@ -200,8 +212,7 @@ class HogiaSmartClient(HttpClient):
                 return "validation", f"{title} {fields}".strip(), body["errors"]
             if "error" in body:
                 # OAuth token endpoint: {"error": "invalid_client", "error_description": "…"}
-                return (str(body["error"]),
-                        str(body.get("error_description") or body["error"]), body)
+                return (str(body["error"]), str(body.get("error_description") or body["error"]), body)
             message = str(body.get("detail") or body.get("title") or "")
             return "", message, body
         return super()._error_details(status, body)
@@ -217,11 +228,13 @@ class HogiaSmartClient(HttpClient):
 
     def _send_json(self, method: str, resource: str, body: Any) -> Any:
         # Creates carry a sequenceId and updates set absolute values: both are safe to repeat.
-        return self._request(method, self._url(resource), params=self._params(), json=body,
-                             idempotent=True).data
+        return self._request(
+            method, self._url(resource), params=self._params(), json=body, idempotent=True
+        ).data
 
-    def _paginate(self, resource: str, params: Params = None, *,
-                  page_size: int = MAX_PAGE_SIZE) -> Iterator[dict]:
+    def _paginate(
+        self, resource: str, params: Params = None, *, page_size: int = MAX_PAGE_SIZE
+    ) -> Iterator[dict]:
         """Yield every item of a list, following ``X-Pagination-Pagecount``.
 
         ``page_size`` (1–500) is checked at once, before the first request.
@@ -231,9 +244,12 @@ class HogiaSmartClient(HttpClient):
 
     def _pages(self, resource: str, base: QueryPairs, page_size: int) -> Iterator[dict]:
         return self._page_through(
-            self._url(resource), page_size=page_size, page_count_header="X-Pagination-Pagecount",
-            what=resource, params_for=lambda page: self._params(base + [("page", page),
-                                                                        ("pageSize", page_size)]))
+            self._url(resource),
+            page_size=page_size,
+            page_count_header="X-Pagination-Pagecount",
+            what=resource,
+            params_for=lambda page: self._params(base + [("page", page), ("pageSize", page_size)]),
+        )
 
     def _changed_since(self, resource: str, row_version: int, page_size: int) -> Iterator[dict]:
         _check_page_size(page_size)
@@ -244,22 +260,28 @@ class HogiaSmartClient(HttpClient):
         # for page N: an object changed again while we read moves to the end of the feed
         # and would shift page N, skipping an object that the next run would never see.
         while True:
-            response = self._request("GET", self._url(f"{resource}/rowversion"), params=self._params(
-                [("lastKnownRowVersion", cursor), ("page", 1), ("pageSize", page_size)]))
+            response = self._request(
+                "GET",
+                self._url(f"{resource}/rowversion"),
+                params=self._params([("lastKnownRowVersion", cursor), ("page", 1), ("pageSize", page_size)]),
+            )
             items = _as_list(response.data, f"{resource}/rowversion", self.system)
             yield from items
             page_count = int_header(response.headers, "X-Pagination-Pagecount")
-            if not items or (page_count is not None and page_count <= 1) or (
-                    page_count is None and len(items) < page_size):
+            if (
+                not items
+                or (page_count is not None and page_count <= 1)
+                or (page_count is None and len(items) < page_size)
+            ):
                 return
             try:
                 highest = max(int(item["rowVersion"]) for item in items)
             except (KeyError, TypeError, ValueError):
-                raise RemoteError(f"{resource}/rowversion returned an object without rowVersion",
-                                  system=self.system) from None
+                raise RemoteError(
+                    f"{resource}/rowversion returned an object without rowVersion", system=self.system
+                ) from None
             if highest <= cursor:
-                raise RemoteError(f"{resource}/rowversion did not advance past {cursor}",
-                                  system=self.system)
+                raise RemoteError(f"{resource}/rowversion did not advance past {cursor}", system=self.system)
             cursor = highest
 
     # Organisation -----------------------------------------------------------------------
@@ -278,12 +300,19 @@ class HogiaSmartClient(HttpClient):
 
     # Contacts ---------------------------------------------------------------------------
 
-    def contacts_find(self, *, number: str | None = None, email: str | None = None,
-                      identification_number: str | None = None) -> list[dict]:
+    def contacts_find(
+        self, *, number: str | None = None, email: str | None = None, identification_number: str | None = None
+    ) -> list[dict]:
         """Contacts matching every filter given (each an exact match). At least one is required."""
-        params = [(key, value) for key, value in (
-            ("number", number), ("email", email), ("identificationNumber", identification_number),
-        ) if value]
+        params = [
+            (key, value)
+            for key, value in (
+                ("number", number),
+                ("email", email),
+                ("identificationNumber", identification_number),
+            )
+            if value
+        ]
         if not params:
             raise ValueError("give number, email or identification_number")
         return list(self._paginate("contacts", params))
@@ -320,8 +349,7 @@ class HogiaSmartClient(HttpClient):
         """``PATCH`` the fields given."""
         return self._send_json("PATCH", f"articles/{_segment(article_id)}", dict(data))
 
-    def articles_changed_since(self, row_version: int, *,
-                               page_size: int = MAX_PAGE_SIZE) -> Iterator[dict]:
+    def articles_changed_since(self, row_version: int, *, page_size: int = MAX_PAGE_SIZE) -> Iterator[dict]:
         """Articles changed after ``row_version``, oldest change first.
 
         Changes appear after a lag, so keep the watermark a little behind the highest
@@ -331,16 +359,20 @@ class HogiaSmartClient(HttpClient):
 
     # Invoices ---------------------------------------------------------------------------
 
-    def invoice_create(self, invoice: Mapping[str, Any], lines: list[Mapping[str, Any]],
-                       sequence_id: str | uuid.UUID) -> dict:
+    def invoice_create(
+        self, invoice: Mapping[str, Any], lines: list[Mapping[str, Any]], sequence_id: str | uuid.UUID
+    ) -> dict:
         """Create a customer invoice; answers ``{id, invoiceNumber, …}``.
 
         Retried on timeouts, 5xx and 429 with the same ``sequence_id``, which Hogia
         Smart deduplicates (HTTP 200 with the first invoice). Store the id before the
         call so that a retry by a later task also reuses it.
         """
-        body = {"sequenceId": str(sequence_id), "customerInvoice": dict(invoice),
-                "invoiceLines": [dict(line) for line in lines]}
+        body = {
+            "sequenceId": str(sequence_id),
+            "customerInvoice": dict(invoice),
+            "invoiceLines": [dict(line) for line in lines],
+        }
         return self._send_json("POST", "customerinvoices", body)
 
     def invoice_get(self, invoice_id: str) -> dict:
@@ -348,11 +380,9 @@ class HogiaSmartClient(HttpClient):
 
     def invoices_find(self, *, customer_order_number: str) -> list[dict]:
         """Invoices carrying this ``customerOrderNumber`` (the shop's order number)."""
-        return list(self._paginate("customerinvoices",
-                                   [("customerOrderNumber", customer_order_number)]))
+        return list(self._paginate("customerinvoices", [("customerOrderNumber", customer_order_number)]))
 
-    def invoices_changed_since(self, row_version: int, *,
-                               page_size: int = MAX_PAGE_SIZE) -> Iterator[dict]:
+    def invoices_changed_since(self, row_version: int, *, page_size: int = MAX_PAGE_SIZE) -> Iterator[dict]:
         """Invoices changed after ``row_version`` (status, payment, delivery), oldest first."""
         return self._changed_since("customerinvoices", row_version, page_size)
 
@@ -368,7 +398,7 @@ def _segment(value: Any) -> str:
 
 def _as_list(data: Any, resource: str, system: str) -> list:
     if not isinstance(data, list):
-        raise RemoteError(f"Expected a list from {resource}, got {type(data).__name__}",
-                          system=system, body=data)
+        raise RemoteError(
+            f"Expected a list from {resource}, got {type(data).__name__}", system=system, body=data
+        )
     return data
-

@@ -12,6 +12,7 @@ and the signature is checked against what PHP made of that query string:
 - base string: ``METHOD&rawurlencode(url without query)&<pairs>``; key:
   ``consumer_secret + "&"``; ``oauth_version`` is not sent.
 """
+
 from __future__ import annotations
 
 import base64
@@ -39,7 +40,7 @@ def _key_path(key: str) -> tuple[str, list[str]]:
             # PHP keeps an unclosed bracket as part of the name; so do we.
             return key, []
         parts.append(rest[1:end])
-        rest = rest[end + 1:]
+        rest = rest[end + 1 :]
     if rest:
         return key, []
     return base, parts

@@ -5,6 +5,7 @@ WooCommerce's JSON as it comes (money stays a string; a JSON number such as
 ``line_items[].price`` becomes ``Decimal``) and raises the typed errors of
 ``integrations.errors`` with WooCommerce's ``code`` and ``message``.
 """
+
 from __future__ import annotations
 
 import base64
@@ -24,7 +25,6 @@ from integrations.clients.base import (
     QueryPairs,
     RetryPolicy,
     Timeout,
-    int_header,
     json_dumps,
     query_pairs,
     utc_naive_iso,
@@ -109,8 +109,15 @@ class WooCommerceClient(HttpClient):
         signature_method: str = "HMAC-SHA256",
         batch_size: int = MAX_BATCH_ITEMS,
     ):
-        super().__init__(session=session, timeout=timeout, retry=retry, sleep=sleep, jitter=jitter,
-                         clock=clock, verify=verify)
+        super().__init__(
+            session=session,
+            timeout=timeout,
+            retry=retry,
+            sleep=sleep,
+            jitter=jitter,
+            clock=clock,
+            verify=verify,
+        )
         if not base_url.endswith("/"):
             base_url += "/"
         scheme = urlsplit(base_url).scheme.lower()
@@ -136,16 +143,18 @@ class WooCommerceClient(HttpClient):
 
     # Plumbing ---------------------------------------------------------------------------
 
-    def _authorise(self, method: str, url: str, query: QueryPairs,
-                   headers: dict[str, str]) -> QueryPairs:
+    def _authorise(self, method: str, url: str, query: QueryPairs, headers: dict[str, str]) -> QueryPairs:
         if self.uses_oauth:
-            return oauth1_sign(method=method, url=url, params=query,
-                               consumer_key=self._consumer_key,
-                               consumer_secret=self._consumer_secret,
-                               signature_method=self.signature_method)
+            return oauth1_sign(
+                method=method,
+                url=url,
+                params=query,
+                consumer_key=self._consumer_key,
+                consumer_secret=self._consumer_secret,
+                signature_method=self.signature_method,
+            )
         if self.keys_in_query:
-            return query + [("consumer_key", self._consumer_key),
-                            ("consumer_secret", self._consumer_secret)]
+            return query + [("consumer_key", self._consumer_key), ("consumer_secret", self._consumer_secret)]
         pair = f"{self._consumer_key}:{self._consumer_secret}".encode("utf-8")
         headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
         return query
@@ -189,8 +198,12 @@ class WooCommerceClient(HttpClient):
 
     def _pages(self, path: str, base: QueryPairs, per_page: int) -> Iterator[dict]:
         return self._page_through(
-            self._url(path), page_size=per_page, page_count_header="X-WP-TotalPages", what=path,
-            params_for=lambda page: base + [("per_page", str(per_page)), ("page", str(page))])
+            self._url(path),
+            page_size=per_page,
+            page_count_header="X-WP-TotalPages",
+            what=path,
+            params_for=lambda page: base + [("per_page", str(per_page)), ("page", str(page))],
+        )
 
     # Store ------------------------------------------------------------------------------
 
@@ -252,8 +265,11 @@ class WooCommerceClient(HttpClient):
 
     def order_note_create(self, order_id: int, note: str, customer_note: bool = False) -> dict:
         """Add a note. With ``customer_note=True`` WooCommerce e-mails it to the customer."""
-        return self._request("POST", self._url(f"orders/{int(order_id)}/notes"),
-                             json={"note": note, "customer_note": customer_note}).data
+        return self._request(
+            "POST",
+            self._url(f"orders/{int(order_id)}/notes"),
+            json={"note": note, "customer_note": customer_note},
+        ).data
 
     def order_notes(self, order_id: int, *, kind: str = "any") -> list[dict]:
         """The order's notes, newest first, all in one list (the notes controller does not page);
@@ -272,12 +288,15 @@ class WooCommerceClient(HttpClient):
     def shipment_trackings(self, order_id: int, *, namespace: str) -> list[dict]:
         """The order's tracking items under a Shipment Tracking namespace (``wc-shipment-tracking/v3``
         for the WooCommerce extension, ``wc-ast/v3`` for Advanced Shipment Tracking)."""
-        return list(self._request("GET", self._wp_json(
-            f"{namespace}/orders/{int(order_id)}/shipment-trackings")).data or [])
+        return list(
+            self._request("GET", self._wp_json(f"{namespace}/orders/{int(order_id)}/shipment-trackings")).data
+            or []
+        )
 
     def shipment_tracking_create(self, order_id: int, data: dict, *, namespace: str) -> dict:
-        return self._request("POST", self._wp_json(f"{namespace}/orders/{int(order_id)}/shipment-trackings"),
-                             json=data).data
+        return self._request(
+            "POST", self._wp_json(f"{namespace}/orders/{int(order_id)}/shipment-trackings"), json=data
+        ).data
 
     def fulfillments(self, order_id: int) -> list[dict]:
         """WooCommerce's own order fulfillments (a feature shops switch on; absent otherwise)."""
@@ -292,8 +311,9 @@ class WooCommerceClient(HttpClient):
 
     # Products ---------------------------------------------------------------------------
 
-    def products_iter(self, *, modified_after: datetime | None = None, per_page: int = MAX_PER_PAGE,
-                      **filters: Any) -> Iterator[dict]:
+    def products_iter(
+        self, *, modified_after: datetime | None = None, per_page: int = MAX_PER_PAGE, **filters: Any
+    ) -> Iterator[dict]:
         """Yield products (parents, not variations); filters as in the API (``status``, ``type``, …)."""
         params: list[tuple[str, Any]] = []
         if modified_after is not None:
@@ -301,11 +321,13 @@ class WooCommerceClient(HttpClient):
         params += _filter_pairs(filters, gmt_sent=modified_after is not None)
         return self._paginate("products", params, per_page=per_page)
 
-    def variations_iter(self, product_id: int, *, per_page: int = MAX_PER_PAGE,
-                        **filters: Any) -> Iterator[dict]:
+    def variations_iter(
+        self, product_id: int, *, per_page: int = MAX_PER_PAGE, **filters: Any
+    ) -> Iterator[dict]:
         """Yield the variations of a variable product (where its prices and stock live)."""
-        return self._paginate(f"products/{int(product_id)}/variations", _filter_pairs(filters),
-                              per_page=per_page)
+        return self._paginate(
+            f"products/{int(product_id)}/variations", _filter_pairs(filters), per_page=per_page
+        )
 
     def product_get(self, product_id: int) -> dict:
         """A product, or a variation by its own id (WooCommerce serves both on ``/products/{id}``)."""
@@ -327,13 +349,14 @@ class WooCommerceClient(HttpClient):
                 wanted.append(sku)
         found: dict[int, dict] = {}
         for start in range(0, len(wanted), SKU_CHUNK):
-            chunk = wanted[start:start + SKU_CHUNK]
+            chunk = wanted[start : start + SKU_CHUNK]
             for product in self._paginate("products", [("sku", ",".join(chunk))]):
                 found.setdefault(product["id"], product)
         return list(found.values())
 
-    def products_batch(self, *, create: Sequence[dict] = (), update: Sequence[dict] = (),
-                       delete: Sequence[int] = ()) -> BatchResult:
+    def products_batch(
+        self, *, create: Sequence[dict] = (), update: Sequence[dict] = (), delete: Sequence[int] = ()
+    ) -> BatchResult:
         """Create, update and delete products in requests of at most ``batch_size`` items.
 
         Never retried after a timeout or 5xx: part of a batch may have been applied,
@@ -341,13 +364,20 @@ class WooCommerceClient(HttpClient):
         """
         return self._batch("products/batch", create, update, delete)
 
-    def variations_batch(self, product_id: int, *, create: Sequence[dict] = (),
-                         update: Sequence[dict] = (), delete: Sequence[int] = ()) -> BatchResult:
+    def variations_batch(
+        self,
+        product_id: int,
+        *,
+        create: Sequence[dict] = (),
+        update: Sequence[dict] = (),
+        delete: Sequence[int] = (),
+    ) -> BatchResult:
         """As ``products_batch``, for the variations of one variable product."""
         return self._batch(f"products/{int(product_id)}/variations/batch", create, update, delete)
 
-    def _batch(self, path: str, create: Sequence[dict], update: Sequence[dict],
-               delete: Sequence[int]) -> BatchResult:
+    def _batch(
+        self, path: str, create: Sequence[dict], update: Sequence[dict], delete: Sequence[int]
+    ) -> BatchResult:
         for position, item in enumerate(update):
             if not item.get("id"):
                 raise ValueError(f"update[{position}] has no id")
@@ -355,12 +385,14 @@ class WooCommerceClient(HttpClient):
             # WooCommerce skips id 0 silently, which would shift the answers against the items.
             if not int(item_id):
                 raise ValueError(f"delete[{position}] is 0")
-        queue = ([("create", i, item) for i, item in enumerate(create)]
-                 + [("update", i, item) for i, item in enumerate(update)]
-                 + [("delete", i, int(item)) for i, item in enumerate(delete)])
+        queue = (
+            [("create", i, item) for i, item in enumerate(create)]
+            + [("update", i, item) for i, item in enumerate(update)]
+            + [("delete", i, int(item)) for i, item in enumerate(delete)]
+        )
         result = BatchResult()
         for start in range(0, len(queue), self.batch_size):
-            chunk = queue[start:start + self.batch_size]
+            chunk = queue[start : start + self.batch_size]
             body: dict[str, list] = {}
             for kind, _, item in chunk:
                 body.setdefault(kind, []).append(item)
@@ -373,20 +405,27 @@ class WooCommerceClient(HttpClient):
                     raise RemoteError(
                         f"Batch answer has {len(returned)} {kind} results for {len(sent)} items; "
                         "re-read before retrying",
-                        system=self.system, body=answer)
-                target = getattr(result, {"create": "created", "update": "updated",
-                                          "delete": "deleted"}[kind])
-                for (index, item), obj in zip(sent, returned):
+                        system=self.system,
+                        body=answer,
+                    )
+                target = getattr(
+                    result, {"create": "created", "update": "updated", "delete": "deleted"}[kind]
+                )
+                for (index, _item), obj in zip(sent, returned):
                     error = obj.get("error") if isinstance(obj, dict) else None
                     if error:
                         data = error.get("data")
-                        result.errors.append(BatchItemError(
-                            kind=kind, index=index, id=int(obj.get("id") or 0),
-                            code=str(error.get("code") or ""),
-                            message=str(error.get("message") or ""),
-                            status=data.get("status") if isinstance(data, dict) else None,
-                            data=data,
-                        ))
+                        result.errors.append(
+                            BatchItemError(
+                                kind=kind,
+                                index=index,
+                                id=int(obj.get("id") or 0),
+                                code=str(error.get("code") or ""),
+                                message=str(error.get("message") or ""),
+                                status=data.get("status") if isinstance(data, dict) else None,
+                                data=data,
+                            )
+                        )
                     else:
                         target[index] = obj
         return result
@@ -411,11 +450,17 @@ class WooCommerceClient(HttpClient):
     def webhooks_list(self) -> list[dict]:
         return list(self._paginate("webhooks"))
 
-    def webhook_create(self, *, name: str, topic: str, delivery_url: str, secret: str,
-                       status: str = "active") -> dict:
+    def webhook_create(
+        self, *, name: str, topic: str, delivery_url: str, secret: str, status: str = "active"
+    ) -> dict:
         """Create a webhook; WooCommerce then pings ``delivery_url`` with an unsigned form POST."""
-        body = {"name": name, "topic": topic, "delivery_url": delivery_url,
-                "secret": secret, "status": status}
+        body = {
+            "name": name,
+            "topic": topic,
+            "delivery_url": delivery_url,
+            "secret": secret,
+            "status": status,
+        }
         return self._request("POST", self._url("webhooks"), json=body).data
 
     def webhook_update(self, webhook_id: int, data: dict) -> dict:
@@ -453,4 +498,3 @@ def _filter_pairs(filters: dict[str, Any], *, gmt_sent: bool = False) -> list[tu
     if has_date and not gmt_sent and "dates_are_gmt" not in filters:
         pairs.append(("dates_are_gmt", True))
     return pairs
-

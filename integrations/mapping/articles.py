@@ -19,6 +19,7 @@ rounded half up to whole öre, and the other way ``gross / (1 + VAT)``.
 Hashes: ``content_hash`` is sha256 over canonical JSON of a mapped payload; the flows
 write only when it differs from the hash of what they last wrote.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -36,7 +37,10 @@ CENT = Decimal("0.01")
 HUNDRED = Decimal(100)
 # Used only when the shop's /taxes cannot be read: WooCommerce's Swedish set-up.
 DEFAULT_TAX_CLASS_RATES: dict[str, Decimal] = {
-    "standard": Decimal(25), "reduced-rate": Decimal(12), "books": Decimal(6), "zero-rate": Decimal(0),
+    "standard": Decimal(25),
+    "reduced-rate": Decimal(12),
+    "books": Decimal(6),
+    "zero-rate": Decimal(0),
 }
 # WooCommerce stock statuses the portal sets; "onbackorder" is the shop's own business.
 IN_STOCK, OUT_OF_STOCK = "instock", "outofstock"
@@ -45,8 +49,13 @@ NO_CAMPAIGN = {"sale_price": "", "date_on_sale_from": "", "date_on_sale_to": ""}
 
 def content_hash(payload: Mapping[str, Any]) -> str:
     """sha256 of the payload as canonical JSON (sorted keys, Decimals as their text)."""
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      default=lambda value: format(value, "f") if isinstance(value, Decimal) else str(value))
+    text = json.dumps(
+        payload,
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        default=lambda value: format(value, "f") if isinstance(value, Decimal) else str(value),
+    )
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -80,6 +89,7 @@ def shop_price(net: Decimal, *, vat_percent: Decimal, prices_include_tax: bool) 
 
 
 # -- taxes --------------------------------------------------------------------------------------
+
 
 @dataclass
 class ShopTaxes:
@@ -123,6 +133,7 @@ class ShopTaxes:
 
 # -- WooCommerce -> Hogia Smart ----------------------------------------------------------------
 
+
 class NotMappable(ValueError):
     """A product that cannot become an article; ``reason`` is for support."""
 
@@ -132,14 +143,15 @@ class NotMappable(ValueError):
 
 
 def variation_name(parent: Mapping[str, Any], variation: Mapping[str, Any]) -> str:
-    """"Product - S, Red": the parent's name and the variation's attribute values."""
+    """ "Product - S, Red": the parent's name and the variation's attribute values."""
     values = [str(a.get("option")) for a in variation.get("attributes") or [] if a.get("option")]
     base = str(parent.get("name") or variation.get("name") or "").strip()
     return f"{base} - {', '.join(values)}" if values else base
 
 
-def _stock_keeper(product: Mapping[str, Any],
-                  parent: Mapping[str, Any] | None = None) -> Mapping[str, Any] | None:
+def _stock_keeper(
+    product: Mapping[str, Any], parent: Mapping[str, Any] | None = None
+) -> Mapping[str, Any] | None:
     """The product whose stock a product or variation sells from, None when the shop keeps none.
 
     A variation's ``manage_stock`` is "parent" when it sells from its parent's stock
@@ -153,9 +165,13 @@ def _stock_keeper(product: Mapping[str, Any],
     return None
 
 
-def article_from_product(product: Mapping[str, Any], *, taxes: ShopTaxes,
-                         parent: Mapping[str, Any] | None = None,
-                         prices_include_tax: bool | None = None) -> dict:
+def article_from_product(
+    product: Mapping[str, Any],
+    *,
+    taxes: ShopTaxes,
+    parent: Mapping[str, Any] | None = None,
+    prices_include_tax: bool | None = None,
+) -> dict:
     """The Hogia article for a simple product, or for a variation of ``parent``.
 
     Always number, name, VAT, unit and whether it is a stock article. ``prices_include_tax``
@@ -166,7 +182,9 @@ def article_from_product(product: Mapping[str, Any], *, taxes: ShopTaxes,
     if not sku:
         raise NotMappable(_("The product has no SKU (article number): give it one in the shop."))
     if len(sku) > 40:
-        raise NotMappable(_("The SKU %(sku)r is longer than the 40 characters Hogia Smart takes.") % {"sku": sku})
+        raise NotMappable(
+            _("The SKU %(sku)r is longer than the 40 characters Hogia Smart takes.") % {"sku": sku}
+        )
     if product.get("type") == "variable":
         raise NotMappable(_("A variable product is not an article; its variations are."))
     source = dict(product)
@@ -174,13 +192,19 @@ def article_from_product(product: Mapping[str, Any], *, taxes: ShopTaxes,
         source["tax_class"] = parent.get("tax_class")
     vat = taxes.vat_percent(source)
     if vat is None:
-        raise NotMappable(_("The shop has no rate for tax class %(tax_class)r.") % {
-            "tax_class": source.get("tax_class")})
+        raise NotMappable(
+            _("The shop has no rate for tax class %(tax_class)r.") % {"tax_class": source.get("tax_class")}
+        )
     name = variation_name(parent, product) if parent is not None else str(product.get("name") or "").strip()
     keeper = _stock_keeper(product, parent)
     # Said either way: an article created without it is a stock article in Hogia Smart.
-    article: dict[str, Any] = {"number": sku, "name": name or sku, "unit": UNIT, "vatPercent": vat,
-                               "isStockArticle": keeper is not None}
+    article: dict[str, Any] = {
+        "number": sku,
+        "name": name or sku,
+        "unit": UNIT,
+        "vatPercent": vat,
+        "isStockArticle": keeper is not None,
+    }
     if prices_include_tax is not None:
         regular = decimal_or_none(product.get("regular_price"))
         if regular is not None:
@@ -192,6 +216,7 @@ def article_from_product(product: Mapping[str, Any], *, taxes: ShopTaxes,
 
 
 # -- Hogia Smart -> WooCommerce ----------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Switches:
@@ -207,8 +232,9 @@ class Switches:
         return self.name or self.prices or self.campaign or self.stock
 
 
-def campaign_fields(prices: Mapping[str, Any], *, vat_percent: Decimal, prices_include_tax: bool,
-                    today: date) -> dict:
+def campaign_fields(
+    prices: Mapping[str, Any], *, vat_percent: Decimal, prices_include_tax: bool, today: date
+) -> dict:
     """``sale_price`` and its dates from a Hogia campaign; all three cleared when there is none."""
     campaign = decimal_or_none(prices.get("campaign"))
     starts, ends = _day(prices.get("campaignFrom")), _day(prices.get("campaignTo"))
@@ -245,8 +271,14 @@ def stock_fields(article: Mapping[str, Any], *, quantity: int | None = None) -> 
     return {"manage_stock": True, "stock_quantity": quantity}
 
 
-def shop_fields_from_article(article: Mapping[str, Any], *, switches: Switches, prices_include_tax: bool,
-                             stock_quantity: int | None = None, today: date | None = None) -> dict:
+def shop_fields_from_article(
+    article: Mapping[str, Any],
+    *,
+    switches: Switches,
+    prices_include_tax: bool,
+    stock_quantity: int | None = None,
+    today: date | None = None,
+) -> dict:
     """The product/variation fields the switches allow, as WooCommerce takes them.
 
     ``today`` (default: today in the portal's time zone, Europe/Stockholm) decides whether
@@ -259,28 +291,55 @@ def shop_fields_from_article(article: Mapping[str, Any], *, switches: Switches, 
         fields["name"] = str(article.get("name") or article.get("number"))
     if switches.prices:
         ordinary = decimal_or_none(prices.get("ordinary"))
-        fields["regular_price"] = ("" if ordinary is None else
-                                   shop_price(ordinary, vat_percent=vat, prices_include_tax=prices_include_tax))
+        fields["regular_price"] = (
+            ""
+            if ordinary is None
+            else shop_price(ordinary, vat_percent=vat, prices_include_tax=prices_include_tax)
+        )
     if switches.campaign:
-        fields.update(campaign_fields(prices, vat_percent=vat, prices_include_tax=prices_include_tax,
-                                      today=today or timezone.localdate()))
+        fields.update(
+            campaign_fields(
+                prices,
+                vat_percent=vat,
+                prices_include_tax=prices_include_tax,
+                today=today or timezone.localdate(),
+            )
+        )
     if switches.stock:
         fields.update(stock_fields(article, quantity=stock_quantity))
     return fields
 
 
-def new_product_from_article(article: Mapping[str, Any], *, taxes: ShopTaxes, switches: Switches,
-                             prices_include_tax: bool, stock_quantity: int | None = None,
-                             today: date | None = None) -> dict:
+def new_product_from_article(
+    article: Mapping[str, Any],
+    *,
+    taxes: ShopTaxes,
+    switches: Switches,
+    prices_include_tax: bool,
+    stock_quantity: int | None = None,
+    today: date | None = None,
+) -> dict:
     """A new simple product for an article marked "send to webshop" (flow 2, initial sync case 2)."""
     vat = decimal_or_none(article.get("vatPercent")) or Decimal(0)
     tax_class = taxes.tax_class(vat)
     if tax_class is None:
-        raise NotMappable(_("The shop has no tax class with %(vat)s %% VAT.") % {"vat": formats.localize(vat)})
-    product = {"type": "simple", "status": "publish", "sku": str(article["number"]),
-               "name": str(article.get("name") or article["number"]), "tax_class": tax_class}
-    product.update(shop_fields_from_article(
-        article, switches=Switches(name=False, prices=True, campaign=switches.campaign,
-                                   stock=switches.stock),
-        prices_include_tax=prices_include_tax, stock_quantity=stock_quantity, today=today))
+        raise NotMappable(
+            _("The shop has no tax class with %(vat)s %% VAT.") % {"vat": formats.localize(vat)}
+        )
+    product = {
+        "type": "simple",
+        "status": "publish",
+        "sku": str(article["number"]),
+        "name": str(article.get("name") or article["number"]),
+        "tax_class": tax_class,
+    }
+    product.update(
+        shop_fields_from_article(
+            article,
+            switches=Switches(name=False, prices=True, campaign=switches.campaign, stock=switches.stock),
+            prices_include_tax=prices_include_tax,
+            stock_quantity=stock_quantity,
+            today=today,
+        )
+    )
     return product

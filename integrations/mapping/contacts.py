@@ -5,6 +5,7 @@ finds the contact with ``HogiaSmartClient.contacts_find(**hogia_contact_filters(
 (or, for the shop's customer number, through its own binding), and creates a missing
 one from ``hogia_contact_body(order)``.
 """
+
 from __future__ import annotations
 
 import re
@@ -63,8 +64,10 @@ def buyer_key(order: dict, *, policy: str) -> BuyerKey:
         missing = "has neither an organisation number nor an e-mail address"
     else:
         missing = "has no e-mail address"
-    raise ValueError(f"order {number} {missing}, so its buyer cannot be matched to a customer in "
-                     "Hogia Smart; add it in WooCommerce, then retry.")
+    raise ValueError(
+        f"order {number} {missing}, so its buyer cannot be matched to a customer in "
+        "Hogia Smart; add it in WooCommerce, then retry."
+    )
 
 
 def hogia_contact_filters(key: BuyerKey) -> dict:
@@ -96,8 +99,10 @@ def hogia_contact_body(order: dict) -> dict:
     company = _text(billing.get("company"))
     given, sur = _text(billing.get("first_name")), _text(billing.get("last_name"))
     if not (company or given or sur):
-        raise ValueError(f"order {order.get('number') or order.get('id')} has neither a company nor a "
-                         "buyer name; Hogia Smart needs one to create the customer.")
+        raise ValueError(
+            f"order {order.get('number') or order.get('id')} has neither a company nor a "
+            "buyer name; Hogia Smart needs one to create the customer."
+        )
     country = _text(billing.get("country")).upper() or None
     addresses = []
     billing_address = _address("Billing", billing)
@@ -116,8 +121,11 @@ def hogia_contact_body(order: dict) -> dict:
         "countryCode": country,
         "identificationNumber": organisation_number(order),
         "addresses": addresses,
-        "customer": {"isActive": True, "paymentTerms": DEFAULT_PAYMENT_TERMS_DAYS,
-                     "currencyCode": order.get("currency") or "SEK"},
+        "customer": {
+            "isActive": True,
+            "paymentTerms": DEFAULT_PAYMENT_TERMS_DAYS,
+            "currencyCode": order.get("currency") or "SEK",
+        },
     }
 
 
@@ -141,16 +149,20 @@ def organisation_number(order: dict) -> str | None:
     if len(digits) == 12 and digits[:2] in ("16", "18", "19", "20"):
         digits = digits[2:]
     if len(digits) != 10:
-        raise ValueError(f"order {order.get('number') or order.get('id')} has organisation number {raw!r}, "
-                         "which is not 10 digits (NNNNNN-NNNN); correct it in WooCommerce.")
+        raise ValueError(
+            f"order {order.get('number') or order.get('id')} has organisation number {raw!r}, "
+            "which is not 10 digits (NNNNNN-NNNN); correct it in WooCommerce."
+        )
     return f"{digits[:6]}-{digits[6:]}"
 
 
 def _org_number_field(order: dict) -> str:
     meta = {m.get("key"): m.get("value") for m in order.get("meta_data") or [] if isinstance(m, dict)}
     billing = order.get("billing") or {}
-    for value in (*(meta.get(key) for key in ORG_NUMBER_META_KEYS),
-                  *(billing.get(key) for key in ORG_NUMBER_BILLING_KEYS)):
+    for value in (
+        *(meta.get(key) for key in ORG_NUMBER_META_KEYS),
+        *(billing.get(key) for key in ORG_NUMBER_BILLING_KEYS),
+    ):
         if _text(value):
             return _text(value)
     return ""

@@ -17,6 +17,7 @@ How the invoice is made to equal the order, to the öre:
   rounding line makes the invoice total equal the order total; a difference larger
   than ``max_rounding`` blocks the invoice instead.
 """
+
 from __future__ import annotations
 
 import re
@@ -25,9 +26,9 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 CENT = Decimal("0.01")
-UNIT_PRICE_STEP = Decimal("0.0001")   # the contract: unitPrice has at most 4 decimals
-QUANTITY_STEP = Decimal("0.001")      # quantity at most 3
-DISCOUNT_STEP = Decimal("0.01")       # discountPercent at most 2
+UNIT_PRICE_STEP = Decimal("0.0001")  # the contract: unitPrice has at most 4 decimals
+QUANTITY_STEP = Decimal("0.001")  # quantity at most 3
+DISCOUNT_STEP = Decimal("0.01")  # discountPercent at most 2
 HUNDRED = Decimal(100)
 ZERO = Decimal("0.00")
 
@@ -37,7 +38,13 @@ SWEDISH_VAT_RATES = (Decimal(25), Decimal(12), Decimal(6), Decimal(0))
 RATE_SNAP_TOLERANCE = Decimal("0.5")
 
 ITEM, SHIPPING, FEE, DISCOUNT, ROUNDING, LINE_ROUNDING = (
-    "item", "shipping", "fee", "discount", "rounding", "line_rounding")
+    "item",
+    "shipping",
+    "fee",
+    "discount",
+    "rounding",
+    "line_rounding",
+)
 
 _PERCENT_IN_NAME = re.compile(r"(\d+(?:[.,]\d+)?)\s*%")
 
@@ -109,8 +116,9 @@ class InvoiceBlocked(Exception):
     ``invoice_gross``. ``as_text()`` renders the reason and that table.
     """
 
-    def __init__(self, reason: str, *, order_totals: RateTotals | None = None,
-                 invoice_totals: RateTotals | None = None):
+    def __init__(
+        self, reason: str, *, order_totals: RateTotals | None = None, invoice_totals: RateTotals | None = None
+    ):
         super().__init__(reason)
         self.reason = reason
         self.order_totals = order_totals
@@ -123,8 +131,10 @@ class InvoiceBlocked(Exception):
         rows = [f"{'VAT rate':<8}{'order net':>12}{'order VAT':>12}{'invoice net':>14}{'invoice VAT':>14}"]
         for row in self.diff:
             label = "total" if row["rate"] == "total" else f"{_plain(row['rate'])} %"
-            line = (f"{label:<8}{row['order_net']:>12}{row['order_vat']:>12}"
-                    f"{row['invoice_net']:>14}{row['invoice_vat']:>14}")
+            line = (
+                f"{label:<8}{row['order_net']:>12}{row['order_vat']:>12}"
+                f"{row['invoice_net']:>14}{row['invoice_vat']:>14}"
+            )
             if row["rate"] == "total":
                 line += f"   (order total {row['order_gross']}, invoice {row['invoice_gross']})"
             rows.append(line)
@@ -144,8 +154,12 @@ def order_vat_totals(order: dict) -> RateTotals:
     when a rate cannot be told or is not a Swedish VAT rate.
     """
     rates = _RateBook(order.get("tax_lines") or [], _order_lines(order))
-    totals, problems = _document_totals(rates, _order_lines(order), order.get("tax_lines") or [],
-                                        gross=_money(order.get("total"), "order total"))
+    totals, problems = _document_totals(
+        rates,
+        _order_lines(order),
+        order.get("tax_lines") or [],
+        gross=_money(order.get("total"), "order total"),
+    )
     if rates.problems or problems:
         raise InvoiceBlocked(_sentences(rates.problems + problems))
     return totals
@@ -168,8 +182,10 @@ def hogia_invoice_totals(lines: list[InvoiceLine], *, prices_include_vat: bool =
         amount = _round(line.quantity * line.unit_price * (1 - line.discount_percent / HUNDRED))
         net = _round(amount / (1 + rate / HUNDRED)) if prices_include_vat else amount
         net_by_rate[rate] = net_by_rate.get(rate, ZERO) + net
-    by_rate = {rate: (net_by_rate[rate], _round(net_by_rate[rate] * rate / HUNDRED))
-               for rate in sorted(net_by_rate, reverse=True)}
+    by_rate = {
+        rate: (net_by_rate[rate], _round(net_by_rate[rate] * rate / HUNDRED))
+        for rate in sorted(net_by_rate, reverse=True)
+    }
     net = sum((n for n, _ in by_rate.values()), ZERO)
     vat = sum((v for _, v in by_rate.values()), ZERO)
     return RateTotals(by_rate=by_rate, net=net, vat=vat, gross=net + vat)
@@ -178,9 +194,13 @@ def hogia_invoice_totals(lines: list[InvoiceLine], *, prices_include_vat: bool =
 # -- invoice and credit ------------------------------------------------------------------------
 
 
-def invoice_from_order(order: dict, *, articles: InvoiceArticles = InvoiceArticles(),
-                       max_rounding: Decimal = Decimal("1.00"),
-                       text_lines_without_sku: bool = False) -> InvoiceDraft:
+def invoice_from_order(
+    order: dict,
+    *,
+    articles: InvoiceArticles = InvoiceArticles(),
+    max_rounding: Decimal = Decimal("1.00"),
+    text_lines_without_sku: bool = False,
+) -> InvoiceDraft:
     """The invoice for a WooCommerce order, predicted to total exactly the order's ``total``.
 
     Lines: one per item (article = SKU, unit price = net ``subtotal`` / quantity), one
@@ -206,11 +226,15 @@ def invoice_from_order(order: dict, *, articles: InvoiceArticles = InvoiceArticl
         sku = (item.get("sku") or "").strip()
         if not sku and text_lines_without_sku:
             without_sku.append(name)
-            warnings.append(f"{name} has no SKU (article number) in the shop: posted as a text line "
-                            "without an article, so Hogia Smart's stock does not change for it.")
+            warnings.append(
+                f"{name} has no SKU (article number) in the shop: posted as a text line "
+                "without an article, so Hogia Smart's stock does not change for it."
+            )
         elif not sku:
-            problems.append(f"{name} has no SKU (article number) in the shop: give the product a SKU "
-                            "that exists as an article in Hogia Smart, then retry.")
+            problems.append(
+                f"{name} has no SKU (article number) in the shop: give the product a SKU "
+                "that exists as an article in Hogia Smart, then retry."
+            )
         subtotal = _money(item.get("subtotal"), f"subtotal of {name}")
         total = _money(item.get("total"), f"total of {name}")
         quantity = _quantity(item.get("quantity"), name, problems)
@@ -219,9 +243,16 @@ def invoice_from_order(order: dict, *, articles: InvoiceArticles = InvoiceArticl
             quantity = None
         if rate is None or (not sku and not text_lines_without_sku) or quantity is None:
             continue
-        lines += _priced_lines(article_number=sku or None, description=name, quantity=quantity,
-                               net=subtotal, rate=rate, kind=ITEM, source_id=item.get("id"),
-                               articles=articles)
+        lines += _priced_lines(
+            article_number=sku or None,
+            description=name,
+            quantity=quantity,
+            net=subtotal,
+            rate=rate,
+            kind=ITEM,
+            source_id=item.get("id"),
+            articles=articles,
+        )
         if total != subtotal:
             discount_by_rate[rate] = discount_by_rate.get(rate, ZERO) + (total - subtotal)
 
@@ -229,32 +260,51 @@ def invoice_from_order(order: dict, *, articles: InvoiceArticles = InvoiceArticl
     description = f"Rabatt ({', '.join(codes)})" if codes else "Rabatt"
     for rate in sorted(discount_by_rate, reverse=True):
         if discount_by_rate[rate]:
-            lines.append(InvoiceLine(article_number=articles.discount, description=description,
-                                     quantity=Decimal(1), unit_price=discount_by_rate[rate],
-                                     vat_percent=rate, kind=DISCOUNT))
+            lines.append(
+                InvoiceLine(
+                    article_number=articles.discount,
+                    description=description,
+                    quantity=Decimal(1),
+                    unit_price=discount_by_rate[rate],
+                    vat_percent=rate,
+                    kind=DISCOUNT,
+                )
+            )
 
     lines += _charge_lines(order, rates, articles, problems, sign=1)
 
     if rates.problems or problems:
         raise InvoiceBlocked(_sentences(rates.problems + problems))
-    order_totals, total_problems = _document_totals(rates, _order_lines(order), tax_lines,
-                                                    gross=_money(order.get("total"), "order total"))
+    order_totals, total_problems = _document_totals(
+        rates, _order_lines(order), tax_lines, gross=_money(order.get("total"), "order total")
+    )
     if total_problems:
         raise InvoiceBlocked(_sentences(total_problems))
     number = str(order.get("number") or order.get("id"))
     draft = _balanced_draft(
-        lines, order_totals, articles=articles, max_rounding=max_rounding, credit=False,
-        currency=order.get("currency") or "SEK", customer_order_number=number,
+        lines,
+        order_totals,
+        articles=articles,
+        max_rounding=max_rounding,
+        credit=False,
+        currency=order.get("currency") or "SEK",
+        customer_order_number=number,
         your_reference=f"WooCommerce order {number}",
-        shop_prices_include_tax=bool(order.get("prices_include_tax")))
+        shop_prices_include_tax=bool(order.get("prices_include_tax")),
+    )
     draft.warnings = warnings + draft.warnings
     draft.without_sku = without_sku
     return draft
 
 
-def credit_from_refund(order: dict, refund: dict, *, articles: InvoiceArticles = InvoiceArticles(),
-                       max_rounding: Decimal = Decimal("1.00"),
-                       text_lines_without_sku: bool = False) -> InvoiceDraft:
+def credit_from_refund(
+    order: dict,
+    refund: dict,
+    *,
+    articles: InvoiceArticles = InvoiceArticles(),
+    max_rounding: Decimal = Decimal("1.00"),
+    text_lines_without_sku: bool = False,
+) -> InvoiceDraft:
     """The credit invoice for one WooCommerce refund of ``order``.
 
     Lines carry negative quantities and positive unit prices (the contract's credit
@@ -273,9 +323,11 @@ def credit_from_refund(order: dict, refund: dict, *, articles: InvoiceArticles =
     if not refund_lines:
         raise InvoiceBlocked(
             f"refund of {amount} {currency} has no lines, so its VAT cannot be split; book a credit "
-            "invoice by hand in Hogia Smart or refund per line in WooCommerce")
-    rates = _RateBook((order.get("tax_lines") or []) + (refund.get("tax_lines") or []),
-                      _order_lines(order) + refund_lines)
+            "invoice by hand in Hogia Smart or refund per line in WooCommerce"
+        )
+    rates = _RateBook(
+        (order.get("tax_lines") or []) + (refund.get("tax_lines") or []), _order_lines(order) + refund_lines
+    )
     originals = {item.get("id"): item for item in order.get("line_items") or []}
     problems: list[str] = []
     lines: list[InvoiceLine] = []
@@ -292,37 +344,68 @@ def credit_from_refund(order: dict, refund: dict, *, articles: InvoiceArticles =
         if quantity == 0:
             # Money back without goods back: a price reduction, not a return to stock.
             if total:
-                lines.append(InvoiceLine(article_number=articles.discount, description=f"Prisavdrag {name}",
-                                         quantity=Decimal(-1), unit_price=-total, vat_percent=rate,
-                                         kind=DISCOUNT, source_id=original_id))
+                lines.append(
+                    InvoiceLine(
+                        article_number=articles.discount,
+                        description=f"Prisavdrag {name}",
+                        quantity=Decimal(-1),
+                        unit_price=-total,
+                        vat_percent=rate,
+                        kind=DISCOUNT,
+                        source_id=original_id,
+                    )
+                )
             continue
         sku = (item.get("sku") or original.get("sku") or "").strip()
         if not sku and not text_lines_without_sku:
-            problems.append(f"{name} has no SKU (article number) in the shop: give the product a SKU "
-                            "that exists as an article in Hogia Smart, then retry.")
+            problems.append(
+                f"{name} has no SKU (article number) in the shop: give the product a SKU "
+                "that exists as an article in Hogia Smart, then retry."
+            )
             continue
-        lines += _priced_lines(article_number=sku or None, description=name, quantity=-abs(quantity),
-                               net=total, rate=rate, kind=ITEM, source_id=original_id, articles=articles)
+        lines += _priced_lines(
+            article_number=sku or None,
+            description=name,
+            quantity=-abs(quantity),
+            net=total,
+            rate=rate,
+            kind=ITEM,
+            source_id=original_id,
+            articles=articles,
+        )
 
     lines += _charge_lines(refund, rates, articles, problems, sign=-1)
 
     if rates.problems or problems:
         raise InvoiceBlocked(_sentences(rates.problems + problems))
-    refund_totals, total_problems = _document_totals(rates, refund_lines, refund.get("tax_lines") or [],
-                                                     gross=-amount)
+    refund_totals, total_problems = _document_totals(
+        rates, refund_lines, refund.get("tax_lines") or [], gross=-amount
+    )
     if total_problems:
         raise InvoiceBlocked(_sentences(total_problems))
     number = str(order.get("number") or order.get("id"))
     return _balanced_draft(
-        lines, refund_totals, articles=articles, max_rounding=max_rounding, credit=True,
-        currency=currency, customer_order_number=number,
+        lines,
+        refund_totals,
+        articles=articles,
+        max_rounding=max_rounding,
+        credit=True,
+        currency=currency,
+        customer_order_number=number,
         your_reference=f"WooCommerce refund {refund.get('id')} of order {number}",
-        shop_prices_include_tax=bool(order.get("prices_include_tax")))
+        shop_prices_include_tax=bool(order.get("prices_include_tax")),
+    )
 
 
-def hogia_invoice_body(draft: InvoiceDraft, *, customer_number: str, invoice_date: date, due_date: date,
-                       result_unit: str | None, credited_invoice_id: str | None = None,
-                       ) -> tuple[dict, list[dict]]:
+def hogia_invoice_body(
+    draft: InvoiceDraft,
+    *,
+    customer_number: str,
+    invoice_date: date,
+    due_date: date,
+    result_unit: str | None,
+    credited_invoice_id: str | None = None,
+) -> tuple[dict, list[dict]]:
     """``(customerInvoice, invoiceLines)`` for ``HogiaSmartClient.invoice_create``.
 
     Amounts stay ``Decimal`` (the client sends them as exact JSON numbers). A credit
@@ -356,9 +439,16 @@ def hogia_invoice_body(draft: InvoiceDraft, *, customer_number: str, invoice_dat
         body: dict = {}
         if line.article_number:
             body["articleNumber"] = line.article_number
-        body.update({"description": line.description, "quantity": line.quantity,
-                     "unitPrice": line.unit_price, "vatPercent": line.vat_percent,
-                     "discountPercent": line.discount_percent, "unitType": line.unit})
+        body.update(
+            {
+                "description": line.description,
+                "quantity": line.quantity,
+                "unitPrice": line.unit_price,
+                "vatPercent": line.vat_percent,
+                "discountPercent": line.discount_percent,
+                "unitType": line.unit,
+            }
+        )
         lines.append(body)
     return invoice, lines
 
@@ -393,11 +483,14 @@ class _RateBook:
                     self.problems.append(
                         f"the VAT rate of tax line {label} (rate id {rate_id}) cannot be told: the shop "
                         "does not state it, and its amounts do not match a Swedish VAT rate "
-                        "(25, 12, 6 or 0 %).")
+                        "(25, 12, 6 or 0 %)."
+                    )
                     continue
             if percent not in SWEDISH_VAT_RATES:
-                self.problems.append(f"tax line {label} is {_plain(percent)} %, which is not a Swedish "
-                                     "VAT rate (25, 12, 6 or 0 %); Hogia Smart has no VAT code for it.")
+                self.problems.append(
+                    f"tax line {label} is {_plain(percent)} %, which is not a Swedish "
+                    "VAT rate (25, 12, 6 or 0 %); Hogia Smart has no VAT code for it."
+                )
                 continue
             self.percents[rate_id] = percent
 
@@ -417,9 +510,11 @@ class _RateBook:
     @staticmethod
     def _matters(tax_line: dict, lines: list[dict]) -> bool:
         rate_id = tax_line.get("rate_id")
-        return bool(_money(tax_line.get("tax_total"), "tax_total")
-                    or _money(tax_line.get("shipping_tax_total"), "shipping_tax_total")
-                    or any(entry.get("id") == rate_id for line in lines for entry in line.get("taxes") or []))
+        return bool(
+            _money(tax_line.get("tax_total"), "tax_total")
+            or _money(tax_line.get("shipping_tax_total"), "shipping_tax_total")
+            or any(entry.get("id") == rate_id for line in lines for entry in line.get("taxes") or [])
+        )
 
     @staticmethod
     def _percent_from_amounts(rate_id: object, lines: list[dict]) -> Decimal | None:
@@ -457,42 +552,71 @@ def _line_rate(line: dict, rates: _RateBook, name: str, problems: list[str]) -> 
         if percent is None:
             # A tax line the rate book could not read is reported there, once.
             if entry.get("id") not in rates.seen:
-                problems.append(f"{name} is taxed with rate id {entry.get('id')}, which has no usable tax "
-                                "line in the order.")
+                problems.append(
+                    f"{name} is taxed with rate id {entry.get('id')}, which has no usable tax "
+                    "line in the order."
+                )
             return None
         percents.add(percent)
     if len(percents) > 1:
-        problems.append(f"{name} carries more than one VAT rate "
-                        f"({', '.join(_plain(p) + ' %' for p in sorted(percents, reverse=True))}); "
-                        "compound or stacked taxes cannot go on a Swedish invoice line.")
+        problems.append(
+            f"{name} carries more than one VAT rate "
+            f"({', '.join(_plain(p) + ' %' for p in sorted(percents, reverse=True))}); "
+            "compound or stacked taxes cannot go on a Swedish invoice line."
+        )
         return None
     return percents.pop()
 
 
-def _priced_lines(*, article_number: str | None, description: str, quantity: Decimal, net: Decimal,
-                  rate: Decimal, kind: str, source_id: int | None,
-                  articles: InvoiceArticles) -> list[InvoiceLine]:
+def _priced_lines(
+    *,
+    article_number: str | None,
+    description: str,
+    quantity: Decimal,
+    net: Decimal,
+    rate: Decimal,
+    kind: str,
+    source_id: int | None,
+    articles: InvoiceArticles,
+) -> list[InvoiceLine]:
     """A product line whose net rounds back to ``net`` exactly, plus a free correction line if needed.
 
     The unit price is rounded to the 4 decimals Hogia accepts; for large quantities that
     rounding can move the line's net, and the correction keeps the rate's net exact.
     """
     unit_price = _round(net / quantity, UNIT_PRICE_STEP)
-    lines = [InvoiceLine(article_number=article_number, description=description, quantity=quantity,
-                         unit_price=unit_price, vat_percent=rate, kind=kind, source_id=source_id)]
+    lines = [
+        InvoiceLine(
+            article_number=article_number,
+            description=description,
+            quantity=quantity,
+            unit_price=unit_price,
+            vat_percent=rate,
+            kind=kind,
+            source_id=source_id,
+        )
+    ]
     rest = net - _round(quantity * unit_price)
     if rest:
         # On a credit every quantity must be negative, so the correction flips both signs.
         sign = Decimal(-1) if quantity < 0 else Decimal(1)
-        lines.append(InvoiceLine(article_number=None,
-                                 description=f"{articles.rounding_description} ({description})",
-                                 quantity=sign, unit_price=rest * sign, vat_percent=rate,
-                                 kind=LINE_ROUNDING, source_id=source_id))
+        lines.append(
+            InvoiceLine(
+                article_number=None,
+                description=f"{articles.rounding_description} ({description})",
+                quantity=sign,
+                unit_price=rest * sign,
+                vat_percent=rate,
+                kind=LINE_ROUNDING,
+                source_id=source_id,
+            )
+        )
     return lines
 
 
-def _charge_lines(document: dict, rates: _RateBook, articles: InvoiceArticles,
-                  problems: list[str], *, sign: int) -> list[InvoiceLine]:
+def _charge_lines(
+    document: dict, rates: _RateBook, articles: InvoiceArticles, problems: list[str], *, sign: int
+) -> list[InvoiceLine]:
     """Shipping and fee lines (quantity ``sign``): net total as the price, VAT from their taxes.
 
     A zero line is kept when it has a title (free shipping is worth showing) and
@@ -500,8 +624,9 @@ def _charge_lines(document: dict, rates: _RateBook, articles: InvoiceArticles,
     """
     lines = []
     for kind, key, article, title_key, fallback in (
-            (SHIPPING, "shipping_lines", articles.freight, "method_title", "Frakt"),
-            (FEE, "fee_lines", articles.fee, "name", "Avgift")):
+        (SHIPPING, "shipping_lines", articles.freight, "method_title", "Frakt"),
+        (FEE, "fee_lines", articles.fee, "name", "Avgift"),
+    ):
         for charge in document.get(key) or []:
             title = (charge.get(title_key) or "").strip()
             total = _money(charge.get("total"), f"total of {title or fallback}")
@@ -511,14 +636,23 @@ def _charge_lines(document: dict, rates: _RateBook, articles: InvoiceArticles,
             if rate is None:
                 continue
             source_id = _refunded_item_id(charge) if sign < 0 else charge.get("id")
-            lines.append(InvoiceLine(article_number=article, description=title or fallback,
-                                     quantity=Decimal(sign), unit_price=total * sign, vat_percent=rate,
-                                     kind=kind, source_id=source_id))
+            lines.append(
+                InvoiceLine(
+                    article_number=article,
+                    description=title or fallback,
+                    quantity=Decimal(sign),
+                    unit_price=total * sign,
+                    vat_percent=rate,
+                    kind=kind,
+                    source_id=source_id,
+                )
+            )
     return lines
 
 
-def _document_totals(rates: _RateBook, lines: list[dict], tax_lines: list[dict], *,
-                     gross: Decimal) -> tuple[RateTotals, list[str]]:
+def _document_totals(
+    rates: _RateBook, lines: list[dict], tax_lines: list[dict], *, gross: Decimal
+) -> tuple[RateTotals, list[str]]:
     """Net per rate from the lines, VAT per rate from ``tax_lines`` (order or refund)."""
     problems: list[str] = []
     net_by_rate: dict[Decimal, Decimal] = {}
@@ -532,19 +666,35 @@ def _document_totals(rates: _RateBook, lines: list[dict], tax_lines: list[dict],
         rate = rates.percent(tax_line.get("rate_id"))
         if rate is None:
             continue  # already reported by the rate book
-        vat = (_money(tax_line.get("tax_total"), "tax_total")
-               + _money(tax_line.get("shipping_tax_total"), "shipping_tax_total"))
+        vat = _money(tax_line.get("tax_total"), "tax_total") + _money(
+            tax_line.get("shipping_tax_total"), "shipping_tax_total"
+        )
         vat_by_rate[rate] = vat_by_rate.get(rate, ZERO) + vat
-    by_rate = {rate: (net_by_rate.get(rate, ZERO), vat_by_rate.get(rate, ZERO))
-               for rate in sorted(set(net_by_rate) | set(vat_by_rate), reverse=True)}
-    totals = RateTotals(by_rate=by_rate, net=sum((n for n, _ in by_rate.values()), ZERO),
-                        vat=sum((v for _, v in by_rate.values()), ZERO), gross=gross)
+    by_rate = {
+        rate: (net_by_rate.get(rate, ZERO), vat_by_rate.get(rate, ZERO))
+        for rate in sorted(set(net_by_rate) | set(vat_by_rate), reverse=True)
+    }
+    totals = RateTotals(
+        by_rate=by_rate,
+        net=sum((n for n, _ in by_rate.values()), ZERO),
+        vat=sum((v for _, v in by_rate.values()), ZERO),
+        gross=gross,
+    )
     return totals, problems
 
 
-def _balanced_draft(lines: list[InvoiceLine], target: RateTotals, *, articles: InvoiceArticles,
-                    max_rounding: Decimal, credit: bool, currency: str, customer_order_number: str,
-                    your_reference: str, shop_prices_include_tax: bool) -> InvoiceDraft:
+def _balanced_draft(
+    lines: list[InvoiceLine],
+    target: RateTotals,
+    *,
+    articles: InvoiceArticles,
+    max_rounding: Decimal,
+    credit: bool,
+    currency: str,
+    customer_order_number: str,
+    your_reference: str,
+    shop_prices_include_tax: bool,
+) -> InvoiceDraft:
     """Compare Hogia's predicted totals with the shop's and add the rounding line, or block."""
     predicted = hogia_invoice_totals(lines)
     rates = sorted(set(target.by_rate) | set(predicted.by_rate), reverse=True)
@@ -555,10 +705,16 @@ def _balanced_draft(lines: list[InvoiceLine], target: RateTotals, *, articles: I
     what = "credit invoice" if credit else "invoice"
     source = "refund" if credit else "order"
     if any(amounts(target, rate)[0] != amounts(predicted, rate)[0] for rate in rates):
-        raise InvoiceBlocked(f"the {what} lines do not add up to the {source}'s net amount per VAT rate.",
-                             order_totals=target, invoice_totals=predicted)
-    vat_differences = [(rate, amounts(target, rate)[1], amounts(predicted, rate)[1]) for rate in rates
-                       if amounts(target, rate)[1] != amounts(predicted, rate)[1]]
+        raise InvoiceBlocked(
+            f"the {what} lines do not add up to the {source}'s net amount per VAT rate.",
+            order_totals=target,
+            invoice_totals=predicted,
+        )
+    vat_differences = [
+        (rate, amounts(target, rate)[1], amounts(predicted, rate)[1])
+        for rate in rates
+        if amounts(target, rate)[1] != amounts(predicted, rate)[1]
+    ]
     # The rounding line can only even out the total; a VAT amount far from the shop's per
     # rate means the order's taxes are wrong, not rounded, and the VAT return would be too.
     too_far = [rate for rate, shop, hogia in vat_differences if abs(shop - hogia) > max_rounding]
@@ -567,30 +723,57 @@ def _balanced_draft(lines: list[InvoiceLine], target: RateTotals, *, articles: I
         raise InvoiceBlocked(
             f"the {what} would differ from the {source} by more than {max_rounding} {currency} "
             f"(total {source} {target.gross}, {what} {predicted.gross}); check the {source}'s taxes "
-            "and totals in WooCommerce.", order_totals=target, invoice_totals=predicted)
+            "and totals in WooCommerce.",
+            order_totals=target,
+            invoice_totals=predicted,
+        )
 
     warnings = []
     if vat_differences:
-        warnings.append("Hogia Smart computes VAT on each rate's total, the shop per line: " + "; ".join(
-            f"{_plain(rate)} %: shop {shop}, Hogia Smart {hogia}" for rate, shop, hogia in vat_differences)
-            + ".")
+        warnings.append(
+            "Hogia Smart computes VAT on each rate's total, the shop per line: "
+            + "; ".join(
+                f"{_plain(rate)} %: shop {shop}, Hogia Smart {hogia}" for rate, shop, hogia in vat_differences
+            )
+            + "."
+        )
     if difference:
         sign = Decimal(-1) if credit else Decimal(1)
-        lines = lines + [InvoiceLine(article_number=None, description=articles.rounding_description,
-                                     quantity=sign, unit_price=difference * sign, vat_percent=Decimal(0),
-                                     kind=ROUNDING)]
-        warnings.append(f"A rounding line of {difference} {currency} makes the {what} total "
-                        f"{target.gross}, as in the {source}.")
+        lines = lines + [
+            InvoiceLine(
+                article_number=None,
+                description=articles.rounding_description,
+                quantity=sign,
+                unit_price=difference * sign,
+                vat_percent=Decimal(0),
+                kind=ROUNDING,
+            )
+        ]
+        warnings.append(
+            f"A rounding line of {difference} {currency} makes the {what} total "
+            f"{target.gross}, as in the {source}."
+        )
     final = hogia_invoice_totals(lines)
     if final.gross != target.gross:
         # Only when the shop's total has more decimals than Hogia's öre (3-decimal currencies).
-        raise InvoiceBlocked(f"the {what} cannot reach the {source} total {target.gross} in whole öre.",
-                             order_totals=target, invoice_totals=final)
-    return InvoiceDraft(lines=lines, currency=currency, prices_include_vat=False,
-                        customer_order_number=customer_order_number, your_reference=your_reference,
-                        order_totals=target, invoice_totals=final, rounding=difference,
-                        warnings=warnings, shop_prices_include_tax=shop_prices_include_tax,
-                        is_credit=credit)
+        raise InvoiceBlocked(
+            f"the {what} cannot reach the {source} total {target.gross} in whole öre.",
+            order_totals=target,
+            invoice_totals=final,
+        )
+    return InvoiceDraft(
+        lines=lines,
+        currency=currency,
+        prices_include_vat=False,
+        customer_order_number=customer_order_number,
+        your_reference=your_reference,
+        order_totals=target,
+        invoice_totals=final,
+        rounding=difference,
+        warnings=warnings,
+        shop_prices_include_tax=shop_prices_include_tax,
+        is_credit=credit,
+    )
 
 
 def _diff_rows(order: RateTotals, invoice: RateTotals) -> list[dict]:
@@ -598,17 +781,35 @@ def _diff_rows(order: RateTotals, invoice: RateTotals) -> list[dict]:
     for rate in sorted(set(order.by_rate) | set(invoice.by_rate), reverse=True):
         order_net, order_vat = order.by_rate.get(rate, (ZERO, ZERO))
         invoice_net, invoice_vat = invoice.by_rate.get(rate, (ZERO, ZERO))
-        rows.append({"rate": rate, "order_net": order_net, "order_vat": order_vat,
-                     "invoice_net": invoice_net, "invoice_vat": invoice_vat})
-    rows.append({"rate": "total", "order_net": order.net, "order_vat": order.vat,
-                 "invoice_net": invoice.net, "invoice_vat": invoice.vat,
-                 "order_gross": order.gross, "invoice_gross": invoice.gross})
+        rows.append(
+            {
+                "rate": rate,
+                "order_net": order_net,
+                "order_vat": order_vat,
+                "invoice_net": invoice_net,
+                "invoice_vat": invoice_vat,
+            }
+        )
+    rows.append(
+        {
+            "rate": "total",
+            "order_net": order.net,
+            "order_vat": order.vat,
+            "invoice_net": invoice.net,
+            "invoice_vat": invoice.vat,
+            "order_gross": order.gross,
+            "invoice_gross": invoice.gross,
+        }
+    )
     return rows
 
 
 def _order_lines(document: dict) -> list[dict]:
-    return [*(document.get("line_items") or []), *(document.get("fee_lines") or []),
-            *(document.get("shipping_lines") or [])]
+    return [
+        *(document.get("line_items") or []),
+        *(document.get("fee_lines") or []),
+        *(document.get("shipping_lines") or []),
+    ]
 
 
 def _refunded_item_id(line: dict) -> int | None:
@@ -679,8 +880,10 @@ def _name(value: object, fallback: str) -> str:
 
 def _check_places(value: Decimal, step: Decimal, what: str, line: InvoiceLine) -> None:
     if value != value.quantize(step):
-        raise ValueError(f"{what} {value} of line {line.description!r} has more decimals than Hogia "
-                         f"Smart accepts ({-step.as_tuple().exponent})")
+        raise ValueError(
+            f"{what} {value} of line {line.description!r} has more decimals than Hogia "
+            f"Smart accepts ({-step.as_tuple().exponent})"
+        )
 
 
 def _sentences(problems: list[str]) -> str:

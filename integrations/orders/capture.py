@@ -20,6 +20,7 @@ for an order the plugin put on hold without capturing. Where the order's total i
 shop is higher than its invoice, the order is not completed at all (the plugins capture the
 shop's total, never a part of it).
 """
+
 from __future__ import annotations
 
 import html
@@ -40,7 +41,11 @@ logger = logging.getLogger(__name__)
 KLARNA_METHODS = ("klarna_payments", "kco")
 NEXI_METHODS = ("dibs_easy",)  # and every nets_easy_* id
 SVEA_METHODS = ("svea_checkout",)
-CAPTURED_META = {"klarna": "_wc_klarna_capture_id", "nexi": "_dibs_charge_id", "svea": "_svea_co_deliver_date"}
+CAPTURED_META = {
+    "klarna": "_wc_klarna_capture_id",
+    "nexi": "_dibs_charge_id",
+    "svea": "_svea_co_deliver_date",
+}
 PROVIDER_NAMES = {"klarna": "Klarna", "nexi": "Nexi Checkout", "svea": "Svea Checkout"}
 # How long an authorisation lasts (§6): Klarna 28 days by default, Nexi 30. Svea's is not
 # documented anywhere we could read, so no warning is given for Svea.
@@ -62,8 +67,10 @@ _FAILED_NOTES = (
     re.compile(r"Error received when trying to deliver order in Svea", re.I),
 )
 _PENDING_NOTES = (re.compile(r"pending review", re.I),)
-_NOTHING_TO_CAPTURE = (re.compile(r"No charge needed in Nexi", re.I),
-                       re.compile(r"capture request was not sent", re.I))
+_NOTHING_TO_CAPTURE = (
+    re.compile(r"No charge needed in Nexi", re.I),
+    re.compile(r"capture request was not sent", re.I),
+)
 # Checks of a capture with no sign yet: seconds after the order was completed.
 CHECK_AFTER = (20, 120, 600, 1800, 7200, 21600)
 
@@ -100,7 +107,9 @@ def plain(note_html: str) -> str:
     return re.sub(r"\s+", " ", text.replace("\xa0", " ")).strip()
 
 
-def capture_outcome(*, provider: str, order: dict, notes: list[dict], since: datetime | None = None) -> Outcome:
+def capture_outcome(
+    *, provider: str, order: dict, notes: list[dict], since: datetime | None = None
+) -> Outcome:
     """What the order says about its capture: read the meta key first, then the plugin's notes
     written since the portal completed the order (newest first, as the notes API gives them)."""
     reference = _meta(order, CAPTURED_META[provider])
@@ -143,12 +152,16 @@ def capture_blocked(*, transfer: OrderTransfer, order: dict) -> str:
         return ""
     if total <= transfer.invoice_gross:
         return ""
-    return _("Not completed in the shop: completing it would make %(provider)s capture the order's total "
-             "%(total)s, but its invoice in Hogia Smart is %(invoiced)s. The plugin cannot capture a part. "
-             "Lower the order in the shop (or capture the invoiced amount in the provider's portal), then "
-             "complete it there.") % {
+    return _(
+        "Not completed in the shop: completing it would make %(provider)s capture the order's total "
+        "%(total)s, but its invoice in Hogia Smart is %(invoiced)s. The plugin cannot capture a part. "
+        "Lower the order in the shop (or capture the invoiced amount in the provider's portal), then "
+        "complete it there."
+    ) % {
         "provider": PROVIDER_NAMES.get(provider_of(transfer.payment_method), transfer.payment_method),
-        "total": total, "invoiced": transfer.invoice_gross}
+        "total": total,
+        "invoiced": transfer.invoice_gross,
+    }
 
 
 def next_check_at(checks: int, *, completed_at: datetime) -> datetime | None:
@@ -184,15 +197,23 @@ def capture_check(*, transfer_id: int, woo=None, order: dict | None = None) -> s
     from integrations.connections import woocommerce_client
     from integrations.orders import lifecycle
 
-    capture = PaymentCapture.objects.select_related("transfer", "transfer__shop").filter(transfer_id=transfer_id).first()
+    capture = (
+        PaymentCapture.objects.select_related("transfer", "transfer__shop")
+        .filter(transfer_id=transfer_id)
+        .first()
+    )
     if capture is None or capture.state != PaymentCapture.State.PENDING:
         return capture.state if capture else ""
     transfer = capture.transfer
     woo = woo or woocommerce_client(shop=transfer.shop)
     if order is None or "meta_data" not in order:
         order = woo.order_get(transfer.woo_order_id)
-    outcome = capture_outcome(provider=capture.provider, order=order, since=capture.completed_at,
-                              notes=woo.order_notes(transfer.woo_order_id, kind="internal"))
+    outcome = capture_outcome(
+        provider=capture.provider,
+        order=order,
+        since=capture.completed_at,
+        notes=woo.order_notes(transfer.woo_order_id, kind="internal"),
+    )
     now = timezone.now()
     checks = capture.checks + 1
     name = PROVIDER_NAMES[capture.provider]
@@ -203,32 +224,70 @@ def capture_check(*, transfer_id: int, woo=None, order: dict | None = None) -> s
         later = next_check_at(checks, completed_at=capture.completed_at)
         if later is not None:
             if outcome.words and outcome.words != capture.plugin_words:
-                lifecycle.timeline_add(transfer.pk, Kind.CAPTURE, _(
-                    "%(provider)s has not captured yet: “%(words)s” The order is %(status)s in the shop; the portal "
-                    "looks again.") % {"provider": name, "words": outcome.words, "status": status})
+                lifecycle.timeline_add(
+                    transfer.pk,
+                    Kind.CAPTURE,
+                    _(
+                        "%(provider)s has not captured yet: “%(words)s” The order is %(status)s in the shop; the portal "
+                        "looks again."
+                    )
+                    % {"provider": name, "words": outcome.words, "status": status},
+                )
             PaymentCapture.objects.filter(pk=capture.pk).update(next_check_at=later, **fields)
             return PaymentCapture.State.PENDING
-        outcome = Outcome(PaymentCapture.State.FAILED if outcome.words else PaymentCapture.State.NOT_CAPTURED,
-                          words=outcome.words)
-    PaymentCapture.objects.filter(pk=capture.pk).update(state=outcome.state, reference=outcome.reference,
-                                                        next_check_at=None, **fields)
-    values = {"provider": name, "reference": outcome.reference or "–", "words": outcome.words, "status": status}
+        outcome = Outcome(
+            PaymentCapture.State.FAILED if outcome.words else PaymentCapture.State.NOT_CAPTURED,
+            words=outcome.words,
+        )
+    PaymentCapture.objects.filter(pk=capture.pk).update(
+        state=outcome.state, reference=outcome.reference, next_check_at=None, **fields
+    )
+    values = {
+        "provider": name,
+        "reference": outcome.reference or "–",
+        "words": outcome.words,
+        "status": status,
+    }
     if outcome.state == PaymentCapture.State.CAPTURED:
-        lifecycle.timeline_add(transfer.pk, Kind.CAPTURE, _("Payment captured by %(provider)s (capture %(reference)s).")
-                               % values, reference=outcome.reference, provider=capture.provider)
+        lifecycle.timeline_add(
+            transfer.pk,
+            Kind.CAPTURE,
+            _("Payment captured by %(provider)s (capture %(reference)s).") % values,
+            reference=outcome.reference,
+            provider=capture.provider,
+        )
     elif outcome.state == PaymentCapture.State.FAILED:
-        lifecycle.timeline_add(transfer.pk, Kind.NEEDS_ATTENTION, _(
-            "%(provider)s did not capture the payment: “%(words)s” The order is %(status)s in the shop. Check the "
-            "payment in %(provider)s's portal; when it can be captured, use “Retry capture” on the order (the portal "
-            "completes it again, once) or complete it in the shop.") % values, provider=capture.provider)
+        lifecycle.timeline_add(
+            transfer.pk,
+            Kind.NEEDS_ATTENTION,
+            _(
+                "%(provider)s did not capture the payment: “%(words)s” The order is %(status)s in the shop. Check the "
+                "payment in %(provider)s's portal; when it can be captured, use “Retry capture” on the order (the portal "
+                "completes it again, once) or complete it in the shop."
+            )
+            % values,
+            provider=capture.provider,
+        )
     else:
-        lifecycle.timeline_add(transfer.pk, Kind.WARNING, _(
-            "%(provider)s shows no capture after the order was completed%(words)s. Is capture on completion switched "
-            "on in the plugin's settings (Nexi: “Manage orders”, off by default)? Otherwise capture in %(provider)s's "
-            "portal.") % {**values, "words": f": “{outcome.words}”" if outcome.words else ""},
-            provider=capture.provider)
-    logger.info("shop %s order %s (transfer %s): %s capture %s", transfer.shop_id, transfer.order_number,
-                transfer.pk, capture.provider, outcome.state)
+        lifecycle.timeline_add(
+            transfer.pk,
+            Kind.WARNING,
+            _(
+                "%(provider)s shows no capture after the order was completed%(words)s. Is capture on completion switched "
+                "on in the plugin's settings (Nexi: “Manage orders”, off by default)? Otherwise capture in %(provider)s's "
+                "portal."
+            )
+            % {**values, "words": f": “{outcome.words}”" if outcome.words else ""},
+            provider=capture.provider,
+        )
+    logger.info(
+        "shop %s order %s (transfer %s): %s capture %s",
+        transfer.shop_id,
+        transfer.order_number,
+        transfer.pk,
+        capture.provider,
+        outcome.state,
+    )
     return outcome.state
 
 
@@ -241,26 +300,38 @@ def capture_retry(*, capture: PaymentCapture, by: str, woo=None) -> str:
     transfer = capture.transfer
     woo = woo or woocommerce_client(shop=transfer.shop, read_timeout=60.0)
     order = woo.order_get(transfer.woo_order_id)
-    if capture_outcome(provider=capture.provider, order=order, notes=[]).state == PaymentCapture.State.CAPTURED:
-        PaymentCapture.objects.filter(pk=capture.pk).update(state=PaymentCapture.State.PENDING, next_check_at=None)
+    if (
+        capture_outcome(provider=capture.provider, order=order, notes=[]).state
+        == PaymentCapture.State.CAPTURED
+    ):
+        PaymentCapture.objects.filter(pk=capture.pk).update(
+            state=PaymentCapture.State.PENDING, next_check_at=None
+        )
         capture_check(transfer_id=transfer.pk, woo=woo, order=order)
         return _("The payment was captured already; nothing was sent.")
     if order.get("status") != "on-hold":
-        return _("Not retried: the order is %(status)s in the shop. The plugin captures only when an order changes "
-                 "to completed; capture in the provider's portal.") % {
-            "status": transfer.shop.status_label(str(order.get("status") or ""))}
+        return _(
+            "Not retried: the order is %(status)s in the shop. The plugin captures only when an order changes "
+            "to completed; capture in the provider's portal."
+        ) % {"status": transfer.shop.status_label(str(order.get("status") or ""))}
     now = timezone.now()
-    PaymentCapture.objects.filter(pk=capture.pk).update(state=PaymentCapture.State.PENDING, completed_at=now,
-                                                        checks=0, next_check_at=None)
-    lifecycle.timeline_add(transfer.pk, lifecycle.OrderEvent.Kind.RETRY, _(
-        "%(by)s asked to capture again: the order is completed once more.") % {"by": by})
+    PaymentCapture.objects.filter(pk=capture.pk).update(
+        state=PaymentCapture.State.PENDING, completed_at=now, checks=0, next_check_at=None
+    )
+    lifecycle.timeline_add(
+        transfer.pk,
+        lifecycle.OrderEvent.Kind.RETRY,
+        _("%(by)s asked to capture again: the order is completed once more.") % {"by": by},
+    )
     answer = woo.order_update(transfer.woo_order_id, {"status": "completed"})
     from integrations.orders.seen import gmt
 
     answered = str(answer.get("status") or "")
     OrderTransfer.objects.filter(pk=transfer.pk).update(
-        shop_status_written=answered, shop_modified_after_write=gmt(answer.get("date_modified_gmt")),
-        woo_status=answered)
+        shop_status_written=answered,
+        shop_modified_after_write=gmt(answer.get("date_modified_gmt")),
+        woo_status=answered,
+    )
     return capture_check(transfer_id=transfer.pk, woo=woo, order=answer)
 
 
@@ -271,11 +342,12 @@ def captures_check_due(*, now: datetime | None = None, limit: int = 200) -> list
     now = now or timezone.now()
     queued = []
     for capture_id, transfer_id, due in PaymentCapture.objects.filter(
-            state=PaymentCapture.State.PENDING, next_check_at__lte=now).values_list(
-            "pk", "transfer_id", "next_check_at")[:limit]:
+        state=PaymentCapture.State.PENDING, next_check_at__lte=now
+    ).values_list("pk", "transfer_id", "next_check_at")[:limit]:
         # Claimed for ten minutes: the check sets the real next time.
         if PaymentCapture.objects.filter(pk=capture_id, next_check_at=due).update(
-                next_check_at=now + timedelta(minutes=10)):
+            next_check_at=now + timedelta(minutes=10)
+        ):
             task_enqueue(CHECK_TASK, transfer_id, group="payment-capture")
             queued.append(transfer_id)
     return queued
@@ -290,24 +362,41 @@ def payment_expiry_warnings(*, customer_id: int, now: datetime | None = None) ->
 
     now = now or timezone.now()
     warned = 0
-    candidates = OrderTransfer.objects.filter(
-        shop__customer_id=customer_id, payment_expiry_warned_at__isnull=True, paid_at__isnull=False,
-        paid_at__lte=now - timedelta(days=min(AUTHORISATION_DAYS.values()) - EXPIRY_WARNING_DAYS),
-    ).filter(Q(payment_method__in=KLARNA_METHODS + NEXI_METHODS) | Q(payment_method__startswith="nets_easy_")).exclude(
-        woo_status__in=("completed", "cancelled", "refunded", "failed")).exclude(
-        capture__state=PaymentCapture.State.CAPTURED).select_related("shop")
+    candidates = (
+        OrderTransfer.objects.filter(
+            shop__customer_id=customer_id,
+            payment_expiry_warned_at__isnull=True,
+            paid_at__isnull=False,
+            paid_at__lte=now - timedelta(days=min(AUTHORISATION_DAYS.values()) - EXPIRY_WARNING_DAYS),
+        )
+        .filter(
+            Q(payment_method__in=KLARNA_METHODS + NEXI_METHODS) | Q(payment_method__startswith="nets_easy_")
+        )
+        .exclude(woo_status__in=("completed", "cancelled", "refunded", "failed"))
+        .exclude(capture__state=PaymentCapture.State.CAPTURED)
+        .select_related("shop")
+    )
     for transfer in candidates:
         expires = expiry_warning_due(transfer, now=now)
         if expires is None:
             continue
         if not OrderTransfer.objects.filter(pk=transfer.pk, payment_expiry_warned_at__isnull=True).update(
-                payment_expiry_warned_at=now):
+            payment_expiry_warned_at=now
+        ):
             continue
-        lifecycle.timeline_add(transfer.pk, lifecycle.OrderEvent.Kind.WARNING, _(
-            "The payment's authorisation at %(provider)s ends about %(date)s, and the order is not completed in the "
-            "shop, so it is not captured. Deliver and complete it before then, or ask %(provider)s to extend the "
-            "authorisation; after that date the payment cannot be captured.") % {
-            "provider": PROVIDER_NAMES[provider_of(transfer.payment_method)],
-            "date": timezone.localtime(expires).strftime("%Y-%m-%d")}, expires=expires.isoformat())
+        lifecycle.timeline_add(
+            transfer.pk,
+            lifecycle.OrderEvent.Kind.WARNING,
+            _(
+                "The payment's authorisation at %(provider)s ends about %(date)s, and the order is not completed in the "
+                "shop, so it is not captured. Deliver and complete it before then, or ask %(provider)s to extend the "
+                "authorisation; after that date the payment cannot be captured."
+            )
+            % {
+                "provider": PROVIDER_NAMES[provider_of(transfer.payment_method)],
+                "date": timezone.localtime(expires).strftime("%Y-%m-%d"),
+            },
+            expires=expires.isoformat(),
+        )
         warned += 1
     return warned

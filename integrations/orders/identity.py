@@ -5,6 +5,7 @@ same WooCommerce store with the same orders: their Hogia ``sequenceId``, their q
 key and their invoice reference must come out the same, so that nothing is invoiced or
 counted twice.
 """
+
 from __future__ import annotations
 
 import uuid

@@ -13,6 +13,7 @@ timeline; they move nothing in the shop. Customers with the flow on are read eve
 ``FEED_INTERVAL`` by the stager (so a change reaches the shop within a minute); the others
 every 5 minutes by the schedule.
 """
+
 from __future__ import annotations
 
 import logging
@@ -27,7 +28,14 @@ from django.utils.translation import gettext_lazy
 from billing.models import Customer
 from integrations.clients.hogia_smart import HogiaSmartClient
 from integrations.connections import hogia_client
-from integrations.models import FlowSettings, HogiaConnection, HogiaInvoiceFeed, OrderEvent, OrderTransfer, RefundCredit
+from integrations.models import (
+    FlowSettings,
+    HogiaConnection,
+    HogiaInvoiceFeed,
+    OrderEvent,
+    OrderTransfer,
+    RefundCredit,
+)
 from integrations.orders import lifecycle
 from integrations.orders.shop_status import status_change_record, status_flow_on
 from integrations.taskqueue import task_enqueue
@@ -38,9 +46,13 @@ logger = logging.getLogger(__name__)
 # one already read.
 OVERLAP = 100
 PAGE = 500
-STATUS_WORDS = {"Draft": gettext_lazy("draft"), "Delivered": gettext_lazy("delivered"),
-                "Invoiced": gettext_lazy("invoiced"), "Paid": gettext_lazy("paid"),
-                "Cancelled": gettext_lazy("cancelled")}
+STATUS_WORDS = {
+    "Draft": gettext_lazy("draft"),
+    "Delivered": gettext_lazy("delivered"),
+    "Invoiced": gettext_lazy("invoiced"),
+    "Paid": gettext_lazy("paid"),
+    "Cancelled": gettext_lazy("cancelled"),
+}
 DELIVERY_KEYS = ("carrier", "trackingNumber", "trackingUrl")
 FLOW_ORDER = ["Draft", "Delivered", "Invoiced", "Paid"]
 # How often the stager has the feed read for a customer whose shop gets the order status.
@@ -66,8 +78,9 @@ def invoice_statuses_read(*, customer: Customer, hogia: HogiaSmartClient | None 
             changed += _record(customer, page, to_shop=to_shop)
             page = []
     changed += _record(customer, page, to_shop=to_shop)
-    HogiaInvoiceFeed.objects.filter(pk=feed.pk).update(row_version=max(highest, feed.row_version),
-                                                        read_at=timezone.now())
+    HogiaInvoiceFeed.objects.filter(pk=feed.pk).update(
+        row_version=max(highest, feed.row_version), read_at=timezone.now()
+    )
     return changed
 
 
@@ -82,7 +95,7 @@ def statuses_passed(previous: str, status: str) -> list[str]:
         return [status]
     start = FLOW_ORDER.index(previous) + 1 if previous in FLOW_ORDER else 0
     end = FLOW_ORDER.index(status)
-    return FLOW_ORDER[max(start, 1):end] + [status] if start <= end else [status]
+    return FLOW_ORDER[max(start, 1) : end] + [status] if start <= end else [status]
 
 
 def _delivery(invoice: dict) -> dict:
@@ -95,8 +108,9 @@ def _delivery(invoice: dict) -> dict:
 def _invoiced_amount(invoice: dict) -> Decimal | None:
     """The invoice's total before Hogia Smart's rounding to whole kronor: what the order must not exceed."""
     try:
-        return (Decimal(str(invoice["grossAmount"])) - Decimal(str(invoice.get("roundingAmount") or 0))).quantize(
-            Decimal("0.01"))
+        return (
+            Decimal(str(invoice["grossAmount"])) - Decimal(str(invoice.get("roundingAmount") or 0))
+        ).quantize(Decimal("0.01"))
     except (KeyError, InvalidOperation, TypeError):
         return None
 
@@ -106,17 +120,26 @@ def _record(customer: Customer, invoices: list[dict], *, to_shop: bool) -> int:
     if not by_id:
         return 0
     changed = 0
-    for transfer in OrderTransfer.objects.filter(shop__customer=customer, hogia_invoice_id__in=list(by_id)).only(
-            "pk", "hogia_invoice_id", "invoice_number", "invoice_status", "invoice_delivery"):
+    for transfer in OrderTransfer.objects.filter(
+        shop__customer=customer, hogia_invoice_id__in=list(by_id)
+    ).only("pk", "hogia_invoice_id", "invoice_number", "invoice_status", "invoice_delivery"):
         invoice = by_id.pop(transfer.hogia_invoice_id.lower())
         status, delivery = str(invoice.get("status") or ""), _delivery(invoice)
         if status == transfer.invoice_status and delivery == transfer.invoice_delivery:
             continue
-        OrderTransfer.objects.filter(pk=transfer.pk).update(invoice_status=status, invoice_delivery=delivery,
-                                                            invoice_status_at=timezone.now(),
-                                                            invoice_gross=_invoiced_amount(invoice))
-        lifecycle.timeline_add(transfer.pk, OrderEvent.Kind.INVOICE_STATUS, _status_message(
-            number=transfer.invoice_number, status=status, delivery=delivery), status=status, delivery=delivery)
+        OrderTransfer.objects.filter(pk=transfer.pk).update(
+            invoice_status=status,
+            invoice_delivery=delivery,
+            invoice_status_at=timezone.now(),
+            invoice_gross=_invoiced_amount(invoice),
+        )
+        lifecycle.timeline_add(
+            transfer.pk,
+            OrderEvent.Kind.INVOICE_STATUS,
+            _status_message(number=transfer.invoice_number, status=status, delivery=delivery),
+            status=status,
+            delivery=delivery,
+        )
         if to_shop:
             for passed in statuses_passed(transfer.invoice_status, status):
                 status_change_record(transfer_id=transfer.pk, status=passed, delivery=delivery)
@@ -127,26 +150,36 @@ def _record(customer: Customer, invoices: list[dict], *, to_shop: bool) -> int:
 def _record_credits(customer: Customer, invoices: dict[str, dict]) -> int:
     """Credit invoices: their status on the credit and the order's timeline, nothing to the shop."""
     changed = 0
-    credits = RefundCredit.objects.filter(transfer__shop__customer=customer, hogia_invoice_id__in=list(invoices))
+    credits = RefundCredit.objects.filter(
+        transfer__shop__customer=customer, hogia_invoice_id__in=list(invoices)
+    )
     for credit in credits.only("pk", "transfer_id", "hogia_invoice_id", "invoice_number", "invoice_status"):
         status = str(invoices[credit.hogia_invoice_id.lower()].get("status") or "")
         if status == credit.invoice_status:
             continue
         RefundCredit.objects.filter(pk=credit.pk).update(invoice_status=status)
-        lifecycle.timeline_add(credit.transfer_id, OrderEvent.Kind.INVOICE_STATUS, _(
-            "Hogia Smart: credit invoice %(number)s is now %(status)s.") % {
-            "number": credit.invoice_number, "status": STATUS_WORDS.get(status, status)}, status=status,
-            credit_invoice_id=credit.hogia_invoice_id)
+        lifecycle.timeline_add(
+            credit.transfer_id,
+            OrderEvent.Kind.INVOICE_STATUS,
+            _("Hogia Smart: credit invoice %(number)s is now %(status)s.")
+            % {"number": credit.invoice_number, "status": STATUS_WORDS.get(status, status)},
+            status=status,
+            credit_invoice_id=credit.hogia_invoice_id,
+        )
         changed += 1
     return changed
 
 
 def _status_message(*, number: str, status: str, delivery: dict) -> str:
     message = _("Hogia Smart: invoice %(number)s is now %(status)s.") % {
-        "number": number, "status": STATUS_WORDS.get(status, status)}
+        "number": number,
+        "status": STATUS_WORDS.get(status, status),
+    }
     if delivery.get("trackingNumber"):
         message += " " + _("Delivered with %(carrier)s, tracking number %(tracking)s.") % {
-            "carrier": delivery.get("carrier") or "–", "tracking": delivery["trackingNumber"]}
+            "carrier": delivery.get("carrier") or "–",
+            "tracking": delivery["trackingNumber"],
+        }
     return message
 
 
@@ -154,15 +187,25 @@ def invoice_feeds_wake_due(*, now=None) -> list[int]:
     """Queue a read of the feed of every customer whose shops get the order status and whose feed
     was not read (or queued) within ``FEED_INTERVAL``; once per interval across stagers."""
     now = now or timezone.now()
-    invoiced = OrderTransfer.objects.filter(shop__customer_id=OuterRef("customer_id"), hogia_invoice_id__gt="")
-    customer_ids = list(FlowSettings.objects.filter(
-        Exists(invoiced), order_status_to_shop=True, customer__is_active=True,
-        customer__hogia_connection__isnull=False).values_list("customer_id", flat=True))
+    invoiced = OrderTransfer.objects.filter(
+        shop__customer_id=OuterRef("customer_id"), hogia_invoice_id__gt=""
+    )
+    customer_ids = list(
+        FlowSettings.objects.filter(
+            Exists(invoiced),
+            order_status_to_shop=True,
+            customer__is_active=True,
+            customer__hogia_connection__isnull=False,
+        ).values_list("customer_id", flat=True)
+    )
     queued = []
     for customer_id in customer_ids:
         feed, _created = HogiaInvoiceFeed.objects.get_or_create(customer_id=customer_id)
-        if HogiaInvoiceFeed.objects.filter(pk=feed.pk).filter(
-                Q(woken_at__isnull=True) | Q(woken_at__lte=now - FEED_INTERVAL)).update(woken_at=now):
+        if (
+            HogiaInvoiceFeed.objects.filter(pk=feed.pk)
+            .filter(Q(woken_at__isnull=True) | Q(woken_at__lte=now - FEED_INTERVAL))
+            .update(woken_at=now)
+        ):
             task_enqueue(READ_TASK, customer_id, group="invoice-status")
             queued.append(customer_id)
     return queued
@@ -170,6 +213,10 @@ def invoice_feeds_wake_due(*, now=None) -> list[int]:
 
 def customers_with_invoices() -> list[int]:
     """Customers with a Hogia Smart connection and at least one invoice the portal made."""
-    return list(Customer.objects.filter(is_active=True, hogia_connection__isnull=False,
-                                        shops__order_transfers__hogia_invoice_id__gt="")
-                .distinct().values_list("pk", flat=True))
+    return list(
+        Customer.objects.filter(
+            is_active=True, hogia_connection__isnull=False, shops__order_transfers__hogia_invoice_id__gt=""
+        )
+        .distinct()
+        .values_list("pk", flat=True)
+    )

@@ -11,6 +11,7 @@ the rest back when the transition did not happen.
 
 README's "Order lifecycle" draws this table.
 """
+
 from __future__ import annotations
 
 import logging
@@ -43,8 +44,15 @@ def _t(sources: tuple[str, ...], target: str, why: str, *, fenced: bool = False)
 
 
 RECEIVED, FILTERED, QUEUED, TRANSFERRING, HELD, NEEDS_ATTENTION, INVOICED, CREDITED = (
-    State.RECEIVED, State.FILTERED, State.QUEUED, State.TRANSFERRING, State.HELD,
-    State.NEEDS_ATTENTION, State.INVOICED, State.CREDITED)
+    State.RECEIVED,
+    State.FILTERED,
+    State.QUEUED,
+    State.TRANSFERRING,
+    State.HELD,
+    State.NEEDS_ATTENTION,
+    State.INVOICED,
+    State.CREDITED,
+)
 
 TRANSITIONS: dict[str, Transition] = {
     # What the shop sent (webhook or poll), before any invoice.
@@ -57,8 +65,9 @@ TRANSITIONS: dict[str, Transition] = {
     "take_over": _t((TRANSFERRING,), TRANSFERRING, "the previous worker's claim ran out"),
     "retry_later": _t((TRANSFERRING,), QUEUED, "a remote system is unavailable", fenced=True),
     "hold": _t((TRANSFERRING,), HELD, "the monthly quota is used up", fenced=True),
-    "drop": _t((TRANSFERRING,), FILTERED, "no longer in a transfer status, or transfer switched off",
-               fenced=True),
+    "drop": _t(
+        (TRANSFERRING,), FILTERED, "no longer in a transfer status, or transfer switched off", fenced=True
+    ),
     "needs_attention": _t((TRANSFERRING,), NEEDS_ATTENTION, "a person has to act", fenced=True),
     "invoiced": _t((TRANSFERRING,), INVOICED, "invoice (and every credit) created", fenced=True),
     "credited": _t((TRANSFERRING,), CREDITED, "cancelled or refunded in full, and credited", fenced=True),
@@ -82,9 +91,16 @@ def claim_seconds() -> int:
     return int(getattr(settings, "ORDER_TRANSFER_TIME_LIMIT", 150)) + 30
 
 
-def transition(transfer_id: int, name: str, *, token: uuid.UUID | None = None,
-               event: tuple[str, str, dict] | None = None, where: Q | None = None,
-               now: datetime | None = None, **fields) -> bool:
+def transition(
+    transfer_id: int,
+    name: str,
+    *,
+    token: uuid.UUID | None = None,
+    event: tuple[str, str, dict] | None = None,
+    where: Q | None = None,
+    now: datetime | None = None,
+    **fields,
+) -> bool:
     """Make transition ``name`` if the order is in one of its source states; True if it happened.
 
     ``event`` (kind, message, details) goes on the order's timeline only when it did.
@@ -105,16 +121,23 @@ def transition(transfer_id: int, name: str, *, token: uuid.UUID | None = None,
         done = rows.update(state=rule.target, updated_at=now, **fields) == 1
         if done and event is not None:
             kind, message, details = event
-            OrderEvent.objects.create(transfer_id=transfer_id, kind=kind, message=message,
-                                      details=details, created_at=now)
+            OrderEvent.objects.create(
+                transfer_id=transfer_id, kind=kind, message=message, details=details, created_at=now
+            )
     if done:
-        logger.info("order transfer %s: %s -> %s (%s)", transfer_id, name, rule.target,
-                    event[1][:120] if event else rule.why)
+        logger.info(
+            "order transfer %s: %s -> %s (%s)",
+            transfer_id,
+            name,
+            rule.target,
+            event[1][:120] if event else rule.why,
+        )
     return done
 
 
-def transfer_create(name: str, *, event: tuple[str, str, dict] | None = None,
-                    now: datetime | None = None, **fields) -> OrderTransfer:
+def transfer_create(
+    name: str, *, event: tuple[str, str, dict] | None = None, now: datetime | None = None, **fields
+) -> OrderTransfer:
     """A new order's row, born ``received`` and already through transition ``name`` (one
     INSERT: the intake's hot path). Only a transition that leaves ``received`` may be named."""
     rule = TRANSITIONS[name]
@@ -125,10 +148,16 @@ def transfer_create(name: str, *, event: tuple[str, str, dict] | None = None,
         transfer = OrderTransfer.objects.create(state=rule.target, created_at=now, updated_at=now, **fields)
         if event is not None:
             kind, message, details = event
-            OrderEvent.objects.create(transfer_id=transfer.pk, kind=kind, message=message, details=details,
-                                      created_at=now)
-    logger.info("order transfer %s: received -> %s: %s (%s)", transfer.pk, rule.target, name,
-                event[1][:120] if event else rule.why)
+            OrderEvent.objects.create(
+                transfer_id=transfer.pk, kind=kind, message=message, details=details, created_at=now
+            )
+    logger.info(
+        "order transfer %s: received -> %s: %s (%s)",
+        transfer.pk,
+        rule.target,
+        name,
+        event[1][:120] if event else rule.why,
+    )
     return transfer
 
 
@@ -153,8 +182,12 @@ def claim(transfer_id: int, *, now: datetime | None = None) -> Claim | None:
     """
     now = now or timezone.now()
     token = uuid.uuid4()
-    lease = {"claim_token": token, "locked_until": now + timedelta(seconds=claim_seconds()),
-             "attempts": F("attempts") + 1, "woken_at": now}
+    lease = {
+        "claim_token": token,
+        "locked_until": now + timedelta(seconds=claim_seconds()),
+        "attempts": F("attempts") + 1,
+        "woken_at": now,
+    }
     due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
     taken_over = False
     if not transition(transfer_id, "claim", where=due, now=now, **lease):
@@ -170,8 +203,8 @@ def claim_renew(claimed: Claim, *, now: datetime | None = None) -> None:
     """Extend the claim before a long remote call; ClaimLost if it was taken over meanwhile."""
     now = now or timezone.now()
     renewed = OrderTransfer.objects.filter(
-        pk=claimed.transfer.pk, state=TRANSFERRING, claim_token=claimed.token).update(
-        locked_until=now + timedelta(seconds=claim_seconds()))
+        pk=claimed.transfer.pk, state=TRANSFERRING, claim_token=claimed.token
+    ).update(locked_until=now + timedelta(seconds=claim_seconds()))
     if not renewed:
         raise ClaimLost(f"order transfer {claimed.transfer.pk}: claim taken over")
 
@@ -179,8 +212,8 @@ def claim_renew(claimed: Claim, *, now: datetime | None = None) -> None:
 def claim_record(claimed: Claim, **fields) -> None:
     """Write what the attempt made (the invoice's id and number) while it still holds the order."""
     written = OrderTransfer.objects.filter(
-        pk=claimed.transfer.pk, state=TRANSFERRING, claim_token=claimed.token).update(
-        updated_at=timezone.now(), **fields)
+        pk=claimed.transfer.pk, state=TRANSFERRING, claim_token=claimed.token
+    ).update(updated_at=timezone.now(), **fields)
     if not written:
         raise ClaimLost(f"order transfer {claimed.transfer.pk}: claim taken over")
     for name, value in fields.items():

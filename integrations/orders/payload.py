@@ -13,6 +13,7 @@ The check takes the order as parsed JSON with numbers as ``Decimal``
 (``json.loads(text, parse_float=Decimal)``); a float is refused, since it has already
 lost the öre.
 """
+
 from __future__ import annotations
 
 import logging
@@ -29,7 +30,7 @@ from integrations.services import sync_log
 logger = logging.getLogger(__name__)
 
 # The widest the columns that hold WooCommerce ids are (BigIntegerField, signed 64 bits).
-MAX_ID = 2 ** 63 - 1
+MAX_ID = 2**63 - 1
 # OrderTransfer.total is DecimalField(max_digits=14, decimal_places=2).
 MONEY_PLACES = 2
 MAX_STORED_MONEY = Decimal("999999999999.99")
@@ -157,17 +158,24 @@ def order_usable(*, shop: Shop, order: object, via: str) -> bool:
     ref = _shown(order_id) if order_id is not None else "without an id"
     reason = " ".join(problems)
     logger.warning("shop %s: order %s from the %s skipped: %s", shop.pk, ref, via, reason)
-    sync_log(customer=shop.customer, shop=shop, level=SyncLogEntry.Level.WARNING,
-             message=f"Order {ref} from the shop ({via}) was skipped: {reason} Correct the order in "
-                     f"WooCommerce; the next {via} takes it then.",
-             object_type="order", object_ref=ref)
+    sync_log(
+        customer=shop.customer,
+        shop=shop,
+        level=SyncLogEntry.Level.WARNING,
+        message=f"Order {ref} from the shop ({via}) was skipped: {reason} Correct the order in "
+        f"WooCommerce; the next {via} takes it then.",
+        object_type="order",
+        object_ref=ref,
+    )
     return False
 
 
 # -- the checks -------------------------------------------------------------------------------
 
-def _check_id(container: dict, key: str, problems: list[str], *, what: str, required: bool = False,
-              minimum: int = 1) -> None:
+
+def _check_id(
+    container: dict, key: str, problems: list[str], *, what: str, required: bool = False, minimum: int = 1
+) -> None:
     value = container.get(key)
     if value is None:
         if required:
@@ -178,8 +186,9 @@ def _check_id(container: dict, key: str, problems: list[str], *, what: str, requ
     elif value < minimum:
         problems.append(f"{what} {_shown(value)} is not a WooCommerce id (it must be {minimum} or more).")
     elif value > MAX_ID:
-        problems.append(f"{what} {_shown(value)} is larger than the largest 64-bit id the portal "
-                        f"stores ({MAX_ID}).")
+        problems.append(
+            f"{what} {_shown(value)} is larger than the largest 64-bit id the portal stores ({MAX_ID})."
+        )
 
 
 def _check_number(value: object, problems: list[str]) -> None:
@@ -187,9 +196,11 @@ def _check_number(value: object, problems: list[str]) -> None:
     if value is None or value == "":
         return
     if _is_int(value):
-        if not 0 <= value < 10 ** MAX_NUMBER_CHARS:
-            problems.append(f"number {_shown(value)} is not an order number the portal can show "
-                            f"(a positive number of at most {MAX_NUMBER_CHARS} digits).")
+        if not 0 <= value < 10**MAX_NUMBER_CHARS:
+            problems.append(
+                f"number {_shown(value)} is not an order number the portal can show "
+                f"(a positive number of at most {MAX_NUMBER_CHARS} digits)."
+            )
         return
     if not isinstance(value, str):
         problems.append(f"number is {_shown(value)}, not an order number (text or a whole number).")
@@ -200,7 +211,7 @@ def _check_number(value: object, problems: list[str]) -> None:
 def _check_status(order: dict, problems: list[str]) -> None:
     value = order.get("status")
     if not isinstance(value, str) or not value.strip():
-        problems.append(f"status is {_shown(value)}, not an order status such as \"processing\".")
+        problems.append(f'status is {_shown(value)}, not an order status such as "processing".')
         return
     _check_text(value, "status", problems, max_chars=MAX_STATUS_CHARS)
 
@@ -216,8 +227,10 @@ def _check_stored_money(value: object, what: str, problems: list[str]) -> None:
     """An amount the portal stores in a DecimalField(14, 2): absent, or fits it exactly."""
     number = _number(value, what, problems, ceiling=MAX_STORED_MONEY, verb="stores")
     if number is not None and number != number.quantize(Decimal(1).scaleb(-MONEY_PLACES)):
-        problems.append(f"{what} {_shown_number(value)} has more than {MONEY_PLACES} decimals; the "
-                        "portal stores amounts in öre (cents).")
+        problems.append(
+            f"{what} {_shown_number(value)} has more than {MONEY_PLACES} decimals; the "
+            "portal stores amounts in öre (cents)."
+        )
 
 
 def _check_amount(value: object, what: str, problems: list[str]) -> None:
@@ -228,8 +241,15 @@ def _check_quantity(value: object, what: str, problems: list[str]) -> None:
     _number(value, what, problems, ceiling=MAX_QUANTITY, example="2")
 
 
-def _number(value: object, what: str, problems: list[str], *, ceiling: Decimal, verb: str = "takes",
-            example: str = "79.99") -> Decimal | None:
+def _number(
+    value: object,
+    what: str,
+    problems: list[str],
+    *,
+    ceiling: Decimal,
+    verb: str = "takes",
+    example: str = "79.99",
+) -> Decimal | None:
     """``value`` as an exact Decimal within ±ceiling; None (and a problem, unless blank) otherwise.
 
     Blank ("" or null) is allowed: WooCommerce leaves amounts empty, and the mapping reads
@@ -238,34 +258,42 @@ def _number(value: object, what: str, problems: list[str], *, ceiling: Decimal, 
     if value is None or value == "":
         return None
     if isinstance(value, float):
-        problems.append(f"{what} is the binary fraction {_shown(value)}, which has lost the exact "
-                        "value; the order must carry amounts as text or exact numbers.")
+        problems.append(
+            f"{what} is the binary fraction {_shown(value)}, which has lost the exact "
+            "value; the order must carry amounts as text or exact numbers."
+        )
         return None
     if isinstance(value, str):
         if not _DECIMAL_TEXT.fullmatch(value.strip()):
-            problems.append(f"{what} {_shown(value)} is not a number (such as \"{example}\").")
+            problems.append(f'{what} {_shown(value)} is not a number (such as "{example}").')
             return None
         number = Decimal(value.strip())
     elif _is_int(value) or isinstance(value, Decimal):
         number = Decimal(value)
     else:
-        problems.append(f"{what} is {_shown(value)}, not a number (such as \"{example}\").")
+        problems.append(f'{what} is {_shown(value)}, not a number (such as "{example}").')
         return None
     if not number.is_finite():  # Decimal NaN and Infinity, from a caller that made them
-        problems.append(f"{what} {_shown(value)} is not a number (such as \"{example}\").")
+        problems.append(f'{what} {_shown(value)} is not a number (such as "{example}").')
         return None
     if number > ceiling:
-        problems.append(f"{what} {_shown_number(value)} is larger than the portal {verb} "
-                        f"(up to {_grouped(ceiling)}).")
+        problems.append(
+            f"{what} {_shown_number(value)} is larger than the portal {verb} (up to {_grouped(ceiling)})."
+        )
         return None
     if number < -ceiling:
-        problems.append(f"{what} {_shown_number(value)} is further below zero than the portal {verb} "
-                        f"(down to -{_grouped(ceiling)}).")
+        problems.append(
+            f"{what} {_shown_number(value)} is further below zero than the portal {verb} "
+            f"(down to -{_grouped(ceiling)})."
+        )
         return None
     if number.as_tuple().exponent < -MAX_AMOUNT_PLACES and number != number.quantize(
-            Decimal(1).scaleb(-MAX_AMOUNT_PLACES)):
-        problems.append(f"{what} {_shown_number(value)} has more than {MAX_AMOUNT_PLACES} decimals; "
-                        "it is not an amount WooCommerce writes.")
+        Decimal(1).scaleb(-MAX_AMOUNT_PLACES)
+    ):
+        problems.append(
+            f"{what} {_shown_number(value)} has more than {MAX_AMOUNT_PLACES} decimals; "
+            "it is not an amount WooCommerce writes."
+        )
         return None
     return number
 
@@ -274,14 +302,14 @@ def _check_date(value: object, what: str, problems: list[str]) -> None:
     if value is None or value == "":
         return
     if not isinstance(value, str):
-        problems.append(f"{what} is {_shown(value)}, not a date and time such as \"2026-11-27T03:41:21\".")
+        problems.append(f'{what} is {_shown(value)}, not a date and time such as "2026-11-27T03:41:21".')
         return
     try:
         parsed = parse_datetime(value)
     except ValueError:
         parsed = None
     if parsed is None:
-        problems.append(f"{what} {_shown(value)} is not a date and time such as \"2026-11-27T03:41:21\".")
+        problems.append(f'{what} {_shown(value)} is not a date and time such as "2026-11-27T03:41:21".')
         return
     try:
         utc = parsed.astimezone(dt_timezone.utc) if parsed.tzinfo else parsed
@@ -360,8 +388,9 @@ def _check_text(value: str, what: str, problems: list[str], *, max_chars: int | 
     elif not _encodable(value):
         problems.append(f"{what} {_shown(value)} contains a broken character (a lone UTF-16 surrogate).")
     elif max_chars is not None and len(value) > max_chars:
-        problems.append(f"{what} {_shown(value)} is longer than the {max_chars} characters the portal "
-                        "stores.")
+        problems.append(
+            f"{what} {_shown(value)} is longer than the {max_chars} characters the portal stores."
+        )
 
 
 def _encodable(text: str) -> bool:
@@ -376,8 +405,9 @@ def _objects(order: dict, field: str, problems: list[str]):
     return _list_of_objects(order.get(field), field, problems)
 
 
-def _list_of_objects(value: object, what: str, problems: list[str],
-                     noun: str = "objects") -> list[tuple[int, dict]]:
+def _list_of_objects(
+    value: object, what: str, problems: list[str], noun: str = "objects"
+) -> list[tuple[int, dict]]:
     """(index, entry) for each entry of a JSON array of objects; absent (null) is an empty one."""
     if value is None:
         return []
@@ -394,6 +424,7 @@ def _list_of_objects(value: object, what: str, problems: list[str],
 
 
 # -- showing values in reasons ----------------------------------------------------------------
+
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)  # JSON true is not 1

@@ -7,6 +7,7 @@ watermark. The watermark moves after every page, so a poll that is stopped half-
 (its time limit, a restart) goes on from there next time instead of reading its whole
 backlog again.
 """
+
 from __future__ import annotations
 
 import logging
@@ -63,8 +64,9 @@ def orders_poll(*, shop: Shop, woo: WooCommerceClient | None = None, per_page: i
         _watermark_save(shop, started)
         return seen
     last_modified = None
-    for read, order in enumerate(woo.orders_iter(modified_after=since, orderby="modified", order="asc",
-                                                 per_page=per_page), start=1):
+    for read, order in enumerate(
+        woo.orders_iter(modified_after=since, orderby="modified", order="asc", per_page=per_page), start=1
+    ):
         if order_usable(shop=shop, order=order, via="poll"):
             order_seen(shop=shop, order=order, via="poll")
             seen += 1

@@ -5,6 +5,7 @@ row is created once (one per shop order), its shop status noted, and the lifecyc
 asked to queue it, filter it, give up a held place of a cancelled order, or reopen an
 invoiced order that was refunded or cancelled in the shop.
 """
+
 from __future__ import annotations
 
 import logging
@@ -30,7 +31,15 @@ logger = logging.getLogger(__name__)
 
 State = OrderTransfer.State
 Kind = OrderEvent.Kind
-SEEN_FIELDS = ("shop_id", "state", "woo_status", "woo_modified_gmt", "quota_key", "invoice_number", "invoice_status")
+SEEN_FIELDS = (
+    "shop_id",
+    "state",
+    "woo_status",
+    "woo_modified_gmt",
+    "quota_key",
+    "invoice_number",
+    "invoice_status",
+)
 # WooCommerce's statuses of an order that will not be paid for or delivered.
 CANCELLED_STATUSES = ("cancelled", "refunded", "failed")
 # How the portal saw an order first (``first_seen_via``), in words for the timeline.
@@ -78,12 +87,17 @@ class Seen:
 
 def _shop_says(order: dict) -> dict:
     """The row's fields that the shop's copy of the order sets."""
-    fields = {"order_number": str(order.get("number") or order["id"])[:40],
-              "woo_status": str(order.get("status") or "")[:40],
-              "currency": str(order.get("currency") or "")[:3],
-              "payment_method": str(order.get("payment_method") or "")[:60]}
-    for name, key in (("woo_modified_gmt", "date_modified_gmt"), ("order_created_gmt", "date_created_gmt"),
-                      ("paid_at", "date_paid_gmt")):
+    fields = {
+        "order_number": str(order.get("number") or order["id"])[:40],
+        "woo_status": str(order.get("status") or "")[:40],
+        "currency": str(order.get("currency") or "")[:3],
+        "payment_method": str(order.get("payment_method") or "")[:60],
+    }
+    for name, key in (
+        ("woo_modified_gmt", "date_modified_gmt"),
+        ("order_created_gmt", "date_created_gmt"),
+        ("paid_at", "date_paid_gmt"),
+    ):
         value = gmt(order.get(key))
         if value is not None:
             fields[name] = value
@@ -103,21 +117,33 @@ def _transition_for(shop: Shop, *, status: str, label: str, via: str, first: boo
     values = {"via": SEEN_VIA.get(via, via), "label": label}
     said = _("Received by %(via)s: not transferred") % values if first else _("Not transferred")
     if transfers_switched_off(shop):
-        return "filter", (Kind.FILTERED, _("%(said)s: transferring orders as invoices is switched off in the "
-                                           "customer's flow settings (status %(label)s).") % {**values, "said": said},
-                          {"status": status, "via": via})
+        return "filter", (
+            Kind.FILTERED,
+            _(
+                "%(said)s: transferring orders as invoices is switched off in the "
+                "customer's flow settings (status %(label)s)."
+            )
+            % {**values, "said": said},
+            {"status": status, "via": via},
+        )
     if is_trigger(shop, status):
-        return "queue", (Kind.RECEIVED, _("Received by %(via)s: status %(label)s, queued for transfer.") % values
-                         if first else _("Status changed to %(label)s: queued for transfer.") % values,
-                         {"via": via})
+        return "queue", (
+            Kind.RECEIVED,
+            _("Received by %(via)s: status %(label)s, queued for transfer.") % values
+            if first
+            else _("Status changed to %(label)s: queued for transfer.") % values,
+            {"via": via},
+        )
     chosen = ", ".join(shop.trigger_statuses or []) or pgettext("trigger statuses", "none")
-    return "filter", (Kind.FILTERED, _("%(said)s: status %(label)s is not one of the shop's transfer statuses "
-                                       "(%(chosen)s).") % {**values, "said": said, "chosen": chosen},
-                      {"status": status, "via": via})
+    return "filter", (
+        Kind.FILTERED,
+        _("%(said)s: status %(label)s is not one of the shop's transfer statuses (%(chosen)s).")
+        % {**values, "said": said, "chosen": chosen},
+        {"status": status, "via": via},
+    )
 
 
-def _first_sighting(shop: Shop, order: dict, *, via: str, status: str, label: str,
-                    wake: bool) -> Seen | None:
+def _first_sighting(shop: Shop, order: dict, *, via: str, status: str, label: str, wake: bool) -> Seen | None:
     """Create the order's row (already queued or filtered); None if a concurrent sighting won."""
     woo_order_id = int(order["id"])
     sequence_id = order_sequence_id(shop_url=shop.url, woo_order_id=woo_order_id)
@@ -127,9 +153,17 @@ def _first_sighting(shop: Shop, order: dict, *, via: str, status: str, label: st
     try:
         with transaction.atomic():  # a savepoint: the unique constraint may refuse the row
             transfer = lifecycle.transfer_create(
-                name, event=event, now=now, shop=shop, woo_order_id=woo_order_id, sequence_id=sequence_id,
-                quota_key=order_quota_key(sequence_id=sequence_id), first_seen_via=via, **extra,
-                **_shop_says(order))
+                name,
+                event=event,
+                now=now,
+                shop=shop,
+                woo_order_id=woo_order_id,
+                sequence_id=sequence_id,
+                quota_key=order_quota_key(sequence_id=sequence_id),
+                first_seen_via=via,
+                **extra,
+                **_shop_says(order),
+            )
     except IntegrityError:
         return None
     if name == "queue" and wake:
@@ -149,19 +183,32 @@ def order_seen(*, shop: Shop, order: dict, via: str, wake: bool = True) -> Seen:
     woo_order_id = int(order["id"])
     with transaction.atomic(savepoint=False):
         # Only what is read here: the full row costs more to build than the rest of a delivery.
-        transfer = next(iter(OrderTransfer.objects.select_for_update().filter(
-            shop=shop, woo_order_id=woo_order_id).order_by().only(*SEEN_FIELDS)[:1]), None)
+        transfer = next(
+            iter(
+                OrderTransfer.objects.select_for_update()
+                .filter(shop=shop, woo_order_id=woo_order_id)
+                .order_by()
+                .only(*SEEN_FIELDS)[:1]
+            ),
+            None,
+        )
         if transfer is None:
             seen = _first_sighting(shop, order, via=via, status=status, label=label, wake=wake)
             if seen is not None:
                 order_stock_record(transfer_id=seen.transfer_id, order=order)
                 return seen
             # A concurrent first sighting (webhook and poll at once) made the row: take it.
-            transfer = OrderTransfer.objects.select_for_update().only(*SEEN_FIELDS).get(
-                shop=shop, woo_order_id=woo_order_id)
+            transfer = (
+                OrderTransfer.objects.select_for_update()
+                .only(*SEEN_FIELDS)
+                .get(shop=shop, woo_order_id=woo_order_id)
+            )
         changed = _shop_says(order)
-        if (transfer.woo_modified_gmt and changed.get("woo_modified_gmt")
-                and changed["woo_modified_gmt"] < transfer.woo_modified_gmt):
+        if (
+            transfer.woo_modified_gmt
+            and changed.get("woo_modified_gmt")
+            and changed["woo_modified_gmt"] < transfer.woo_modified_gmt
+        ):
             # An older copy than the one recorded (webhooks are handled by several workers and
             # may arrive out of order): nothing in it is news.
             return Seen(transfer_id=transfer.pk, created=False, queued=False)
@@ -177,10 +224,19 @@ def order_seen(*, shop: Shop, order: dict, via: str, wake: bool = True) -> Seen:
             queued = lifecycle.transition(transfer.pk, name, event=event, **extra) and name == "queue"
         elif transfer.state == State.HELD and not is_trigger(shop, status):
             # A held order the shop cancelled never takes a place in the quota.
-            if lifecycle.transition(transfer.pk, "cancel_held", event=(
-                    Kind.FILTERED, _("No longer held: the order is now %(label)s in the shop, so it is not "
-                                     "transferred and takes no place in the quota.") % {"label": label},
-                    {"status": status})):
+            if lifecycle.transition(
+                transfer.pk,
+                "cancel_held",
+                event=(
+                    Kind.FILTERED,
+                    _(
+                        "No longer held: the order is now %(label)s in the shop, so it is not "
+                        "transferred and takes no place in the quota."
+                    )
+                    % {"label": label},
+                    {"status": status},
+                ),
+            ):
                 quota_return(customer=shop.customer, order_key=transfer.quota_key, keep_place=False)
         elif transfer.state in (State.INVOICED, State.CREDITED):
             queued = _reopen_if_changed(transfer, order, status=status, label=label, via=via)
@@ -197,13 +253,32 @@ def _reopen_if_changed(transfer: OrderTransfer, order: dict, *, status: str, lab
     new_refunds = refund_ids(order) - credited
     whole_credited = 0 in credited
     if transfer.state == State.INVOICED and new_refunds and not whole_credited:
-        return lifecycle.transition(transfer.pk, "reopen", next_attempt_at=timezone.now(), event=(
-            Kind.REFUND, _("A refund was made in the shop: a credit invoice follows."),
-            {"via": via, "refunds": sorted(new_refunds)}))
-    if transfer.state == State.INVOICED and status in CANCELLED_STATUSES and transfer.invoice_status == "Cancelled":
+        return lifecycle.transition(
+            transfer.pk,
+            "reopen",
+            next_attempt_at=timezone.now(),
+            event=(
+                Kind.REFUND,
+                _("A refund was made in the shop: a credit invoice follows."),
+                {"via": via, "refunds": sorted(new_refunds)},
+            ),
+        )
+    if (
+        transfer.state == State.INVOICED
+        and status in CANCELLED_STATUSES
+        and transfer.invoice_status == "Cancelled"
+    ):
         return False  # Hogia Smart cancelled the invoice itself (makulerad): there is nothing to credit
     if transfer.state == State.INVOICED and status in CANCELLED_STATUSES and not whole_credited:
-        return lifecycle.transition(transfer.pk, "reopen", next_attempt_at=timezone.now(), event=(
-            Kind.CANCELLED, _("The order is now %(label)s in the shop, after its invoice %(number)s was created.")
-            % {"label": label, "number": transfer.invoice_number}, {"via": via, "status": status}))
+        return lifecycle.transition(
+            transfer.pk,
+            "reopen",
+            next_attempt_at=timezone.now(),
+            event=(
+                Kind.CANCELLED,
+                _("The order is now %(label)s in the shop, after its invoice %(number)s was created.")
+                % {"label": label, "number": transfer.invoice_number},
+                {"via": via, "status": status},
+            ),
+        )
     return False

@@ -14,6 +14,7 @@ them:
 - the **sweeper** (``transfers_sweep``, every minute from the schedule): the backstop
   for all of it where no stager runs.
 """
+
 from __future__ import annotations
 
 import logging
@@ -45,20 +46,24 @@ def transfer_wake(*, transfer_id: int, woken_already: bool = False) -> None:
 
 
 def _due(now: datetime) -> Q:
-    return (Q(state=State.QUEUED, next_attempt_at__lte=now)
-            | Q(state=State.TRANSFERRING, locked_until__lt=now))
+    return Q(state=State.QUEUED, next_attempt_at__lte=now) | Q(state=State.TRANSFERRING, locked_until__lt=now)
 
 
 def _not_woken_for_this_time() -> Q:
     """Not woken since the order fell due (its retry time, or its claim's end)."""
-    return (Q(woken_at__isnull=True)
-            | Q(state=State.QUEUED, woken_at__lt=F("next_attempt_at"))
-            | Q(state=State.TRANSFERRING, woken_at__lt=F("locked_until")))
+    return (
+        Q(woken_at__isnull=True)
+        | Q(state=State.QUEUED, woken_at__lt=F("next_attempt_at"))
+        | Q(state=State.TRANSFERRING, woken_at__lt=F("locked_until"))
+    )
 
 
 def _wake(condition: Q, *, now: datetime, limit: int) -> list[int]:
-    ids = list(OrderTransfer.objects.filter(condition).order_by("next_attempt_at", "created_at", "id")
-               .values_list("pk", flat=True)[:limit])
+    ids = list(
+        OrderTransfer.objects.filter(condition)
+        .order_by("next_attempt_at", "created_at", "id")
+        .values_list("pk", flat=True)[:limit]
+    )
     woken = []
     for transfer_id in ids:
         # One conditional write per order: of two stagers (two hosts) only one wakes it.
@@ -100,6 +105,7 @@ def transfers_wake_lost(*, now: datetime | None = None, limit: int = 500) -> lis
         return []
     woken = _wake(_due(now) & Q(woken_at__lt=now - LOST_AFTER), now=now, limit=limit)
     if woken:
-        logger.warning("%d order transfer(s) had lost their wake-up (a host stopped?): woken again",
-                       len(woken))
+        logger.warning(
+            "%d order transfer(s) had lost their wake-up (a host stopped?): woken again", len(woken)
+        )
     return woken

@@ -12,6 +12,7 @@ version. Its interface is narrow and works on plain data:
 A plugin returns new dicts and never mutates what it is given. The VAT gate runs after
 every plugin, so a plugin cannot post an invoice that does not add up to its order.
 """
+
 from __future__ import annotations
 
 import re
@@ -65,9 +66,16 @@ class GiftWrapArticle(CodePlugin):
     NAMES = re.compile(r"presentinslagning|presentförpackning|gift ?wrap", re.IGNORECASE)
 
     def after_map(self, order: dict, invoice: dict, lines: list[dict]) -> tuple[dict, list[dict]]:
-        gift_fees = {str(fee.get("name") or "") for fee in order.get("fee_lines") or []
-                     if self.NAMES.search(str(fee.get("name") or ""))}
+        gift_fees = {
+            str(fee.get("name") or "")
+            for fee in order.get("fee_lines") or []
+            if self.NAMES.search(str(fee.get("name") or ""))
+        }
         if not gift_fees:
             return invoice, lines
-        return invoice, [dict(line, articleNumber=self.ARTICLE) if line.get("description") in gift_fees
-                         and line.get("articleNumber") else line for line in lines]
+        return invoice, [
+            dict(line, articleNumber=self.ARTICLE)
+            if line.get("description") in gift_fees and line.get("articleNumber")
+            else line
+            for line in lines
+        ]

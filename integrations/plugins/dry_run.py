@@ -9,6 +9,7 @@ The orders are read from the shops (the customer's last ``limit`` orders the por
 newest first); where a shop cannot be reached, from the last webhook delivery it sent for
 the order.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -24,8 +25,14 @@ from integrations.clients.base import json_loads
 from integrations.connections import woocommerce_client
 from integrations.errors import RemoteError
 from integrations.mapping.invoices import InvoiceArticles, InvoiceBlocked
-from integrations.models import (FlowSettings, LinesWithoutSku, OrderTransfer, PluginDryRun, PluginVersion,
-                                 WebhookDelivery)
+from integrations.models import (
+    FlowSettings,
+    LinesWithoutSku,
+    OrderTransfer,
+    PluginDryRun,
+    PluginVersion,
+    WebhookDelivery,
+)
 from integrations.orders.identity import invoice_reference
 from integrations.plugins.apply import invoice_mapped
 from integrations.plugins.rules import RuleError
@@ -37,37 +44,74 @@ DEFAULT_ORDERS = 50
 BUYER = "(buyer)"  # stands in for the Hogia customer number, which a dry run does not look up
 
 
-def plugin_dry_run(*, version: PluginVersion, by: str, limit: int = DEFAULT_ORDERS,
-                   orders: list[tuple[OrderTransfer, dict]] | None = None) -> PluginDryRun:
+def plugin_dry_run(
+    *,
+    version: PluginVersion,
+    by: str,
+    limit: int = DEFAULT_ORDERS,
+    orders: list[tuple[OrderTransfer, dict]] | None = None,
+) -> PluginDryRun:
     """Run ``version`` against the last ``limit`` orders (or the given ``(transfer, order)`` pairs)."""
     started = time.perf_counter()
     settings = FlowSettings.objects.filter(customer_id=version.customer_id).first()
     pairs = orders if orders is not None else orders_recent(customer_id=version.customer_id, limit=limit)
     live = live_plugin_version(settings=settings)
-    articles = InvoiceArticles(**{k: getattr(settings, f"{k}_article_number") for k in ("freight", "fee", "discount")}
-                               ) if settings else InvoiceArticles()
+    articles = (
+        InvoiceArticles(
+            **{k: getattr(settings, f"{k}_article_number") for k in ("freight", "fee", "discount")}
+        )
+        if settings
+        else InvoiceArticles()
+    )
     text_lines = bool(settings) and settings.lines_without_sku != LinesWithoutSku.BLOCK
     today = timezone.localdate()
-    results = [_one(transfer, order, live=live, version=version, articles=articles, text_lines=text_lines,
-                    today=today) for transfer, order in pairs]
+    results = [
+        _one(
+            transfer, order, live=live, version=version, articles=articles, text_lines=text_lines, today=today
+        )
+        for transfer, order in pairs
+    ]
     return PluginDryRun.objects.create(
-        version=version, created_by=by, orders=len(results), changed=sum(1 for r in results if r["changed"]),
-        blocked=sum(1 for r in results if r["blocked"]), results=results,
-        seconds=Decimal(time.perf_counter() - started).quantize(Decimal("0.001")))
+        version=version,
+        created_by=by,
+        orders=len(results),
+        changed=sum(1 for r in results if r["changed"]),
+        blocked=sum(1 for r in results if r["blocked"]),
+        results=results,
+        seconds=Decimal(time.perf_counter() - started).quantize(Decimal("0.001")),
+    )
 
 
-def _one(transfer: OrderTransfer, order: dict, *, live, version, articles, text_lines: bool, today: date) -> dict:
+def _one(
+    transfer: OrderTransfer, order: dict, *, live, version, articles, text_lines: bool, today: date
+) -> dict:
     def mapped(with_version):
         return invoice_mapped(
-            order, version=with_version, articles=articles, text_lines_without_sku=text_lines, customer_number=BUYER,
-            invoice_date=today, due_date=today + timedelta(days=30), result_unit=transfer.shop.result_unit or None,
-            reference=invoice_reference(shop_name=transfer.shop.name, order_number=str(order.get("number") or
-                                                                                      order.get("id")),
-                                        woo_order_id=transfer.woo_order_id))
+            order,
+            version=with_version,
+            articles=articles,
+            text_lines_without_sku=text_lines,
+            customer_number=BUYER,
+            invoice_date=today,
+            due_date=today + timedelta(days=30),
+            result_unit=transfer.shop.result_unit or None,
+            reference=invoice_reference(
+                shop_name=transfer.shop.name,
+                order_number=str(order.get("number") or order.get("id")),
+                woo_order_id=transfer.woo_order_id,
+            ),
+        )
 
-    result = {"transfer_id": transfer.pk, "order": transfer.order_number or str(transfer.woo_order_id),
-              "shop": transfer.shop.name, "blocked_today": "", "blocked": "", "diff": "", "fired": [],
-              "changed": False}
+    result = {
+        "transfer_id": transfer.pk,
+        "order": transfer.order_number or str(transfer.woo_order_id),
+        "shop": transfer.shop.name,
+        "blocked_today": "",
+        "blocked": "",
+        "diff": "",
+        "fired": [],
+        "changed": False,
+    }
     try:
         now = _text(mapped(live))
     except (InvoiceBlocked, RuleError, KeyError) as exc:
@@ -83,27 +127,54 @@ def _one(transfer: OrderTransfer, order: dict, *, live, version, articles, text_
         return result
     text = _text(after)
     result["fired"] = after.fired
-    result["diff"] = "\n".join(difflib.unified_diff(
-        now.splitlines(), text.splitlines(), _("today"), _("version %(number)s") % {"number": version.number},
-        lineterm="", n=2))
+    result["diff"] = "\n".join(
+        difflib.unified_diff(
+            now.splitlines(),
+            text.splitlines(),
+            _("today"),
+            _("version %(number)s") % {"number": version.number},
+            lineterm="",
+            n=2,
+        )
+    )
     result["changed"] = bool(result["diff"])
     return result
 
 
 def _text(mapped) -> str:
     """The invoice as people read it: one field a line, lines numbered."""
-    out = [f"{key}: {value}" for key, value in sorted(mapped.invoice.items()) if key not in ("invoiceDate", "dueDate")]
+    out = [
+        f"{key}: {value}"
+        for key, value in sorted(mapped.invoice.items())
+        if key not in ("invoiceDate", "dueDate")
+    ]
     for number, line in enumerate(mapped.lines, start=1):
-        out.append(f"line {number}: " + " · ".join(f"{key} {line[key]}" for key in (
-            "articleNumber", "description", "quantity", "unitPrice", "vatPercent", "discountPercent", "unitType")
-            if key in line))
+        out.append(
+            f"line {number}: "
+            + " · ".join(
+                f"{key} {line[key]}"
+                for key in (
+                    "articleNumber",
+                    "description",
+                    "quantity",
+                    "unitPrice",
+                    "vatPercent",
+                    "discountPercent",
+                    "unitType",
+                )
+                if key in line
+            )
+        )
     return "\n".join(out)
 
 
 def orders_recent(*, customer_id: int, limit: int) -> list[tuple[OrderTransfer, dict]]:
     """The customer's last ``limit`` orders, newest first, as the shops have them now."""
-    transfers = list(OrderTransfer.objects.filter(shop__customer_id=customer_id).select_related("shop")
-                     .order_by("-created_at", "-id")[:limit])
+    transfers = list(
+        OrderTransfer.objects.filter(shop__customer_id=customer_id)
+        .select_related("shop")
+        .order_by("-created_at", "-id")[:limit]
+    )
     by_shop: dict[int, list[OrderTransfer]] = {}
     for transfer in transfers:
         by_shop.setdefault(transfer.shop_id, []).append(transfer)
@@ -117,17 +188,18 @@ def orders_recent(*, customer_id: int, limit: int) -> list[tuple[OrderTransfer, 
         except RemoteError as exc:
             logger.warning("dry run: shop %s could not be read (%s); using its last deliveries", shop.pk, exc)
             found.update(_delivered(shop_id=shop.pk, woo_order_ids=ids))
-    return [(t, found[(t.shop_id, t.woo_order_id)]) for t in transfers if (t.shop_id, t.woo_order_id) in found]
+    return [
+        (t, found[(t.shop_id, t.woo_order_id)]) for t in transfers if (t.shop_id, t.woo_order_id) in found
+    ]
 
 
 def _delivered(*, shop_id: int, woo_order_ids: list[int]) -> dict:
     orders = {}
-    for delivery in (WebhookDelivery.objects.filter(shop_id=shop_id, resource_id__in=woo_order_ids,
-                                                    outcome=WebhookDelivery.Outcome.ACCEPTED)
-                     .order_by("received_at")):
+    for delivery in WebhookDelivery.objects.filter(
+        shop_id=shop_id, resource_id__in=woo_order_ids, outcome=WebhookDelivery.Outcome.ACCEPTED
+    ).order_by("received_at"):
         try:
             orders[(shop_id, int(delivery.resource_id))] = json_loads(bytes(delivery.body))
         except (ValueError, TypeError):
             continue
     return orders
-

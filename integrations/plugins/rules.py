@@ -58,6 +58,7 @@ Targets: ``invoice.<field>`` for the fields in ``INVOICE_FIELDS`` and ``contact.
 (``LINE_FIELDS``) and ``line.skip`` in line scopes; ``article.<field>``
 (``ARTICLE_FIELDS``) in the items scope, keyed by the invoice line's article number.
 """
+
 from __future__ import annotations
 
 import re
@@ -77,7 +78,12 @@ TEXT = "text"  # the kind of a text line a rule appended
 # scope -> the kinds of invoice line it runs on; () runs once for the order. Discount and
 # rounding lines are in no scope: they carry the VAT balance the mapping worked out.
 SCOPES: dict[str, tuple[str, ...]] = {
-    "order": (), "items": (ITEM,), "fees": (FEE,), "shipping": (SHIPPING,), "lines": (ITEM, FEE, SHIPPING)}
+    "order": (),
+    "items": (ITEM,),
+    "fees": (FEE,),
+    "shipping": (SHIPPING,),
+    "lines": (ITEM, FEE, SHIPPING),
+}
 # Only the invoice head's texts Hogia Smart's contract has (../shared/docs/hogia-smart-api.md); the
 # portal finds its invoices again by the reference and the order number as posted, rules and all.
 INVOICE_FIELDS = ("yourReference", "ourReference", "customerOrderNumber")
@@ -89,9 +95,19 @@ RULE_KEYS = ("name", "scope", "when", "source", "transforms", "target", "comment
 CONDITION_OPS = ("present", "absent", "equals", "not_equals", "contains", "matches", "in")
 # transform kind -> the options it takes besides its own key
 TRANSFORM_OPTIONS: dict[str, tuple[str, ...]] = {
-    "fixed": (), "lookup": ("default",), "concat": (), "regex_extract": ("group",),
-    "regex_replace": ("with",), "date_format": (), "number_format": (), "upper": (), "lower": (),
-    "strip": (), "truncate": (), "when_empty": ()}
+    "fixed": (),
+    "lookup": ("default",),
+    "concat": (),
+    "regex_extract": ("group",),
+    "regex_replace": ("with",),
+    "date_format": (),
+    "number_format": (),
+    "upper": (),
+    "lower": (),
+    "strip": (),
+    "truncate": (),
+    "when_empty": (),
+}
 NUMBER_FORMAT_KEYS = ("decimals", "decimal_sep", "thousands_sep")
 # Values of line.skip that mean "keep": what a lookup or a checkbox meta writes for no.
 KEEP_WORDS = ("", "0", "false", "no")
@@ -108,7 +124,7 @@ _DECIMALS = Context(prec=40, traps=[InvalidOperation])
 class LineOrigin:
     """Where one invoice line comes from; one per line, in the same order as the lines."""
 
-    kind: str              # item | shipping | fee | discount | rounding | line_rounding (| text)
+    kind: str  # item | shipping | fee | discount | rounding | line_rounding (| text)
     source_id: int | None  # the WooCommerce id of the order line it comes from
 
 
@@ -124,10 +140,10 @@ class Applied:
     invoice: dict
     lines: list[dict]
     origins: list[LineOrigin]
-    contact: dict = field(default_factory=dict)                # contact field -> value
-    articles: dict[str, dict] = field(default_factory=dict)    # article number -> {field: value}
-    fired: list[str] = field(default_factory=list)             # names of the rules that changed something
-    skipped_lines: list[int] = field(default_factory=list)     # indexes in the input lines
+    contact: dict = field(default_factory=dict)  # contact field -> value
+    articles: dict[str, dict] = field(default_factory=dict)  # article number -> {field: value}
+    fired: list[str] = field(default_factory=list)  # names of the rules that changed something
+    skipped_lines: list[int] = field(default_factory=list)  # indexes in the input lines
 
 
 class RuleError(ValueError):
@@ -143,8 +159,9 @@ def rules_problems(rules: list[dict]) -> list[str]:
     return _rules_compiled(rules)[0]
 
 
-def rules_apply(rules: list[dict], *, order: dict, invoice: dict, lines: list[dict],
-                origins: list[LineOrigin]) -> Applied:
+def rules_apply(
+    rules: list[dict], *, order: dict, invoice: dict, lines: list[dict], origins: list[LineOrigin]
+) -> Applied:
     """Apply the rules, in list order, to an invoice body built from ``order``.
 
     A later rule sees what earlier ones wrote (``invoice.*``, ``invoice_line.*``). An empty
@@ -166,8 +183,11 @@ def rules_apply(rules: list[dict], *, order: dict, invoice: dict, lines: list[di
         invoice=run.invoice,
         lines=[work.body for work in kept] + [{"description": text} for text in run.text_lines],
         origins=[work.origin for work in kept] + [LineOrigin(TEXT, None) for _line in run.text_lines],
-        contact=run.contact, articles=run.articles, fired=run.fired,
-        skipped_lines=[work.index for work in run.work if work.skipped])
+        contact=run.contact,
+        articles=run.articles,
+        fired=run.fired,
+        skipped_lines=[work.index for work in run.work if work.skipped],
+    )
 
 
 # -- running -----------------------------------------------------------------------------------
@@ -220,8 +240,10 @@ class _Run:
         if root == "coupon":
             if self._coupons is None:
                 self._coupons = ", ".join(
-                    _text(c.get("code")) for c in self.order.get("coupon_lines") or []
-                    if isinstance(c, dict) and _text(c.get("code")))
+                    _text(c.get("code"))
+                    for c in self.order.get("coupon_lines") or []
+                    if isinstance(c, dict) and _text(c.get("code"))
+                )
             return self._coupons
         if root == "invoice":
             return _text(self.invoice.get(name))
@@ -351,12 +373,16 @@ def _source_shape(path: str) -> tuple[str, str] | None:
     """``(root, field)`` of a source path, or None when its shape is unknown."""
     for prefix, root in (("meta:", "meta"), ("line.meta:", "line_meta")):
         if path.startswith(prefix):
-            key = path[len(prefix):]
+            key = path[len(prefix) :]
             return (root, key) if key.strip() else None
     if path == "coupon.codes":
         return ("coupon", "codes")
     root, dot, name = path.partition(".")
-    if dot and root in ("order", "billing", "shipping", "invoice", "line", "invoice_line") and _FIELD.match(name):
+    if (
+        dot
+        and root in ("order", "billing", "shipping", "invoice", "line", "invoice_line")
+        and _FIELD.match(name)
+    ):
         return (root, name)
     return None
 
@@ -378,8 +404,11 @@ class _Checker:
             self.problem(_('%(rule)s: unknown source "%(source)s".'), source=path)
             return None
         if shape[0] in _LINE_ROOTS and not self.line_scope:
-            self.problem(_('%(rule)s: "%(source)s" can only be read in the scope %(scopes)s.'),
-                         source=path, scopes=_LINE_SCOPES_WORDS)
+            self.problem(
+                _('%(rule)s: "%(source)s" can only be read in the scope %(scopes)s.'),
+                source=path,
+                scopes=_LINE_SCOPES_WORDS,
+            )
             return None
         return shape
 
@@ -390,8 +419,11 @@ class _Checker:
         try:
             return _regex(pattern)
         except re.error as error:
-            self.problem(_('%(rule)s: "%(pattern)s" is not a valid regular expression (%(error)s).'),
-                         pattern=pattern, error=error)
+            self.problem(
+                _('%(rule)s: "%(pattern)s" is not a valid regular expression (%(error)s).'),
+                pattern=pattern,
+                error=error,
+            )
             return None
 
 
@@ -428,8 +460,10 @@ def _rules_compiled(rules: object) -> tuple[list[str], list[_Rule]]:
         return [_("The rules must be a list.")], []
     problems: list[str] = []
     if len(rules) > MAX_RULES:
-        problems.append(_("At most %(max)d rules are allowed; there are %(count)d.") % {
-            "max": MAX_RULES, "count": len(rules)})
+        problems.append(
+            _("At most %(max)d rules are allowed; there are %(count)d.")
+            % {"max": MAX_RULES, "count": len(rules)}
+        )
     compiled = []
     names: set[str] = set()
     for position, rule in enumerate(rules, start=1):
@@ -461,8 +495,9 @@ def _rule_compiled(check: _Checker, rule: dict, names: set[str]) -> _Rule | None
         check.line_scope = bool(SCOPES[scope])
         target = _target(check, rule.get("target"), scope)
     else:
-        check.problem(_('%(rule)s: unknown scope "%(scope)s" (order, items, fees, shipping or lines).'),
-                      scope=scope)
+        check.problem(
+            _('%(rule)s: unknown scope "%(scope)s" (order, items, fees, shipping or lines).'), scope=scope
+        )
     conditions = _conditions(check, rule.get("when", []))
     transforms_given = rule.get("transforms", [])
     if not isinstance(transforms_given, list):
@@ -471,14 +506,25 @@ def _rule_compiled(check: _Checker, rule: dict, names: set[str]) -> _Rule | None
     source = None
     if "source" in rule:
         source = check.source(rule["source"])
-    elif not (transforms_given and isinstance(transforms_given[0], dict)
-              and ("fixed" in transforms_given[0] or "concat" in transforms_given[0])):
-        check.problem(_("%(rule)s has no source (only a rule that starts with fixed or concat can do without)."))
+    elif not (
+        transforms_given
+        and isinstance(transforms_given[0], dict)
+        and ("fixed" in transforms_given[0] or "concat" in transforms_given[0])
+    ):
+        check.problem(
+            _("%(rule)s has no source (only a rule that starts with fixed or concat can do without).")
+        )
     transforms = [_transform(check, given, number) for number, given in enumerate(transforms_given, start=1)]
     if len(check.problems) > before:
         return None
-    return _Rule(name=name.strip(), kinds=SCOPES[scope], conditions=conditions, source=source,
-                 transforms=transforms, target=target)
+    return _Rule(
+        name=name.strip(),
+        kinds=SCOPES[scope],
+        conditions=conditions,
+        source=source,
+        transforms=transforms,
+        target=target,
+    )
 
 
 def _target(check: _Checker, target: object, scope: str) -> tuple[str, str] | None:
@@ -490,9 +536,14 @@ def _target(check: _Checker, target: object, scope: str) -> tuple[str, str] | No
     if where == "invoice":
         if name in INVOICE_FIELDS:
             return ("invoice", name)
-        check.problem(_('%(rule)s: a rule cannot set "%(target)s"; amounts, currency, customer, dates and '
-                        'rounding stay as the mapping made them (allowed: %(allowed)s).'),
-                      target=target, allowed=", ".join("invoice." + f for f in INVOICE_FIELDS))
+        check.problem(
+            _(
+                '%(rule)s: a rule cannot set "%(target)s"; amounts, currency, customer, dates and '
+                "rounding stay as the mapping made them (allowed: %(allowed)s)."
+            ),
+            target=target,
+            allowed=", ".join("invoice." + f for f in INVOICE_FIELDS),
+        )
     elif where == "contact" and name in CONTACT_FIELDS:
         return ("contact", name)
     elif target == "text_line":
@@ -502,12 +553,18 @@ def _target(check: _Checker, target: object, scope: str) -> tuple[str, str] | No
     elif where == "line" and (name in LINE_FIELDS or name == "skip"):
         if line_scope:
             return ("skip", "") if name == "skip" else ("line", name)
-        check.problem(_('%(rule)s: "%(target)s" needs the scope %(scopes)s.'), target=target,
-                      scopes=_LINE_SCOPES_WORDS)
+        check.problem(
+            _('%(rule)s: "%(target)s" needs the scope %(scopes)s.'), target=target, scopes=_LINE_SCOPES_WORDS
+        )
     elif where == "line":
-        check.problem(_('%(rule)s: a rule cannot set "%(target)s"; quantities, prices and VAT stay as the '
-                        'mapping made them (allowed: %(allowed)s).'),
-                      target=target, allowed=", ".join("line." + f for f in (*LINE_FIELDS, "skip")))
+        check.problem(
+            _(
+                '%(rule)s: a rule cannot set "%(target)s"; quantities, prices and VAT stay as the '
+                "mapping made them (allowed: %(allowed)s)."
+            ),
+            target=target,
+            allowed=", ".join("line." + f for f in (*LINE_FIELDS, "skip")),
+        )
     elif where == "article" and name in ARTICLE_FIELDS:
         if scope == "items":
             return ("article", name)
@@ -524,17 +581,21 @@ def _conditions(check: _Checker, given: object) -> list[Condition]:
     conditions = []
     for number, condition in enumerate(given, start=1):
         if not isinstance(condition, dict):
-            check.problem(_("%(rule)s: condition %(number)d must be an object with a source and an op."),
-                          number=number)
+            check.problem(
+                _("%(rule)s: condition %(number)d must be an object with a source and an op."), number=number
+            )
             continue
         for key in condition:
             if key not in ("source", "op", "value"):
-                check.problem(_('%(rule)s: condition %(number)d has an unknown key "%(key)s".'),
-                              number=number, key=key)
+                check.problem(
+                    _('%(rule)s: condition %(number)d has an unknown key "%(key)s".'), number=number, key=key
+                )
         source = check.source(condition.get("source"))
         op = condition.get("op")
         if op not in CONDITION_OPS:
-            check.problem(_('%(rule)s: unknown condition "%(op)s" (%(ops)s).'), op=op, ops=", ".join(CONDITION_OPS))
+            check.problem(
+                _('%(rule)s: unknown condition "%(op)s" (%(ops)s).'), op=op, ops=", ".join(CONDITION_OPS)
+            )
             continue
         has_value, value = "value" in condition, condition.get("value")
         if op in ("present", "absent"):
@@ -573,14 +634,19 @@ def _condition(source: tuple[str, str], op: str, value: object, pattern: re.Patt
 def _transform(check: _Checker, given: object, number: int) -> Transform | None:
     kinds = [key for key in given if key in TRANSFORM_OPTIONS] if isinstance(given, dict) else []
     if len(kinds) != 1:
-        check.problem(_("%(rule)s: transform %(number)d must name one kind (%(kinds)s)."),
-                      number=number, kinds=", ".join(TRANSFORM_OPTIONS))
+        check.problem(
+            _("%(rule)s: transform %(number)d must name one kind (%(kinds)s)."),
+            number=number,
+            kinds=", ".join(TRANSFORM_OPTIONS),
+        )
         return None
     kind = kinds[0]
     arg = given[kind]
     for option in given:
         if option != kind and option not in TRANSFORM_OPTIONS[kind]:
-            check.problem(_('%(rule)s: transform "%(kind)s" has no option "%(option)s".'), kind=kind, option=option)
+            check.problem(
+                _('%(rule)s: transform "%(kind)s" has no option "%(option)s".'), kind=kind, option=option
+            )
     before = len(check.problems)
     made = _TRANSFORMS[kind](check, arg, given)
     return made if len(check.problems) == before else None
@@ -600,7 +666,9 @@ def _fixed(check: _Checker, arg: object, given: dict) -> Transform | None:
 
 
 def _lookup(check: _Checker, arg: object, given: dict) -> Transform | None:
-    if not isinstance(arg, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in arg.items()):
+    if not isinstance(arg, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in arg.items()
+    ):
         check.problem(_('%(rule)s: "lookup" needs a table of texts, such as {"SE-1": "1001"}.'))
         return None
     table = dict(arg)
@@ -621,7 +689,7 @@ def _concat(check: _Checker, arg: object, given: dict) -> Transform | None:
     for part in arg:
         at = 0
         for match in _PLACEHOLDER.finditer(part):
-            pieces.append(part[at:match.start()])
+            pieces.append(part[at : match.start()])
             path = match.group(1).strip()
             pieces.append(None if path == "value" else check.source(path))
             at = match.end()
@@ -629,8 +697,11 @@ def _concat(check: _Checker, arg: object, given: dict) -> Transform | None:
     pieces = [piece for piece in pieces if piece != ""]
 
     def concat(value: str, run: _Run, line: _WorkLine | None) -> str:
-        return "".join(value if piece is None else piece if isinstance(piece, str) else run.read(piece, line)
-                       for piece in pieces)
+        return "".join(
+            value if piece is None else piece if isinstance(piece, str) else run.read(piece, line)
+            for piece in pieces
+        )
+
     return concat
 
 
@@ -640,13 +711,16 @@ def _regex_extract(check: _Checker, arg: object, given: dict) -> Transform | Non
         return None
     group = given.get("group", 1 if pattern.groups else 0)
     if isinstance(group, bool) or not isinstance(group, int) or not 0 <= group <= pattern.groups:
-        check.problem(_('%(rule)s: "group" must be a whole number from 0 to %(groups)d (the groups in the '
-                        'pattern).'), groups=pattern.groups)
+        check.problem(
+            _('%(rule)s: "group" must be a whole number from 0 to %(groups)d (the groups in the pattern).'),
+            groups=pattern.groups,
+        )
         return None
 
     def extract(value: str, run: _Run, line: _WorkLine | None) -> str:
         match = pattern.search(value)
         return (match.group(group) or "") if match else ""
+
     return extract
 
 
@@ -658,8 +732,11 @@ def _regex_replace(check: _Checker, arg: object, given: dict) -> Transform | Non
     try:
         pattern.sub(replacement, "")  # compiles the replacement: a bad group reference fails here
     except re.error as error:
-        check.problem(_('%(rule)s: the replacement "%(with)s" is not valid (%(error)s).'),
-                      error=error, **{"with": replacement})
+        check.problem(
+            _('%(rule)s: the replacement "%(with)s" is not valid (%(error)s).'),
+            error=error,
+            **{"with": replacement},
+        )
         return None
     return lambda value, run, line: pattern.sub(replacement, value)
 
@@ -673,8 +750,9 @@ def _date_format(check: _Checker, arg: object, given: dict) -> Transform | None:
     except ValueError:  # a lone surrogate; glibc itself refuses nothing
         shown = arg
     if shown == arg:  # "YYYY-MM-DD" would print itself on every invoice
-        check.problem(_('%(rule)s: "%(format)s" is not a date format (use codes such as %%Y-%%m-%%d).'),
-                      format=arg)
+        check.problem(
+            _('%(rule)s: "%(format)s" is not a date format (use codes such as %%Y-%%m-%%d).'), format=arg
+        )
         return None
 
     def date_format(value: str, run: _Run, line: _WorkLine | None) -> str:
@@ -682,12 +760,15 @@ def _date_format(check: _Checker, arg: object, given: dict) -> Transform | None:
             return datetime.fromisoformat(value.strip()).strftime(arg)
         except ValueError:
             return value  # not a date: the text goes on as it is, the order is not stopped
+
     return date_format
 
 
 def _number_format(check: _Checker, arg: object, given: dict) -> Transform | None:
     if not isinstance(arg, dict):
-        check.problem(_('%(rule)s: "number_format" needs options such as {"decimals": 2, "decimal_sep": ","}.'))
+        check.problem(
+            _('%(rule)s: "number_format" needs options such as {"decimals": 2, "decimal_sep": ","}.')
+        )
         return None
     for key in arg:
         if key not in NUMBER_FORMAT_KEYS:
@@ -715,6 +796,7 @@ def _number_format(check: _Checker, arg: object, given: dict) -> Transform | Non
         whole, _dot, fraction = format(number, f",.{decimals}f").partition(".")
         whole = whole.replace(",", thousands_sep)
         return whole + decimal_sep + fraction if decimals else whole
+
     return number_format
 
 
@@ -724,6 +806,7 @@ def _switch(kind: str, change: Callable[[str], str]) -> Callable[[_Checker, obje
             check.problem(_('%(rule)s: "%(kind)s" takes true or false.'), kind=kind)
             return None
         return (lambda value, run, line: change(value)) if arg else (lambda value, run, line: value)
+
     return made
 
 
@@ -741,7 +824,16 @@ def _when_empty(check: _Checker, arg: object, given: dict) -> Transform | None:
 
 
 _TRANSFORMS: dict[str, Callable[[_Checker, object, dict], Transform | None]] = {
-    "fixed": _fixed, "lookup": _lookup, "concat": _concat, "regex_extract": _regex_extract,
-    "regex_replace": _regex_replace, "date_format": _date_format, "number_format": _number_format,
-    "upper": _switch("upper", str.upper), "lower": _switch("lower", str.lower),
-    "strip": _switch("strip", str.strip), "truncate": _truncate, "when_empty": _when_empty}
+    "fixed": _fixed,
+    "lookup": _lookup,
+    "concat": _concat,
+    "regex_extract": _regex_extract,
+    "regex_replace": _regex_replace,
+    "date_format": _date_format,
+    "number_format": _number_format,
+    "upper": _switch("upper", str.upper),
+    "lower": _switch("lower", str.lower),
+    "strip": _switch("strip", str.strip),
+    "truncate": _truncate,
+    "when_empty": _when_empty,
+}

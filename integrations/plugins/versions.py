@@ -4,6 +4,7 @@ Package 800 and up (``Feature.PLUGIN``): below it making a version or switching 
 refused with the package's name, as the other gates are. A version is never edited: every
 change is a new version with who and when, and rolling back is switching an earlier one on.
 """
+
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
@@ -46,16 +47,23 @@ def plugin_problems(*, customer: Customer, rules, code_plugins) -> list[str]:
     return problems
 
 
-def plugin_version_create(*, customer: Customer, rules: list, code_plugins: list[str], note: str,
-                          by: str) -> PluginVersion:
+def plugin_version_create(
+    *, customer: Customer, rules: list, code_plugins: list[str], note: str, by: str
+) -> PluginVersion:
     problems = plugin_problems(customer=customer, rules=rules, code_plugins=code_plugins)
     if problems:
         raise ValidationError(problems)
     with transaction.atomic():
         Customer.objects.select_for_update().filter(pk=customer.pk).first()  # numbers in turn
         last = PluginVersion.objects.filter(customer=customer).aggregate(n=Max("number"))["n"] or 0
-        return PluginVersion.objects.create(customer=customer, number=last + 1, rules=rules,
-                                            code_plugins=list(code_plugins), note=note, created_by=by)
+        return PluginVersion.objects.create(
+            customer=customer,
+            number=last + 1,
+            rules=rules,
+            code_plugins=list(code_plugins),
+            note=note,
+            created_by=by,
+        )
 
 
 def plugin_version_switch_on(*, version: PluginVersion, by: str) -> None:

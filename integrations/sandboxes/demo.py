@@ -3,10 +3,20 @@ demo customer (which uses them). Sandbox-only values; never valid anywhere else.
 
 WOO_STORES = [
     # (path prefix, name, consumer key, consumer secret, Hogia result unit)
-    ("", "Butik 1", "ck_demo_butik1_0000000000000000000000000001",
-     "cs_demo_butik1_0000000000000000000000000001", "1"),
-    ("/butik2", "Butik 2", "ck_demo_butik2_0000000000000000000000000002",
-     "cs_demo_butik2_0000000000000000000000000002", "2"),
+    (
+        "",
+        "Butik 1",
+        "ck_demo_butik1_0000000000000000000000000001",
+        "cs_demo_butik1_0000000000000000000000000001",
+        "1",
+    ),
+    (
+        "/butik2",
+        "Butik 2",
+        "ck_demo_butik2_0000000000000000000000000002",
+        "cs_demo_butik2_0000000000000000000000000002",
+        "2",
+    ),
 ]
 
 # How each demo store enters its prices (WooCommerce → Settings → Tax → "Prices entered with tax"):

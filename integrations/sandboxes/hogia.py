@@ -13,6 +13,7 @@ lifetime. Fault injection and request stats come from ``SandboxApp``.
 
 Pure standard library: see ``http.py`` for why.
 """
+
 from __future__ import annotations
 
 import copy
@@ -77,32 +78,107 @@ DEMO_CLIENT_ID = demo.HOGIA_CLIENT_ID
 DEMO_CLIENT_SECRET = demo.HOGIA_CLIENT_SECRET
 # Prices are excluding VAT, as in Hogia Smart's article register.
 DEMO_ARTICLES = (
-    {"number": FREIGHT_ARTICLE_NUMBER, "name": "Frakt", "vatPercent": 25,
-     "prices": {"ordinary": Decimal("0.00")}, "isStockArticle": False, "sendToWebshop": False},
-    {"number": FEE_ARTICLE_NUMBER, "name": "Expeditionsavgift", "vatPercent": 25,
-     "prices": {"ordinary": Decimal("0.00")}, "isStockArticle": False, "sendToWebshop": False},
-    {"number": DISCOUNT_ARTICLE_NUMBER, "name": "Rabatt", "vatPercent": 25,
-     "prices": {"ordinary": Decimal("0.00")}, "isStockArticle": False, "sendToWebshop": False},
-    {"number": "SE-KAFFE-500", "name": "Kaffe mellanrost 500 g", "vatPercent": 12,
-     "prices": {"ordinary": Decimal("79.00")}, "stockBalance": Decimal("120"), "sendToWebshop": True},
-    {"number": "SE-BOK-001", "name": "Kokbok Svensk husmanskost", "vatPercent": 6,
-     "prices": {"ordinary": Decimal("279.00")}, "stockBalance": Decimal("15"), "sendToWebshop": True},
-    {"number": "SE-MUGG-35", "name": "Mugg 35 cl", "vatPercent": 25,
-     "prices": {"ordinary": Decimal("99.20"), "campaign": Decimal("79.20"),
-                "campaignFrom": "2026-11-20", "campaignTo": "2026-11-30"},
-     "stockBalance": Decimal("48"), "sendToWebshop": True},
-    {"number": "SE-PRESENT-500", "name": "Presentkort 500 kr", "vatPercent": 0,
-     "prices": {"ordinary": Decimal("500.00")}, "stockBalance": Decimal("1000"), "sendToWebshop": True},
-    {"number": "SE-BRYGG-01", "name": "Kaffebryggare", "vatPercent": 25,
-     "prices": {"ordinary": Decimal("639.20")}, "stockBalance": Decimal("6"), "sendToWebshop": False},
-    {"number": "SE-TE-100", "name": "Te Earl Grey 100 g", "vatPercent": 12,
-     "prices": {"ordinary": Decimal("49.00")}, "stockBalance": Decimal("60"), "sendToWebshop": True},
-    {"number": "SE-TS-S", "name": "T-shirt logga S", "vatPercent": 25,
-     "prices": {"ordinary": Decimal("159.20")}, "stockBalance": Decimal("10"), "sendToWebshop": True},
-    {"number": "SE-TS-M", "name": "T-shirt logga M", "vatPercent": 25,
-     "prices": {"ordinary": Decimal("159.20")}, "stockBalance": Decimal("25"), "sendToWebshop": True},
-    {"number": "SE-TS-L", "name": "T-shirt logga L", "vatPercent": 25,
-     "prices": {"ordinary": Decimal("159.20")}, "stockBalance": Decimal("8"), "sendToWebshop": True},
+    {
+        "number": FREIGHT_ARTICLE_NUMBER,
+        "name": "Frakt",
+        "vatPercent": 25,
+        "prices": {"ordinary": Decimal("0.00")},
+        "isStockArticle": False,
+        "sendToWebshop": False,
+    },
+    {
+        "number": FEE_ARTICLE_NUMBER,
+        "name": "Expeditionsavgift",
+        "vatPercent": 25,
+        "prices": {"ordinary": Decimal("0.00")},
+        "isStockArticle": False,
+        "sendToWebshop": False,
+    },
+    {
+        "number": DISCOUNT_ARTICLE_NUMBER,
+        "name": "Rabatt",
+        "vatPercent": 25,
+        "prices": {"ordinary": Decimal("0.00")},
+        "isStockArticle": False,
+        "sendToWebshop": False,
+    },
+    {
+        "number": "SE-KAFFE-500",
+        "name": "Kaffe mellanrost 500 g",
+        "vatPercent": 12,
+        "prices": {"ordinary": Decimal("79.00")},
+        "stockBalance": Decimal("120"),
+        "sendToWebshop": True,
+    },
+    {
+        "number": "SE-BOK-001",
+        "name": "Kokbok Svensk husmanskost",
+        "vatPercent": 6,
+        "prices": {"ordinary": Decimal("279.00")},
+        "stockBalance": Decimal("15"),
+        "sendToWebshop": True,
+    },
+    {
+        "number": "SE-MUGG-35",
+        "name": "Mugg 35 cl",
+        "vatPercent": 25,
+        "prices": {
+            "ordinary": Decimal("99.20"),
+            "campaign": Decimal("79.20"),
+            "campaignFrom": "2026-11-20",
+            "campaignTo": "2026-11-30",
+        },
+        "stockBalance": Decimal("48"),
+        "sendToWebshop": True,
+    },
+    {
+        "number": "SE-PRESENT-500",
+        "name": "Presentkort 500 kr",
+        "vatPercent": 0,
+        "prices": {"ordinary": Decimal("500.00")},
+        "stockBalance": Decimal("1000"),
+        "sendToWebshop": True,
+    },
+    {
+        "number": "SE-BRYGG-01",
+        "name": "Kaffebryggare",
+        "vatPercent": 25,
+        "prices": {"ordinary": Decimal("639.20")},
+        "stockBalance": Decimal("6"),
+        "sendToWebshop": False,
+    },
+    {
+        "number": "SE-TE-100",
+        "name": "Te Earl Grey 100 g",
+        "vatPercent": 12,
+        "prices": {"ordinary": Decimal("49.00")},
+        "stockBalance": Decimal("60"),
+        "sendToWebshop": True,
+    },
+    {
+        "number": "SE-TS-S",
+        "name": "T-shirt logga S",
+        "vatPercent": 25,
+        "prices": {"ordinary": Decimal("159.20")},
+        "stockBalance": Decimal("10"),
+        "sendToWebshop": True,
+    },
+    {
+        "number": "SE-TS-M",
+        "name": "T-shirt logga M",
+        "vatPercent": 25,
+        "prices": {"ordinary": Decimal("159.20")},
+        "stockBalance": Decimal("25"),
+        "sendToWebshop": True,
+    },
+    {
+        "number": "SE-TS-L",
+        "name": "T-shirt logga L",
+        "vatPercent": 25,
+        "prices": {"ordinary": Decimal("159.20")},
+        "stockBalance": Decimal("8"),
+        "sendToWebshop": True,
+    },
 )
 
 _GUID = r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
@@ -152,16 +228,26 @@ def invoice_totals(lines: list[dict], *, prices_include_vat: bool, use_rounding:
     distributions = []
     for rate in sorted(net_by_rate, reverse=True):
         net = net_by_rate[rate]
-        distributions.append({"percent": _plain_number(rate), "netAmount": net,
-                              "vatAmount": round_half_up(net * rate / _HUNDRED)})
+        distributions.append(
+            {
+                "percent": _plain_number(rate),
+                "netAmount": net,
+                "vatAmount": round_half_up(net * rate / _HUNDRED),
+            }
+        )
     net_total = sum((d["netAmount"] for d in distributions), Decimal("0.00"))
     vat_total = sum((d["vatAmount"] for d in distributions), Decimal("0.00"))
     rounding = Decimal("0.00")
     if use_rounding:
         rounding = round_half_up(net_total + vat_total, _KRONA) - (net_total + vat_total)
-    return {"lines": line_amounts, "vatDistributions": distributions, "netAmount": net_total,
-            "vatAmount": vat_total, "roundingAmount": rounding,
-            "grossAmount": net_total + vat_total + rounding}
+    return {
+        "lines": line_amounts,
+        "vatDistributions": distributions,
+        "netAmount": net_total,
+        "vatAmount": vat_total,
+        "roundingAmount": rounding,
+        "grossAmount": net_total + vat_total + rounding,
+    }
 
 
 def _plain_number(value: Decimal) -> int | Decimal:
@@ -183,10 +269,17 @@ def _new_id() -> str:
 
 # -- responses ---------------------------------------------------------------------------------
 
+
 def _problem(errors: dict[str, list[str]]) -> SandboxResponse:
-    response = json_response({"type": _PROBLEM_TYPE_400,
-                              "title": "One or more validation errors occurred.",
-                              "status": 400, "errors": errors}, 400)
+    response = json_response(
+        {
+            "type": _PROBLEM_TYPE_400,
+            "title": "One or more validation errors occurred.",
+            "status": 400,
+            "errors": errors,
+        },
+        400,
+    )
     response.content_type = _PROBLEM_CONTENT_TYPE
     return response
 
@@ -213,14 +306,19 @@ def _number_exists(number: str) -> SandboxResponse:
 
 
 def _paged(items: list, total: int, page: int, page_size: int) -> SandboxResponse:
-    return json_response(items, 200, [
-        ("X-Pagination-Currentpage", str(page)),
-        ("X-Pagination-Pagecount", str(math.ceil(total / page_size))),
-        ("X-Pagination-Totalcount", str(total)),
-    ])
+    return json_response(
+        items,
+        200,
+        [
+            ("X-Pagination-Currentpage", str(page)),
+            ("X-Pagination-Pagecount", str(math.ceil(total / page_size))),
+            ("X-Pagination-Totalcount", str(total)),
+        ],
+    )
 
 
 # -- validation --------------------------------------------------------------------------------
+
 
 class _Invalid(Exception):
     """Carries a finished response out of nested validation and business checks."""
@@ -248,8 +346,17 @@ class _Errors:
         if self.errors:
             raise _Invalid(_problem(self.errors))
 
-    def number(self, data: dict, key: str, field: str, *, places: int, required: bool = False,
-               minimum: Decimal | None = None, maximum: Decimal | None = None) -> Decimal | None:
+    def number(
+        self,
+        data: dict,
+        key: str,
+        field: str,
+        *,
+        places: int,
+        required: bool = False,
+        minimum: Decimal | None = None,
+        maximum: Decimal | None = None,
+    ) -> Decimal | None:
         """A JSON number with at most ``places`` decimals, as a Decimal (never a float)."""
         value = data.get(key)
         if value is None:
@@ -277,8 +384,9 @@ class _Errors:
             self.add(field, f"The {key} field must be at most {maximum}.")
         return value
 
-    def text(self, data: dict, key: str, field: str, *, required: bool = False,
-             max_length: int = 250) -> str | None:
+    def text(
+        self, data: dict, key: str, field: str, *, required: bool = False, max_length: int = 250
+    ) -> str | None:
         value = data.get(key)
         if value is None or value == "":
             if required:
@@ -369,6 +477,7 @@ def _int_arg(request: SandboxRequest, name: str, default: int, errors: _Errors) 
 
 
 # -- storage -----------------------------------------------------------------------------------
+
 
 class _Entity:
     """One object and the versions of it that reads may still need (the change lag)."""
@@ -483,7 +592,7 @@ class _Collection:
         # Creation order is rowVersion order, so the visible objects are a prefix.
         total = bisect_right(self.created_rvs, horizon)
         start = (page - 1) * page_size
-        ids = self.created_ids[start:min(start + page_size, total)]
+        ids = self.created_ids[start : min(start + page_size, total)]
         return total, [self.entities[i].at(horizon) for i in ids]
 
     def filtered(self, horizon: int, filters: dict[str, str]) -> list[dict]:
@@ -492,7 +601,7 @@ class _Collection:
             ids = self.indexes[field].get(value, set())
             candidates = set(ids) if candidates is None else candidates & ids
         candidates = set(candidates or ())
-        candidates.update(self.feed_ids[bisect_right(self.feed_rvs, horizon):])
+        candidates.update(self.feed_ids[bisect_right(self.feed_rvs, horizon) :])
         found = []
         for entity_id in candidates:
             entity = self.entities[entity_id]
@@ -513,7 +622,7 @@ class _Collection:
         total = high - low + len(tail)
         start = (page - 1) * page_size
         if not tail:
-            ids = self.feed_ids[low + start:min(low + start + page_size, high)]
+            ids = self.feed_ids[low + start : min(low + start + page_size, high)]
             return total, [self.entities[i].latest for i in ids]
         tail.sort(key=lambda pair: pair[0])
         settled = ((self.feed_rvs[i], self.entities[self.feed_ids[i]].latest) for i in range(low, high))
@@ -524,8 +633,16 @@ class _Collection:
 class _Organization:
     """One Hogia Smart company: its registers, its rowVersion counter, its lag clock."""
 
-    def __init__(self, *, org_id: str, name: str, organization_number: str, modules: dict,
-                 result_units: list[dict], vat_codes: list[dict]):
+    def __init__(
+        self,
+        *,
+        org_id: str,
+        name: str,
+        organization_number: str,
+        modules: dict,
+        result_units: list[dict],
+        vat_codes: list[dict],
+    ):
         self.id = org_id
         self.name = name
         self.organization_number = organization_number
@@ -544,8 +661,12 @@ class _Organization:
         self.invoices = _Collection(("customerOrderNumber",))
 
     def describe(self) -> dict:
-        return {"id": self.id, "name": self.name, "organizationNumber": self.organization_number,
-                "modules": dict(self.modules)}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "organizationNumber": self.organization_number,
+            "modules": dict(self.modules),
+        }
 
     def next_row_version(self) -> int:
         self.row_version += 1
@@ -574,6 +695,7 @@ def _collection_of(org: _Organization, resource: str) -> _Collection:
 
 # -- the sandbox -------------------------------------------------------------------------------
 
+
 class HogiaSmartSandbox(SandboxApp):
     """Hogia Smart on loopback: token endpoint and API on one server.
 
@@ -585,14 +707,22 @@ class HogiaSmartSandbox(SandboxApp):
 
     name = "hogia"
 
-    def __init__(self, *, rate_limit_requests: int = DEFAULT_RATE_LIMIT_REQUESTS,
-                 rate_limit_seconds: float = DEFAULT_RATE_LIMIT_SECONDS,
-                 token_lifetime: float = DEFAULT_TOKEN_LIFETIME, lag_seconds: float = 0.0,
-                 demo: bool = False):
+    def __init__(
+        self,
+        *,
+        rate_limit_requests: int = DEFAULT_RATE_LIMIT_REQUESTS,
+        rate_limit_seconds: float = DEFAULT_RATE_LIMIT_SECONDS,
+        token_lifetime: float = DEFAULT_TOKEN_LIFETIME,
+        lag_seconds: float = 0.0,
+        demo: bool = False,
+    ):
         super().__init__()
-        self._defaults = {"rate_limit_requests": rate_limit_requests,
-                          "rate_limit_seconds": rate_limit_seconds,
-                          "token_lifetime": token_lifetime, "lag_seconds": lag_seconds}
+        self._defaults = {
+            "rate_limit_requests": rate_limit_requests,
+            "rate_limit_seconds": rate_limit_seconds,
+            "token_lifetime": token_lifetime,
+            "lag_seconds": lag_seconds,
+        }
         self._demo_on_reset = demo
         self._rate_lock = threading.Lock()
         self._register_routes()
@@ -619,39 +749,63 @@ class HogiaSmartSandbox(SandboxApp):
     def state_dump(self) -> dict:
         with self.lock:
             return {
-                "clients": {cid: {"secret": c["secret"], "organizations": sorted(c["organizations"])}
-                            for cid, c in self._clients.items()},
-                "tokens": {token: {"clientId": cid, "expiresAt": expires}
-                           for token, (cid, expires) in self._tokens.items()},
+                "clients": {
+                    cid: {"secret": c["secret"], "organizations": sorted(c["organizations"])}
+                    for cid, c in self._clients.items()
+                },
+                "tokens": {
+                    token: {"clientId": cid, "expiresAt": expires}
+                    for token, (cid, expires) in self._tokens.items()
+                },
                 "organizations": [self._dump_organization(org) for org in self._organizations.values()],
             }
 
     @staticmethod
     def _dump_organization(org: _Organization) -> dict:
         def entities(collection: _Collection) -> list:
-            return [{"createdRowVersion": e.created_rv, "history": [[rv, s] for rv, s in e.history]}
-                    for e in collection.entities.values()]
-        return {"id": org.id, "name": org.name, "organizationNumber": org.organization_number,
-                "modules": org.modules, "resultUnits": org.result_units, "vatCodes": org.vat_codes,
-                "rowVersion": org.row_version, "visibleFloor": org.visible_floor,
-                "pending": [[rv, t] for rv, t in org.pending],
-                "nextCustomerNumber": org.next_customer_number,
-                "nextInvoiceNumber": org.next_invoice_number, "sequences": org.sequences,
-                "contacts": entities(org.contacts), "articles": entities(org.articles),
-                "customerinvoices": entities(org.invoices)}
+            return [
+                {"createdRowVersion": e.created_rv, "history": [[rv, s] for rv, s in e.history]}
+                for e in collection.entities.values()
+            ]
+
+        return {
+            "id": org.id,
+            "name": org.name,
+            "organizationNumber": org.organization_number,
+            "modules": org.modules,
+            "resultUnits": org.result_units,
+            "vatCodes": org.vat_codes,
+            "rowVersion": org.row_version,
+            "visibleFloor": org.visible_floor,
+            "pending": [[rv, t] for rv, t in org.pending],
+            "nextCustomerNumber": org.next_customer_number,
+            "nextInvoiceNumber": org.next_invoice_number,
+            "sequences": org.sequences,
+            "contacts": entities(org.contacts),
+            "articles": entities(org.articles),
+            "customerinvoices": entities(org.invoices),
+        }
 
     def state_load(self, data: dict) -> None:
         with self.lock:
-            self._clients = {cid: {"secret": c["secret"], "organizations": set(c["organizations"])}
-                             for cid, c in (data.get("clients") or {}).items()}
-            self._tokens = {token: (t["clientId"], float(t["expiresAt"]))
-                            for token, t in (data.get("tokens") or {}).items()}
+            self._clients = {
+                cid: {"secret": c["secret"], "organizations": set(c["organizations"])}
+                for cid, c in (data.get("clients") or {}).items()
+            }
+            self._tokens = {
+                token: (t["clientId"], float(t["expiresAt"]))
+                for token, t in (data.get("tokens") or {}).items()
+            }
             self._organizations = {}
             for raw in data.get("organizations") or []:
-                org = _Organization(org_id=raw["id"], name=raw["name"],
-                                    organization_number=raw["organizationNumber"],
-                                    modules=raw["modules"], result_units=raw["resultUnits"],
-                                    vat_codes=raw["vatCodes"])
+                org = _Organization(
+                    org_id=raw["id"],
+                    name=raw["name"],
+                    organization_number=raw["organizationNumber"],
+                    modules=raw["modules"],
+                    result_units=raw["resultUnits"],
+                    vat_codes=raw["vatCodes"],
+                )
                 org.row_version = int(raw["rowVersion"])
                 org.visible_floor = int(raw["visibleFloor"])
                 org.pending = deque((int(rv), float(t)) for rv, t in raw["pending"])
@@ -659,17 +813,31 @@ class HogiaSmartSandbox(SandboxApp):
                 org.next_invoice_number = int(raw["nextInvoiceNumber"])
                 org.sequences = {k: dict(v) for k, v in raw["sequences"].items()}
                 for resource in ("contacts", "articles", "customerinvoices"):
-                    _collection_of(org, resource).load([
-                        _Entity(e["history"][-1][1]["id"], int(e["createdRowVersion"]),
-                                [(int(rv), s) for rv, s in e["history"]])
-                        for e in raw[resource]])
+                    _collection_of(org, resource).load(
+                        [
+                            _Entity(
+                                e["history"][-1][1]["id"],
+                                int(e["createdRowVersion"]),
+                                [(int(rv), s) for rv, s in e["history"]],
+                            )
+                            for e in raw[resource]
+                        ]
+                    )
                 self._organizations[org.id] = org
             self.changed()
 
     # -- set-up ------------------------------------------------------------------------------
-    def create_organization(self, *, name: str, organization_number: str, org_id: str | None = None,
-                            modules: dict | None = None, result_units: Iterable[dict] = (),
-                            client_id: str | None = None, client_secret: str | None = None) -> dict:
+    def create_organization(
+        self,
+        *,
+        name: str,
+        organization_number: str,
+        org_id: str | None = None,
+        modules: dict | None = None,
+        result_units: Iterable[dict] = (),
+        client_id: str | None = None,
+        client_secret: str | None = None,
+    ) -> dict:
         """Create a company and grant a client access to it; answers the org and the credentials."""
         with self.lock:
             org_id = (org_id or _new_id()).lower()
@@ -678,24 +846,40 @@ class HogiaSmartSandbox(SandboxApp):
             client_id = client_id or f"client-{secrets.token_hex(6)}"
             existing = self._clients.get(client_id)
             if existing is not None and client_secret is not None and existing["secret"] != client_secret:
-                raise _Invalid(json_response(
-                    {"error": f"client {client_id} exists with another secret"}, 409))
+                raise _Invalid(
+                    json_response({"error": f"client {client_id} exists with another secret"}, 409)
+                )
             org = _Organization(
-                org_id=org_id, name=name, organization_number=organization_number,
+                org_id=org_id,
+                name=name,
+                organization_number=organization_number,
                 modules={"bookkeeping": True, "invoicing": True, "pointOfSale": False, **(modules or {})},
-                result_units=[{"id": unit.get("id") or _new_id(), "number": str(unit["number"]),
-                               "name": unit["name"], "isActive": unit.get("isActive", True)}
-                              for unit in result_units],
-                vat_codes=[{"id": _new_id(), "vatCode": code, "vatPercent": percent, "description": text}
-                           for code, percent, text in VAT_CODES])
+                result_units=[
+                    {
+                        "id": unit.get("id") or _new_id(),
+                        "number": str(unit["number"]),
+                        "name": unit["name"],
+                        "isActive": unit.get("isActive", True),
+                    }
+                    for unit in result_units
+                ],
+                vat_codes=[
+                    {"id": _new_id(), "vatCode": code, "vatPercent": percent, "description": text}
+                    for code, percent, text in VAT_CODES
+                ],
+            )
             self._organizations[org_id] = org
             if existing is None:
                 existing = {"secret": client_secret or secrets.token_urlsafe(24), "organizations": set()}
                 self._clients[client_id] = existing
             existing["organizations"].add(org_id)
             self.changed()
-            return {**org.describe(), "resultUnits": org.result_units,
-                    "clientId": client_id, "clientSecret": existing["secret"]}
+            return {
+                **org.describe(),
+                "resultUnits": org.result_units,
+                "clientId": client_id,
+                "clientSecret": existing["secret"],
+            }
 
     def grant_client(self, *, client_id: str, client_secret: str, organizations: Iterable[str]) -> None:
         with self.lock:
@@ -708,13 +892,21 @@ class HogiaSmartSandbox(SandboxApp):
         """The demo company, its client and its articles; does nothing if it already exists."""
         with self.lock:
             if DEMO_ORGANIZATION_ID in self._organizations:
-                self.grant_client(client_id=DEMO_CLIENT_ID, client_secret=DEMO_CLIENT_SECRET,
-                                  organizations=[DEMO_ORGANIZATION_ID])
+                self.grant_client(
+                    client_id=DEMO_CLIENT_ID,
+                    client_secret=DEMO_CLIENT_SECRET,
+                    organizations=[DEMO_ORGANIZATION_ID],
+                )
                 return
-            self.create_organization(org_id=DEMO_ORGANIZATION_ID, name=DEMO_ORGANIZATION_NAME,
-                                     organization_number=DEMO_ORGANIZATION_NUMBER,
-                                     modules=dict(DEMO_MODULES), result_units=DEMO_RESULT_UNITS,
-                                     client_id=DEMO_CLIENT_ID, client_secret=DEMO_CLIENT_SECRET)
+            self.create_organization(
+                org_id=DEMO_ORGANIZATION_ID,
+                name=DEMO_ORGANIZATION_NAME,
+                organization_number=DEMO_ORGANIZATION_NUMBER,
+                modules=dict(DEMO_MODULES),
+                result_units=DEMO_RESULT_UNITS,
+                client_id=DEMO_CLIENT_ID,
+                client_secret=DEMO_CLIENT_SECRET,
+            )
             self.add_articles(DEMO_ORGANIZATION_ID, [copy.deepcopy(a) for a in DEMO_ARTICLES])
 
     def add_articles(self, org_id: str, specs: list[dict]) -> list[dict]:
@@ -746,21 +938,45 @@ class HogiaSmartSandbox(SandboxApp):
 
     def index_html(self, base: str) -> str:
         with self.lock:
-            organisations = [[org.id, org.name, org.organization_number,
-                              ", ".join(name for name, has in org.modules.items() if has),
-                              f"{base}/{org.id}/", len(org.articles.entities), len(org.contacts.entities),
-                              len(org.invoices.entities)] for org in self._organizations.values()]
-            clients = [[client_id, client["secret"], ", ".join(sorted(client["organizations"]))]
-                       for client_id, client in self._clients.items()]
-        return ("<p>A stand-in for Hogia Smart's API: a client-credentials token from "
-                f"<code>POST {base}/connect/token</code>, then calls to <code>{base}/&lt;organisation "
-                f"id&gt;/…</code> with <code>Authorization: Bearer &lt;token&gt;</code> and "
-                f"<code>api-version={API_VERSION}</code>. The clients are the sandbox's, valid nowhere "
-                "else.</p><h2>Organisations</h2>"
-                + html_table(["id", "name", "organisation number", "modules", "API base", "articles",
-                              "contacts", "invoices"], organisations)
-                + "<h2>API clients</h2>"
-                + html_table(["client id", "client secret", "organisations"], clients))
+            organisations = [
+                [
+                    org.id,
+                    org.name,
+                    org.organization_number,
+                    ", ".join(name for name, has in org.modules.items() if has),
+                    f"{base}/{org.id}/",
+                    len(org.articles.entities),
+                    len(org.contacts.entities),
+                    len(org.invoices.entities),
+                ]
+                for org in self._organizations.values()
+            ]
+            clients = [
+                [client_id, client["secret"], ", ".join(sorted(client["organizations"]))]
+                for client_id, client in self._clients.items()
+            ]
+        return (
+            "<p>A stand-in for Hogia Smart's API: a client-credentials token from "
+            f"<code>POST {base}/connect/token</code>, then calls to <code>{base}/&lt;organisation "
+            f"id&gt;/…</code> with <code>Authorization: Bearer &lt;token&gt;</code> and "
+            f"<code>api-version={API_VERSION}</code>. The clients are the sandbox's, valid nowhere "
+            "else.</p><h2>Organisations</h2>"
+            + html_table(
+                [
+                    "id",
+                    "name",
+                    "organisation number",
+                    "modules",
+                    "API base",
+                    "articles",
+                    "contacts",
+                    "invoices",
+                ],
+                organisations,
+            )
+            + "<h2>API clients</h2>"
+            + html_table(["client id", "client secret", "organisations"], clients)
+        )
 
     # -- routes ------------------------------------------------------------------------------
     def _register_routes(self) -> None:
@@ -795,8 +1011,11 @@ class HogiaSmartSandbox(SandboxApp):
         route("DELETE", r"/_sandbox/tokens", control(self._control_revoke_tokens))
         route("GET", r"/_sandbox/settings", control(self._control_settings))
         route("POST", r"/_sandbox" + _ORG + r"/articles", control(self._control_articles))
-        route("POST", r"/_sandbox" + _ORG + r"/customerinvoices/" + _ID + r"/status",
-              control(self._control_invoice_status))
+        route(
+            "POST",
+            r"/_sandbox" + _ORG + r"/customerinvoices/" + _ID + r"/status",
+            control(self._control_invoice_status),
+        )
         route("POST", r"/_sandbox" + _ORG + r"/till-sale", control(self._control_till_sale))
 
     def not_found(self, request: SandboxRequest, *, method_mismatch: bool) -> SandboxResponse:
@@ -811,6 +1030,7 @@ class HogiaSmartSandbox(SandboxApp):
                 return handler(request)
             except _Invalid as invalid:
                 return invalid.response
+
         return wrapped
 
     def _api(self, handler: Callable[[SandboxRequest, _Organization], SandboxResponse]) -> Callable:
@@ -825,8 +1045,9 @@ class HogiaSmartSandbox(SandboxApp):
             if not version:
                 return _problem({"api-version": ["The api-version query parameter is required."]})
             if version != API_VERSION:
-                return _problem({"api-version": [f"The api-version '{version}' is not supported; "
-                                                 f"use {API_VERSION}."]})
+                return _problem(
+                    {"api-version": [f"The api-version '{version}' is not supported; use {API_VERSION}."]}
+                )
             with self.lock:
                 org = self._organizations.get(request.params["org"].lower())
                 client = self._clients.get(client_id)
@@ -838,6 +1059,7 @@ class HogiaSmartSandbox(SandboxApp):
                 return handler(request, org)
             except _Invalid as invalid:
                 return invalid.response
+
         return wrapped
 
     # -- auth and rate limit -----------------------------------------------------------------
@@ -848,7 +1070,8 @@ class HogiaSmartSandbox(SandboxApp):
         with self.lock:
             client = self._clients.get(form.get("client_id", ""))
             if client is None or not secrets.compare_digest(
-                    client["secret"].encode("utf-8"), form.get("client_secret", "").encode("utf-8")):
+                client["secret"].encode("utf-8"), form.get("client_secret", "").encode("utf-8")
+            ):
                 return json_response({"error": "invalid_client"}, 400)
             now = time.time()
             expired = [t for t, (_client, expires) in self._tokens.items() if expires <= now]
@@ -858,9 +1081,10 @@ class HogiaSmartSandbox(SandboxApp):
             self._tokens[token] = (form["client_id"], now + self.token_lifetime)
             lifetime = self.token_lifetime
             self.changed()
-        return json_response({"access_token": token, "token_type": "Bearer",
-                              "expires_in": int(lifetime)},
-                             headers=[("Cache-Control", "no-store")])
+        return json_response(
+            {"access_token": token, "token_type": "Bearer", "expires_in": int(lifetime)},
+            headers=[("Cache-Control", "no-store")],
+        )
 
     def _authenticate(self, request: SandboxRequest) -> str | None:
         header = request.headers.get("Authorization") or ""
@@ -886,8 +1110,9 @@ class HogiaSmartSandbox(SandboxApp):
             if len(calls) >= limit:
                 # A slot frees when the oldest call in the window leaves it.
                 wait = max(1, math.ceil(calls[0] + window - now))
-                return json_response({"title": "Too Many Requests", "status": 429}, 429,
-                                     [("Retry-After", str(wait))])
+                return json_response(
+                    {"title": "Too Many Requests", "status": 429}, 429, [("Retry-After", str(wait))]
+                )
             calls.append(now)
             return None
 
@@ -900,20 +1125,22 @@ class HogiaSmartSandbox(SandboxApp):
         dimension_type = request.arg("dimensionType")
         units = org.result_units if dimension_type in (None, "", "One") else []
         start = (page - 1) * page_size
-        return _paged(units[start:start + page_size], len(units), page, page_size)
+        return _paged(units[start : start + page_size], len(units), page, page_size)
 
     def _vat_codes(self, request: SandboxRequest, org: _Organization) -> SandboxResponse:
         page, page_size = _paging(request)
         start = (page - 1) * page_size
-        return _paged(org.vat_codes[start:start + page_size], len(org.vat_codes), page, page_size)
+        return _paged(org.vat_codes[start : start + page_size], len(org.vat_codes), page, page_size)
 
     # -- generic reads -----------------------------------------------------------------------
     def _get(self, resource: str) -> Callable:
         def handler(request: SandboxRequest, org: _Organization) -> SandboxResponse:
             with self.lock:
-                snapshot = _collection_of(org, resource).visible(request.params["id"].lower(),
-                                                                  org.horizon(self.lag_seconds))
+                snapshot = _collection_of(org, resource).visible(
+                    request.params["id"].lower(), org.horizon(self.lag_seconds)
+                )
             return json_response(snapshot) if snapshot is not None else _not_found()
+
         return handler
 
     def _feed(self, resource: str) -> Callable:
@@ -924,12 +1151,15 @@ class HogiaSmartSandbox(SandboxApp):
             errors.raise_if_any()
             with self.lock:
                 total, items = _collection_of(org, resource).changed_since(
-                    after, org.horizon(self.lag_seconds), page, page_size)
+                    after, org.horizon(self.lag_seconds), page, page_size
+                )
             return _paged(items, total, page, page_size)
+
         return handler
 
-    def _list(self, request: SandboxRequest, org: _Organization, resource: str,
-              filter_names: tuple[str, ...]) -> SandboxResponse:
+    def _list(
+        self, request: SandboxRequest, org: _Organization, resource: str, filter_names: tuple[str, ...]
+    ) -> SandboxResponse:
         page, page_size = _paging(request)
         filters = {name: request.arg(name) for name in filter_names if request.arg(name) not in (None, "")}
         with self.lock:
@@ -939,7 +1169,7 @@ class HogiaSmartSandbox(SandboxApp):
                 matches = collection.filtered(horizon, filters)
                 total = len(matches)
                 start = (page - 1) * page_size
-                items = matches[start:start + page_size]
+                items = matches[start : start + page_size]
             else:
                 total, items = collection.page_all(horizon, page, page_size)
         return _paged(items, total, page, page_size)
@@ -954,8 +1184,15 @@ class HogiaSmartSandbox(SandboxApp):
             number = errors.text(data, "number", "number", max_length=20)
             if number is not None and number != "":
                 fields["number"] = number
-        for key in ("companyName", "givenName", "surName", "identificationNumber", "vatNumber",
-                    "email", "phone"):
+        for key in (
+            "companyName",
+            "givenName",
+            "surName",
+            "identificationNumber",
+            "vatNumber",
+            "email",
+            "phone",
+        ):
             if key in data:
                 fields[key] = errors.text(data, key, key)
         if "isOrganization" in data or create:
@@ -970,8 +1207,9 @@ class HogiaSmartSandbox(SandboxApp):
         if "addresses" in data or create:
             fields["addresses"] = self._addresses(data.get("addresses") or [], errors)
         if "customer" in data or create:
-            fields["customer"] = self._customer_terms(data.get("customer") or {}, errors,
-                                                      (current or {}).get("customer"))
+            fields["customer"] = self._customer_terms(
+                data.get("customer") or {}, errors, (current or {}).get("customer")
+            )
         merged = {**(current or {}), **fields}
         if merged.get("isOrganization"):
             if not merged.get("companyName"):
@@ -993,14 +1231,16 @@ class HogiaSmartSandbox(SandboxApp):
                 continue
             if address.get("addressType") not in ("Billing", "Shipping"):
                 errors.add(prefix + "addressType", "The addressType must be Billing or Shipping.")
-            addresses.append({
-                "addressType": address.get("addressType"),
-                "street": errors.text(address, "street", prefix + "street"),
-                "streetExtraLine": errors.text(address, "streetExtraLine", prefix + "streetExtraLine"),
-                "zipCode": errors.text(address, "zipCode", prefix + "zipCode", max_length=20),
-                "city": errors.text(address, "city", prefix + "city"),
-                "countryCode": address.get("countryCode") or "SE",
-            })
+            addresses.append(
+                {
+                    "addressType": address.get("addressType"),
+                    "street": errors.text(address, "street", prefix + "street"),
+                    "streetExtraLine": errors.text(address, "streetExtraLine", prefix + "streetExtraLine"),
+                    "zipCode": errors.text(address, "zipCode", prefix + "zipCode", max_length=20),
+                    "city": errors.text(address, "city", prefix + "city"),
+                    "countryCode": address.get("countryCode") or "SE",
+                }
+            )
         return addresses
 
     @staticmethod
@@ -1012,8 +1252,14 @@ class HogiaSmartSandbox(SandboxApp):
         if "isActive" in raw:
             terms["isActive"] = errors.boolean(raw, "isActive", "customer.isActive", True)
         if "paymentTerms" in raw:
-            days = errors.number(raw, "paymentTerms", "customer.paymentTerms", places=0,
-                                 minimum=Decimal(0), maximum=Decimal(365))
+            days = errors.number(
+                raw,
+                "paymentTerms",
+                "customer.paymentTerms",
+                places=0,
+                minimum=Decimal(0),
+                maximum=Decimal(365),
+            )
             if days is not None:
                 terms["paymentTerms"] = int(days)
         if "currencyCode" in raw:
@@ -1040,10 +1286,21 @@ class HogiaSmartSandbox(SandboxApp):
             if number is None:
                 number = self._next_customer_number(org)
             now = _now_local()
-            snapshot = {"id": _new_id(), "number": number, "companyName": None, "givenName": None,
-                        "surName": None, "identificationNumber": None, "vatNumber": None, "email": None,
-                        "phone": None, **fields, "createdDate": now, "updatedDate": now,
-                        "rowVersion": org.next_row_version()}
+            snapshot = {
+                "id": _new_id(),
+                "number": number,
+                "companyName": None,
+                "givenName": None,
+                "surName": None,
+                "identificationNumber": None,
+                "vatNumber": None,
+                "email": None,
+                "phone": None,
+                **fields,
+                "createdDate": now,
+                "updatedDate": now,
+                "rowVersion": org.next_row_version(),
+            }
             org.contacts.put(snapshot, org.horizon(self.lag_seconds))
             org.sequences["contacts"][sequence_id] = snapshot["id"]
             self.changed()
@@ -1071,8 +1328,12 @@ class HogiaSmartSandbox(SandboxApp):
                 other = org.contacts.find_latest("number", number)
                 if other is not None:
                     return _number_exists(number)
-            snapshot = {**copy.deepcopy(current), **fields, "updatedDate": _now_local(),
-                        "rowVersion": org.next_row_version()}
+            snapshot = {
+                **copy.deepcopy(current),
+                **fields,
+                "updatedDate": _now_local(),
+                "rowVersion": org.next_row_version(),
+            }
             org.contacts.put(snapshot, org.horizon(self.lag_seconds))
             self.changed()
         return json_response(snapshot)
@@ -1090,8 +1351,9 @@ class HogiaSmartSandbox(SandboxApp):
     def _articles_list(self, request: SandboxRequest, org: _Organization) -> SandboxResponse:
         return self._list(request, org, "articles", ("number",))
 
-    def _article_fields(self, org: _Organization, data: dict, errors: _Errors, *, prefix: str = "",
-                        create: bool) -> dict:
+    def _article_fields(
+        self, org: _Organization, data: dict, errors: _Errors, *, prefix: str = "", create: bool
+    ) -> dict:
         fields: dict = {}
         if "number" in data or create:
             fields["number"] = errors.text(data, "number", prefix + "number", required=True, max_length=40)
@@ -1104,8 +1366,9 @@ class HogiaSmartSandbox(SandboxApp):
             if percent is not None:
                 code = org.vat_code_for(percent)
                 if code is None:
-                    raise _Invalid(_business_error(422, ERROR_MISSING_VAT_CODE,
-                                                   f"There is no VAT code for {percent} %."))
+                    raise _Invalid(
+                        _business_error(422, ERROR_MISSING_VAT_CODE, f"There is no VAT code for {percent} %.")
+                    )
                 fields["vatPercent"] = code["vatPercent"]
         if "prices" in data or create:
             raw = data.get("prices") or {}
@@ -1115,8 +1378,9 @@ class HogiaSmartSandbox(SandboxApp):
             prices = {}
             for key in ("ordinary", "campaign"):
                 if key in raw or create:
-                    prices[key] = errors.number(raw, key, f"{prefix}prices.{key}", places=4,
-                                                minimum=Decimal(0))
+                    prices[key] = errors.number(
+                        raw, key, f"{prefix}prices.{key}", places=4, minimum=Decimal(0)
+                    )
             for key in ("campaignFrom", "campaignTo"):
                 if key in raw or create:
                     prices[key] = errors.day(raw, key, f"{prefix}prices.{key}")
@@ -1134,10 +1398,20 @@ class HogiaSmartSandbox(SandboxApp):
         return fields
 
     def _store_new_article(self, org: _Organization, fields: dict) -> dict:
-        prices = {"ordinary": None, "campaign": None, "campaignFrom": None, "campaignTo": None,
-                  **fields["prices"]}
-        snapshot = {"id": _new_id(), **fields, "prices": prices, "updatedDate": _now_local(),
-                    "rowVersion": org.next_row_version()}
+        prices = {
+            "ordinary": None,
+            "campaign": None,
+            "campaignFrom": None,
+            "campaignTo": None,
+            **fields["prices"],
+        }
+        snapshot = {
+            "id": _new_id(),
+            **fields,
+            "prices": prices,
+            "updatedDate": _now_local(),
+            "rowVersion": org.next_row_version(),
+        }
         org.articles.put(snapshot, org.horizon(self.lag_seconds))
         return snapshot
 
@@ -1192,8 +1466,12 @@ class HogiaSmartSandbox(SandboxApp):
             current = org.articles.get_latest(article_id)
             if not current["isStockArticle"] or quantity == 0:
                 continue
-            snapshot = {**current, "stockBalance": current["stockBalance"] - quantity,
-                        "updatedDate": _now_local(), "rowVersion": org.next_row_version()}
+            snapshot = {
+                **current,
+                "stockBalance": current["stockBalance"] - quantity,
+                "updatedDate": _now_local(),
+                "rowVersion": org.next_row_version(),
+            }
             org.articles.put(snapshot, org.horizon(self.lag_seconds))
             changed.append(snapshot)
         return changed
@@ -1229,28 +1507,34 @@ class HogiaSmartSandbox(SandboxApp):
             head = {}
         p = "customerInvoice."
         cleaned = {
-            "customerNumber": errors.text(head, "customerNumber", p + "customerNumber", required=True,
-                                          max_length=20),
+            "customerNumber": errors.text(
+                head, "customerNumber", p + "customerNumber", required=True, max_length=20
+            ),
             "invoiceDate": errors.day(head, "invoiceDate", p + "invoiceDate"),
             "dueDate": errors.day(head, "dueDate", p + "dueDate"),
             "pricesIncludeVat": errors.boolean(head, "pricesIncludeVat", p + "pricesIncludeVat", False),
             "useRounding": errors.boolean(head, "useRounding", p + "useRounding", False),
             "yourReference": errors.text(head, "yourReference", p + "yourReference"),
             "ourReference": errors.text(head, "ourReference", p + "ourReference"),
-            "customerOrderNumber": errors.text(head, "customerOrderNumber", p + "customerOrderNumber",
-                                               max_length=50),
+            "customerOrderNumber": errors.text(
+                head, "customerOrderNumber", p + "customerOrderNumber", max_length=50
+            ),
             "creditedInvoiceId": errors.guid(head, "creditedInvoiceId", p + "creditedInvoiceId"),
         }
         currency = head.get("currency") or {"code": "SEK"}
-        if not isinstance(currency, dict) or not isinstance(currency.get("code"), str) \
-                or len(currency["code"]) != 3:
+        if (
+            not isinstance(currency, dict)
+            or not isinstance(currency.get("code"), str)
+            or len(currency["code"]) != 3
+        ):
             errors.add(p + "currency.code", "The currency code must be a three-letter ISO code.")
             currency = {"code": "SEK"}
         cleaned["currency"] = {"code": currency["code"].upper()}
         dimensions = head.get("dimensions") or []
         if not isinstance(dimensions, list) or not all(
-                isinstance(d, dict) and d.get("type") == "One" and isinstance(d.get("number"), str)
-                for d in dimensions):
+            isinstance(d, dict) and d.get("type") == "One" and isinstance(d.get("number"), str)
+            for d in dimensions
+        ):
             errors.add(p + "dimensions", 'Dimensions must be [{"type": "One", "number": "…"}].')
             dimensions = []
         cleaned["dimensions"] = [{"type": "One", "number": d["number"]} for d in dimensions]
@@ -1273,12 +1557,19 @@ class HogiaSmartSandbox(SandboxApp):
                 "quantity": errors.number(raw, "quantity", lp + "quantity", places=3),
                 "unitPrice": errors.number(raw, "unitPrice", lp + "unitPrice", places=4),
                 "vatPercent": errors.number(raw, "vatPercent", lp + "vatPercent", places=2),
-                "discountPercent": errors.number(raw, "discountPercent", lp + "discountPercent", places=2,
-                                                 minimum=Decimal(0), maximum=_HUNDRED),
+                "discountPercent": errors.number(
+                    raw,
+                    "discountPercent",
+                    lp + "discountPercent",
+                    places=2,
+                    minimum=Decimal(0),
+                    maximum=_HUNDRED,
+                ),
                 "unitType": errors.text(raw, "unitType", lp + "unitType", max_length=10),
             }
-            is_text_line = (not line["articleNumber"] and line["unitPrice"] is None
-                            and line["quantity"] is None)
+            is_text_line = (
+                not line["articleNumber"] and line["unitPrice"] is None and line["quantity"] is None
+            )
             if is_text_line:
                 if not line["description"]:
                     errors.add(lp + "description", "A text line needs a description.")
@@ -1286,35 +1577,57 @@ class HogiaSmartSandbox(SandboxApp):
                 for key in ("quantity", "unitPrice"):
                     if line[key] is None and lp + key not in errors.errors:
                         errors.add(lp + key, f"The {key} field is required.")
-                if (not line["articleNumber"] and line["vatPercent"] is None
-                        and lp + "vatPercent" not in errors.errors):
-                    errors.add(lp + "vatPercent", "The vatPercent field is required on a line without article.")
+                if (
+                    not line["articleNumber"]
+                    and line["vatPercent"] is None
+                    and lp + "vatPercent" not in errors.errors
+                ):
+                    errors.add(
+                        lp + "vatPercent", "The vatPercent field is required on a line without article."
+                    )
                 if cleaned["creditedInvoiceId"] and line["quantity"] is not None and line["quantity"] > 0:
                     errors.add(lp + "quantity", "A credit invoice has negative quantities.")
             line["isTextLine"] = is_text_line
             lines.append(line)
         return cleaned, lines
 
-    def _invoice_business_rules(self, org: _Organization, head: dict,
-                                lines: list[dict]) -> tuple[dict, dict[str, Decimal]]:
+    def _invoice_business_rules(
+        self, org: _Organization, head: dict, lines: list[dict]
+    ) -> tuple[dict, dict[str, Decimal]]:
         customer = org.contacts.find_latest("number", head["customerNumber"])
         if customer is None:
-            raise _Invalid(_business_error(422, ERROR_UNKNOWN_CUSTOMER,
-                                           f"There is no customer with number '{head['customerNumber']}'."))
+            raise _Invalid(
+                _business_error(
+                    422,
+                    ERROR_UNKNOWN_CUSTOMER,
+                    f"There is no customer with number '{head['customerNumber']}'.",
+                )
+            )
         unit_numbers = {unit["number"] for unit in org.result_units}
         for dimension in head["dimensions"]:
             if dimension["number"] not in unit_numbers:
-                raise _Invalid(_business_error(422, ERROR_UNKNOWN_RESULT_UNIT,
-                                               f"There is no result unit '{dimension['number']}'."))
+                raise _Invalid(
+                    _business_error(
+                        422, ERROR_UNKNOWN_RESULT_UNIT, f"There is no result unit '{dimension['number']}'."
+                    )
+                )
         references = []
         if head["creditedInvoiceId"]:
             credited = org.invoices.get_latest(head["creditedInvoiceId"])
             if credited is None:
-                raise _Invalid(_business_error(422, ERROR_UNKNOWN_CREDITED_INVOICE,
-                                               f"There is no invoice {head['creditedInvoiceId']} to credit."))
+                raise _Invalid(
+                    _business_error(
+                        422,
+                        ERROR_UNKNOWN_CREDITED_INVOICE,
+                        f"There is no invoice {head['creditedInvoiceId']} to credit.",
+                    )
+                )
             if credited["creditedInvoiceId"]:
-                raise _Invalid(_business_error(422, ERROR_CREDIT_OF_CREDIT,
-                                               "A credit invoice cannot itself be credited."))
+                raise _Invalid(
+                    _business_error(
+                        422, ERROR_CREDIT_OF_CREDIT, "A credit invoice cannot itself be credited."
+                    )
+                )
             references.append({"referencedCustomerInvoiceId": credited["id"], "type": "Credit"})
 
         stock: dict[str, Decimal] = {}
@@ -1324,58 +1637,102 @@ class HogiaSmartSandbox(SandboxApp):
             if line["articleNumber"]:
                 article = org.articles.find_latest("number", line["articleNumber"])
                 if article is None:
-                    raise _Invalid(_business_error(422, ERROR_UNKNOWN_ARTICLE,
-                                                   f"There is no article '{line['articleNumber']}'."))
+                    raise _Invalid(
+                        _business_error(
+                            422, ERROR_UNKNOWN_ARTICLE, f"There is no article '{line['articleNumber']}'."
+                        )
+                    )
             if line["isTextLine"]:
-                out_lines.append({"articleNumber": None, "articleId": None,
-                                  "description": line["description"],
-                                  "quantity": None, "unitPrice": None, "vatPercent": None,
-                                  "discountPercent": None, "unitType": None, "netAmount": Decimal("0.00"),
-                                  "vatAmount": Decimal("0.00"), "grossAmount": Decimal("0.00")})
+                out_lines.append(
+                    {
+                        "articleNumber": None,
+                        "articleId": None,
+                        "description": line["description"],
+                        "quantity": None,
+                        "unitPrice": None,
+                        "vatPercent": None,
+                        "discountPercent": None,
+                        "unitType": None,
+                        "netAmount": Decimal("0.00"),
+                        "vatAmount": Decimal("0.00"),
+                        "grossAmount": Decimal("0.00"),
+                    }
+                )
                 continue
             percent = line["vatPercent"] if line["vatPercent"] is not None else Decimal(article["vatPercent"])
             code = org.vat_code_for(percent)
             if code is None:
-                raise _Invalid(_business_error(422, ERROR_MISSING_VAT_CODE,
-                                               f"There is no VAT code for {percent} %."))
-            out_lines.append({
-                "articleNumber": line["articleNumber"], "articleId": article["id"] if article else None,
-                "description": line["description"] if line["description"] is not None
-                else (article["name"] if article else None),
-                "quantity": line["quantity"], "unitPrice": line["unitPrice"],
-                "vatPercent": code["vatPercent"], "discountPercent": line["discountPercent"] or Decimal(0),
-                "unitType": line["unitType"] or (article["unit"] if article else "st"),
-            })
+                raise _Invalid(
+                    _business_error(422, ERROR_MISSING_VAT_CODE, f"There is no VAT code for {percent} %.")
+                )
+            out_lines.append(
+                {
+                    "articleNumber": line["articleNumber"],
+                    "articleId": article["id"] if article else None,
+                    "description": line["description"]
+                    if line["description"] is not None
+                    else (article["name"] if article else None),
+                    "quantity": line["quantity"],
+                    "unitPrice": line["unitPrice"],
+                    "vatPercent": code["vatPercent"],
+                    "discountPercent": line["discountPercent"] or Decimal(0),
+                    "unitType": line["unitType"] or (article["unit"] if article else "st"),
+                }
+            )
             if article is not None:
                 stock[article["id"]] = stock.get(article["id"], Decimal(0)) + line["quantity"]
 
-        totals = invoice_totals([line for line in out_lines if line["quantity"] is not None],
-                                prices_include_vat=head["pricesIncludeVat"], use_rounding=head["useRounding"])
+        totals = invoice_totals(
+            [line for line in out_lines if line["quantity"] is not None],
+            prices_include_vat=head["pricesIncludeVat"],
+            use_rounding=head["useRounding"],
+        )
         amounts = iter(totals["lines"])
         for line in out_lines:
             if line["quantity"] is not None:
                 line.update(next(amounts))
 
         invoice_date = head["invoiceDate"] or _today_local().isoformat()
-        due_date = head["dueDate"] or (date.fromisoformat(invoice_date)
-                                       + timedelta(days=customer["customer"]["paymentTerms"])).isoformat()
+        due_date = (
+            head["dueDate"]
+            or (
+                date.fromisoformat(invoice_date) + timedelta(days=customer["customer"]["paymentTerms"])
+            ).isoformat()
+        )
         now = _now_local()
         customer_name = customer.get("companyName") or " ".join(
-            part for part in (customer.get("givenName"), customer.get("surName")) if part)
+            part for part in (customer.get("givenName"), customer.get("surName")) if part
+        )
         snapshot = {
-            "id": _new_id(), "invoiceNumber": org.next_invoice_number,
-            "customerId": customer["id"], "customerNumber": customer["number"], "customerName": customer_name,
-            "invoiceDate": invoice_date, "dueDate": due_date, "currency": head["currency"],
-            "pricesIncludeVat": head["pricesIncludeVat"], "useRounding": head["useRounding"],
-            "yourReference": head["yourReference"], "ourReference": head["ourReference"],
-            "customerOrderNumber": head["customerOrderNumber"], "dimensions": head["dimensions"],
-            "creditedInvoiceId": head["creditedInvoiceId"], "customerInvoiceReferences": references,
-            "status": "Draft", "isBilled": False, "isCustomerPaid": False, "isCanceled": False,
-            "netAmount": totals["netAmount"], "vatAmount": totals["vatAmount"],
-            "roundingAmount": totals["roundingAmount"], "grossAmount": totals["grossAmount"],
+            "id": _new_id(),
+            "invoiceNumber": org.next_invoice_number,
+            "customerId": customer["id"],
+            "customerNumber": customer["number"],
+            "customerName": customer_name,
+            "invoiceDate": invoice_date,
+            "dueDate": due_date,
+            "currency": head["currency"],
+            "pricesIncludeVat": head["pricesIncludeVat"],
+            "useRounding": head["useRounding"],
+            "yourReference": head["yourReference"],
+            "ourReference": head["ourReference"],
+            "customerOrderNumber": head["customerOrderNumber"],
+            "dimensions": head["dimensions"],
+            "creditedInvoiceId": head["creditedInvoiceId"],
+            "customerInvoiceReferences": references,
+            "status": "Draft",
+            "isBilled": False,
+            "isCustomerPaid": False,
+            "isCanceled": False,
+            "netAmount": totals["netAmount"],
+            "vatAmount": totals["vatAmount"],
+            "roundingAmount": totals["roundingAmount"],
+            "grossAmount": totals["grossAmount"],
             "vatDistributions": totals["vatDistributions"],
             "delivery": {"carrier": None, "trackingNumber": None, "trackingUrl": None},
-            "invoiceLines": out_lines, "createdDate": now, "updatedDate": now,
+            "invoiceLines": out_lines,
+            "createdDate": now,
+            "updatedDate": now,
         }
         return snapshot, stock
 
@@ -1397,24 +1754,39 @@ class HogiaSmartSandbox(SandboxApp):
                 self.reset()
             if data.get("demo"):
                 self.seed_demo()
-                created.append({**self._organizations[DEMO_ORGANIZATION_ID].describe(),
-                                "clientId": DEMO_CLIENT_ID, "clientSecret": DEMO_CLIENT_SECRET})
+                created.append(
+                    {
+                        **self._organizations[DEMO_ORGANIZATION_ID].describe(),
+                        "clientId": DEMO_CLIENT_ID,
+                        "clientSecret": DEMO_CLIENT_SECRET,
+                    }
+                )
             for spec in data.get("organizations") or []:
                 created.append(self._seed_organization(spec))
             for client in data.get("clients") or []:
-                self.grant_client(client_id=client["clientId"], client_secret=client["clientSecret"],
-                                  organizations=client.get("organizations") or [])
+                self.grant_client(
+                    client_id=client["clientId"],
+                    client_secret=client["clientSecret"],
+                    organizations=client.get("organizations") or [],
+                )
         return json_response({"organizations": created}, 201)
 
     def _seed_organization(self, spec: dict) -> dict:
         created = self.create_organization(
-            org_id=spec.get("id"), name=spec.get("name") or "Sandbox AB",
+            org_id=spec.get("id"),
+            name=spec.get("name") or "Sandbox AB",
             organization_number=spec.get("organizationNumber") or "556000-0000",
-            modules=spec.get("modules"), result_units=spec.get("resultUnits") or (),
-            client_id=spec.get("clientId"), client_secret=spec.get("clientSecret"))
+            modules=spec.get("modules"),
+            result_units=spec.get("resultUnits") or (),
+            client_id=spec.get("clientId"),
+            client_secret=spec.get("clientSecret"),
+        )
         for client in spec.get("clients") or []:
-            self.grant_client(client_id=client["clientId"], client_secret=client["clientSecret"],
-                              organizations=[created["id"]])
+            self.grant_client(
+                client_id=client["clientId"],
+                client_secret=client["clientSecret"],
+                organizations=[created["id"]],
+            )
         if spec.get("articles"):
             self.add_articles(created["id"], spec["articles"])
         return created
@@ -1429,7 +1801,7 @@ class HogiaSmartSandbox(SandboxApp):
         if isinstance(specs, dict):
             specs = [specs]
         if not isinstance(specs, list):
-            return _problem({"$": ["Send an article, a list of articles or {\"articles\": [...]}."]})
+            return _problem({"$": ['Send an article, a list of articles or {"articles": [...]}.']})
         created = self.add_articles(request.params["org"], specs)
         return json_response(created, 201)
 
@@ -1455,8 +1827,12 @@ class HogiaSmartSandbox(SandboxApp):
                 snapshot["isBilled"] = status in ("Invoiced", "Paid")
                 snapshot["isCustomerPaid"] = status == "Paid"
             if delivery:
-                snapshot["delivery"].update({k: delivery.get(k, snapshot["delivery"].get(k))
-                                             for k in ("carrier", "trackingNumber", "trackingUrl")})
+                snapshot["delivery"].update(
+                    {
+                        k: delivery.get(k, snapshot["delivery"].get(k))
+                        for k in ("carrier", "trackingNumber", "trackingUrl")
+                    }
+                )
             snapshot["updatedDate"] = _now_local()
             snapshot["rowVersion"] = org.next_row_version()
             org.invoices.put(snapshot, org.horizon(self.lag_seconds))
@@ -1490,14 +1866,16 @@ class HogiaSmartSandbox(SandboxApp):
             if org is None:
                 return _not_found()
             if not org.modules.get("pointOfSale"):
-                return _business_error(409, ERROR_NO_POINT_OF_SALE,
-                                       "The organisation has no point-of-sale module.")
+                return _business_error(
+                    409, ERROR_NO_POINT_OF_SALE, "The organisation has no point-of-sale module."
+                )
             sold: dict[str, Decimal] = {}
             for line in lines:
                 article = org.articles.find_latest("number", line["articleNumber"])
                 if article is None:
-                    return _business_error(422, ERROR_UNKNOWN_ARTICLE,
-                                           f"There is no article '{line['articleNumber']}'.")
+                    return _business_error(
+                        422, ERROR_UNKNOWN_ARTICLE, f"There is no article '{line['articleNumber']}'."
+                    )
                 sold[article["id"]] = sold.get(article["id"], Decimal(0)) + Decimal(line["quantity"])
             changed = self._move_stock(org, sold)
             self.changed()
@@ -1533,9 +1911,13 @@ class HogiaSmartSandbox(SandboxApp):
         return json_response({"revoked": revoked})
 
     def _control_settings(self, request: SandboxRequest) -> SandboxResponse:
-        return json_response({"lagSeconds": self.lag_seconds, "tokenLifetime": self.token_lifetime,
-                              "rateLimit": {"requests": self.rate_limit_requests,
-                                            "seconds": self.rate_limit_seconds}})
+        return json_response(
+            {
+                "lagSeconds": self.lag_seconds,
+                "tokenLifetime": self.token_lifetime,
+                "rateLimit": {"requests": self.rate_limit_requests, "seconds": self.rate_limit_seconds},
+            }
+        )
 
 
 def _setting(data: dict, key: str, *, minimum: float) -> float:
@@ -1550,8 +1932,11 @@ def _json_patch_to_merge(operations: list) -> dict | None:
     """Turn ``replace``/``add`` JSON Patch operations into the merge object PATCH applies."""
     merged: dict = {}
     for operation in operations:
-        if not isinstance(operation, dict) or operation.get("op") not in ("replace", "add") \
-                or not isinstance(operation.get("path"), str):
+        if (
+            not isinstance(operation, dict)
+            or operation.get("op") not in ("replace", "add")
+            or not isinstance(operation.get("path"), str)
+        ):
             return None
         parts = [part for part in operation["path"].split("/") if part]
         if not parts:
@@ -1566,8 +1951,20 @@ def _json_patch_to_merge(operations: list) -> dict | None:
 
 
 __all__ = [
-    "API_VERSION", "DEMO_ARTICLES", "DEMO_CLIENT_ID", "DEMO_CLIENT_SECRET", "DEMO_MODULES",
-    "DEMO_ORGANIZATION_ID", "DEMO_ORGANIZATION_NAME", "DEMO_ORGANIZATION_NUMBER", "DEMO_RESULT_UNITS",
-    "DISCOUNT_ARTICLE_NUMBER", "FEE_ARTICLE_NUMBER", "FREIGHT_ARTICLE_NUMBER", "HogiaSmartSandbox",
-    "VAT_CODES", "invoice_totals", "round_half_up",
+    "API_VERSION",
+    "DEMO_ARTICLES",
+    "DEMO_CLIENT_ID",
+    "DEMO_CLIENT_SECRET",
+    "DEMO_MODULES",
+    "DEMO_ORGANIZATION_ID",
+    "DEMO_ORGANIZATION_NAME",
+    "DEMO_ORGANIZATION_NUMBER",
+    "DEMO_RESULT_UNITS",
+    "DISCOUNT_ARTICLE_NUMBER",
+    "FEE_ARTICLE_NUMBER",
+    "FREIGHT_ARTICLE_NUMBER",
+    "HogiaSmartSandbox",
+    "VAT_CODES",
+    "invoice_totals",
+    "round_half_up",
 ]

@@ -14,6 +14,7 @@ What every sandbox gets from here:
 - state kept in a JSON file so that a restart keeps the data (``state_file``);
 - an HTML page on ``/`` for people: what the sandbox holds and its control routes.
 """
+
 from __future__ import annotations
 
 import html
@@ -119,8 +120,9 @@ def json_dumps(data, *, compact: bool = True) -> bytes:
     Decimals travel through the fast C encoder as marked strings and are unquoted
     afterwards, so an amount never passes through a float.
     """
-    text = json.dumps(_decimals_to_markers(data), ensure_ascii=False,
-                      separators=(",", ":") if compact else None)
+    text = json.dumps(
+        _decimals_to_markers(data), ensure_ascii=False, separators=(",", ":") if compact else None
+    )
     return _DECIMAL_MARK.sub(r"\1", text).encode("utf-8")
 
 
@@ -146,7 +148,7 @@ def readable_route(pattern: str) -> str:
     while i < len(pattern):
         if pattern.startswith("(?P<", i):
             name_end = pattern.index(">", i)
-            out.append("{" + pattern[i + 4:name_end] + "}")
+            out.append("{" + pattern[i + 4 : name_end] + "}")
             depth, i = 1, name_end + 1
             while depth:
                 if pattern[i] == "\\":
@@ -208,8 +210,9 @@ class FaultInjector:
 
     def pending(self) -> list[dict]:
         with self._lock:
-            return [{"mode": f.mode, "status": f.status, "seconds": f.seconds, "count": n}
-                    for f, n in self._queue]
+            return [
+                {"mode": f.mode, "status": f.status, "seconds": f.seconds, "count": n} for f, n in self._queue
+            ]
 
 
 Handler = Callable[[SandboxRequest], SandboxResponse]
@@ -250,8 +253,9 @@ class SandboxApp:
     def dispatch(self, request: SandboxRequest) -> SandboxResponse:
         # The index page is for people, not part of either real API: like the controls, it is
         # neither counted nor given a queued fault.
-        is_control = (request.path == "/" or request.path.startswith(SANDBOX_PREFIX)
-                      or "/_sandbox/" in request.path)
+        is_control = (
+            request.path == "/" or request.path.startswith(SANDBOX_PREFIX) or "/_sandbox/" in request.path
+        )
         if not is_control:
             with self._stats_lock:
                 self.requests_served += 1
@@ -297,10 +301,13 @@ class SandboxApp:
         mode = data.get("mode", "status")
         if mode not in ("status", "delay", "drop"):
             return json_response({"error": "mode must be status, delay or drop"}, 400)
-        fault = Fault(mode=mode, status=int(data.get("status", 503)),
-                      seconds=float(data.get("seconds", 0)),
-                      retry_after=None if data.get("retry_after") is None else str(data["retry_after"]),
-                      body=data.get("body"))
+        fault = Fault(
+            mode=mode,
+            status=int(data.get("status", 503)),
+            seconds=float(data.get("seconds", 0)),
+            retry_after=None if data.get("retry_after") is None else str(data["retry_after"]),
+            body=data.get("body"),
+        )
         self.faults.add(fault, int(data.get("count", 1)))
         return json_response({"pending": self.faults.pending()}, 201)
 
@@ -310,9 +317,13 @@ class SandboxApp:
 
     def _stats(self, request: SandboxRequest) -> SandboxResponse:
         with self._stats_lock:
-            return json_response({"requests": self.requests_served,
-                                  "by_route": dict(self.requests_by_route),
-                                  "faults_injected": self.faults.injected})
+            return json_response(
+                {
+                    "requests": self.requests_served,
+                    "by_route": dict(self.requests_by_route),
+                    "faults_injected": self.faults.injected,
+                }
+            )
 
     # -- the index page ----------------------------------------------------------------------
     index_title = "Sandbox"
@@ -323,20 +334,25 @@ class SandboxApp:
 
     def control_routes(self) -> list[tuple[str, str]]:
         """(method, path) of every control route, as registered."""
-        return [(method, readable_route(pattern.pattern[1:-1])) for method, pattern, _ in self._routes
-                if "_sandbox" in pattern.pattern]
+        return [
+            (method, readable_route(pattern.pattern[1:-1]))
+            for method, pattern, _ in self._routes
+            if "_sandbox" in pattern.pattern
+        ]
 
     def _index(self, request: SandboxRequest) -> SandboxResponse:
         base = f"{request.scheme}://{request.host}"
         controls = html_table(["method", "path"], [list(route) for route in self.control_routes()])
         title = html.escape(self.index_title)
-        page = (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{title}</title>"
-                "<style>body{font-family:sans-serif;margin:2em}td,th{padding:.2em .8em;text-align:left;"
-                "vertical-align:top}th{border-bottom:1px solid #999}</style></head><body>"
-                f"<h1>{title}</h1>{self.index_html(base)}<h2>Controls</h2>"
-                "<p>The sandbox's own routes, never part of the real API; the README's section "
-                "<em>The sandboxes</em> says what each does.</p>"
-                f"{controls}</body></html>")
+        page = (
+            f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{title}</title>'
+            "<style>body{font-family:sans-serif;margin:2em}td,th{padding:.2em .8em;text-align:left;"
+            "vertical-align:top}th{border-bottom:1px solid #999}</style></head><body>"
+            f"<h1>{title}</h1>{self.index_html(base)}<h2>Controls</h2>"
+            "<p>The sandbox's own routes, never part of the real API; the README's section "
+            "<em>The sandboxes</em> says what each does.</p>"
+            f"{controls}</body></html>"
+        )
         return SandboxResponse(body=page.encode("utf-8"), content_type="text/html; charset=utf-8")
 
     def _stats_reset(self, request: SandboxRequest) -> SandboxResponse:
@@ -369,9 +385,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         request = SandboxRequest(
-            method=self.command.upper(), path=split.path or "/",
-            query=parse_qs(split.query, keep_blank_values=True), raw_query=split.query,
-            headers=_Headers(list(self.headers.items())), body=body,
+            method=self.command.upper(),
+            path=split.path or "/",
+            query=parse_qs(split.query, keep_blank_values=True),
+            raw_query=split.query,
+            headers=_Headers(list(self.headers.items())),
+            body=body,
             scheme="https" if getattr(self.server, "is_tls", False) else "http",
             host=self.headers.get("Host", ""),
         )
@@ -410,9 +429,15 @@ class _Server(ThreadingHTTPServer):
 class SandboxServer:
     """Serves one ``SandboxApp`` on loopback; optionally keeps its state in a file."""
 
-    def __init__(self, app: SandboxApp, host: str = "127.0.0.1", port: int = 0,
-                 state_file: str | Path | None = None, save_every: float = 2.0,
-                 ssl_context=None):
+    def __init__(
+        self,
+        app: SandboxApp,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        state_file: str | Path | None = None,
+        save_every: float = 2.0,
+        ssl_context=None,
+    ):
         self.app = app
         handler = type(f"{type(app).__name__}Handler", (_RequestHandler,), {"app": app})
         self.httpd = _Server((host, port), handler)
@@ -459,8 +484,12 @@ class SandboxServer:
 
     def start(self) -> "SandboxServer":
         """Serve in background threads (tests, benchmarks)."""
-        thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1},
-                                  name=f"{self.app.name}-server", daemon=True)
+        thread = threading.Thread(
+            target=self.httpd.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name=f"{self.app.name}-server",
+            daemon=True,
+        )
         thread.start()
         self._threads.append(thread)
         if self.state_file:

@@ -1,5 +1,6 @@
 """Run a sandbox in its own process, as in ``make run``: for benchmarks, where a sandbox
 in the measuring process would share its interpreter lock and skew the figures."""
+
 from __future__ import annotations
 
 import socket

@@ -10,6 +10,7 @@ rows as with all of them.
 
 Everything is written in one transaction that is rolled back at the end.
 """
+
 from __future__ import annotations
 
 import os
@@ -39,8 +40,11 @@ RUNS = int(10_000 * SCALE)
 ROUNDS = 15
 BATCH = 10_000
 State = OrderTransfer.State
-STATES = ([State.INVOICED] * 90 + [State.FILTERED] * 5 + [State.NEEDS_ATTENTION, State.HELD, State.QUEUED,
-                                                             State.CREDITED, State.RECEIVED])
+STATES = (
+    [State.INVOICED] * 90
+    + [State.FILTERED] * 5
+    + [State.NEEDS_ATTENTION, State.HELD, State.QUEUED, State.CREDITED, State.RECEIVED]
+)
 
 
 class _Rollback(Exception):
@@ -51,8 +55,9 @@ def _people() -> tuple:
     from django.contrib.auth import get_user_model
 
     users = get_user_model()
-    staff = users.objects.create_user(username=f"bench-staff-{uuid.uuid4().hex[:8]}", password=None,
-                                      is_staff=True, is_superuser=True)
+    staff = users.objects.create_user(
+        username=f"bench-staff-{uuid.uuid4().hex[:8]}", password=None, is_staff=True, is_superuser=True
+    )
     owner = users.objects.create_user(username=f"bench-owner-{uuid.uuid4().hex[:8]}", password=None)
     return staff, owner
 
@@ -61,14 +66,22 @@ def _customers() -> list[Shop]:
     package = Package.objects.get(code="400")
     shops = []
     for n in range(CUSTOMERS):
-        customer = Customer.objects.create(name=f"Benchmark kund {n:03d} AB", organisation_number="556036-0793")
+        customer = Customer.objects.create(
+            name=f"Benchmark kund {n:03d} AB", organisation_number="556036-0793"
+        )
         Subscription.objects.create(customer=customer, package=package, start_date=date(2025, 1, 1))
         FlowSettings.objects.create(customer=customer, flow=Flow.COMBO)
         for s in range(2):
-            shop = Shop.objects.create(customer=customer, name=f"Butik {n}-{s}", url=f"https://b{n}-{s}.example.invalid/",
-                                       consumer_key=f"ck_{n:03d}{s}" + "0" * 36, consumer_secret=f"cs_{n:03d}{s}" + "0" * 36,
-                                       result_unit="1", last_check_ok=True,
-                                       registered_webhooks={"order.created": 1, "order.updated": 2})
+            shop = Shop.objects.create(
+                customer=customer,
+                name=f"Butik {n}-{s}",
+                url=f"https://b{n}-{s}.example.invalid/",
+                consumer_key=f"ck_{n:03d}{s}" + "0" * 36,
+                consumer_secret=f"cs_{n:03d}{s}" + "0" * 36,
+                result_unit="1",
+                last_check_ok=True,
+                registered_webhooks={"order.created": 1, "order.updated": 2},
+            )
             ShopCatalog.objects.create(shop=shop, overwrite_accepted_at=timezone.now())
             shops.append(shop)
     return shops
@@ -84,10 +97,22 @@ def _bulk(shops: list[Shop], say, *, part: range = range(0, 100)) -> None:
     for n in range(TRANSFERS * part.start // 100, TRANSFERS * part.stop // 100):
         shop = shops[n % len(shops)]
         created = now - timedelta(minutes=rng.randrange(90 * 24 * 60))
-        rows.append(OrderTransfer(shop=shop, woo_order_id=1000 + n, order_number=str(1000 + n),
-                                  state=rng.choice(STATES), woo_status="processing", sequence_id=uuid.uuid4(),
-                                  quota_key=f"bench:{n}", buyer=f"Köpare {n}", total="399.00", currency="SEK",
-                                  created_at=created, order_created_gmt=created))
+        rows.append(
+            OrderTransfer(
+                shop=shop,
+                woo_order_id=1000 + n,
+                order_number=str(1000 + n),
+                state=rng.choice(STATES),
+                woo_status="processing",
+                sequence_id=uuid.uuid4(),
+                quota_key=f"bench:{n}",
+                buyer=f"Köpare {n}",
+                total="399.00",
+                currency="SEK",
+                created_at=created,
+                order_created_gmt=created,
+            )
+        )
         if len(rows) == BATCH:
             OrderTransfer.objects.bulk_create(rows)
             rows = []
@@ -95,23 +120,42 @@ def _bulk(shops: list[Shop], say, *, part: range = range(0, 100)) -> None:
     say(f"{LOG_ROWS:,} sync log rows")
     _log_rows(shops, rng=rng, now=now, rows=range(LOG_ROWS * part.start // 100, LOG_ROWS * part.stop // 100))
     say(f"{RUNS:,} sync runs and this month's quota usage")
-    SyncRun.objects.bulk_create([SyncRun(customer_id=shops[n % len(shops)].customer_id, shop=shops[n % len(shops)],
-                                         kind=SyncRun.Kind.ORDERS, outcome=SyncRun.Outcome.SUCCEEDED,
-                                         started_at=now - timedelta(minutes=5 * n), finished_at=now)
-                                 for n in range(RUNS * part.start // 100, RUNS * part.stop // 100)],
-                                batch_size=BATCH)
-    OrderUsage.objects.bulk_create([OrderUsage(customer_id=shops[n % len(shops)].customer_id, order_key=f"use:{n}",
-                                               arrived_at=now, status=OrderUsage.Status.COUNTED,
-                                               month=month_start(today))
-                                    for n in range(200 * part.start, 200 * part.stop)],
-                                   batch_size=BATCH)
+    SyncRun.objects.bulk_create(
+        [
+            SyncRun(
+                customer_id=shops[n % len(shops)].customer_id,
+                shop=shops[n % len(shops)],
+                kind=SyncRun.Kind.ORDERS,
+                outcome=SyncRun.Outcome.SUCCEEDED,
+                started_at=now - timedelta(minutes=5 * n),
+                finished_at=now,
+            )
+            for n in range(RUNS * part.start // 100, RUNS * part.stop // 100)
+        ],
+        batch_size=BATCH,
+    )
+    OrderUsage.objects.bulk_create(
+        [
+            OrderUsage(
+                customer_id=shops[n % len(shops)].customer_id,
+                order_key=f"use:{n}",
+                arrived_at=now,
+                status=OrderUsage.Status.COUNTED,
+                month=month_start(today),
+            )
+            for n in range(200 * part.start, 200 * part.stop)
+        ],
+        batch_size=BATCH,
+    )
 
 
 def _log_rows(shops: list[Shop], *, rng: random.Random, now, rows: range) -> None:
     """A million rows through the cursor: model instances would take minutes to build."""
     table = connection.ops.quote_name(SyncLogEntry._meta.db_table)
-    sql = (f"INSERT INTO {table} (customer_id, shop_id, run_id, created_at, level, message, object_type, "
-           f"object_ref, details) VALUES (%s, %s, NULL, %s, 'info', %s, 'order', %s, '{{}}')")
+    sql = (
+        f"INSERT INTO {table} (customer_id, shop_id, run_id, created_at, level, message, object_type, "
+        f"object_ref, details) VALUES (%s, %s, NULL, %s, 'info', %s, 'order', %s, '{{}}')"
+    )
     adapt = connection.ops.adapt_datetimefield_value
     with connection.cursor() as cursor:
         for start in range(rows.start, rows.stop, BATCH):
@@ -119,8 +163,15 @@ def _log_rows(shops: list[Shop], *, rng: random.Random, now, rows: range) -> Non
             for n in range(start, min(start + BATCH, rows.stop)):
                 shop = shops[n % len(shops)]
                 number = 1000 + n % TRANSFERS
-                batch.append((shop.customer_id, shop.pk, adapt(now - timedelta(seconds=rng.randrange(90 * 24 * 3600))),
-                              f"Order {number} transferred", str(number)))
+                batch.append(
+                    (
+                        shop.customer_id,
+                        shop.pk,
+                        adapt(now - timedelta(seconds=rng.randrange(90 * 24 * 3600))),
+                        f"Order {number} transferred",
+                        str(number),
+                    )
+                )
             cursor.executemany(sql, batch)
 
 
@@ -159,14 +210,21 @@ def run(*, say) -> dict:
             say(f"  written in {time.perf_counter() - started:.0f} s")
             home_ms, home_queries = _measure(support, home)
             overview_ms, overview_queries = _measure(customer, overview)
-            say(f"admin home {home_ms} ms ({home_queries} queries), customer overview {overview_ms} ms "
-                f"({overview_queries} queries), median of {ROUNDS}")
-            figures = {"transfers": TRANSFERS, "log_rows": LOG_ROWS, "customers": CUSTOMERS,
-                       "admin_home_ms": home_ms, "overview_ms": overview_ms,
-                       "queries": {"admin_home": home_queries, "overview": overview_queries},
-                       "queries_small": {"admin_home": small_home, "overview": small_overview},
-                       "queries_constant": (home_queries, overview_queries) == (small_home, small_overview),
-                       "database": connection.vendor}
+            say(
+                f"admin home {home_ms} ms ({home_queries} queries), customer overview {overview_ms} ms "
+                f"({overview_queries} queries), median of {ROUNDS}"
+            )
+            figures = {
+                "transfers": TRANSFERS,
+                "log_rows": LOG_ROWS,
+                "customers": CUSTOMERS,
+                "admin_home_ms": home_ms,
+                "overview_ms": overview_ms,
+                "queries": {"admin_home": home_queries, "overview": overview_queries},
+                "queries_small": {"admin_home": small_home, "overview": small_overview},
+                "queries_constant": (home_queries, overview_queries) == (small_home, small_overview),
+                "database": connection.vendor,
+            }
             raise _Rollback
     except _Rollback:
         pass

@@ -9,6 +9,7 @@ when its holder dies, SIGKILL included), and for a lock in Python between the th
 process (``flock`` does not tell threads sharing a file apart). SQLite's own busy timeout
 stays as the last line for any writer that comes another way (an autocommit statement).
 """
+
 from __future__ import annotations
 
 import fcntl

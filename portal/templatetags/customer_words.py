@@ -1,5 +1,6 @@
 """What the customer's pages say about an order and a sync run: plain words derived from
 states, never the error text a remote system gave (that is for support, in the admin)."""
+
 from django import template
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
@@ -17,8 +18,9 @@ ORDER_STATES = {
     State.RECEIVED: gettext_lazy("Received, on its way to Hogia Smart"),
     State.QUEUED: gettext_lazy("On its way to Hogia Smart"),
     State.TRANSFERRING: gettext_lazy("Being sent to Hogia Smart now"),
-    State.HELD: gettext_lazy("Held: this month's orders are used up; sent on the 1st, or at once if "
-                             "the package is raised"),
+    State.HELD: gettext_lazy(
+        "Held: this month's orders are used up; sent on the 1st, or at once if the package is raised"
+    ),
     State.FILTERED: gettext_lazy("Not sent: its status in the shop is not one that is invoiced"),
     State.INVOICED: gettext_lazy("Invoiced in Hogia Smart"),
     State.CREDITED: gettext_lazy("Invoiced and credited in full"),
@@ -31,10 +33,12 @@ RETRYING = gettext_lazy("Waiting for Hogia Smart, retried automatically")
 # Timeline entries whose stored message carries a remote system's or the portal's own
 # error text; the customer reads these instead.
 EVENTS = {
-    OrderEvent.Kind.ATTEMPT_FAILED: gettext_lazy("This attempt did not get through. The portal tries "
-                                                 "again automatically."),
-    OrderEvent.Kind.NEEDS_ATTENTION: gettext_lazy("Stopped: a person has to look at it. Our support has "
-                                                  "been told."),
+    OrderEvent.Kind.ATTEMPT_FAILED: gettext_lazy(
+        "This attempt did not get through. The portal tries again automatically."
+    ),
+    OrderEvent.Kind.NEEDS_ATTENTION: gettext_lazy(
+        "Stopped: a person has to look at it. Our support has been told."
+    ),
     OrderEvent.Kind.TAKEN_OVER: gettext_lazy("The transfer was started again."),
 }
 
@@ -58,8 +62,12 @@ SYNC_OUTCOMES = {
 
 @register.filter
 def order_state_words(order: OrderTransfer) -> str:
-    if order.state == State.QUEUED and order.attempts and order.next_attempt_at \
-            and order.next_attempt_at > timezone.now():
+    if (
+        order.state == State.QUEUED
+        and order.attempts
+        and order.next_attempt_at
+        and order.next_attempt_at > timezone.now()
+    ):
         return str(RETRYING)
     return str(ORDER_STATES.get(order.state, order.get_state_display()))
 
@@ -73,8 +81,9 @@ CAPTURE_WORDS = {
     PaymentCapture.State.PENDING: gettext_lazy("the order is completed; waiting for %(provider)s to capture"),
     PaymentCapture.State.CAPTURED: gettext_lazy("captured by %(provider)s"),
     PaymentCapture.State.FAILED: gettext_lazy("%(provider)s did not capture it; our support has been told"),
-    PaymentCapture.State.NOT_CAPTURED: gettext_lazy("not captured by %(provider)s's plugin; capture it in "
-                                                    "%(provider)s's portal"),
+    PaymentCapture.State.NOT_CAPTURED: gettext_lazy(
+        "not captured by %(provider)s's plugin; capture it in %(provider)s's portal"
+    ),
 }
 
 
@@ -82,7 +91,9 @@ CAPTURE_WORDS = {
 def capture_words(capture: PaymentCapture) -> str:
     from integrations.orders.capture import PROVIDER_NAMES
 
-    return str(CAPTURE_WORDS[capture.state]) % {"provider": PROVIDER_NAMES.get(capture.provider, capture.provider)}
+    return str(CAPTURE_WORDS[capture.state]) % {
+        "provider": PROVIDER_NAMES.get(capture.provider, capture.provider)
+    }
 
 
 @register.filter
@@ -96,5 +107,7 @@ def sync_words(run: SyncRun) -> str:
     when = formats.date_format(timezone.localtime(run.finished_at or run.started_at), "j F H:i")
     what = SYNC_KINDS.get(run.kind)
     what = what % {"when": when} if what else f"{run.get_kind_display()} {when}"
-    return _("%(what)s: %(outcome)s") % {"what": what,
-                                         "outcome": SYNC_OUTCOMES.get(run.outcome, run.get_outcome_display())}
+    return _("%(what)s: %(outcome)s") % {
+        "what": what,
+        "outcome": SYNC_OUTCOMES.get(run.outcome, run.get_outcome_display()),
+    }

@@ -1,4 +1,5 @@
 """The admin home's "what needs doing" box (an inclusion tag: the admin's index view stays Django's)."""
+
 from __future__ import annotations
 
 from django import template

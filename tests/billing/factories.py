@@ -1,4 +1,5 @@
 """Factories for the billing records added by the billing issue (the shared ones live in tests.factories)."""
+
 from __future__ import annotations
 
 from datetime import datetime

@@ -1,4 +1,5 @@
 """The monthly order-volume summary stays in step with the recorded orders."""
+
 import random
 from collections import defaultdict
 from datetime import date
@@ -11,10 +12,24 @@ from billing.dates import add_months, local_midnight, months_between
 from billing.models import MonthlyOrderVolume, OrderUsage
 from billing.reports import billing_report, report_filter
 from billing.selectors import order_volume_differences, statement_compute
-from billing.services import (hour_pack_buy, order_volume_rebuild, quota_claim, quota_release,
-                              quota_release_forced, quota_return, service_hours_log, shop_count_changed)
-from tests.billing.factories import (CustomerFactory, HourPackFactory, StaffFactory,
-                                     SubscriptionFactory, at, package)
+from billing.services import (
+    hour_pack_buy,
+    order_volume_rebuild,
+    quota_claim,
+    quota_release,
+    quota_release_forced,
+    quota_return,
+    service_hours_log,
+    shop_count_changed,
+)
+from tests.billing.factories import (
+    CustomerFactory,
+    HourPackFactory,
+    StaffFactory,
+    SubscriptionFactory,
+    at,
+    package,
+)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 MAY, JUNE = date(2025, 5, 1), date(2025, 6, 1)
@@ -22,9 +37,11 @@ MAY, JUNE = date(2025, 5, 1), date(2025, 6, 1)
 
 def volume(customer) -> dict:
     """{(month, package code or None): (counted, held)}, rows with both zero left out."""
-    return {(r.month, r.package.code if r.package else None): (r.counted, r.held)
-            for r in MonthlyOrderVolume.objects.filter(customer=customer).select_related("package")
-            if r.counted or r.held}
+    return {
+        (r.month, r.package.code if r.package else None): (r.counted, r.held)
+        for r in MonthlyOrderVolume.objects.filter(customer=customer).select_related("package")
+        if r.counted or r.held
+    }
 
 
 def customer_on(code="100", start=date(2025, 1, 1)):
@@ -34,8 +51,10 @@ def customer_on(code="100", start=date(2025, 1, 1)):
 
 
 def claim(customer, count, *, on, prefix="o"):
-    return [quota_claim(customer=customer, order_key=f"{prefix}{i}", arrived_at=local_midnight(on),
-                        on=on) for i in range(count)]
+    return [
+        quota_claim(customer=customer, order_key=f"{prefix}{i}", arrived_at=local_midnight(on), on=on)
+        for i in range(count)
+    ]
 
 
 def invoice(customer, keys, *, on):
@@ -66,7 +85,7 @@ def test_held_orders_released_next_month_count_there_when_invoiced_and_stay_held
 def test_a_returned_place_leaves_the_summary_in_step():
     customer = customer_on("100")
     claim(customer, 102, on=date(2025, 5, 20))
-    quota_return(customer=customer, order_key="o3", keep_place=True)   # Hogia Smart was down
+    quota_return(customer=customer, order_key="o3", keep_place=True)  # Hogia Smart was down
     quota_return(customer=customer, order_key="o4", keep_place=False)  # cancelled in the shop
     quota_return(customer=customer, order_key="o101", keep_place=False)  # a held one cancelled
     assert volume(customer) == {(MAY, "100"): (98, 1)}
@@ -89,16 +108,22 @@ def test_a_forced_release_counts_over_the_limit_and_without_a_package():
     customer = customer_on("100")
     claim(customer, 102, on=date(2025, 5, 10))
     support = StaffFactory()
-    released = quota_release_forced(customer=customer, order_keys=["o100", "o101", "nope"],
-                                    by_user=support, reason="Big customer order", on=date(2025, 5, 11))
+    released = quota_release_forced(
+        customer=customer,
+        order_keys=["o100", "o101", "nope"],
+        by_user=support,
+        reason="Big customer order",
+        on=date(2025, 5, 11),
+    )
     assert released == ["o100", "o101"]
     invoice(customer, released, on=date(2025, 5, 11))
     assert volume(customer) == {(MAY, "100"): (102, 2)}
     stranger = CustomerFactory()  # no package: its orders are held under none
     claim(stranger, 2, on=date(2025, 5, 10))
     assert volume(stranger) == {(MAY, None): (0, 2)}
-    quota_release_forced(customer=stranger, order_keys=["o0"], by_user=support, reason="Trial",
-                         on=date(2025, 6, 3))
+    quota_release_forced(
+        customer=stranger, order_keys=["o0"], by_user=support, reason="Trial", on=date(2025, 6, 3)
+    )
     invoice(stranger, ["o0"], on=date(2025, 6, 3))
     assert volume(stranger) == {(MAY, None): (0, 2), (JUNE, None): (1, 0)}
     assert order_volume_differences() == {}
@@ -112,15 +137,22 @@ def test_the_summary_equals_a_recount_after_a_random_mix_of_claims_and_releases(
     for month in months_between(date(2025, 1, 1), date(2025, 4, 1)):
         for customer in customers:
             if rng.random() < 0.3:
-                SubscriptionFactory(customer=customer, package=package(rng.choice(["100", "200", "400"])),
-                                    start_date=month.replace(day=rng.randint(2, 20)))
+                SubscriptionFactory(
+                    customer=customer,
+                    package=package(rng.choice(["100", "200", "400"])),
+                    start_date=month.replace(day=rng.randint(2, 20)),
+                )
         for _ in range(350):
             customer = rng.choice(customers)
             day = month.replace(day=rng.randint(1, 28))
             roll = rng.random()
             if roll < 0.90:
                 keys[customer.pk] += 1
-                key = f"k{keys[customer.pk]}" if rng.random() < 0.97 else f"k{rng.randint(1, keys[customer.pk])}"
+                key = (
+                    f"k{keys[customer.pk]}"
+                    if rng.random() < 0.97
+                    else f"k{rng.randint(1, keys[customer.pk])}"
+                )
                 quota_claim(customer=customer, order_key=key, arrived_at=local_midnight(day), on=day)
             elif roll < 0.94:
                 for key in quota_release(customer=customer, on=day):
@@ -130,11 +162,19 @@ def test_the_summary_equals_a_recount_after_a_random_mix_of_claims_and_releases(
                 key = f"k{rng.randint(1, keys[customer.pk] + 1)}"
                 quota_return(customer=customer, order_key=key, keep_place=rng.random() < 0.5)
             else:
-                held = list(OrderUsage.objects.filter(customer=customer, status="held")
-                            .values_list("order_key", flat=True))
-                quota_release_forced(customer=customer, order_keys=rng.sample(held, min(2, len(held)))
-                                     + [f"k{rng.randint(1, keys[customer.pk] + 1)}"],
-                                     by_user=support, reason="random", on=day)
+                held = list(
+                    OrderUsage.objects.filter(customer=customer, status="held").values_list(
+                        "order_key", flat=True
+                    )
+                )
+                quota_release_forced(
+                    customer=customer,
+                    order_keys=rng.sample(held, min(2, len(held)))
+                    + [f"k{rng.randint(1, keys[customer.pk] + 1)}"],
+                    by_user=support,
+                    reason="random",
+                    on=day,
+                )
     released_later = OrderUsage.objects.filter(status="counted", held_month__lt=F("month"))
     assert released_later.exists() and MonthlyOrderVolume.objects.filter(held__gt=0).count() > 3
     assert OrderUsage.objects.exclude(forced_reason="").exists()
@@ -167,11 +207,23 @@ def busy_year(settings):
     hour_pack_buy(customer=growing, hour_pack=HourPackFactory(), occurred_at=at(2025, 2, 3))
     leaving = customer_on("200", start=date(2025, 1, 1))
     leaving.subscriptions.update(cancelled_on=date(2025, 2, 10))  # ends 31 March
-    service_hours_log(customer=leaving, hours=Decimal("5"), category="qualified_support",
-                      by_user=support, occurred_at=at(2025, 2, 20), below_zero_reason="urgent")
+    service_hours_log(
+        customer=leaving,
+        hours=Decimal("5"),
+        category="qualified_support",
+        by_user=support,
+        occurred_at=at(2025, 2, 20),
+        below_zero_reason="urgent",
+    )
     settings.BILLING_HOURLY_RATE = "1100"
-    service_hours_log(customer=leaving, hours=Decimal("1.5"), category="other", by_user=support,
-                      occurred_at=at(2025, 3, 5), below_zero_reason="again")
+    service_hours_log(
+        customer=leaving,
+        hours=Decimal("1.5"),
+        category="other",
+        by_user=support,
+        occurred_at=at(2025, 3, 5),
+        below_zero_reason="again",
+    )
     claim(growing, 120, on=date(2025, 2, 10))
     quota_release(customer=growing, on=date(2025, 3, 20))
     return growing, leaving
@@ -180,8 +232,12 @@ def busy_year(settings):
 def test_report_revenue_equals_the_sum_of_the_statements_line_by_line(busy_year):
     months = months_between(date(2025, 1, 1), date(2025, 5, 1))
     report = billing_report(report_filter=report_filter(first_month=months[0], last_month=months[-1]))
-    reported = {(r.month, r.package_code, kind): amount for r in report.revenue
-                for kind, amount in r.amounts.items() if amount}
+    reported = {
+        (r.month, r.package_code, kind): amount
+        for r in report.revenue
+        for kind, amount in r.amounts.items()
+        if amount
+    }
     stated: dict = defaultdict(Decimal)
     for customer in busy_year:
         for month in months:

@@ -21,15 +21,18 @@ def small_customer(limit_code="100", **kwargs):
 
 
 def fill(customer, count, *, on=MAY, prefix="o"):
-    return [quota_claim(customer=customer, order_key=f"{prefix}{i}", arrived_at=at(2025, 5, 10),
-                        on=on) for i in range(count)]
+    return [
+        quota_claim(customer=customer, order_key=f"{prefix}{i}", arrived_at=at(2025, 5, 10), on=on)
+        for i in range(count)
+    ]
 
 
 def test_a_claim_counts_once_per_order_ever():
     customer = small_customer()
     first = quota_claim(customer=customer, order_key="shop1-17", arrived_at=at(2025, 5, 1), on=MAY)
-    again = quota_claim(customer=customer, order_key="shop1-17", arrived_at=at(2025, 5, 1),
-                        on=MAY + timedelta(days=40))
+    again = quota_claim(
+        customer=customer, order_key="shop1-17", arrived_at=at(2025, 5, 1), on=MAY + timedelta(days=40)
+    )
     assert first.granted and again.granted
     assert (first.month, first.used, first.limit, first.held) == (date(2025, 5, 1), 1, 100, 0)
     assert again.month == date(2025, 5, 1) and again.used == 1
@@ -39,8 +42,12 @@ def test_a_claim_counts_once_per_order_ever():
 def test_over_the_limit_orders_are_held_and_released_next_month_in_arrival_order():
     customer = small_customer()
     fill(customer, 100)
-    late = [quota_claim(customer=customer, order_key=f"late{i}", arrived_at=at(2025, 5, 20 + i),
-                        on=date(2025, 5, 20 + i)) for i in (3, 1, 2)]
+    late = [
+        quota_claim(
+            customer=customer, order_key=f"late{i}", arrived_at=at(2025, 5, 20 + i), on=date(2025, 5, 20 + i)
+        )
+        for i in (3, 1, 2)
+    ]
     assert [c.granted for c in late] == [False, False, False]
     assert late[-1].held == 3 and late[-1].used == 100
     assert quota_release(customer=customer, on=date(2025, 5, 31)) == []  # May is still full
@@ -51,8 +58,9 @@ def test_over_the_limit_orders_are_held_and_released_next_month_in_arrival_order
     row = OrderUsage.objects.get(order_key="late1")
     assert (row.status, row.month, row.held_month) == ("reserved", date(2025, 6, 1), date(2025, 5, 1))
     # Its invoice is created on the 2nd: the reserved place becomes counted, in June.
-    assert quota_claim(customer=customer, order_key="late1", arrived_at=at(2025, 5, 21),
-                       on=date(2025, 6, 2)).granted
+    assert quota_claim(
+        customer=customer, order_key="late1", arrived_at=at(2025, 5, 21), on=date(2025, 6, 2)
+    ).granted
     row.refresh_from_db()
     assert (row.status, row.month) == ("counted", date(2025, 6, 1))
 
@@ -62,8 +70,9 @@ def test_a_new_order_never_overtakes_held_ones():
     customer = small_customer()
     fill(customer, 100)
     for i in (3, 1, 2):
-        quota_claim(customer=customer, order_key=f"late{i}", arrived_at=at(2025, 5, 20 + i),
-                    on=date(2025, 5, 20 + i))
+        quota_claim(
+            customer=customer, order_key=f"late{i}", arrived_at=at(2025, 5, 20 + i), on=date(2025, 5, 20 + i)
+        )
     # A package of 102 from the 25th leaves two places: the two oldest held orders get them.
     SubscriptionFactory(customer=customer, package=package("100"), start_date=date(2025, 5, 25))
     package_102 = package("100")
@@ -95,8 +104,13 @@ def test_forced_release_needs_a_reason_and_records_who():
     support = StaffFactory()
     with pytest.raises(ValidationError):
         quota_release_forced(customer=customer, order_keys=["o101"], by_user=support, reason=" ", on=MAY)
-    assert quota_release_forced(customer=customer, order_keys=["o101", "o5"], by_user=support,
-                                reason="Black Friday, agreed by phone", on=MAY) == ["o101"]
+    assert quota_release_forced(
+        customer=customer,
+        order_keys=["o101", "o5"],
+        by_user=support,
+        reason="Black Friday, agreed by phone",
+        on=MAY,
+    ) == ["o101"]
     row = OrderUsage.objects.get(order_key="o101")
     assert row.status == "reserved" and row.forced_by == support and "Black Friday" in row.forced_reason
     assert quota_status(customer=customer, month=MAY).used == 101
@@ -123,8 +137,7 @@ def test_orders_of_all_shops_count_together():
     assert claim.used == 2
 
 
-def test_80_and_100_percent_mails_go_once_per_month(mailoutbox, settings,
-                                                    django_capture_on_commit_callbacks):
+def test_80_and_100_percent_mails_go_once_per_month(mailoutbox, settings, django_capture_on_commit_callbacks):
     settings.BILLING_SUPPORT_EMAILS = ["support@example.invalid"]
     customer = small_customer(name="Kvot AB")
     ContactFactory(customer=customer, email="kund@example.invalid")
@@ -141,8 +154,9 @@ def test_80_and_100_percent_mails_go_once_per_month(mailoutbox, settings,
     assert len(mailoutbox) == 2
     assert "HELD" in mailoutbox[1].body and "1st of next month" in mailoutbox[1].body
     with django_capture_on_commit_callbacks(execute=True):
-        quota_release_forced(customer=customer, order_keys=["b24"], by_user=StaffFactory(),
-                             reason="agreed", on=MAY)
+        quota_release_forced(
+            customer=customer, order_keys=["b24"], by_user=StaffFactory(), reason="agreed", on=MAY
+        )
     assert len(mailoutbox) == 2
     assert QuotaNotice.objects.filter(customer=customer).count() == 2
 
@@ -151,8 +165,9 @@ def test_the_unique_constraint_is_the_last_line_of_defence():
     customer = small_customer()
     quota_claim(customer=customer, order_key="dup", arrived_at=at(2025, 5, 1), on=MAY)
     with pytest.raises(IntegrityError), transaction.atomic():
-        OrderUsage.objects.create(customer=customer, order_key="dup", arrived_at=at(2025, 5, 1),
-                                  status="held", held_month=MAY)
+        OrderUsage.objects.create(
+            customer=customer, order_key="dup", arrived_at=at(2025, 5, 1), status="held", held_month=MAY
+        )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -168,16 +183,18 @@ def test_two_workers_racing_for_the_last_slot_get_one_each():
     def worker(key):
         barrier.wait()
         try:
-            results.append(quota_claim(customer=customer, order_key=key, arrived_at=at(2025, 5, 2),
-                                       on=MAY).granted)
+            results.append(
+                quota_claim(customer=customer, order_key=key, arrived_at=at(2025, 5, 2), on=MAY).granted
+            )
         finally:
             connection.close()
 
     if connection.vendor == "sqlite" and connection.settings_dict["NAME"].startswith("file:memorydb"):
         # In-memory test database: threads share one connection, so run them one after the other.
         for key in ("w1", "w2"):
-            results.append(quota_claim(customer=customer, order_key=key, arrived_at=at(2025, 5, 2),
-                                       on=MAY).granted)
+            results.append(
+                quota_claim(customer=customer, order_key=key, arrived_at=at(2025, 5, 2), on=MAY).granted
+            )
     else:
         threads = [threading.Thread(target=worker, args=(k,)) for k in ("w1", "w2")]
         [t.start() for t in threads]

@@ -42,7 +42,12 @@ def test_the_report_aggregates_volume_utilisation_and_revenue(usage, django_asse
     assert report.volume_by_month[date(2025, 2, 1)] == {"100": 95}
     first = report.customers[0]
     assert (first.name, first.held, first.peak_percent, first.suggestion, first.months_near_limit) == (
-        "Bråda Butiken AB", 4, Decimal("100.0"), "200", 2)
+        "Bråda Butiken AB",
+        4,
+        Decimal("100.0"),
+        "200",
+        2,
+    )
     assert report.customers[1].suggestion == ""
     for customer in (busy, calm):
         for month in (date(2025, 1, 1), date(2025, 2, 1), MARCH):
@@ -54,8 +59,9 @@ def test_the_report_aggregates_volume_utilisation_and_revenue(usage, django_asse
 
 
 def test_the_package_filter_narrows_every_table(usage):
-    report = billing_report(report_filter=report_filter(first_month=MARCH, last_month=MARCH,
-                                                        package_codes=["400"]))
+    report = billing_report(
+        report_filter=report_filter(first_month=MARCH, last_month=MARCH, package_codes=["400"])
+    )
     assert [r.package_code for r in report.volume] == ["400"]
     assert [r.name for r in report.customers] == ["Lugna AB"]
     assert {r.package_code for r in report.revenue} == {"400"}
@@ -89,10 +95,19 @@ def test_the_pages_need_the_billing_permission(client, usage):
     html = page.content.decode()
     assert '<svg id="volume-chart"' in html and "<rect" in html and "Bråda Butiken AB" in html
     assert "http" not in html.split('<svg id="volume-chart"')[1].split("</svg>")[0].replace(
-        "http://www.w3.org/2000/svg", "")
-    response = client.get(reverse("billing:reports_csv"), {"first_month": "2025-03", "last_month": "2025-03",
-                                                           "table": "volume", "separator": "semicolon",
-                                                           "decimal": "comma", "bom": "on"})
+        "http://www.w3.org/2000/svg", ""
+    )
+    response = client.get(
+        reverse("billing:reports_csv"),
+        {
+            "first_month": "2025-03",
+            "last_month": "2025-03",
+            "table": "volume",
+            "separator": "semicolon",
+            "decimal": "comma",
+            "bom": "on",
+        },
+    )
     assert response["Content-Type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig")), delimiter=";"))
     assert rows[1:] == [["2025-03", "100", "100", "1"], ["2025-03", "400", "40", "1"]]
@@ -106,22 +121,32 @@ def test_the_statement_page_shows_the_rule_and_issues(admin_client, usage):
     assert admin_client.post(url).status_code == 302
     assert busy.statements.get().net == Decimal("295.00")
     assert admin_client.get(reverse("admin:billing_statement_changelist")).status_code == 200
-    assert admin_client.get(reverse("billing:statement_pick"), {"customer": busy.pk,
-                                                                "month": "2025-03"}).status_code == 302
+    assert (
+        admin_client.get(
+            reverse("billing:statement_pick"), {"customer": busy.pk, "month": "2025-03"}
+        ).status_code
+        == 302
+    )
 
 
 def test_the_chart_draws_in_a_swedish_browser_and_the_amounts_read_as_swedish(admin_client, usage):
     # Swedish formats write 248,0, which SVG reads as two numbers: the bars vanish and a month's
     # label is drawn one glyph at x=248 and the rest at x=0, so only its first "2" shows.
     with translation.override("sv"):
-        page = admin_client.get(reverse("billing:reports"), {"first_month": "2025-01", "last_month": "2025-03"},
-                                HTTP_ACCEPT_LANGUAGE="sv")
+        page = admin_client.get(
+            reverse("billing:reports"),
+            {"first_month": "2025-01", "last_month": "2025-03"},
+            HTTP_ACCEPT_LANGUAGE="sv",
+        )
     html = page.content.decode()
     svg = html.split('<svg id="volume-chart"')[1].split("</svg>")[0]
     numbers = re.findall(r' (?:x|y|x1|x2|y1|y2|width|height)="([^"]*)"', svg)
     assert len(numbers) > 20 and all(re.fullmatch(r"\d+(\.\d+)?", n) for n in numbers), numbers
     assert re.findall(r'<text x="\d+(?:\.\d+)?" y="\d+" text-anchor="middle"[^>]*>([^<]*)</text>', svg) == [
-        "2025-01", "2025-02", "2025-03"]
+        "2025-01",
+        "2025-02",
+        "2025-03",
+    ]
     revenue = html.split('<table id="revenue-table">')[1].split("</table>")[0]
-    assert "<td class=\"num\">6\xa0939,46\xa0kr</td>" in revenue  # 2025-02, package 400: start fee included
-    assert "<td class=\"num\">1\xa0090,00\xa0kr</td>" in revenue
+    assert '<td class="num">6\xa0939,46\xa0kr</td>' in revenue  # 2025-02, package 400: start fee included
+    assert '<td class="num">1\xa0090,00\xa0kr</td>' in revenue

@@ -6,10 +6,21 @@ from django.core.exceptions import ValidationError
 
 from billing.models import Package, ServiceHourEntry, StatementLine
 from billing.selectors import service_hours_balance, statement_compute
-from billing.services import (hour_pack_buy, quota_claim, service_hours_log, shop_count_changed,
-                              statement_issue)
-from tests.billing.factories import (CustomerFactory, HourPackFactory, StaffFactory,
-                                     SubscriptionFactory, at, package)
+from billing.services import (
+    hour_pack_buy,
+    quota_claim,
+    service_hours_log,
+    shop_count_changed,
+    statement_issue,
+)
+from tests.billing.factories import (
+    CustomerFactory,
+    HourPackFactory,
+    StaffFactory,
+    SubscriptionFactory,
+    at,
+    package,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -61,13 +72,21 @@ def test_hour_packs_bought_and_hours_spent_show_on_the_statement():
     support = StaffFactory()
     pack = HourPackFactory(hours=10, price=8075)
     hour_pack_buy(customer=customer, hour_pack=pack, by_user=support, occurred_at=at(2025, 2, 3))
-    service_hours_log(customer=customer, hours=Decimal("3.5"), category="plugin_development",
-                      by_user=support, occurred_at=at(2025, 2, 4))
+    service_hours_log(
+        customer=customer,
+        hours=Decimal("3.5"),
+        category="plugin_development",
+        by_user=support,
+        occurred_at=at(2025, 2, 4),
+    )
     statement = statement_compute(customer=customer, month=date(2025, 2, 1))
     assert amounts(statement)["hour_pack"] == Decimal("8075.00")
-    assert (statement.hours_opening, statement.hours_credited, statement.hours_spent,
-            statement.hours_closing) == (Decimal("2.00"), Decimal("10.00"), Decimal("-3.50"),
-                                         Decimal("8.50"))
+    assert (
+        statement.hours_opening,
+        statement.hours_credited,
+        statement.hours_spent,
+        statement.hours_closing,
+    ) == (Decimal("2.00"), Decimal("10.00"), Decimal("-3.50"), Decimal("8.50"))
 
 
 def test_hours_owed_below_zero_are_charged_once_at_the_recorded_rate(settings):
@@ -76,10 +95,21 @@ def test_hours_owed_below_zero_are_charged_once_at_the_recorded_rate(settings):
     SubscriptionFactory(customer=customer, package=package("100"), start_date=date(2025, 1, 1))
     support = StaffFactory()
     with pytest.raises(ValidationError):
-        service_hours_log(customer=customer, hours=3, category="qualified_support", by_user=support,
-                          occurred_at=at(2025, 2, 4))
-    service_hours_log(customer=customer, hours=3, category="qualified_support", by_user=support,
-                      occurred_at=at(2025, 2, 4), below_zero_reason="urgent outage, approved")
+        service_hours_log(
+            customer=customer,
+            hours=3,
+            category="qualified_support",
+            by_user=support,
+            occurred_at=at(2025, 2, 4),
+        )
+    service_hours_log(
+        customer=customer,
+        hours=3,
+        category="qualified_support",
+        by_user=support,
+        occurred_at=at(2025, 2, 4),
+        below_zero_reason="urgent outage, approved",
+    )
     settings.BILLING_HOURLY_RATE = "1200"  # a later price change does not rewrite February
     february = statement_compute(customer=customer, month=date(2025, 2, 1))
     assert february.hours_owed == Decimal("1.00")
@@ -98,8 +128,9 @@ def test_a_month_recomputed_later_is_identical_even_after_list_prices_change():
     for i in range(7):
         quota_claim(customer=customer, order_key=str(i), arrived_at=at(2025, 1, 26), on=date(2025, 1, 26))
     before = statement_compute(customer=customer, month=date(2025, 1, 1))
-    Package.objects.update(monthly_fee=Decimal("9999"), installation_fee=Decimal("1"),
-                           extra_shop_fee=Decimal("1"))
+    Package.objects.update(
+        monthly_fee=Decimal("9999"), installation_fee=Decimal("1"), extra_shop_fee=Decimal("1")
+    )
     # Later activity in other months changes nothing in January.
     shop_count_changed(customer=customer, active_shops=1, on=date(2025, 2, 2))
     quota_claim(customer=customer, order_key="feb", arrived_at=at(2025, 2, 2), on=date(2025, 2, 2))
@@ -115,7 +146,9 @@ def test_an_issued_statement_is_a_snapshot_and_issued_once():
     issued = statement_issue(customer=customer, month=date(2025, 1, 1), by_user=user)
     assert issued.net == Decimal("9695.00") and issued.gross == Decimal("12118.75")
     assert list(StatementLine.objects.filter(statement=issued).values_list("kind", flat=True)) == [
-        "monthly_fee", "installation"]
+        "monthly_fee",
+        "installation",
+    ]
     with pytest.raises(ValidationError):
         statement_issue(customer=customer, month=date(2025, 1, 1), by_user=user)
     with pytest.raises(ValidationError):
@@ -128,20 +161,31 @@ def test_premium_by_quote_has_a_note_and_uses_the_agreed_fee():
     january = statement_compute(customer=customer, month=date(2025, 1, 1))
     assert january.net == 0 and any("quote" in note for note in january.notes)
     other = CustomerFactory()
-    SubscriptionFactory(customer=other, package=package("premium"), start_date=date(2025, 1, 1),
-                        monthly_fee=Decimal("2500"), installation_fee=Decimal("12000"))
+    SubscriptionFactory(
+        customer=other,
+        package=package("premium"),
+        start_date=date(2025, 1, 1),
+        monthly_fee=Decimal("2500"),
+        installation_fee=Decimal("12000"),
+    )
     assert statement_compute(customer=other, month=date(2025, 1, 1)).net == Decimal("14500.00")
 
 
 def test_a_cancelled_subscription_is_not_charged_after_it_ends():
     customer = CustomerFactory()
-    SubscriptionFactory(customer=customer, package=package("100"), start_date=date(2025, 1, 1),
-                        cancelled_on=date(2025, 3, 10))  # ends 30 April
+    SubscriptionFactory(
+        customer=customer, package=package("100"), start_date=date(2025, 1, 1), cancelled_on=date(2025, 3, 10)
+    )  # ends 30 April
     assert amounts(statement_compute(customer=customer, month=date(2025, 4, 1))) == {
-        "monthly_fee": Decimal("295.00")}
+        "monthly_fee": Decimal("295.00")
+    }
     assert statement_compute(customer=customer, month=date(2025, 5, 1)).lines == ()
-    assert quota_claim(customer=customer, order_key="late", arrived_at=at(2025, 5, 2),
-                       on=date(2025, 5, 2)).granted is False
+    assert (
+        quota_claim(
+            customer=customer, order_key="late", arrived_at=at(2025, 5, 2), on=date(2025, 5, 2)
+        ).granted
+        is False
+    )
 
 
 def test_the_start_package_is_credited_once():

@@ -4,6 +4,7 @@ be seen on a Swedish page.
 A tiny reader of gettext's .po format instead of a dependency: the tests need only each
 entry's msgid, its first msgstr and whether it is fuzzy (gettext does not use fuzzy ones).
 """
+
 from __future__ import annotations
 
 import ast

@@ -2,6 +2,7 @@
 and window, the portal's data, a screenshot of each window of a failed test (the page checks
 take their own of each page they fail), and a summary line (tests, pages, wall time,
 screenshots) at the end of the run."""
+
 from __future__ import annotations
 
 import os
@@ -17,8 +18,16 @@ from django.utils.translation import gettext as _
 from billing.models import ServiceHourEntry
 from integrations.models import Flow, OrderEvent, OrderTransfer, SyncRun
 from tests.browser.helpers import BrowserThread, Visitor, chromium_path, stats
-from tests.factories import (CustomerFactory, FlowSettingsFactory, HogiaConnectionFactory, ShopFactory,
-                             StaffFactory, SubscriptionFactory, UserFactory, package)
+from tests.factories import (
+    CustomerFactory,
+    FlowSettingsFactory,
+    HogiaConnectionFactory,
+    ShopFactory,
+    StaffFactory,
+    SubscriptionFactory,
+    UserFactory,
+    package,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -46,8 +55,9 @@ def open_browser(request, chromium, live_server):
     request.node.browser_visitors = visitors
 
     def open_(*, language: str, width: int) -> Visitor:
-        visitor = Visitor(chromium, base_url=live_server.url, language=language, width=width,
-                          name=request.node.name)
+        visitor = Visitor(
+            chromium, base_url=live_server.url, language=language, width=width, name=request.node.name
+        )
         visitors.append(visitor)
         return visitor
 
@@ -95,8 +105,10 @@ def pytest_runtest_logreport(report):
 def pytest_terminal_summary(terminalreporter):
     if not stats.tests:
         return
-    terminalreporter.write_sep("-", f"browser suite: {stats.tests} tests, {stats.pages} pages visited, "
-                                    f"{stats.seconds:.1f} s wall time")
+    terminalreporter.write_sep(
+        "-",
+        f"browser suite: {stats.tests} tests, {stats.pages} pages visited, {stats.seconds:.1f} s wall time",
+    )
     for shot in stats.screenshots:
         terminalreporter.write_line(f"screenshot: {shot}")
 
@@ -125,37 +137,89 @@ def _portal_data() -> dict:
     State = OrderTransfer.State
     # The texts an attempt writes (integrations/orders/attempt.py), with the portal's own words.
     rejected = _("%(system)s rejected the request: %(detail)s") % {
-        "system": "Hogia Smart", "detail": "HTTP 400 {'errors': ['unknown article']}"}
-    advice = _("Create the article in Hogia Smart with the same article number as the shop's SKU "
-               "(or correct the SKU in the shop), then retry the order.")
+        "system": "Hogia Smart",
+        "detail": "HTTP 400 {'errors': ['unknown article']}",
+    }
+    advice = _(
+        "Create the article in Hogia Smart with the same article number as the shop's SKU "
+        "(or correct the SKU in the shop), then retry the order."
+    )
     orders = []
-    for n, (state, error) in enumerate([
-            (State.INVOICED, ""), (State.QUEUED, "HTTP 503 injected fault"),
+    for n, (state, error) in enumerate(
+        [
+            (State.INVOICED, ""),
+            (State.QUEUED, "HTTP 503 injected fault"),
             (State.NEEDS_ATTENTION, rejected),
-            (State.HELD, ""), (State.CREDITED, ""), (State.FILTERED, "")] * 5, start=1001):
-        orders.append(OrderTransfer(
-            shop=shop, woo_order_id=n, order_number=str(n), state=state, last_error=error,
-            sequence_id=f"00000000-0000-4000-8000-{n:012d}", buyer=f"Långnamnsson Handelsbolag {n}",
-            total=Decimal("123456.78"), currency="SEK", order_created_gmt=now, created_at=now,
-            invoice_number=str(n + 5000) if state in (State.INVOICED, State.CREDITED) else "",
-            attempts=1 if state in (State.QUEUED, State.NEEDS_ATTENTION) else 0,
-            next_attempt_at=now + timedelta(minutes=10) if state == State.QUEUED else None,
-            attention=advice if state == State.NEEDS_ATTENTION else ""))
+            (State.HELD, ""),
+            (State.CREDITED, ""),
+            (State.FILTERED, ""),
+        ]
+        * 5,
+        start=1001,
+    ):
+        orders.append(
+            OrderTransfer(
+                shop=shop,
+                woo_order_id=n,
+                order_number=str(n),
+                state=state,
+                last_error=error,
+                sequence_id=f"00000000-0000-4000-8000-{n:012d}",
+                buyer=f"Långnamnsson Handelsbolag {n}",
+                total=Decimal("123456.78"),
+                currency="SEK",
+                order_created_gmt=now,
+                created_at=now,
+                invoice_number=str(n + 5000) if state in (State.INVOICED, State.CREDITED) else "",
+                attempts=1 if state in (State.QUEUED, State.NEEDS_ATTENTION) else 0,
+                next_attempt_at=now + timedelta(minutes=10) if state == State.QUEUED else None,
+                attention=advice if state == State.NEEDS_ATTENTION else "",
+            )
+        )
     orders = OrderTransfer.objects.bulk_create(orders)
     for order in orders[:3]:
-        OrderEvent.objects.create(transfer=order, kind="received", message=_(
-            "Received by %(via)s: status %(label)s, queued for transfer.") % {
-                "via": _("webhook"), "label": "processing"})
-    OrderEvent.objects.create(transfer=orders[1], kind="attempt_failed", message=_(
-        "%(what)s (%(error)s); next attempt at %(time)s (in %(wait).0f s, attempt %(attempt)d).") % {
-            "what": _("%(system)s unavailable") % {"system": "Hogia Smart"}, "error": "HTTP 503 injected fault",
-            "time": "14:05:00", "wait": 30, "attempt": 1})
-    OrderEvent.objects.create(transfer=orders[2], kind="needs_attention", message=" ".join([
-        _("%(system)s rejected the request: %(detail)s") % {
-            "system": "Hogia Smart", "detail": "HTTP 400 unknown article SE-X-1234567890."}, advice]))
-    SyncRun.objects.create(customer=customer, shop=shop, kind=SyncRun.Kind.ARTICLES,
-                           outcome=SyncRun.Outcome.SUCCEEDED, finished_at=now)
-    ServiceHourEntry.objects.create(customer=customer, kind=ServiceHourEntry.Kind.TIME_SPENT, hours=Decimal("-1.5"),
-                                    category=ServiceHourEntry.Category.QUALIFIED_SUPPORT, staff=support,
-                                    note="Genomgång av momskoderna i Hogia Smart")
+        OrderEvent.objects.create(
+            transfer=order,
+            kind="received",
+            message=_("Received by %(via)s: status %(label)s, queued for transfer.")
+            % {"via": _("webhook"), "label": "processing"},
+        )
+    OrderEvent.objects.create(
+        transfer=orders[1],
+        kind="attempt_failed",
+        message=_("%(what)s (%(error)s); next attempt at %(time)s (in %(wait).0f s, attempt %(attempt)d).")
+        % {
+            "what": _("%(system)s unavailable") % {"system": "Hogia Smart"},
+            "error": "HTTP 503 injected fault",
+            "time": "14:05:00",
+            "wait": 30,
+            "attempt": 1,
+        },
+    )
+    OrderEvent.objects.create(
+        transfer=orders[2],
+        kind="needs_attention",
+        message=" ".join(
+            [
+                _("%(system)s rejected the request: %(detail)s")
+                % {"system": "Hogia Smart", "detail": "HTTP 400 unknown article SE-X-1234567890."},
+                advice,
+            ]
+        ),
+    )
+    SyncRun.objects.create(
+        customer=customer,
+        shop=shop,
+        kind=SyncRun.Kind.ARTICLES,
+        outcome=SyncRun.Outcome.SUCCEEDED,
+        finished_at=now,
+    )
+    ServiceHourEntry.objects.create(
+        customer=customer,
+        kind=ServiceHourEntry.Kind.TIME_SPENT,
+        hours=Decimal("-1.5"),
+        category=ServiceHourEntry.Category.QUALIFIED_SUPPORT,
+        staff=support,
+        note="Genomgång av momskoderna i Hogia Smart",
+    )
     return {"support": support, "customer": customer, "user": user, "shop": shop, "orders": orders}

@@ -5,6 +5,7 @@ loop running on the test's thread for as long as the browser lives, and Django r
 database access from a thread with a running loop (SynchronousOnlyOperation): the
 factories, the test database's flush and every later test of the session would fail.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -60,7 +61,9 @@ class BrowserThread:
         self.playwright = await async_playwright().start()
         # Debian's chromium, not Playwright's download (which these machines cannot reach);
         # --no-sandbox because CI runs as root, where Chromium's sandbox refuses to start.
-        self.browser = await self.playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        self.browser = await self.playwright.chromium.launch(
+            executable_path=executable, args=["--no-sandbox"]
+        )
 
     def run(self, coroutine, timeout: float = STEP_SECONDS):
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
@@ -128,18 +131,26 @@ class Visitor:
         # cookie (read first, as the admin's language switch sets it) and Accept-Language
         # (the browser's locale, all a first-time visitor brings).
         self.context = await self.browser.browser.new_context(
-            base_url=self.base_url, viewport={"width": self.width, "height": 900},
-            locale={"sv": "sv-SE", "en": "en-GB"}[self.language])
-        await self.context.add_cookies([{"name": settings.LANGUAGE_COOKIE_NAME, "value": self.language,
-                                         "url": self.base_url}])
+            base_url=self.base_url,
+            viewport={"width": self.width, "height": 900},
+            locale={"sv": "sv-SE", "en": "en-GB"}[self.language],
+        )
+        await self.context.add_cookies(
+            [{"name": settings.LANGUAGE_COOKIE_NAME, "value": self.language, "url": self.base_url}]
+        )
         self.page = await self.context.new_page()
         self.page.set_default_timeout(STEP_SECONDS * 1000 - 5000)
         self.page.on("console", self._console)
         self.page.on("pageerror", lambda error: self.console.append(f"uncaught exception: {error}"))
         # The page's own answer is checked in _check; this catches its styles, scripts and images.
-        self.page.on("response", lambda response: response.status >= 500
-                     and not response.request.is_navigation_request()
-                     and self.console.append(f"{response.status} from {response.url}"))
+        self.page.on(
+            "response",
+            lambda response: (
+                response.status >= 500
+                and not response.request.is_navigation_request()
+                and self.console.append(f"{response.status} from {response.url}")
+            ),
+        )
 
     def _console(self, message) -> None:
         source = message.location.get("url") or "inline"
@@ -187,14 +198,19 @@ class Visitor:
         if self.width <= PHONE_WIDTH:
             overflow = await self.page.evaluate(OVERFLOW_JS)
             if overflow:
-                problems.append(f"scrolls sideways at {overflow['width']} px: {overflow['scrollWidth']} px wide, "
-                                f"widest: {', '.join(overflow['wide'])}")
+                problems.append(
+                    f"scrolls sideways at {overflow['width']} px: {overflow['scrollWidth']} px wide, "
+                    f"widest: {', '.join(overflow['wide'])}"
+                )
         text = await self.page.evaluate(VISIBLE_TEXT_JS)
         if self.language == "sv":
             leftovers = swedish_catalogue().english_leftovers(text)
             if leftovers:
-                stale = " (locale/sv/LC_MESSAGES/django.mo is missing or older than the .po: compile it)" \
-                    if compiled_catalogue_stale() else ""
+                stale = (
+                    " (locale/sv/LC_MESSAGES/django.mo is missing or older than the .po: compile it)"
+                    if compiled_catalogue_stale()
+                    else ""
+                )
                 problems.append(f"untranslated on a Swedish page{stale}: {leftovers[:10]}")
         if problems:
             SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)

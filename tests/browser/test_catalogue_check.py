@@ -1,8 +1,9 @@
 """The Swedish pages' check against the catalogue: what counts as an English leftover."""
+
 from tests.browser import catalogue
 from tests.browser.catalogue import SwedishCatalogue, po_translations
 
-PO = r'''
+PO = r"""
 # Swedish translation of the portal.
 msgid ""
 msgstr ""
@@ -49,14 +50,15 @@ msgstr "Timmar"
 
 #~ msgid "Old string"
 #~ msgstr "Gammal text"
-'''
+"""
 
 
 def test_only_translated_entries_that_are_not_fuzzy_are_read():
     translations = po_translations(PO)
     assert translations["Your shops"] == "Dina butiker"
-    assert translations["Prices and stock are not written to this shop until the initial sync's differences "
-                        "are accepted."].startswith("Priser och lager skrivs inte")
+    assert translations[
+        "Prices and stock are not written to this shop until the initial sync's differences are accepted."
+    ].startswith("Priser och lager skrivs inte")
     assert "Waiting" not in translations and "Not translated yet" not in translations
     assert "" not in translations and "Old string" not in translations
     assert translations["Order"] == "Order"
@@ -70,7 +72,8 @@ def test_english_source_strings_on_a_swedish_page_are_found_placeholders_and_lin
     Products last updated 2 december 14:05"""
     assert check.english_leftovers(page) == [
         "Prices and stock are not written to this shop until the initial sync's differences are accepted.",
-        "Products last updated %(when)s"]
+        "Products last updated %(when)s",
+    ]
 
 
 def test_strings_alike_in_both_languages_words_inside_words_and_untranslated_ones_pass():

@@ -1,5 +1,6 @@
 """The customer's way through their own pages, in Swedish and in English, on a desktop and on a
 phone: their orders and one order, without sideways scrolling and without technical errors."""
+
 import pytest
 from django.urls import reverse
 

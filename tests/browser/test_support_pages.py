@@ -1,4 +1,5 @@
 """Support's way through the admin, in Swedish and in English, on a desktop and on a phone."""
+
 import pytest
 from django.urls import reverse
 
@@ -9,7 +10,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 @pytest.mark.parametrize("width", WIDTHS)
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_support_logs_in_and_walks_through_customers_orders_and_shops(open_browser, portal_data, language, width):
+def test_support_logs_in_and_walks_through_customers_orders_and_shops(
+    open_browser, portal_data, language, width
+):
     browser = open_browser(language=language, width=width)
     browser.visit(reverse("admin:index"))
     assert browser.path.startswith(reverse("admin:login"))

@@ -1,5 +1,6 @@
 """Test helpers: act as the shop owner (orders placed through the shop's REST API) and
 set up a customer connected to the sandboxes."""
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,11 @@ from integrations.sandboxes.fixtures import WOOCOMMERCE_11
 from tests.factories import CustomerFactory, SubscriptionFactory, package
 
 # A third store in the sandbox that keeps prices excluding VAT (the fixtures' store B).
-NET_STORE = ("/butik-netto", "ck_netto_00000000000000000000000000000003",
-             "cs_netto_00000000000000000000000000000003")
+NET_STORE = (
+    "/butik-netto",
+    "ck_netto_00000000000000000000000000000003",
+    "cs_netto_00000000000000000000000000000003",
+)
 
 
 class ShopFront:
@@ -32,8 +36,9 @@ class ShopFront:
 
     def call(self, method: str, path: str, body=None) -> dict | list:
         url = f"{self.base}wp-json/wc/v3/{path}"
-        query = oauth1_sign(method=method, url=url, params=[], consumer_key=self.key,
-                            consumer_secret=self.secret)
+        query = oauth1_sign(
+            method=method, url=url, params=[], consumer_key=self.key, consumer_secret=self.secret
+        )
         response = self.session.request(method, f"{url}?{urlencode(query)}", json=body, timeout=10)
         assert response.status_code < 300, response.text
         return response.json(parse_float=Decimal)
@@ -41,10 +46,7 @@ class ShopFront:
     def place(self, fixture: str) -> dict:
         """Place one of the real store's orders again, from the request that created it."""
         body = json.loads((WOOCOMMERCE_11 / "orders" / f"{fixture}.request.json").read_text())
-        order = self.call("POST", "orders", body)
-        for follow_up in ("status",):  # A3 was completed after payment; B3 refunded later
-            pass
-        return order
+        return self.call("POST", "orders", body)
 
     def flush_webhooks(self) -> list:
         return requests.post(f"{self.base}_sandbox/webhooks/flush", timeout=30).json()
@@ -52,31 +54,63 @@ class ShopFront:
 
 def net_store(woo_sandbox) -> None:
     prefix, key, secret = NET_STORE
-    requests.post(f"{woo_sandbox.url}/_sandbox/seed", json={"stores": [{
-        "prefix": prefix, "consumer_key": key, "consumer_secret": secret,
-        "prices_include_tax": False, "fixtures": True}]}, timeout=10).raise_for_status()
+    requests.post(
+        f"{woo_sandbox.url}/_sandbox/seed",
+        json={
+            "stores": [
+                {
+                    "prefix": prefix,
+                    "consumer_key": key,
+                    "consumer_secret": secret,
+                    "prices_include_tax": False,
+                    "fixtures": True,
+                }
+            ]
+        },
+        timeout=10,
+    ).raise_for_status()
 
 
-def connected_customer(woo_sandbox, hogia_sandbox, *, package_code: str = "400",
-                       stores=None, flow: int = Flow.COMBO, name: str = "Demo Handel AB",
-                       trigger_statuses=("processing", "completed", "on-hold"),
-                       overwrite_accepted: bool = True) -> tuple[Customer, list[Shop]]:
+def connected_customer(
+    woo_sandbox,
+    hogia_sandbox,
+    *,
+    package_code: str = "400",
+    stores=None,
+    flow: int = Flow.COMBO,
+    name: str = "Demo Handel AB",
+    trigger_statuses=("processing", "completed", "on-hold"),
+    overwrite_accepted: bool = True,
+) -> tuple[Customer, list[Shop]]:
     """A customer with a package, flow settings, the Hogia sandbox company and shops on the
     WooCommerce sandbox (default: the two demo stores). The shops have been syncing (overwriting
     accepted) unless ``overwrite_accepted`` is False: then they are newly connected."""
     customer = CustomerFactory(name=name)
     SubscriptionFactory(customer=customer, package=package(package_code))
     FlowSettings.objects.create(customer=customer, flow=flow)
-    HogiaConnection.objects.create(customer=customer, organization_id=demo.HOGIA_ORGANIZATION_ID,
-                                   client_id=demo.HOGIA_CLIENT_ID, client_secret=demo.HOGIA_CLIENT_SECRET,
-                                   api_base=hogia_sandbox.url, auth_base=hogia_sandbox.url)
+    HogiaConnection.objects.create(
+        customer=customer,
+        organization_id=demo.HOGIA_ORGANIZATION_ID,
+        client_id=demo.HOGIA_CLIENT_ID,
+        client_secret=demo.HOGIA_CLIENT_SECRET,
+        api_base=hogia_sandbox.url,
+        auth_base=hogia_sandbox.url,
+    )
     shops = []
     for prefix, shop_name, key, secret, unit in stores or demo.WOO_STORES:
         shop = Shop.objects.create(
-            customer=customer, name=shop_name, url=f"{woo_sandbox.url}{prefix}/", consumer_key=key,
-            consumer_secret=secret, result_unit=unit, trigger_statuses=list(trigger_statuses))
+            customer=customer,
+            name=shop_name,
+            url=f"{woo_sandbox.url}{prefix}/",
+            consumer_key=key,
+            consumer_secret=secret,
+            result_unit=unit,
+            trigger_statuses=list(trigger_statuses),
+        )
         if overwrite_accepted:
-            ShopCatalog.objects.create(shop=shop, overwrite_accepted_at=timezone.now(), overwrite_accepted_by="tests")
+            ShopCatalog.objects.create(
+                shop=shop, overwrite_accepted_at=timezone.now(), overwrite_accepted_by="tests"
+            )
         shops.append(shop)
     return customer, shops
 

@@ -6,6 +6,7 @@ one way, prices and stock the other, per flow; nothing written when nothing chan
 an older Hogia value never replaces a newer one; stock pushed net of orders the shops
 sold that Hogia Smart has not invoiced yet.
 """
+
 from __future__ import annotations
 
 from datetime import date, timedelta
@@ -16,18 +17,26 @@ import requests
 from django.utils import timezone
 
 from billing.models import Customer
-from integrations.clients import HogiaSmartClient
 from integrations.catalog.hogia_feed import hogia_articles_record
 from integrations.catalog.overwrite import shop_overwrite_allow
 from integrations.catalog.stock import stock_reserved
 from integrations.catalog.sync import catalog_sync
 from integrations.catalog.to_hogia import product_change_note
 from integrations.catalog.to_shop import hogia_to_shop, to_shop_plan
+from integrations.clients import HogiaSmartClient
+from integrations.connections import woocommerce_client
+from integrations.models import (
+    ArticleBinding,
+    Flow,
+    FlowSettings,
+    HogiaArticle,
+    HogiaConnection,
+    OrderTransfer,
+    ShopCatalog,
+    SyncLogEntry,
+)
 from integrations.orders.attempt import order_transfer
 from integrations.orders.poll import orders_poll
-from integrations.connections import woocommerce_client
-from integrations.models import (ArticleBinding, Flow, FlowSettings, HogiaArticle, HogiaConnection,
-                                 OrderTransfer, ShopCatalog, SyncLogEntry)
 from integrations.sandboxes import demo
 from tests.integrations.helpers import campaign_day, connected_customer, front
 
@@ -37,15 +46,30 @@ ORG = demo.HOGIA_ORGANIZATION_ID
 
 
 def hogia(hogia_sandbox) -> HogiaSmartClient:
-    return HogiaSmartClient(api_base=hogia_sandbox.url, organization_id=ORG,
-                            client_id=demo.HOGIA_CLIENT_ID, client_secret=demo.HOGIA_CLIENT_SECRET)
+    return HogiaSmartClient(
+        api_base=hogia_sandbox.url,
+        organization_id=ORG,
+        client_id=demo.HOGIA_CLIENT_ID,
+        client_secret=demo.HOGIA_CLIENT_SECRET,
+    )
 
 
-
-def customer_with(woo_sandbox, hogia_sandbox, *, flow: int, package_code: str = "400",
-                  overwrite_accepted: bool = True, **switches) -> tuple[Customer, list]:
-    customer, shops = connected_customer(woo_sandbox, hogia_sandbox, flow=flow, package_code=package_code,
-                                         overwrite_accepted=overwrite_accepted)
+def customer_with(
+    woo_sandbox,
+    hogia_sandbox,
+    *,
+    flow: int,
+    package_code: str = "400",
+    overwrite_accepted: bool = True,
+    **switches,
+) -> tuple[Customer, list]:
+    customer, shops = connected_customer(
+        woo_sandbox,
+        hogia_sandbox,
+        flow=flow,
+        package_code=package_code,
+        overwrite_accepted=overwrite_accepted,
+    )
     FlowSettings.objects.filter(customer=customer).update(**switches)
     HogiaConnection.objects.filter(customer=customer).update(rate_limit_requests=0)
     return customer, shops
@@ -69,17 +93,36 @@ def batch_requests(woo_sandbox) -> int:
 
 # -- flow 1: articles from the shop ----------------------------------------------------------------
 
+
 def test_flow_1_creates_and_updates_articles_for_simple_products_and_variations(woo_sandbox, hogia_sandbox):
     customer, (shop, _second) = customer_with(woo_sandbox, hogia_sandbox, flow=Flow.ECOM)
     shop_front = front(shop)
-    new = shop_front.call("POST", "products", {"name": "Kaffefilter 100 st", "sku": "NY-FILTER",
-                                               "regular_price": "25.00", "tax_class": "reduced-rate"})
-    hoodie = shop_front.call("POST", "products", {"name": "Hoodie", "type": "variable", "sku": "HOOD",
-                                                  "attributes": [{"name": "Färg", "options": ["Röd", "Blå"],
-                                                                  "variation": True}]})
+    new = shop_front.call(
+        "POST",
+        "products",
+        {
+            "name": "Kaffefilter 100 st",
+            "sku": "NY-FILTER",
+            "regular_price": "25.00",
+            "tax_class": "reduced-rate",
+        },
+    )
+    hoodie = shop_front.call(
+        "POST",
+        "products",
+        {
+            "name": "Hoodie",
+            "type": "variable",
+            "sku": "HOOD",
+            "attributes": [{"name": "Färg", "options": ["Röd", "Blå"], "variation": True}],
+        },
+    )
     for colour, sku in (("Röd", "HOOD-RED"), ("Blå", "HOOD-BLUE")):
-        shop_front.call("POST", f"products/{hoodie['id']}/variations", {
-            "sku": sku, "regular_price": "399.00", "attributes": [{"name": "Färg", "option": colour}]})
+        shop_front.call(
+            "POST",
+            f"products/{hoodie['id']}/variations",
+            {"sku": sku, "regular_price": "399.00", "attributes": [{"name": "Färg", "option": colour}]},
+        )
 
     report = catalog_sync(customer=customer)
 
@@ -109,8 +152,9 @@ def test_flow_1_a_variation_named_by_webhook_is_read(woo_sandbox, hogia_sandbox)
     customer, (shop, _second) = customer_with(woo_sandbox, hogia_sandbox, flow=Flow.ECOM)
     catalog_sync(customer=customer)
     # Variation 32 (SE-TS-M) is renamed by a new attribute value; its parent is untouched.
-    front(shop).call("PUT", "products/30/variations/32", {"attributes": [{"name": "Storlek",
-                                                                         "option": "Medium"}]})
+    front(shop).call(
+        "PUT", "products/30/variations/32", {"attributes": [{"name": "Storlek", "option": "Medium"}]}
+    )
     ArticleBinding.objects.filter(shop=shop)  # the overlap re-reads the parent anyway in a test;
     product_change_note(shop=shop, woo_id=32)  # the webhook is what finds it in real life
     catalog_sync(customer=customer)
@@ -119,15 +163,35 @@ def test_flow_1_a_variation_named_by_webhook_is_read(woo_sandbox, hogia_sandbox)
 
 # -- flow 2: products, prices and stock from Hogia Smart ------------------------------------------
 
-def test_flow_2_creates_and_updates_products_prices_campaigns_and_stock(woo_sandbox, hogia_sandbox,
-                                                                        monkeypatch):
+
+def test_flow_2_creates_and_updates_products_prices_campaigns_and_stock(
+    woo_sandbox, hogia_sandbox, monkeypatch
+):
     campaign_day(monkeypatch)  # HS-NY-1's campaign is still to come, the demo mug's is running
-    customer, (shop, second) = customer_with(woo_sandbox, hogia_sandbox, flow=Flow.ERP, sync_prices=True,
-                                             sync_campaign_prices=True, sync_stock=True)
-    sandbox_articles(hogia_sandbox, {
-        "number": "HS-NY-1", "name": "Ny artikel", "vatPercent": 25, "sendToWebshop": True,
-        "prices": {"ordinary": "100.00", "campaign": "80.00", "campaignFrom": "2026-12-01",
-                   "campaignTo": "2026-12-24"}, "stockBalance": "7"})
+    customer, (shop, second) = customer_with(
+        woo_sandbox,
+        hogia_sandbox,
+        flow=Flow.ERP,
+        sync_prices=True,
+        sync_campaign_prices=True,
+        sync_stock=True,
+    )
+    sandbox_articles(
+        hogia_sandbox,
+        {
+            "number": "HS-NY-1",
+            "name": "Ny artikel",
+            "vatPercent": 25,
+            "sendToWebshop": True,
+            "prices": {
+                "ordinary": "100.00",
+                "campaign": "80.00",
+                "campaignFrom": "2026-12-01",
+                "campaignTo": "2026-12-24",
+            },
+            "stockBalance": "7",
+        },
+    )
 
     report = catalog_sync(customer=customer)
 
@@ -151,12 +215,25 @@ def test_flow_2_creates_and_updates_products_prices_campaigns_and_stock(woo_sand
 
     client = hogia(hogia_sandbox)
     article = client.article_by_number("HS-NY-1")
-    client.article_update(article["id"], {"prices": {"ordinary": Decimal("120.00"), "campaign": None,
-                                                     "campaignFrom": None, "campaignTo": None}})
+    client.article_update(
+        article["id"],
+        {
+            "prices": {
+                "ordinary": Decimal("120.00"),
+                "campaign": None,
+                "campaignFrom": None,
+                "campaignTo": None,
+            }
+        },
+    )
     before = batch_requests(woo_sandbox)
     again = catalog_sync(customer=customer)
     updated = by_sku(shop, "HS-NY-1")
-    assert (updated["regular_price"], updated["sale_price"], updated["date_on_sale_from"]) == ("150.00", "", None)
+    assert (updated["regular_price"], updated["sale_price"], updated["date_on_sale_from"]) == (
+        "150.00",
+        "",
+        None,
+    )
     assert again.writes_woo == 2  # one product in each shop
     assert batch_requests(woo_sandbox) - before == 2
 
@@ -167,16 +244,23 @@ def test_flow_2_creates_and_updates_products_prices_campaigns_and_stock(woo_sand
     assert batch_requests(woo_sandbox) == before
 
 
-SALE_FIELDS = ("sale_price", "date_on_sale_from", "date_on_sale_from_gmt", "date_on_sale_to",
-               "date_on_sale_to_gmt")
+SALE_FIELDS = (
+    "sale_price",
+    "date_on_sale_from",
+    "date_on_sale_from_gmt",
+    "date_on_sale_to",
+    "date_on_sale_to_gmt",
+)
 
 
 def test_flow_2_a_campaign_removed_in_hogia_leaves_no_sale_price_or_dates_in_the_shop(
-        woo_sandbox, hogia_sandbox, monkeypatch):
+    woo_sandbox, hogia_sandbox, monkeypatch
+):
     # WooCommerce leaves a field sent as null as it was: only "" clears a sale date.
     campaign_day(monkeypatch, date(2026, 11, 25))
-    customer, shops = customer_with(woo_sandbox, hogia_sandbox, flow=Flow.ERP, sync_prices=True,
-                                    sync_campaign_prices=True)
+    customer, shops = customer_with(
+        woo_sandbox, hogia_sandbox, flow=Flow.ERP, sync_prices=True, sync_campaign_prices=True
+    )
     client = hogia(hogia_sandbox)
     campaign = {"campaignFrom": "2026-11-20", "campaignTo": "2026-12-24"}
     kaffe, medium = client.article_by_number("SE-KAFFE-500"), client.article_by_number("SE-TS-M")
@@ -189,26 +273,36 @@ def test_flow_2_a_campaign_removed_in_hogia_leaves_no_sale_price_or_dates_in_the
         for sku, sale in (("SE-KAFFE-500", "70.00"), ("SE-TS-M", "149.00")):
             product = by_sku(shop, sku)
             assert (product["sale_price"], product["date_on_sale_from"], product["date_on_sale_to"]) == (
-                sale, "2026-11-20T00:00:00", "2026-12-24T23:59:59")
+                sale,
+                "2026-11-20T00:00:00",
+                "2026-12-24T23:59:59",
+            )
 
     for article in (kaffe, medium):
-        client.article_update(article["id"], {"prices": {"campaign": None, "campaignFrom": None,
-                                                         "campaignTo": None}})
+        client.article_update(
+            article["id"], {"prices": {"campaign": None, "campaignFrom": None, "campaignTo": None}}
+        )
     report = catalog_sync(customer=customer)
     assert report.writes_woo == 4
     for shop in shops:
         for sku, regular in (("SE-KAFFE-500", "88.48"), ("SE-TS-M", "199.00")):
             product = by_sku(shop, sku)
             assert [product[key] for key in SALE_FIELDS] == ["", None, None, None, None], (shop, sku)
-            assert (product["price"], product["regular_price"], product["on_sale"]) == (regular, regular, False)
+            assert (product["price"], product["regular_price"], product["on_sale"]) == (
+                regular,
+                regular,
+                False,
+            )
     assert catalog_sync(customer=customer).writes == 0
 
 
 def test_flow_2_a_campaign_that_has_ended_is_cleared_from_the_shop_by_the_full_sync(
-        woo_sandbox, hogia_sandbox, monkeypatch):
+    woo_sandbox, hogia_sandbox, monkeypatch
+):
     campaign_day(monkeypatch, date(2026, 11, 30))  # the demo mug's campaign: its last day
-    customer, (shop, _second) = customer_with(woo_sandbox, hogia_sandbox, flow=Flow.ERP, sync_prices=True,
-                                              sync_campaign_prices=True)
+    customer, (shop, _second) = customer_with(
+        woo_sandbox, hogia_sandbox, flow=Flow.ERP, sync_prices=True, sync_campaign_prices=True
+    )
     catalog_sync(customer=customer)
     mugg = by_sku(shop, "SE-MUGG-35")
     assert (mugg["sale_price"], mugg["date_on_sale_to"]) == ("99.00", "2026-11-30T23:59:59")
@@ -222,10 +316,19 @@ def test_flow_2_a_campaign_that_has_ended_is_cleared_from_the_shop_by_the_full_s
 
 
 def test_flow_2_create_and_update_are_separate_choices(woo_sandbox, hogia_sandbox):
-    customer, (shop, _second) = customer_with(woo_sandbox, hogia_sandbox, flow=Flow.ERP,
-                                              create_products=False, sync_prices=True)
-    sandbox_articles(hogia_sandbox, {"number": "HS-NY-2", "name": "Ej skapad", "vatPercent": 25,
-                                     "sendToWebshop": True, "prices": {"ordinary": "10.00"}})
+    customer, (shop, _second) = customer_with(
+        woo_sandbox, hogia_sandbox, flow=Flow.ERP, create_products=False, sync_prices=True
+    )
+    sandbox_articles(
+        hogia_sandbox,
+        {
+            "number": "HS-NY-2",
+            "name": "Ej skapad",
+            "vatPercent": 25,
+            "sendToWebshop": True,
+            "prices": {"ordinary": "10.00"},
+        },
+    )
     catalog_sync(customer=customer)
     assert woocommerce_client(shop=shop).products_by_sku(["HS-NY-2"]) == []
     assert by_sku(shop, "SE-KAFFE-500")["regular_price"] == "88.48"  # 79.00 + 12 %
@@ -236,12 +339,30 @@ def test_flow_1_a_product_without_stock_management_becomes_a_non_stock_article(w
     # Hogia Smart makes an article a stock article unless the create says otherwise.
     customer, (shop, _second) = customer_with(woo_sandbox, hogia_sandbox, flow=Flow.ECOM)
     shop_front = front(shop)
-    shop_front.call("POST", "products", {"name": "Presentkort 250 kr", "sku": "NY-PRESENT-250",
-                                         "regular_price": "250.00", "tax_class": "zero-rate",
-                                         "virtual": True, "manage_stock": False})
-    shop_front.call("POST", "products", {"name": "Kaffefilter 100 st", "sku": "NY-FILTER",
-                                         "regular_price": "25.00", "tax_class": "reduced-rate",
-                                         "manage_stock": True, "stock_quantity": 40})
+    shop_front.call(
+        "POST",
+        "products",
+        {
+            "name": "Presentkort 250 kr",
+            "sku": "NY-PRESENT-250",
+            "regular_price": "250.00",
+            "tax_class": "zero-rate",
+            "virtual": True,
+            "manage_stock": False,
+        },
+    )
+    shop_front.call(
+        "POST",
+        "products",
+        {
+            "name": "Kaffefilter 100 st",
+            "sku": "NY-FILTER",
+            "regular_price": "25.00",
+            "tax_class": "reduced-rate",
+            "manage_stock": True,
+            "stock_quantity": 40,
+        },
+    )
 
     catalog_sync(customer=customer)
 
@@ -255,13 +376,24 @@ def test_flow_1_a_product_without_stock_management_becomes_a_non_stock_article(w
 
 # -- flow 3: articles from the shop, prices and stock from Hogia Smart ----------------------------
 
+
 def test_flow_3_articles_one_way_prices_and_stock_the_other(woo_sandbox, hogia_sandbox):
-    customer, (shop, _second) = customer_with(woo_sandbox, hogia_sandbox, flow=Flow.COMBO, sync_prices=True,
-                                              sync_stock=True)
+    customer, (shop, _second) = customer_with(
+        woo_sandbox, hogia_sandbox, flow=Flow.COMBO, sync_prices=True, sync_stock=True
+    )
     shop_front = front(shop)
-    shop_front.call("POST", "products", {"name": "Te Rooibos", "sku": "NY-TE-2", "regular_price": "56.00",
-                                         "tax_class": "reduced-rate", "manage_stock": True,
-                                         "stock_quantity": 12})
+    shop_front.call(
+        "POST",
+        "products",
+        {
+            "name": "Te Rooibos",
+            "sku": "NY-TE-2",
+            "regular_price": "56.00",
+            "tax_class": "reduced-rate",
+            "manage_stock": True,
+            "stock_quantity": 12,
+        },
+    )
     catalog_sync(customer=customer)
     client = hogia(hogia_sandbox)
     article = client.article_by_number("NY-TE-2")
@@ -274,7 +406,9 @@ def test_flow_3_articles_one_way_prices_and_stock_the_other(woo_sandbox, hogia_s
     assert kaffe["name"] == "Kaffe Mellanrost 500 g"
     assert (kaffe["regular_price"], kaffe["stock_quantity"]) == ("88.48", 120)
 
-    client.article_update(article["id"], {"prices": {"ordinary": Decimal("60.00")}, "stockBalance": Decimal("3")})
+    client.article_update(
+        article["id"], {"prices": {"ordinary": Decimal("60.00")}, "stockBalance": Decimal("3")}
+    )
     catalog_sync(customer=customer)
     te = by_sku(shop, "NY-TE-2")
     assert (te["regular_price"], te["stock_quantity"], te["stock_status"]) == ("67.20", 3, "instock")
@@ -285,8 +419,10 @@ def test_a_till_sale_reaches_both_shops_of_a_multishop_customer(woo_sandbox, hog
     customer, shops = customer_with(woo_sandbox, hogia_sandbox, flow=Flow.COMBO, sync_stock=True)
     catalog_sync(customer=customer)
     assert [by_sku(s, "SE-TS-L")["stock_quantity"] for s in shops] == [8, 8]
-    requests.post(f"{hogia_sandbox.url}/_sandbox/{ORG}/till-sale",
-                  json={"lines": [{"articleNumber": "SE-TS-L", "quantity": 8}]}).raise_for_status()
+    requests.post(
+        f"{hogia_sandbox.url}/_sandbox/{ORG}/till-sale",
+        json={"lines": [{"articleNumber": "SE-TS-L", "quantity": 8}]},
+    ).raise_for_status()
     report = catalog_sync(customer=customer)
     for each in shops:
         variation = by_sku(each, "SE-TS-L")
@@ -295,6 +431,7 @@ def test_a_till_sale_reaches_both_shops_of_a_multishop_customer(woo_sandbox, hog
 
 
 # -- no stale overwrite, the stock window ---------------------------------------------------------
+
 
 def test_an_older_hogia_value_never_overwrites_a_newer_one(woo_sandbox, hogia_sandbox):
     customer, (shop, _second) = customer_with(woo_sandbox, hogia_sandbox, flow=Flow.ERP, sync_stock=True)
@@ -306,8 +443,9 @@ def test_an_older_hogia_value_never_overwrites_a_newer_one(woo_sandbox, hogia_sa
     assert hogia_articles_record(customer=customer, articles=[v6]) == ["SE-BOK-001"]
     assert hogia_articles_record(customer=customer, articles=[v5]) == []
     settings = FlowSettings.objects.get(customer=customer)
-    run = hogia_to_shop(shop=shop, numbers=["SE-BOK-001"], woo=woocommerce_client(shop=shop),
-                        plan=to_shop_plan(settings))
+    run = hogia_to_shop(
+        shop=shop, numbers=["SE-BOK-001"], woo=woocommerce_client(shop=shop), plan=to_shop_plan(settings)
+    )
     assert run.updated_count == 1 and by_sku(shop, "SE-BOK-001")["stock_quantity"] == 11
     assert HogiaArticle.objects.get(customer=customer, number="SE-BOK-001").row_version == v6["rowVersion"]
     # The sync reads the feed (which ends at v6) and the late v5 is never written.
@@ -316,8 +454,9 @@ def test_an_older_hogia_value_never_overwrites_a_newer_one(woo_sandbox, hogia_sa
     assert catalog_sync(customer=customer).writes_woo == 0
 
 
-def test_a_shop_that_was_down_during_a_push_catches_up_at_the_next_sync(woo_sandbox, hogia_sandbox,
-                                                                        monkeypatch):
+def test_a_shop_that_was_down_during_a_push_catches_up_at_the_next_sync(
+    woo_sandbox, hogia_sandbox, monkeypatch
+):
     from integrations.clients import WooCommerceClient
     from integrations.errors import RemoteUnavailable
 
@@ -343,21 +482,30 @@ def test_a_shop_that_was_down_during_a_push_catches_up_at_the_next_sync(woo_sand
 
 
 def test_stock_pushed_is_hogia_minus_what_the_shops_sold_and_hogia_has_not_invoiced(
-        woo_sandbox, hogia_sandbox):
+    woo_sandbox, hogia_sandbox
+):
     customer, (shop, second) = customer_with(woo_sandbox, hogia_sandbox, flow=Flow.ERP, sync_stock=True)
     catalog_sync(customer=customer)
     assert by_sku(shop, "SE-KAFFE-500")["stock_quantity"] == 120
-    order = front(shop).call("POST", "orders", {
-        "status": "processing", "billing": {"first_name": "Eva", "last_name": "Ek", "email": "eva@example.se"},
-        "line_items": [{"product_id": 23, "quantity": 2}]})
+    order = front(shop).call(
+        "POST",
+        "orders",
+        {
+            "status": "processing",
+            "billing": {"first_name": "Eva", "last_name": "Ek", "email": "eva@example.se"},
+            "line_items": [{"product_id": 23, "quantity": 2}],
+        },
+    )
     assert by_sku(shop, "SE-KAFFE-500")["stock_quantity"] == 118  # WooCommerce's own reduction
     orders_poll(shop=shop)
     transfer = OrderTransfer.objects.get(woo_order_id=order["id"])
     assert transfer.state == OrderTransfer.State.QUEUED
     assert stock_reserved(customer=customer) == {"SE-KAFFE-500": Decimal(2)}
     # The till sells one while the order waits for its invoice: Hogia says 119.
-    requests.post(f"{hogia_sandbox.url}/_sandbox/{ORG}/till-sale",
-                  json={"lines": [{"articleNumber": "SE-KAFFE-500", "quantity": 1}]}).raise_for_status()
+    requests.post(
+        f"{hogia_sandbox.url}/_sandbox/{ORG}/till-sale",
+        json={"lines": [{"articleNumber": "SE-KAFFE-500", "quantity": 1}]},
+    ).raise_for_status()
     catalog_sync(customer=customer)
     # 119 - 2 in both shops: the web order is sold everywhere, not only where it was placed.
     assert [by_sku(s, "SE-KAFFE-500")["stock_quantity"] for s in (shop, second)] == [117, 117]
@@ -374,21 +522,35 @@ def test_stock_pushed_is_hogia_minus_what_the_shops_sold_and_hogia_has_not_invoi
 
 # -- a newly connected shop: nothing overwritten before support accepts ------------------------------
 
+
 def test_a_new_shop_gets_no_prices_or_stock_until_overwriting_is_allowed(woo_sandbox, hogia_sandbox):
-    customer, (shop, second) = customer_with(woo_sandbox, hogia_sandbox, flow=Flow.COMBO, sync_prices=True,
-                                             sync_campaign_prices=True, sync_stock=True, overwrite_accepted=False)
-    held_warnings = SyncLogEntry.objects.filter(object_type="overwrite_held", level=SyncLogEntry.Level.WARNING)
+    customer, (shop, second) = customer_with(
+        woo_sandbox,
+        hogia_sandbox,
+        flow=Flow.COMBO,
+        sync_prices=True,
+        sync_campaign_prices=True,
+        sync_stock=True,
+        overwrite_accepted=False,
+    )
+    held_warnings = SyncLogEntry.objects.filter(
+        object_type="overwrite_held", level=SyncLogEntry.Level.WARNING
+    )
 
     report = catalog_sync(customer=customer)
 
     assert report.writes_woo == 0 and report.writes_hogia > 0  # flow 3's other direction goes on
     assert (by_sku(shop, "SE-BRYGG-01")["regular_price"], by_sku(shop, "SE-BRYGG-01")["sale_price"]) == (
-        "1299.00", "999.00")
+        "1299.00",
+        "999.00",
+    )
     assert by_sku(shop, "SE-KAFFE-500")["stock_quantity"] == 203
     assert [r for r in report.skipped if "until the initial sync's differences are accepted" in r] == [
         "Butik 1: Prices and stock are not written to this shop until the initial sync's differences are "
-        "accepted.", "Butik 2: Prices and stock are not written to this shop until the initial sync's "
-        "differences are accepted."]
+        "accepted.",
+        "Butik 2: Prices and stock are not written to this shop until the initial sync's "
+        "differences are accepted.",
+    ]
     assert sorted(held_warnings.values_list("shop__name", flat=True)) == ["Butik 1", "Butik 2"]
     # Every five minutes the sync skips again, and says so in its report, but warns once a day.
     assert catalog_sync(customer=customer).writes_woo == 0
@@ -411,25 +573,47 @@ def test_a_new_shop_gets_no_prices_or_stock_until_overwriting_is_allowed(woo_san
 
 
 def test_flow_2_creates_new_products_in_a_held_shop_but_leaves_its_products_alone(woo_sandbox, hogia_sandbox):
-    customer, (shop, _second) = customer_with(woo_sandbox, hogia_sandbox, flow=Flow.ERP, sync_prices=True,
-                                              sync_stock=True, overwrite_accepted=False)
-    sandbox_articles(hogia_sandbox, {"number": "HS-NY-3", "name": "Ny i butiken", "vatPercent": 25,
-                                     "sendToWebshop": True, "prices": {"ordinary": "40.00"}, "stockBalance": "5"})
+    customer, (shop, _second) = customer_with(
+        woo_sandbox, hogia_sandbox, flow=Flow.ERP, sync_prices=True, sync_stock=True, overwrite_accepted=False
+    )
+    sandbox_articles(
+        hogia_sandbox,
+        {
+            "number": "HS-NY-3",
+            "name": "Ny i butiken",
+            "vatPercent": 25,
+            "sendToWebshop": True,
+            "prices": {"ordinary": "40.00"},
+            "stockBalance": "5",
+        },
+    )
 
     catalog_sync(customer=customer)
 
     created = by_sku(shop, "HS-NY-3")  # overwrites nothing: the shop did not have it
     assert (created["regular_price"], created["stock_quantity"]) == ("50.00", 5)
     kaffe = by_sku(shop, "SE-KAFFE-500")
-    assert (kaffe["name"], kaffe["regular_price"], kaffe["stock_quantity"]) == ("Kaffe Mellanrost 500 g", "89.00", 203)
+    assert (kaffe["name"], kaffe["regular_price"], kaffe["stock_quantity"]) == (
+        "Kaffe Mellanrost 500 g",
+        "89.00",
+        203,
+    )
 
 
 # -- package gates ---------------------------------------------------------------------------------
 
+
 def test_a_switch_the_package_no_longer_includes_is_skipped_with_a_logged_reason(woo_sandbox, hogia_sandbox):
     # Ticked under a larger package (saved without the form's check), then the package was lowered.
-    customer, (shop, _second) = customer_with(woo_sandbox, hogia_sandbox, flow=Flow.ERP, package_code="100",
-                                              sync_prices=True, sync_stock=True, sync_campaign_prices=True)
+    customer, (shop, _second) = customer_with(
+        woo_sandbox,
+        hogia_sandbox,
+        flow=Flow.ERP,
+        package_code="100",
+        sync_prices=True,
+        sync_stock=True,
+        sync_campaign_prices=True,
+    )
     report = catalog_sync(customer=customer)
     assert any("package" in reason.lower() for reason in report.skipped), report.skipped
     assert SyncLogEntry.objects.filter(message__startswith="Skipped:").count() == 2  # stock, campaign
@@ -439,14 +623,16 @@ def test_a_switch_the_package_no_longer_includes_is_skipped_with_a_logged_reason
 
 
 def test_flow_3_after_a_downgrade_below_400_is_skipped_with_a_logged_reason(woo_sandbox, hogia_sandbox):
-    customer, _shops = customer_with(woo_sandbox, hogia_sandbox, flow=Flow.COMBO, package_code="200",
-                                     sync_stock=True)
+    customer, _shops = customer_with(
+        woo_sandbox, hogia_sandbox, flow=Flow.COMBO, package_code="200", sync_stock=True
+    )
     report = catalog_sync(customer=customer)
     assert report.runs == [] and report.skipped
     assert SyncLogEntry.objects.filter(message__contains="Catalogue sync skipped").exists()
 
 
 # -- product webhooks --------------------------------------------------------------------------------
+
 
 def _signed(shop, topic: str, payload: dict):
     import base64
@@ -457,10 +643,18 @@ def _signed(shop, topic: str, payload: dict):
     from integrations.intake import webhook_receive
 
     body = json.dumps(payload).encode()
-    signature = base64.b64encode(hmac.new(shop.webhook_secret.encode(), body, hashlib.sha256).digest()).decode()
-    return webhook_receive(token=str(shop.webhook_token), body=body, headers={
-        "x-wc-webhook-topic": topic, "x-wc-webhook-signature": signature,
-        "x-wc-webhook-source": shop.home_url})
+    signature = base64.b64encode(
+        hmac.new(shop.webhook_secret.encode(), body, hashlib.sha256).digest()
+    ).decode()
+    return webhook_receive(
+        token=str(shop.webhook_token),
+        body=body,
+        headers={
+            "x-wc-webhook-topic": topic,
+            "x-wc-webhook-signature": signature,
+            "x-wc-webhook-source": shop.home_url,
+        },
+    )
 
 
 def test_product_webhooks_mark_products_for_the_next_sync(woo_sandbox, hogia_sandbox):

@@ -5,6 +5,7 @@ Each test names the case of issue 9 it covers. The demo stores share one catalog
 the demo Hogia company (SE-KAFFE-500: 120 in both; SE-PRESENT-500, a gift bag, is not a
 stock product in the shops but a stock article in Hogia).
 """
+
 from __future__ import annotations
 
 import json
@@ -16,13 +17,13 @@ import requests
 from integrations.catalog import to_shop
 from integrations.catalog.stock import order_stock_taken, stock_reserved
 from integrations.catalog.sync import catalog_sync
+from integrations.clients import HogiaSmartClient
+from integrations.connections import woocommerce_client
 from integrations.models import CatalogState, Flow, FlowSettings, HogiaConnection, OrderTransfer, SyncLogEntry
 from integrations.orders.attempt import order_transfer
 from integrations.orders.poll import orders_poll
-from integrations.connections import woocommerce_client
 from integrations.sandboxes import demo
 from integrations.sandboxes.fixtures import WOOCOMMERCE_11
-from integrations.clients import HogiaSmartClient
 from tests.integrations.helpers import connected_customer, front
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("hogia_without_rate_limit")]
@@ -35,14 +36,20 @@ KAFFE = 23  # the demo shops' product id of SE-KAFFE-500
 
 
 def hogia(hogia_sandbox) -> HogiaSmartClient:
-    return HogiaSmartClient(api_base=hogia_sandbox.url, organization_id=ORG,
-                            client_id=demo.HOGIA_CLIENT_ID, client_secret=demo.HOGIA_CLIENT_SECRET)
+    return HogiaSmartClient(
+        api_base=hogia_sandbox.url,
+        organization_id=ORG,
+        client_id=demo.HOGIA_CLIENT_ID,
+        client_secret=demo.HOGIA_CLIENT_SECRET,
+    )
 
 
-def stock_customer(woo_sandbox, hogia_sandbox, *, flow=Flow.ERP, trigger_statuses=("processing", "completed"),
-                   **switches):
-    customer, shops = connected_customer(woo_sandbox, hogia_sandbox, flow=flow,
-                                         trigger_statuses=trigger_statuses)
+def stock_customer(
+    woo_sandbox, hogia_sandbox, *, flow=Flow.ERP, trigger_statuses=("processing", "completed"), **switches
+):
+    customer, shops = connected_customer(
+        woo_sandbox, hogia_sandbox, flow=flow, trigger_statuses=trigger_statuses
+    )
     FlowSettings.objects.filter(customer=customer).update(sync_stock=True, **switches)
     HogiaConnection.objects.filter(customer=customer).update(rate_limit_requests=0)
     return customer, shops
@@ -58,13 +65,22 @@ def stock(shop, sku: str = "SE-KAFFE-500") -> int:
 
 
 def till_sale(hogia_sandbox, sku: str, quantity: int) -> None:
-    requests.post(f"{hogia_sandbox.url}/_sandbox/{ORG}/till-sale",
-                  json={"lines": [{"articleNumber": sku, "quantity": quantity}]}).raise_for_status()
+    requests.post(
+        f"{hogia_sandbox.url}/_sandbox/{ORG}/till-sale",
+        json={"lines": [{"articleNumber": sku, "quantity": quantity}]},
+    ).raise_for_status()
 
 
 def place(shop, status: str, quantity: int, product_id: int = KAFFE) -> dict:
-    return front(shop).call("POST", "orders", {"status": status, "billing": BUYER,
-                                               "line_items": [{"product_id": product_id, "quantity": quantity}]})
+    return front(shop).call(
+        "POST",
+        "orders",
+        {
+            "status": status,
+            "billing": BUYER,
+            "line_items": [{"product_id": product_id, "quantity": quantity}],
+        },
+    )
 
 
 def fixture_order(name: str) -> dict:
@@ -73,15 +89,19 @@ def fixture_order(name: str) -> dict:
 
 # -- what an order took, as WooCommerce recorded it --------------------------------------------------
 
-@pytest.mark.parametrize("fixture, taken", [
-    ("A1_guest_mixed_vat_processing", {"SE-KAFFE-500": "2", "SE-BOK-001": "1", "SE-MUGG-35": "3"}),
-    ("A2_customer_variations_coupon_fee_onhold", {"SE-TS-M": "1", "SE-TS-L": "2"}),
-    ("A4_guest_nosku_nostock_pending", {}),
-    # Three mugs bought, one refunded and put back on the shelf: two are still taken.
-    ("A5_rounding_partial_refund", {"SE-MUGG-35": "2", "SE-BOK-001": "1"}),
-    ("A6_customer_cancelled", {}),
-    ("B3_guest_full_refund", {}),
-])
+
+@pytest.mark.parametrize(
+    "fixture, taken",
+    [
+        ("A1_guest_mixed_vat_processing", {"SE-KAFFE-500": "2", "SE-BOK-001": "1", "SE-MUGG-35": "3"}),
+        ("A2_customer_variations_coupon_fee_onhold", {"SE-TS-M": "1", "SE-TS-L": "2"}),
+        ("A4_guest_nosku_nostock_pending", {}),
+        # Three mugs bought, one refunded and put back on the shelf: two are still taken.
+        ("A5_rounding_partial_refund", {"SE-MUGG-35": "2", "SE-BOK-001": "1"}),
+        ("A6_customer_cancelled", {}),
+        ("B3_guest_full_refund", {}),
+    ],
+)
 def test_an_orders_stock_taken_is_what_woocommerce_recorded_per_line(fixture, taken):
     # The gift bag of A1 is not a stock product in the shop: no _reduced_stock, nothing taken.
     assert order_stock_taken(fixture_order(fixture)) == taken
@@ -97,12 +117,17 @@ def test_a_shop_that_records_no_reduced_stock_is_judged_by_the_status():
 
 # -- case 1: orders that reduced stock but are not transferred ---------------------------------------
 
-@pytest.mark.parametrize("status, triggers", [
-    ("on-hold", ("processing", "completed")),   # a bank transfer waiting for its payment
-    ("processing", ("completed",)),             # a shop that transfers only when it ships
-])
+
+@pytest.mark.parametrize(
+    "status, triggers",
+    [
+        ("on-hold", ("processing", "completed")),  # a bank transfer waiting for its payment
+        ("processing", ("completed",)),  # a shop that transfers only when it ships
+    ],
+)
 def test_case_1_an_order_that_took_stock_but_is_not_transferred_yet_is_subtracted(
-        woo_sandbox, hogia_sandbox, status, triggers):
+    woo_sandbox, hogia_sandbox, status, triggers
+):
     customer, (shop, second) = stock_customer(woo_sandbox, hogia_sandbox, trigger_statuses=triggers)
     catalog_sync(customer=customer)
     place(shop, status, 2)
@@ -130,6 +155,7 @@ def test_case_1_a_cancelled_order_gives_its_stock_back(woo_sandbox, hogia_sandbo
 
 # -- case 2: orders already invoiced ------------------------------------------------------------------
 
+
 def test_case_2_an_invoiced_order_waiting_for_its_credit_is_not_subtracted_again(woo_sandbox, hogia_sandbox):
     customer, (shop, second) = stock_customer(woo_sandbox, hogia_sandbox)
     catalog_sync(customer=customer)
@@ -153,13 +179,29 @@ def test_case_2_an_invoiced_order_waiting_for_its_credit_is_not_subtracted_again
 
 # -- case 3: stock seeded from the shop ----------------------------------------------------------------
 
+
 def test_case_3_an_article_created_from_the_shop_starts_with_the_shops_open_orders_added_back(
-        woo_sandbox, hogia_sandbox):
-    customer, (shop, second) = stock_customer(woo_sandbox, hogia_sandbox, flow=Flow.COMBO, sync_articles=True,
-                                              trigger_statuses=("processing", "completed", "on-hold"))
+    woo_sandbox, hogia_sandbox
+):
+    customer, (shop, second) = stock_customer(
+        woo_sandbox,
+        hogia_sandbox,
+        flow=Flow.COMBO,
+        sync_articles=True,
+        trigger_statuses=("processing", "completed", "on-hold"),
+    )
     catalog_sync(customer=customer)
-    product = front(shop).call("POST", "products", {"name": "Kaffekvarn", "sku": "NY-KVARN", "regular_price": "499.00",
-                                                    "manage_stock": True, "stock_quantity": 10})
+    product = front(shop).call(
+        "POST",
+        "products",
+        {
+            "name": "Kaffekvarn",
+            "sku": "NY-KVARN",
+            "regular_price": "499.00",
+            "manage_stock": True,
+            "stock_quantity": 10,
+        },
+    )
     place(shop, "on-hold", 2, product_id=product["id"])
     assert stock(shop, "NY-KVARN") == 8
     orders_poll(shop=shop)
@@ -176,8 +218,10 @@ def test_case_3_an_article_created_from_the_shop_starts_with_the_shops_open_orde
 
 # -- case 4: an order placed during a push ----------------------------------------------------------------
 
+
 def test_case_4_an_order_placed_while_a_push_runs_is_subtracted_by_the_next_sync(
-        woo_sandbox, hogia_sandbox, monkeypatch):
+    woo_sandbox, hogia_sandbox, monkeypatch
+):
     customer, (shop, second) = stock_customer(woo_sandbox, hogia_sandbox)
     catalog_sync(customer=customer)
     article = hogia(hogia_sandbox).article_by_number("SE-KAFFE-500")
@@ -204,7 +248,10 @@ def test_case_4_an_order_placed_while_a_push_runs_is_subtracted_by_the_next_sync
 
 # -- case 5: changes made in the shop ----------------------------------------------------------------------
 
-def test_case_5_a_value_changed_in_the_shop_is_put_back_by_the_full_sync_and_logged(woo_sandbox, hogia_sandbox):
+
+def test_case_5_a_value_changed_in_the_shop_is_put_back_by_the_full_sync_and_logged(
+    woo_sandbox, hogia_sandbox
+):
     customer, (shop, second) = stock_customer(woo_sandbox, hogia_sandbox, sync_prices=True)
     catalog_sync(customer=customer)
     bok = by_sku(shop, "SE-BOK-001")
@@ -215,15 +262,19 @@ def test_case_5_a_value_changed_in_the_shop_is_put_back_by_the_full_sync_and_log
     bok = by_sku(shop, "SE-BOK-001")
     assert (bok["stock_quantity"], Decimal(bok["regular_price"])) == (15, Decimal(regular))
     assert report.writes_woo == 1
-    entry = SyncLogEntry.objects.get(shop=shop, object_ref="SE-BOK-001", message__contains="changed in the shop")
+    entry = SyncLogEntry.objects.get(
+        shop=shop, object_ref="SE-BOK-001", message__contains="changed in the shop"
+    )
     assert "stock_quantity 99 → 15" in entry.message and "regular_price 1.00 → " in entry.message
     assert catalog_sync(customer=customer, full=True).writes_woo == 0
 
 
 # -- case 6: a negative balance ---------------------------------------------------------------------------
 
+
 def test_case_6_a_negative_balance_is_written_as_zero_unless_the_product_sells_on_backorder(
-        woo_sandbox, hogia_sandbox):
+    woo_sandbox, hogia_sandbox
+):
     customer, (shop, second) = stock_customer(woo_sandbox, hogia_sandbox)
     catalog_sync(customer=customer)
     front(second).call("PUT", f"products/{by_sku(second, 'SE-BOK-001')['id']}", {"backorders": "notify"})
@@ -239,6 +290,7 @@ def test_case_6_a_negative_balance_is_written_as_zero_unless_the_product_sells_o
 
 # -- case 7: products that do not manage stock ----------------------------------------------------------------
 
+
 def test_case_7_a_product_that_does_not_manage_stock_is_never_given_a_count(woo_sandbox, hogia_sandbox):
     customer, (shop, second) = stock_customer(woo_sandbox, hogia_sandbox, flow=Flow.COMBO)
     assert by_sku(shop, "SE-PRESENT-500")["manage_stock"] is False
@@ -252,17 +304,28 @@ def test_case_7_a_product_that_does_not_manage_stock_is_never_given_a_count(woo_
 
 # -- case 12: long runs in chunks -----------------------------------------------------------------------------
 
+
 def _many_articles(hogia_sandbox, count: int) -> None:
-    articles = [{"number": f"C-{n:05d}", "name": f"Artikel {n}", "vatPercent": 25,
-                 "prices": {"ordinary": "100.00"}, "stockBalance": str(n % 7), "sendToWebshop": True}
-                for n in range(count)]
+    articles = [
+        {
+            "number": f"C-{n:05d}",
+            "name": f"Artikel {n}",
+            "vatPercent": 25,
+            "prices": {"ordinary": "100.00"},
+            "stockBalance": str(n % 7),
+            "sendToWebshop": True,
+        }
+        for n in range(count)
+    ]
     requests.post(f"{hogia_sandbox.url}/_sandbox/{ORG}/articles", json=articles).raise_for_status()
 
 
-def test_case_12_a_long_sync_runs_in_chunks_and_a_killed_chunk_loses_nothing(woo_sandbox, hogia_sandbox,
-                                                                            monkeypatch):
-    customer, (shop, second) = stock_customer(woo_sandbox, hogia_sandbox, sync_prices=True,
-                                              sync_articles=True, create_products=True)
+def test_case_12_a_long_sync_runs_in_chunks_and_a_killed_chunk_loses_nothing(
+    woo_sandbox, hogia_sandbox, monkeypatch
+):
+    customer, (shop, second) = stock_customer(
+        woo_sandbox, hogia_sandbox, sync_prices=True, sync_articles=True, create_products=True
+    )
     _many_articles(hogia_sandbox, 1200)
     real_push = to_shop.ShopPush.push
     pushed = []

@@ -1,4 +1,5 @@
 """The admin's "test connection" through the real clients against the sandboxes on loopback."""
+
 import pytest
 import requests
 from django.urls import reverse
@@ -6,8 +7,14 @@ from django.urls import reverse
 from integrations.models import FlowSettings, HogiaConnection, Shop, SyncLogEntry, SyncRun
 from integrations.sandboxes import demo
 from integrations.services import hogia_connection_test, shop_connection_test
-from tests.factories import (CustomerFactory, HogiaConnectionFactory, ShopFactory, StaffFactory,
-                             SubscriptionFactory, package)
+from tests.factories import (
+    CustomerFactory,
+    HogiaConnectionFactory,
+    ShopFactory,
+    StaffFactory,
+    SubscriptionFactory,
+    package,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -21,24 +28,36 @@ def customer():
 
 def _shop(customer, woo_sandbox, index=0, **overrides):
     prefix, name, key, secret, unit = demo.WOO_STORES[index]
-    values = dict(customer=customer, name=name, url=f"{woo_sandbox.url}{prefix}/", consumer_key=key,
-                  consumer_secret=secret, result_unit=unit)
+    values = dict(
+        customer=customer,
+        name=name,
+        url=f"{woo_sandbox.url}{prefix}/",
+        consumer_key=key,
+        consumer_secret=secret,
+        result_unit=unit,
+    )
     values.update(overrides)
     return ShopFactory(**values)
 
 
 def _hogia(customer, hogia_sandbox, **overrides):
-    values = dict(customer=customer, organization_id=demo.HOGIA_ORGANIZATION_ID,
-                  client_id=demo.HOGIA_CLIENT_ID, client_secret=demo.HOGIA_CLIENT_SECRET,
-                  api_base=hogia_sandbox.url, auth_base=hogia_sandbox.url)
+    values = dict(
+        customer=customer,
+        organization_id=demo.HOGIA_ORGANIZATION_ID,
+        client_id=demo.HOGIA_CLIENT_ID,
+        client_secret=demo.HOGIA_CLIENT_SECRET,
+        api_base=hogia_sandbox.url,
+        auth_base=hogia_sandbox.url,
+    )
     values.update(overrides)
     return HogiaConnectionFactory(**values)
 
 
 def test_a_shop_reports_version_currency_and_its_own_order_statuses(customer, woo_sandbox):
     shop = _shop(customer, woo_sandbox, index=1)
-    requests.post(f"{woo_sandbox.url}/butik2/_sandbox/order-statuses",
-                  json={"slug": "shipped", "name": "Skickad"}).raise_for_status()
+    requests.post(
+        f"{woo_sandbox.url}/butik2/_sandbox/order-statuses", json={"slug": "shipped", "name": "Skickad"}
+    ).raise_for_status()
     report = shop_connection_test(shop=shop, triggered_by="test")
     assert report.ok, report.summary
     shop.refresh_from_db()
@@ -76,7 +95,10 @@ def test_hogia_reports_company_modules_and_result_units(customer, woo_sandbox, h
     connection.refresh_from_db()
     assert connection.company_name == demo.HOGIA_ORGANIZATION_NAME
     assert (connection.has_bookkeeping, connection.has_invoicing, connection.has_point_of_sale) == (
-        True, True, True)
+        True,
+        True,
+        True,
+    )
     assert [number for number, _ in connection.result_units] == ["1", "2"]
 
 
@@ -88,14 +110,19 @@ def test_hogia_flags_a_shop_booked_on_a_missing_result_unit(customer, woo_sandbo
 
 
 def test_hogia_names_each_article_of_the_flow_settings_it_does_not_have(customer, hogia_sandbox):
-    FlowSettings.objects.create(customer=customer, fee_article_number="avgift9",
-                                discount_article_number="rabatt2")
+    FlowSettings.objects.create(
+        customer=customer, fee_article_number="avgift9", discount_article_number="rabatt2"
+    )
     report = hogia_connection_test(connection=_hogia(customer, hogia_sandbox))
     assert not report.ok
-    assert ("the fee article 'avgift9' chosen in the flow settings does not exist in Hogia Smart"
-            in report.summary)
-    assert ("the discount article 'rabatt2' chosen in the flow settings does not exist in Hogia Smart"
-            in report.summary)
+    assert (
+        "the fee article 'avgift9' chosen in the flow settings does not exist in Hogia Smart"
+        in report.summary
+    )
+    assert (
+        "the discount article 'rabatt2' chosen in the flow settings does not exist in Hogia Smart"
+        in report.summary
+    )
     assert "fraktavg" not in report.summary  # the freight article exists
 
 
@@ -108,12 +135,17 @@ def test_the_admin_actions_test_connections(client, customer, woo_sandbox, hogia
     client.force_login(StaffFactory())
     shop = _shop(customer, woo_sandbox)
     connection = _hogia(customer, hogia_sandbox)
-    response = client.post(reverse("admin:integrations_shop_changelist"),
-                           {"action": "test_connection", "_selected_action": [shop.pk]}, follow=True)
+    response = client.post(
+        reverse("admin:integrations_shop_changelist"),
+        {"action": "test_connection", "_selected_action": [shop.pk]},
+        follow=True,
+    )
     assert "Connected to WooCommerce 11.0.1" in response.content.decode()
-    response = client.post(reverse("admin:integrations_hogiaconnection_changelist"),
-                           {"action": "test_connection", "_selected_action": [connection.pk]},
-                           follow=True)
+    response = client.post(
+        reverse("admin:integrations_hogiaconnection_changelist"),
+        {"action": "test_connection", "_selected_action": [connection.pk]},
+        follow=True,
+    )
     assert f"Connected to {demo.HOGIA_ORGANIZATION_NAME}" in response.content.decode()
     assert Shop.objects.get().last_check_ok and HogiaConnection.objects.get().last_check_ok
 
@@ -122,9 +154,11 @@ def test_the_poll_action_reads_orders_or_says_why_it_could_not(client, customer,
     client.force_login(StaffFactory())
     reachable = _shop(customer, woo_sandbox)
     unreachable = ShopFactory(customer=customer, name="Borta", url="http://127.0.0.1:9/", is_active=False)
-    response = client.post(reverse("admin:integrations_shop_changelist"),
-                           {"action": "poll_orders", "_selected_action": [reachable.pk, unreachable.pk]},
-                           follow=True)
+    response = client.post(
+        reverse("admin:integrations_shop_changelist"),
+        {"action": "poll_orders", "_selected_action": [reachable.pk, unreachable.pk]},
+        follow=True,
+    )
     page = response.content.decode()
     assert f"{reachable.name}: 0 changed order(s) read." in page
     assert "Borta: Could not reach WooCommerce at http://127.0.0.1:9/" in page

@@ -1,4 +1,5 @@
 """Secrets are stored encrypted and shown only as their last four characters."""
+
 import pytest
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured

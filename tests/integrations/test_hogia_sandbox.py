@@ -4,6 +4,7 @@ Expected invoice figures are worked out by hand in the comments, to the öre, so
 that a change in the sandbox's arithmetic cannot hide behind the same code
 computing both sides.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,13 @@ from decimal import Decimal
 import pytest
 import requests
 
-from integrations.sandboxes.hogia import (API_VERSION, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET,
-                                          DEMO_ORGANIZATION_ID, HogiaSmartSandbox)
+from integrations.sandboxes.hogia import (
+    API_VERSION,
+    DEMO_CLIENT_ID,
+    DEMO_CLIENT_SECRET,
+    DEMO_ORGANIZATION_ID,
+    HogiaSmartSandbox,
+)
 from integrations.sandboxes.http import SandboxServer, json_dumps
 
 pytestmark = pytest.mark.sandbox
@@ -40,25 +46,40 @@ class Hogia:
         self.token = ""
 
     def fetch_token(self, client_id: str = DEMO_CLIENT_ID, secret: str = DEMO_CLIENT_SECRET) -> str:
-        response = self.session.post(f"{self.base}/connect/token", data={
-            "grant_type": "client_credentials", "client_id": client_id, "client_secret": secret})
+        response = self.session.post(
+            f"{self.base}/connect/token",
+            data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret},
+        )
         assert response.status_code == 200, response.text
         return response.json()["access_token"]
 
-    def api(self, method: str, path: str, *, org: str = ORG, token: str | None = None,
-            params: dict | None = None, body=None) -> requests.Response:
+    def api(
+        self,
+        method: str,
+        path: str,
+        *,
+        org: str = ORG,
+        token: str | None = None,
+        params: dict | None = None,
+        body=None,
+    ) -> requests.Response:
         params = {"api-version": API_VERSION, **(params or {})}
         headers = {"Authorization": f"Bearer {token or self.token}"}
         data = None
         if body is not None:
             data = json_dumps(body)
             headers["Content-Type"] = "application/json"
-        return self.session.request(method, f"{self.base}/{org}/{path}", params=params,
-                                    headers=headers, data=data, timeout=10)
+        return self.session.request(
+            method, f"{self.base}/{org}/{path}", params=params, headers=headers, data=data, timeout=10
+        )
 
     def control(self, path: str, body=None, method: str = "POST") -> requests.Response:
-        return self.session.request(method, f"{self.base}/_sandbox/{path}",
-                                    data=json_dumps(body if body is not None else {}), timeout=30)
+        return self.session.request(
+            method,
+            f"{self.base}/_sandbox/{path}",
+            data=json_dumps(body if body is not None else {}),
+            timeout=30,
+        )
 
     def create_contact(self, **fields) -> dict:
         response = self.api("POST", "contacts", body={"sequenceId": str(uuid.uuid4()), **fields})
@@ -88,20 +109,42 @@ def hogia(server):
     client.session.close()
 
 
-def invoice_body(lines, *, customer="1001", prices_include_vat=False, use_rounding=False,
-                 sequence_id=None, order_number="W-1", **head) -> dict:
-    return {"sequenceId": sequence_id or str(uuid.uuid4()),
-            "customerInvoice": {"customerNumber": customer, "invoiceDate": "2026-11-27",
-                                "dueDate": "2026-12-27", "currency": {"code": "SEK"},
-                                "pricesIncludeVat": prices_include_vat, "customerOrderNumber": order_number,
-                                "dimensions": [{"type": "One", "number": "2"}],
-                                "useRounding": use_rounding, **head},
-            "invoiceLines": lines}
+def invoice_body(
+    lines,
+    *,
+    customer="1001",
+    prices_include_vat=False,
+    use_rounding=False,
+    sequence_id=None,
+    order_number="W-1",
+    **head,
+) -> dict:
+    return {
+        "sequenceId": sequence_id or str(uuid.uuid4()),
+        "customerInvoice": {
+            "customerNumber": customer,
+            "invoiceDate": "2026-11-27",
+            "dueDate": "2026-12-27",
+            "currency": {"code": "SEK"},
+            "pricesIncludeVat": prices_include_vat,
+            "customerOrderNumber": order_number,
+            "dimensions": [{"type": "One", "number": "2"}],
+            "useRounding": use_rounding,
+            **head,
+        },
+        "invoiceLines": lines,
+    }
 
 
 def line(article, quantity, price, vat, discount=0, **extra) -> dict:
-    data = {"quantity": Decimal(str(quantity)), "unitPrice": Decimal(str(price)),
-            "vatPercent": vat, "discountPercent": Decimal(str(discount)), "unitType": "st", **extra}
+    data = {
+        "quantity": Decimal(str(quantity)),
+        "unitPrice": Decimal(str(price)),
+        "vatPercent": vat,
+        "discountPercent": Decimal(str(discount)),
+        "unitType": "st",
+        **extra,
+    }
     if article:
         data["articleNumber"] = article
     return data
@@ -109,12 +152,21 @@ def line(article, quantity, price, vat, discount=0, **extra) -> dict:
 
 # -- token, auth, organisation --------------------------------------------------------------------
 
+
 def test_token_endpoint_and_unauthorised_calls(hogia):
-    bad = hogia.session.post(f"{hogia.base}/connect/token", data={
-        "grant_type": "client_credentials", "client_id": DEMO_CLIENT_ID, "client_secret": "wrong"})
+    bad = hogia.session.post(
+        f"{hogia.base}/connect/token",
+        data={"grant_type": "client_credentials", "client_id": DEMO_CLIENT_ID, "client_secret": "wrong"},
+    )
     assert bad.status_code == 400 and bad.json() == {"error": "invalid_client"}
-    good = hogia.session.post(f"{hogia.base}/connect/token", data={
-        "grant_type": "client_credentials", "client_id": DEMO_CLIENT_ID, "client_secret": DEMO_CLIENT_SECRET})
+    good = hogia.session.post(
+        f"{hogia.base}/connect/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": DEMO_CLIENT_ID,
+            "client_secret": DEMO_CLIENT_SECRET,
+        },
+    )
     assert good.json()["token_type"] == "Bearer" and good.json()["expires_in"] == 3600
 
     no_header = hogia.session.get(f"{hogia.base}/{ORG}/organization", params={"api-version": API_VERSION})
@@ -132,8 +184,15 @@ def test_token_endpoint_and_unauthorised_calls(hogia):
 
 
 def test_organisation_access_and_api_version(hogia):
-    other = hogia.control("organizations", {"name": "Annat AB", "organizationNumber": "556000-1111",
-                                            "clientId": "other-client", "clientSecret": "other-secret"}).json()
+    other = hogia.control(
+        "organizations",
+        {
+            "name": "Annat AB",
+            "organizationNumber": "556000-1111",
+            "clientId": "other-client",
+            "clientSecret": "other-secret",
+        },
+    ).json()
     other_token = hogia.fetch_token("other-client", "other-secret")
     assert hogia.api("GET", "organization", org=other["id"], token=other_token).json()["name"] == "Annat AB"
     assert hogia.api("GET", "organization", token=other_token).status_code == 403
@@ -141,30 +200,49 @@ def test_organisation_access_and_api_version(hogia):
     unknown = hogia.api("GET", "organization", org=str(uuid.uuid4()))
     assert unknown.status_code == 404 and unknown.json()["status"] == 404
 
-    missing_version = hogia.session.get(f"{hogia.base}/{ORG}/organization",
-                                        headers={"Authorization": f"Bearer {hogia.token}"})
+    missing_version = hogia.session.get(
+        f"{hogia.base}/{ORG}/organization", headers={"Authorization": f"Bearer {hogia.token}"}
+    )
     assert missing_version.status_code == 400
     problem = missing_version.json()
-    assert problem["title"] == "One or more validation errors occurred." and "api-version" in problem["errors"]
+    assert (
+        problem["title"] == "One or more validation errors occurred." and "api-version" in problem["errors"]
+    )
 
 
 def test_organization_result_units_and_vat_codes(hogia):
     assert hogia.api("GET", "organization").json() == {
-        "id": ORG, "name": "Demo Handel AB", "organizationNumber": "556677-8899",
-        "modules": {"bookkeeping": True, "invoicing": True, "pointOfSale": True}}
+        "id": ORG,
+        "name": "Demo Handel AB",
+        "organizationNumber": "556677-8899",
+        "modules": {"bookkeeping": True, "invoicing": True, "pointOfSale": True},
+    }
     units = hogia.api("GET", "dimensions", params={"dimensionType": "One"}).json()
-    assert [(u["number"], u["name"], u["isActive"]) for u in units] == [("1", "Butik 1", True),
-                                                                        ("2", "Butik 2", True)]
+    assert [(u["number"], u["name"], u["isActive"]) for u in units] == [
+        ("1", "Butik 1", True),
+        ("2", "Butik 2", True),
+    ]
     codes = hogia.api("GET", "vatcodes").json()
     assert sorted(c["vatPercent"] for c in codes) == [0, 6, 12, 25]
 
 
 # -- paging and rate limit ----------------------------------------------------------------------------
 
+
 def test_paging_headers_and_page_size_limit(hogia):
-    created = hogia.control(f"{ORG}/articles", [
-        {"number": f"BULK-{n:03}", "name": f"Bulk {n}", "vatPercent": 25,
-         "prices": {"ordinary": "10.00"}, "stockBalance": 5} for n in range(250)])  # strings: controls only
+    created = hogia.control(
+        f"{ORG}/articles",
+        [
+            {
+                "number": f"BULK-{n:03}",
+                "name": f"Bulk {n}",
+                "vatPercent": 25,
+                "prices": {"ordinary": "10.00"},
+                "stockBalance": 5,
+            }
+            for n in range(250)
+        ],
+    )  # strings: controls only
     assert created.status_code == 201 and len(created.json()) == 250
     first = hogia.api("GET", "articles")
     assert len(first.json()) == 100
@@ -195,11 +273,19 @@ def test_rate_limit_small_window(hogia):
 def test_rate_limit_counts_per_api_client_not_per_company(hogia):
     """Hogia Smart counts calls per API client: one client id's companies share a window, and
     another client id reaching the same company has its own."""
-    second = hogia.control("organizations", {"name": "Andra AB", "organizationNumber": "556000-2222",
-                                             "clientId": DEMO_CLIENT_ID,
-                                             "clientSecret": DEMO_CLIENT_SECRET}).json()
-    hogia.control("seed", {"clients": [{"clientId": "byra-client", "clientSecret": "byra-secret",
-                                        "organizations": [ORG]}]})
+    second = hogia.control(
+        "organizations",
+        {
+            "name": "Andra AB",
+            "organizationNumber": "556000-2222",
+            "clientId": DEMO_CLIENT_ID,
+            "clientSecret": DEMO_CLIENT_SECRET,
+        },
+    ).json()
+    hogia.control(
+        "seed",
+        {"clients": [{"clientId": "byra-client", "clientSecret": "byra-secret", "organizations": [ORG]}]},
+    )
     other_client = hogia.fetch_token("byra-client", "byra-secret")
     hogia.control("rate-limit", {"requests": 4, "seconds": 2})
     statuses = [hogia.api("GET", "organization", org=org).status_code for org in (ORG, second["id"]) * 2]
@@ -223,13 +309,26 @@ def test_rate_limit_default_25_per_5_seconds(hogia):
 
 # -- contacts ----------------------------------------------------------------------------------------
 
+
 def test_contacts_numbers_conflicts_validation_and_filters(hogia):
-    anna = hogia.create_contact(givenName="Anna", surName="Svensson", email="anna@example.se",
-                                identificationNumber="19800101-1234",
-                                addresses=[{"addressType": "Billing", "street": "Storgatan 1",
-                                            "zipCode": "111 22", "city": "Stockholm", "countryCode": "SE"}])
-    firma = hogia.create_contact(isOrganization=True, companyName="Firma AB", email="info@firma.se",
-                                 identificationNumber="556123-4567")
+    anna = hogia.create_contact(
+        givenName="Anna",
+        surName="Svensson",
+        email="anna@example.se",
+        identificationNumber="19800101-1234",
+        addresses=[
+            {
+                "addressType": "Billing",
+                "street": "Storgatan 1",
+                "zipCode": "111 22",
+                "city": "Stockholm",
+                "countryCode": "SE",
+            }
+        ],
+    )
+    firma = hogia.create_contact(
+        isOrganization=True, companyName="Firma AB", email="info@firma.se", identificationNumber="556123-4567"
+    )
     assert (anna["number"], firma["number"]) == ("1001", "1002")
     assert anna["customer"] == {"isActive": True, "paymentTerms": 30, "currencyCode": "SEK"}
     assert firma["rowVersion"] > anna["rowVersion"]
@@ -237,17 +336,22 @@ def test_contacts_numbers_conflicts_validation_and_filters(hogia):
     explicit = hogia.create_contact(number="1003", givenName="Bo")
     assert explicit["number"] == "1003"
     assert hogia.create_contact(givenName="Cia")["number"] == "1004"  # 1003 was taken
-    duplicate = hogia.api("POST", "contacts", body={"sequenceId": str(uuid.uuid4()), "number": "1001",
-                                                    "givenName": "Dup"})
+    duplicate = hogia.api(
+        "POST", "contacts", body={"sequenceId": str(uuid.uuid4()), "number": "1001", "givenName": "Dup"}
+    )
     assert duplicate.status_code == 409 and duplicate.json()[0]["errorCode"] == 1001009
 
-    invalid = hogia.api("POST", "contacts", body={"sequenceId": str(uuid.uuid4()), "isOrganization": True,
-                                                  "email": "not-an-address"})
+    invalid = hogia.api(
+        "POST",
+        "contacts",
+        body={"sequenceId": str(uuid.uuid4()), "isOrganization": True, "email": "not-an-address"},
+    )
     assert invalid.status_code == 400
     assert {"companyName", "email"} <= set(invalid.json()["errors"])
 
-    assert [c["id"] for c in hogia.api("GET", "contacts", params={"email": "anna@example.se"}).json()] \
-        == [anna["id"]]
+    assert [c["id"] for c in hogia.api("GET", "contacts", params={"email": "anna@example.se"}).json()] == [
+        anna["id"]
+    ]
     assert hogia.api("GET", "contacts", params={"email": "ANNA@example.se"}).json() == []
     assert [c["id"] for c in hogia.api("GET", "contacts", params={"number": "1002"}).json()] == [firma["id"]]
     by_id_number = hogia.api("GET", "contacts", params={"identificationNumber": "556123-4567"})
@@ -257,7 +361,10 @@ def test_contacts_numbers_conflicts_validation_and_filters(hogia):
 
     updated = hogia.api("POST", f"contacts/{anna['id']}", body={"email": "anna.s@example.se"})
     assert updated.status_code == 200
-    assert updated.json()["email"] == "anna.s@example.se" and updated.json()["rowVersion"] > explicit["rowVersion"]
+    assert (
+        updated.json()["email"] == "anna.s@example.se"
+        and updated.json()["rowVersion"] > explicit["rowVersion"]
+    )
     assert hogia.api("GET", "contacts", params={"email": "anna@example.se"}).json() == []
     assert hogia.api("POST", f"contacts/{anna['id']}", body={"number": "1002"}).status_code == 409
 
@@ -273,9 +380,16 @@ def test_contact_create_is_idempotent_on_sequence_id(hogia):
 
 # -- articles ----------------------------------------------------------------------------------------
 
+
 def test_articles_create_patch_conflict_and_filter(hogia):
-    body = {"sequenceId": str(uuid.uuid4()), "number": "WOO-1", "name": "Termos", "vatPercent": 25,
-            "prices": {"ordinary": Decimal("199.2000")}, "sendToWebshop": True}
+    body = {
+        "sequenceId": str(uuid.uuid4()),
+        "number": "WOO-1",
+        "name": "Termos",
+        "vatPercent": 25,
+        "prices": {"ordinary": Decimal("199.2000")},
+        "sendToWebshop": True,
+    }
     created = hogia.api("POST", "articles", body=body)
     assert created.status_code == 201
     article = decimal_json(created)
@@ -284,21 +398,35 @@ def test_articles_create_patch_conflict_and_filter(hogia):
     assert hogia.api("POST", "articles", body=body).status_code == 200  # same sequenceId
     duplicate = hogia.api("POST", "articles", body={**body, "sequenceId": str(uuid.uuid4())})
     assert duplicate.status_code == 409 and duplicate.json()[0]["errorCode"] == 1001009
-    as_string = hogia.api("POST", "articles", body={**body, "sequenceId": str(uuid.uuid4()), "number": "WOO-3",
-                                                    "prices": {"ordinary": "199.20"}})
+    as_string = hogia.api(
+        "POST",
+        "articles",
+        body={**body, "sequenceId": str(uuid.uuid4()), "number": "WOO-3", "prices": {"ordinary": "199.20"}},
+    )
     assert as_string.status_code == 400 and "prices.ordinary" in as_string.json()["errors"]
-    no_code = hogia.api("POST", "articles", body={**body, "sequenceId": str(uuid.uuid4()),
-                                                  "number": "WOO-2", "vatPercent": 18})
+    no_code = hogia.api(
+        "POST",
+        "articles",
+        body={**body, "sequenceId": str(uuid.uuid4()), "number": "WOO-2", "vatPercent": 18},
+    )
     assert no_code.status_code == 422
 
-    patched = hogia.api("PATCH", f"articles/{article['id']}",
-                        body={"name": "Termos 1 l", "prices": {"campaign": Decimal("149.00")}})
+    patched = hogia.api(
+        "PATCH",
+        f"articles/{article['id']}",
+        body={"name": "Termos 1 l", "prices": {"campaign": Decimal("149.00")}},
+    )
     assert patched.status_code == 200
     patched = decimal_json(patched)
     assert patched["name"] == "Termos 1 l" and patched["prices"]["ordinary"] == Decimal("199.2000")
-    assert patched["prices"]["campaign"] == Decimal("149.00") and patched["rowVersion"] > article["rowVersion"]
-    json_patch = hogia.api("PATCH", f"articles/{article['id']}",
-                           body=[{"op": "replace", "path": "/sendToWebshop", "value": False}])
+    assert (
+        patched["prices"]["campaign"] == Decimal("149.00") and patched["rowVersion"] > article["rowVersion"]
+    )
+    json_patch = hogia.api(
+        "PATCH",
+        f"articles/{article['id']}",
+        body=[{"op": "replace", "path": "/sendToWebshop", "value": False}],
+    )
     assert json_patch.json()["sendToWebshop"] is False
     assert hogia.api("PATCH", f"articles/{article['id']}", body={"number": "SE-MUGG-35"}).status_code == 409
     assert hogia.api("PATCH", f"articles/{uuid.uuid4()}", body={"name": "x"}).status_code == 404
@@ -307,8 +435,9 @@ def test_articles_create_patch_conflict_and_filter(hogia):
 
 def test_article_rowversion_feed_is_oldest_first_and_paged(hogia):
     watermark = max(a["rowVersion"] for a in hogia.api("GET", "articles").json())
-    created = hogia.control(f"{ORG}/articles", [
-        {"number": f"FEED-{n}", "name": f"Feed {n}", "vatPercent": 12} for n in range(5)]).json()
+    created = hogia.control(
+        f"{ORG}/articles", [{"number": f"FEED-{n}", "name": f"Feed {n}", "vatPercent": 12} for n in range(5)]
+    ).json()
     hogia.api("PATCH", f"articles/{created[0]['id']}", body={"name": "Feed 0 renamed"})
 
     page1 = hogia.api("GET", "articles/rowversion", params={"lastKnownRowVersion": watermark, "pageSize": 2})
@@ -316,8 +445,11 @@ def test_article_rowversion_feed_is_oldest_first_and_paged(hogia):
     assert page1.headers["X-Pagination-Pagecount"] == "3"
     rows = page1.json()
     for page in (2, 3):
-        rows += hogia.api("GET", "articles/rowversion", params={"lastKnownRowVersion": watermark,
-                                                                 "pageSize": 2, "page": page}).json()
+        rows += hogia.api(
+            "GET",
+            "articles/rowversion",
+            params={"lastKnownRowVersion": watermark, "pageSize": 2, "page": page},
+        ).json()
     assert [r["number"] for r in rows] == ["FEED-1", "FEED-2", "FEED-3", "FEED-4", "FEED-0"]
     assert rows[-1]["name"] == "Feed 0 renamed"
     versions = [r["rowVersion"] for r in rows]
@@ -328,17 +460,25 @@ def test_article_rowversion_feed_is_oldest_first_and_paged(hogia):
 
 # -- invoices ----------------------------------------------------------------------------------------
 
+
 def test_invoice_totals_prices_excluding_vat(hogia):
     hogia.create_contact(givenName="Anna", surName="Svensson")
     stock_before = hogia.article("SE-KAFFE-500")["stockBalance"]
-    response = hogia.api("POST", "customerinvoices", body=invoice_body([
-        line("SE-KAFFE-500", 3, "79.00", 12),              # 237.00
-        line("SE-MUGG-35", 2, "99.20", 25, discount=10),    # 2 x 99.20 x 0.90 = 178.56
-        line("SE-BOK-001", 1, "279.00", 6),                 # 279.00
-        line("fraktavg", 1, "39.20", 25),                   # 39.20
-        line(None, "1.5", "10.01", 25, description="Presentinslagning"),  # 15.015 -> 15.02
-        {"description": "Tack för din beställning!"},       # text line
-    ], use_rounding=True))
+    response = hogia.api(
+        "POST",
+        "customerinvoices",
+        body=invoice_body(
+            [
+                line("SE-KAFFE-500", 3, "79.00", 12),  # 237.00
+                line("SE-MUGG-35", 2, "99.20", 25, discount=10),  # 2 x 99.20 x 0.90 = 178.56
+                line("SE-BOK-001", 1, "279.00", 6),  # 279.00
+                line("fraktavg", 1, "39.20", 25),  # 39.20
+                line(None, "1.5", "10.01", 25, description="Presentinslagning"),  # 15.015 -> 15.02
+                {"description": "Tack för din beställning!"},  # text line
+            ],
+            use_rounding=True,
+        ),
+    )
     assert response.status_code == 201, response.text
     invoice = decimal_json(response)
     # 25 %: 178.56 + 39.20 + 15.02 = 232.78, VAT 58.195 -> 58.20 (half up);
@@ -356,12 +496,19 @@ def test_invoice_totals_prices_excluding_vat(hogia):
     assert '"grossAmount":852.00' in response.text  # an exact JSON number, not a float's digits
     mug = invoice["invoiceLines"][1]
     assert (mug["netAmount"], mug["vatAmount"], mug["grossAmount"]) == (
-        Decimal("178.56"), Decimal("44.64"), Decimal("223.20"))
+        Decimal("178.56"),
+        Decimal("44.64"),
+        Decimal("223.20"),
+    )
     assert invoice["invoiceLines"][4]["netAmount"] == Decimal("15.02")
     assert invoice["invoiceLines"][5]["description"] == "Tack för din beställning!"
     assert invoice["invoiceLines"][0]["description"] == "Kaffe mellanrost 500 g"
     assert (invoice["status"], invoice["isBilled"], invoice["isCustomerPaid"], invoice["isCanceled"]) == (
-        "Draft", False, False, False)
+        "Draft",
+        False,
+        False,
+        False,
+    )
     assert invoice["invoiceNumber"] == 1 and invoice["customerNumber"] == "1001"
     assert invoice["dimensions"] == [{"type": "One", "number": "2"}]
     assert hogia.article("SE-KAFFE-500")["stockBalance"] == stock_before - 3
@@ -370,14 +517,21 @@ def test_invoice_totals_prices_excluding_vat(hogia):
 
 def test_invoice_totals_prices_including_vat(hogia):
     hogia.create_contact(givenName="Anna")
-    response = hogia.api("POST", "customerinvoices", body=invoice_body([
-        line("SE-KAFFE-500", 3, "88.48", 12),             # gross 265.44, net 265.44 / 1.12 = 237.00
-        line("SE-MUGG-35", 2, "124.00", 25, discount=10),  # gross 223.20, net 178.56
-        line("SE-BOK-001", 1, "295.74", 6),                # gross 295.74, net 279.00
-        line("fraktavg", 1, "49.00", 25),                  # gross 49.00, net 39.20
-        line("expavg", "1.5", "10.01", 25),                # gross 15.015 -> 15.02, net 12.016 -> 12.02
-        line(None, 1, "112.14", 12, description="Inslagning"),  # net 100.125 -> 100.13 (half up)
-    ], prices_include_vat=True))
+    response = hogia.api(
+        "POST",
+        "customerinvoices",
+        body=invoice_body(
+            [
+                line("SE-KAFFE-500", 3, "88.48", 12),  # gross 265.44, net 265.44 / 1.12 = 237.00
+                line("SE-MUGG-35", 2, "124.00", 25, discount=10),  # gross 223.20, net 178.56
+                line("SE-BOK-001", 1, "295.74", 6),  # gross 295.74, net 279.00
+                line("fraktavg", 1, "49.00", 25),  # gross 49.00, net 39.20
+                line("expavg", "1.5", "10.01", 25),  # gross 15.015 -> 15.02, net 12.016 -> 12.02
+                line(None, 1, "112.14", 12, description="Inslagning"),  # net 100.125 -> 100.13 (half up)
+            ],
+            prices_include_vat=True,
+        ),
+    )
     assert response.status_code == 201, response.text
     invoice = decimal_json(response)
     # 25 %: 178.56 + 39.20 + 12.02 = 229.78, VAT 57.445 -> 57.45 (half up);
@@ -392,19 +546,32 @@ def test_invoice_totals_prices_including_vat(hogia):
     assert (invoice["roundingAmount"], invoice["grossAmount"]) == (Decimal("0.00"), Decimal("960.56"))
     wrapping = invoice["invoiceLines"][5]
     assert (wrapping["netAmount"], wrapping["vatAmount"], wrapping["grossAmount"]) == (
-        Decimal("100.13"), Decimal("12.01"), Decimal("112.14"))
+        Decimal("100.13"),
+        Decimal("12.01"),
+        Decimal("112.14"),
+    )
     assert invoice["invoiceLines"][4]["grossAmount"] == Decimal("15.02")
     assert invoice["invoiceLines"][4]["netAmount"] == Decimal("12.02")
 
 
 def test_use_rounding_rounds_half_krona_up(hogia):
     hogia.create_contact(givenName="Anna")
-    invoice = decimal_json(hogia.api("POST", "customerinvoices", body=invoice_body(
-        [line("SE-MUGG-35", 1, "100.40", 25)], use_rounding=True)))
+    invoice = decimal_json(
+        hogia.api(
+            "POST",
+            "customerinvoices",
+            body=invoice_body([line("SE-MUGG-35", 1, "100.40", 25)], use_rounding=True),
+        )
+    )
     # 100.40 + 25.10 = 125.50 -> 126.00
     assert (invoice["roundingAmount"], invoice["grossAmount"]) == (Decimal("0.50"), Decimal("126.00"))
-    plain = decimal_json(hogia.api("POST", "customerinvoices", body=invoice_body(
-        [line("SE-MUGG-35", 1, "100.40", 25)], order_number="W-2")))
+    plain = decimal_json(
+        hogia.api(
+            "POST",
+            "customerinvoices",
+            body=invoice_body([line("SE-MUGG-35", 1, "100.40", 25)], order_number="W-2"),
+        )
+    )
     assert (plain["roundingAmount"], plain["grossAmount"]) == (Decimal("0.00"), Decimal("125.50"))
     assert plain["invoiceNumber"] == invoice["invoiceNumber"] + 1
 
@@ -424,18 +591,25 @@ def test_invoice_create_is_idempotent_on_sequence_id(hogia):
 def test_invoice_business_rule_and_validation_errors(hogia):
     hogia.create_contact(givenName="Anna")
     stock = hogia.article("SE-TE-100")["stockBalance"]
-    unknown_article = hogia.api("POST", "customerinvoices", body=invoice_body([
-        line("SE-TE-100", 1, "49.00", 12), line("NO-SUCH-SKU", 1, "10.00", 25)]))
+    unknown_article = hogia.api(
+        "POST",
+        "customerinvoices",
+        body=invoice_body([line("SE-TE-100", 1, "49.00", 12), line("NO-SUCH-SKU", 1, "10.00", 25)]),
+    )
     assert unknown_article.status_code == 422
     assert "NO-SUCH-SKU" in unknown_article.json()[0]["message"] and unknown_article.json()[0]["errorCode"]
-    no_vat_code = hogia.api("POST", "customerinvoices", body=invoice_body([line("SE-TE-100", 1, "49.00", 18)]))
+    no_vat_code = hogia.api(
+        "POST", "customerinvoices", body=invoice_body([line("SE-TE-100", 1, "49.00", 18)])
+    )
     assert no_vat_code.status_code == 422 and "18" in no_vat_code.json()[0]["message"]
-    unknown_customer = hogia.api("POST", "customerinvoices",
-                                 body=invoice_body([line("SE-TE-100", 1, "49.00", 12)], customer="9999"))
+    unknown_customer = hogia.api(
+        "POST", "customerinvoices", body=invoice_body([line("SE-TE-100", 1, "49.00", 12)], customer="9999")
+    )
     assert unknown_customer.status_code == 422
 
-    too_precise = hogia.api("POST", "customerinvoices", body=invoice_body([
-        line("SE-TE-100", "1.0005", "49.00001", 12)]))
+    too_precise = hogia.api(
+        "POST", "customerinvoices", body=invoice_body([line("SE-TE-100", "1.0005", "49.00001", 12)])
+    )
     assert too_precise.status_code == 400
     assert set(too_precise.json()["errors"]) == {"invoiceLines[0].quantity", "invoiceLines[0].unitPrice"}
     no_customer = invoice_body([line("SE-TE-100", 1, "49.00", 12)])
@@ -449,27 +623,48 @@ def test_invoice_business_rule_and_validation_errors(hogia):
 
 def test_credit_invoice_links_back_and_returns_stock(hogia):
     hogia.create_contact(givenName="Anna")
-    original = decimal_json(hogia.api("POST", "customerinvoices", body=invoice_body([
-        line("SE-TS-M", 2, "159.20", 25), line("fraktavg", 1, "39.20", 25)])))
+    original = decimal_json(
+        hogia.api(
+            "POST",
+            "customerinvoices",
+            body=invoice_body([line("SE-TS-M", 2, "159.20", 25), line("fraktavg", 1, "39.20", 25)]),
+        )
+    )
     assert hogia.article("SE-TS-M")["stockBalance"] == 23
-    credit = hogia.api("POST", "customerinvoices", body=invoice_body(
-        [line("SE-TS-M", -2, "159.20", 25), line("fraktavg", -1, "39.20", 25)],
-        order_number="W-1", creditedInvoiceId=original["id"]))
+    credit = hogia.api(
+        "POST",
+        "customerinvoices",
+        body=invoice_body(
+            [line("SE-TS-M", -2, "159.20", 25), line("fraktavg", -1, "39.20", 25)],
+            order_number="W-1",
+            creditedInvoiceId=original["id"],
+        ),
+    )
     assert credit.status_code == 201, credit.text
     credit = decimal_json(credit)
     assert credit["creditedInvoiceId"] == original["id"]
-    assert credit["customerInvoiceReferences"] == [{"referencedCustomerInvoiceId": original["id"],
-                                                    "type": "Credit"}]
+    assert credit["customerInvoiceReferences"] == [
+        {"referencedCustomerInvoiceId": original["id"], "type": "Credit"}
+    ]
     # 318.40 + 39.20 = 357.60, VAT 89.40, gross 447.00; the credit is its exact negative.
     assert original["grossAmount"] == Decimal("447.00")
     assert (credit["netAmount"], credit["vatAmount"], credit["grossAmount"]) == (
-        Decimal("-357.60"), Decimal("-89.40"), Decimal("-447.00"))
+        Decimal("-357.60"),
+        Decimal("-89.40"),
+        Decimal("-447.00"),
+    )
     assert hogia.article("SE-TS-M")["stockBalance"] == 25
-    positive = hogia.api("POST", "customerinvoices", body=invoice_body(
-        [line("SE-TS-M", 1, "159.20", 25)], creditedInvoiceId=original["id"]))
+    positive = hogia.api(
+        "POST",
+        "customerinvoices",
+        body=invoice_body([line("SE-TS-M", 1, "159.20", 25)], creditedInvoiceId=original["id"]),
+    )
     assert positive.status_code == 400
-    orphan = hogia.api("POST", "customerinvoices", body=invoice_body(
-        [line("SE-TS-M", -1, "159.20", 25)], creditedInvoiceId=str(uuid.uuid4())))
+    orphan = hogia.api(
+        "POST",
+        "customerinvoices",
+        body=invoice_body([line("SE-TS-M", -1, "159.20", 25)], creditedInvoiceId=str(uuid.uuid4())),
+    )
     assert orphan.status_code == 422
     both = hogia.api("GET", "customerinvoices", params={"customerOrderNumber": "W-1"}).json()
     assert [i["id"] for i in both] == [original["id"], credit["id"]]
@@ -477,8 +672,15 @@ def test_credit_invoice_links_back_and_returns_stock(hogia):
 
 def test_till_sale_lowers_stock_and_needs_point_of_sale(hogia):
     mug = hogia.article("SE-MUGG-35")
-    sale = hogia.control(f"{ORG}/till-sale", {"lines": [{"articleNumber": "SE-MUGG-35", "quantity": 2},
-                                                       {"articleNumber": "fraktavg", "quantity": 1}]})
+    sale = hogia.control(
+        f"{ORG}/till-sale",
+        {
+            "lines": [
+                {"articleNumber": "SE-MUGG-35", "quantity": 2},
+                {"articleNumber": "fraktavg", "quantity": 1},
+            ]
+        },
+    )
     assert sale.status_code == 200
     after = hogia.article("SE-MUGG-35")
     assert after["stockBalance"] == mug["stockBalance"] - 2 and after["rowVersion"] > mug["rowVersion"]
@@ -486,11 +688,16 @@ def test_till_sale_lowers_stock_and_needs_point_of_sale(hogia):
     assert [a["number"] for a in feed][-1] == "SE-MUGG-35"
     assert "fraktavg" not in [a["number"] for a in feed]  # not a stock article: unchanged
 
-    no_till = hogia.control("organizations", {"name": "Utan kassa AB", "organizationNumber": "556000-2222",
-                                              "modules": {"pointOfSale": False}}).json()
-    hogia.control(f"{no_till['id']}/articles", {"number": "X-1", "name": "X", "vatPercent": 25,
-                                                "stockBalance": 3})
-    rejected = hogia.control(f"{no_till['id']}/till-sale", {"lines": [{"articleNumber": "X-1", "quantity": 1}]})
+    no_till = hogia.control(
+        "organizations",
+        {"name": "Utan kassa AB", "organizationNumber": "556000-2222", "modules": {"pointOfSale": False}},
+    ).json()
+    hogia.control(
+        f"{no_till['id']}/articles", {"number": "X-1", "name": "X", "vatPercent": 25, "stockBalance": 3}
+    )
+    rejected = hogia.control(
+        f"{no_till['id']}/till-sale", {"lines": [{"articleNumber": "X-1", "quantity": 1}]}
+    )
     assert rejected.status_code == 409
     unknown = hogia.control(f"{ORG}/till-sale", {"lines": [{"articleNumber": "NOPE", "quantity": 1}]})
     assert unknown.status_code == 422
@@ -498,33 +705,58 @@ def test_till_sale_lowers_stock_and_needs_point_of_sale(hogia):
 
 def test_status_control_bumps_row_version(hogia):
     hogia.create_contact(givenName="Anna")
-    invoice = hogia.api("POST", "customerinvoices", body=invoice_body([line("SE-BRYGG-01", 1, "639.20", 25)])).json()
+    invoice = hogia.api(
+        "POST", "customerinvoices", body=invoice_body([line("SE-BRYGG-01", 1, "639.20", 25)])
+    ).json()
     assert hogia.article("SE-BRYGG-01")["stockBalance"] == 5
-    delivered = hogia.control(f"{ORG}/customerinvoices/{invoice['id']}/status", {
-        "status": "Delivered", "delivery": {"carrier": "PostNord", "trackingNumber": "00370712345",
-                                            "trackingUrl": "https://tracking.postnord.com/00370712345"}})
+    delivered = hogia.control(
+        f"{ORG}/customerinvoices/{invoice['id']}/status",
+        {
+            "status": "Delivered",
+            "delivery": {
+                "carrier": "PostNord",
+                "trackingNumber": "00370712345",
+                "trackingUrl": "https://tracking.postnord.com/00370712345",
+            },
+        },
+    )
     assert delivered.status_code == 200
-    feed = hogia.api("GET", "customerinvoices/rowversion", params={"lastKnownRowVersion": invoice["rowVersion"]})
+    feed = hogia.api(
+        "GET", "customerinvoices/rowversion", params={"lastKnownRowVersion": invoice["rowVersion"]}
+    )
     changed = feed.json()
     assert len(changed) == 1 and changed[0]["status"] == "Delivered"
     assert changed[0]["delivery"]["carrier"] == "PostNord" and changed[0]["isBilled"] is False
 
     paid = hogia.control(f"{ORG}/customerinvoices/{invoice['id']}/status", {"status": "Paid"}).json()
-    assert (paid["isBilled"], paid["isCustomerPaid"], paid["delivery"]["trackingNumber"]) == (True, True, "00370712345")
+    assert (paid["isBilled"], paid["isCustomerPaid"], paid["delivery"]["trackingNumber"]) == (
+        True,
+        True,
+        "00370712345",
+    )
     assert paid["rowVersion"] > changed[0]["rowVersion"]
-    cancelled = hogia.control(f"{ORG}/customerinvoices/{invoice['id']}/status", {"status": "Cancelled"}).json()
+    cancelled = hogia.control(
+        f"{ORG}/customerinvoices/{invoice['id']}/status", {"status": "Cancelled"}
+    ).json()
     assert cancelled["isCanceled"] is True
     assert hogia.article("SE-BRYGG-01")["stockBalance"] == 6  # cancelling returns the stock
-    assert hogia.control(f"{ORG}/customerinvoices/{invoice['id']}/status", {"status": "Paid"}).status_code == 409
-    assert hogia.control(f"{ORG}/customerinvoices/{invoice['id']}/status", {"status": "Lost"}).status_code == 400
+    assert (
+        hogia.control(f"{ORG}/customerinvoices/{invoice['id']}/status", {"status": "Paid"}).status_code == 409
+    )
+    assert (
+        hogia.control(f"{ORG}/customerinvoices/{invoice['id']}/status", {"status": "Lost"}).status_code == 400
+    )
 
 
 def test_lag_hides_changes_until_it_passes(hogia):
     hogia.control("lag", {"seconds": 0.6})
     mug = hogia.article("SE-MUGG-35")
     watermark = max(a["rowVersion"] for a in hogia.api("GET", "articles").json())
-    created = hogia.api("POST", "articles", body={"sequenceId": str(uuid.uuid4()), "number": "LAG-1",
-                                                   "name": "Sen", "vatPercent": 25})
+    created = hogia.api(
+        "POST",
+        "articles",
+        body={"sequenceId": str(uuid.uuid4()), "number": "LAG-1", "name": "Sen", "vatPercent": 25},
+    )
     assert created.status_code == 201
     patched = hogia.api("PATCH", f"articles/{mug['id']}", body={"name": "Mugg ny"})
     assert patched.json()["name"] == "Mugg ny"  # the writer's own answer is current
@@ -563,11 +795,20 @@ def test_state_survives_a_restart(tmp_path):
         client = Hogia(first.url)
         client.token = client.fetch_token()
         client.create_contact(givenName="Anna", email="anna@example.se")
-        invoice = client.api("POST", "customerinvoices", body=invoice_body(
-            [line("SE-KAFFE-500", 3, "79.00", 12), line("SE-MUGG-35", 1, "100.40", 25)])).json()
-        before = {path: client.api("GET", path).text for path in (
-            f"customerinvoices/{invoice['id']}", "articles", "contacts",
-            "articles/rowversion?lastKnownRowVersion=5")}
+        invoice = client.api(
+            "POST",
+            "customerinvoices",
+            body=invoice_body([line("SE-KAFFE-500", 3, "79.00", 12), line("SE-MUGG-35", 1, "100.40", 25)]),
+        ).json()
+        before = {
+            path: client.api("GET", path).text
+            for path in (
+                f"customerinvoices/{invoice['id']}",
+                "articles",
+                "contacts",
+                "articles/rowversion?lastKnownRowVersion=5",
+            )
+        }
     finally:
         first.stop()
     second = SandboxServer(HogiaSmartSandbox(), port=0, state_file=state_file).start()
@@ -595,9 +836,12 @@ def test_concurrent_creates_get_distinct_numbers(hogia):
     def create():
         session = requests.Session()
         for _ in range(10):
-            response = session.post(f"{hogia.base}/{ORG}/contacts", params={"api-version": API_VERSION},
-                                    headers={"Authorization": f"Bearer {hogia.token}"},
-                                    json={"sequenceId": str(uuid.uuid4()), "givenName": "Par"})
+            response = session.post(
+                f"{hogia.base}/{ORG}/contacts",
+                params={"api-version": API_VERSION},
+                headers={"Authorization": f"Bearer {hogia.token}"},
+                json={"sequenceId": str(uuid.uuid4()), "givenName": "Par"},
+            )
             numbers.append(response.json()["number"])
         session.close()
 
@@ -611,14 +855,30 @@ def test_concurrent_creates_get_distinct_numbers(hogia):
 
 def test_ten_thousand_articles_load_and_feed_quickly(hogia):
     started = time.monotonic()
-    assert hogia.control(f"{ORG}/articles", {"articles": [
-        {"number": f"BIG-{n:05}", "name": f"Artikel {n}", "vatPercent": 25,
-         "prices": {"ordinary": Decimal("99.00")}, "stockBalance": n % 50, "sendToWebshop": True}
-        for n in range(10_000)]}).status_code == 201
+    assert (
+        hogia.control(
+            f"{ORG}/articles",
+            {
+                "articles": [
+                    {
+                        "number": f"BIG-{n:05}",
+                        "name": f"Artikel {n}",
+                        "vatPercent": 25,
+                        "prices": {"ordinary": Decimal("99.00")},
+                        "stockBalance": n % 50,
+                        "sendToWebshop": True,
+                    }
+                    for n in range(10_000)
+                ]
+            },
+        ).status_code
+        == 201
+    )
     seen = 0
     for page in range(1, 22):
-        response = hogia.api("GET", "articles/rowversion",
-                             params={"lastKnownRowVersion": 0, "page": page, "pageSize": 500})
+        response = hogia.api(
+            "GET", "articles/rowversion", params={"lastKnownRowVersion": 0, "page": page, "pageSize": 500}
+        )
         seen += len(response.json())
     assert seen == 10_012
     assert hogia.article("BIG-09999")["stockBalance"] == 49
@@ -627,10 +887,19 @@ def test_ten_thousand_articles_load_and_feed_quickly(hogia):
 
 # -- the index page -------------------------------------------------------------------------------
 
+
 def test_the_index_page_lists_the_companies_their_clients_and_the_controls(hogia, server):
     page = requests.get(server.url + "/", timeout=10)
     assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
-    for shown in (DEMO_ORGANIZATION_ID, "Demo Handel AB", DEMO_CLIENT_ID, DEMO_CLIENT_SECRET,
-                  f"{server.url}/connect/token", f"api-version={API_VERSION}", "/_sandbox/rate-limit",
-                  "/_sandbox/{org}/articles", "/_sandbox/{org}/customerinvoices/{id}/status"):
+    for shown in (
+        DEMO_ORGANIZATION_ID,
+        "Demo Handel AB",
+        DEMO_CLIENT_ID,
+        DEMO_CLIENT_SECRET,
+        f"{server.url}/connect/token",
+        f"api-version={API_VERSION}",
+        "/_sandbox/rate-limit",
+        "/_sandbox/{org}/articles",
+        "/_sandbox/{org}/customerinvoices/{id}/status",
+    ):
         assert shown in page.text, shown

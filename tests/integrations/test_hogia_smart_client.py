@@ -1,4 +1,5 @@
 """Unit tests of HogiaSmartClient, HTTP stubbed with ``responses``."""
+
 from __future__ import annotations
 
 import json
@@ -51,14 +52,19 @@ def hogia(**kwargs) -> HogiaSmartClient:
     kwargs.setdefault("sleep", Sleeper())
     kwargs.setdefault("jitter", lambda: 1.0)
     kwargs.setdefault("token_cache", InMemoryTokenCache(clock))
-    return HogiaSmartClient(api_base=API, auth_base=AUTH, organization_id=ORG,
-                            client_id="portal-client", client_secret=CLIENT_SECRET,
-                            clock=clock, **kwargs)
+    return HogiaSmartClient(
+        api_base=API,
+        auth_base=AUTH,
+        organization_id=ORG,
+        client_id="portal-client",
+        client_secret=CLIENT_SECRET,
+        clock=clock,
+        **kwargs,
+    )
 
 
 def add_token(token: str = "token-1", expires_in: int = 3600) -> None:
-    responses.post(TOKEN_URL, json={"access_token": token, "token_type": "Bearer",
-                                    "expires_in": expires_in})
+    responses.post(TOKEN_URL, json={"access_token": token, "token_type": "Bearer", "expires_in": expires_in})
 
 
 def api_calls() -> list:
@@ -74,9 +80,14 @@ def query(call) -> dict[str, str]:
 
 
 def paged(items: list, page: int, page_count: int, total: int) -> dict:
-    return {"json": items, "headers": {"X-Pagination-Currentpage": str(page),
-                                       "X-Pagination-Pagecount": str(page_count),
-                                       "X-Pagination-Totalcount": str(total)}}
+    return {
+        "json": items,
+        "headers": {
+            "X-Pagination-Currentpage": str(page),
+            "X-Pagination-Pagecount": str(page_count),
+            "X-Pagination-Totalcount": str(total),
+        },
+    }
 
 
 # Token ------------------------------------------------------------------------------------
@@ -85,15 +96,20 @@ def paged(items: list, page: int, page_count: int, total: int) -> dict:
 @responses.activate
 def test_token_fetched_once_and_sent_as_bearer_with_api_version():
     add_token()
-    responses.get(ROOT + "organization", json={"id": ORG, "name": "Butik AB",
-                                               "modules": {"bookkeeping": True, "invoicing": True}})
+    responses.get(
+        ROOT + "organization",
+        json={"id": ORG, "name": "Butik AB", "modules": {"bookkeeping": True, "invoicing": True}},
+    )
     client = hogia()
     assert client.organization()["name"] == "Butik AB"
     assert client.organization()["id"] == ORG
     assert len(token_calls()) == 1 and len(api_calls()) == 2
     form = dict(parse_qsl(token_calls()[0].request.body))
-    assert form == {"grant_type": "client_credentials", "client_id": "portal-client",
-                    "client_secret": CLIENT_SECRET}
+    assert form == {
+        "grant_type": "client_credentials",
+        "client_id": "portal-client",
+        "client_secret": CLIENT_SECRET,
+    }
     request = api_calls()[0].request
     assert request.headers["Authorization"] == "Bearer token-1"
     assert query(api_calls()[0]) == {"api-version": "2025-02-13"}
@@ -132,12 +148,21 @@ def test_default_cache_is_per_process_and_keyed_by_auth_base_and_client_id():
     add_token()
     responses.get(ROOT + "organization", json={"id": ORG})
     client_id = f"client-{uuid.uuid4()}"
-    make = lambda: HogiaSmartClient(api_base=API, auth_base=AUTH, organization_id=ORG,  # noqa: E731
-                                    client_id=client_id, client_secret="x")
+
+    def make():
+        return HogiaSmartClient(
+            api_base=API,
+            auth_base=AUTH,
+            organization_id=ORG,
+            client_id=client_id,
+            client_secret="x",
+        )
+
     make().organization()
     make().organization()
-    other = HogiaSmartClient(api_base=API, auth_base=AUTH, organization_id=ORG,
-                             client_id=client_id + "-other", client_secret="x")
+    other = HogiaSmartClient(
+        api_base=API, auth_base=AUTH, organization_id=ORG, client_id=client_id + "-other", client_secret="x"
+    )
     other.organization()
     assert len(token_calls()) == 2
 
@@ -220,7 +245,10 @@ def test_articles_iter_follows_pagination_headers_across_three_pages():
     articles = list(hogia().articles_iter(page_size=2))
     assert [a["number"] for a in articles] == ["SKU-1-0", "SKU-1-1", "SKU-2-0", "SKU-2-1", "SKU-3-0"]
     assert [(query(c)["page"], query(c)["pageSize"]) for c in api_calls()] == [
-        ("1", "2"), ("2", "2"), ("3", "2")]
+        ("1", "2"),
+        ("2", "2"),
+        ("3", "2"),
+    ]
 
 
 @pytest.mark.parametrize("page_size", [0, 501])
@@ -236,10 +264,14 @@ def test_page_size_above_500_is_refused(page_size):
 @responses.activate
 def test_rowversion_feed_continues_after_the_highest_row_version_seen():
     add_token()
-    responses.get(ROOT + "articles/rowversion", **paged([{"id": "a", "rowVersion": 11},
-                                                         {"id": "b", "rowVersion": 12}], 1, 3, 5))
-    responses.get(ROOT + "articles/rowversion", **paged([{"id": "c", "rowVersion": 15},
-                                                         {"id": "d", "rowVersion": 17}], 1, 2, 3))
+    responses.get(
+        ROOT + "articles/rowversion",
+        **paged([{"id": "a", "rowVersion": 11}, {"id": "b", "rowVersion": 12}], 1, 3, 5),
+    )
+    responses.get(
+        ROOT + "articles/rowversion",
+        **paged([{"id": "c", "rowVersion": 15}, {"id": "d", "rowVersion": 17}], 1, 2, 3),
+    )
     responses.get(ROOT + "articles/rowversion", **paged([{"id": "e", "rowVersion": 18}], 1, 1, 1))
     changed = list(hogia().articles_changed_since(10, page_size=2))
     assert [a["id"] for a in changed] == ["a", "b", "c", "d", "e"]
@@ -256,7 +288,8 @@ def test_lookups_send_exact_filters():
     responses.get(ROOT + "dimensions", **paged([{"id": "d1", "number": "2", "name": "Butik 2"}], 1, 1, 1))
     client = hogia()
     assert client.contacts_find(email="anna@example.se", identification_number="19800101-1234") == [
-        {"id": "c1", "number": "1001"}]
+        {"id": "c1", "number": "1001"}
+    ]
     assert client.article_by_number("SKU 1/ö") is None
     assert client.invoices_find(customer_order_number="39") == [{"id": "i1"}]
     assert client.result_units()[0]["name"] == "Butik 2"
@@ -273,12 +306,31 @@ def test_lookups_send_exact_filters():
 # Writes and retries -----------------------------------------------------------------------
 
 
-INVOICE = {"customerNumber": "1001", "invoiceDate": "2026-11-27", "dueDate": "2026-12-27",
-           "currency": {"code": "SEK"}, "pricesIncludeVat": False, "customerOrderNumber": "39"}
-LINES = [{"articleNumber": "SKU-1", "description": "Kaffe", "quantity": Decimal("3"),
-          "unitPrice": Decimal("26.6640"), "vatPercent": 12, "discountPercent": Decimal("0.00")},
-         {"articleNumber": "fraktavg", "description": "Frakt", "quantity": 1,
-          "unitPrice": Decimal("49.00"), "vatPercent": 25}]
+INVOICE = {
+    "customerNumber": "1001",
+    "invoiceDate": "2026-11-27",
+    "dueDate": "2026-12-27",
+    "currency": {"code": "SEK"},
+    "pricesIncludeVat": False,
+    "customerOrderNumber": "39",
+}
+LINES = [
+    {
+        "articleNumber": "SKU-1",
+        "description": "Kaffe",
+        "quantity": Decimal("3"),
+        "unitPrice": Decimal("26.6640"),
+        "vatPercent": 12,
+        "discountPercent": Decimal("0.00"),
+    },
+    {
+        "articleNumber": "fraktavg",
+        "description": "Frakt",
+        "quantity": 1,
+        "unitPrice": Decimal("49.00"),
+        "vatPercent": 25,
+    },
+]
 
 
 @responses.activate
@@ -286,9 +338,12 @@ def test_invoice_create_retried_with_the_same_sequence_id_and_exact_numbers():
     add_token()
     responses.post(ROOT + "customerinvoices", status=503)
     responses.post(ROOT + "customerinvoices", body=requests.exceptions.ReadTimeout("slow"))
-    responses.post(ROOT + "customerinvoices", status=200,
-                   body='{"id": "inv-1", "invoiceNumber": 5001, "netAmount": 128.99, '
-                        '"vatAmount": 21.85, "grossAmount": 150.84}')
+    responses.post(
+        ROOT + "customerinvoices",
+        status=200,
+        body='{"id": "inv-1", "invoiceNumber": 5001, "netAmount": 128.99, '
+        '"vatAmount": 21.85, "grossAmount": 150.84}',
+    )
     sequence_id = uuid.uuid4()
     sleeper = Sleeper()
     created = hogia(sleep=sleeper).invoice_create(INVOICE, LINES, sequence_id=sequence_id)
@@ -305,8 +360,12 @@ def test_invoice_create_retried_with_the_same_sequence_id_and_exact_numbers():
 @responses.activate
 def test_invoice_create_retried_on_429_with_retry_after():
     add_token()
-    responses.post(ROOT + "customerinvoices", status=429, headers={"Retry-After": "3"},
-                   json={"title": "Too Many Requests", "status": 429})
+    responses.post(
+        ROOT + "customerinvoices",
+        status=429,
+        headers={"Retry-After": "3"},
+        json={"title": "Too Many Requests", "status": 429},
+    )
     responses.post(ROOT + "customerinvoices", status=201, json={"id": "inv-1"})
     sleeper = Sleeper()
     hogia(sleep=sleeper).invoice_create(INVOICE, LINES, sequence_id="a-guid")
@@ -345,10 +404,16 @@ def test_creates_and_updates_carry_their_bodies():
 @responses.activate
 def test_validation_problem_details_become_remote_rejected_with_field_errors():
     add_token()
-    responses.post(ROOT + "contacts", status=400, json={
-        "type": "https://tools.ietf.org/html/rfc9110#section-15.5.1",
-        "title": "One or more validation errors occurred.", "status": 400,
-        "errors": {"email": ["The email is not valid."], "countryCode": ["Unknown country."]}})
+    responses.post(
+        ROOT + "contacts",
+        status=400,
+        json={
+            "type": "https://tools.ietf.org/html/rfc9110#section-15.5.1",
+            "title": "One or more validation errors occurred.",
+            "status": 400,
+            "errors": {"email": ["The email is not valid."], "countryCode": ["Unknown country."]},
+        },
+    )
     with pytest.raises(RemoteRejected) as caught:
         hogia().contact_create({"email": "x"}, sequence_id="s")
     error = caught.value
@@ -362,8 +427,10 @@ def test_validation_problem_details_become_remote_rejected_with_field_errors():
 @pytest.mark.parametrize("status", [409, 422])
 def test_error_code_lists_become_remote_rejected_with_readable_messages(status):
     add_token()
-    errors = [{"errorCode": 1001009, "message": "Artikelnumret finns redan."},
-              {"errorCode": 1001010, "message": "Momskod saknas."}]
+    errors = [
+        {"errorCode": 1001009, "message": "Artikelnumret finns redan."},
+        {"errorCode": 1001010, "message": "Momskod saknas."},
+    ]
     responses.post(ROOT + "articles", status=status, json=errors)
     with pytest.raises(RemoteRejected) as caught:
         hogia().article_create({"number": "SKU-1"}, sequence_id="s")
@@ -375,16 +442,20 @@ def test_error_code_lists_become_remote_rejected_with_readable_messages(status):
 
 
 @responses.activate
-@pytest.mark.parametrize("status, body, error_type", [
-    (403, {"title": "Forbidden", "status": 403}, Unauthorised),
-    (404, {"title": "Not Found", "status": 404}, NotFound),
-    (429, {"title": "Too Many Requests", "status": 429}, RateLimited),
-    (500, None, RemoteUnavailable),
-])
+@pytest.mark.parametrize(
+    "status, body, error_type",
+    [
+        (403, {"title": "Forbidden", "status": 403}, Unauthorised),
+        (404, {"title": "Not Found", "status": 404}, NotFound),
+        (429, {"title": "Too Many Requests", "status": 429}, RateLimited),
+        (500, None, RemoteUnavailable),
+    ],
+)
 def test_other_statuses_become_typed_errors(status, body, error_type):
     add_token()
-    responses.get(ROOT + "customerinvoices/x", status=status,
-                  **({"json": body} if body else {"body": "boom"}))
+    responses.get(
+        ROOT + "customerinvoices/x", status=status, **({"json": body} if body else {"body": "boom"})
+    )
     with pytest.raises(error_type) as caught:
         hogia(retry=NO_RETRY).invoice_get("x")
     assert type(caught.value) is error_type and caught.value.system == "Hogia Smart"
@@ -416,10 +487,15 @@ def test_no_secret_or_token_in_debug_logs(caplog):
 
 
 def test_request_bodies_write_decimals_exactly_and_dates_as_text():
-    body = {"invoiceDate": date(2026, 11, 27), "sequenceId": uuid.UUID(int=1),
-            "lines": [{"unitPrice": Decimal("26.6640"), "quantity": Decimal("1E+1")}]}
-    assert json_dumps(body) == ('{"invoiceDate":"2026-11-27",'
-                                '"sequenceId":"00000000-0000-0000-0000-000000000001",'
-                                '"lines":[{"unitPrice":26.6640,"quantity":10}]}')
+    body = {
+        "invoiceDate": date(2026, 11, 27),
+        "sequenceId": uuid.UUID(int=1),
+        "lines": [{"unitPrice": Decimal("26.6640"), "quantity": Decimal("1E+1")}],
+    }
+    assert json_dumps(body) == (
+        '{"invoiceDate":"2026-11-27",'
+        '"sequenceId":"00000000-0000-0000-0000-000000000001",'
+        '"lines":[{"unitPrice":26.6640,"quantity":10}]}'
+    )
     with pytest.raises(ValueError):
         json_dumps({"x": Decimal("NaN")})

@@ -1,4 +1,5 @@
 """The Hogia Smart client against the Hogia sandbox over real sockets."""
+
 import time
 import uuid
 from decimal import Decimal
@@ -12,9 +13,13 @@ from integrations.sandboxes import demo
 
 
 def _client(hogia_sandbox, **kwargs) -> HogiaSmartClient:
-    options = dict(api_base=hogia_sandbox.url, organization_id=demo.HOGIA_ORGANIZATION_ID,
-                   client_id=demo.HOGIA_CLIENT_ID, client_secret=demo.HOGIA_CLIENT_SECRET,
-                   token_cache=InMemoryTokenCache())
+    options = dict(
+        api_base=hogia_sandbox.url,
+        organization_id=demo.HOGIA_ORGANIZATION_ID,
+        client_id=demo.HOGIA_CLIENT_ID,
+        client_secret=demo.HOGIA_CLIENT_SECRET,
+        token_cache=InMemoryTokenCache(),
+    )
     options.update(kwargs)
     return HogiaSmartClient(**options)
 
@@ -25,15 +30,21 @@ def _control(hogia_sandbox, path, body):
 
 def test_thirty_calls_in_five_seconds_get_429_and_the_client_waits_then_succeeds(hogia_sandbox):
     _control(hogia_sandbox, "rate-limit", {"requests": 25, "seconds": 5})
-    token = requests.post(f"{hogia_sandbox.url}/connect/token", data={
-        "grant_type": "client_credentials", "client_id": demo.HOGIA_CLIENT_ID,
-        "client_secret": demo.HOGIA_CLIENT_SECRET}).json()["access_token"]
+    token = requests.post(
+        f"{hogia_sandbox.url}/connect/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": demo.HOGIA_CLIENT_ID,
+            "client_secret": demo.HOGIA_CLIENT_SECRET,
+        },
+    ).json()["access_token"]
     url = f"{hogia_sandbox.url}/{demo.HOGIA_ORGANIZATION_ID}/vatcodes"
     session = requests.Session()
     statuses = []
     for _ in range(30):
-        response = session.get(url, params={"api-version": "2025-02-13"},
-                               headers={"Authorization": f"Bearer {token}"})
+        response = session.get(
+            url, params={"api-version": "2025-02-13"}, headers={"Authorization": f"Bearer {token}"}
+        )
         statuses.append(response.status_code)
         if response.status_code == 429:
             retry_after = response.headers["Retry-After"]
@@ -70,9 +81,17 @@ def test_wrong_credentials_are_unauthorised(hogia_sandbox):
 
 
 def test_paging_and_the_rowversion_feed(hogia_sandbox):
-    articles = [{"number": f"BULK-{i:04d}", "name": f"Artikel {i}", "vatPercent": 25,
-                 "prices": {"ordinary": "10.00"}, "isStockArticle": True, "stockBalance": 5}
-                for i in range(1203)]
+    articles = [
+        {
+            "number": f"BULK-{i:04d}",
+            "name": f"Artikel {i}",
+            "vatPercent": 25,
+            "prices": {"ordinary": "10.00"},
+            "isStockArticle": True,
+            "stockBalance": 5,
+        }
+        for i in range(1203)
+    ]
     _control(hogia_sandbox, f"{demo.HOGIA_ORGANIZATION_ID}/articles", articles)
     client = _client(hogia_sandbox)
     numbers = [a["number"] for a in client.articles_iter(page_size=500)]
@@ -87,19 +106,41 @@ def test_paging_and_the_rowversion_feed(hogia_sandbox):
 
 
 def _invoice(customer_number):
-    invoice = {"customerNumber": customer_number, "invoiceDate": "2026-11-27", "dueDate": "2026-12-27",
-               "currency": {"code": "SEK"}, "pricesIncludeVat": False, "customerOrderNumber": "39",
-               "dimensions": [{"type": "One", "number": "1"}], "useRounding": False}
-    lines = [{"articleNumber": "SE-MUGG-35", "description": "Kaffemugg", "quantity": Decimal("3"),
-              "unitPrice": Decimal("26.6640"), "vatPercent": 25, "discountPercent": 0,
-              "unitType": "st"}]
+    invoice = {
+        "customerNumber": customer_number,
+        "invoiceDate": "2026-11-27",
+        "dueDate": "2026-12-27",
+        "currency": {"code": "SEK"},
+        "pricesIncludeVat": False,
+        "customerOrderNumber": "39",
+        "dimensions": [{"type": "One", "number": "1"}],
+        "useRounding": False,
+    }
+    lines = [
+        {
+            "articleNumber": "SE-MUGG-35",
+            "description": "Kaffemugg",
+            "quantity": Decimal("3"),
+            "unitPrice": Decimal("26.6640"),
+            "vatPercent": 25,
+            "discountPercent": 0,
+            "unitType": "st",
+        }
+    ]
     return invoice, lines
 
 
 def test_an_invoice_create_is_retried_after_an_outage_and_still_makes_one_invoice(hogia_sandbox):
     client = _client(hogia_sandbox, retry=RetryPolicy(max_attempts=5, base_delay=0.01, max_delay=0.05))
-    contact = client.contact_create({"isOrganization": False, "givenName": "Maria", "surName": "Lindqvist",
-                                     "email": "maria.lindqvist@example.se"}, uuid.uuid4())
+    contact = client.contact_create(
+        {
+            "isOrganization": False,
+            "givenName": "Maria",
+            "surName": "Lindqvist",
+            "email": "maria.lindqvist@example.se",
+        },
+        uuid.uuid4(),
+    )
     sequence_id = uuid.uuid4()
     _control(hogia_sandbox, "faults", {"mode": "status", "status": 503, "count": 2})
     invoice = client.invoice_create(*_invoice(contact["number"]), sequence_id)
@@ -117,8 +158,9 @@ def test_a_dropped_connection_is_unavailable_and_a_bad_article_is_rejected(hogia
     _control(hogia_sandbox, "faults", {"mode": "drop", "count": 1})
     with pytest.raises(RemoteUnavailable):
         client.organization()
-    contact = client.contact_create({"isOrganization": True, "companyName": "Exempel Handel AB"},
-                                    uuid.uuid4())
+    contact = client.contact_create(
+        {"isOrganization": True, "companyName": "Exempel Handel AB"}, uuid.uuid4()
+    )
     invoice, lines = _invoice(contact["number"])
     lines[0]["articleNumber"] = "FINNS-INTE"
     with pytest.raises(RemoteRejected) as caught:

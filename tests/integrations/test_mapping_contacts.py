@@ -2,6 +2,7 @@
 
 Orders whose name ends in ``derived`` are fixture orders changed in the test.
 """
+
 from __future__ import annotations
 
 import copy
@@ -11,13 +12,27 @@ from pathlib import Path
 
 import pytest
 
-from integrations.mapping.contacts import (BuyerKey, buyer_key, hogia_contact_body, hogia_contact_filters,
-                                           organisation_number)
+from integrations.mapping.contacts import (
+    BuyerKey,
+    buyer_key,
+    hogia_contact_body,
+    hogia_contact_filters,
+    organisation_number,
+)
 
-ORDERS_DIR = (Path(__file__).resolve().parents[2]
-              / "integrations" / "sandboxes" / "fixtures" / "woocommerce-11" / "orders")
-ORDERS = {path.name[:2]: json.loads(path.read_text(encoding="utf-8"), parse_float=Decimal)
-          for path in sorted(ORDERS_DIR.glob("*.json")) if not path.name.endswith(".request.json")}
+ORDERS_DIR = (
+    Path(__file__).resolve().parents[2]
+    / "integrations"
+    / "sandboxes"
+    / "fixtures"
+    / "woocommerce-11"
+    / "orders"
+)
+ORDERS = {
+    path.name[:2]: json.loads(path.read_text(encoding="utf-8"), parse_float=Decimal)
+    for path in sorted(ORDERS_DIR.glob("*.json"))
+    if not path.name.endswith(".request.json")
+}
 POLICIES = ["email", "organisation_number", "shop_customer_number"]
 
 
@@ -32,7 +47,8 @@ def test_a_guest_is_matched_by_email_under_every_policy(policy):
 def test_a_guest_company_with_org_number_is_still_matched_by_email():
     # A3 is a guest (customer_id 0) with _billing_org_number 556677-8899 in its meta.
     assert buyer_key(ORDERS["A3"], policy="organisation_number") == BuyerKey(
-        "email", "faktura@exempelhandel.example.se")
+        "email", "faktura@exempelhandel.example.se"
+    )
     assert organisation_number(ORDERS["A3"]) == "556677-8899"
 
 
@@ -51,7 +67,8 @@ def test_a_registered_company_by_each_policy():
 
 def test_a_registered_buyer_without_org_number_falls_back_to_email():
     assert buyer_key(ORDERS["A2"], policy="organisation_number") == BuyerKey(
-        "email", "anna.andersson@example.se")
+        "email", "anna.andersson@example.se"
+    )
 
 
 def test_email_and_org_number_are_normalised_derived():
@@ -100,14 +117,31 @@ def test_contact_for_a_company_with_a_separate_delivery_address():
     body = hogia_contact_body(ORDERS["A3"])
 
     assert body == {
-        "isOrganization": True, "companyName": "Exempel Handel AB", "givenName": "Karin", "surName": "Berg",
-        "email": "faktura@exempelhandel.example.se", "phone": "+4640123456", "countryCode": "SE",
+        "isOrganization": True,
+        "companyName": "Exempel Handel AB",
+        "givenName": "Karin",
+        "surName": "Berg",
+        "email": "faktura@exempelhandel.example.se",
+        "phone": "+4640123456",
+        "countryCode": "SE",
         "identificationNumber": "556677-8899",
         "addresses": [
-            {"addressType": "Billing", "street": "Hamngatan 3", "streetExtraLine": None, "zipCode": "211 22",
-             "city": "Malmö", "countryCode": "SE"},
-            {"addressType": "Shipping", "street": "Lagergatan 7", "streetExtraLine": None,
-             "zipCode": "212 15", "city": "Malmö", "countryCode": "SE"},
+            {
+                "addressType": "Billing",
+                "street": "Hamngatan 3",
+                "streetExtraLine": None,
+                "zipCode": "211 22",
+                "city": "Malmö",
+                "countryCode": "SE",
+            },
+            {
+                "addressType": "Shipping",
+                "street": "Lagergatan 7",
+                "streetExtraLine": None,
+                "zipCode": "212 15",
+                "city": "Malmö",
+                "countryCode": "SE",
+            },
         ],
         "customer": {"isActive": True, "paymentTerms": 30, "currencyCode": "SEK"},
     }

@@ -5,6 +5,7 @@ The expected per-rate figures are the "Totals per VAT rate" table of
 the mapping cannot agree with itself by computing both sides. Orders whose name ends
 in ``derived`` are fixture orders changed in the test, and say how.
 """
+
 from __future__ import annotations
 
 import copy
@@ -15,9 +16,17 @@ from pathlib import Path
 
 import pytest
 
-from integrations.mapping.invoices import (InvoiceArticles, InvoiceBlocked, InvoiceLine, credit_from_refund,
-                                           hogia_invoice_body, hogia_invoice_totals, invoice_from_order,
-                                           order_vat_totals)
+from integrations.mapping.invoices import (
+    InvoiceArticles,
+    InvoiceBlocked,
+    InvoiceLine,
+    credit_from_refund,
+    hogia_invoice_body,
+    hogia_invoice_totals,
+    invoice_from_order,
+    order_vat_totals,
+)
+
 # Only the tests may import the sandbox: the mapping is the portal's own reading of the contract.
 from integrations.sandboxes.hogia import invoice_totals as sandbox_invoice_totals
 
@@ -30,8 +39,11 @@ def load(path: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"), parse_float=Decimal)
 
 
-ORDERS = {path.name[:2]: load(path) for path in sorted((WC11 / "orders").glob("*.json"))
-          if not path.name.endswith(".request.json")}
+ORDERS = {
+    path.name[:2]: load(path)
+    for path in sorted((WC11 / "orders").glob("*.json"))
+    if not path.name.endswith(".request.json")
+}
 OLD_ORDER = load(FIXTURES / "woocommerce" / "order.json")  # WooCommerce 3.0 docs payload, US tax
 
 
@@ -53,8 +65,18 @@ README_RATE_TOTALS = {
     "B2": {25: ("1396.00", "349.00")},
     "B3": {25: ("49.00", "12.25"), 12: ("178.00", "21.36"), 0: ("500.00", "0.00")},
 }
-README_ORDER_TOTALS = {"A1": "1088.24", "A2": "652.80", "A3": "1506.50", "A4": "160.05", "A5": "410.24",
-                       "A6": "349.25", "A7": "289.24", "B1": "1049.41", "B2": "1745.00", "B3": "760.61"}
+README_ORDER_TOTALS = {
+    "A1": "1088.24",
+    "A2": "652.80",
+    "A3": "1506.50",
+    "A4": "160.05",
+    "A5": "410.24",
+    "A6": "349.25",
+    "A7": "289.24",
+    "B1": "1049.41",
+    "B2": "1745.00",
+    "B3": "760.61",
+}
 INVOICEABLE = [name for name in README_RATE_TOTALS if name != "A4"]
 # Hogia's VAT on each rate's net equals the shop's everywhere but A3 12 %:
 # 360.13 x 12 % = 43.2156 -> 43.22 where the shop says 43.21, so the invoice needs -0.01.
@@ -71,20 +93,28 @@ def nets(totals) -> dict:
 
 def sandbox_totals(draft) -> dict:
     """What the Hogia sandbox computes for the draft, fed the very body we would post."""
-    _, lines = hogia_invoice_body(draft, customer_number="1001", invoice_date=date(2026, 11, 27),
-                                  due_date=date(2026, 12, 27), result_unit=None,
-                                  credited_invoice_id="00000000-0000-0000-0000-000000000001"
-                                  if draft.is_credit else None)
+    _, lines = hogia_invoice_body(
+        draft,
+        customer_number="1001",
+        invoice_date=date(2026, 11, 27),
+        due_date=date(2026, 12, 27),
+        result_unit=None,
+        credited_invoice_id="00000000-0000-0000-0000-000000000001" if draft.is_credit else None,
+    )
     return sandbox_invoice_totals(lines, prices_include_vat=False, use_rounding=False)
 
 
 def assert_predictor_matches_sandbox(draft) -> None:
     theirs = sandbox_totals(draft)
     ours = draft.invoice_totals
-    assert {D(d["percent"]): (d["netAmount"], d["vatAmount"]) for d in theirs["vatDistributions"]} \
-        == ours.by_rate
+    assert {
+        D(d["percent"]): (d["netAmount"], d["vatAmount"]) for d in theirs["vatDistributions"]
+    } == ours.by_rate
     assert (theirs["netAmount"], theirs["vatAmount"], theirs["grossAmount"]) == (
-        ours.net, ours.vat, ours.gross)
+        ours.net,
+        ours.vat,
+        ours.gross,
+    )
 
 
 def assert_hogia_accepts_places(draft) -> None:
@@ -136,8 +166,17 @@ def test_rates_without_percent_or_name_come_from_the_amounts_derived():
 def test_an_unnamed_unused_zero_tax_line_is_ignored_derived():
     # A1 plus a tax line as an old store may keep one: no percent, no name, nothing taxed.
     order = copy.deepcopy(ORDERS["A1"])
-    order["tax_lines"].append({"id": 999, "rate_code": "TAX-1", "rate_id": 99, "label": "Tax",
-                               "compound": False, "tax_total": "0.00", "shipping_tax_total": "0.00"})
+    order["tax_lines"].append(
+        {
+            "id": 999,
+            "rate_code": "TAX-1",
+            "rate_id": 99,
+            "label": "Tax",
+            "compound": False,
+            "tax_total": "0.00",
+            "shipping_tax_total": "0.00",
+        }
+    )
 
     assert order_vat_totals(order).by_rate == as_expected(README_RATE_TOTALS["A1"])
     assert invoice_from_order(order).invoice_totals.gross == D("1088.24")
@@ -192,10 +231,13 @@ def test_predicted_totals_equal_the_sandbox_computation(name):
 
 
 def test_a3_lines_discounts_fees_and_rounding():
-    draft = invoice_from_order(ORDERS["A3"], articles=InvoiceArticles(freight="FRAKT", fee="AVG",
-                                                                      discount="RAB"))
-    got = [(line.kind, line.article_number, line.description, line.quantity, line.unit_price,
-            line.vat_percent) for line in draft.lines]
+    draft = invoice_from_order(
+        ORDERS["A3"], articles=InvoiceArticles(freight="FRAKT", fee="AVG", discount="RAB")
+    )
+    got = [
+        (line.kind, line.article_number, line.description, line.quantity, line.unit_price, line.vat_percent)
+        for line in draft.lines
+    ]
 
     assert got == [
         ("item", "SE-BRYGG-01", "Kaffebryggare Deluxe", 1, D("799.2000"), 25),
@@ -226,8 +268,14 @@ def test_large_quantity_gets_a_line_rounding_line_derived():
     # A1 with the mugs scaled to 30 000 (net 799 900.00, VAT 199 975.00), totals adjusted to match.
     order = copy.deepcopy(ORDERS["A1"])
     mug = next(item for item in order["line_items"] if item["sku"] == "SE-MUGG-35")
-    mug.update(quantity=30000, subtotal="799900.00", total="799900.00", subtotal_tax="199975.00",
-               total_tax="199975.00", taxes=[{"id": 1, "total": "199975.00", "subtotal": "199975.00"}])
+    mug.update(
+        quantity=30000,
+        subtotal="799900.00",
+        total="799900.00",
+        subtotal_tax="199975.00",
+        total_tax="199975.00",
+        taxes=[{"id": 1, "total": "199975.00", "subtotal": "199975.00"}],
+    )
     next(t for t in order["tax_lines"] if t["rate_id"] == 1)["tax_total"] = "199975.00"
     order["total"] = str(D(order["total"]) - D("99.99") + D("999875.00"))
 
@@ -238,7 +286,12 @@ def test_large_quantity_gets_a_line_rounding_line_derived():
     assert scaled.unit_price == D("26.6633")
     fix = draft.lines[draft.lines.index(scaled) + 1]
     assert (fix.kind, fix.article_number, fix.quantity, fix.unit_price, fix.vat_percent) == (
-        "line_rounding", None, 1, D("1.00"), 25)
+        "line_rounding",
+        None,
+        1,
+        D("1.00"),
+        25,
+    )
     assert fix.description == "Öresavrundning (Kaffemugg 35 cl)"
     assert draft.invoice_totals.by_rate[D(25)] == (D("799949.00"), D("199987.25"))
     assert draft.invoice_totals.gross == D(order["total"]) and draft.rounding == 0
@@ -251,7 +304,8 @@ def test_an_item_without_sku_blocks_with_a_reason_for_support():
 
     assert blocked.value.reason == (
         "Tygkasse has no SKU (article number) in the shop: give the product a SKU that exists as an "
-        "article in Hogia Smart, then retry.")
+        "article in Hogia Smart, then retry."
+    )
     assert blocked.value.diff == []
 
 
@@ -272,8 +326,13 @@ def test_a_tampered_order_is_blocked_with_the_per_rate_diff_derived():
         invoice_from_order(order)
 
     error = blocked.value
-    assert error.diff[0] == {"rate": D(25), "order_net": D("875.53"), "order_vat": D("217.63"),
-                             "invoice_net": D("875.53"), "invoice_vat": D("218.88")}
+    assert error.diff[0] == {
+        "rate": D(25),
+        "order_net": D("875.53"),
+        "order_vat": D("217.63"),
+        "invoice_net": D("875.53"),
+        "invoice_vat": D("218.88"),
+    }
     assert error.diff[-1]["order_gross"] == D("1506.50")
     assert error.diff[-1]["invoice_gross"] == D("1512.76")  # 875.53 + 218.88 + 360.13 + 43.22 + 15.00
     assert error.as_text().splitlines()[1:] == [
@@ -294,14 +353,33 @@ def test_max_rounding_zero_blocks_even_an_ore():
 
 
 def test_hogia_invoice_totals_round_half_up_per_rate_not_per_line():
-    lines = [InvoiceLine(article_number="A", description="a", quantity=D(1), unit_price=D("0.02"),
-                         vat_percent=D(25), kind="item") for _ in range(2)]
+    lines = [
+        InvoiceLine(
+            article_number="A",
+            description="a",
+            quantity=D(1),
+            unit_price=D("0.02"),
+            vat_percent=D(25),
+            kind="item",
+        )
+        for _ in range(2)
+    ]
 
     # Per line 0.005 -> 0.01 each (0.02); on the sum 0.04 x 25 % = 0.01.
     assert hogia_invoice_totals(lines).by_rate == {D(25): (D("0.04"), D("0.01"))}
     with pytest.raises(ValueError, match="more decimals"):
-        hogia_invoice_totals([InvoiceLine(article_number="A", description="a", quantity=D(1),
-                                          unit_price=D("0.00001"), vat_percent=D(25), kind="item")])
+        hogia_invoice_totals(
+            [
+                InvoiceLine(
+                    article_number="A",
+                    description="a",
+                    quantity=D(1),
+                    unit_price=D("0.00001"),
+                    vat_percent=D(25),
+                    kind="item",
+                )
+            ]
+        )
 
 
 # -- credits -----------------------------------------------------------------------------------
@@ -312,7 +390,12 @@ def test_partial_refund_credits_one_mug():
 
     [line] = draft.lines
     assert (line.kind, line.article_number, line.quantity, line.unit_price, line.vat_percent) == (
-        "item", "SE-MUGG-35", -1, D("26.6600"), 25)
+        "item",
+        "SE-MUGG-35",
+        -1,
+        D("26.6600"),
+        25,
+    )
     assert line.source_id == 37  # the order line the refund points at
     assert draft.invoice_totals.by_rate == {D(25): (D("-26.66"), D("-6.67"))}
     assert draft.invoice_totals.gross == D("-33.33") and draft.rounding == 0
@@ -330,9 +413,11 @@ def test_full_refund_credits_every_line_and_the_shipping():
         ("SE-PRESENT-500", -1, D("500.0000"), 0),
         ("fraktavg", -1, D("49.00"), 25),
     ]
-    assert draft.order_totals.by_rate == {D(25): (D("-49.00"), D("-12.25")),
-                                          D(12): (D("-178.00"), D("-21.36")),
-                                          D(0): (D("-500.00"), D("0.00"))}
+    assert draft.order_totals.by_rate == {
+        D(25): (D("-49.00"), D("-12.25")),
+        D(12): (D("-178.00"), D("-21.36")),
+        D(0): (D("-500.00"), D("0.00")),
+    }
     assert draft.invoice_totals.gross == D("-760.61") and draft.rounding == 0
     assert all(line.quantity < 0 for line in draft.lines)
     assert_predictor_matches_sandbox(draft)
@@ -360,7 +445,11 @@ def test_refund_amount_an_ore_off_its_lines_gets_a_negative_quantity_rounding_li
 
     rounding = draft.lines[-1]
     assert (rounding.kind, rounding.quantity, rounding.unit_price, rounding.vat_percent) == (
-        "rounding", -1, D("0.01"), 0)
+        "rounding",
+        -1,
+        D("0.01"),
+        0,
+    )
     assert draft.rounding == D("-0.01") and draft.invoice_totals.gross == D("-33.34")
     assert_predictor_matches_sandbox(draft)
 
@@ -375,7 +464,8 @@ def test_refund_by_amount_only_is_blocked_derived():
 
     assert blocked.value.reason == (
         "refund of 33.33 SEK has no lines, so its VAT cannot be split; book a credit invoice by hand "
-        "in Hogia Smart or refund per line in WooCommerce")
+        "in Hogia Smart or refund per line in WooCommerce"
+    )
 
 
 def test_refund_of_money_without_goods_is_a_price_reduction_derived():
@@ -387,7 +477,12 @@ def test_refund_of_money_without_goods_is_a_price_reduction_derived():
 
     [line] = draft.lines
     assert (line.kind, line.article_number, line.description, line.quantity, line.unit_price) == (
-        "discount", "rabatt", "Prisavdrag Kaffemugg 35 cl", -1, D("26.66"))
+        "discount",
+        "rabatt",
+        "Prisavdrag Kaffemugg 35 cl",
+        -1,
+        D("26.66"),
+    )
     assert draft.invoice_totals.gross == D("-33.33")
 
 
@@ -397,33 +492,58 @@ def test_refund_of_money_without_goods_is_a_price_reduction_derived():
 def test_invoice_body_uses_the_contract_field_names():
     draft = invoice_from_order(ORDERS["A3"])
 
-    invoice, lines = hogia_invoice_body(draft, customer_number="1002", invoice_date=date(2026, 11, 27),
-                                        due_date=date(2026, 12, 27), result_unit="2")
+    invoice, lines = hogia_invoice_body(
+        draft,
+        customer_number="1002",
+        invoice_date=date(2026, 11, 27),
+        due_date=date(2026, 12, 27),
+        result_unit="2",
+    )
 
     assert invoice == {
-        "customerNumber": "1002", "invoiceDate": "2026-11-27", "dueDate": "2026-12-27",
-        "currency": {"code": "SEK"}, "pricesIncludeVat": False, "yourReference": "WooCommerce order 41",
-        "customerOrderNumber": "41", "useRounding": False, "dimensions": [{"type": "One", "number": "2"}],
+        "customerNumber": "1002",
+        "invoiceDate": "2026-11-27",
+        "dueDate": "2026-12-27",
+        "currency": {"code": "SEK"},
+        "pricesIncludeVat": False,
+        "yourReference": "WooCommerce order 41",
+        "customerOrderNumber": "41",
+        "useRounding": False,
+        "dimensions": [{"type": "One", "number": "2"}],
     }
-    assert lines[0] == {"articleNumber": "SE-BRYGG-01", "description": "Kaffebryggare Deluxe",
-                        "quantity": D(1), "unitPrice": D("799.2000"), "vatPercent": D(25),
-                        "discountPercent": D(0), "unitType": "st"}
+    assert lines[0] == {
+        "articleNumber": "SE-BRYGG-01",
+        "description": "Kaffebryggare Deluxe",
+        "quantity": D(1),
+        "unitPrice": D("799.2000"),
+        "vatPercent": D(25),
+        "discountPercent": D(0),
+        "unitType": "st",
+    }
     assert "articleNumber" not in lines[-1]  # the rounding line is a free line
     assert lines[-1]["unitPrice"] == D("-0.01") and lines[-1]["vatPercent"] == 0
     assert all(not isinstance(value, float) for line in lines for value in line.values())
 
 
 def test_invoice_body_without_result_unit_has_no_dimensions():
-    invoice, _ = hogia_invoice_body(invoice_from_order(ORDERS["B2"]), customer_number="1001",
-                                    invoice_date=date(2026, 11, 27), due_date=date(2026, 12, 27),
-                                    result_unit=None)
+    invoice, _ = hogia_invoice_body(
+        invoice_from_order(ORDERS["B2"]),
+        customer_number="1001",
+        invoice_date=date(2026, 11, 27),
+        due_date=date(2026, 12, 27),
+        result_unit=None,
+    )
     assert "dimensions" not in invoice and "creditedInvoiceId" not in invoice
 
 
 def test_credit_body_names_the_credited_invoice():
     draft = credit_from_refund(ORDERS["A5"], refund("A5_refund_partial_single.json"))
-    kwargs = {"customer_number": "1001", "invoice_date": date(2026, 11, 28), "due_date": date(2026, 12, 28),
-              "result_unit": None}
+    kwargs = {
+        "customer_number": "1001",
+        "invoice_date": date(2026, 11, 28),
+        "due_date": date(2026, 12, 28),
+        "result_unit": None,
+    }
 
     invoice, lines = hogia_invoice_body(draft, credited_invoice_id="inv-guid", **kwargs)
 

@@ -1,5 +1,6 @@
 """Fault tests of the order flow: duplicates, concurrency, outages, crashes, lost and forged
 webhooks, and the monthly quota; all through the real sandboxes over sockets."""
+
 from __future__ import annotations
 
 import json
@@ -12,31 +13,37 @@ from django.db import connection
 from django.utils import timezone
 
 from billing.services import quota_claim
+from integrations.clients import HogiaSmartClient, RetryPolicy
+from integrations.intake import shop_webhook_topics, shop_webhooks_reenable, shop_webhooks_register
+from integrations.models import OrderTransfer, SyncLogEntry, WebhookDelivery
 from integrations.orders import lifecycle
 from integrations.orders.attempt import order_transfer
 from integrations.orders.poll import orders_poll
 from integrations.orders.quota import held_release_all
 from integrations.orders.wakeups import transfers_sweep
-from integrations.clients import HogiaSmartClient, RetryPolicy
-from integrations.intake import shop_webhook_topics, shop_webhooks_reenable, shop_webhooks_register
-from integrations.models import OrderTransfer, SyncLogEntry, WebhookDelivery
 from integrations.sandboxes import demo
 from integrations.sandboxes.fixtures import WOOCOMMERCE_11
-from tests.integrations.helpers import (connected_customer, front, retry_due_now, sandbox_fault,
-                                       webhook_orders_run)
+from tests.integrations.helpers import (
+    connected_customer,
+    front,
+    retry_due_now,
+    sandbox_fault,
+    webhook_orders_run,
+)
 from tests.integrations.test_order_transfer import hogia, transfer_all
 
-pytestmark = [pytest.mark.django_db, pytest.mark.postgres,
-              pytest.mark.usefixtures("hogia_without_rate_limit")]
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.postgres,
+    pytest.mark.usefixtures("hogia_without_rate_limit"),
+]
 
 State = OrderTransfer.State
 FIXTURE_SECRET = "hogia-smart-fixture-secret-2026"
 
 
-
-
-
 # -- webhooks ----------------------------------------------------------------------------------
+
 
 def _delivery(name):
     body = (WOOCOMMERCE_11 / "webhooks" / f"{name}.body").read_bytes()
@@ -45,10 +52,15 @@ def _delivery(name):
 
 
 def _post(client, shop, body, headers):
-    extra = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items()
-             if k.lower() != "content-type"}
-    return client.post(f"/hooks/woocommerce/{shop.webhook_token}/", data=body,
-                       content_type=headers.get("Content-Type", "application/json"), **extra)
+    extra = {
+        f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items() if k.lower() != "content-type"
+    }
+    return client.post(
+        f"/hooks/woocommerce/{shop.webhook_token}/",
+        data=body,
+        content_type=headers.get("Content-Type", "application/json"),
+        **extra,
+    )
 
 
 @pytest.fixture
@@ -59,13 +71,15 @@ def fixture_shop(db, woo_sandbox, hogia_sandbox):
     shop.webhook_secret = FIXTURE_SECRET
     shop.save()
     order = (WOOCOMMERCE_11 / "orders" / "A1_guest_mixed_vat_processing.json").read_bytes()
-    requests.post(f"{shop.home_url}_sandbox/orders", data=order,
-                  headers={"Content-Type": "application/json"}).raise_for_status()
+    requests.post(
+        f"{shop.home_url}_sandbox/orders", data=order, headers={"Content-Type": "application/json"}
+    ).raise_for_status()
     return shop
 
 
 def test_the_real_stores_signed_delivery_is_accepted_and_invoiced_once_however_often_it_comes(
-        client, fixture_shop, hogia_sandbox):
+    client, fixture_shop, hogia_sandbox
+):
     body, headers = _delivery("order_created_A1")
     for _ in range(10):
         response = _post(client, fixture_shop, body, headers)
@@ -85,8 +99,7 @@ def test_the_real_stores_signed_delivery_is_accepted_and_invoiced_once_however_o
 
 
 @pytest.mark.parametrize("change", ["tampered", "unsigned", "wrong secret"])
-def test_a_tampered_or_unsigned_delivery_is_rejected_kept_and_changes_nothing(
-        client, fixture_shop, change):
+def test_a_tampered_or_unsigned_delivery_is_rejected_kept_and_changes_nothing(client, fixture_shop, change):
     body, headers = _delivery("order_created_A1")
     if change == "tampered":
         body = body.replace(b'"total":"1088.24"', b'"total":"1.00"')
@@ -108,8 +121,11 @@ def test_a_malformed_signed_body_gets_400_with_a_reason_and_is_kept(client, fixt
     from integrations.webhooks import webhook_signature
 
     body = b'{"id": 39, "status": '
-    headers = {"Content-Type": "application/json", "X-WC-Webhook-Topic": "order.created",
-               "X-WC-Webhook-Signature": webhook_signature(body=body, secret=FIXTURE_SECRET)}
+    headers = {
+        "Content-Type": "application/json",
+        "X-WC-Webhook-Topic": "order.created",
+        "X-WC-Webhook-Signature": webhook_signature(body=body, secret=FIXTURE_SECRET),
+    }
     response = _post(client, fixture_shop, body, headers)
     assert response.status_code == 400 and "not the JSON" in response.json()["message"]
     assert WebhookDelivery.objects.get().outcome == "malformed"
@@ -124,14 +140,18 @@ def test_the_unsigned_form_encoded_ping_gets_200(client, fixture_shop):
 
 
 def test_an_unknown_webhook_address_is_404(client, db):
-    response = client.post("/hooks/woocommerce/00000000-0000-4000-8000-000000000000/", data=b"{}",
-                           content_type="application/json")
+    response = client.post(
+        "/hooks/woocommerce/00000000-0000-4000-8000-000000000000/",
+        data=b"{}",
+        content_type="application/json",
+    )
     assert response.status_code == 404
 
 
 @pytest.mark.django_db(transaction=True)
 def test_webhooks_registered_in_the_shop_deliver_to_the_portal_end_to_end(
-        live_server, settings, woo_sandbox, hogia_sandbox):
+    live_server, settings, woo_sandbox, hogia_sandbox
+):
     settings.PORTAL_PUBLIC_URL = live_server.url
     _customer, (shop, _second) = connected_customer(woo_sandbox, hogia_sandbox)
     summary = shop_webhooks_register(shop=shop)
@@ -182,19 +202,27 @@ def test_a_webhook_disabled_by_woocommerce_is_re_enabled_and_logged(woo_sandbox,
 
 # -- outages, crashes, concurrency ----------------------------------------------------------
 
+
 def test_a_long_hogia_outage_ends_with_every_order_invoiced_exactly_once(woo_sandbox, hogia_sandbox):
     _customer, (shop, second) = connected_customer(woo_sandbox, hogia_sandbox)
-    for fixture in ("A1_guest_mixed_vat_processing", "A2_customer_variations_coupon_fee_onhold",
-                    "A3_company_sale_fixedcart_fees_completed"):
+    for fixture in (
+        "A1_guest_mixed_vat_processing",
+        "A2_customer_variations_coupon_fee_onhold",
+        "A3_company_sale_fixedcart_fees_completed",
+    ):
         front(shop).place(fixture)
     front(second).place("A1_guest_mixed_vat_processing")
     orders_poll(shop=shop)
     orders_poll(shop=second)
     sandbox_fault(hogia_sandbox, mode="status", status=503, count=40)
     # No retries inside a call (they would only sleep here): the flow's own back-off is tested.
-    impatient = HogiaSmartClient(api_base=hogia_sandbox.url, organization_id=demo.HOGIA_ORGANIZATION_ID,
-                                 client_id=demo.HOGIA_CLIENT_ID, client_secret=demo.HOGIA_CLIENT_SECRET,
-                                 retry=RetryPolicy(max_attempts=1))
+    impatient = HogiaSmartClient(
+        api_base=hogia_sandbox.url,
+        organization_id=demo.HOGIA_ORGANIZATION_ID,
+        client_id=demo.HOGIA_CLIENT_ID,
+        client_secret=demo.HOGIA_CLIENT_SECRET,
+        retry=RetryPolicy(max_attempts=1),
+    )
     waits = []
     for _round in range(30):
         due = OrderTransfer.objects.exclude(state=State.INVOICED)
@@ -208,8 +236,11 @@ def test_a_long_hogia_outage_ends_with_every_order_invoiced_exactly_once(woo_san
     assert set(OrderTransfer.objects.values_list("state", flat=True)) == {State.INVOICED}
     client = hogia(hogia_sandbox)
     for transfer in OrderTransfer.objects.all():
-        found = [i for i in client.invoices_find(customer_order_number=transfer.order_number)
-                 if i["id"] == transfer.hogia_invoice_id]
+        found = [
+            i
+            for i in client.invoices_find(customer_order_number=transfer.order_number)
+            if i["id"] == transfer.hogia_invoice_id
+        ]
         assert len(found) == 1
     assert OrderTransfer.objects.filter(attempts__gt=1).exists()
     # The back-off grows with the attempts (full jitter between half and the whole ceiling).
@@ -221,7 +252,8 @@ def test_a_long_hogia_outage_ends_with_every_order_invoiced_exactly_once(woo_san
 
 
 def test_a_crash_between_invoice_created_and_recorded_does_not_make_a_second_invoice(
-        woo_sandbox, hogia_sandbox, monkeypatch):
+    woo_sandbox, hogia_sandbox, monkeypatch
+):
     _customer, (shop, _second) = connected_customer(woo_sandbox, hogia_sandbox)
     order = front(shop).place("A1_guest_mixed_vat_processing")
     orders_poll(shop=shop)
@@ -278,13 +310,17 @@ def test_two_workers_on_the_same_order_make_one_invoice(woo_sandbox, hogia_sandb
 
 # -- the monthly quota -----------------------------------------------------------------------
 
-def test_the_101st_order_of_a_package_100_month_is_held_and_released_on_the_1st(
-        woo_sandbox, hogia_sandbox):
+
+def test_the_101st_order_of_a_package_100_month_is_held_and_released_on_the_1st(woo_sandbox, hogia_sandbox):
     customer, (shop, _second) = connected_customer(woo_sandbox, hogia_sandbox, package_code="100")
     november = date(2026, 11, 27)
     for number in range(100):  # the month's first hundred orders, counted earlier
-        assert quota_claim(customer=customer, order_key=f"earlier-{number}",
-                           arrived_at=timezone.make_aware(datetime(2026, 11, 2)), on=november).granted
+        assert quota_claim(
+            customer=customer,
+            order_key=f"earlier-{number}",
+            arrived_at=timezone.make_aware(datetime(2026, 11, 2)),
+            on=november,
+        ).granted
     order = front(shop).place("A1_guest_mixed_vat_processing")
     orders_poll(shop=shop)
     transfer = OrderTransfer.objects.get()

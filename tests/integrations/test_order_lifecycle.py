@@ -3,6 +3,7 @@ defects of issue 8 that a state written from many places let through.
 
 Each test names the defect it guards (D1 … D14); all run through the real sandboxes.
 """
+
 from __future__ import annotations
 
 import re
@@ -19,8 +20,15 @@ from django.utils import timezone
 from billing.models import MonthlyOrderVolume, OrderUsage
 from billing.services import quota_claim
 from integrations.clients import HogiaSmartClient, RetryPolicy
-from integrations.models import (FlowSettings, LinesWithoutSku, OrderEvent, OrderTransfer, RefundCredit, Shop,
-                                 SyncLogEntry)
+from integrations.models import (
+    FlowSettings,
+    LinesWithoutSku,
+    OrderEvent,
+    OrderTransfer,
+    RefundCredit,
+    Shop,
+    SyncLogEntry,
+)
 from integrations.orders import lifecycle
 from integrations.orders.attempt import order_transfer
 from integrations.orders.identity import invoice_reference, store_key
@@ -34,22 +42,26 @@ from tests.factories import SubscriptionFactory, package
 from tests.integrations.helpers import connected_customer, front, retry_due_now, sandbox_fault
 from tests.integrations.test_order_transfer import hogia
 
-pytestmark = [pytest.mark.django_db, pytest.mark.postgres,
-              pytest.mark.usefixtures("hogia_without_rate_limit")]
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.postgres,
+    pytest.mark.usefixtures("hogia_without_rate_limit"),
+]
 
 State = OrderTransfer.State
 Kind = OrderEvent.Kind
 REPO = Path(__file__).resolve().parents[2]
 
 
-
-
-
 def _impatient(hogia_sandbox) -> HogiaSmartClient:
     """No retries inside one call: the flow's own retry is what is tested."""
-    return HogiaSmartClient(api_base=hogia_sandbox.url, organization_id=demo.HOGIA_ORGANIZATION_ID,
-                            client_id=demo.HOGIA_CLIENT_ID, client_secret=demo.HOGIA_CLIENT_SECRET,
-                            retry=RetryPolicy(max_attempts=1))
+    return HogiaSmartClient(
+        api_base=hogia_sandbox.url,
+        organization_id=demo.HOGIA_ORGANIZATION_ID,
+        client_id=demo.HOGIA_CLIENT_ID,
+        client_secret=demo.HOGIA_CLIENT_SECRET,
+        retry=RetryPolicy(max_attempts=1),
+    )
 
 
 def _queued_order(woo_sandbox, hogia_sandbox, fixture="A1_guest_mixed_vat_processing", **kwargs):
@@ -66,17 +78,23 @@ def _usage(transfer) -> str | None:
 
 # -- the design: one table, one writer ---------------------------------------------------------
 
+
 def test_nothing_but_the_lifecycle_assigns_a_transfers_state():
     """The product code is grepped: every write of ``state`` on an order transfer is in lifecycle.py."""
-    writes = re.compile(r"(\btransfer\w*\.state\s*=(?!=)|\.update\([^)]*\bstate=|setattr\([^)]*[\"']state"
-                        r"|OrderTransfer\.objects\.(get_or_)?create\([^)]*\bstate=)")
+    writes = re.compile(
+        r"(\btransfer\w*\.state\s*=(?!=)|\.update\([^)]*\bstate=|setattr\([^)]*[\"']state"
+        r"|OrderTransfer\.objects\.(get_or_)?create\([^)]*\bstate=)"
+    )
     offenders = []
     for app in ("integrations", "portal", "billing"):
         for path in (REPO / app).rglob("*.py"):
             # initial_sync.py owns its own jobs' states, not an order's; shop_status.py and capture.py
             # their status pushes' and payment captures' (an invoiced order stays invoiced).
-            if "migrations" in path.parts or "sandboxes" in path.parts or path.name in (
-                    "lifecycle.py", "initial_sync.py", "shop_status.py", "capture.py"):
+            if (
+                "migrations" in path.parts
+                or "sandboxes" in path.parts
+                or path.name in ("lifecycle.py", "initial_sync.py", "shop_status.py", "capture.py")
+            ):
                 continue
             for number, line in enumerate(path.read_text().splitlines(), start=1):
                 if writes.search(line):
@@ -86,8 +104,9 @@ def test_nothing_but_the_lifecycle_assigns_a_transfers_state():
 
 def test_every_transition_leaves_only_its_sources_and_readme_draws_the_table():
     table = lifecycle.TRANSITIONS
-    assert {rule.target for rule in table.values()} | {s for r in table.values() for s in r.sources} \
-        == set(State.values)
+    assert {rule.target for rule in table.values()} | {s for r in table.values() for s in r.sources} == set(
+        State.values
+    )
     readme = (REPO / "README.md").read_text()
     for line in lifecycle.mermaid().splitlines()[1:]:
         assert line.strip() in readme, line
@@ -103,11 +122,16 @@ def test_a_transition_from_a_state_it_does_not_leave_does_not_happen(woo_sandbox
 
 # -- D1: held orders are never stranded --------------------------------------------------------
 
+
 def _held_order(woo_sandbox, hogia_sandbox, *, on=date(2026, 11, 27)):
     customer, (shop, _second) = connected_customer(woo_sandbox, hogia_sandbox, package_code="100")
     for number in range(100):
-        quota_claim(customer=customer, order_key=f"earlier-{number}",
-                    arrived_at=timezone.make_aware(datetime(2026, 11, 2)), on=on)
+        quota_claim(
+            customer=customer,
+            order_key=f"earlier-{number}",
+            arrived_at=timezone.make_aware(datetime(2026, 11, 2)),
+            on=on,
+        )
     order = front(shop).place("A1_guest_mixed_vat_processing")
     orders_poll(shop=shop)
     transfer = OrderTransfer.objects.get(shop=shop)
@@ -118,7 +142,8 @@ def _held_order(woo_sandbox, hogia_sandbox, *, on=date(2026, 11, 27)):
 
 
 def test_d1_a_crash_between_the_quota_release_and_the_requeue_leaves_both_as_they_were(
-        woo_sandbox, hogia_sandbox, monkeypatch):
+    woo_sandbox, hogia_sandbox, monkeypatch
+):
     _customer, _shop, _order, transfer = _held_order(woo_sandbox, hogia_sandbox)
     real = lifecycle.transition
 
@@ -157,6 +182,7 @@ def test_d1_the_sweeper_repairs_a_held_order_that_billing_already_released(woo_s
 
 # -- D2: a retry runs when the timeline says (stager), and support sees the second ---------------
 
+
 def test_d2_the_stager_wakes_a_retry_when_it_is_due_once_and_not_before(woo_sandbox, hogia_sandbox):
     _customer, _shop, _order, transfer = _queued_order(woo_sandbox, hogia_sandbox)
     sandbox_fault(hogia_sandbox, mode="status", status=503, count=1)
@@ -183,6 +209,7 @@ def test_d2_the_admin_shows_the_next_attempt_to_the_second(admin_client, woo_san
 
 # -- D3: a stale worker can never overwrite the new owner --------------------------------------
 
+
 def test_d3_a_worker_whose_claim_was_taken_over_cannot_write_its_result(woo_sandbox, hogia_sandbox):
     _customer, _shop, _order, transfer = _queued_order(woo_sandbox, hogia_sandbox)
     first = lifecycle.claim(transfer.pk)
@@ -191,8 +218,9 @@ def test_d3_a_worker_whose_claim_was_taken_over_cannot_write_its_result(woo_sand
     second = lifecycle.claim(transfer.pk)
     assert second is not None and second.taken_over and second.token != first.token
     # The first worker wakes up and reports "retry later": it does not happen.
-    assert not lifecycle.transition(transfer.pk, "retry_later", token=first.token,
-                                    next_attempt_at=timezone.now())
+    assert not lifecycle.transition(
+        transfer.pk, "retry_later", token=first.token, next_attempt_at=timezone.now()
+    )
     with pytest.raises(lifecycle.ClaimLost):
         lifecycle.claim_record(first, hogia_invoice_id="stale")
     assert lifecycle.transition(transfer.pk, "needs_attention", token=second.token)
@@ -208,7 +236,9 @@ def test_d3_support_retrying_an_order_a_worker_holds_changes_nothing(woo_sandbox
     assert transfer.state == State.TRANSFERRING and transfer.claim_token == claimed.token
 
 
-def test_d3_an_attempt_that_lost_its_claim_mid_way_creates_no_invoice(woo_sandbox, hogia_sandbox, monkeypatch):
+def test_d3_an_attempt_that_lost_its_claim_mid_way_creates_no_invoice(
+    woo_sandbox, hogia_sandbox, monkeypatch
+):
     from integrations.orders import quota as quota_module
 
     _customer, _shop, order, transfer = _queued_order(woo_sandbox, hogia_sandbox)
@@ -225,6 +255,7 @@ def test_d3_an_attempt_that_lost_its_claim_mid_way_creates_no_invoice(woo_sandbo
 
 
 # -- D4: the switch "transfer orders as invoices" ----------------------------------------------
+
 
 def test_d4_with_transfer_switched_off_orders_are_recorded_but_never_invoiced(woo_sandbox, hogia_sandbox):
     customer, (shop, _second) = connected_customer(woo_sandbox, hogia_sandbox)
@@ -244,6 +275,7 @@ def test_d4_with_transfer_switched_off_orders_are_recorded_but_never_invoiced(wo
 
 
 # -- D5: quota only for orders that get an invoice ---------------------------------------------
+
 
 def test_d5_a_blocked_order_takes_no_quota(woo_sandbox, hogia_sandbox):
     customer, (shop, _second) = connected_customer(woo_sandbox, hogia_sandbox)
@@ -283,14 +315,21 @@ def test_d5_a_held_order_cancelled_in_the_shop_is_never_counted(woo_sandbox, hog
 
 # -- D6: held orders first, oldest first, as soon as the quota allows ---------------------------
 
+
 def test_d6_after_the_1st_a_new_order_waits_behind_the_held_ones(woo_sandbox, hogia_sandbox):
     customer, (shop, _second) = connected_customer(woo_sandbox, hogia_sandbox, package_code="100")
     november = date(2026, 11, 27)
     for number in range(100):
-        quota_claim(customer=customer, order_key=f"earlier-{number}",
-                    arrived_at=timezone.make_aware(datetime(2026, 11, 2)), on=november)
-    placed = [front(shop).place(f) for f in ("A1_guest_mixed_vat_processing",
-                                              "A3_company_sale_fixedcart_fees_completed")]
+        quota_claim(
+            customer=customer,
+            order_key=f"earlier-{number}",
+            arrived_at=timezone.make_aware(datetime(2026, 11, 2)),
+            on=november,
+        )
+    placed = [
+        front(shop).place(f)
+        for f in ("A1_guest_mixed_vat_processing", "A3_company_sale_fixedcart_fees_completed")
+    ]
     orders_poll(shop=shop)
     held = [OrderTransfer.objects.get(woo_order_id=o["id"]) for o in placed]
     for transfer in held:
@@ -308,8 +347,9 @@ def test_d6_after_the_1st_a_new_order_waits_behind_the_held_ones(woo_sandbox, ho
     assert first.next_attempt_at < second.next_attempt_at  # oldest first
 
 
-def test_d6_a_package_raise_releases_held_orders_at_once(woo_sandbox, hogia_sandbox,
-                                                         django_capture_on_commit_callbacks):
+def test_d6_a_package_raise_releases_held_orders_at_once(
+    woo_sandbox, hogia_sandbox, django_capture_on_commit_callbacks
+):
     customer, _shop, _order, transfer = _held_order(woo_sandbox, hogia_sandbox, on=timezone.localdate())
     with django_capture_on_commit_callbacks(execute=True):
         SubscriptionFactory(customer=customer, package=package("200"), start_date=timezone.localdate())
@@ -319,6 +359,7 @@ def test_d6_a_package_raise_releases_held_orders_at_once(woo_sandbox, hogia_sand
 
 
 # -- D7: cancelled or refunded in full after the invoice ---------------------------------------
+
 
 def test_d7_an_order_cancelled_after_its_invoice_is_flagged_with_what_to_do(woo_sandbox, hogia_sandbox):
     _customer, shop, order, transfer = _queued_order(woo_sandbox, hogia_sandbox)
@@ -337,9 +378,11 @@ def test_d7_an_order_cancelled_after_its_invoice_is_flagged_with_what_to_do(woo_
 
 
 def test_d7_where_chosen_a_cancelled_invoiced_order_gets_a_credit_invoice_for_the_whole_invoice(
-        woo_sandbox, hogia_sandbox):
-    customer, shop, order, transfer = _queued_order(woo_sandbox, hogia_sandbox,
-                                                    fixture="A3_company_sale_fixedcart_fees_completed")
+    woo_sandbox, hogia_sandbox
+):
+    customer, shop, order, transfer = _queued_order(
+        woo_sandbox, hogia_sandbox, fixture="A3_company_sale_fixedcart_fees_completed"
+    )
     FlowSettings.objects.filter(customer=customer).update(credit_cancelled_orders=True)
     order_transfer(transfer_id=transfer.pk)
     cancelled = front(shop).call("PUT", f"orders/{order['id']}", {"status": "cancelled"})
@@ -348,8 +391,10 @@ def test_d7_where_chosen_a_cancelled_invoiced_order_gets_a_credit_invoice_for_th
     assert transfer.state == State.CREDITED
     credit = RefundCredit.objects.get(transfer=transfer)
     client = hogia(hogia_sandbox)
-    invoice, credit_invoice = client.invoice_get(transfer.hogia_invoice_id), client.invoice_get(
-        credit.hogia_invoice_id)
+    invoice, credit_invoice = (
+        client.invoice_get(transfer.hogia_invoice_id),
+        client.invoice_get(credit.hogia_invoice_id),
+    )
     assert credit_invoice["grossAmount"] == -invoice["grossAmount"] == -Decimal(order["total"])
     assert credit_invoice["creditedInvoiceId"] == transfer.hogia_invoice_id
     assert credit_invoice["yourReference"].startswith(shop.name)
@@ -369,17 +414,21 @@ def test_d7_refunded_in_full_by_status_alone_is_credited_where_chosen(woo_sandbo
     transfer = order_transfer(transfer_id=transfer.pk)
     assert transfer.state == State.CREDITED
     credit = RefundCredit.objects.get(transfer=transfer, woo_refund_id=0)
-    assert hogia(hogia_sandbox).invoice_get(credit.hogia_invoice_id)["grossAmount"] == -Decimal(order["total"])
+    assert hogia(hogia_sandbox).invoice_get(credit.hogia_invoice_id)["grossAmount"] == -Decimal(
+        order["total"]
+    )
 
 
 # -- D8: one store is one shop ------------------------------------------------------------------
+
 
 def test_d8_a_store_already_connected_is_refused_with_the_name_of_its_shop(woo_sandbox, hogia_sandbox):
     from django.core.exceptions import ValidationError
 
     _customer, (shop, _second) = connected_customer(woo_sandbox, hogia_sandbox)
-    other, _shops = connected_customer(woo_sandbox, hogia_sandbox, name="Annan AB", stores=[
-        ("/annan", "Annan butik", "ck_x", "cs_x", "")])
+    other, _shops = connected_customer(
+        woo_sandbox, hogia_sandbox, name="Annan AB", stores=[("/annan", "Annan butik", "ck_x", "cs_x", "")]
+    )
     again = Shop(customer=other, name="Samma butik", url=shop.url.replace("http://", "https://").upper())
     with pytest.raises(ValidationError) as refused:
         again.clean()
@@ -388,12 +437,15 @@ def test_d8_a_store_already_connected_is_refused_with_the_name_of_its_shop(woo_s
 
 
 def test_d8_a_shop_removed_and_added_again_does_not_invoice_or_count_its_orders_twice(
-        woo_sandbox, hogia_sandbox):
+    woo_sandbox, hogia_sandbox
+):
     customer, shop, order, transfer = _queued_order(woo_sandbox, hogia_sandbox)
     order_transfer(transfer_id=transfer.pk)
     invoice_id, key = OrderTransfer.objects.get(pk=transfer.pk).hogia_invoice_id, transfer.quota_key
-    fields = {f: getattr(shop, f) for f in ("name", "url", "consumer_key", "consumer_secret", "result_unit",
-                                           "trigger_statuses")}
+    fields = {
+        f: getattr(shop, f)
+        for f in ("name", "url", "consumer_key", "consumer_secret", "result_unit", "trigger_statuses")
+    }
     shop.delete()
     again = Shop.objects.create(customer=customer, **fields)
     changed = front(again).call("PUT", f"orders/{order['id']}", {"customer_note": "Ring före leverans"})
@@ -408,6 +460,7 @@ def test_d8_a_shop_removed_and_added_again_does_not_invoice_or_count_its_orders_
 
 # -- D9: an earlier attempt's invoice is found by a reference unique to the order -----------------
 
+
 def test_d9_a_retry_never_takes_over_an_older_invoice_with_the_same_order_number(woo_sandbox, hogia_sandbox):
     customer, (shop, _second) = connected_customer(woo_sandbox, hogia_sandbox)
     shop.name = "Butik med ett mycket långt namn som inte får plats i referensen"
@@ -419,31 +472,51 @@ def test_d9_a_retry_never_takes_over_an_older_invoice_with_the_same_order_number
     client = hogia(hogia_sandbox)
     contact = client.contact_create({"givenName": "Äldre", "email": "aldre@example.se"}, uuid.uuid4())
     old_reference = f"{shop.name} order {order['number']}"[:50]
-    client.invoice_create({"customerNumber": contact["number"], "invoiceDate": "2025-01-10",
-                           "dueDate": "2025-02-10", "currency": {"code": "SEK"}, "pricesIncludeVat": False,
-                           "yourReference": old_reference, "customerOrderNumber": order["number"],
-                           "useRounding": False},
-                          [{"articleNumber": "SE-MUGG-35", "description": "Mugg", "quantity": 1,
-                            "unitPrice": Decimal("100.00"), "vatPercent": 25, "discountPercent": 0,
-                            "unitType": "st"}], uuid.uuid4())
+    client.invoice_create(
+        {
+            "customerNumber": contact["number"],
+            "invoiceDate": "2025-01-10",
+            "dueDate": "2025-02-10",
+            "currency": {"code": "SEK"},
+            "pricesIncludeVat": False,
+            "yourReference": old_reference,
+            "customerOrderNumber": order["number"],
+            "useRounding": False,
+        },
+        [
+            {
+                "articleNumber": "SE-MUGG-35",
+                "description": "Mugg",
+                "quantity": 1,
+                "unitPrice": Decimal("100.00"),
+                "vatPercent": 25,
+                "discountPercent": 0,
+                "unitType": "st",
+            }
+        ],
+        uuid.uuid4(),
+    )
     OrderTransfer.objects.filter(pk=transfer.pk).update(attempts=3)  # as after a crash
     result = order_transfer(transfer_id=transfer.pk)
     invoices = client.invoices_find(customer_order_number=order["number"])
     assert result.state == State.INVOICED and len(invoices) == 2
     ours = client.invoice_get(result.hogia_invoice_id)
     assert ours["grossAmount"] == Decimal(order["total"])
-    assert ours["yourReference"] == invoice_reference(shop_name=shop.name, order_number=order["number"],
-                                                      woo_order_id=order["id"])
+    assert ours["yourReference"] == invoice_reference(
+        shop_name=shop.name, order_number=order["number"], woo_order_id=order["id"]
+    )
 
 
 def test_d9_the_reference_keeps_what_makes_it_unique_and_shortens_the_name():
-    reference = invoice_reference(shop_name="Ett mycket långt butiksnamn " * 3, order_number="A-1001",
-                                  woo_order_id=5521)
+    reference = invoice_reference(
+        shop_name="Ett mycket långt butiksnamn " * 3, order_number="A-1001", woo_order_id=5521
+    )
     assert len(reference) <= 50 and reference.endswith("order A-1001 (id 5521)")
     assert invoice_reference(shop_name="Butik", order_number="41", woo_order_id=41) == "Butik order 41"
 
 
 # -- D10: lines without a SKU -------------------------------------------------------------------
+
 
 def test_d10_a_product_without_sku_becomes_a_text_line_with_a_warning(woo_sandbox, hogia_sandbox):
     _customer, (shop, _second) = connected_customer(woo_sandbox, hogia_sandbox)
@@ -461,8 +534,10 @@ def test_d10_a_product_without_sku_becomes_a_text_line_with_a_warning(woo_sandbo
 
 # -- D11: the poll's watermark moves page by page; each task its own time limit ------------------
 
+
 def test_d11_a_poll_stopped_on_page_three_goes_on_from_page_two_next_time(
-        woo_sandbox, hogia_sandbox, monkeypatch):
+    woo_sandbox, hogia_sandbox, monkeypatch
+):
     from integrations.clients import WooCommerceClient
     from integrations.errors import RemoteUnavailable
 
@@ -488,8 +563,9 @@ def test_d11_a_poll_stopped_on_page_three_goes_on_from_page_two_next_time(
     assert shop.orders_synced_until == fourth.woo_modified_gmt
 
 
-def test_d11_each_kind_of_task_is_queued_with_its_own_time_limit(settings, woo_sandbox, hogia_sandbox,
-                                                                  django_capture_on_commit_callbacks):
+def test_d11_each_kind_of_task_is_queued_with_its_own_time_limit(
+    settings, woo_sandbox, hogia_sandbox, django_capture_on_commit_callbacks
+):
     from django_q.models import OrmQ
     from django_q.signing import SignedPackage
 
@@ -510,7 +586,10 @@ def test_d11_each_kind_of_task_is_queued_with_its_own_time_limit(settings, woo_s
 
 # -- D12: no remote call inside a transaction ---------------------------------------------------
 
-def test_d12_marking_refunds_booked_by_hand_reads_the_shop_outside_any_transaction(woo_sandbox, hogia_sandbox):
+
+def test_d12_marking_refunds_booked_by_hand_reads_the_shop_outside_any_transaction(
+    woo_sandbox, hogia_sandbox
+):
     _customer, shop, order, transfer = _queued_order(woo_sandbox, hogia_sandbox)
     order_transfer(transfer_id=transfer.pk)
     transfer.refresh_from_db()
@@ -528,8 +607,10 @@ def test_d12_marking_refunds_booked_by_hand_reads_the_shop_outside_any_transacti
 
 # -- D13: after a downtime the shops are polled at once -----------------------------------------
 
-def test_d13_starting_the_workers_polls_every_shop_at_once(woo_sandbox, hogia_sandbox,
-                                                            django_capture_on_commit_callbacks):
+
+def test_d13_starting_the_workers_polls_every_shop_at_once(
+    woo_sandbox, hogia_sandbox, django_capture_on_commit_callbacks
+):
     from django_q.models import OrmQ
     from django_q.signing import SignedPackage
 
@@ -540,11 +621,13 @@ def test_d13_starting_the_workers_polls_every_shop_at_once(woo_sandbox, hogia_sa
         Command._catch_up()
     polled = [SignedPackage.loads(row.payload) for row in OrmQ.objects.all()]
     assert sorted(t["args"][0] for t in polled if t["func"] == "integrations.tasks.poll_shop") == sorted(
-        Shop.objects.values_list("pk", flat=True))
+        Shop.objects.values_list("pk", flat=True)
+    )
 
 
 def test_d13_a_disabled_webhook_is_re_enabled_and_the_shop_polled_in_the_same_task(
-        woo_sandbox, hogia_sandbox, settings):
+    woo_sandbox, hogia_sandbox, settings
+):
     from integrations.intake import shop_webhooks_register
     from integrations.tasks import poll_shop
 
@@ -563,15 +646,28 @@ def test_d13_a_disabled_webhook_is_re_enabled_and_the_shop_polled_in_the_same_ta
 
 # -- D14: a credit invoice names its shop -------------------------------------------------------
 
+
 def test_d14_a_credit_invoices_reference_names_the_shop(woo_sandbox, hogia_sandbox):
-    _customer, shop, order, transfer = _queued_order(woo_sandbox, hogia_sandbox,
-                                                     fixture="A5_rounding_partial_refund")
+    _customer, shop, order, transfer = _queued_order(
+        woo_sandbox, hogia_sandbox, fixture="A5_rounding_partial_refund"
+    )
     order_transfer(transfer_id=transfer.pk)
     mug = next(line for line in order["line_items"] if line["sku"] == "SE-MUGG-35")
-    refund = front(shop).call("POST", f"orders/{order['id']}/refunds", {
-        "api_refund": False, "line_items": [{"id": mug["id"], "quantity": 1, "refund_total": mug["total"],
-                                             "refund_tax": [{"id": t["id"], "refund_total": t["total"]}
-                                                            for t in mug["taxes"]]}]})
+    refund = front(shop).call(
+        "POST",
+        f"orders/{order['id']}/refunds",
+        {
+            "api_refund": False,
+            "line_items": [
+                {
+                    "id": mug["id"],
+                    "quantity": 1,
+                    "refund_total": mug["total"],
+                    "refund_tax": [{"id": t["id"], "refund_total": t["total"]} for t in mug["taxes"]],
+                }
+            ],
+        },
+    )
     order_seen(shop=shop, order=front(shop).call("GET", f"orders/{order['id']}"), via="webhook")
     transfer = order_transfer(transfer_id=transfer.pk)
     credit = RefundCredit.objects.get(transfer=transfer)
@@ -581,13 +677,18 @@ def test_d14_a_credit_invoices_reference_names_the_shop(woo_sandbox, hogia_sandb
 
 # -- every failure ends somewhere visible -------------------------------------------------------
 
-@pytest.mark.parametrize("failure, state", [
-    (KeyError("line_items"), State.NEEDS_ATTENTION),
-    (DatabaseError("server closed the connection unexpectedly"), State.QUEUED),
-    (requests.exceptions.SSLError("certificate verify failed"), State.NEEDS_ATTENTION),
-])
+
+@pytest.mark.parametrize(
+    "failure, state",
+    [
+        (KeyError("line_items"), State.NEEDS_ATTENTION),
+        (DatabaseError("server closed the connection unexpectedly"), State.QUEUED),
+        (requests.exceptions.SSLError("certificate verify failed"), State.NEEDS_ATTENTION),
+    ],
+)
 def test_any_exception_in_an_attempt_ends_visible_never_left_transferring(
-        woo_sandbox, hogia_sandbox, monkeypatch, failure, state):
+    woo_sandbox, hogia_sandbox, monkeypatch, failure, state
+):
     from integrations.orders import attempt
 
     _customer, _shop, _order, transfer = _queued_order(woo_sandbox, hogia_sandbox)
@@ -605,23 +706,28 @@ def test_any_exception_in_an_attempt_ends_visible_never_left_transferring(
     assert result.events.last().kind in (Kind.NEEDS_ATTENTION, Kind.ATTEMPT_FAILED)
 
 
-def test_a_refund_the_portal_cannot_store_waits_for_support_with_the_reason(woo_sandbox, hogia_sandbox,
-                                                                          monkeypatch):
+def test_a_refund_the_portal_cannot_store_waits_for_support_with_the_reason(
+    woo_sandbox, hogia_sandbox, monkeypatch
+):
     from integrations.clients import WooCommerceClient
 
     _customer, shop, order, transfer = _queued_order(woo_sandbox, hogia_sandbox)
     order_transfer(transfer_id=transfer.pk)
     front(shop).call("POST", f"orders/{order['id']}/refunds", {"amount": "10.00", "api_refund": False})
     order_seen(shop=shop, order=front(shop).call("GET", f"orders/{order['id']}"), via="webhook")
-    monkeypatch.setattr(WooCommerceClient, "order_refunds", lambda self, order_id: [
-        {"id": 77, "amount": "1000000000000.00", "line_items": []}])
+    monkeypatch.setattr(
+        WooCommerceClient,
+        "order_refunds",
+        lambda self, order_id: [{"id": 77, "amount": "1000000000000.00", "line_items": []}],
+    )
     result = order_transfer(transfer_id=transfer.pk)
     assert result.state == State.NEEDS_ATTENTION
     assert "999 999 999 999.99" in result.last_error and not RefundCredit.objects.exists()
 
 
 def test_the_reconciliation_gives_back_the_place_of_an_order_that_ended_without_an_invoice(
-        woo_sandbox, hogia_sandbox):
+    woo_sandbox, hogia_sandbox
+):
     from integrations.tasks import reconcile_quotas
 
     customer, _shop, _order, transfer = _queued_order(woo_sandbox, hogia_sandbox)
@@ -638,7 +744,9 @@ def test_the_reconciliation_gives_back_the_place_of_an_order_that_ended_without_
 def test_an_older_copy_of_the_order_arriving_late_changes_nothing(woo_sandbox, hogia_sandbox):
     """Webhooks are handled by several workers: order.created (pending) may be recorded after
     order.updated (processing) of the same order."""
-    _customer, (shop, _second) = connected_customer(woo_sandbox, hogia_sandbox, trigger_statuses=("processing",))
+    _customer, (shop, _second) = connected_customer(
+        woo_sandbox, hogia_sandbox, trigger_statuses=("processing",)
+    )
     placed = front(shop).place("A4_guest_nosku_nostock_pending")
     newer = front(shop).call("PUT", f"orders/{placed['id']}", {"status": "processing"})
     assert order_seen(shop=shop, order=newer, via="webhook").queued

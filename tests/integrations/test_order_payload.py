@@ -1,5 +1,6 @@
 """The order payload check: every real order passes, each kind of broken value is named in a
 reason support can act on, and the safety-net poll skips (and logs) what the check turns away."""
+
 from __future__ import annotations
 
 import copy
@@ -13,10 +14,14 @@ import responses
 from django.utils import timezone
 
 from integrations.clients import NO_RETRY, WooCommerceClient
-from integrations.orders.poll import orders_poll
 from integrations.models import OrderTransfer, SyncLogEntry
-from integrations.orders.payload import (MAX_PROBLEMS, OrderPayloadInvalid, order_payload_check,
-                                         order_payload_problems)
+from integrations.orders.payload import (
+    MAX_PROBLEMS,
+    OrderPayloadInvalid,
+    order_payload_check,
+    order_payload_problems,
+)
+from integrations.orders.poll import orders_poll
 from integrations.sandboxes.fixtures import WOOCOMMERCE_11, WOOCOMMERCE_DOCS
 from tests.factories import ShopFactory
 
@@ -28,8 +33,11 @@ def _load(path) -> object:
 def real_orders() -> dict[str, dict]:
     """Every order the fixtures hold: the real WooCommerce 11 store's (as read and as delivered
     by its webhooks) and the REST documentation's examples."""
-    orders = {p.name: _load(p) for p in sorted((WOOCOMMERCE_11 / "orders").glob("*.json"))
-              if not p.name.endswith(".request.json")}
+    orders = {
+        p.name: _load(p)
+        for p in sorted((WOOCOMMERCE_11 / "orders").glob("*.json"))
+        if not p.name.endswith(".request.json")
+    }
     for name in ("order_created_A1", "order_updated_A6_cancelled"):
         orders[f"webhook {name}"] = _load(WOOCOMMERCE_11 / "webhooks" / f"{name}.body")
     for name in ("order.json", "order_update_response.json"):
@@ -63,8 +71,8 @@ def test_the_fixtures_hold_the_orders_they_should():
 # (where, value, words the reason must contain): each value broken in the way a store,
 # a plugin or a hand edit has broken it, or as an attacker holding the secret would.
 BROKEN = [
-    ("id", 2 ** 63, "64-bit"),
-    ("id", 2 ** 64 + 1, "64-bit"),
+    ("id", 2**63, "64-bit"),
+    ("id", 2**64 + 1, "64-bit"),
     ("id", 0, "is not a WooCommerce id"),
     ("id", -39, "is not a WooCommerce id"),
     ("id", True, "id is true, not a whole number"),
@@ -73,7 +81,7 @@ BROKEN = [
     ("id", None, "id is missing"),
     ("number", "N" * 41, "longer than the 40 characters"),
     ("number", ["39"], "not an order number"),
-    ("number", 10 ** 41, "at most 40 digits"),
+    ("number", 10**41, "at most 40 digits"),
     ("status", None, "status is null"),
     ("status", 5, "status is 5"),
     ("status", "s" * 41, "longer than the 40 characters"),
@@ -81,10 +89,13 @@ BROKEN = [
     ("currency", "SEKK", "three-letter"),
     ("currency", "S3K", "three-letter"),
     ("currency", {"code": "SEK"}, "three-letter"),
-    ("total", "1000000000000.00",
-     "total 1000000000000.00 is larger than the portal stores (up to 999 999 999 999.99)"),
+    (
+        "total",
+        "1000000000000.00",
+        "total 1000000000000.00 is larger than the portal stores (up to 999 999 999 999.99)",
+    ),
     ("total", Decimal("-1E+12"), "further below zero than the portal stores (down to -999 999 999 999.99)"),
-    ("total", 10 ** 30, "larger than the portal stores"),
+    ("total", 10**30, "larger than the portal stores"),
     ("total", "abc", "total 'abc' is not a number"),
     ("total", "12.345", "more than 2 decimals"),
     ("total", "1e3", "not a number"),
@@ -110,7 +121,7 @@ BROKEN = [
     ("refunds", {"id": 44}, "not a list of refunds"),
     ("refunds", ["x"], "refunds[0] is 'x', not an object"),
     ("refunds", [{"id": "44"}], "refunds[0].id is '44', not a whole number"),
-    ("refunds", [{"id": 2 ** 63}], "64-bit"),
+    ("refunds", [{"id": 2**63}], "64-bit"),
     ("refunds", [{"reason": "no id"}], "refunds[0].id is missing"),
     ("refunds", [{"id": 44, "total": "-abc"}], "refunds[0].total '-abc' is not a number"),
     ("line_items", "x", "line_items is 'x', not a list of objects"),
@@ -123,7 +134,7 @@ BROKEN = [
     ("line_items", [{"total": Decimal("1E+999")}], "larger than the portal takes"),
     ("line_items", [{"subtotal": Decimal("1E-999999")}], "more than 12 decimals"),
     ("line_items", [{"quantity": "two"}], "line_items[0].quantity 'two' is not a number"),
-    ("line_items", [{"quantity": 10 ** 10}], "larger than the portal takes"),
+    ("line_items", [{"quantity": 10**10}], "larger than the portal takes"),
     ("line_items", [{"meta_data": [7]}], "line_items[0].meta_data[0] is 7, not an object"),
     ("line_items", [{"id": "315"}], "line_items[0].id is '315', not a whole number"),
     ("fee_lines", {"name": "fee"}, "fee_lines is an object, not a list of objects"),
@@ -157,21 +168,58 @@ def test_each_broken_value_is_named_in_the_reason(field, value, words):
 
 # Values WooCommerce does send (or that the flow reads as "not given"), which must pass.
 ACCEPTED = [
-    ("id", 2 ** 63 - 1), ("number", 39), ("number", ""), ("number", None), ("status", "wc-custom-status"),
-    ("currency", ""), ("currency", None), ("currency", "sek"),
-    ("total", "999999999999.99"), ("total", "-999999999999.99"), ("total", "12.5"), ("total", "50"),
-    ("total", 12), ("total", Decimal("12.50")), ("total", Decimal("1E+3")), ("total", "12.340"),
-    ("total", ""), ("total", None), ("total", " 12.50 "), ("total", "-0"),
-    ("date_created_gmt", None), ("date_created_gmt", ""), ("date_created_gmt", "2026-11-27T03:41:21+01:00"),
-    ("date_modified_gmt", "2026-11-27T03:41:21Z"), ("date_modified_gmt", "2026-11-27"),
-    ("billing", None), ("billing", []), ("billing", {}), ("shipping", {"phone": None, "x_plugin": ""}),
-    ("refunds", None), ("refunds", []), ("refunds", [{"id": 44, "reason": "", "total": "-10.00"}]),
+    ("id", 2**63 - 1),
+    ("number", 39),
+    ("number", ""),
+    ("number", None),
+    ("status", "wc-custom-status"),
+    ("currency", ""),
+    ("currency", None),
+    ("currency", "sek"),
+    ("total", "999999999999.99"),
+    ("total", "-999999999999.99"),
+    ("total", "12.5"),
+    ("total", "50"),
+    ("total", 12),
+    ("total", Decimal("12.50")),
+    ("total", Decimal("1E+3")),
+    ("total", "12.340"),
+    ("total", ""),
+    ("total", None),
+    ("total", " 12.50 "),
+    ("total", "-0"),
+    ("date_created_gmt", None),
+    ("date_created_gmt", ""),
+    ("date_created_gmt", "2026-11-27T03:41:21+01:00"),
+    ("date_modified_gmt", "2026-11-27T03:41:21Z"),
+    ("date_modified_gmt", "2026-11-27"),
+    ("billing", None),
+    ("billing", []),
+    ("billing", {}),
+    ("shipping", {"phone": None, "x_plugin": ""}),
+    ("refunds", None),
+    ("refunds", []),
+    ("refunds", [{"id": 44, "reason": "", "total": "-10.00"}]),
     ("refunds", [{"id": 726, "refund": "", "total": "-10.00"}]),  # the docs' misnamed key
-    ("line_items", None), ("fee_lines", []), ("coupon_lines", [{"code": "rea", "discount": "12.5"}]),
-    ("line_items", [{"name": "Mugg", "quantity": 3, "total": "79.99", "price": Decimal("26.6633333"),
-                     "meta_data": [{"key": "pa_color", "value": {"any": ["thing"]}}]}]),
+    ("line_items", None),
+    ("fee_lines", []),
+    ("coupon_lines", [{"code": "rea", "discount": "12.5"}]),
+    (
+        "line_items",
+        [
+            {
+                "name": "Mugg",
+                "quantity": 3,
+                "total": "79.99",
+                "price": Decimal("26.6633333"),
+                "meta_data": [{"key": "pa_color", "value": {"any": ["thing"]}}],
+            }
+        ],
+    ),
     ("tax_lines", [{"rate_id": "1", "label": None, "rate_percent": 25}]),
-    ("customer_id", 0), ("customer_id", None), ("meta_data", [{"key": None, "value": [1, 2]}]),
+    ("customer_id", 0),
+    ("customer_id", None),
+    ("meta_data", [{"key": None, "value": [1, 2]}]),
     ("prices_include_tax", "yes"),  # read as bool() by the mapping
 ]
 
@@ -206,7 +254,7 @@ def test_reasons_show_values_short_and_never_raw():
     order = a1()
     order["status"] = "x" * 100_000 + "\x00"
     order["number"] = "\ud800" + "n" * 50
-    order["total"] = 10 ** 4000
+    order["total"] = 10**4000
     problems = order_payload_problems(order)
     assert all(len(problem) < 300 for problem in problems)
     reason = " ".join(problems)
@@ -237,26 +285,31 @@ def test_the_poll_logs_and_skips_an_invalid_order_and_takes_the_others(store_ver
     good, other = a1(), copy.deepcopy(REAL["A2_customer_variations_coupon_fee_onhold.json"])
     too_large = dict(a1(), id=900, number="900", total="1000000000000.00")
     no_address = dict(a1(), id=901, number="901", billing="x")
-    huge_id = dict(a1(), id=2 ** 63, number="huge")
+    huge_id = dict(a1(), id=2**63, number="huge")
     orders = [good, too_large, no_address, huge_id, other]
     for order in orders:  # changed in the shop after the shop was added: within the poll's window
         order["date_modified_gmt"] = (timezone.now() + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S")
     if store_version:
         orders.reverse()  # newest first
-    woo = WooCommerceClient(base_url=SHOP_URL, consumer_key="ck_" + "0" * 40,
-                            consumer_secret="cs_" + "0" * 40, retry=NO_RETRY)
+    woo = WooCommerceClient(
+        base_url=SHOP_URL, consumer_key="ck_" + "0" * 40, consumer_secret="cs_" + "0" * 40, retry=NO_RETRY
+    )
     with responses.RequestsMock() as stub:
-        stub.add(responses.GET, re.compile(re.escape(SHOP_URL + "wp-json/wc/v3/orders") + r".*"),
-                 body=json.dumps(orders, default=str), content_type="application/json",
-                 headers={"X-WP-Total": str(len(orders)), "X-WP-TotalPages": "1"})
+        stub.add(
+            responses.GET,
+            re.compile(re.escape(SHOP_URL + "wp-json/wc/v3/orders") + r".*"),
+            body=json.dumps(orders, default=str),
+            content_type="application/json",
+            headers={"X-WP-Total": str(len(orders)), "X-WP-TotalPages": "1"},
+        )
         seen = orders_poll(shop=shop, woo=woo)
     assert seen == 2
     assert sorted(OrderTransfer.objects.values_list("woo_order_id", flat=True)) == [39, 40]
     logs = {entry.object_ref: entry for entry in SyncLogEntry.objects.filter(shop=shop)}
-    assert set(logs) == {"900", "901", str(2 ** 63)}
+    assert set(logs) == {"900", "901", str(2**63)}
     assert all(entry.level == "warning" and "skipped" in entry.message for entry in logs.values())
     assert "999 999 999 999.99" in logs["900"].message
     assert "billing is 'x'" in logs["901"].message
-    assert "64-bit" in logs[str(2 ** 63)].message
+    assert "64-bit" in logs[str(2**63)].message
     shop.refresh_from_db()
     assert shop.orders_synced_until is not None  # the poll finished: the watermark moved on

@@ -15,6 +15,7 @@ Hypothesis drawing a body, 2-3 ms; reading back what was stored, 1-2 ms. Queuing
 transfer is not a cost here: ``transaction.on_commit`` never fires inside the test's
 transaction, so ``transfer_enqueue`` is left as it is.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,13 +33,20 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from integrations.intake import webhook_order_take
 from integrations.mapping.contacts import buyer_key, hogia_contact_body
 from integrations.mapping.invoices import InvoiceBlocked, invoice_from_order
-from integrations.intake import webhook_order_take
 from integrations.models import OrderTransfer, WebhookDelivery
 from integrations.orders.payload import MAX_STORED_MONEY, order_payload_problems
 from integrations.webhooks import webhook_signature
-from tests.factories import CustomerFactory, ShopFactory, StaffFactory, SubscriptionFactory, UserFactory, package
+from tests.factories import (
+    CustomerFactory,
+    ShopFactory,
+    StaffFactory,
+    SubscriptionFactory,
+    UserFactory,
+    package,
+)
 from tests.integrations.test_order_payload import REAL
 
 SECRET = "a-shop-secret-for-property-tests"
@@ -95,28 +103,78 @@ PATHS = [_paths(order) for order in FIXTURES]
 
 # Values that broke, or nearly broke, the portal on a real deployment, and their neighbours.
 NOTORIOUS = [
-    "1000000000000.00", "999999999999.99", "-999999999999.99", "999999999999.995", "12.345", "abc", "",
-    " ", "1e3", "1_000", "NaN", "-0", "0.00", "١٢", "2026-13-45T25:61:00", "0001-01-01T00:00:00",
-    "9999-12-31T23:59:59", "2026-11-27T03:41:21+14:00", "2026-11-27", "x", "SEK", "sek", "processing",
-    "completed", "\x00", "\ud800", "Åsa Öberg", "🧾", "x" * 41, "x" * 300, 2 ** 63 - 1, 2 ** 63, 2 ** 64,
-    -(2 ** 63), 10 ** 30, 0, -1, 1, True, False, None, [], {}, ["x"], {"id": 1},
-    Raw("1E+999999999"), Raw("-1E-999999999"), Raw("NaN"), Raw("Infinity"), Raw("1" * 5000),
-    Raw("0.1e-5"), Raw("1.0"), Raw("[" * 100_000 + "]" * 100_000),
+    "1000000000000.00",
+    "999999999999.99",
+    "-999999999999.99",
+    "999999999999.995",
+    "12.345",
+    "abc",
+    "",
+    " ",
+    "1e3",
+    "1_000",
+    "NaN",
+    "-0",
+    "0.00",
+    "١٢",
+    "2026-13-45T25:61:00",
+    "0001-01-01T00:00:00",
+    "9999-12-31T23:59:59",
+    "2026-11-27T03:41:21+14:00",
+    "2026-11-27",
+    "x",
+    "SEK",
+    "sek",
+    "processing",
+    "completed",
+    "\x00",
+    "\ud800",
+    "Åsa Öberg",
+    "🧾",
+    "x" * 41,
+    "x" * 300,
+    2**63 - 1,
+    2**63,
+    2**64,
+    -(2**63),
+    10**30,
+    0,
+    -1,
+    1,
+    True,
+    False,
+    None,
+    [],
+    {},
+    ["x"],
+    {"id": 1},
+    Raw("1E+999999999"),
+    Raw("-1E-999999999"),
+    Raw("NaN"),
+    Raw("Infinity"),
+    Raw("1" * 5000),
+    Raw("0.1e-5"),
+    Raw("1.0"),
+    Raw("[" * 100_000 + "]" * 100_000),
 ]
 
 # Cheap strategies on purpose: 10,000 examples through a Django view is the cost to keep down
 # (st.decimals and a deep st.recursive each cost milliseconds an example).
-decimals = st.tuples(st.integers(min_value=-(10 ** 20), max_value=10 ** 20),
-                     st.integers(min_value=-30, max_value=30)).map(lambda t: Decimal(t[0]).scaleb(t[1]))
+decimals = st.tuples(
+    st.integers(min_value=-(10**20), max_value=10**20), st.integers(min_value=-30, max_value=30)
+).map(lambda t: Decimal(t[0]).scaleb(t[1]))
 scalars = st.one_of(
-    st.none(), st.booleans(),
-    st.integers(min_value=-(2 ** 70), max_value=2 ** 70),
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
     st.integers(min_value=-1000, max_value=100_000),
     decimals,
     st.text(max_size=20),
 )
 # One level of containers (deeper ones come from `deep` and NOTORIOUS): st.recursive is slow.
-containers = st.one_of(st.lists(scalars, max_size=3), st.dictionaries(st.text(max_size=8), scalars, max_size=3))
+containers = st.one_of(
+    st.lists(scalars, max_size=3), st.dictionaries(st.text(max_size=8), scalars, max_size=3)
+)
 json_values = st.one_of(scalars, containers, st.lists(containers, max_size=2))
 deep = st.integers(min_value=1, max_value=3_000).map(lambda depth: Raw("[" * depth + "]" * depth))
 odd_values = st.one_of(st.sampled_from(NOTORIOUS), scalars, containers, deep)
@@ -155,13 +213,32 @@ def mutated_orders(draw) -> bytes:
     return to_json(order).encode()
 
 
-ORDER_KEYS = ["id", "number", "status", "currency", "total", "date_created_gmt", "date_modified_gmt",
-              "billing", "shipping", "refunds", "line_items", "fee_lines", "shipping_lines",
-              "coupon_lines", "tax_lines", "meta_data", "customer_id"]
-order_shaped = st.dictionaries(st.one_of(st.sampled_from(ORDER_KEYS), st.text(max_size=6)), odd_values,
-                               max_size=8).map(lambda order: to_json(order).encode())
+ORDER_KEYS = [
+    "id",
+    "number",
+    "status",
+    "currency",
+    "total",
+    "date_created_gmt",
+    "date_modified_gmt",
+    "billing",
+    "shipping",
+    "refunds",
+    "line_items",
+    "fee_lines",
+    "shipping_lines",
+    "coupon_lines",
+    "tax_lines",
+    "meta_data",
+    "customer_id",
+]
+order_shaped = st.dictionaries(
+    st.one_of(st.sampled_from(ORDER_KEYS), st.text(max_size=6)), odd_values, max_size=8
+).map(lambda order: to_json(order).encode())
 bodies = st.one_of(
-    mutated_orders(), mutated_orders(), mutated_orders(),  # most bodies: near-real orders
+    mutated_orders(),
+    mutated_orders(),
+    mutated_orders(),  # most bodies: near-real orders
     order_shaped,
     json_values.map(lambda value: to_json(value).encode()),
     deep.map(lambda raw: raw.text.encode()),
@@ -170,7 +247,7 @@ bodies = st.one_of(
 
 
 def _fits_its_columns(transfer: OrderTransfer) -> None:
-    assert 0 < transfer.woo_order_id < 2 ** 63
+    assert 0 < transfer.woo_order_id < 2**63
     assert len(transfer.order_number) <= 40 and len(transfer.woo_status) <= 40
     assert len(transfer.currency) <= 3 and len(transfer.buyer) <= 200
     if transfer.total is not None:
@@ -220,19 +297,33 @@ def test_no_signed_order_body_gives_a_5xx_is_lost_or_breaks_a_page(client, shop,
     before = WebhookDelivery.objects.count()
     last = {"pk": WebhookDelivery.objects.aggregate(last=Max("pk"))["last"] or 0}
 
-    @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                     HealthCheck.filter_too_much, HealthCheck.large_base_example])
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+            HealthCheck.filter_too_much,
+            HealthCheck.large_base_example,
+        ],
+    )
     @given(body=bodies, topic=st.sampled_from(["order.created", "order.updated"]))
     def deliver(body: bytes, topic: str) -> None:
-        response = client.post(url, data=body, content_type="application/json",
-                               HTTP_X_WC_WEBHOOK_TOPIC=topic,
-                               HTTP_X_WC_WEBHOOK_SIGNATURE=webhook_signature(body=body, secret=SECRET))
+        response = client.post(
+            url,
+            data=body,
+            content_type="application/json",
+            HTTP_X_WC_WEBHOOK_TOPIC=topic,
+            HTTP_X_WC_WEBHOOK_SIGNATURE=webhook_signature(body=body, secret=SECRET),
+        )
         assert response.status_code < 500, response.content
         # The rows added since the last example (an index range, not a count of the table,
         # which keeps 10,000 examples linear): this body, and only it, was stored.
         (delivery,) = WebhookDelivery.objects.filter(pk__gt=last["pk"]).values(
-            "pk", "body", "outcome", "reason", "resource_id")
+            "pk", "body", "outcome", "reason", "resource_id"
+        )
         last["pk"] = delivery["pk"]
         assert bytes(delivery["body"]) == body
         assert delivery["outcome"] in outcomes, (delivery["outcome"], delivery["reason"])
@@ -266,17 +357,33 @@ def test_no_signed_order_body_gives_a_5xx_is_lost_or_breaks_a_page(client, shop,
     for state in OrderTransfer.State.values:
         assert customer_client.get(reverse("account"), {"state": state}).status_code == 200
     for outcome in WebhookDelivery.Outcome.values:
-        assert staff_client.get(reverse("admin:integrations_webhookdelivery_changelist"),
-                                {"outcome": outcome}).status_code == 200
+        assert (
+            staff_client.get(
+                reverse("admin:integrations_webhookdelivery_changelist"), {"outcome": outcome}
+            ).status_code
+            == 200
+        )
     last_page = (WebhookDelivery.objects.count() + 99) // 100
-    assert staff_client.get(reverse("admin:integrations_webhookdelivery_changelist"),
-                            {"p": last_page}).status_code == 200
+    assert (
+        staff_client.get(
+            reverse("admin:integrations_webhookdelivery_changelist"), {"p": last_page}
+        ).status_code
+        == 200
+    )
     for transfer in transfers:
-        assert staff_client.get(reverse("admin:integrations_ordertransfer_change",
-                                        args=[transfer.pk])).status_code == 200
+        assert (
+            staff_client.get(
+                reverse("admin:integrations_ordertransfer_change", args=[transfer.pk])
+            ).status_code
+            == 200
+        )
     for delivery in WebhookDelivery.objects.order_by("?").only("pk")[:50]:
-        assert staff_client.get(reverse("admin:integrations_webhookdelivery_change",
-                                        args=[delivery.pk])).status_code == 200
+        assert (
+            staff_client.get(
+                reverse("admin:integrations_webhookdelivery_change", args=[delivery.pk])
+            ).status_code
+            == 200
+        )
     print(f"and the pages in {time.monotonic() - started - seconds:.1f} s")
 
 
@@ -284,8 +391,13 @@ def _refuse(constant: str):
     raise ValueError(f"{constant} is not JSON")
 
 
-@settings(max_examples=2_000, deadline=None, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=2_000,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(body=mutated_orders())
 def test_an_order_that_passes_the_check_meets_the_mappings_without_a_shape_error(body):
     """What the check lets through, the mappings read without TypeError, KeyError or

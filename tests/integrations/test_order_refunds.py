@@ -1,28 +1,44 @@
 """Refunds in the shop become credit invoices against the order's invoice (or wait, flagged)."""
+
 from decimal import Decimal
 
 import pytest
 
+from integrations.models import OrderTransfer
 from integrations.orders.attempt import order_transfer
 from integrations.orders.poll import orders_poll
 from integrations.orders.support import refunds_mark_booked_by_hand
-from integrations.models import OrderTransfer
 from tests.integrations.helpers import NET_STORE, connected_customer, front, net_store
 from tests.integrations.test_order_transfer import hogia, transfer_all
 
-pytestmark = [pytest.mark.django_db, pytest.mark.postgres,
-              pytest.mark.usefixtures("hogia_without_rate_limit")]
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.postgres,
+    pytest.mark.usefixtures("hogia_without_rate_limit"),
+]
 State = OrderTransfer.State
-
 
 
 def _refund_mug(shop_front, order):
     """A5's refund as the shop made it: one broken mug, 26.66 + 6.67 VAT, money not moved."""
     mug = next(line for line in order["line_items"] if line["sku"] == "SE-MUGG-35")
-    return shop_front.call("POST", f"orders/{order['id']}/refunds", {
-        "amount": "33.33", "reason": "En mugg kom trasig", "api_refund": False,
-        "line_items": [{"id": mug["id"], "quantity": 1, "refund_total": "26.66",
-                        "refund_tax": [{"id": 1, "refund_total": "6.67"}]}]})
+    return shop_front.call(
+        "POST",
+        f"orders/{order['id']}/refunds",
+        {
+            "amount": "33.33",
+            "reason": "En mugg kom trasig",
+            "api_refund": False,
+            "line_items": [
+                {
+                    "id": mug["id"],
+                    "quantity": 1,
+                    "refund_total": "26.66",
+                    "refund_tax": [{"id": 1, "refund_total": "6.67"}],
+                }
+            ],
+        },
+    )
 
 
 def test_a_partial_refund_after_invoicing_becomes_a_credit_invoice(woo_sandbox, hogia_sandbox):
@@ -49,8 +65,9 @@ def test_a_partial_refund_after_invoicing_becomes_a_credit_invoice(woo_sandbox, 
 def test_an_order_fully_refunded_before_transfer_is_never_invoiced(woo_sandbox, hogia_sandbox):
     net_store(woo_sandbox)
     prefix, key, secret = NET_STORE
-    _customer, (shop,) = connected_customer(woo_sandbox, hogia_sandbox,
-                                            stores=[(prefix, "Nettobutik", key, secret, "1")])
+    _customer, (shop,) = connected_customer(
+        woo_sandbox, hogia_sandbox, stores=[(prefix, "Nettobutik", key, secret, "1")]
+    )
     shop_front = front(shop)
     order = shop_front.place("B3_guest_full_refund")
     shop_front.call("POST", f"orders/{order['id']}/refunds", {"amount": order["total"], "api_refund": False})
@@ -59,8 +76,7 @@ def test_an_order_fully_refunded_before_transfer_is_never_invoiced(woo_sandbox, 
     assert not transfer.hogia_invoice_id
 
 
-def test_a_refund_by_amount_only_is_flagged_and_can_be_marked_as_booked_by_hand(
-        woo_sandbox, hogia_sandbox):
+def test_a_refund_by_amount_only_is_flagged_and_can_be_marked_as_booked_by_hand(woo_sandbox, hogia_sandbox):
     _customer, (shop, _second) = connected_customer(woo_sandbox, hogia_sandbox)
     shop_front = front(shop)
     order = shop_front.place("A5_rounding_partial_refund")

@@ -1,6 +1,7 @@
 """Order status back to the shop (issue 11), end to end through both sandboxes over sockets:
 Hogia Smart's invoice changes move the WooCommerce order, carry the tracking through the
 shop's own tracking plugin, and make its payment plugin capture once."""
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,15 @@ import requests
 from integrations.admin import StatusMappingForm
 from integrations.clients.base import NO_RETRY
 from integrations.clients.woocommerce import WooCommerceClient
-from integrations.models import (FlowSettings, OrderEvent, OrderTransfer, PaymentCapture, StatusMapping, StatusPush,
-                                 TrackingMethod)
+from integrations.models import (
+    FlowSettings,
+    OrderEvent,
+    OrderTransfer,
+    PaymentCapture,
+    StatusMapping,
+    StatusPush,
+    TrackingMethod,
+)
 from integrations.orders.invoice_status import invoice_statuses_read
 from integrations.orders.shop_status import pushes_run
 from integrations.rules import flow_settings_refusals
@@ -25,17 +33,24 @@ from tests.integrations.test_order_transfer import transfer_all
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("hogia_without_rate_limit")]
 ORG = demo.HOGIA_ORGANIZATION_ID
-POSTNORD = {"carrier": "PostNord", "trackingNumber": "00370712345678901",
-            "trackingUrl": "https://tracking.postnord.com/se/?id=00370712345678901"}
+POSTNORD = {
+    "carrier": "PostNord",
+    "trackingNumber": "00370712345678901",
+    "trackingUrl": "https://tracking.postnord.com/se/?id=00370712345678901",
+}
 
 
 # -- helpers: the shop owner, the accountant in Hogia Smart, the sandbox's records ---------------------
 
+
 def hogia_sets(hogia_sandbox, transfer: OrderTransfer, status: str, delivery: dict | None = None) -> None:
     """What a person in Hogia Smart does: the invoice is delivered, paid, cancelled."""
     body = {"status": status, **({"delivery": delivery} if delivery else {})}
-    requests.post(f"{hogia_sandbox.url}/_sandbox/{ORG}/customerinvoices/{transfer.hogia_invoice_id}/status",
-                  json=body, timeout=10).raise_for_status()
+    requests.post(
+        f"{hogia_sandbox.url}/_sandbox/{ORG}/customerinvoices/{transfer.hogia_invoice_id}/status",
+        json=body,
+        timeout=10,
+    ).raise_for_status()
 
 
 def store_control(shop, method: str, path: str, body=None):
@@ -48,8 +63,13 @@ def klarna_order(shop, fixture: str = "A1_guest_mixed_vat_processing", **extra) 
     """One of the real store's orders, paid with Klarna Payments (authorised: date_paid and the
     Klarna order id as transaction id, as the plugin leaves an order after checkout)."""
     body = json.loads((WOOCOMMERCE_11 / "orders" / f"{fixture}.request.json").read_text())
-    body.update(payment_method="klarna_payments", payment_method_title="Klarna", set_paid=True,
-                transaction_id=str(uuid.uuid4()), **extra)
+    body.update(
+        payment_method="klarna_payments",
+        payment_method_title="Klarna",
+        set_paid=True,
+        transaction_id=str(uuid.uuid4()),
+        **extra,
+    )
     return front(shop).call("POST", "orders", body)
 
 
@@ -105,11 +125,16 @@ TRACKING_SETUPS = [
 ]
 
 
-@pytest.mark.parametrize("plugins, features, method", TRACKING_SETUPS, ids=[m for _p, _f, m in TRACKING_SETUPS])
+@pytest.mark.parametrize(
+    "plugins, features, method", TRACKING_SETUPS, ids=[m for _p, _f, m in TRACKING_SETUPS]
+)
 def test_delivered_with_tracking_completes_the_order_passes_tracking_and_captures_once(
-        woo_sandbox, hogia_sandbox, plugins, features, method):
+    woo_sandbox, hogia_sandbox, plugins, features, method
+):
     customer, (shop, _second) = connected_customer(woo_sandbox, hogia_sandbox)
-    store_control(shop, "POST", "settings", {"plugins": ["klarna", "nexi", "svea", *plugins], "features": features})
+    store_control(
+        shop, "POST", "settings", {"plugins": ["klarna", "nexi", "svea", *plugins], "features": features}
+    )
     report = shop_connection_test(shop=shop)
     shop.refresh_from_db()
     assert shop.tracking_method == method  # detected from GET /wp-json/
@@ -129,11 +154,13 @@ def test_delivered_with_tracking_completes_the_order_passes_tracking_and_capture
     assert len(captures(shop, order["id"])) == 1
     capture = PaymentCapture.objects.get(transfer=transfer)
     assert (capture.provider, capture.state) == ("klarna", PaymentCapture.State.CAPTURED)
-    assert capture.reference and any(m["key"] == "_wc_klarna_capture_id" and m["value"] == capture.reference
-                                     for m in now["meta_data"])
+    assert capture.reference and any(
+        m["key"] == "_wc_klarna_capture_id" and m["value"] == capture.reference for m in now["meta_data"]
+    )
     # The tracking, where this shop shows it.
-    client = WooCommerceClient(base_url=shop.home_url, consumer_key=shop.consumer_key,
-                               consumer_secret=shop.consumer_secret)
+    client = WooCommerceClient(
+        base_url=shop.home_url, consumer_key=shop.consumer_key, consumer_secret=shop.consumer_secret
+    )
     if method in (TrackingMethod.SHIPMENT_TRACKING, TrackingMethod.AST):
         namespace = "wc-ast/v3" if method == TrackingMethod.AST else "wc-shipment-tracking/v3"
         items = client.shipment_trackings(order["id"], namespace=namespace)
@@ -141,8 +168,10 @@ def test_delivered_with_tracking_completes_the_order_passes_tracking_and_capture
     elif method == TrackingMethod.FULFILLMENTS:
         (fulfillment,) = client.fulfillments(order["id"])
         meta = {m["key"]: m["value"] for m in fulfillment["meta_data"]}
-        assert (meta["_tracking_number"], meta["_tracking_url"]) == (POSTNORD["trackingNumber"],
-                                                                     POSTNORD["trackingUrl"])
+        assert (meta["_tracking_number"], meta["_tracking_url"]) == (
+            POSTNORD["trackingNumber"],
+            POSTNORD["trackingUrl"],
+        )
         assert fulfillment["is_fulfilled"] is True
     else:
         notes = client.order_notes(order["id"], kind="customer")
@@ -165,9 +194,16 @@ def test_paid_sets_the_status_the_customer_mapped_a_custom_one_too(woo_sandbox, 
     shop.refresh_from_db()
     assert "betald" in dict(shop.order_statuses)
     # A shop selling services: nothing is delivered, the paid invoice moves the order.
-    StatusMapping.objects.create(customer=customer, hogia_status="Delivered", action=StatusMapping.Action.NOTHING)
-    StatusMapping.objects.create(customer=customer, hogia_status="Paid", action=StatusMapping.Action.SET_STATUS,
-                                 woo_status="betald", buyer_email=StatusMapping.BuyerEmail.NOTE)
+    StatusMapping.objects.create(
+        customer=customer, hogia_status="Delivered", action=StatusMapping.Action.NOTHING
+    )
+    StatusMapping.objects.create(
+        customer=customer,
+        hogia_status="Paid",
+        action=StatusMapping.Action.SET_STATUS,
+        woo_status="betald",
+        buyer_email=StatusMapping.BuyerEmail.NOTE,
+    )
     order = klarna_order(shop)
     (transfer,) = transfer_all(shop)
     FlowSettings.objects.filter(customer=customer).update(order_status_to_shop=True)
@@ -176,8 +212,9 @@ def test_paid_sets_the_status_the_customer_mapped_a_custom_one_too(woo_sandbox, 
     hogia_change(customer, transfer, hogia_sandbox, "Paid")
 
     assert order_now(shop, order["id"])["status"] == "betald"
-    notes = WooCommerceClient(base_url=shop.home_url, consumer_key=shop.consumer_key,
-                              consumer_secret=shop.consumer_secret).order_notes(order["id"], kind="customer")
+    notes = WooCommerceClient(
+        base_url=shop.home_url, consumer_key=shop.consumer_key, consumer_secret=shop.consumer_secret
+    ).order_notes(order["id"], kind="customer")
     assert len(notes) == 1 and "received the payment" in notes[0]["note"]
     assert captures(shop, order["id"]) == []  # a custom status sets off no capture
     assert not PaymentCapture.objects.filter(transfer=transfer).exists()
@@ -197,8 +234,11 @@ def test_cancelled_after_completed_needs_attention_and_nothing_is_written(woo_sa
     assert order_now(shop, order["id"])["status"] == "completed"
     assert status_writes(shop, order["id"]) == writes_before
     after = requests.get(f"{woo_sandbox.url}/_sandbox/stats", timeout=10).json()["by_route"]
-    writes = {k: v - requests_before.get(k, 0) for k, v in after.items()
-              if not k.startswith("GET") and v != requests_before.get(k, 0)}
+    writes = {
+        k: v - requests_before.get(k, 0)
+        for k, v in after.items()
+        if not k.startswith("GET") and v != requests_before.get(k, 0)
+    }
     assert writes == {}
     assert transfer.events.filter(kind=OrderEvent.Kind.NEEDS_ATTENTION).exists()
     # The shop's own cancellation would come back as a webhook: Hogia Smart cancelled the invoice
@@ -211,10 +251,15 @@ def test_a_persons_later_status_change_in_the_shop_is_not_overwritten(woo_sandbo
     customer, (shop, _second) = connected_customer(woo_sandbox, hogia_sandbox)
     store_control(shop, "POST", "order-statuses", {"wc-skickad": "Skickad"})
     shop_connection_test(shop=shop)
-    StatusMapping.objects.create(customer=customer, hogia_status="Delivered", action=StatusMapping.Action.SET_STATUS,
-                                 woo_status="skickad")
-    StatusMapping.objects.create(customer=customer, hogia_status="Paid", action=StatusMapping.Action.SET_STATUS,
-                                 woo_status="completed")
+    StatusMapping.objects.create(
+        customer=customer,
+        hogia_status="Delivered",
+        action=StatusMapping.Action.SET_STATUS,
+        woo_status="skickad",
+    )
+    StatusMapping.objects.create(
+        customer=customer, hogia_status="Paid", action=StatusMapping.Action.SET_STATUS, woo_status="completed"
+    )
     order = klarna_order(shop)
     (transfer,) = transfer_all(shop)
     FlowSettings.objects.filter(customer=customer).update(order_status_to_shop=True)
@@ -235,8 +280,12 @@ def test_a_persons_later_status_change_in_the_shop_is_not_overwritten(woo_sandbo
 
 def test_an_order_is_never_moved_back(woo_sandbox, hogia_sandbox):
     customer, shop, order, transfer = invoiced(woo_sandbox, hogia_sandbox)
-    StatusMapping.objects.create(customer=customer, hogia_status="Paid", action=StatusMapping.Action.SET_STATUS,
-                                 woo_status="processing")
+    StatusMapping.objects.create(
+        customer=customer,
+        hogia_status="Paid",
+        action=StatusMapping.Action.SET_STATUS,
+        woo_status="processing",
+    )
     hogia_change(customer, transfer, hogia_sandbox, "Delivered", POSTNORD)
     hogia_change(customer, transfer, hogia_sandbox, "Paid")
     assert order_now(shop, order["id"])["status"] == "completed"
@@ -249,6 +298,7 @@ def test_the_same_hogia_event_seen_twice_writes_once(woo_sandbox, hogia_sandbox)
     invoice_statuses_read(customer=customer)
     # The overlap reads the change again, and a second worker is woken for the same order.
     from integrations.orders.invoice_status import HogiaInvoiceFeed
+
     HogiaInvoiceFeed.objects.filter(customer=customer).update(row_version=0)
     invoice_statuses_read(customer=customer)
     assert StatusPush.objects.filter(transfer=transfer).exclude(hogia_status="Draft").count() == 1
@@ -258,11 +308,16 @@ def test_the_same_hogia_event_seen_twice_writes_once(woo_sandbox, hogia_sandbox)
     assert len(captures(shop, order["id"])) == 1
 
 
-def test_an_invoice_lower_than_the_order_is_not_completed_so_nothing_is_over_captured(woo_sandbox, hogia_sandbox):
+def test_an_invoice_lower_than_the_order_is_not_completed_so_nothing_is_over_captured(
+    woo_sandbox, hogia_sandbox
+):
     customer, shop, order, transfer = invoiced(woo_sandbox, hogia_sandbox)
     # The shop's order grew after it was invoiced (a fee added by hand): completing would capture more.
-    front(shop).call("PUT", f"orders/{order['id']}", {"fee_lines": [{"name": "Presentinslagning", "total": "49.00",
-                                                                      "tax_status": "none"}]})
+    front(shop).call(
+        "PUT",
+        f"orders/{order['id']}",
+        {"fee_lines": [{"name": "Presentinslagning", "total": "49.00", "tax_status": "none"}]},
+    )
     hogia_change(customer, transfer, hogia_sandbox, "Delivered", POSTNORD)
     push = StatusPush.objects.get(transfer=transfer, hogia_status="Delivered")
     assert push.state == StatusPush.State.NEEDS_ATTENTION and "cannot capture a part" in push.attention
@@ -270,7 +325,9 @@ def test_an_invoice_lower_than_the_order_is_not_completed_so_nothing_is_over_cap
     assert captures(shop, order["id"]) == []
 
 
-def test_a_failed_capture_goes_to_support_with_the_plugins_words_and_retry_captures_once(woo_sandbox, hogia_sandbox):
+def test_a_failed_capture_goes_to_support_with_the_plugins_words_and_retry_captures_once(
+    woo_sandbox, hogia_sandbox
+):
     from integrations.orders.capture import capture_retry
 
     customer, shop, order, transfer = invoiced(woo_sandbox, hogia_sandbox)
@@ -302,7 +359,9 @@ def test_a_capture_pending_review_is_looked_at_again_and_not_captured_twice(woo_
     assert capture.next_check_at is not None
     assert capture_check(transfer_id=transfer.pk) == PaymentCapture.State.PENDING
     # The shop owner completes it again once Klarna accepted: the portal sees the capture.
-    store_control(shop, "POST", f"orders/{order['id']}/payment", {"scenario": "ok", "fraud_status": "ACCEPTED"})
+    store_control(
+        shop, "POST", f"orders/{order['id']}/payment", {"scenario": "ok", "fraud_status": "ACCEPTED"}
+    )
     store_control(shop, "POST", f"orders/{order['id']}/status", {"status": "completed", "by": "Anna"})
     assert capture_check(transfer_id=transfer.pk) == PaymentCapture.State.CAPTURED
     assert len(captures(shop, order["id"])) == 1
@@ -310,9 +369,16 @@ def test_a_capture_pending_review_is_looked_at_again_and_not_captured_twice(woo_
 
 def test_package_100_refuses_the_order_status_mapping_with_the_package_name(woo_sandbox, hogia_sandbox):
     customer, _shops = connected_customer(woo_sandbox, hogia_sandbox, package_code="100", flow=2)
-    form = StatusMappingForm(data={"hogia_status": "Delivered", "action": "set_status", "woo_status": "completed",
-                                   "buyer_email": "shop", "pass_tracking": "on"},
-                             instance=StatusMapping(customer=customer))
+    form = StatusMappingForm(
+        data={
+            "hogia_status": "Delivered",
+            "action": "set_status",
+            "woo_status": "completed",
+            "buyer_email": "shop",
+            "pass_tracking": "on",
+        },
+        instance=StatusMapping(customer=customer),
+    )
     assert not form.is_valid()
     assert "package 100" in str(form.errors) and "200" in str(form.errors)
     settings = FlowSettings.objects.get(customer=customer)
@@ -321,10 +387,12 @@ def test_package_100_refuses_the_order_status_mapping_with_the_package_name(woo_
     # And with the switch left on from a larger package, nothing is pushed.
     FlowSettings.objects.filter(customer=customer).update(order_status_to_shop=True)
     from integrations.orders.shop_status import status_flow_on
+
     assert status_flow_on(customer_id=customer.pk) is False
 
 
 # -- faults: the shop answers 500 or times out during the pushes ----------------------------------
+
 
 def test_every_change_arrives_exactly_once_through_500s_and_timeouts(woo_sandbox, hogia_sandbox):
     from integrations.orders.shop_status import StatusPush as Push
@@ -333,8 +401,13 @@ def test_every_change_arrives_exactly_once_through_500s_and_timeouts(woo_sandbox
     shop.tracking_method = TrackingMethod.SHIPMENT_TRACKING
     shop.save(update_fields=["tracking_method"])
     # A client that gives up after 1 s and never retries by itself: every failure reaches the push.
-    woo = WooCommerceClient(base_url=shop.home_url, consumer_key=shop.consumer_key,
-                            consumer_secret=shop.consumer_secret, timeout=(2.0, 1.0), retry=NO_RETRY)
+    woo = WooCommerceClient(
+        base_url=shop.home_url,
+        consumer_key=shop.consumer_key,
+        consumer_secret=shop.consumer_secret,
+        timeout=(2.0, 1.0),
+        retry=NO_RETRY,
+    )
 
     def due_now():
         Push.objects.filter(transfer=transfer, state=Push.State.PENDING).update(next_attempt_at=None)
@@ -355,6 +428,7 @@ def test_every_change_arrives_exactly_once_through_500s_and_timeouts(woo_sandbox
     # Next: the status is seen done (not written again: the capture it set off is read), and the
     # tracking is saved but its answer is lost too (the order, its notes, the trackings, then the POST).
     import time
+
     time.sleep(2)  # the delayed completion has been served
     assert order_now(shop, order["id"])["status"] == "completed"
     sandbox_fault(woo_sandbox, mode="delay", seconds=0, count=3)
@@ -371,28 +445,37 @@ def test_every_change_arrives_exactly_once_through_500s_and_timeouts(woo_sandbox
     assert (push.state, push.attempts) == (Push.State.DONE, 4)
 
     assert [w["to"] for w in status_writes(shop, order["id"]) if w["by"] == "rest"] == ["completed"]
-    client = WooCommerceClient(base_url=shop.home_url, consumer_key=shop.consumer_key,
-                               consumer_secret=shop.consumer_secret)
-    assert [i["tracking_number"] for i in client.shipment_trackings(order["id"], namespace="wc-shipment-tracking/v3")
-            ] == [POSTNORD["trackingNumber"]]
+    client = WooCommerceClient(
+        base_url=shop.home_url, consumer_key=shop.consumer_key, consumer_secret=shop.consumer_secret
+    )
+    assert [
+        i["tracking_number"]
+        for i in client.shipment_trackings(order["id"], namespace="wc-shipment-tracking/v3")
+    ] == [POSTNORD["trackingNumber"]]
     assert len(captures(shop, order["id"])) == 1
     assert PaymentCapture.objects.get(transfer=transfer).state == PaymentCapture.State.CAPTURED
 
 
-def test_delivered_and_paid_between_two_reads_still_completes_the_order_with_tracking(woo_sandbox, hogia_sandbox):
+def test_delivered_and_paid_between_two_reads_still_completes_the_order_with_tracking(
+    woo_sandbox, hogia_sandbox
+):
     customer, shop, order, transfer = invoiced(woo_sandbox, hogia_sandbox)
     hogia_sets(hogia_sandbox, transfer, "Delivered", POSTNORD)
     hogia_change(customer, transfer, hogia_sandbox, "Paid")  # the feed says only "Paid" now
     assert order_now(shop, order["id"])["status"] == "completed"
-    assert list(StatusPush.objects.filter(transfer=transfer).order_by("id").values_list("hogia_status", "state")) == [
-        ("Draft", "skipped"), ("Delivered", "done"), ("Invoiced", "skipped"), ("Paid", "skipped")]
+    assert list(
+        StatusPush.objects.filter(transfer=transfer).order_by("id").values_list("hogia_status", "state")
+    ) == [("Draft", "skipped"), ("Delivered", "done"), ("Invoiced", "skipped"), ("Paid", "skipped")]
     assert len(captures(shop, order["id"])) == 1
-    notes = WooCommerceClient(base_url=shop.home_url, consumer_key=shop.consumer_key,
-                              consumer_secret=shop.consumer_secret).order_notes(order["id"], kind="customer")
+    notes = WooCommerceClient(
+        base_url=shop.home_url, consumer_key=shop.consumer_key, consumer_secret=shop.consumer_secret
+    ).order_notes(order["id"], kind="customer")
     assert POSTNORD["trackingUrl"] in notes[0]["note"]  # the demo store has no tracking plugin: a note
 
 
-def test_support_and_the_customer_see_the_status_tracking_and_capture(woo_sandbox, hogia_sandbox, admin_client, client):
+def test_support_and_the_customer_see_the_status_tracking_and_capture(
+    woo_sandbox, hogia_sandbox, admin_client, client
+):
     from django.contrib.auth import get_user_model
 
     customer, shop, order, transfer = invoiced(woo_sandbox, hogia_sandbox)
@@ -401,10 +484,17 @@ def test_support_and_the_customer_see_the_status_tracking_and_capture(woo_sandbo
     assert "Payment captured by Klarna" in page and "Status in the shop set to Completed" in page
     assert "Retry the payment capture" in page and "Send the invoice status to the shop again" in page
     assert "status, note to the buyer" in page  # the push's steps, in words
-    for url in ("/admin/integrations/statuspush/", "/admin/integrations/paymentcapture/",
-                f"/admin/billing/customer/{customer.pk}/change/", "/admin/"):
+    for url in (
+        "/admin/integrations/statuspush/",
+        "/admin/integrations/paymentcapture/",
+        f"/admin/billing/customer/{customer.pk}/change/",
+        "/admin/",
+    ):
         assert admin_client.get(url).status_code == 200, url
-    assert "Order status to the shop" in admin_client.get(f"/admin/billing/customer/{customer.pk}/change/").content.decode()
+    assert (
+        "Order status to the shop"
+        in admin_client.get(f"/admin/billing/customer/{customer.pk}/change/").content.decode()
+    )
     user = get_user_model().objects.create_user("kund", password="kund-pw-123456")
     customer.users.add(user)
     client.force_login(user)
@@ -424,13 +514,18 @@ def test_a_credit_invoices_status_is_recorded_and_moves_nothing_in_the_shop(woo_
     (credit,) = transfer.credits.all()
     invoice_statuses_read(customer=customer)
     before = status_writes(shop, order["id"])
-    requests.post(f"{hogia_sandbox.url}/_sandbox/{ORG}/customerinvoices/{credit.hogia_invoice_id}/status",
-                  json={"status": "Paid"}, timeout=10).raise_for_status()
+    requests.post(
+        f"{hogia_sandbox.url}/_sandbox/{ORG}/customerinvoices/{credit.hogia_invoice_id}/status",
+        json={"status": "Paid"},
+        timeout=10,
+    ).raise_for_status()
     invoice_statuses_read(customer=customer)
     credit.refresh_from_db()
     assert credit.invoice_status == "Paid"
-    assert transfer.events.filter(kind=OrderEvent.Kind.INVOICE_STATUS,
-                                  message__contains=f"credit invoice {credit.invoice_number} is now paid").exists()
+    assert transfer.events.filter(
+        kind=OrderEvent.Kind.INVOICE_STATUS,
+        message__contains=f"credit invoice {credit.invoice_number} is now paid",
+    ).exists()
     pushes_run(transfer_id=transfer.pk)
     assert status_writes(shop, order["id"]) == before
 
@@ -441,27 +536,41 @@ def test_a_lost_answer_after_an_earlier_write_is_not_taken_for_a_persons_change(
     customer, (shop, _second) = connected_customer(woo_sandbox, hogia_sandbox)
     store_control(shop, "POST", "order-statuses", {"wc-skickad": "Skickad"})
     shop_connection_test(shop=shop)
-    StatusMapping.objects.create(customer=customer, hogia_status="Delivered", action=StatusMapping.Action.SET_STATUS,
-                                 woo_status="skickad")
-    StatusMapping.objects.create(customer=customer, hogia_status="Paid", action=StatusMapping.Action.SET_STATUS,
-                                 woo_status="completed")
+    StatusMapping.objects.create(
+        customer=customer,
+        hogia_status="Delivered",
+        action=StatusMapping.Action.SET_STATUS,
+        woo_status="skickad",
+    )
+    StatusMapping.objects.create(
+        customer=customer, hogia_status="Paid", action=StatusMapping.Action.SET_STATUS, woo_status="completed"
+    )
     order = klarna_order(shop)
     (transfer,) = transfer_all(shop)
     FlowSettings.objects.filter(customer=customer).update(order_status_to_shop=True)
     invoice_statuses_read(customer=customer)
     hogia_change(customer, transfer, hogia_sandbox, "Delivered", POSTNORD)
-    woo = WooCommerceClient(base_url=shop.home_url, consumer_key=shop.consumer_key,
-                            consumer_secret=shop.consumer_secret, timeout=(2.0, 1.0), retry=NO_RETRY)
+    woo = WooCommerceClient(
+        base_url=shop.home_url,
+        consumer_key=shop.consumer_key,
+        consumer_secret=shop.consumer_secret,
+        timeout=(2.0, 1.0),
+        retry=NO_RETRY,
+    )
     sandbox_fault(woo_sandbox, mode="delay", seconds=0, count=1)  # the read of the order
     sandbox_fault(woo_sandbox, mode="delay", seconds=2.5, count=1)  # the completion: done, answer lost
     hogia_change(customer, transfer, hogia_sandbox, "Paid", woo=woo)
     import time
+
     time.sleep(2)
     Push.objects.filter(transfer=transfer, state=Push.State.PENDING).update(next_attempt_at=None)
     pushes_run(transfer_id=transfer.pk, woo=woo)
     push = Push.objects.get(transfer=transfer, hogia_status="Paid")
     assert push.state == Push.State.DONE
     assert order_now(shop, order["id"])["status"] == "completed"
-    assert [w["to"] for w in status_writes(shop, order["id"]) if w["by"] == "rest"] == ["skickad", "completed"]
+    assert [w["to"] for w in status_writes(shop, order["id"]) if w["by"] == "rest"] == [
+        "skickad",
+        "completed",
+    ]
     assert not transfer.events.filter(message__contains="never overwritten").exists()
     assert len(captures(shop, order["id"])) == 1

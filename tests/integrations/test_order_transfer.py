@@ -6,6 +6,7 @@ portal's poll or webhook, and transferred with the same client code that talks t
 real services. What must hold: one invoice per order, in the Hogia sandbox, whose net
 per VAT rate equals the order's and whose gross equals the order's total.
 """
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -14,24 +15,30 @@ import pytest
 import requests
 
 from integrations.clients import HogiaSmartClient, WooCommerceClient
+from integrations.mapping.invoices import order_vat_totals
+from integrations.models import FlowSettings, LinesWithoutSku, OrderEvent, OrderTransfer
 from integrations.orders.attempt import order_transfer
 from integrations.orders.poll import orders_poll
 from integrations.orders.seen import order_seen
-from integrations.mapping.invoices import order_vat_totals
-from integrations.models import FlowSettings, LinesWithoutSku, OrderEvent, OrderTransfer
 from integrations.sandboxes import demo
 from tests.integrations.helpers import NET_STORE, connected_customer, front, net_store
 
-pytestmark = [pytest.mark.django_db, pytest.mark.postgres,
-              pytest.mark.usefixtures("hogia_without_rate_limit")]
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.postgres,
+    pytest.mark.usefixtures("hogia_without_rate_limit"),
+]
 
 State = OrderTransfer.State
 
 
 def hogia(hogia_sandbox) -> HogiaSmartClient:
-    return HogiaSmartClient(api_base=hogia_sandbox.url, organization_id=demo.HOGIA_ORGANIZATION_ID,
-                            client_id=demo.HOGIA_CLIENT_ID, client_secret=demo.HOGIA_CLIENT_SECRET)
-
+    return HogiaSmartClient(
+        api_base=hogia_sandbox.url,
+        organization_id=demo.HOGIA_ORGANIZATION_ID,
+        client_id=demo.HOGIA_CLIENT_ID,
+        client_secret=demo.HOGIA_CLIENT_SECRET,
+    )
 
 
 def transfer_all(shop) -> list[OrderTransfer]:
@@ -48,12 +55,17 @@ def assert_invoice_matches_order(hogia_client: HogiaSmartClient, transfer: Order
     invoice = hogia_client.invoice_get(transfer.hogia_invoice_id)
     expected = order_vat_totals(order)
     assert invoice["grossAmount"] == Decimal(order["total"])
-    rounding_lines = [line for line in invoice["invoiceLines"] if not line.get("articleNumber")
-                      and line.get("description") == "Öresavrundning"]
+    rounding_lines = [
+        line
+        for line in invoice["invoiceLines"]
+        if not line.get("articleNumber") and line.get("description") == "Öresavrundning"
+    ]
     by_rate = {Decimal(d["percent"]): d for d in invoice["vatDistributions"]}
     for rate, (net, vat) in expected.by_rate.items():
-        rounding_net = sum((Decimal(line["netAmount"]) for line in rounding_lines
-                            if Decimal(line["vatPercent"]) == rate), Decimal("0"))
+        rounding_net = sum(
+            (Decimal(line["netAmount"]) for line in rounding_lines if Decimal(line["vatPercent"]) == rate),
+            Decimal("0"),
+        )
         assert by_rate[rate]["netAmount"] - rounding_net == net, (rate, by_rate[rate], net)
         # Hogia computes VAT per rate on the sum of nets; WooCommerce sums rounded line taxes.
         # They may differ by öre, and the rounding line then carries the difference.
@@ -61,13 +73,17 @@ def assert_invoice_matches_order(hogia_client: HogiaSmartClient, transfer: Order
     return invoice
 
 
-@pytest.mark.parametrize("fixture", [
-    "A1_guest_mixed_vat_processing",             # guest, all four VAT rates, shipping
-    "A2_customer_variations_coupon_fee_onhold",  # variations, percent coupon, fee, customer
-    "A3_company_sale_fixedcart_fees_completed",  # company, sale price, fixed-cart coupon, 2 fees
-])
+@pytest.mark.parametrize(
+    "fixture",
+    [
+        "A1_guest_mixed_vat_processing",  # guest, all four VAT rates, shipping
+        "A2_customer_variations_coupon_fee_onhold",  # variations, percent coupon, fee, customer
+        "A3_company_sale_fixedcart_fees_completed",  # company, sale price, fixed-cart coupon, 2 fees
+    ],
+)
 def test_an_order_in_a_shop_with_prices_incl_vat_becomes_one_matching_invoice(
-        woo_sandbox, hogia_sandbox, fixture):
+    woo_sandbox, hogia_sandbox, fixture
+):
     _customer, (shop, _second) = connected_customer(woo_sandbox, hogia_sandbox)
     order = front(shop).place(fixture)
     transfers = transfer_all(shop)
@@ -78,14 +94,17 @@ def test_an_order_in_a_shop_with_prices_incl_vat_becomes_one_matching_invoice(
     assert invoice["currency"]["code"] == "SEK"
 
 
-@pytest.mark.parametrize("fixture", ["B1_company_customer_mixed_vat_fee_processing",
-                                     "B2_guest_variation_sale_fixedcart_onhold"])
+@pytest.mark.parametrize(
+    "fixture", ["B1_company_customer_mixed_vat_fee_processing", "B2_guest_variation_sale_fixedcart_onhold"]
+)
 def test_an_order_in_a_shop_with_prices_excl_vat_becomes_one_matching_invoice(
-        woo_sandbox, hogia_sandbox, fixture):
+    woo_sandbox, hogia_sandbox, fixture
+):
     net_store(woo_sandbox)
     prefix, key, secret = NET_STORE
-    _customer, (shop,) = connected_customer(woo_sandbox, hogia_sandbox,
-                                            stores=[(prefix, "Nettobutik", key, secret, "2")])
+    _customer, (shop,) = connected_customer(
+        woo_sandbox, hogia_sandbox, stores=[(prefix, "Nettobutik", key, secret, "2")]
+    )
     order = front(shop).place(fixture)
     assert order["prices_include_tax"] is False
     transfers = transfer_all(shop)
@@ -94,8 +113,7 @@ def test_an_order_in_a_shop_with_prices_excl_vat_becomes_one_matching_invoice(
     assert invoice["dimensions"] == [{"type": "One", "number": "2"}]
 
 
-def test_two_shops_book_on_their_own_result_units_and_share_one_customer_record(
-        woo_sandbox, hogia_sandbox):
+def test_two_shops_book_on_their_own_result_units_and_share_one_customer_record(woo_sandbox, hogia_sandbox):
     _customer, (first, second) = connected_customer(woo_sandbox, hogia_sandbox)
     front(first).place("A1_guest_mixed_vat_processing")
     front(second).place("A1_guest_mixed_vat_processing")  # the same guest buys in both shops
@@ -107,10 +125,10 @@ def test_two_shops_book_on_their_own_result_units_and_share_one_customer_record(
     assert len(client.contacts_find(email="maria.lindqvist@example.se")) == 1
 
 
-def test_only_trigger_statuses_transfer_and_a_later_status_change_transfers_then(
-        woo_sandbox, hogia_sandbox):
-    _customer, (shop, _second) = connected_customer(woo_sandbox, hogia_sandbox,
-                                                    trigger_statuses=("completed",))
+def test_only_trigger_statuses_transfer_and_a_later_status_change_transfers_then(woo_sandbox, hogia_sandbox):
+    _customer, (shop, _second) = connected_customer(
+        woo_sandbox, hogia_sandbox, trigger_statuses=("completed",)
+    )
     shop_front = front(shop)
     order = shop_front.place("A1_guest_mixed_vat_processing")  # processing: not chosen
     (transfer,) = transfer_all(shop)
@@ -122,9 +140,11 @@ def test_only_trigger_statuses_transfer_and_a_later_status_change_transfers_then
 
 
 def test_a_pending_order_is_never_transferred_by_default_and_an_order_without_sku_can_wait_with_advice(
-        woo_sandbox, hogia_sandbox):
-    customer, (shop, _second) = connected_customer(woo_sandbox, hogia_sandbox,
-                                                   trigger_statuses=("processing",))
+    woo_sandbox, hogia_sandbox
+):
+    customer, (shop, _second) = connected_customer(
+        woo_sandbox, hogia_sandbox, trigger_statuses=("processing",)
+    )
     FlowSettings.objects.filter(customer=customer).update(lines_without_sku=LinesWithoutSku.BLOCK)
     shop_front = front(shop)
     order = shop_front.place("A4_guest_nosku_nostock_pending")
@@ -138,23 +158,32 @@ def test_a_pending_order_is_never_transferred_by_default_and_an_order_without_sk
 
 
 def test_an_unknown_article_waits_in_needs_attention_and_a_retry_after_the_fix_invoices(
-        woo_sandbox, hogia_sandbox):
+    woo_sandbox, hogia_sandbox
+):
     from integrations.orders.support import transfers_retry
 
     _customer, (shop, _second) = connected_customer(woo_sandbox, hogia_sandbox)
     shop_front = front(shop)
-    product = shop_front.call("POST", "products", {"name": "Ny produkt", "sku": "SE-NY-1",
-                                                   "regular_price": "100.00"})
-    shop_front.call("POST", "orders", {"set_paid": True, "billing": {"email": "ny@example.se",
-                                                                      "first_name": "Ny"},
-                                       "line_items": [{"product_id": product["id"], "quantity": 1}]})
+    product = shop_front.call(
+        "POST", "products", {"name": "Ny produkt", "sku": "SE-NY-1", "regular_price": "100.00"}
+    )
+    shop_front.call(
+        "POST",
+        "orders",
+        {
+            "set_paid": True,
+            "billing": {"email": "ny@example.se", "first_name": "Ny"},
+            "line_items": [{"product_id": product["id"], "quantity": 1}],
+        },
+    )
     (transfer,) = transfer_all(shop)
     assert transfer.state == State.NEEDS_ATTENTION
     assert "SE-NY-1" in transfer.last_error
     assert transfer.attention.startswith("Create the article in Hogia Smart")
-    requests.post(f"{hogia_sandbox.url}/_sandbox/{demo.HOGIA_ORGANIZATION_ID}/articles", json={
-        "number": "SE-NY-1", "name": "Ny produkt", "vatPercent": 25,
-        "prices": {"ordinary": "80.00"}}).raise_for_status()
+    requests.post(
+        f"{hogia_sandbox.url}/_sandbox/{demo.HOGIA_ORGANIZATION_ID}/articles",
+        json={"number": "SE-NY-1", "name": "Ny produkt", "vatPercent": 25, "prices": {"ordinary": "80.00"}},
+    ).raise_for_status()
     assert transfers_retry(transfers=OrderTransfer.objects.filter(pk=transfer.pk), by="support") == 1
     transfer = order_transfer(transfer_id=transfer.pk)
     assert transfer.state == State.INVOICED
@@ -164,7 +193,8 @@ def test_an_unknown_article_waits_in_needs_attention_and_a_retry_after_the_fix_i
 
 @pytest.mark.parametrize("where", ["flow settings", "hogia"])
 def test_a_missing_discount_article_of_the_flow_settings_is_named_in_the_advice(
-        woo_sandbox, hogia_sandbox, where):
+    woo_sandbox, hogia_sandbox, where
+):
     customer, (shop, _second) = connected_customer(woo_sandbox, hogia_sandbox)
     if where == "flow settings":
         FlowSettings.objects.filter(customer=customer).update(discount_article_number="rabatt2")
@@ -179,7 +209,8 @@ def test_a_missing_discount_article_of_the_flow_settings_is_named_in_the_advice(
     assert f"'{missing}'" in transfer.last_error
     assert transfer.attention == (
         f"The discount article '{missing}' chosen in the flow settings does not exist in Hogia Smart: "
-        "create it there or choose another in the flow settings, then retry the order.")
+        "create it there or choose another in the flow settings, then retry the order."
+    )
     assert "shop's SKU" not in transfer.events.get(kind=OrderEvent.Kind.NEEDS_ATTENTION).message
 
 
@@ -197,8 +228,7 @@ def test_the_same_order_seen_ten_times_is_one_transfer_and_one_invoice(woo_sandb
     assert len(hogia(hogia_sandbox).invoices_find(customer_order_number=order["number"])) == 1
 
 
-def test_a_store_too_old_for_modified_after_is_scanned_newest_first(woo_sandbox, hogia_sandbox,
-                                                                     monkeypatch):
+def test_a_store_too_old_for_modified_after_is_scanned_newest_first(woo_sandbox, hogia_sandbox, monkeypatch):
     _customer, (shop, _second) = connected_customer(woo_sandbox, hogia_sandbox)
     shop.store_version = "5.5.1"  # before WooCommerce 5.8, modified_after is silently ignored
     shop.save()
@@ -223,8 +253,11 @@ def test_the_docs_order_of_a_us_store_is_blocked_with_a_readable_reason(woo_sand
     from integrations.sandboxes.fixtures import WOOCOMMERCE_DOCS
 
     _customer, (shop, _second) = connected_customer(woo_sandbox, hogia_sandbox)
-    requests.post(f"{shop.home_url}_sandbox/orders", data=(WOOCOMMERCE_DOCS / "order.json").read_bytes(),
-                  headers={"Content-Type": "application/json"}).raise_for_status()
+    requests.post(
+        f"{shop.home_url}_sandbox/orders",
+        data=(WOOCOMMERCE_DOCS / "order.json").read_bytes(),
+        headers={"Content-Type": "application/json"},
+    ).raise_for_status()
     order = front(shop).call("GET", "orders/727")
     order_seen(shop=shop, order=order, via="poll")
     transfer = OrderTransfer.objects.get()

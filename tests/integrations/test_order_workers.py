@@ -4,6 +4,7 @@ Several processes, not threads in one: two hosts' clusters and stagers, a host k
 with SIGKILL, claims raced from separate interpreters. Run on SQLite by ``make test``
 and again on PostgreSQL (``tests/postgres.sh``), where the large fault test runs.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,14 +29,16 @@ from tests.integrations.helpers import connected_customer, front, sandbox_fault
 from tests.integrations.test_order_transfer import hogia
 from tests.workers import MANAGE, database_url, running_workers, wait_until
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True), pytest.mark.timeout(420),
-              pytest.mark.usefixtures("hogia_without_rate_limit")]
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.timeout(420),
+    pytest.mark.usefixtures("hogia_without_rate_limit"),
+]
 
 State = OrderTransfer.State
 Kind = OrderEvent.Kind
 ON_POSTGRES = connection.vendor == "postgresql"
-
-
 
 
 CLAIM_RACE = """
@@ -56,11 +59,23 @@ def test_six_processes_racing_for_one_order_make_one_claim(woo_sandbox, hogia_sa
     transfer = OrderTransfer.objects.get()
     connection.close()
     start = time.time() + 3  # every interpreter is up and waiting by then
-    env = {**os.environ, "DATABASE_URL": database_url(), "DJANGO_SETTINGS_MODULE": "portal.settings",
-           "LOG_LEVEL": "WARNING"}
-    racers = [subprocess.Popen([sys.executable, "-c", CLAIM_RACE, str(transfer.pk), str(start)], env=env,
-                               cwd=MANAGE.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-              for _ in range(6)]
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "DJANGO_SETTINGS_MODULE": "portal.settings",
+        "LOG_LEVEL": "WARNING",
+    }
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-c", CLAIM_RACE, str(transfer.pk), str(start)],
+            env=env,
+            cwd=MANAGE.parent,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(6)
+    ]
     outcomes = [racer.communicate(timeout=60) for racer in racers]
     assert all(racer.returncode == 0 for racer in racers), outcomes
     assert sorted(out.strip() for out, _err in outcomes) == ["lost"] * 5 + ["won"]
@@ -77,8 +92,12 @@ def test_a_retry_runs_at_the_time_its_timeline_announces(tmp_path, woo_sandbox, 
     with running_workers(tmp_path, env={"ORDER_RETRY_BASE_SECONDS": "8"}) as workers:
         orders_poll(shop=shop)
         transfer = OrderTransfer.objects.get()
-        wait_until(lambda: OrderTransfer.objects.get(pk=transfer.pk).state == State.INVOICED, seconds=60,
-                   what="the order invoiced after its retry", workers=workers)
+        wait_until(
+            lambda: OrderTransfer.objects.get(pk=transfer.pk).state == State.INVOICED,
+            seconds=60,
+            what="the order invoiced after its retry",
+            workers=workers,
+        )
     transfer.refresh_from_db()
     failed = transfer.events.get(kind=Kind.ATTEMPT_FAILED)
     announced = datetime.fromisoformat(failed.details["next_attempt_at"])
@@ -90,8 +109,12 @@ def test_a_retry_runs_at_the_time_its_timeline_announces(tmp_path, woo_sandbox, 
 
 
 def _place_mixed(shop, count: int) -> list[dict]:
-    fixtures = ["A1_guest_mixed_vat_processing", "A3_company_sale_fixedcart_fees_completed",
-                "A2_customer_variations_coupon_fee_onhold", "A4_guest_nosku_nostock_pending"]
+    fixtures = [
+        "A1_guest_mixed_vat_processing",
+        "A3_company_sale_fixedcart_fees_completed",
+        "A2_customer_variations_coupon_fee_onhold",
+        "A4_guest_nosku_nostock_pending",
+    ]
     return [front(shop).place(fixtures[i % len(fixtures)]) for i in range(count)]
 
 
@@ -110,7 +133,8 @@ def _faults_at_random(hogia_sandbox, *, seconds: float, stop: threading.Event) -
 
 @pytest.mark.parametrize("orders", [200] if ON_POSTGRES else [48])
 def test_orders_through_two_hosts_under_faults_and_a_killed_host_are_each_invoiced_once(
-        tmp_path, live_server, settings, woo_sandbox, hogia_sandbox, orders):
+    tmp_path, live_server, settings, woo_sandbox, hogia_sandbox, orders
+):
     """The issue's fault test: 2 worker hosts; Hogia Smart fails at random for the first minute;
     one host is SIGKILLed mid-run. Every order in a transfer status ends invoiced exactly once,
     the quota holds what is over it, and a larger package releases those in arrival order."""
@@ -124,18 +148,30 @@ def test_orders_through_two_hosts_under_faults_and_a_killed_host_are_each_invoic
     shop_webhooks_register(shop=shop)
     stop_faults = threading.Event()
     fault_seconds = 60 if ON_POSTGRES else 25
-    env = {"ORDER_RETRY_BASE_SECONDS": "2", "ORDER_RETRY_CAP_SECONDS": "10",
-           "ORDER_TRANSFER_TIME_LIMIT": "15", "Q_WORKERS": "2"}
+    env = {
+        "ORDER_RETRY_BASE_SECONDS": "2",
+        "ORDER_RETRY_CAP_SECONDS": "10",
+        "ORDER_TRANSFER_TIME_LIMIT": "15",
+        "Q_WORKERS": "2",
+    }
     with running_workers(tmp_path, count=2, env=env) as workers:
-        faults = threading.Thread(target=_faults_at_random, args=(hogia_sandbox,),
-                                  kwargs={"seconds": fault_seconds, "stop": stop_faults}, daemon=True)
+        faults = threading.Thread(
+            target=_faults_at_random,
+            args=(hogia_sandbox,),
+            kwargs={"seconds": fault_seconds, "stop": stop_faults},
+            daemon=True,
+        )
         faults.start()
         placed = _place_mixed(shop, orders)
         front(shop).flush_webhooks()
         transferable = [o for o in placed if o["status"] in shop.trigger_statuses]
         # Kill one host while it works: its claims run out and the other host takes them over.
-        wait_until(lambda: OrderTransfer.objects.filter(state=State.TRANSFERRING).exists(), seconds=60,
-                   what="a transfer in progress", workers=workers)
+        wait_until(
+            lambda: OrderTransfer.objects.filter(state=State.TRANSFERRING).exists(),
+            seconds=60,
+            what="a transfer in progress",
+            workers=workers,
+        )
         time.sleep(1.5)
         workers.kill(0)
         killed_at = timezone.now()
@@ -152,9 +188,16 @@ def test_orders_through_two_hosts_under_faults_and_a_killed_host_are_each_invoic
         assert len(held) == len(transferable) - limit
         # A larger package: the held orders are released, oldest first, and invoiced.
         SubscriptionFactory(customer=customer, package=package("400"), start_date=timezone.localdate())
-        wait_until(lambda: not OrderTransfer.objects.filter(state=State.HELD).exists() and not
-                   OrderTransfer.objects.filter(state__in=[State.QUEUED, State.TRANSFERRING]).exists(),
-                   seconds=180, every=1, what="the released orders invoiced", workers=workers)
+        wait_until(
+            lambda: (
+                not OrderTransfer.objects.filter(state=State.HELD).exists()
+                and not OrderTransfer.objects.filter(state__in=[State.QUEUED, State.TRANSFERRING]).exists()
+            ),
+            seconds=180,
+            every=1,
+            what="the released orders invoiced",
+            workers=workers,
+        )
         output = workers.output()
 
     transfers = {t.woo_order_id: t for t in OrderTransfer.objects.all()}
@@ -163,16 +206,26 @@ def test_orders_through_two_hosts_under_faults_and_a_killed_host_are_each_invoic
     by_reference: dict[str, int] = {}
     for invoice in invoices:
         by_reference[invoice["yourReference"]] = by_reference.get(invoice["yourReference"], 0) + 1
-    lost = [o["id"] for o in transferable if transfers.get(o["id"]) is None
-            or transfers[o["id"]].state != State.INVOICED]
+    lost = [
+        o["id"]
+        for o in transferable
+        if transfers.get(o["id"]) is None or transfers[o["id"]].state != State.INVOICED
+    ]
     duplicates = sum(n - 1 for n in by_reference.values())
     sequence_ids = [t.sequence_id for t in transfers.values() if t.hogia_invoice_id]
-    report = {"orders": len(transferable), "invoices": len(invoices), "lost": lost, "duplicates": duplicates,
-              "taken_over": OrderEvent.objects.filter(kind=Kind.TAKEN_OVER).count(),
-              "retries": OrderEvent.objects.filter(kind=Kind.ATTEMPT_FAILED).count()}
+    report = {
+        "orders": len(transferable),
+        "invoices": len(invoices),
+        "lost": lost,
+        "duplicates": duplicates,
+        "taken_over": OrderEvent.objects.filter(kind=Kind.TAKEN_OVER).count(),
+        "retries": OrderEvent.objects.filter(kind=Kind.ATTEMPT_FAILED).count(),
+    }
     assert lost == [] and duplicates == 0, (report, output[-3000:])
     assert len(invoices) == len(transferable) == len(set(sequence_ids)), report
-    assert {t.hogia_invoice_id for t in transfers.values() if t.hogia_invoice_id} == {i["id"] for i in invoices}
+    assert {t.hogia_invoice_id for t in transfers.values() if t.hogia_invoice_id} == {
+        i["id"] for i in invoices
+    }
     for order in placed:
         if order["status"] not in shop.trigger_statuses:
             assert transfers[order["id"]].state == State.FILTERED

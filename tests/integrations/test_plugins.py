@@ -1,6 +1,7 @@
 """Customer plugins (issue 13): versions, the dry run against real orders, switching on and
 rolling back, the VAT gate after the rules, the package gate, code plugins, and end to end
 through both sandboxes: a checkout field's value on the next real invoice in Hogia Smart."""
+
 from __future__ import annotations
 
 import copy
@@ -24,13 +25,23 @@ from tests.integrations.test_order_transfer import hogia, transfer_all
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("hogia_without_rate_limit")]
 
 # The checkout field "Er referens" of the real store (A3 carries it as _billing_reference).
-REFERENCE_RULE = {"name": "Buyer's reference", "source": "meta:_billing_reference",
-                  "when": [{"source": "meta:_billing_reference", "op": "present"}],
-                  "transforms": [{"strip": True}, {"concat": ["{value}", " / ", "{invoice.yourReference}"]},
-                                 {"truncate": 60}],
-                  "target": "invoice.yourReference"}
-SKIP_SHIPPING = {"name": "No freight line", "scope": "shipping", "transforms": [{"fixed": "yes"}],
-                 "target": "line.skip"}
+REFERENCE_RULE = {
+    "name": "Buyer's reference",
+    "source": "meta:_billing_reference",
+    "when": [{"source": "meta:_billing_reference", "op": "present"}],
+    "transforms": [
+        {"strip": True},
+        {"concat": ["{value}", " / ", "{invoice.yourReference}"]},
+        {"truncate": 60},
+    ],
+    "target": "invoice.yourReference",
+}
+SKIP_SHIPPING = {
+    "name": "No freight line",
+    "scope": "shipping",
+    "transforms": [{"fixed": "yes"}],
+    "target": "line.skip",
+}
 
 
 def order_request(fixture: str, **changes) -> dict:
@@ -49,14 +60,16 @@ def hogia_requests(hogia_sandbox) -> int:
 
 
 def test_a_checkout_field_into_the_invoice_reference_previewed_switched_on_and_on_the_next_invoice(
-        woo_sandbox, hogia_sandbox):
+    woo_sandbox, hogia_sandbox
+):
     customer, (shop, _second) = connected_customer(woo_sandbox, hogia_sandbox, package_code="800")
     for n in range(20):  # the last 20 orders: half with the checkout field
         place(shop, reference=f"  Inköp 2026-{n:03d} " if n % 2 else None)
     invoiced = transfer_all(shop)
     assert [t.state for t in invoiced] == [OrderTransfer.State.INVOICED] * 20
-    version = plugin_version_create(customer=customer, rules=[REFERENCE_RULE], code_plugins=[], note="PO number",
-                                    by="support")
+    version = plugin_version_create(
+        customer=customer, rules=[REFERENCE_RULE], code_plugins=[], note="PO number", by="support"
+    )
 
     before = hogia_requests(hogia_sandbox)
     run = plugin_dry_run(version=version, by="support", limit=20)
@@ -82,9 +95,16 @@ def test_a_checkout_field_into_the_invoice_reference_previewed_switched_on_and_o
 
 def test_versions_are_new_rows_and_any_earlier_one_can_be_switched_on_again(woo_sandbox, hogia_sandbox):
     customer, _shops = connected_customer(woo_sandbox, hogia_sandbox, package_code="800")
-    first = plugin_version_create(customer=customer, rules=[REFERENCE_RULE], code_plugins=[], note="", by="anna")
-    second = plugin_version_create(customer=customer, rules=[REFERENCE_RULE, SKIP_SHIPPING],
-                                   code_plugins=["gift_wrap_article"], note="", by="erik")
+    first = plugin_version_create(
+        customer=customer, rules=[REFERENCE_RULE], code_plugins=[], note="", by="anna"
+    )
+    second = plugin_version_create(
+        customer=customer,
+        rules=[REFERENCE_RULE, SKIP_SHIPPING],
+        code_plugins=["gift_wrap_article"],
+        note="",
+        by="erik",
+    )
     assert (first.number, second.number, second.created_by) == (1, 2, "erik")
     plugin_version_switch_on(version=second, by="erik")
     assert FlowSettings.objects.get(customer=customer).live_plugin == second
@@ -96,11 +116,15 @@ def test_versions_are_new_rows_and_any_earlier_one_can_be_switched_on_again(woo_
     assert PluginVersion.objects.filter(customer=customer).count() == 2
 
 
-def test_a_rule_that_breaks_the_vat_balance_is_blocked_in_the_dry_run_and_in_the_transfer(woo_sandbox, hogia_sandbox):
+def test_a_rule_that_breaks_the_vat_balance_is_blocked_in_the_dry_run_and_in_the_transfer(
+    woo_sandbox, hogia_sandbox
+):
     customer, (shop, _second) = connected_customer(woo_sandbox, hogia_sandbox, package_code="800")
     place(shop)
     transfer_all(shop)
-    version = plugin_version_create(customer=customer, rules=[SKIP_SHIPPING], code_plugins=[], note="", by="support")
+    version = plugin_version_create(
+        customer=customer, rules=[SKIP_SHIPPING], code_plugins=[], note="", by="support"
+    )
     run = plugin_dry_run(version=version, by="support", limit=5)
     assert run.blocked == 1
     assert "changes the invoice's amounts" in run.results[0]["blocked"]
@@ -116,7 +140,9 @@ def test_a_rule_that_breaks_the_vat_balance_is_blocked_in_the_dry_run_and_in_the
 def test_below_package_800_no_version_is_made_nor_switched_on(woo_sandbox, hogia_sandbox):
     customer, _shops = connected_customer(woo_sandbox, hogia_sandbox, package_code="400")
     with pytest.raises(ValidationError) as refused:
-        plugin_version_create(customer=customer, rules=[REFERENCE_RULE], code_plugins=[], note="", by="support")
+        plugin_version_create(
+            customer=customer, rules=[REFERENCE_RULE], code_plugins=[], note="", by="support"
+        )
     assert "package 400" in str(refused.value) and "800" in str(refused.value)
     version = PluginVersion.objects.create(customer=customer, number=1, rules=[REFERENCE_RULE])  # from before
     with pytest.raises(ValidationError):
@@ -129,41 +155,66 @@ def test_below_package_800_no_version_is_made_nor_switched_on(woo_sandbox, hogia
 def test_unknown_code_plugins_and_bad_rules_are_refused_with_the_problems(woo_sandbox, hogia_sandbox):
     customer, _shops = connected_customer(woo_sandbox, hogia_sandbox, package_code="800")
     with pytest.raises(ValidationError) as refused:
-        plugin_version_create(customer=customer, rules=[{"name": "x", "target": "invoice.customerNumber"}],
-                              code_plugins=["no_such_plugin"], note="", by="support")
+        plugin_version_create(
+            customer=customer,
+            rules=[{"name": "x", "target": "invoice.customerNumber"}],
+            code_plugins=["no_such_plugin"],
+            note="",
+            by="support",
+        )
     text = " ".join(refused.value.messages)
     assert "no_such_plugin" in text and "invoice.customerNumber" in text
 
 
 def test_the_gift_wrap_code_plugin_books_the_fee_on_its_own_article_and_keeps_the_amounts():
-    order = json.loads((WOOCOMMERCE_11 / "orders" / "A3_company_sale_fixedcart_fees_completed.json").read_text())
+    order = json.loads(
+        (WOOCOMMERCE_11 / "orders" / "A3_company_sale_fixedcart_fees_completed.json").read_text()
+    )
     order = copy.deepcopy(order)
     order["fee_lines"][0]["name"] = "Presentinslagning"
     version = PluginVersion(number=3, rules=[], code_plugins=["gift_wrap_article"])
-    kwargs = dict(articles=InvoiceArticles(), text_lines_without_sku=False, customer_number="1001",
-                  invoice_date=date(2026, 12, 1), due_date=date(2026, 12, 31), result_unit="1", reference="r")
+    kwargs = dict(
+        articles=InvoiceArticles(),
+        text_lines_without_sku=False,
+        customer_number="1001",
+        invoice_date=date(2026, 12, 1),
+        due_date=date(2026, 12, 31),
+        result_unit="1",
+        reference="r",
+    )
     standard = invoice_mapped(order, version=None, **kwargs)
     with_plugin = invoice_mapped(order, version=version, **kwargs)
     gift = [line for line in with_plugin.lines if line["description"] == "Presentinslagning"]
     assert [line["articleNumber"] for line in gift] == ["PRESENT"]
-    assert [line["articleNumber"] for line in standard.lines if line["description"] == "Presentinslagning"] == [
-        "expavg"]
-    assert sum(Decimal(l["quantity"]) * Decimal(l["unitPrice"]) for l in with_plugin.lines if "quantity" in l) == \
-        sum(Decimal(l["quantity"]) * Decimal(l["unitPrice"]) for l in standard.lines if "quantity" in l)
+    assert [
+        line["articleNumber"] for line in standard.lines if line["description"] == "Presentinslagning"
+    ] == ["expavg"]
+    assert sum(
+        Decimal(x["quantity"]) * Decimal(x["unitPrice"]) for x in with_plugin.lines if "quantity" in x
+    ) == sum(Decimal(x["quantity"]) * Decimal(x["unitPrice"]) for x in standard.lines if "quantity" in x)
 
 
 def test_the_vat_gate_names_the_version_and_shows_the_table():
     order = json.loads((WOOCOMMERCE_11 / "orders" / "A1_guest_mixed_vat_processing.json").read_text())
     version = PluginVersion(number=7, rules=[SKIP_SHIPPING], code_plugins=[])
     with pytest.raises(InvoiceBlocked) as blocked:
-        invoice_mapped(order, version=version, articles=InvoiceArticles(), text_lines_without_sku=False,
-                       customer_number="1", invoice_date=date(2026, 12, 1), due_date=date(2026, 12, 31),
-                       result_unit=None, reference="r")
+        invoice_mapped(
+            order,
+            version=version,
+            articles=InvoiceArticles(),
+            text_lines_without_sku=False,
+            customer_number="1",
+            invoice_date=date(2026, 12, 1),
+            due_date=date(2026, 12, 31),
+            result_unit=None,
+            reference="r",
+        )
     assert "Plugin version 7" in blocked.value.reason and blocked.value.diff
 
 
 def test_support_makes_a_version_dry_runs_it_switches_it_on_and_logs_time_from_the_admin(
-        woo_sandbox, hogia_sandbox, admin_client):
+    woo_sandbox, hogia_sandbox, admin_client
+):
     from billing.models import ServiceHourEntry
 
     customer, (shop, _second) = connected_customer(woo_sandbox, hogia_sandbox, package_code="800")
@@ -171,9 +222,13 @@ def test_support_makes_a_version_dry_runs_it_switches_it_on_and_logs_time_from_t
     transfer_all(shop)
     page = admin_client.get("/admin/integrations/pluginversion/add/")
     assert page.status_code == 200 and "Org number to our reference" in page.content.decode()
-    made = admin_client.post("/admin/integrations/pluginversion/add/", {
-        "customer": customer.pk, "rules": json.dumps([REFERENCE_RULE]), "note": "PO number"})
-    assert made.status_code == 302, made.context_data["adminform"].form.errors if made.status_code == 200 else made
+    made = admin_client.post(
+        "/admin/integrations/pluginversion/add/",
+        {"customer": customer.pk, "rules": json.dumps([REFERENCE_RULE]), "note": "PO number"},
+    )
+    assert made.status_code == 302, (
+        made.context_data["adminform"].form.errors if made.status_code == 200 else made
+    )
     version = PluginVersion.objects.get(customer=customer)
     url = f"/admin/integrations/pluginversion/{version.pk}/"
     # Switching on before a dry run is refused.
@@ -184,23 +239,34 @@ def test_support_makes_a_version_dry_runs_it_switches_it_on_and_logs_time_from_t
     assert "1 orders, 1 changed, 0 the VAT gate would block" in page and "Inköp 1" in page
     admin_client.post(url + "do/switch_on/")
     assert FlowSettings.objects.get(customer=customer).live_plugin == version
-    admin_client.post(url + "time-spent/", {"hours": "1.5", "note": "the PO rule", "below_zero_reason": "agreed"})
-    entry = ServiceHourEntry.objects.get(customer=customer, category=ServiceHourEntry.Category.PLUGIN_DEVELOPMENT)
+    admin_client.post(
+        url + "time-spent/", {"hours": "1.5", "note": "the PO rule", "below_zero_reason": "agreed"}
+    )
+    entry = ServiceHourEntry.objects.get(
+        customer=customer, category=ServiceHourEntry.Category.PLUGIN_DEVELOPMENT
+    )
     assert entry.hours == Decimal("-1.50") and "Plugin version 1" in entry.note
     # A bad rule is refused on the form with the problem.
-    refused = admin_client.post("/admin/integrations/pluginversion/add/", {
-        "customer": customer.pk, "rules": json.dumps([{"name": "x", "target": "invoice.customerNumber"}])})
+    refused = admin_client.post(
+        "/admin/integrations/pluginversion/add/",
+        {"customer": customer.pk, "rules": json.dumps([{"name": "x", "target": "invoice.customerNumber"}])},
+    )
     assert refused.status_code == 200 and "invoice.customerNumber" in refused.content.decode()
 
 
 def test_a_contact_rule_fills_in_the_new_hogia_customer(woo_sandbox, hogia_sandbox):
     customer, (shop, _second) = connected_customer(woo_sandbox, hogia_sandbox, package_code="800")
-    version = plugin_version_create(customer=customer, rules=[
-        {"name": "Work phone", "source": "meta:billing_phone_work", "target": "contact.phone"}],
-        code_plugins=[], note="", by="support")
+    version = plugin_version_create(
+        customer=customer,
+        rules=[{"name": "Work phone", "source": "meta:billing_phone_work", "target": "contact.phone"}],
+        code_plugins=[],
+        note="",
+        by="support",
+    )
     plugin_version_switch_on(version=version, by="support")
-    body = order_request("A1_guest_mixed_vat_processing", meta_data=[{"key": "billing_phone_work",
-                                                                      "value": "08-123 45 67"}])
+    body = order_request(
+        "A1_guest_mixed_vat_processing", meta_data=[{"key": "billing_phone_work", "value": "08-123 45 67"}]
+    )
     front(shop).call("POST", "orders", body)
     (transfer,) = transfer_all(shop)
     contact = hogia(hogia_sandbox).contacts_find(number=transfer.hogia_customer_number)[0]

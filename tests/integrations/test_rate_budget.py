@@ -1,4 +1,5 @@
 """One rate budget per Hogia Smart API client, shared by every company, shop, flow and process."""
+
 from __future__ import annotations
 
 import json
@@ -27,23 +28,37 @@ SECRET = "hemlig-klienthemlighet-0001"
 
 
 def unsaved_connection(**fields) -> HogiaConnection:
-    return HogiaConnection(**{"organization_id": ORG, "client_id": "portal-client", "client_secret": SECRET,
-                              "auth_base": "https://id.hogia.se", **fields})
+    return HogiaConnection(
+        **{
+            "organization_id": ORG,
+            "client_id": "portal-client",
+            "client_secret": SECRET,
+            "auth_base": "https://id.hogia.se",
+            **fields,
+        }
+    )
 
 
 # -- the key: which calls count together ------------------------------------------------------------
 
+
 def test_companies_reached_with_one_api_client_have_one_key_whatever_their_secret():
     key = hogia_rate_key(connection=unsaved_connection())
-    assert hogia_rate_key(connection=unsaved_connection(organization_id=OTHER_ORG,
-                                                        client_secret="a new secret")) == key
+    assert (
+        hogia_rate_key(connection=unsaved_connection(organization_id=OTHER_ORG, client_secret="a new secret"))
+        == key
+    )
     assert SECRET not in key
 
 
 def test_the_key_ignores_case_and_a_trailing_slash():
     key = hogia_rate_key(connection=unsaved_connection())
-    assert hogia_rate_key(connection=unsaved_connection(auth_base="HTTPS://ID.Hogia.se/",
-                                                        client_id="Portal-Client")) == key
+    assert (
+        hogia_rate_key(
+            connection=unsaved_connection(auth_base="HTTPS://ID.Hogia.se/", client_id="Portal-Client")
+        )
+        == key
+    )
 
 
 def test_another_client_id_or_token_address_is_another_api_client():
@@ -53,6 +68,7 @@ def test_another_client_id_or_token_address_is_another_api_client():
 
 
 # -- the window --------------------------------------------------------------------------------------
+
 
 class FakeClock:
     def __init__(self):
@@ -69,8 +85,10 @@ class FakeClock:
 def test_a_full_window_makes_the_caller_wait_until_the_oldest_call_leaves_it():
     clock = FakeClock()
     company = hogia_rate_key(connection=unsaved_connection())
-    waits = [rate_slot_take(client_key=company, requests=3, seconds=1, clock=clock, sleep=clock.sleep)
-             for _ in range(3)]
+    waits = [
+        rate_slot_take(client_key=company, requests=3, seconds=1, clock=clock, sleep=clock.sleep)
+        for _ in range(3)
+    ]
     assert waits == [0, 0, 0]
     clock.now += 0.4
     # Another company on the same API client finds the window full.
@@ -88,13 +106,16 @@ def test_on_hogias_5_s_window_the_margin_stays_0_15_s():
     key = hogia_rate_key(connection=unsaved_connection())
     for _ in range(25):
         rate_slot_take(client_key=key, requests=25, seconds=5, clock=clock, sleep=clock.sleep)
-    assert rate_slot_take(client_key=key, requests=25, seconds=5, clock=clock,
-                          sleep=clock.sleep) == pytest.approx(5.15)
+    assert rate_slot_take(
+        client_key=key, requests=25, seconds=5, clock=clock, sleep=clock.sleep
+    ) == pytest.approx(5.15)
 
 
 @pytest.mark.django_db
 def test_no_budget_means_no_wait():
-    assert rate_slot_take(client_key=hogia_rate_key(connection=unsaved_connection()), requests=0, seconds=5) == 0
+    assert (
+        rate_slot_take(client_key=hogia_rate_key(connection=unsaved_connection()), requests=0, seconds=5) == 0
+    )
 
 
 @pytest.mark.django_db
@@ -149,28 +170,55 @@ print(json.dumps({"statuses": statuses, "started": started, "finished": time.tim
 """
 
 
-def company(hogia_sandbox, *, name: str, org: str, client_id: str, client_secret: str,
-            auth_base: str) -> HogiaConnection:
+def company(
+    hogia_sandbox, *, name: str, org: str, client_id: str, client_secret: str, auth_base: str
+) -> HogiaConnection:
     """A customer's Hogia Smart company, created in the sandbox unless it is the demo's."""
     if org != demo.HOGIA_ORGANIZATION_ID:
-        requests.post(f"{hogia_sandbox.url}/_sandbox/organizations", json={
-            "id": org, "name": name, "organizationNumber": "556000-0000", "clientId": client_id,
-            "clientSecret": client_secret}, timeout=10).raise_for_status()
+        requests.post(
+            f"{hogia_sandbox.url}/_sandbox/organizations",
+            json={
+                "id": org,
+                "name": name,
+                "organizationNumber": "556000-0000",
+                "clientId": client_id,
+                "clientSecret": client_secret,
+            },
+            timeout=10,
+        ).raise_for_status()
     return HogiaConnection.objects.create(
-        customer=CustomerFactory(name=name), organization_id=org, client_id=client_id,
-        client_secret=client_secret, api_base=hogia_sandbox.url, auth_base=auth_base,
-        rate_limit_requests=RATE_REQUESTS, rate_limit_seconds=RATE_SECONDS)
+        customer=CustomerFactory(name=name),
+        organization_id=org,
+        client_id=client_id,
+        client_secret=client_secret,
+        api_base=hogia_sandbox.url,
+        auth_base=auth_base,
+        rate_limit_requests=RATE_REQUESTS,
+        rate_limit_seconds=RATE_SECONDS,
+    )
 
 
 def sync_in_processes(connections: list[HogiaConnection], *, articles: int) -> list[dict]:
     """Each connection's articles written by a process of its own, all started at once."""
     db_connection.close()  # SQLite: no open transaction of ours may hold a lock the processes wait for
-    env = {**os.environ, "DATABASE_URL": database_url(), "DJANGO_SETTINGS_MODULE": "portal.settings",
-           "LOG_LEVEL": "WARNING"}
-    processes = [subprocess.Popen([sys.executable, "-c", SYNC, str(c.pk), str(articles)], env=env,
-                                  cwd=MANAGE.parent, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True)
-                 for c in connections]
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "DJANGO_SETTINGS_MODULE": "portal.settings",
+        "LOG_LEVEL": "WARNING",
+    }
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", SYNC, str(c.pk), str(articles)],
+            env=env,
+            cwd=MANAGE.parent,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for c in connections
+    ]
     try:
         for process in processes:
             assert process.stdout.readline().strip() == "ready", process.communicate(timeout=30)
@@ -189,14 +237,28 @@ def sync_in_processes(connections: list[HogiaConnection], *, articles: int) -> l
 
 @pytest.mark.django_db(transaction=True)
 def test_two_companies_on_one_api_client_syncing_in_two_processes_stay_within_its_limit(hogia_sandbox):
-    requests.post(f"{hogia_sandbox.url}/_sandbox/rate-limit",
-                  json={"requests": RATE_REQUESTS, "seconds": RATE_SECONDS}, timeout=10).raise_for_status()
-    first = company(hogia_sandbox, name="Första AB", org=demo.HOGIA_ORGANIZATION_ID,
-                    client_id=demo.HOGIA_CLIENT_ID, client_secret=demo.HOGIA_CLIENT_SECRET,
-                    auth_base=hogia_sandbox.url)
+    requests.post(
+        f"{hogia_sandbox.url}/_sandbox/rate-limit",
+        json={"requests": RATE_REQUESTS, "seconds": RATE_SECONDS},
+        timeout=10,
+    ).raise_for_status()
+    first = company(
+        hogia_sandbox,
+        name="Första AB",
+        org=demo.HOGIA_ORGANIZATION_ID,
+        client_id=demo.HOGIA_CLIENT_ID,
+        client_secret=demo.HOGIA_CLIENT_SECRET,
+        auth_base=hogia_sandbox.url,
+    )
     # The same API client, its token address spelt with a trailing slash.
-    second = company(hogia_sandbox, name="Andra AB", org=OTHER_ORG, client_id=demo.HOGIA_CLIENT_ID,
-                     client_secret=demo.HOGIA_CLIENT_SECRET, auth_base=f"{hogia_sandbox.url}/")
+    second = company(
+        hogia_sandbox,
+        name="Andra AB",
+        org=OTHER_ORG,
+        client_id=demo.HOGIA_CLIENT_ID,
+        client_secret=demo.HOGIA_CLIENT_SECRET,
+        auth_base=f"{hogia_sandbox.url}/",
+    )
     articles = 15
     results = sync_in_processes([first, second], articles=articles)
 
@@ -212,13 +274,27 @@ def test_two_companies_on_one_api_client_syncing_in_two_processes_stay_within_it
 
 @pytest.mark.django_db(transaction=True)
 def test_two_api_clients_syncing_in_two_processes_do_not_wait_for_each_other(hogia_sandbox):
-    requests.post(f"{hogia_sandbox.url}/_sandbox/rate-limit",
-                  json={"requests": RATE_REQUESTS, "seconds": RATE_SECONDS}, timeout=10).raise_for_status()
-    first = company(hogia_sandbox, name="Första AB", org=demo.HOGIA_ORGANIZATION_ID,
-                    client_id=demo.HOGIA_CLIENT_ID, client_secret=demo.HOGIA_CLIENT_SECRET,
-                    auth_base=hogia_sandbox.url)
-    second = company(hogia_sandbox, name="Andra AB", org=OTHER_ORG, client_id="andra-klienten",
-                     client_secret="andra-hemligheten", auth_base=hogia_sandbox.url)
+    requests.post(
+        f"{hogia_sandbox.url}/_sandbox/rate-limit",
+        json={"requests": RATE_REQUESTS, "seconds": RATE_SECONDS},
+        timeout=10,
+    ).raise_for_status()
+    first = company(
+        hogia_sandbox,
+        name="Första AB",
+        org=demo.HOGIA_ORGANIZATION_ID,
+        client_id=demo.HOGIA_CLIENT_ID,
+        client_secret=demo.HOGIA_CLIENT_SECRET,
+        auth_base=hogia_sandbox.url,
+    )
+    second = company(
+        hogia_sandbox,
+        name="Andra AB",
+        org=OTHER_ORG,
+        client_id="andra-klienten",
+        client_secret="andra-hemligheten",
+        auth_base=hogia_sandbox.url,
+    )
     # A full window each: sharing one budget, the later half of the calls would wait a window.
     results = sync_in_processes([first, second], articles=RATE_REQUESTS)
 

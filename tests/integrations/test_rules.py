@@ -1,5 +1,6 @@
 """The admin refuses a setting the customer's package does not include, naming the package; a package
 change says what stops working."""
+
 from datetime import date, timedelta
 
 import pytest
@@ -9,8 +10,7 @@ from django.utils import formats, timezone
 from billing.models import OrderUsage
 from integrations.models import Flow
 from integrations.rules import flow_settings_refusals, flow_switch_enabled, package_change_check
-from tests.factories import (CustomerFactory, FlowSettingsFactory, ShopFactory, SubscriptionFactory,
-                             package)
+from tests.factories import CustomerFactory, FlowSettingsFactory, ShopFactory, SubscriptionFactory, package
 
 pytestmark = pytest.mark.django_db
 
@@ -26,16 +26,20 @@ def test_flow_3_needs_package_400():
     with pytest.raises(ValidationError) as caught:
         settings.full_clean()
     assert caught.value.message_dict["flow"] == [
-        "Flow 3 (Combo) needs package 400 or larger (flow 3 (Combo)); Mellan AB has package 200."]
+        "Flow 3 (Combo) needs package 400 or larger (flow 3 (Combo)); Mellan AB has package 200."
+    ]
     settings.customer = _customer("400")
     settings.full_clean()
 
 
-@pytest.mark.parametrize("switch, smallest", [("sync_stock", "200"), ("order_status_to_shop", "200"),
-                                              ("sync_campaign_prices", "400")])
+@pytest.mark.parametrize(
+    "switch, smallest",
+    [("sync_stock", "200"), ("order_status_to_shop", "200"), ("sync_campaign_prices", "400")],
+)
 def test_switches_of_flow_2_need_their_package(switch, smallest):
-    settings = FlowSettingsFactory.build(customer=_customer("100", "Liten AB"), flow=Flow.ERP,
-                                         **{switch: True})
+    settings = FlowSettingsFactory.build(
+        customer=_customer("100", "Liten AB"), flow=Flow.ERP, **{switch: True}
+    )
     refusals = flow_settings_refusals(settings=settings)
     assert list(refusals.by_field) == [switch]
     assert f"needs package {smallest} or larger" in refusals.messages()[0]
@@ -45,15 +49,19 @@ def test_switches_of_flow_2_need_their_package(switch, smallest):
 def test_a_switch_outside_the_flow_is_refused_as_such():
     settings = FlowSettingsFactory.build(customer=_customer("800"), flow=Flow.ECOM, sync_stock=True)
     assert flow_settings_refusals(settings=settings).messages() == [
-        "Stock sync is not part of Flow 1 ECOM: WooCommerce is master."]
+        "Stock sync is not part of Flow 1 ECOM: WooCommerce is master."
+    ]
 
 
 def test_a_switch_left_on_after_a_downgrade_is_skipped_with_the_reason():
     customer = _customer("400", "Krympt AB")
     settings = FlowSettingsFactory(customer=customer, flow=Flow.COMBO, sync_stock=True)
     assert flow_switch_enabled(settings=settings, name="sync_stock") == (True, "")
-    SubscriptionFactory(customer=customer, package=package("100"),
-                        start_date=customer.subscriptions.get().start_date.replace(year=2026))
+    SubscriptionFactory(
+        customer=customer,
+        package=package("100"),
+        start_date=customer.subscriptions.get().start_date.replace(year=2026),
+    )
     enabled, reason = flow_switch_enabled(settings=settings, name="sync_stock")
     assert not enabled
     assert reason == "Stock sync needs package 200 or larger (stock); Krympt AB has package 100."
@@ -67,7 +75,8 @@ def test_a_second_active_shop_needs_multishop():
         second.full_clean()
     assert caught.value.message_dict["is_active"] == [
         "Connecting 2 active shops (multishop) needs package 400 or larger (multishop); "
-        "En Butik AB has package 200."]
+        "En Butik AB has package 200."
+    ]
     second.is_active = False  # an inactive second shop is allowed: it books nothing
     second.full_clean()
 
@@ -94,14 +103,21 @@ def test_flow_settings_kept_after_a_downgrade_are_not_refused_but_turning_someth
     settings.save()
     settings.flow = Flow.COMBO  # chosen again: now held against the package
     assert flow_settings_refusals(settings=settings).messages() == [
-        "Flow 3 (Combo) needs package 400 or larger (flow 3 (Combo)); Krympt AB has package 200."]
+        "Flow 3 (Combo) needs package 400 or larger (flow 3 (Combo)); Krympt AB has package 200."
+    ]
 
 
 def _combo_customer(name: str = "Kombo AB"):
     """Package 400 since 2025, flow 3 with campaign prices, stock and order status, two shops."""
     customer = _customer("400", name)
-    FlowSettingsFactory(customer=customer, flow=Flow.COMBO, sync_prices=True, sync_campaign_prices=True,
-                        sync_stock=True, order_status_to_shop=True)
+    FlowSettingsFactory(
+        customer=customer,
+        flow=Flow.COMBO,
+        sync_prices=True,
+        sync_campaign_prices=True,
+        sync_stock=True,
+        order_status_to_shop=True,
+    )
     ShopFactory(customer=customer)
     ShopFactory(customer=customer)
     return customer
@@ -115,11 +131,17 @@ def test_a_downgrade_says_what_stops_working_and_from_when():
         f"From 1 January {new_year.year}: flow 3 (Combo) is not included in Paket 200: the catalogue sync "
         f"stops (articles, prices and stock); orders are still transferred; campaign prices are not included "
         f"in Paket 200: they are no longer written to the shops; 2 active shops, Paket 200 allows 1: "
-        f"deactivate 1 shop before 1 January {new_year.year}.")
+        f"deactivate 1 shop before 1 January {new_year.year}."
+    )
     assert change.refused == ()  # the shop can still be deactivated before then
     to_100 = package_change_check(customer=customer, package=package("100"), start_date=new_year)
     assert [s.key for s in to_100.shortfalls] == [
-        "flow", "sync_campaign_prices", "sync_stock", "order_status_to_shop", "shops"]
+        "flow",
+        "sync_campaign_prices",
+        "sync_stock",
+        "order_status_to_shop",
+        "shops",
+    ]
     assert not package_change_check(customer=customer, package=package("800"), start_date=new_year)
 
 
@@ -128,10 +150,12 @@ def test_a_downgrade_from_today_refuses_more_active_shops_than_the_package_allow
     today = timezone.localdate()
     change = package_change_check(customer=customer, package=package("200"), start_date=today)
     assert [s.text for s in change.refused] == [
-        "2 active shops, Paket 200 allows 1: deactivate 1 shop first, on its own page"]
+        "2 active shops, Paket 200 allows 1: deactivate 1 shop first, on its own page"
+    ]
     assert change.start == today
-    back_dated = package_change_check(customer=customer, package=package("200"),
-                                      start_date=today - timedelta(days=40))
+    back_dated = package_change_check(
+        customer=customer, package=package("200"), start_date=today - timedelta(days=40)
+    )
     assert back_dated.start == today and back_dated.refused  # things stop now, not in the past
     customer.shops.filter(pk=customer.shops.first().pk).update(is_active=False)
     change = package_change_check(customer=customer, package=package("200"), start_date=today)
@@ -143,8 +167,9 @@ def test_only_what_the_package_before_included_stops():
     new_year = date(timezone.localdate().year + 1, 1, 1)
     SubscriptionFactory(customer=customer, package=package("100"), start_date=new_year)
     # From 100 to 200 a year later: stock and order status come back, nothing that works stops.
-    assert not package_change_check(customer=customer, package=package("200"),
-                                    start_date=new_year.replace(year=new_year.year + 1))
+    assert not package_change_check(
+        customer=customer, package=package("200"), start_date=new_year.replace(year=new_year.year + 1)
+    )
 
 
 def test_a_later_subscription_ends_what_stops_and_a_change_is_judged_without_its_old_self():
@@ -156,8 +181,9 @@ def test_a_later_subscription_ends_what_stops_and_a_change_is_judged_without_its
     assert change.summary().startswith(f"From 1 January {new_year.year} to 31 May {new_year.year}: flow 3")
     downgrade = SubscriptionFactory(customer=customer, package=package("200"), start_date=new_year)
     # Changing that downgrade to package 100: what 200 lacks stops as well, since 400 was before it.
-    change = package_change_check(customer=customer, package=package("100"), start_date=new_year,
-                                  changing=downgrade)
+    change = package_change_check(
+        customer=customer, package=package("100"), start_date=new_year, changing=downgrade
+    )
     assert "sync_stock" in [s.key for s in change.shortfalls]
     assert "flow" in [s.key for s in change.shortfalls]
 
@@ -165,13 +191,25 @@ def test_a_later_subscription_ends_what_stops_and_a_change_is_judged_without_its
 def test_more_orders_than_the_smaller_package_includes_are_said_with_the_month():
     customer = _customer("400", "Order AB")
     month = timezone.localdate().replace(day=1)
-    OrderUsage.objects.bulk_create([
-        OrderUsage(customer=customer, order_key=f"o-{n}", arrived_at=timezone.now(),
-                   status=OrderUsage.Status.COUNTED, month=month) for n in range(150)])
-    change = package_change_check(customer=customer, package=package("100"),
-                                  start_date=date(month.year + 1, 1, 1))
+    OrderUsage.objects.bulk_create(
+        [
+            OrderUsage(
+                customer=customer,
+                order_key=f"o-{n}",
+                arrived_at=timezone.now(),
+                status=OrderUsage.Status.COUNTED,
+                month=month,
+            )
+            for n in range(150)
+        ]
+    )
+    change = package_change_check(
+        customer=customer, package=package("100"), start_date=date(month.year + 1, 1, 1)
+    )
     assert change.summary().endswith(
         f"150 orders were transferred in {formats.date_format(month, 'F Y')}, Paket 100 includes 100 a month: "
-        f"orders over that are held until the next month or a larger package.")
-    assert not package_change_check(customer=customer, package=package("200"),
-                                    start_date=date(month.year + 1, 1, 1))
+        f"orders over that are held until the next month or a larger package."
+    )
+    assert not package_change_check(
+        customer=customer, package=package("200"), start_date=date(month.year + 1, 1, 1)
+    )

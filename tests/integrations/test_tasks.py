@@ -1,6 +1,7 @@
 """Background work that fails in a way nobody foresaw: every task leaves its failure, with the reason,
 where support looks (the run, the sync log on the customer and shop, the initial sync's page), and
 still raises so that the task queue records it with the traceback."""
+
 from __future__ import annotations
 
 import pytest
@@ -26,7 +27,8 @@ def errors(customer) -> list[SyncLogEntry]:
 
 
 def test_an_unexpected_error_in_the_shop_to_hogia_sync_fails_its_run_and_is_logged(
-        woo_sandbox, hogia_sandbox, monkeypatch):
+    woo_sandbox, hogia_sandbox, monkeypatch
+):
     customer, _shops = connected_customer(woo_sandbox, hogia_sandbox, flow=Flow.ECOM)
     monkeypatch.setattr("integrations.catalog.to_hogia.products_map", broken)
 
@@ -41,7 +43,9 @@ def test_an_unexpected_error_in_the_shop_to_hogia_sync_fails_its_run_and_is_logg
     assert CatalogState.objects.get(customer=customer).locked_until is None  # the next sync may run
 
 
-def test_an_unexpected_error_in_the_hogia_to_shops_sync_fails_every_shop_run(woo_sandbox, hogia_sandbox, monkeypatch):
+def test_an_unexpected_error_in_the_hogia_to_shops_sync_fails_every_shop_run(
+    woo_sandbox, hogia_sandbox, monkeypatch
+):
     customer, shops = connected_customer(woo_sandbox, hogia_sandbox, flow=Flow.ERP)
     monkeypatch.setattr("integrations.catalog.sync.hogia_feed_pages", broken)
 
@@ -50,12 +54,15 @@ def test_an_unexpected_error_in_the_hogia_to_shops_sync_fails_every_shop_run(woo
 
     runs = SyncRun.objects.filter(customer=customer)
     assert sorted(r.shop_id for r in runs) == sorted(s.pk for s in shops)
-    assert {(r.outcome, r.error) for r in runs} == {(SyncRun.Outcome.FAILED, f"unexpected error (ValueError: {REASON})")}
+    assert {(r.outcome, r.error) for r in runs} == {
+        (SyncRun.Outcome.FAILED, f"unexpected error (ValueError: {REASON})")
+    }
     assert [REASON in line.message for line in errors(customer)] == [True]
 
 
 def test_a_preview_that_fails_stops_the_job_with_the_reason_and_the_page_says_so(
-        client, woo_sandbox, hogia_sandbox, monkeypatch):
+    client, woo_sandbox, hogia_sandbox, monkeypatch
+):
     customer, (shop, _second) = connected_customer(woo_sandbox, hogia_sandbox, flow=Flow.ECOM)
     job = initial_sync_create(shop=shop, direction=InitialSync.Direction.TO_HOGIA, requested_by="support")
     monkeypatch.setattr("integrations.catalog.initial_sync.shop_products_all", broken)
@@ -82,9 +89,13 @@ def test_a_preview_that_fails_stops_the_job_with_the_reason_and_the_page_says_so
     assert job.state == InitialSync.State.READY and job.error == ""
 
 
-def test_a_run_that_fails_unexpectedly_stops_the_job_and_its_run_and_resumes(woo_sandbox, hogia_sandbox, monkeypatch):
+def test_a_run_that_fails_unexpectedly_stops_the_job_and_its_run_and_resumes(
+    woo_sandbox, hogia_sandbox, monkeypatch
+):
     customer, (shop, _second) = connected_customer(woo_sandbox, hogia_sandbox, flow=Flow.ECOM)
-    job = initial_sync_preview(job_id=initial_sync_create(shop=shop, direction=InitialSync.Direction.TO_HOGIA).pk)
+    job = initial_sync_preview(
+        job_id=initial_sync_create(shop=shop, direction=InitialSync.Direction.TO_HOGIA).pk
+    )
     monkeypatch.setattr("integrations.catalog.initial_sync._bind_matches", broken)
 
     with pytest.raises(ValueError):

@@ -1,6 +1,7 @@
 """Correctly signed order deliveries with values the portal cannot take (found on a real
 deployment with the shop's secret): each is kept, answered 400 with the reason, logged for
 support, and breaks no page."""
+
 from __future__ import annotations
 
 import json
@@ -11,7 +12,14 @@ from django.urls import reverse
 from integrations.models import OrderTransfer, SyncLogEntry, WebhookDelivery
 from integrations.sandboxes.fixtures import WOOCOMMERCE_11
 from integrations.webhooks import webhook_signature
-from tests.factories import CustomerFactory, ShopFactory, StaffFactory, SubscriptionFactory, UserFactory, package
+from tests.factories import (
+    CustomerFactory,
+    ShopFactory,
+    StaffFactory,
+    SubscriptionFactory,
+    UserFactory,
+    package,
+)
 from tests.integrations.helpers import webhook_orders_record
 
 pytestmark = pytest.mark.django_db
@@ -33,9 +41,13 @@ def _order() -> dict:
 
 def _post(client, shop, body: bytes, topic: str = "order.created"):
     """Deliver the body, then let a worker record the order of an accepted delivery."""
-    response = client.post(f"/hooks/woocommerce/{shop.webhook_token}/", data=body,
-                           content_type="application/json", HTTP_X_WC_WEBHOOK_TOPIC=topic,
-                           HTTP_X_WC_WEBHOOK_SIGNATURE=webhook_signature(body=body, secret=SECRET))
+    response = client.post(
+        f"/hooks/woocommerce/{shop.webhook_token}/",
+        data=body,
+        content_type="application/json",
+        HTTP_X_WC_WEBHOOK_TOPIC=topic,
+        HTTP_X_WC_WEBHOOK_SIGNATURE=webhook_signature(body=body, secret=SECRET),
+    )
     webhook_orders_record()
     return response
 
@@ -52,7 +64,7 @@ def _changed(**fields) -> bytes:
 
 CASES = {
     "total 1e12": (_changed(total="1000000000000.00"), "999 999 999 999.99"),
-    "id over 2^63": (_changed(id=2 ** 63), "64-bit"),
+    "id over 2^63": (_changed(id=2**63), "64-bit"),
     "deep nesting": (_deep(100_000), "nested"),
     'refunds "x"': (_changed(refunds="x"), "refunds"),
     'billing "x"': (_changed(billing="x"), "billing"),
@@ -88,17 +100,24 @@ def test_after_bad_orders_the_customer_pages_and_the_admin_still_answer(client, 
     assert client.get(reverse("account")).status_code == 200
     assert client.get(reverse("account-order", args=[transfer.pk])).status_code == 200
     client.force_login(StaffFactory(username="support"))
-    for name in ("admin:integrations_ordertransfer_changelist", "admin:integrations_webhookdelivery_changelist"):
+    for name in (
+        "admin:integrations_ordertransfer_changelist",
+        "admin:integrations_webhookdelivery_changelist",
+    ):
         assert client.get(reverse(name)).status_code == 200
 
 
-@pytest.mark.parametrize("body, words", [
-    (b'{"id": 39, "status": "processing", "total": NaN}', "NaN is not a number JSON allows"),
-    (b'{"id": 39, "status": "processing", "total": Infinity}', "Infinity"),
-    (b'{"id": 39, "billing": {"first_name": "\xff"}}', "utf-8"),
-    (b'[{"id": 39}]', "not a JSON object"),
-    (b'{"id": ' + b"9" * 5000 + b"}", "not the JSON"),  # past Python's int digit limit
-], ids=["NaN", "Infinity", "not UTF-8", "a list", "a 5000-digit id"])
+@pytest.mark.parametrize(
+    "body, words",
+    [
+        (b'{"id": 39, "status": "processing", "total": NaN}', "NaN is not a number JSON allows"),
+        (b'{"id": 39, "status": "processing", "total": Infinity}', "Infinity"),
+        (b'{"id": 39, "billing": {"first_name": "\xff"}}', "utf-8"),
+        (b'[{"id": 39}]', "not a JSON object"),
+        (b'{"id": ' + b"9" * 5000 + b"}", "not the JSON"),  # past Python's int digit limit
+    ],
+    ids=["NaN", "Infinity", "not UTF-8", "a list", "a 5000-digit id"],
+)
 def test_bodies_that_are_not_an_order_are_kept_and_answered_400(client, shop, body, words):
     response = _post(client, shop, body)
     assert response.status_code == 400 and words in response.json()["message"]
@@ -107,14 +126,14 @@ def test_bodies_that_are_not_an_order_are_kept_and_answered_400(client, shop, bo
 
 
 def test_a_product_id_beyond_64_bits_is_rejected_not_a_500(client, shop):
-    body = json.dumps({"id": 2 ** 63, "name": "Mugg"}).encode()
+    body = json.dumps({"id": 2**63, "name": "Mugg"}).encode()
     response = _post(client, shop, body, topic="product.updated")
     assert response.status_code == 400 and "the product has no id" in response.json()["message"]
     assert WebhookDelivery.objects.get().outcome == "malformed"
 
 
 def test_a_topic_not_used_is_kept_as_ignored_whatever_its_id(client, shop):
-    body = json.dumps({"id": 2 ** 70}).encode()
+    body = json.dumps({"id": 2**70}).encode()
     response = _post(client, shop, body, topic="coupon.created")
     assert response.status_code == 200
     delivery = WebhookDelivery.objects.get()
@@ -160,10 +179,18 @@ def test_a_bug_propagates_but_the_delivery_is_kept_with_what_happened(client, sh
     assert bytes(delivery.body) == body
 
 
-@pytest.mark.parametrize("total, stored", [
-    (b'"12.5"', "12.50"), (b'" 12.50 "', "12.50"), (b"1E+3", "1000.00"), (b'"999999999999.99"', "999999999999.99"),
-    (b'"-0"', "0.00"), (b'""', None),
-], ids=["one decimal", "spaces", "exponent", "the largest", "minus zero", "empty"])
+@pytest.mark.parametrize(
+    "total, stored",
+    [
+        (b'"12.5"', "12.50"),
+        (b'" 12.50 "', "12.50"),
+        (b"1E+3", "1000.00"),
+        (b'"999999999999.99"', "999999999999.99"),
+        (b'"-0"', "0.00"),
+        (b'""', None),
+    ],
+    ids=["one decimal", "spaces", "exponent", "the largest", "minus zero", "empty"],
+)
 def test_totals_the_check_lets_through_are_stored_exactly_and_shown(client, shop, total, stored):
     body = (WOOCOMMERCE_11 / "webhooks" / "order_created_A1.body").read_bytes()
     body = body.replace(b'"total":"1088.24"', b'"total":' + total)
@@ -176,16 +203,21 @@ def test_totals_the_check_lets_through_are_stored_exactly_and_shown(client, shop
     assert client.get(reverse("account")).status_code == 200
 
 
-def test_an_order_the_worker_cannot_record_leaves_the_delivery_failed_with_the_reason(client, shop, monkeypatch):
+def test_an_order_the_worker_cannot_record_leaves_the_delivery_failed_with_the_reason(
+    client, shop, monkeypatch
+):
     from integrations.intake import webhook_order_take
 
     def broken(**kwargs):
         raise ValueError("the row could not be written")
 
-    response = client.post(f"/hooks/woocommerce/{shop.webhook_token}/", data=json.dumps(_order()).encode(),
-                           content_type="application/json", HTTP_X_WC_WEBHOOK_TOPIC="order.created",
-                           HTTP_X_WC_WEBHOOK_SIGNATURE=webhook_signature(body=json.dumps(_order()).encode(),
-                                                                         secret=SECRET))
+    response = client.post(
+        f"/hooks/woocommerce/{shop.webhook_token}/",
+        data=json.dumps(_order()).encode(),
+        content_type="application/json",
+        HTTP_X_WC_WEBHOOK_TOPIC="order.created",
+        HTTP_X_WC_WEBHOOK_SIGNATURE=webhook_signature(body=json.dumps(_order()).encode(), secret=SECRET),
+    )
     assert response.status_code == 200
     delivery = WebhookDelivery.objects.get()
     monkeypatch.setattr("integrations.intake.order_seen", broken)

@@ -1,4 +1,5 @@
 """Webhook signatures: the real store's deliveries verify byte for byte, and so do the sandbox's."""
+
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,8 +27,9 @@ def test_the_real_stores_deliveries_verify_and_a_changed_byte_does_not(name):
     body, headers = _delivery(name)
     signature = headers["X-WC-Webhook-Signature"]
     assert webhook_signature_valid(body=body, secret=FIXTURE_SECRET, signature=signature)
-    assert not webhook_signature_valid(body=body.replace(b'"id":', b'"id": ', 1), secret=FIXTURE_SECRET,
-                                       signature=signature)
+    assert not webhook_signature_valid(
+        body=body.replace(b'"id":', b'"id": ', 1), secret=FIXTURE_SECRET, signature=signature
+    )
     assert not webhook_signature_valid(body=body, secret="another-secret", signature=signature)
     # Re-serialised JSON is different bytes: the check must run on the raw body.
     reserialised = json.dumps(json.loads(body), separators=(",", ":")).encode()
@@ -77,11 +79,13 @@ def receiver():
 
 def test_a_delivery_from_the_sandbox_verifies_and_a_tampered_one_does_not(woo_sandbox, receiver):
     prefix, _name, key, secret, _unit = demo.WOO_STORES[0]
-    client = WooCommerceClient(base_url=f"{woo_sandbox.url}{prefix}/", consumer_key=key,
-                               consumer_secret=secret)
+    client = WooCommerceClient(
+        base_url=f"{woo_sandbox.url}{prefix}/", consumer_key=key, consumer_secret=secret
+    )
     webhook_secret = "portal-made-secret-ÅÄÖ-1"
-    client.webhook_create(name="Portal: order.updated", topic="order.updated",
-                          delivery_url=receiver.url, secret=webhook_secret)
+    client.webhook_create(
+        name="Portal: order.updated", topic="order.updated", delivery_url=receiver.url, secret=webhook_secret
+    )
     ping_headers, ping_body = receiver.deliveries[0]
     assert ping_body.startswith(b"webhook_id=")
     assert "X-WC-Webhook-Signature" not in ping_headers

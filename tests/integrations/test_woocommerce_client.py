@@ -1,4 +1,5 @@
 """Unit tests of WooCommerceClient and the shared HttpClient, HTTP stubbed with ``responses``."""
+
 from __future__ import annotations
 
 import base64
@@ -17,7 +18,6 @@ import responses
 
 from integrations.clients import NO_RETRY, RetryPolicy, WooCommerceClient
 from integrations.clients.oauth1 import oauth1_sign, signature_base_string
-from integrations.sandboxes.fixtures import FIXTURES_DIR
 from integrations.errors import (
     NotFound,
     RateLimited,
@@ -25,6 +25,7 @@ from integrations.errors import (
     RemoteUnavailable,
     Unauthorised,
 )
+from integrations.sandboxes.fixtures import FIXTURES_DIR
 
 FIXTURES = FIXTURES_DIR
 HTTP_SHOP = "http://127.0.0.1:8101/"
@@ -79,13 +80,15 @@ def sent_json(call):
     return json.loads(call.request.body)
 
 
-def expected_signature(method: str, url: str, pairs: list[tuple[str, str]], secret: str,
-                       algorithm=hashlib.sha256) -> str:
+def expected_signature(
+    method: str, url: str, pairs: list[tuple[str, str]], secret: str, algorithm=hashlib.sha256
+) -> str:
     """The woocommerce-api.md recipe, written independently of the client.
 
     PHP turns ``k[]`` into ``k[0]``, ``k[1]``…; top-level keys sorted with strcmp;
     ``rawurlencode(key)=rawurlencode(value)`` each encoded again, joined with %26.
     """
+
     def enc(text: str) -> str:
         return quote(text, safe="-._~")
 
@@ -110,10 +113,21 @@ def expected_signature(method: str, url: str, pairs: list[tuple[str, str]], secr
 
 def test_oauth_base_string_for_fixed_timestamp_and_nonce():
     url = "http://127.0.0.1:8101/wp-json/wc/v3/orders"
-    params = [("status[]", "processing"), ("status[]", "on-hold"), ("search", "kaffe & te/ö"),
-              ("per_page", "100")]
-    signed = oauth1_sign(method="GET", url=url, params=params, consumer_key=KEY,
-                         consumer_secret=SECRET, timestamp=1700000000, nonce="abc123")
+    params = [
+        ("status[]", "processing"),
+        ("status[]", "on-hold"),
+        ("search", "kaffe & te/ö"),
+        ("per_page", "100"),
+    ]
+    signed = oauth1_sign(
+        method="GET",
+        url=url,
+        params=params,
+        consumer_key=KEY,
+        consumer_secret=SECRET,
+        timestamp=1700000000,
+        nonce="abc123",
+    )
     assert signed[:4] == params
     assert dict(signed)["oauth_signature_method"] == "HMAC-SHA256"
     assert "oauth_version" not in dict(signed)
@@ -129,18 +143,28 @@ def test_oauth_base_string_for_fixed_timestamp_and_nonce():
 
 def test_oauth_hmac_sha1():
     url = "http://shop.test/wp-json/wc/v3/products"
-    signed = oauth1_sign(method="POST", url=url, params=[], consumer_key=KEY, consumer_secret=SECRET,
-                         signature_method="HMAC-SHA1", timestamp=1, nonce="n")
-    assert dict(signed)["oauth_signature"] == expected_signature("POST", url, signed, SECRET,
-                                                                 hashlib.sha1)
+    signed = oauth1_sign(
+        method="POST",
+        url=url,
+        params=[],
+        consumer_key=KEY,
+        consumer_secret=SECRET,
+        signature_method="HMAC-SHA1",
+        timestamp=1,
+        nonce="n",
+    )
+    assert dict(signed)["oauth_signature"] == expected_signature("POST", url, signed, SECRET, hashlib.sha1)
 
 
 @responses.activate
 def test_plain_http_signs_every_request_in_the_query_string():
     responses.get(HTTP_API + "orders", json=[], headers={"X-WP-Total": "0", "X-WP-TotalPages": "0"})
     after = datetime(2026, 11, 27, 5, 41, 21, 500, tzinfo=timezone(timedelta(hours=1)))
-    orders = list(client().orders_iter(modified_after=after, statuses=["processing", "on-hold"],
-                                       search="Sveavägen 20 & co"))
+    orders = list(
+        client().orders_iter(
+            modified_after=after, statuses=["processing", "on-hold"], search="Sveavägen 20 & co"
+        )
+    )
     assert orders == []
     call = responses.calls[0]
     pairs = sent_query(call)
@@ -153,8 +177,7 @@ def test_plain_http_signs_every_request_in_the_query_string():
     assert query["search"] == "Sveavägen 20 & co"
     assert query["oauth_consumer_key"] == KEY and len(query["oauth_nonce"]) >= 16
     assert "oauth_version" not in query and SECRET not in call.request.url
-    assert query["oauth_signature"] == expected_signature(
-        "GET", HTTP_API + "orders", pairs, SECRET)
+    assert query["oauth_signature"] == expected_signature("GET", HTTP_API + "orders", pairs, SECRET)
 
 
 @responses.activate
@@ -210,8 +233,11 @@ def test_orders_iter_follows_total_pages_across_three_pages():
             links.append(f'<{HTTP_API}orders?page={number - 1}>; rel="prev"')
         if number < 3:
             links.append(f'<{HTTP_API}orders?page={number + 1}>; rel="next"')
-        responses.get(HTTP_API + "orders", json=page, headers={
-            "X-WP-Total": "5", "X-WP-TotalPages": "3", "Link": ", ".join(links)})
+        responses.get(
+            HTTP_API + "orders",
+            json=page,
+            headers={"X-WP-Total": "5", "X-WP-TotalPages": "3", "Link": ", ".join(links)},
+        )
     woo = client()
     got = list(woo.orders_iter(per_page=2))
     assert [o["id"] for o in got] == [727, 723, 727, 723, 727]
@@ -222,11 +248,17 @@ def test_orders_iter_follows_total_pages_across_three_pages():
 
 @responses.activate
 def test_real_payloads_come_through_unchanged_with_decimal_numbers():
-    names = sorted(p.name for p in (FIXTURES / "woocommerce-11" / "orders").glob("*.json")
-                   if not p.name.endswith(".request.json"))
+    names = sorted(
+        p.name
+        for p in (FIXTURES / "woocommerce-11" / "orders").glob("*.json")
+        if not p.name.endswith(".request.json")
+    )
     bodies = [fixture_text(f"woocommerce-11/orders/{name}") for name in names]
-    responses.get(HTTP_API + "orders", body="[" + ",".join(bodies) + "]",
-                  headers={"X-WP-TotalPages": "1", "Content-Type": "application/json"})
+    responses.get(
+        HTTP_API + "orders",
+        body="[" + ",".join(bodies) + "]",
+        headers={"X-WP-TotalPages": "1", "Content-Type": "application/json"},
+    )
     got = list(client().orders_iter())
     assert got == [json.loads(b, parse_float=Decimal) for b in bodies]
     a1 = next(o for o in got if o["id"] == 39)
@@ -239,13 +271,21 @@ def test_real_payloads_come_through_unchanged_with_decimal_numbers():
 
 @responses.activate
 def test_products_variations_customers_iterators():
-    responses.get(HTTP_API + "products", json=fixture("woocommerce/products_list.json"),
-                  headers={"X-WP-TotalPages": "1"})
-    responses.get(HTTP_API + "products/22/variations",
-                  json=fixture("woocommerce/product_variations_list.json"),
-                  headers={"X-WP-TotalPages": "1"})
-    responses.get(HTTP_API + "customers", json=fixture("woocommerce/customers_list.json"),
-                  headers={"X-WP-TotalPages": "1"})
+    responses.get(
+        HTTP_API + "products",
+        json=fixture("woocommerce/products_list.json"),
+        headers={"X-WP-TotalPages": "1"},
+    )
+    responses.get(
+        HTTP_API + "products/22/variations",
+        json=fixture("woocommerce/product_variations_list.json"),
+        headers={"X-WP-TotalPages": "1"},
+    )
+    responses.get(
+        HTTP_API + "customers",
+        json=fixture("woocommerce/customers_list.json"),
+        headers={"X-WP-TotalPages": "1"},
+    )
     woo = client()
     assert [p["id"] for p in woo.products_iter(status="publish")] == [799, 794]
     assert len(list(woo.variations_iter(22))) == len(fixture("woocommerce/product_variations_list.json"))
@@ -282,29 +322,44 @@ def test_products_by_sku_chunks_long_lists_and_matches_variations():
 
 @responses.activate
 def test_store_info_and_order_statuses():
-    responses.get(HTTP_API + "system_status", json={
-        "environment": {"home_url": "http://127.0.0.1:8101", "version": "11.0.1"},
-        "settings": {"currency": "SEK"}})
-    responses.get(HTTP_API + "reports/orders/totals", json=[
-        {"slug": "pending", "name": "Pending payment", "total": 0},
-        {"slug": "checkout-draft", "name": "Draft", "total": 1},
-        {"slug": "awaiting-shipment", "name": "Väntar på frakt", "total": 2}])
+    responses.get(
+        HTTP_API + "system_status",
+        json={
+            "environment": {"home_url": "http://127.0.0.1:8101", "version": "11.0.1"},
+            "settings": {"currency": "SEK"},
+        },
+    )
+    responses.get(
+        HTTP_API + "reports/orders/totals",
+        json=[
+            {"slug": "pending", "name": "Pending payment", "total": 0},
+            {"slug": "checkout-draft", "name": "Draft", "total": 1},
+            {"slug": "awaiting-shipment", "name": "Väntar på frakt", "total": 2},
+        ],
+    )
     woo = client()
-    assert woo.store_info() == {"version": "11.0.1", "currency": "SEK",
-                                "home_url": "http://127.0.0.1:8101"}
-    assert woo.order_statuses() == [("pending", "Pending payment"), ("checkout-draft", "Draft"),
-                                    ("awaiting-shipment", "Väntar på frakt")]
+    assert woo.store_info() == {"version": "11.0.1", "currency": "SEK", "home_url": "http://127.0.0.1:8101"}
+    assert woo.order_statuses() == [
+        ("pending", "Pending payment"),
+        ("checkout-draft", "Draft"),
+        ("awaiting-shipment", "Väntar på frakt"),
+    ]
 
 
 @responses.activate
 def test_refunds_webhooks_and_writes():
-    responses.get(HTTP_API + "orders/723/refunds", json=fixture("woocommerce/order_refunds_list.json"),
-                  headers={"X-WP-TotalPages": "1"})
-    responses.get(HTTP_API + "webhooks", json=fixture("woocommerce/webhooks_list.json"),
-                  headers={"X-WP-TotalPages": "1"})
+    responses.get(
+        HTTP_API + "orders/723/refunds",
+        json=fixture("woocommerce/order_refunds_list.json"),
+        headers={"X-WP-TotalPages": "1"},
+    )
+    responses.get(
+        HTTP_API + "webhooks",
+        json=fixture("woocommerce/webhooks_list.json"),
+        headers={"X-WP-TotalPages": "1"},
+    )
     responses.put(HTTP_API + "orders/727", json=fixture("woocommerce/order_update_response.json"))
-    responses.post(HTTP_API + "orders/723/notes", json=fixture("woocommerce/order_note.json"),
-                   status=201)
+    responses.post(HTTP_API + "orders/723/notes", json=fixture("woocommerce/order_note.json"), status=201)
     responses.post(HTTP_API + "webhooks", json=fixture("woocommerce/webhook.json"), status=201)
     responses.put(HTTP_API + "webhooks/142", json=fixture("woocommerce/webhook.json"))
     woo = client()
@@ -312,8 +367,12 @@ def test_refunds_webhooks_and_writes():
     assert woo.webhooks_list() == fixture("woocommerce/webhooks_list.json")
     assert woo.order_update(727, {"status": "completed"})["status"] == "completed"
     woo.order_note_create(723, "Faktura 1001 skapad", customer_note=True)
-    woo.webhook_create(name="Orders", topic="order.updated",
-                       delivery_url="https://portal.example/hooks/woo/1", secret="whsec")
+    woo.webhook_create(
+        name="Orders",
+        topic="order.updated",
+        delivery_url="https://portal.example/hooks/woo/1",
+        secret="whsec",
+    )
     woo.webhook_update(142, {"status": "active"})
     bodies = [sent_json(c) for c in responses.calls[2:]]
     assert bodies[0] == {"status": "completed"}
@@ -326,8 +385,7 @@ def test_refunds_webhooks_and_writes():
 def test_decimal_in_a_request_body_is_sent_as_an_exact_string():
     responses.put(HTTP_API + "orders/1", json={"id": 1})
     client().order_update(1, {"meta_data": [{"key": "paid", "value": Decimal("1088.24")}]})
-    assert responses.calls[0].request.body.decode() == \
-        '{"meta_data":[{"key":"paid","value":"1088.24"}]}'
+    assert responses.calls[0].request.body.decode() == '{"meta_data":[{"key":"paid","value":"1088.24"}]}'
 
 
 # Batches ----------------------------------------------------------------------------------
@@ -347,13 +405,27 @@ def test_batch_of_250_items_goes_in_three_requests_and_surfaces_item_errors():
             for item in items:
                 item_id = item if kind == "delete" else item.get("id", 0)
                 if kind == "create" and item["sku"] == "SKU-120":
-                    out[kind].append({"id": 0, "error": {
-                        "code": "product_invalid_sku", "message": "Invalid or duplicated SKU.",
-                        "data": {"status": 400, "resource_id": 794, "unique_sku": "SKU-120-1"}}})
+                    out[kind].append(
+                        {
+                            "id": 0,
+                            "error": {
+                                "code": "product_invalid_sku",
+                                "message": "Invalid or duplicated SKU.",
+                                "data": {"status": 400, "resource_id": 794, "unique_sku": "SKU-120-1"},
+                            },
+                        }
+                    )
                 elif kind == "delete" and item_id == 2005:
-                    out[kind].append({"id": 2005, "error": {
-                        "code": "woocommerce_rest_product_invalid_id", "message": "Invalid ID.",
-                        "data": {"status": 404}}})
+                    out[kind].append(
+                        {
+                            "id": 2005,
+                            "error": {
+                                "code": "woocommerce_rest_product_invalid_id",
+                                "message": "Invalid ID.",
+                                "data": {"status": 404},
+                            },
+                        }
+                    )
                 else:
                     new_id = 5000 + int(item["sku"].split("-")[1]) if kind == "create" else item_id
                     out[kind].append({"id": new_id})
@@ -377,10 +449,15 @@ def test_batch_of_250_items_goes_in_three_requests_and_surfaces_item_errors():
 
 @responses.activate
 def test_variations_batch_413_is_rejected_and_not_retried():
-    responses.post(HTTP_API + "products/22/variations/batch", status=413, json={
-        "code": "woocommerce_rest_request_entity_too_large",
-        "message": "Unable to accept more than 100 items for this request.",
-        "data": {"status": 413}})
+    responses.post(
+        HTTP_API + "products/22/variations/batch",
+        status=413,
+        json={
+            "code": "woocommerce_rest_request_entity_too_large",
+            "message": "Unable to accept more than 100 items for this request.",
+            "data": {"status": 413},
+        },
+    )
     woo = client()
     with pytest.raises(RemoteRejected) as caught:
         woo.variations_batch(22, update=[{"id": 733, "regular_price": "10.00"}])
@@ -412,24 +489,59 @@ def test_batch_input_checked_before_sending():
 
 
 @responses.activate
-@pytest.mark.parametrize("status, body, error_type, code", [
-    (400, {"code": "rest_invalid_param", "message": "Invalid parameter(s): per_page",
-           "data": {"status": 400, "params": {
-               "per_page": "per_page must be between 1 (inclusive) and 100 (inclusive)"}}},
-     RemoteRejected, "rest_invalid_param"),
-    (401, {"code": "woocommerce_rest_authentication_error",
-           "message": "Invalid signature - provided signature does not match.",
-           "data": {"status": 401}}, Unauthorised, "woocommerce_rest_authentication_error"),
-    (403, {"code": "woocommerce_rest_cannot_view", "message": "Sorry, you cannot list resources.",
-           "data": {"status": 403}}, Unauthorised, "woocommerce_rest_cannot_view"),
-    (404, "woocommerce/error_rest_no_route.json", NotFound, "rest_no_route"),
-    (409, {"code": "conflict", "message": "Conflict", "data": {"status": 409}},
-     RemoteRejected, "conflict"),
-    (422, {"code": "unprocessable", "message": "Nope", "data": {"status": 422}},
-     RemoteRejected, "unprocessable"),
-    (429, None, RateLimited, ""),
-    (500, "<html>Internal Server Error</html>", RemoteUnavailable, ""),
-])
+@pytest.mark.parametrize(
+    "status, body, error_type, code",
+    [
+        (
+            400,
+            {
+                "code": "rest_invalid_param",
+                "message": "Invalid parameter(s): per_page",
+                "data": {
+                    "status": 400,
+                    "params": {"per_page": "per_page must be between 1 (inclusive) and 100 (inclusive)"},
+                },
+            },
+            RemoteRejected,
+            "rest_invalid_param",
+        ),
+        (
+            401,
+            {
+                "code": "woocommerce_rest_authentication_error",
+                "message": "Invalid signature - provided signature does not match.",
+                "data": {"status": 401},
+            },
+            Unauthorised,
+            "woocommerce_rest_authentication_error",
+        ),
+        (
+            403,
+            {
+                "code": "woocommerce_rest_cannot_view",
+                "message": "Sorry, you cannot list resources.",
+                "data": {"status": 403},
+            },
+            Unauthorised,
+            "woocommerce_rest_cannot_view",
+        ),
+        (404, "woocommerce/error_rest_no_route.json", NotFound, "rest_no_route"),
+        (
+            409,
+            {"code": "conflict", "message": "Conflict", "data": {"status": 409}},
+            RemoteRejected,
+            "conflict",
+        ),
+        (
+            422,
+            {"code": "unprocessable", "message": "Nope", "data": {"status": 422}},
+            RemoteRejected,
+            "unprocessable",
+        ),
+        (429, None, RateLimited, ""),
+        (500, "<html>Internal Server Error</html>", RemoteUnavailable, ""),
+    ],
+)
 def test_http_errors_become_typed_errors(status, body, error_type, code):
     if isinstance(body, str) and body.endswith(".json"):
         body = fixture(body)
@@ -449,9 +561,14 @@ def test_http_errors_become_typed_errors(status, body, error_type, code):
 
 
 @responses.activate
-@pytest.mark.parametrize("exc", [requests.exceptions.ConnectTimeout("connect timed out"),
-                                 requests.exceptions.ReadTimeout("read timed out"),
-                                 requests.exceptions.ConnectionError("Connection refused")])
+@pytest.mark.parametrize(
+    "exc",
+    [
+        requests.exceptions.ConnectTimeout("connect timed out"),
+        requests.exceptions.ReadTimeout("read timed out"),
+        requests.exceptions.ConnectionError("Connection refused"),
+    ],
+)
 def test_timeouts_and_connection_errors_are_unavailable(exc):
     responses.get(HTTP_API + "orders/9", body=exc)
     with pytest.raises(RemoteUnavailable) as caught:
@@ -507,8 +624,7 @@ def test_post_order_note_not_retried_on_503():
 @responses.activate
 def test_post_retried_on_429_honouring_retry_after_seconds():
     responses.post(HTTP_API + "orders/723/notes", status=429, headers={"Retry-After": "7"})
-    responses.post(HTTP_API + "orders/723/notes", json=fixture("woocommerce/order_note.json"),
-                   status=201)
+    responses.post(HTTP_API + "orders/723/notes", json=fixture("woocommerce/order_note.json"), status=201)
     sleeper = Sleeper()
     note = client(sleep=sleeper).order_note_create(723, "Order ok!!!")
     assert note["id"] == fixture("woocommerce/order_note.json")["id"]
@@ -518,8 +634,9 @@ def test_post_retried_on_429_honouring_retry_after_seconds():
 @responses.activate
 def test_retry_after_http_date_is_honoured():
     when = datetime.fromtimestamp(NOW + 30, tz=timezone.utc)
-    responses.get(HTTP_API + "orders/1", status=429,
-                  headers={"Retry-After": format_datetime(when, usegmt=True)})
+    responses.get(
+        HTTP_API + "orders/1", status=429, headers={"Retry-After": format_datetime(when, usegmt=True)}
+    )
     responses.get(HTTP_API + "orders/1", json={"id": 1})
     sleeper = Sleeper()
     client(sleep=sleeper).order_get(1)
@@ -570,9 +687,13 @@ def test_no_secret_in_debug_logs(caplog):
     caplog.set_level(logging.DEBUG)
     responses.get(HTTP_API + "orders", json=[], headers={"X-WP-TotalPages": "0"})
     responses.get(HTTPS_API + "orders", json=[], headers={"X-WP-TotalPages": "0"})
-    responses.get(HTTP_API + "orders/5", body=requests.exceptions.ConnectionError(
-        f"Max retries exceeded with url: /wp-json/wc/v3/orders/5?oauth_consumer_key={KEY}"
-        "&oauth_signature=abc%3D"))
+    responses.get(
+        HTTP_API + "orders/5",
+        body=requests.exceptions.ConnectionError(
+            f"Max retries exceeded with url: /wp-json/wc/v3/orders/5?oauth_consumer_key={KEY}"
+            "&oauth_signature=abc%3D"
+        ),
+    )
     list(client().orders_iter(statuses=["processing"]))
     list(client(HTTPS_SHOP).orders_iter())
     with pytest.raises(RemoteUnavailable) as caught:

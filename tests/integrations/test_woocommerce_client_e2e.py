@@ -3,9 +3,10 @@
 Plain HTTP takes only OAuth 1.0a (as a real store does); HTTPS takes Basic auth with
 the certificate verified. The shared fixtures round-trip through sandbox and client.
 """
+
 import json
-from decimal import Decimal
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 
 import pytest
 import requests
@@ -18,22 +19,33 @@ from integrations.sandboxes.http import SandboxServer
 from integrations.sandboxes.tls import self_signed_certificate, server_context
 from integrations.sandboxes.woocommerce import WooCommerceSandbox
 
-ROUND_TRIP_STORE = ("/rundtur", "ck_roundtrip_0000000000000000000000000000001",
-                    "cs_roundtrip_0000000000000000000000000000001")
+ROUND_TRIP_STORE = (
+    "/rundtur",
+    "ck_roundtrip_0000000000000000000000000000001",
+    "cs_roundtrip_0000000000000000000000000000001",
+)
 
 
 def _client(url, key=None, secret=None, **kwargs) -> WooCommerceClient:
     _prefix, _name, demo_key, demo_secret, _unit = demo.WOO_STORES[0]
-    return WooCommerceClient(base_url=url, consumer_key=key or demo_key,
-                             consumer_secret=secret or demo_secret, **kwargs)
+    return WooCommerceClient(
+        base_url=url, consumer_key=key or demo_key, consumer_secret=secret or demo_secret, **kwargs
+    )
 
 
 @pytest.fixture
 def empty_store(woo_sandbox):
     prefix, key, secret = ROUND_TRIP_STORE
-    requests.post(f"{woo_sandbox.url}/_sandbox/stores", json={
-        "prefix": prefix, "consumer_key": key, "consumer_secret": secret,
-        "permissions": "read_write", "prices_include_tax": True}).raise_for_status()
+    requests.post(
+        f"{woo_sandbox.url}/_sandbox/stores",
+        json={
+            "prefix": prefix,
+            "consumer_key": key,
+            "consumer_secret": secret,
+            "permissions": "read_write",
+            "prices_include_tax": True,
+        },
+    ).raise_for_status()
     base = f"{woo_sandbox.url}{prefix}/"
     return base, _client(base, key, secret)
 
@@ -75,15 +87,17 @@ def test_the_swedish_stores_products_round_trip(empty_store):
     assert found == {"SE-TS-M", "SE-BOK-001"}  # a variation's SKU is found too
 
 
-@pytest.mark.parametrize("folder, pattern", [(WOOCOMMERCE_11 / "orders", "[AB][0-9]_*.json"),
-                                             (WOOCOMMERCE_DOCS, "order.json")])
+@pytest.mark.parametrize(
+    "folder, pattern", [(WOOCOMMERCE_11 / "orders", "[AB][0-9]_*.json"), (WOOCOMMERCE_DOCS, "order.json")]
+)
 def test_the_fixture_orders_round_trip(empty_store, folder, pattern):
     base, client = empty_store
     raw = [p.read_text() for p in sorted(folder.glob(pattern)) if not p.name.endswith(".request.json")]
     assert raw
     for text in raw:
-        requests.post(f"{base}_sandbox/orders", data=text.encode(),
-                      headers={"Content-Type": "application/json"}).raise_for_status()
+        requests.post(
+            f"{base}_sandbox/orders", data=text.encode(), headers={"Content-Type": "application/json"}
+        ).raise_for_status()
     # The client reads JSON numbers as Decimal (line_items[].price is a float in WooCommerce).
     orders = [json.loads(text, parse_float=Decimal) for text in raw]
     got = {o["id"]: o for o in client.orders_iter(orderby="id")}
@@ -105,8 +119,7 @@ def test_the_docs_batch_request_creates_what_it_asks(empty_store):
 
 def test_a_batch_of_250_goes_in_three_requests_and_surfaces_per_item_errors(empty_store):
     _base, client = empty_store
-    create = [{"name": f"Artikel {i}", "sku": f"ART-{i:03d}", "regular_price": "10.00"}
-              for i in range(250)]
+    create = [{"name": f"Artikel {i}", "sku": f"ART-{i:03d}", "regular_price": "10.00"} for i in range(250)]
     create[120]["sku"] = "ART-000"  # a duplicate SKU: WooCommerce refuses that one item only
     before = client.requests_made
     result = client.products_batch(create=create)
@@ -120,8 +133,9 @@ def test_paging_follows_total_pages_and_modified_after_is_exclusive(empty_store)
     client.products_batch(create=[{"name": f"P{i}", "sku": f"P-{i:03d}"} for i in range(205)])
     everything = list(client.products_iter(per_page=100))
     assert len(everything) == 205 and len({p["id"] for p in everything}) == 205
-    newest = max(datetime.fromisoformat(p["date_modified_gmt"]).replace(tzinfo=timezone.utc)
-                 for p in everything)
+    newest = max(
+        datetime.fromisoformat(p["date_modified_gmt"]).replace(tzinfo=timezone.utc) for p in everything
+    )
     assert list(client.products_iter(modified_after=newest)) == []
     assert len(list(client.products_iter(modified_after=newest - timedelta(seconds=1)))) >= 1
 
@@ -139,10 +153,12 @@ def test_typed_errors(woo_sandbox):
 
 
 def test_a_get_is_retried_through_an_outage_and_a_write_is_not(woo_sandbox):
-    client = _client(f"{woo_sandbox.url}/", retry=RetryPolicy(max_attempts=4, base_delay=0.01,
-                                                               max_delay=0.02))
-    requests.post(f"{woo_sandbox.url}/_sandbox/faults",
-                  json={"mode": "status", "status": 503, "count": 2}).raise_for_status()
+    client = _client(
+        f"{woo_sandbox.url}/", retry=RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.02)
+    )
+    requests.post(
+        f"{woo_sandbox.url}/_sandbox/faults", json={"mode": "status", "status": 503, "count": 2}
+    ).raise_for_status()
     assert client.store_info()["version"] == "11.0.1"
     product = next(client.products_iter())
     requests.post(f"{woo_sandbox.url}/_sandbox/faults", json={"mode": "drop", "count": 1})
@@ -201,16 +217,19 @@ def test_over_https_keys_move_to_the_query_string_when_the_server_drops_basic_au
 def test_notes_customers_variations_and_statuses_through_the_client(woo_sandbox):
     client = _client(f"{woo_sandbox.url}/")
     fixture = (WOOCOMMERCE_11 / "orders" / "A1_guest_mixed_vat_processing.json").read_bytes()
-    requests.post(f"{woo_sandbox.url}/_sandbox/orders", data=fixture,
-                  headers={"Content-Type": "application/json"}).raise_for_status()
+    requests.post(
+        f"{woo_sandbox.url}/_sandbox/orders", data=fixture, headers={"Content-Type": "application/json"}
+    ).raise_for_status()
     note = client.order_note_create(39, "Fakturerad i Hogia Smart: faktura 7", customer_note=True)
     assert note["customer_note"] is True and note["note"].startswith("Fakturerad")
     customers = list(client.customers_iter())
     assert {c["email"] for c in customers} >= {"anna.andersson@example.se"}
     assert client.customer_get(customers[0]["id"])["id"] == customers[0]["id"]
     tshirt = next(p for p in client.products_iter() if p["sku"] == "SE-TS")
-    result = client.variations_batch(tshirt["id"], update=[{"id": v["id"], "regular_price": "209.00"}
-                                                           for v in client.variations_iter(tshirt["id"])])
+    result = client.variations_batch(
+        tshirt["id"],
+        update=[{"id": v["id"], "regular_price": "209.00"} for v in client.variations_iter(tshirt["id"])],
+    )
     assert result.ok and {v["regular_price"] for v in client.variations_iter(tshirt["id"])} == {"209.00"}
     slugs = [slug for slug, _name in client.order_statuses()]
     assert {"pending", "processing", "on-hold", "completed", "cancelled", "refunded", "failed"} <= set(slugs)

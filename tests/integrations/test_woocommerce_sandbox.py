@@ -1,4 +1,5 @@
 """The WooCommerce sandbox over real sockets: auth, paging, filters, orders, refunds, webhooks."""
+
 from __future__ import annotations
 
 import base64
@@ -19,8 +20,12 @@ import requests
 from integrations.sandboxes.fixtures import WOOCOMMERCE_11, WOOCOMMERCE_DOCS
 from integrations.sandboxes.http import SandboxServer
 from integrations.sandboxes.woocommerce import (
-    DEMO_BUTIK2_CONSUMER_KEY, DEMO_BUTIK2_CONSUMER_SECRET, DEMO_ROOT_CONSUMER_KEY, DEMO_ROOT_CONSUMER_SECRET,
-    WooCommerceSandbox, wp_json,
+    DEMO_BUTIK2_CONSUMER_KEY,
+    DEMO_BUTIK2_CONSUMER_SECRET,
+    DEMO_ROOT_CONSUMER_KEY,
+    DEMO_ROOT_CONSUMER_SECRET,
+    WooCommerceSandbox,
+    wp_json,
 )
 
 FIX11 = WOOCOMMERCE_11
@@ -34,14 +39,27 @@ def _load(path):
 
 # -- a minimal OAuth 1.0a one-legged signer, as the WooCommerce docs describe it ------------------------
 
+
 def _enc(value) -> str:
     return quote(str(value), safe="-_.~")
 
 
-def oauth_params(method: str, url: str, key: str, secret: str, query: list[tuple[str, str]],
-                 algorithm: str = "HMAC-SHA1", timestamp: int | None = None, nonce: str | None = None) -> dict:
-    oauth = {"oauth_consumer_key": key, "oauth_timestamp": str(timestamp or int(time.time())),
-             "oauth_nonce": nonce or secrets.token_hex(16), "oauth_signature_method": algorithm}
+def oauth_params(
+    method: str,
+    url: str,
+    key: str,
+    secret: str,
+    query: list[tuple[str, str]],
+    algorithm: str = "HMAC-SHA1",
+    timestamp: int | None = None,
+    nonce: str | None = None,
+) -> dict:
+    oauth = {
+        "oauth_consumer_key": key,
+        "oauth_timestamp": str(timestamp or int(time.time())),
+        "oauth_nonce": nonce or secrets.token_hex(16),
+        "oauth_signature_method": algorithm,
+    }
     pairs = sorted(list(query) + list(oauth.items()), key=lambda kv: kv[0])
     normalized = "%26".join(_enc(f"{_enc(k)}={_enc(v)}") for k, v in pairs)
     base = f"{method.upper()}&{_enc(url)}&{normalized}"
@@ -54,7 +72,9 @@ def oauth_params(method: str, url: str, key: str, secret: str, query: list[tuple
 class Woo:
     """Signed requests against one store of the sandbox."""
 
-    def __init__(self, base: str, key: str, secret: str, *, header: bool = False, algorithm: str = "HMAC-SHA1"):
+    def __init__(
+        self, base: str, key: str, secret: str, *, header: bool = False, algorithm: str = "HMAC-SHA1"
+    ):
         self.base, self.key, self.secret, self.header, self.algorithm = base, key, secret, header, algorithm
         self.session = requests.Session()
 
@@ -87,6 +107,7 @@ class Woo:
 
 # -- a webhook receiver ----------------------------------------------------------------------------
 
+
 class Receiver:
     def __init__(self, status: int = 200):
         self.status = status
@@ -96,7 +117,9 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802 - stdlib naming
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                receiver.requests.append({"path": self.path, "headers": list(self.headers.items()), "body": body})
+                receiver.requests.append(
+                    {"path": self.path, "headers": list(self.headers.items()), "body": body}
+                )
                 self.send_response(receiver.status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -117,6 +140,7 @@ class Receiver:
 
 
 # -- fixtures --------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def server():
@@ -139,26 +163,41 @@ def _new_store(server, *, incl: bool = True, fixtures: bool = True, **extra) -> 
     n = next(_store_counter)
     prefix = f"/t{n}"
     key, secret = f"ck_test_{n:040d}", f"cs_test_{n:040d}"
-    config = {"prefix": prefix, "consumer_key": key, "consumer_secret": secret, "prices_include_tax": incl,
-              "fixtures": fixtures, **extra}
+    config = {
+        "prefix": prefix,
+        "consumer_key": key,
+        "consumer_secret": secret,
+        "prices_include_tax": incl,
+        "fixtures": fixtures,
+        **extra,
+    }
     requests.post(server.url + "/_sandbox/seed", json={"stores": [config]}, timeout=10).raise_for_status()
     return Woo(server.url + prefix, key, secret)
 
 
 # -- authentication ---------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("header", [False, True])
 @pytest.mark.parametrize("algorithm", ["HMAC-SHA1", "HMAC-SHA256"])
 def test_oauth_query_and_header_with_both_hash_algorithms(server, header, algorithm):
-    client = Woo(server.url, DEMO_ROOT_CONSUMER_KEY, DEMO_ROOT_CONSUMER_SECRET, header=header, algorithm=algorithm)
+    client = Woo(
+        server.url, DEMO_ROOT_CONSUMER_KEY, DEMO_ROOT_CONSUMER_SECRET, header=header, algorithm=algorithm
+    )
     response = client.get("/products", {"per_page": 5, "orderby": "id", "order": "asc"})
     assert response.status_code == 200, response.text
     assert [p["id"] for p in response.json()] == [23, 24, 25, 26, 27]
-    second = Woo(server.url + "/butik2", DEMO_BUTIK2_CONSUMER_KEY, DEMO_BUTIK2_CONSUMER_SECRET, header=header,
-                 algorithm=algorithm).get("/products/30")
+    second = Woo(
+        server.url + "/butik2",
+        DEMO_BUTIK2_CONSUMER_KEY,
+        DEMO_BUTIK2_CONSUMER_SECRET,
+        header=header,
+        algorithm=algorithm,
+    ).get("/products/30")
     assert second.status_code == 200 and second.json()["variations"] == [31, 32, 33]
     variations = Woo(server.url + "/butik2", DEMO_BUTIK2_CONSUMER_KEY, DEMO_BUTIK2_CONSUMER_SECRET).get(
-        "/products/30/variations")
+        "/products/30/variations"
+    )
     assert [v["id"] for v in variations.json()] == [31, 32, 33]
 
 
@@ -167,18 +206,33 @@ def test_oauth_errors(server, woo):
         return response.status_code, response.json()["code"], response.json()["message"]
 
     bad = Woo(server.url, DEMO_ROOT_CONSUMER_KEY, "cs_wrong")
-    assert error(bad.get("/orders")) == (401, "woocommerce_rest_authentication_error",
-                                         "Invalid signature - provided signature does not match.")
+    assert error(bad.get("/orders")) == (
+        401,
+        "woocommerce_rest_authentication_error",
+        "Invalid signature - provided signature does not match.",
+    )
     unknown = Woo(server.url, "ck_unknown", "cs_unknown")
-    assert error(unknown.get("/orders")) == (401, "woocommerce_rest_authentication_error", "Consumer key is invalid.")
+    assert error(unknown.get("/orders")) == (
+        401,
+        "woocommerce_rest_authentication_error",
+        "Consumer key is invalid.",
+    )
     old = int(time.time()) - 16 * 60
-    assert error(woo.get("/orders", timestamp=old)) == (401, "woocommerce_rest_authentication_error",
-                                                       "Invalid timestamp.")
+    assert error(woo.get("/orders", timestamp=old)) == (
+        401,
+        "woocommerce_rest_authentication_error",
+        "Invalid timestamp.",
+    )
     nonce = secrets.token_hex(16)
     assert woo.get("/orders", nonce=nonce).status_code == 200
-    assert error(woo.get("/orders", nonce=nonce)) == (401, "woocommerce_rest_authentication_error",
-                                                     "Invalid nonce - nonce has already been used.")
-    partial = requests.get(server.url + "/wp-json/wc/v3/orders", params={"oauth_consumer_key": "x"}, timeout=5)
+    assert error(woo.get("/orders", nonce=nonce)) == (
+        401,
+        "woocommerce_rest_authentication_error",
+        "Invalid nonce - nonce has already been used.",
+    )
+    partial = requests.get(
+        server.url + "/wp-json/wc/v3/orders", params={"oauth_consumer_key": "x"}, timeout=5
+    )
     assert partial.status_code == 401
     assert partial.json()["code"] == "woocommerce_rest_authentication_missing_parameter"
     # The root store's key does not open the second store.
@@ -190,10 +244,16 @@ def test_basic_auth_over_plain_http_is_ignored(server):
     url = server.url + "/wp-json/wc/v3/products"
     response = requests.get(url, auth=(DEMO_ROOT_CONSUMER_KEY, DEMO_ROOT_CONSUMER_SECRET), timeout=5)
     assert response.status_code == 401
-    assert response.json() == {"code": "woocommerce_rest_cannot_view", "message": "Sorry, you cannot list resources.",
-                               "data": {"status": 401}}
-    query = requests.get(url, params={"consumer_key": DEMO_ROOT_CONSUMER_KEY,
-                                      "consumer_secret": DEMO_ROOT_CONSUMER_SECRET}, timeout=5)
+    assert response.json() == {
+        "code": "woocommerce_rest_cannot_view",
+        "message": "Sorry, you cannot list resources.",
+        "data": {"status": 401},
+    }
+    query = requests.get(
+        url,
+        params={"consumer_key": DEMO_ROOT_CONSUMER_KEY, "consumer_secret": DEMO_ROOT_CONSUMER_SECRET},
+        timeout=5,
+    )
     assert query.json()["code"] == "woocommerce_rest_cannot_view"
     single = requests.get(url + "/23", timeout=5)
     assert single.json()["message"] == "Sorry, you cannot view this resource."
@@ -202,26 +262,37 @@ def test_basic_auth_over_plain_http_is_ignored(server):
 
 
 def _self_signed(tmp_path):
+    import ipaddress
+
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
-    import ipaddress
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
     now = dt.datetime.now(dt.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=2))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=2))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
     cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     return cert_file, key_file
 
 
@@ -235,11 +306,17 @@ def test_basic_auth_and_query_keys_over_https(tmp_path):
     try:
         url = srv.url + "/wp-json/wc/v3/products/25"
         verify = str(cert_file)
-        ok = requests.get(url, auth=(DEMO_ROOT_CONSUMER_KEY, DEMO_ROOT_CONSUMER_SECRET), verify=verify, timeout=5)
+        ok = requests.get(
+            url, auth=(DEMO_ROOT_CONSUMER_KEY, DEMO_ROOT_CONSUMER_SECRET), verify=verify, timeout=5
+        )
         assert ok.status_code == 200 and ok.json()["sku"] == "SE-MUGG-35"
         assert ok.json()["_links"]["self"][0]["href"].startswith("https://127.0.0.1:")
-        query = requests.get(url, params={"consumer_key": DEMO_ROOT_CONSUMER_KEY,
-                                          "consumer_secret": DEMO_ROOT_CONSUMER_SECRET}, verify=verify, timeout=5)
+        query = requests.get(
+            url,
+            params={"consumer_key": DEMO_ROOT_CONSUMER_KEY, "consumer_secret": DEMO_ROOT_CONSUMER_SECRET},
+            verify=verify,
+            timeout=5,
+        )
         assert query.status_code == 200
         wrong = requests.get(url, auth=(DEMO_ROOT_CONSUMER_KEY, "cs_nope"), verify=str(cert_file), timeout=5)
         assert (wrong.status_code, wrong.json()["message"]) == (401, "Consumer secret is invalid.")
@@ -250,8 +327,11 @@ def test_basic_auth_and_query_keys_over_https(tmp_path):
 
 
 def test_read_only_key_cannot_write(server):
-    requests.post(server.url + "/_sandbox/keys", json={"consumer_key": "ck_readonly", "consumer_secret": "cs_readonly",
-                                                       "permissions": "read"}, timeout=5).raise_for_status()
+    requests.post(
+        server.url + "/_sandbox/keys",
+        json={"consumer_key": "ck_readonly", "consumer_secret": "cs_readonly", "permissions": "read"},
+        timeout=5,
+    ).raise_for_status()
     reader = Woo(server.url, "ck_readonly", "cs_readonly")
     assert reader.get("/products/23").status_code == 200
     response = reader.put("/products/23", {"regular_price": "1.00"})
@@ -261,12 +341,15 @@ def test_read_only_key_cannot_write(server):
 
 # -- paging, filters, sorting ---------------------------------------------------------------------------
 
+
 def test_per_page_bounds_and_paging_headers(woo):
     response = woo.get("/products", {"per_page": 101})
     assert response.status_code == 400
     body = response.json()
     assert body["code"] == "rest_invalid_param" and body["message"] == "Invalid parameter(s): per_page"
-    assert body["data"]["params"] == {"per_page": "per_page must be between 1 (inclusive) and 100 (inclusive)"}
+    assert body["data"]["params"] == {
+        "per_page": "per_page must be between 1 (inclusive) and 100 (inclusive)"
+    }
     assert body["data"]["details"]["per_page"]["code"] == "rest_out_of_bounds"
 
     page2 = woo.get("/products", {"per_page": 2, "page": 2, "orderby": "id", "order": "asc"})
@@ -291,15 +374,26 @@ def test_modified_after_is_exclusive_and_dates_are_gmt(server):
         created.append(client.post("/products", {"name": f"P{n}", "regular_price": "10.00"}).json())
         time.sleep(1.05)
     first = created[0]
-    gmt = client.get("/products", {"modified_after": first["date_modified_gmt"], "dates_are_gmt": "true",
-                                   "orderby": "modified", "order": "asc"})
+    gmt = client.get(
+        "/products",
+        {
+            "modified_after": first["date_modified_gmt"],
+            "dates_are_gmt": "true",
+            "orderby": "modified",
+            "order": "asc",
+        },
+    )
     assert [p["id"] for p in gmt.json()] == [created[1]["id"], created[2]["id"]]
-    local = client.get("/products", {"modified_after": first["date_modified"], "orderby": "modified", "order": "asc"})
+    local = client.get(
+        "/products", {"modified_after": first["date_modified"], "orderby": "modified", "order": "asc"}
+    )
     assert [p["id"] for p in local.json()] == [created[1]["id"], created[2]["id"]]
     # A GMT value read as local time is an hour off in Stockholm: everything is "after" it.
     mixed = client.get("/products", {"modified_after": first["date_modified_gmt"], "orderby": "modified"})
     assert len(mixed.json()) == 3
-    before = client.get("/products", {"modified_before": created[2]["date_modified_gmt"], "dates_are_gmt": "1"})
+    before = client.get(
+        "/products", {"modified_before": created[2]["date_modified_gmt"], "dates_are_gmt": "1"}
+    )
     assert {p["id"] for p in before.json()} == {created[0]["id"], created[1]["id"]}
 
 
@@ -308,7 +402,10 @@ def test_orderby_modified_follows_updates(server):
     assert client.put("/products/24", {"description": "ny text"}).status_code == 200
     listed = client.get("/products", {"orderby": "modified", "order": "desc", "per_page": 100}).json()
     assert listed[0]["id"] == 24
-    assert listed[0]["date_modified_gmt"] > _load(FIX11 / "products" / "simple_books_6_bok.json")["date_modified_gmt"]
+    assert (
+        listed[0]["date_modified_gmt"]
+        > _load(FIX11 / "products" / "simple_books_6_bok.json")["date_modified_gmt"]
+    )
 
 
 def test_sku_filter_finds_variations_and_lists(woo):
@@ -336,19 +433,31 @@ def test_duplicate_sku_is_rejected_for_products_and_variations(woo):
 
 def test_product_create_derives_price_and_stock(server):
     client = _new_store(server, fixtures=False)
-    response = client.post("/products", {"name": "Kopp", "sku": "K-1", "regular_price": "100.00",
-                                         "sale_price": "80.00", "manage_stock": True, "stock_quantity": 0})
+    response = client.post(
+        "/products",
+        {
+            "name": "Kopp",
+            "sku": "K-1",
+            "regular_price": "100.00",
+            "sale_price": "80.00",
+            "manage_stock": True,
+            "stock_quantity": 0,
+        },
+    )
     assert response.status_code == 201
     assert response.headers["Location"].endswith(f"/wp-json/wc/v3/products/{response.json()['id']}")
     product = response.json()
     assert (product["price"], product["on_sale"], product["stock_status"]) == ("80.00", True, "outofstock")
-    future = client.put(f"/products/{product['id']}", {"date_on_sale_from": "2099-01-01T00:00:00",
-                                                       "stock_quantity": 5}).json()
+    future = client.put(
+        f"/products/{product['id']}", {"date_on_sale_from": "2099-01-01T00:00:00", "stock_quantity": 5}
+    ).json()
     assert (future["price"], future["on_sale"], future["stock_status"]) == ("100.00", False, "instock")
     assert future["date_on_sale_from_gmt"] == "2098-12-31T23:00:00"
     variable = client.post("/products", {"name": "Tröja", "type": "variable"}).json()
-    v1 = client.post(f"/products/{variable['id']}/variations", {"sku": "TR-S", "regular_price": "300",
-                                                                "attributes": [{"name": "Storlek", "option": "S"}]})
+    v1 = client.post(
+        f"/products/{variable['id']}/variations",
+        {"sku": "TR-S", "regular_price": "300", "attributes": [{"name": "Storlek", "option": "S"}]},
+    )
     assert v1.status_code == 201
     client.post(f"/products/{variable['id']}/variations", {"sku": "TR-M", "regular_price": "250"})
     parent = client.get(f"/products/{variable['id']}").json()
@@ -364,8 +473,12 @@ SALE_ROUTES = ("product", "products batch", "variation", "variations batch")
 def _on_sale(server, route: str) -> tuple[Woo, dict]:
     """A product or a variation with a sale price and a sale window, in a store of its own."""
     client = _new_store(server, fixtures=False)
-    window = {"regular_price": "100.00", "sale_price": "80.00", "date_on_sale_from": "2099-01-01T00:00:00",
-              "date_on_sale_to": "2099-01-31T23:59:59"}
+    window = {
+        "regular_price": "100.00",
+        "sale_price": "80.00",
+        "date_on_sale_from": "2099-01-01T00:00:00",
+        "date_on_sale_to": "2099-01-31T23:59:59",
+    }
     if route.startswith("product"):
         return client, client.post("/products", {"name": "Kopp", "sku": "K-1", **window}).json()
     parent = client.post("/products", {"name": "Tröja", "type": "variable"}).json()
@@ -373,7 +486,7 @@ def _on_sale(server, route: str) -> tuple[Woo, dict]:
 
 
 def _update(client: Woo, route: str, item: dict, body: dict) -> dict:
-    base = (f"/products/{item['parent_id']}/variations" if route.startswith("variation") else "/products")
+    base = f"/products/{item['parent_id']}/variations" if route.startswith("variation") else "/products"
     if route.endswith("batch"):
         response = client.post(f"{base}/batch", {"update": [{"id": item["id"], **body}]})
         assert response.status_code == 200
@@ -387,8 +500,13 @@ def _update(client: Woo, route: str, item: dict, body: dict) -> dict:
 def test_null_leaves_the_sale_price_and_sale_dates_as_they_were(server, route):
     # prepare_object_for_database: `if ( isset( $request['date_on_sale_from'] ) )`, and isset(null) is false.
     client, item = _on_sale(server, route)
-    assert [item[key] for key in SALE] == ["80.00", "2099-01-01T00:00:00", "2098-12-31T23:00:00",
-                                           "2099-01-31T23:59:59", "2099-01-31T22:59:59"]
+    assert [item[key] for key in SALE] == [
+        "80.00",
+        "2099-01-01T00:00:00",
+        "2098-12-31T23:00:00",
+        "2099-01-31T23:59:59",
+        "2099-01-31T22:59:59",
+    ]
     after = _update(client, route, item, {key: None for key in SALE})
     assert [after[key] for key in SALE] == [item[key] for key in SALE]
     assert after["regular_price"] == "100.00"
@@ -410,54 +528,113 @@ def test_an_empty_string_clears_a_sale_date_local_or_gmt(server, route):
 def test_a_gmt_sale_date_sent_with_its_local_twin_wins(server, route):
     # The controller applies date_on_sale_to, then date_on_sale_to_gmt, whatever the body's order.
     client, item = _on_sale(server, route)
-    after = _update(client, route, item, {"date_on_sale_to_gmt": "2099-02-01T12:00:00",
-                                          "date_on_sale_to": "2099-03-01T00:00:00"})
-    assert (after["date_on_sale_to"], after["date_on_sale_to_gmt"]) == ("2099-02-01T13:00:00",
-                                                                       "2099-02-01T12:00:00")
+    after = _update(
+        client,
+        route,
+        item,
+        {"date_on_sale_to_gmt": "2099-02-01T12:00:00", "date_on_sale_to": "2099-03-01T00:00:00"},
+    )
+    assert (after["date_on_sale_to"], after["date_on_sale_to_gmt"]) == (
+        "2099-02-01T13:00:00",
+        "2099-02-01T12:00:00",
+    )
 
 
 def test_batch_limit_and_per_item_errors(woo):
-    too_many = woo.post("/products/batch", {"create": [{"name": f"x{i}"} for i in range(60)],
-                                            "delete": list(range(1, 42))})
+    too_many = woo.post(
+        "/products/batch", {"create": [{"name": f"x{i}"} for i in range(60)], "delete": list(range(1, 42))}
+    )
     assert too_many.status_code == 413
-    assert too_many.json() == {"code": "woocommerce_rest_request_entity_too_large",
-                               "message": "Unable to accept more than 100 items for this request.",
-                               "data": {"status": 413}}
-    response = woo.post("/products/batch", {"create": [{"name": "Batch ok", "sku": "BATCH-OK"},
-                                                       {"name": "Batch dup", "sku": "SE-BOK-001"}],
-                                            "update": [{"id": 26, "description": "via batch"}, {"id": 987654}],
-                                            "delete": [987655]})
+    assert too_many.json() == {
+        "code": "woocommerce_rest_request_entity_too_large",
+        "message": "Unable to accept more than 100 items for this request.",
+        "data": {"status": 413},
+    }
+    response = woo.post(
+        "/products/batch",
+        {
+            "create": [{"name": "Batch ok", "sku": "BATCH-OK"}, {"name": "Batch dup", "sku": "SE-BOK-001"}],
+            "update": [{"id": 26, "description": "via batch"}, {"id": 987654}],
+            "delete": [987655],
+        },
+    )
     assert response.status_code == 200
     body = response.json()
     assert body["create"][0]["sku"] == "BATCH-OK"
     assert body["create"][1]["id"] == 0 and body["create"][1]["error"]["code"] == "product_invalid_sku"
     assert body["create"][1]["error"]["data"]["status"] == 400
     assert body["update"][0]["description"] == "via batch"
-    assert body["update"][1] == {"id": 987654, "error": {"code": "woocommerce_rest_product_invalid_id",
-                                                         "message": "Invalid ID.", "data": {"status": 400}}}
+    assert body["update"][1] == {
+        "id": 987654,
+        "error": {
+            "code": "woocommerce_rest_product_invalid_id",
+            "message": "Invalid ID.",
+            "data": {"status": 400},
+        },
+    }
     assert body["delete"][0]["error"]["data"]["status"] == 404
     assert woo.get("/products", {"sku": "BATCH-OK"}).json()[0]["name"] == "Batch ok"
 
 
 # -- orders -----------------------------------------------------------------------------------------
 
-ORDER_CASES = ["A1_guest_mixed_vat_processing", "A4_guest_nosku_nostock_pending", "A6_customer_cancelled",
-               "B1_company_customer_mixed_vat_fee_processing", "A2_customer_variations_coupon_fee_onhold",
-               "A3_company_sale_fixedcart_fees_completed", "B2_guest_variation_sale_fixedcart_onhold"]
+ORDER_CASES = [
+    "A1_guest_mixed_vat_processing",
+    "A4_guest_nosku_nostock_pending",
+    "A6_customer_cancelled",
+    "B1_company_customer_mixed_vat_fee_processing",
+    "A2_customer_variations_coupon_fee_onhold",
+    "A3_company_sale_fixedcart_fees_completed",
+    "B2_guest_variation_sale_fixedcart_onhold",
+]
 
 
 def _money_view(order: dict) -> dict:
     return {
-        "totals": {k: order[k] for k in ("total", "total_tax", "shipping_total", "shipping_tax", "cart_tax",
-                                         "discount_total", "discount_tax")},
-        "lines": [(li["sku"], li["quantity"], li["subtotal"], li["subtotal_tax"], li["total"], li["total_tax"],
-                   li["taxes"], li["price"]) for li in order["line_items"]],
-        "tax_lines": [(t["rate_id"], t["rate_code"], t["label"], t["tax_total"], t["shipping_tax_total"],
-                       t["rate_percent"]) for t in order["tax_lines"]],
+        "totals": {
+            k: order[k]
+            for k in (
+                "total",
+                "total_tax",
+                "shipping_total",
+                "shipping_tax",
+                "cart_tax",
+                "discount_total",
+                "discount_tax",
+            )
+        },
+        "lines": [
+            (
+                li["sku"],
+                li["quantity"],
+                li["subtotal"],
+                li["subtotal_tax"],
+                li["total"],
+                li["total_tax"],
+                li["taxes"],
+                li["price"],
+            )
+            for li in order["line_items"]
+        ],
+        "tax_lines": [
+            (
+                t["rate_id"],
+                t["rate_code"],
+                t["label"],
+                t["tax_total"],
+                t["shipping_tax_total"],
+                t["rate_percent"],
+            )
+            for t in order["tax_lines"]
+        ],
         "shipping": [(s["total"], s["total_tax"], s["taxes"]) for s in order["shipping_lines"]],
-        "fees": [(f["name"], f["total"], f["total_tax"], f["taxes"], f["tax_status"]) for f in order["fee_lines"]],
-        "coupons": [(c["code"], c["discount"], c["discount_tax"], c["discount_type"], c["nominal_amount"])
-                    for c in order["coupon_lines"]],
+        "fees": [
+            (f["name"], f["total"], f["total_tax"], f["taxes"], f["tax_status"]) for f in order["fee_lines"]
+        ],
+        "coupons": [
+            (c["code"], c["discount"], c["discount_tax"], c["discount_type"], c["nominal_amount"])
+            for c in order["coupon_lines"]
+        ],
     }
 
 
@@ -485,7 +662,9 @@ def test_order_totals_match_woocommerce(server, name):
 def test_set_paid_reduces_stock_and_cancel_restores_it(server):
     client = _new_store(server)
     before = client.get("/products/25").json()["stock_quantity"]
-    order = client.post("/orders", {"set_paid": True, "line_items": [{"product_id": 25, "quantity": 700}]}).json()
+    order = client.post(
+        "/orders", {"set_paid": True, "line_items": [{"product_id": 25, "quantity": 700}]}
+    ).json()
     assert order["status"] == "processing" and order["date_paid_gmt"]
     oversold = client.get("/products/25").json()
     assert oversold["stock_quantity"] == before - 700 and oversold["stock_status"] == "outofstock"
@@ -504,7 +683,9 @@ def test_order_status_filter_array_and_checkout_draft(server):
     client = _new_store(server)
     ids = {}
     for status in ("processing", "on-hold", "completed", "checkout-draft", "pending"):
-        ids[status] = client.post("/orders", {"status": status, "line_items": [{"product_id": 26}]}).json()["id"]
+        ids[status] = client.post("/orders", {"status": status, "line_items": [{"product_id": 26}]}).json()[
+            "id"
+        ]
     client.delete(f"/orders/{ids['pending']}")
     as_array = client.get("/orders", [("status[0]", "processing"), ("status[1]", "on-hold")]).json()
     assert {o["id"] for o in as_array} == {ids["processing"], ids["on-hold"]}
@@ -519,15 +700,26 @@ def test_order_status_filter_array_and_checkout_draft(server):
 
 def test_custom_order_statuses_in_reports_and_schema(server):
     client = _new_store(server, fixtures=False, order_statuses={"wc-awaiting-shipment": "Väntar på frakt"})
-    requests.post(client.base + "/_sandbox/order-statuses", json={"slug": "wc-invoiced", "label": "Fakturerad"},
-                  timeout=5).raise_for_status()
+    requests.post(
+        client.base + "/_sandbox/order-statuses",
+        json={"slug": "wc-invoiced", "label": "Fakturerad"},
+        timeout=5,
+    ).raise_for_status()
     client.post("/products", {"name": "X", "regular_price": "10"})
     order = client.post("/orders", {"status": "awaiting-shipment", "line_items": [{"product_id": 1}]})
     assert order.status_code == 201, order.text
     totals = client.get("/reports/orders/totals").json()
     slugs = [t["slug"] for t in totals]
-    assert slugs[:8] == ["pending", "processing", "on-hold", "completed", "cancelled", "refunded", "failed",
-                         "checkout-draft"]
+    assert slugs[:8] == [
+        "pending",
+        "processing",
+        "on-hold",
+        "completed",
+        "cancelled",
+        "refunded",
+        "failed",
+        "checkout-draft",
+    ]
     assert {"slug": "awaiting-shipment", "name": "Väntar på frakt", "total": 1} in totals
     assert {"slug": "invoiced", "name": "Fakturerad", "total": 0} in totals
     schema = client.request("OPTIONS", "/orders").json()
@@ -540,10 +732,22 @@ def test_refunds_and_notes(server):
     assert order["total"] == "760.61"
     stock_before = client.get("/products/23").json()["stock_quantity"]
     kaffe = order["line_items"][0]
-    partial = client.post(f"/orders/{order['id']}/refunds", {
-        "amount": "100.80", "reason": "En påse", "api_refund": False,
-        "line_items": [{"id": kaffe["id"], "quantity": 1, "refund_total": "89.00",
-                        "refund_tax": [{"id": 2, "refund_total": "10.68"}]}]})
+    partial = client.post(
+        f"/orders/{order['id']}/refunds",
+        {
+            "amount": "100.80",
+            "reason": "En påse",
+            "api_refund": False,
+            "line_items": [
+                {
+                    "id": kaffe["id"],
+                    "quantity": 1,
+                    "refund_total": "89.00",
+                    "refund_tax": [{"id": 2, "refund_total": "10.68"}],
+                }
+            ],
+        },
+    )
     assert partial.status_code == 201, partial.text
     refund = partial.json()
     assert refund["amount"] == "100.80" and refund["refunded_payment"] is False
@@ -553,7 +757,9 @@ def test_refunds_and_notes(server):
     assert client.get("/products/23").json()["stock_quantity"] == stock_before + 1
     after = client.get(f"/orders/{order['id']}").json()
     assert after["total"] == "760.61" and after["status"] == "processing"
-    assert after["refunds"] == [{"id": refund["id"], "reason": "En påse", "total": "-100.80", "total_tax": "-10.68"}]
+    assert after["refunds"] == [
+        {"id": refund["id"], "reason": "En påse", "total": "-100.80", "total_tax": "-10.68"}
+    ]
     too_much = client.post(f"/orders/{order['id']}/refunds", {"amount": "700.00"})
     assert too_much.status_code == 500
     rest = client.post(f"/orders/{order['id']}/refunds", {"amount": "659.81", "api_refund": False}).json()
@@ -572,11 +778,18 @@ def test_refunds_and_notes(server):
     assert "Internt" in [n["note"] for n in internal]
     assert any(n["note"].startswith("Order status changed from") for n in internal)
     not_forced = client.delete(f"/orders/{order['id']}/notes/{note.json()['id']}")
-    assert (not_forced.status_code, not_forced.json()["code"]) == (501, "woocommerce_rest_trash_not_supported")
-    assert client.delete(f"/orders/{order['id']}/notes/{note.json()['id']}", {"force": "true"}).status_code == 200
+    assert (not_forced.status_code, not_forced.json()["code"]) == (
+        501,
+        "woocommerce_rest_trash_not_supported",
+    )
+    assert (
+        client.delete(f"/orders/{order['id']}/notes/{note.json()['id']}", {"force": "true"}).status_code
+        == 200
+    )
 
 
 # -- webhooks ---------------------------------------------------------------------------------------
+
 
 def _flush(client: Woo) -> list:
     response = requests.post(client.base + "/_sandbox/webhooks/flush", timeout=30)
@@ -588,8 +801,10 @@ def test_webhook_ping_is_unsigned_form(server):
     receiver = Receiver()
     try:
         client = _new_store(server, fixtures=False)
-        created = client.post("/webhooks", {"name": "o", "topic": "order.created", "delivery_url": receiver.url,
-                                            "secret": "s3cret"})
+        created = client.post(
+            "/webhooks",
+            {"name": "o", "topic": "order.created", "delivery_url": receiver.url, "secret": "s3cret"},
+        )
         assert created.status_code == 201
         body = created.json()
         assert "secret" not in body and body["api_version"] == "wp_api_v3"
@@ -610,8 +825,14 @@ def test_webhook_signature_headers_and_collapsing(server):
     try:
         client = _new_store(server)
         requests.post(server.url + "/_sandbox/webhooks/config", json={"delivery_delay": 30}, timeout=5)
-        hook = client.post("/webhooks", {"topic": "product.updated", "delivery_url": receiver.url,
-                                         "secret": "hogia-smart-fixture-secret-2026"}).json()
+        hook = client.post(
+            "/webhooks",
+            {
+                "topic": "product.updated",
+                "delivery_url": receiver.url,
+                "secret": "hogia-smart-fixture-secret-2026",
+            },
+        ).json()
         receiver.requests.clear()
         for price in ("10.00", "11.00", "12.00"):
             client.put("/products/24", {"regular_price": price})
@@ -623,18 +844,29 @@ def test_webhook_signature_headers_and_collapsing(server):
         bok = by_id[24]
         assert json.loads(bok["body"])["regular_price"] == "12.00"  # built at delivery time
         names = [k for k, _ in bok["headers"]]
-        fixture_names = [k for k, _ in _load(FIX11 / "webhooks" / "product_updated_bok_stock.headers.json")["headers"]
-                         if k not in ("Accept-Encoding",)]
+        fixture_names = [
+            k
+            for k, _ in _load(FIX11 / "webhooks" / "product_updated_bok_stock.headers.json")["headers"]
+            if k not in ("Accept-Encoding",)
+        ]
         assert [n for n in names if n != "Accept-Encoding"] == fixture_names
         headers = dict(bok["headers"])
-        assert headers["X-WC-Webhook-Topic"] == "product.updated" and headers["X-WC-Webhook-ID"] == str(hook["id"])
+        assert headers["X-WC-Webhook-Topic"] == "product.updated" and headers["X-WC-Webhook-ID"] == str(
+            hook["id"]
+        )
         assert headers["X-WC-Webhook-Source"] == client.base + "/"
         assert len(headers["X-WC-Webhook-Delivery-ID"]) == 32
-        expected = base64.b64encode(hmac.new(b"hogia-smart-fixture-secret-2026", bok["body"], hashlib.sha256).digest())
+        expected = base64.b64encode(
+            hmac.new(b"hogia-smart-fixture-secret-2026", bok["body"], hashlib.sha256).digest()
+        )
         assert headers["X-WC-Webhook-Signature"] == expected.decode()
         tampered = bok["body"].replace(b"12.00", b"13.00")
-        assert base64.b64encode(hmac.new(b"hogia-smart-fixture-secret-2026", tampered,
-                                         hashlib.sha256).digest()).decode() != headers["X-WC-Webhook-Signature"]
+        assert (
+            base64.b64encode(
+                hmac.new(b"hogia-smart-fixture-secret-2026", tampered, hashlib.sha256).digest()
+            ).decode()
+            != headers["X-WC-Webhook-Signature"]
+        )
         assert b"\\/" in bok["body"] and b"https://" not in bok["body"] and b"http:\\/\\/" in bok["body"]
         assert json.loads(by_id[32]["body"])["type"] == "variation"
         log = requests.get(client.base + "/_sandbox/deliveries", timeout=5).json()["deliveries"]
@@ -691,6 +923,7 @@ def test_wp_json_matches_the_captured_webhook_bytes():
 
 # -- misc endpoints, import, state ------------------------------------------------------------------------
 
+
 def test_settings_system_status_taxes_and_customers(woo):
     status = woo.get("/system_status").json()
     assert status["environment"]["version"] == "11.0.1" and status["settings"]["currency"] == "SEK"
@@ -698,8 +931,17 @@ def test_settings_system_status_taxes_and_customers(woo):
     general = {s["id"]: s["value"] for s in woo.get("/settings/general").json()}
     assert general["woocommerce_currency"] == "SEK"
     assert [(t["id"], t["rate"]) for t in woo.get("/taxes", {"orderby": "id"}).json()] == [
-        (1, "25.0000"), (2, "12.0000"), (3, "6.0000"), (4, "0.0000")]
-    assert {c["slug"] for c in woo.get("/taxes/classes").json()} == {"standard", "books", "reduced-rate", "zero-rate"}
+        (1, "25.0000"),
+        (2, "12.0000"),
+        (3, "6.0000"),
+        (4, "0.0000"),
+    ]
+    assert {c["slug"] for c in woo.get("/taxes/classes").json()} == {
+        "standard",
+        "books",
+        "reduced-rate",
+        "zero-rate",
+    }
     anna = woo.get("/customers", {"email": "anna.andersson@example.se"}).json()
     assert [c["id"] for c in anna] == [2]
 
@@ -755,10 +997,20 @@ def test_state_dump_and_load_round_trip(server, woo):
 
 def test_many_products_page_quickly(server):
     client = _new_store(server, fixtures=False)
-    items = [{"id": 100000 + i, "name": f"Artikel {i}", "sku": f"BULK-{i}", "regular_price": "10.00",
-              "price": "10.00", "date_created": "2026-01-01T10:00:00", "date_created_gmt": "2026-01-01T09:00:00",
-              "date_modified": "2026-01-01T10:00:00", "date_modified_gmt": "2026-01-01T09:00:00"}
-             for i in range(10_000)]
+    items = [
+        {
+            "id": 100000 + i,
+            "name": f"Artikel {i}",
+            "sku": f"BULK-{i}",
+            "regular_price": "10.00",
+            "price": "10.00",
+            "date_created": "2026-01-01T10:00:00",
+            "date_created_gmt": "2026-01-01T09:00:00",
+            "date_modified": "2026-01-01T10:00:00",
+            "date_modified_gmt": "2026-01-01T09:00:00",
+        }
+        for i in range(10_000)
+    ]
     requests.post(client.base + "/_sandbox/products", json=items, timeout=30).raise_for_status()
     started = time.perf_counter()
     for page in range(1, 21):
@@ -772,14 +1024,24 @@ def test_many_products_page_quickly(server):
 
 # -- the index page ---------------------------------------------------------------------------------
 
+
 def test_the_index_page_lists_the_stores_their_keys_and_the_controls_and_is_not_counted(server):
     before = requests.get(server.url + "/_sandbox/stats", timeout=10).json()["requests"]
     page = requests.get(server.url + "/", timeout=10)
     assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
-    for shown in (f"{server.url}/wp-json/wc/v3/", f"{server.url}/butik2/wp-json/wc/v3/",
-                  DEMO_ROOT_CONSUMER_KEY, DEMO_ROOT_CONSUMER_SECRET, DEMO_BUTIK2_CONSUMER_KEY,
-                  DEMO_BUTIK2_CONSUMER_SECRET, "excl. VAT",
-                  "/_sandbox/faults", "/_sandbox/seed", "{prefix}/_sandbox/orders/{oid}/refunds",
-                  "{prefix}/_sandbox/webhooks/flush", "{prefix}/_sandbox/clock"):
+    for shown in (
+        f"{server.url}/wp-json/wc/v3/",
+        f"{server.url}/butik2/wp-json/wc/v3/",
+        DEMO_ROOT_CONSUMER_KEY,
+        DEMO_ROOT_CONSUMER_SECRET,
+        DEMO_BUTIK2_CONSUMER_KEY,
+        DEMO_BUTIK2_CONSUMER_SECRET,
+        "excl. VAT",
+        "/_sandbox/faults",
+        "/_sandbox/seed",
+        "{prefix}/_sandbox/orders/{oid}/refunds",
+        "{prefix}/_sandbox/webhooks/flush",
+        "{prefix}/_sandbox/clock",
+    ):
         assert shown in page.text, shown
     assert requests.get(server.url + "/_sandbox/stats", timeout=10).json()["requests"] == before

@@ -1,14 +1,21 @@
 """The WooCommerce sandbox's orders against what WooCommerce 11's source does: status and
 ``set_paid``, coupons (``WC_Discounts``), line SKUs read at response time, refunds seeded as
 the shop made them, and the demo's two kinds of store (prices incl. and excl. VAT)."""
+
 from __future__ import annotations
 
 import requests
 
 from integrations.sandboxes import demo
+
 # pytestmark skips the module without the fixtures; server is that module's sandbox, seeded with the demo.
 from tests.integrations.test_woocommerce_sandbox import (  # noqa: F401
-    FIX11, Woo, _load, _new_store, pytestmark, server,
+    FIX11,
+    Woo,
+    _load,
+    _new_store,
+    pytestmark,
+    server,
 )
 
 
@@ -17,6 +24,7 @@ def _control(client: Woo, path: str, body) -> requests.Response:
 
 
 # -- status and set_paid (WC_REST_Orders_Controller::save_object, WC_Order::payment_complete) ---------
+
 
 def test_set_paid_with_status_completed_on_an_on_hold_order_ends_completed(server):
     """``save_object`` sets the posted status first, saves, and only then runs ``payment_complete``
@@ -29,7 +37,9 @@ def test_set_paid_with_status_completed_on_an_on_hold_order_ends_completed(serve
 
     done = client.put(f"/orders/{held['id']}", {"status": "completed", "set_paid": True}).json()
     assert done["status"] == "completed"
-    assert done["date_completed"] and done["date_paid"]  # WC_Order::maybe_set_date_paid on the way to completed
+    assert (
+        done["date_completed"] and done["date_paid"]
+    )  # WC_Order::maybe_set_date_paid on the way to completed
 
     # set_paid alone on an on-hold order: it does not need payment, so nothing changes.
     other = client.post("/orders", {"status": "on-hold", "line_items": line}).json()
@@ -52,6 +62,7 @@ def test_set_paid_with_status_completed_on_an_on_hold_order_ends_completed(serve
 
 
 # -- coupons (WC_Discounts) ------------------------------------------------------------------------
+
 
 def test_fixed_cart_remainder_goes_to_the_dearest_units_first(server):
     """A percent and a fixed-cart coupon on a store keeping prices excl. VAT, worked out by hand from
@@ -83,27 +94,44 @@ def test_fixed_cart_remainder_goes_to_the_dearest_units_first(server):
     the whole cart's 5046.5 half up would give Bok one öre more.)
     """
     client = _new_store(server, incl=False)
-    response = client.post("/orders", {
-        "line_items": [{"product_id": 25, "quantity": 5}, {"product_id": 23, "quantity": 1},
-                       {"product_id": 24, "quantity": 1}],
-        "coupon_lines": [{"code": "rabatt10"}, {"code": "avdrag50"}]})
+    response = client.post(
+        "/orders",
+        {
+            "line_items": [
+                {"product_id": 25, "quantity": 5},
+                {"product_id": 23, "quantity": 1},
+                {"product_id": 24, "quantity": 1},
+            ],
+            "coupon_lines": [{"code": "rabatt10"}, {"code": "avdrag50"}],
+        },
+    )
     assert response.status_code == 201, response.text
     order = response.json()
-    assert [(li["product_id"], li["subtotal"], li["total"], li["total_tax"]) for li in order["line_items"]] == [
-        (25, "166.65", "114.29", "28.57"), (23, "89.00", "72.95", "8.75"), (24, "249.00", "216.95", "13.02")]
-    assert [(c["code"], c["discount"]) for c in order["coupon_lines"]] == [("rabatt10", "50.46"), ("avdrag50", "50")]
+    assert [
+        (li["product_id"], li["subtotal"], li["total"], li["total_tax"]) for li in order["line_items"]
+    ] == [
+        (25, "166.65", "114.29", "28.57"),
+        (23, "89.00", "72.95", "8.75"),
+        (24, "249.00", "216.95", "13.02"),
+    ]
+    assert [(c["code"], c["discount"]) for c in order["coupon_lines"]] == [
+        ("rabatt10", "50.46"),
+        ("avdrag50", "50"),
+    ]
     assert (order["discount_total"], order["total_tax"], order["total"]) == ("100.46", "50.34", "454.53")
 
 
 # -- line items: the product's current SKU (get_order_item_data) ----------------------------------
+
 
 def test_line_item_sku_is_the_products_current_sku(server):
     """``WC_REST_Orders_V2_Controller::get_order_item_data`` reads ``sku`` from the item's product when
     it builds the answer (``$item->get_product() ? $item->get_product()->get_sku() : null``), so a SKU
     given to the product later shows on the order, and a deleted product's line has none."""
     client = _new_store(server)
-    order = client.post("/orders", {"line_items": [{"product_id": 27, "quantity": 2},
-                                                    {"product_id": 30, "variation_id": 31}]}).json()
+    order = client.post(
+        "/orders", {"line_items": [{"product_id": 27, "quantity": 2}, {"product_id": 30, "variation_id": 31}]}
+    ).json()
     assert [li["sku"] for li in order["line_items"]] == ["", "SE-TS-S"]
 
     assert client.put("/products/27", {"sku": "SE-TYGKASSE"}).status_code == 200
@@ -119,6 +147,7 @@ def test_line_item_sku_is_the_products_current_sku(server):
 
 # -- refunds seeded as the shop made them ----------------------------------------------------------
 
+
 def _without_links(record: dict) -> dict:
     return {k: v for k, v in record.items() if k != "_links"}
 
@@ -128,8 +157,10 @@ def test_seed_refunds_as_the_shop_made_them(server):
     (``fixtures/woocommerce-11/refunds``): the refunds endpoints give them back unchanged, the order's
     ``refunds`` summary and status follow as ``wc_create_refund`` leaves them (a refund that leaves
     nothing to refund marks the order ``refunded``, a partial one leaves the status), ``total`` stays."""
-    for name, status_before, incl in (("B3_guest_full_refund", "completed", False),
-                                      ("A5_rounding_partial_refund", "processing", True)):
+    for name, status_before, incl in (
+        ("B3_guest_full_refund", "completed", False),
+        ("A5_rounding_partial_refund", "processing", True),
+    ):
         client = _new_store(server, incl=incl)
         final = _load(FIX11 / "orders" / f"{name}.json")
         refunds = _load(FIX11 / "refunds" / f"{name}.refunds.json")
@@ -141,8 +172,11 @@ def test_seed_refunds_as_the_shop_made_them(server):
             assert seeded.status_code == 201, seeded.text
 
         order = client.get(f"/orders/{final['id']}").json()
-        assert (order["status"], order["total"], order["refunds"]) == (final["status"], final["total"],
-                                                                       final["refunds"])
+        assert (order["status"], order["total"], order["refunds"]) == (
+            final["status"],
+            final["total"],
+            final["refunds"],
+        )
         listed = client.get(f"/orders/{final['id']}/refunds").json()
         assert [_without_links(r) for r in listed] == [_without_links(r) for r in refunds]
         one = client.get(f"/orders/{final['id']}/refunds/{refunds[0]['id']}").json()
@@ -162,6 +196,7 @@ def test_seeded_refund_needs_an_existing_order(server):
 
 # -- the demo: one store with prices incl. VAT, one excl. VAT --------------------------------------
 
+
 def test_demo_has_a_store_with_prices_incl_vat_and_one_excl_vat(server):
     """``settings/store_A_prices_incl_tax.json`` and ``store_B_prices_excl_tax.json``: the same Swedish
     store with ``woocommerce_prices_include_tax`` yes and no; the demo has one of each."""
@@ -173,4 +208,8 @@ def test_demo_has_a_store_with_prices_incl_vat_and_one_excl_vat(server):
         order = client.post("/orders", {"line_items": [{"product_id": 25, "quantity": 3}]}).json()
         # 3 x 33.33 entered incl. VAT is 79.99 + 20.00; entered excl. VAT it is 99.99 + 25.00.
         expected = ("79.99", "20.00", "99.99") if by_prefix[prefix] else ("99.99", "25.00", "124.99")
-        assert (order["line_items"][0]["total"], order["line_items"][0]["total_tax"], order["total"]) == expected
+        assert (
+            order["line_items"][0]["total"],
+            order["line_items"][0]["total_tax"],
+            order["total"],
+        ) == expected

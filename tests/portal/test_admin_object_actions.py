@@ -1,4 +1,5 @@
 """Support acts on one object from its own page: its actions are buttons there; records are never deleted."""
+
 import uuid
 
 import pytest
@@ -19,14 +20,22 @@ def support(client):
 
 
 def stuck_order(**fields) -> OrderTransfer:
-    return OrderTransfer.objects.create(shop=ShopFactory(), woo_order_id=41, order_number="41",
-                                        state=State.NEEDS_ATTENTION, sequence_id=uuid.uuid4(), quota_key="k41",
-                                        **fields)
+    return OrderTransfer.objects.create(
+        shop=ShopFactory(),
+        woo_order_id=41,
+        order_number="41",
+        state=State.NEEDS_ATTENTION,
+        sequence_id=uuid.uuid4(),
+        quota_key="k41",
+        **fields,
+    )
 
 
 def test_an_order_is_retried_from_its_own_page(support):
     transfer = stuck_order(last_error="Hogia Smart answered 503")
-    page = support.get(reverse("admin:integrations_ordertransfer_change", args=[transfer.pk])).content.decode()
+    page = support.get(
+        reverse("admin:integrations_ordertransfer_change", args=[transfer.pk])
+    ).content.decode()
     action = reverse("admin:integrations_ordertransfer_object_action", args=[transfer.pk, "retry"])
     assert f'action="{action}"' in page and "Retry the selected orders now" in page
     response = support.post(action)

@@ -1,4 +1,5 @@
 """Every admin page support uses renders: each changelist, add page and change page."""
+
 import re
 from datetime import timedelta
 from html import unescape
@@ -30,8 +31,14 @@ def demo_data():
     call_command("demo_setup", verbosity=0)
     shop = Shop.objects.first()
     run = sync_run_start(customer=shop.customer, shop=shop, kind=SyncRun.Kind.ORDERS)
-    sync_log(customer=shop.customer, shop=shop, run=run, message="Order 39 transferred",
-             object_type="order", object_ref="39")
+    sync_log(
+        customer=shop.customer,
+        shop=shop,
+        run=run,
+        message="Order 39 transferred",
+        object_type="order",
+        object_ref="39",
+    )
     sync_run_finish(run=run)
 
 
@@ -72,12 +79,19 @@ def test_the_admin_home_counts_the_failures_of_the_last_day_and_links_to_them(st
     recent = SyncRun.objects.filter(outcome=SyncRun.Outcome.FAILED).order_by("-started_at").first()
     for hours_ago in (2, 3, 50):
         job = initial_sync_create(shop=shop, direction=InitialSync.Direction.TO_HOGIA)
-        InitialSync.objects.filter(pk=job.pk).update(state=InitialSync.State.FAILED, error="boom",
-                                                     heartbeat_at=timezone.now() - timedelta(hours=hours_ago))
+        InitialSync.objects.filter(pk=job.pk).update(
+            state=InitialSync.State.FAILED,
+            error="boom",
+            heartbeat_at=timezone.now() - timedelta(hours=hours_ago),
+        )
 
     page = staff_client.get(reverse("admin:index")).content.decode()
-    tallies = {label: (unescape(url), int(count)) for url, count, label in re.findall(
-        r'<a href="([^"]+)"><span class="count">(\d+)</span> <span class="label">([^<]+)</span>', page)}
+    tallies = {
+        label: (unescape(url), int(count))
+        for url, count, label in re.findall(
+            r'<a href="([^"]+)"><span class="count">(\d+)</span> <span class="label">([^<]+)</span>', page
+        )
+    }
     runs_url, runs = tallies["Sync runs that failed in the last 24 hours"]
     jobs_url, jobs = tallies["Initial syncs that stopped in the last 24 hours"]
     assert (runs, jobs) == (1, 2)

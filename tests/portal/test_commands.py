@@ -1,12 +1,13 @@
 """The commands behind `make run` and `make bench`, and the health check."""
+
 import json
 import re
 
 import pytest
 from django.contrib.auth import authenticate, get_user_model
 from django.core.management import call_command
-from django_q.models import Schedule, Success
 from django.utils import timezone
+from django_q.models import Schedule, Success
 
 from billing.models import Customer
 from integrations.models import FlowSettings, HogiaConnection, Shop
@@ -59,8 +60,12 @@ def test_a_demo_customer_login_made_with_the_admins_password_gets_its_own(settin
 
 
 def test_setup_schedules_is_idempotent_and_retires_old_schedules():
-    Schedule.objects.create(name="release held orders", func="integrations.tasks.release_quotas",
-                            schedule_type=Schedule.MINUTES, minutes=60)
+    Schedule.objects.create(
+        name="release held orders",
+        func="integrations.tasks.release_quotas",
+        schedule_type=Schedule.MINUTES,
+        minutes=60,
+    )
     call_command("setup_schedules", verbosity=0)
     call_command("setup_schedules", verbosity=0)
     assert sorted(Schedule.objects.values_list("name", "func", "minutes")) == [
@@ -70,14 +75,16 @@ def test_setup_schedules_is_idempotent_and_retires_old_schedules():
         ("order poll", "integrations.tasks.poll_all_shops", 5),
         ("portal heartbeat", "portal.tasks.heartbeat", 1),
         ("quota reconcile", "integrations.tasks.reconcile_quotas", 15),
-        ("transfer sweeper", "integrations.tasks.sweep", 1)]
+        ("transfer sweeper", "integrations.tasks.sweep", 1),
+    ]
 
 
 def test_health_reports_the_task_clusters_heartbeat(client):
     assert client.get("/health/").json()["task_cluster"] == "not seen"
     now = timezone.now()
-    Success.objects.create(id="a" * 32, name="heartbeat", func="portal.tasks.heartbeat", started=now,
-                           stopped=now, success=True)
+    Success.objects.create(
+        id="a" * 32, name="heartbeat", func="portal.tasks.heartbeat", started=now, stopped=now, success=True
+    )
     body = client.get("/health/").json()
     assert body["task_cluster"] == "ok" and body["last_heartbeat_seconds_ago"] == 0
 

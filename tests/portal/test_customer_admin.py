@@ -1,5 +1,6 @@
 """The customer's admin page as support uses it: the form posted as the browser sends it, with its
 inlines' management forms (package changes, flow settings of a new customer, saves after a downgrade)."""
+
 import re
 from datetime import date
 
@@ -10,9 +11,15 @@ from django.utils import timezone
 from billing.models import Customer, Subscription
 from integrations.models import Flow, FlowSettings, Shop
 from integrations.sandboxes import demo
+from tests.factories import (
+    CustomerFactory,
+    FlowSettingsFactory,
+    ShopFactory,
+    StaffFactory,
+    SubscriptionFactory,
+    package,
+)
 from tests.formpost import form_data
-from tests.factories import (CustomerFactory, FlowSettingsFactory, ShopFactory, StaffFactory,
-                             SubscriptionFactory, package)
 from tests.integrations.helpers import front
 
 pytestmark = pytest.mark.django_db
@@ -27,8 +34,11 @@ def staff(client):
 
 
 def _page(staff, customer: Customer | None = None) -> tuple[str, dict]:
-    url = (reverse("admin:billing_customer_change", args=[customer.pk]) if customer
-           else reverse("admin:billing_customer_add"))
+    url = (
+        reverse("admin:billing_customer_change", args=[customer.pk])
+        if customer
+        else reverse("admin:billing_customer_add")
+    )
     response = staff.get(url)
     assert response.status_code == 200
     return url, form_data(response.content.decode(), "customer_form")
@@ -38,10 +48,21 @@ def _add_line(data: dict, *, code: str, start: date, customer: Customer | None =
     """Press "Add another subscription" and fill in the new line; returns its index."""
     index = int(data["subscriptions-TOTAL_FORMS"][0])
     data["subscriptions-TOTAL_FORMS"] = [str(index + 1)]
-    data.update({f"subscriptions-{index}-{name}": [value] for name, value in {
-        "id": "", "customer": str(customer.pk) if customer else "", "package": str(package(code).pk),
-        "start_date": start.isoformat(), "contract_months": "3", "notice_months": "1", "cancelled_on": "",
-        "monthly_fee": ""}.items()})
+    data.update(
+        {
+            f"subscriptions-{index}-{name}": [value]
+            for name, value in {
+                "id": "",
+                "customer": str(customer.pk) if customer else "",
+                "package": str(package(code).pk),
+                "start_date": start.isoformat(),
+                "contract_months": "3",
+                "notice_months": "1",
+                "cancelled_on": "",
+                "monthly_fee": "",
+            }.items()
+        }
+    )
     return index
 
 
@@ -61,8 +82,10 @@ def _combo_customer(name: str = "Kombo AB") -> Customer:
 
 # -- item 1: a downgrade no longer breaks every save ------------------------------------------------
 
+
 def test_a_customer_with_more_than_its_package_includes_can_still_be_saved_and_the_page_says_what_is_not_included(
-        staff):
+    staff,
+):
     """The bug: a Paket 200 subscription under 2 active shops and flow 3 made every save a server error
     ("'ShopForm' has no field named 'is_active'"): the shops' summary was validated as if edited."""
     customer = _combo_customer()
@@ -81,6 +104,7 @@ def test_a_customer_with_more_than_its_package_includes_can_still_be_saved_and_t
 
 # -- item 2: a package change says what stops, refuses what cannot work ----------------------------
 
+
 def test_a_downgrade_lists_what_stops_and_is_saved_only_when_confirmed_on_its_line(staff):
     customer = _combo_customer()
     new_year = date(timezone.localdate().year + 1, 1, 1)
@@ -90,10 +114,12 @@ def test_a_downgrade_lists_what_stops_and_is_saved_only_when_confirmed_on_its_li
     response = staff.post(url, data)
     assert response.status_code == 200
     page = response.content.decode()
-    assert (f"From 1 January {new_year.year}: flow 3 (Combo) is not included in Paket 200: the catalogue sync "
-            f"stops (articles, prices and stock); orders are still transferred; campaign prices are not "
-            f"included in Paket 200: they are no longer written to the shops; 2 active shops, Paket 200 "
-            f"allows 1: deactivate 1 shop before 1 January {new_year.year}.") in page
+    assert (
+        f"From 1 January {new_year.year}: flow 3 (Combo) is not included in Paket 200: the catalogue sync "
+        f"stops (articles, prices and stock); orders are still transferred; campaign prices are not "
+        f"included in Paket 200: they are no longer written to the shops; 2 active shops, Paket 200 "
+        f"allows 1: deactivate 1 shop before 1 January {new_year.year}."
+    ) in page
     assert "Tick &quot;confirm what stops&quot; on this line to save the package change anyway." in page
     assert not Subscription.objects.filter(customer=customer, package__code="200").exists()
 
@@ -114,8 +140,10 @@ def test_a_downgrade_from_today_with_too_many_active_shops_is_refused_even_when_
     data[CONFIRM.format(line)] = ["on"]
     response = staff.post(url, data)
     assert response.status_code == 200
-    assert ("This cannot be confirmed: 2 active shops, Paket 200 allows 1: deactivate 1 shop first, on its "
-            "own page.") in response.content.decode()
+    assert (
+        "This cannot be confirmed: 2 active shops, Paket 200 allows 1: deactivate 1 shop first, on its "
+        "own page."
+    ) in response.content.decode()
     assert customer.subscriptions.count() == 1
 
 
@@ -133,8 +161,10 @@ def test_two_subscriptions_starting_on_the_same_day_are_refused(staff):
     url, data = _page(staff, customer)
     _add_line(data, code="800", start=date(2025, 1, 1), customer=customer)
     response = staff.post(url, data)
-    assert ("Dubbel AB already has a subscription starting on 1 January 2025 (Paket 400): one package "
-            "starts on a day.") in _errors(response)
+    assert (
+        "Dubbel AB already has a subscription starting on 1 January 2025 (Paket 400): one package "
+        "starts on a day."
+    ) in _errors(response)
 
     url, data = _page(staff, customer)
     _add_line(data, code="800", start=date(2030, 1, 1), customer=customer)
@@ -145,6 +175,7 @@ def test_two_subscriptions_starting_on_the_same_day_are_refused(staff):
 
 
 # -- item 3: a new customer's flow settings --------------------------------------------------------
+
 
 def _new_customer(staff, name: str = "Ny Kund AB", **changes) -> tuple[str, dict]:
     url, data = _page(staff)
@@ -169,30 +200,48 @@ def test_flow_3_for_a_new_customer_is_refused_in_words_not_with_a_server_error(s
     url, data = _new_customer(staff, **{"flow_settings-0-flow": "3"})
     response = staff.post(url, data)
     assert response.status_code == 200
-    assert ("Flow 3 (Combo) needs package 400 or larger (flow 3 (Combo)); Ny Kund AB has no package yet."
-            in response.content.decode())
+    assert (
+        "Flow 3 (Combo) needs package 400 or larger (flow 3 (Combo)); Ny Kund AB has no package yet."
+        in response.content.decode()
+    )
 
 
 @pytest.mark.sandbox
-def test_register_webhooks_registers_the_product_webhooks_of_a_new_customers_flow(staff, settings, woo_sandbox):
+def test_register_webhooks_registers_the_product_webhooks_of_a_new_customers_flow(
+    staff, settings, woo_sandbox
+):
     settings.PORTAL_PUBLIC_URL = "http://127.0.0.1:9"  # nothing listens: WooCommerce's pings fail, unseen
     url, data = _new_customer(staff)
     assert staff.post(url, data).status_code == 302
     customer = Customer.objects.get(name="Ny Kund AB")
     prefix, shop_name, key, secret, unit = demo.WOO_STORES[0]
-    shop = Shop.objects.create(customer=customer, name=shop_name, url=f"{woo_sandbox.url}{prefix}/",
-                               consumer_key=key, consumer_secret=secret, result_unit=unit)
+    shop = Shop.objects.create(
+        customer=customer,
+        name=shop_name,
+        url=f"{woo_sandbox.url}{prefix}/",
+        consumer_key=key,
+        consumer_secret=secret,
+        result_unit=unit,
+    )
     changelist = reverse("admin:integrations_shop_changelist")
 
     staff.post(changelist, {"action": "register_webhooks", "_selected_action": [shop.pk]})
     topics = sorted(hook["topic"] for hook in front(shop).call("GET", "webhooks"))
-    assert topics == ["order.created", "order.updated", "product.created", "product.deleted",
-                      "product.updated"]  # flow 1 sends the shop's articles to Hogia Smart
+    assert topics == [
+        "order.created",
+        "order.updated",
+        "product.created",
+        "product.deleted",
+        "product.updated",
+    ]  # flow 1 sends the shop's articles to Hogia Smart
 
     FlowSettings.objects.filter(customer=customer).update(flow=Flow.ERP)
-    response = staff.post(changelist, {"action": "register_webhooks", "_selected_action": [shop.pk]},
-                          follow=True)
-    assert ("No product webhooks: flow 2 takes the articles from Hogia Smart, not from the shop."
-            in response.content.decode())
+    response = staff.post(
+        changelist, {"action": "register_webhooks", "_selected_action": [shop.pk]}, follow=True
+    )
+    assert (
+        "No product webhooks: flow 2 takes the articles from Hogia Smart, not from the shop."
+        in response.content.decode()
+    )
     shop.refresh_from_db()
     assert sorted(shop.registered_webhooks) == ["order.created", "order.updated"]

@@ -1,4 +1,5 @@
 """The admin home shows what needs a person, and each shop's health, in a fixed number of queries."""
+
 import uuid
 
 import pytest
@@ -17,8 +18,14 @@ State = OrderTransfer.State
 
 
 def transfer(shop: Shop, state: str, number: int) -> OrderTransfer:
-    return OrderTransfer.objects.create(shop=shop, woo_order_id=number, order_number=str(number), state=state,
-                                        sequence_id=uuid.uuid4(), quota_key=f"k{number}")
+    return OrderTransfer.objects.create(
+        shop=shop,
+        woo_order_id=number,
+        order_number=str(number),
+        state=state,
+        sequence_id=uuid.uuid4(),
+        quota_key=f"k{number}",
+    )
 
 
 def tallies() -> dict:
@@ -35,7 +42,12 @@ def test_the_admin_home_counts_what_needs_a_person_and_links_to_it(client):
     run = sync_run_start(customer=shop.customer, shop=shop, kind=SyncRun.Kind.PRICES)
     sync_run_finish(run=run, error="Hogia Smart answered 503")
     counts = tallies()
-    assert (counts["attention"], counts["held"], counts["failing_shops"], counts["failed_runs"]) == (2, 1, 1, 1)
+    assert (counts["attention"], counts["held"], counts["failing_shops"], counts["failed_runs"]) == (
+        2,
+        1,
+        1,
+        1,
+    )
     assert counts["webhooks"] == 1  # the broken shop has none registered
     client.force_login(StaffFactory(username="support"))
     page = client.get(reverse("admin:index")).content.decode()
@@ -62,8 +74,9 @@ def test_the_admin_home_costs_the_same_queries_with_more_data(client):
 def test_a_shops_health_says_why(django_assert_max_num_queries):
     healthy = ShopFactory(last_check_ok=True, registered_webhooks={"order.created": 12})
     FlowSettingsFactory(customer=healthy.customer, flow=Flow.ECOM)
-    failing = ShopFactory(last_check_ok=False, last_check_message="401 Unauthorized",
-                          registered_webhooks={"order.created": 12})
+    failing = ShopFactory(
+        last_check_ok=False, last_check_message="401 Unauthorized", registered_webhooks={"order.created": 12}
+    )
     waiting = ShopFactory(last_check_ok=True, registered_webhooks={})
     transfer(waiting, State.HELD, 7)
     attention = ShopFactory(last_check_ok=True, registered_webhooks={"order.created": 12})

@@ -1,4 +1,5 @@
 """`make run` end to end: every part comes up, answers, and Ctrl-C stops them all."""
+
 import os
 import re
 import signal
@@ -33,15 +34,31 @@ def _wait_for_line(process, needle: str, seconds: float) -> list[str]:
 
 def _demo_orders_become_invoices(env):
     """The live pipeline: the shop's webhook reaches the portal, the task cluster transfers."""
-    placed = subprocess.run([sys.executable, str(MANAGE), "demo_orders", "--count", "2"], env=env,
-                            capture_output=True, text=True, timeout=60)
+    placed = subprocess.run(
+        [sys.executable, str(MANAGE), "demo_orders", "--count", "2"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert placed.returncode == 0, placed.stderr
-    probe = ("from integrations.models import OrderTransfer as T; "
-             "print(sorted(T.objects.values_list('first_seen_via', 'state')))")
+    probe = (
+        "from integrations.models import OrderTransfer as T; "
+        "print(sorted(T.objects.values_list('first_seen_via', 'state')))"
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        states = subprocess.run([sys.executable, str(MANAGE), "shell", "-c", probe], env=env,
-                                capture_output=True, text=True, timeout=60).stdout.strip().splitlines()[-1:]
+        states = (
+            subprocess.run(
+                [sys.executable, str(MANAGE), "shell", "-c", probe],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            .stdout.strip()
+            .splitlines()[-1:]
+        )
         states = states[0] if states else ""
         if states == "[('webhook', 'invoiced'), ('webhook', 'invoiced')]":
             return
@@ -60,12 +77,17 @@ def test_runportal_starts_all_parts_and_stops_them_together(tmp_path, how):
         portal = f"http://127.0.0.1:{ports['PORTAL_PORT']}"
         assert requests.get(f"{portal}/admin/login/", timeout=10).status_code == 200
         assert requests.get(f"{portal}/health/", timeout=10).json()["database"] == "ok"
-        woo = requests.get(f"http://127.0.0.1:{ports['WOO_SANDBOX_PORT']}/wp-json/wc/v3/products",
-                           timeout=10)
+        woo = requests.get(f"http://127.0.0.1:{ports['WOO_SANDBOX_PORT']}/wp-json/wc/v3/products", timeout=10)
         assert woo.status_code == 401  # the real REST API answers anonymous callers so
-        token = requests.post(f"http://127.0.0.1:{ports['HOGIA_SANDBOX_PORT']}/connect/token", data={
-            "grant_type": "client_credentials", "client_id": demo.HOGIA_CLIENT_ID,
-            "client_secret": demo.HOGIA_CLIENT_SECRET}, timeout=10)
+        token = requests.post(
+            f"http://127.0.0.1:{ports['HOGIA_SANDBOX_PORT']}/connect/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": demo.HOGIA_CLIENT_ID,
+                "client_secret": demo.HOGIA_CLIENT_SECRET,
+            },
+            timeout=10,
+        )
         assert token.status_code == 200
         assert (tmp_path / "portal.sqlite3").exists()
         printed_addresses = re.findall(r"http://[^\s)]+", printed)
@@ -94,13 +116,22 @@ def test_runportal_starts_all_parts_and_stops_them_together(tmp_path, how):
 def _runportal(tmp_path) -> tuple[subprocess.Popen, dict, dict, list[str]]:
     """runportal in its own session (as a terminal runs ``make run``), once it has said what runs
     where: the process, the ports, its environment and the lines it printed."""
-    ports = {"PORTAL_PORT": free_port(), "WOO_SANDBOX_PORT": free_port(),
-             "HOGIA_SANDBOX_PORT": free_port()}
-    env = {**os.environ, **{k: str(v) for k, v in ports.items()}, "PORTAL_DATA_DIR": str(tmp_path),
-           "PORTAL_ADMIN_PASSWORD": "run-test-password", "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen([sys.executable, str(MANAGE), "runportal"], env=env, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               start_new_session=True)
+    ports = {"PORTAL_PORT": free_port(), "WOO_SANDBOX_PORT": free_port(), "HOGIA_SANDBOX_PORT": free_port()}
+    env = {
+        **os.environ,
+        **{k: str(v) for k, v in ports.items()},
+        "PORTAL_DATA_DIR": str(tmp_path),
+        "PORTAL_ADMIN_PASSWORD": "run-test-password",
+        "PYTHONUNBUFFERED": "1",
+    }
+    process = subprocess.Popen(
+        [sys.executable, str(MANAGE), "runportal"],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         lines = _wait_for_line(process, "demo customer", 90)
     except BaseException:
@@ -151,8 +182,11 @@ def test_ctrl_c_is_a_normal_stop_exit_code_0_and_no_traceback(tmp_path):
 def test_a_part_that_dies_on_its_own_stops_the_rest_with_an_error(tmp_path):
     process, ports, _env, _lines = _runportal(tmp_path)
     try:
-        sandbox = next(pid for pid in _children(process.pid)
-                       if str(ports["HOGIA_SANDBOX_PORT"]) in Path(f"/proc/{pid}/cmdline").read_text())
+        sandbox = next(
+            pid
+            for pid in _children(process.pid)
+            if str(ports["HOGIA_SANDBOX_PORT"]) in Path(f"/proc/{pid}/cmdline").read_text()
+        )
         os.kill(sandbox, signal.SIGKILL)
         output, _ = process.communicate(timeout=40)
     finally:
@@ -176,4 +210,4 @@ def test_static_files_and_the_favicon_are_not_logged_but_errors_are(tmp_path):
         _kill(process)
     assert "GET /admin/login/" in output  # pages are still logged
     assert "base.css" not in output and "favicon" not in output, output
-    assert "GET /static/nothing-here.css HTTP/1.1\" 404" in output, output  # and so are errors
+    assert 'GET /static/nothing-here.css HTTP/1.1" 404' in output, output  # and so are errors

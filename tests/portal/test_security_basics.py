@@ -1,5 +1,6 @@
 """Security basics of the embedded default (issue 12, first part): weak passwords are refused, and
 the data folder (database, keys, generated passwords) is readable by the portal's user only."""
+
 import os
 import stat
 

@@ -6,6 +6,7 @@ The catalogue checks need GNU gettext (xgettext, msgmerge, msgattrib, msgfmt), a
 ``makemessages`` does: without it they are skipped with a notice (as the PostgreSQL run
 is without PostgreSQL); ``.ci/run`` installs it.
 """
+
 from __future__ import annotations
 
 import gettext
@@ -26,14 +27,30 @@ from django.utils import translation
 from billing.money import money_text
 from integrations.models import OrderEvent, OrderTransfer, RefundCredit
 from portal import settings as portal_settings
-from tests.factories import CustomerFactory, ShopFactory, StaffFactory, SubscriptionFactory, UserFactory, package
+from tests.factories import (
+    CustomerFactory,
+    ShopFactory,
+    StaffFactory,
+    SubscriptionFactory,
+    UserFactory,
+    package,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SWEDISH_PO = ROOT / "locale" / "sv" / "LC_MESSAGES" / "django.po"
 SWEDISH_MO = SWEDISH_PO.with_suffix(".mo")
 # As ``make messages`` runs it (Makefile).
-MAKEMESSAGES = ["makemessages", "-l", "sv", "--ignore=tests", "--ignore=node_modules", "--ignore=data",
-                "--ignore=staticfiles", "--add-location=file", "--no-obsolete"]
+MAKEMESSAGES = [
+    "makemessages",
+    "-l",
+    "sv",
+    "--ignore=tests",
+    "--ignore=node_modules",
+    "--ignore=data",
+    "--ignore=staticfiles",
+    "--add-location=file",
+    "--no-obsolete",
+]
 NBSP = "\xa0"
 
 
@@ -68,15 +85,28 @@ def test_swedish_is_the_default_and_english_the_other_language():
 
 def test_makemessages_finds_no_string_without_a_swedish_translation(tmp_path):
     copy = tmp_path / "portal"
-    shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "data", "node_modules", "staticfiles", "__pycache__", "*.mo"))
+    shutil.copytree(
+        ROOT,
+        copy,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", "data", "node_modules", "staticfiles", "__pycache__", "*.mo"
+        ),
+    )
     _gettext_tool("xgettext", "--version")
-    subprocess.run([sys.executable, "manage.py", *MAKEMESSAGES], cwd=copy, check=True, capture_output=True,
-                   env={**os.environ, "PORTAL_DATA_DIR": str(tmp_path / "data")})
+    subprocess.run(
+        [sys.executable, "manage.py", *MAKEMESSAGES],
+        cwd=copy,
+        check=True,
+        capture_output=True,
+        env={**os.environ, "PORTAL_DATA_DIR": str(tmp_path / "data")},
+    )
     fresh = copy / "locale" / "sv" / "LC_MESSAGES" / "django.po"
-    untranslated = _msgids(_gettext_tool("msgattrib", "--untranslated", "--no-obsolete", "--no-wrap",
-                                         str(fresh)).stdout)
-    fuzzy = _msgids(_gettext_tool("msgattrib", "--only-fuzzy", "--no-obsolete", "--no-wrap", str(fresh)).stdout)
+    untranslated = _msgids(
+        _gettext_tool("msgattrib", "--untranslated", "--no-obsolete", "--no-wrap", str(fresh)).stdout
+    )
+    fuzzy = _msgids(
+        _gettext_tool("msgattrib", "--only-fuzzy", "--no-obsolete", "--no-wrap", str(fresh)).stdout
+    )
     assert not untranslated, "without a Swedish translation:\n" + "\n".join(untranslated)
     assert not fuzzy, "fuzzy (check the translation, then remove the flag):\n" + "\n".join(fuzzy)
 
@@ -87,15 +117,27 @@ def test_the_compiled_catalogue_is_the_translations_of_today(tmp_path):
     _gettext_tool("msgfmt", "--check-format", "-o", str(compiled), str(SWEDISH_PO))
     with compiled.open("rb") as fresh, SWEDISH_MO.open("rb") as committed:
         assert gettext.GNUTranslations(committed)._catalog == gettext.GNUTranslations(fresh)._catalog, (
-            "locale/sv/LC_MESSAGES/django.mo is out of date: run make messages")
+            "locale/sv/LC_MESSAGES/django.mo is out of date: run make messages"
+        )
 
 
 def test_the_task_queue_section_of_the_admin_is_translated_too():
     """django-q2 has no Swedish catalogue; portal/django_q_strings.py lists its words for ours."""
     source = Path(django_q.__file__).parent
-    words = _gettext_tool("xgettext", "-L", "Python", "--keyword=_", "--keyword=gettext_lazy",
-                          "--from-code=UTF-8", "--no-wrap", "--omit-header", "-o", "-",
-                          str(source / "admin.py"), str(source / "models.py")).stdout
+    words = _gettext_tool(
+        "xgettext",
+        "-L",
+        "Python",
+        "--keyword=_",
+        "--keyword=gettext_lazy",
+        "--from-code=UTF-8",
+        "--no-wrap",
+        "--omit-header",
+        "-o",
+        "-",
+        str(source / "admin.py"),
+        str(source / "models.py"),
+    ).stdout
     with SWEDISH_MO.open("rb") as catalogue:
         translated = gettext.GNUTranslations(catalogue)._catalog
     missing = [msgid for msgid in _msgids(words) if msgid.removeprefix("msgid ")[1:-1] not in translated]
@@ -103,6 +145,7 @@ def test_the_task_queue_section_of_the_admin_is_translated_too():
 
 
 # -- the pages --------------------------------------------------------------------------------
+
 
 @pytest.mark.django_db
 def test_the_logins_are_swedish_by_default_and_english_once_switched(client):
@@ -127,19 +170,37 @@ def order_page(client):
     user = UserFactory(username="agda")
     customer.users.add(user)
     transfer = OrderTransfer.objects.create(
-        shop=shop, woo_order_id=41, order_number="41", sequence_id="00000000-0000-4000-8000-000000000041",
-        state=OrderTransfer.State.CREDITED, buyer="Maria Lindqvist", total=Decimal("1303.90"),
-        currency="SEK", invoice_number="7")
-    OrderEvent.objects.create(transfer=transfer, kind="invoiced", message="Faktura 7 skapad i Hogia Smart.",
-                              created_at=datetime(2026, 3, 5, 14, 7, 9, tzinfo=ZoneInfo("Europe/Stockholm")))
-    RefundCredit.objects.create(transfer=transfer, woo_refund_id=0, amount=Decimal("1303.90"),
-                                sequence_id="00000000-0000-4000-8000-000000000042", invoice_number="8")
+        shop=shop,
+        woo_order_id=41,
+        order_number="41",
+        sequence_id="00000000-0000-4000-8000-000000000041",
+        state=OrderTransfer.State.CREDITED,
+        buyer="Maria Lindqvist",
+        total=Decimal("1303.90"),
+        currency="SEK",
+        invoice_number="7",
+    )
+    OrderEvent.objects.create(
+        transfer=transfer,
+        kind="invoiced",
+        message="Faktura 7 skapad i Hogia Smart.",
+        created_at=datetime(2026, 3, 5, 14, 7, 9, tzinfo=ZoneInfo("Europe/Stockholm")),
+    )
+    RefundCredit.objects.create(
+        transfer=transfer,
+        woo_refund_id=0,
+        amount=Decimal("1303.90"),
+        sequence_id="00000000-0000-4000-8000-000000000042",
+        invoice_number="8",
+    )
     client.force_login(user)
     return reverse("account-order", args=[transfer.pk])
 
 
 @pytest.mark.django_db
-def test_an_order_page_is_titled_order_not_ordering_with_amounts_and_dates_in_swedish_form(client, order_page):
+def test_an_order_page_is_titled_order_not_ordering_with_amounts_and_dates_in_swedish_form(
+    client, order_page
+):
     page = client.get(order_page).content.decode()
     assert "<title>Order 41 – Kaffe &amp; Kakor AB</title>" in page and "Sortering" not in page
     assert "Order 41 (Kafébutiken)" in page and "Tidslinje" in page and "Timeline" not in page
@@ -167,13 +228,17 @@ def test_the_account_page_and_the_admin_speak_one_language(client, order_page):
 
 # -- amounts ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("value, currency, text", [
-    (Decimal("1303.9"), "SEK", f"1{NBSP}303,90{NBSP}kr"),
-    (Decimal("0.005"), "SEK", f"0,01{NBSP}kr"),  # whole öre, half up
-    (Decimal("-1234567.891"), "", f"-1{NBSP}234{NBSP}567,89{NBSP}kr"),
-    ("99", "eur", f"99,00{NBSP}EUR"),
-    (None, "SEK", ""),
-])
+
+@pytest.mark.parametrize(
+    "value, currency, text",
+    [
+        (Decimal("1303.9"), "SEK", f"1{NBSP}303,90{NBSP}kr"),
+        (Decimal("0.005"), "SEK", f"0,01{NBSP}kr"),  # whole öre, half up
+        (Decimal("-1234567.891"), "", f"-1{NBSP}234{NBSP}567,89{NBSP}kr"),
+        ("99", "eur", f"99,00{NBSP}EUR"),
+        (None, "SEK", ""),
+    ],
+)
 def test_amounts_read_the_same_in_both_languages(value, currency, text):
     for language in ("sv", "en"):
         with translation.override(language):

@@ -1,4 +1,5 @@
 """Run one sandbox (a stand-in for WooCommerce or Hogia Smart) in the foreground."""
+
 from __future__ import annotations
 
 import signal
@@ -13,9 +14,11 @@ from integrations.sandboxes.http import SandboxServer
 def sandbox_app(name: str):
     if name == "woocommerce":
         from integrations.sandboxes.woocommerce import WooCommerceSandbox
+
         return WooCommerceSandbox()
     if name == "hogia":
         from integrations.sandboxes.hogia import HogiaSmartSandbox
+
         return HogiaSmartSandbox()
     raise CommandError(f"unknown sandbox {name!r}: woocommerce or hogia")
 
@@ -35,12 +38,18 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("name", choices=["woocommerce", "hogia"])
         parser.add_argument("--host", default="127.0.0.1")
-        parser.add_argument("--port", type=int, default=None,
-                            help="default: WOO_SANDBOX_PORT (8101) or HOGIA_SANDBOX_PORT (8102)")
-        parser.add_argument("--state-file", default="",
-                            help="keep the sandbox's data in this JSON file across restarts")
-        parser.add_argument("--demo", action="store_true",
-                            help="load the demo data when there is no saved state")
+        parser.add_argument(
+            "--port",
+            type=int,
+            default=None,
+            help="default: WOO_SANDBOX_PORT (8101) or HOGIA_SANDBOX_PORT (8102)",
+        )
+        parser.add_argument(
+            "--state-file", default="", help="keep the sandbox's data in this JSON file across restarts"
+        )
+        parser.add_argument(
+            "--demo", action="store_true", help="load the demo data when there is no saved state"
+        )
 
     def handle(self, *args, name, host, port, state_file, demo, **options):
         if port is None:

@@ -34,6 +34,7 @@ Svea Checkout capturing when an order is completed, with the provider's side kep
 ``emails`` (the e-mails WooCommerce sends, as a log) and ``statuses`` (the status-write log, a
 person changing the status in wp-admin).
 """
+
 from __future__ import annotations
 
 from .. import demo
@@ -42,11 +43,25 @@ from .auth import oauth_base_string, oauth_signature
 from .common import REST_BASE, WC_VERSION, WP_VERSION, WooError, wp_json
 from .store import Store
 
-(DEMO_ROOT_PREFIX, _, DEMO_ROOT_CONSUMER_KEY, DEMO_ROOT_CONSUMER_SECRET, _), \
-    (DEMO_BUTIK2_PREFIX, _, DEMO_BUTIK2_CONSUMER_KEY, DEMO_BUTIK2_CONSUMER_SECRET, _) = demo.WOO_STORES
+(
+    (DEMO_ROOT_PREFIX, _, DEMO_ROOT_CONSUMER_KEY, DEMO_ROOT_CONSUMER_SECRET, _),
+    (DEMO_BUTIK2_PREFIX, _, DEMO_BUTIK2_CONSUMER_KEY, DEMO_BUTIK2_CONSUMER_SECRET, _),
+) = demo.WOO_STORES
 
 __all__ = [
-    "DEMO_BUTIK2_CONSUMER_KEY", "DEMO_BUTIK2_CONSUMER_SECRET", "DEMO_BUTIK2_PREFIX", "DEMO_ROOT_CONSUMER_KEY",
-    "DEMO_ROOT_CONSUMER_SECRET", "DEMO_ROOT_PREFIX", "REST_BASE", "Store", "WC_VERSION", "WP_VERSION",
-    "WooCommerceSandbox", "WooError", "oauth_base_string", "oauth_signature", "wp_json",
+    "DEMO_BUTIK2_CONSUMER_KEY",
+    "DEMO_BUTIK2_CONSUMER_SECRET",
+    "DEMO_BUTIK2_PREFIX",
+    "DEMO_ROOT_CONSUMER_KEY",
+    "DEMO_ROOT_CONSUMER_SECRET",
+    "DEMO_ROOT_PREFIX",
+    "REST_BASE",
+    "Store",
+    "WC_VERSION",
+    "WP_VERSION",
+    "WooCommerceSandbox",
+    "WooError",
+    "oauth_base_string",
+    "oauth_signature",
+    "wp_json",
 ]

@@ -14,6 +14,7 @@ before authentication, as for any unregistered route). The payment plugins (``pa
 WooCommerce's e-mails (``emails.py``) and the status-write log (``statuses.py``) hang off the
 orders' status path.
 """
+
 from __future__ import annotations
 
 import re
@@ -42,10 +43,28 @@ from .variations import VariationsMixin
 from .webhooks import WebhooksMixin
 
 
-class WooCommerceSandbox(AuthMixin, RestControllerMixin, ProductsMixin, VariationsMixin, OrdersMixin,
-                         CouponsMixin, RefundsMixin, NotesMixin, CustomersMixin, WebhooksMixin, SystemMixin,
-                         PaymentsMixin, EmailsMixin, StatusesMixin, TrackingMixin, FulfillmentsMixin, IndexMixin,
-                         ControlsMixin, StateMixin, SandboxApp):
+class WooCommerceSandbox(
+    AuthMixin,
+    RestControllerMixin,
+    ProductsMixin,
+    VariationsMixin,
+    OrdersMixin,
+    CouponsMixin,
+    RefundsMixin,
+    NotesMixin,
+    CustomersMixin,
+    WebhooksMixin,
+    SystemMixin,
+    PaymentsMixin,
+    EmailsMixin,
+    StatusesMixin,
+    TrackingMixin,
+    FulfillmentsMixin,
+    IndexMixin,
+    ControlsMixin,
+    StateMixin,
+    SandboxApp,
+):
     """WooCommerce stores (one per path prefix) behind one HTTP server.
 
     ``delivery_delay`` is how long a queued webhook waits before the background
@@ -55,8 +74,13 @@ class WooCommerceSandbox(AuthMixin, RestControllerMixin, ProductsMixin, Variatio
 
     name = "woocommerce"
 
-    def __init__(self, *, delivery_delay: float = 0.2, delivery_timeout: float = 10.0,
-                 fixtures_dir: str | Path | None = None):
+    def __init__(
+        self,
+        *,
+        delivery_delay: float = 0.2,
+        delivery_timeout: float = 10.0,
+        fixtures_dir: str | Path | None = None,
+    ):
         super().__init__()
         self.delivery_delay = float(delivery_delay)
         self.delivery_timeout = float(delivery_timeout)
@@ -92,12 +116,12 @@ class WooCommerceSandbox(AuthMixin, RestControllerMixin, ProductsMixin, Variatio
             ("GET", f"/orders/{n}", self._order_get, "view"),
             ("PUT", f"/orders/{n}", self._order_update, "edit"),
             ("DELETE", f"/orders/{n}", self._order_delete, "delete"),
-            ("GET", rf"/orders/(?P<oid>\d+)/notes", self._notes_list, "list"),
-            ("POST", rf"/orders/(?P<oid>\d+)/notes", self._note_create, "create"),
+            ("GET", r"/orders/(?P<oid>\d+)/notes", self._notes_list, "list"),
+            ("POST", r"/orders/(?P<oid>\d+)/notes", self._note_create, "create"),
             ("GET", rf"/orders/(?P<oid>\d+)/notes/{n}", self._note_get, "view"),
             ("DELETE", rf"/orders/(?P<oid>\d+)/notes/{n}", self._note_delete, "delete"),
-            ("GET", rf"/orders/(?P<oid>\d+)/refunds", self._refunds_list, "list"),
-            ("POST", rf"/orders/(?P<oid>\d+)/refunds", self._refund_create, "create"),
+            ("GET", r"/orders/(?P<oid>\d+)/refunds", self._refunds_list, "list"),
+            ("POST", r"/orders/(?P<oid>\d+)/refunds", self._refund_create, "create"),
             ("GET", rf"/orders/(?P<oid>\d+)/refunds/{n}", self._refund_get, "view"),
             ("DELETE", rf"/orders/(?P<oid>\d+)/refunds/{n}", self._refund_delete, "delete"),
             ("GET", "/refunds", self._refunds_all, "list"),
@@ -134,26 +158,53 @@ class WooCommerceSandbox(AuthMixin, RestControllerMixin, ProductsMixin, Variatio
             ("PUT", fulfillment + "/metadata", self._fulfillment_meta_update),
             ("DELETE", fulfillment + "/metadata", self._fulfillment_meta_delete),
         ]:
-            self.route(method, api + suffix + "/?", self._api(handler, "public", available=self._fulfillments_available,
-                                                              permission=self._fulfillment_permission))
+            self.route(
+                method,
+                api + suffix + "/?",
+                self._api(
+                    handler,
+                    "public",
+                    available=self._fulfillments_available,
+                    permission=self._fulfillment_permission,
+                ),
+            )
         # Shipment tracking (ST: wc-shipment-tracking/v3, wc/v1, wc/v2; AST: those, wc/v3 and wc-ast/v3).
         tracking = p + r"/wp-json/(?P<ns>wc-shipment-tracking/v3|wc-ast/v3|wc/v1|wc/v2|wc/v3)"
         trackings = r"/orders/(?P<oid>\d+)/shipment-trackings"
         for method, suffix, handler, kind, permission in [
             ("GET", trackings, self._trackings_list, "list", None),
-            ("POST", trackings, self._tracking_create, self._tracking_create_kind, self._tracking_create_permission),
-            ("GET", trackings + "/providers", self._tracking_order_providers, self._tracking_order_providers_kind,
-             None),
+            (
+                "POST",
+                trackings,
+                self._tracking_create,
+                self._tracking_create_kind,
+                self._tracking_create_permission,
+            ),
+            (
+                "GET",
+                trackings + "/providers",
+                self._tracking_order_providers,
+                self._tracking_order_providers_kind,
+                None,
+            ),
             ("GET", trackings + r"/(?P<tid>[a-fA-F0-9]{1,32})", self._tracking_get, "view", None),
             ("DELETE", trackings + r"/(?P<tid>[a-fA-F0-9]{1,32})", self._tracking_delete, "delete", None),
         ]:
-            self.route(method, tracking + suffix + "/?", self._api(handler, kind, available=self._tracking_available,
-                                                                   permission=permission))
-        self.route("GET", p + r"/wp-json/(?P<ns>wc-shipment-tracking/v3|wc/v1|wc/v2)/shipment-trackings/providers/?",
-                   self._api(self._st_providers, "public", available=self._st_providers_available))
+            self.route(
+                method,
+                tracking + suffix + "/?",
+                self._api(handler, kind, available=self._tracking_available, permission=permission),
+            )
+        self.route(
+            "GET",
+            p + r"/wp-json/(?P<ns>wc-shipment-tracking/v3|wc/v1|wc/v2)/shipment-trackings/providers/?",
+            self._api(self._st_providers, "public", available=self._st_providers_available),
+        )
         # WordPress's REST index.
         self.route("GET", p + r"/wp-json/?", self._wp_index)
-        self.route("GET", p + r"/wp-json/(?P<ns>wc/store/v1|[a-z0-9-]+(?:/[a-z0-9.]+)?)/?", self._wp_namespace_index)
+        self.route(
+            "GET", p + r"/wp-json/(?P<ns>wc/store/v1|[a-z0-9-]+(?:/[a-z0-9.]+)?)/?", self._wp_namespace_index
+        )
         self.route("POST", r"/_sandbox/reset", self._ctl_reset)
         self.route("POST", r"/_sandbox/stores", self._ctl_store_create)
         self.route("GET", r"/_sandbox/stores", self._ctl_stores_list)
@@ -183,9 +234,14 @@ class WooCommerceSandbox(AuthMixin, RestControllerMixin, ProductsMixin, Variatio
 
     def not_found(self, request: SandboxRequest, *, method_mismatch: bool) -> SandboxResponse:
         if "/wp-json/" in request.path or request.path.rstrip("/").endswith("/wp-json"):
-            return wp_response({"code": "rest_no_route",
-                                "message": "No route was found matching the URL and request method.",
-                                "data": {"status": 404}}, 404)
+            return wp_response(
+                {
+                    "code": "rest_no_route",
+                    "message": "No route was found matching the URL and request method.",
+                    "data": {"status": 404},
+                },
+                404,
+            )
         return json_response({"error": "not found", "path": request.path}, 404)
 
     def _store_for(self, request: SandboxRequest) -> Store:
@@ -200,6 +256,7 @@ class WooCommerceSandbox(AuthMixin, RestControllerMixin, ProductsMixin, Variatio
         check's answer to an anonymous caller; ``available(store, request)`` false means the route is not
         registered on this store (a plugin or feature it lacks); ``permission(store, request, auth)`` is the
         controller's own check, run after authentication."""
+
         def wrapped(request: SandboxRequest) -> SandboxResponse:
             after: list = []
             try:
@@ -208,8 +265,9 @@ class WooCommerceSandbox(AuthMixin, RestControllerMixin, ProductsMixin, Variatio
                     if not store.settings.get("home_url"):
                         store.seen_home = f"{request.scheme}://{request.host}{store.prefix}"
                     if available is not None and not available(store, request):
-                        raise WooError("rest_no_route", "No route was found matching the URL and request method.",
-                                       404)
+                        raise WooError(
+                            "rest_no_route", "No route was found matching the URL and request method.", 404
+                        )
                     auth = self._authenticate(store, request)
                     required = kind(store, request) if callable(kind) else kind
                     if required not in ("options", "public") and auth.anonymous:
@@ -222,4 +280,5 @@ class WooCommerceSandbox(AuthMixin, RestControllerMixin, ProductsMixin, Variatio
             for action in after:
                 action()
             return response
+
         return wrapped

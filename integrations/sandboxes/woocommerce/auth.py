@@ -10,6 +10,7 @@ Follows, in ``woocommerce/woocommerce`` (``plugins/woocommerce/``):
 - ``includes/rest-api/Controllers/Version3/class-wc-rest-crud-controller.php`` and the
   resource controllers' ``*_permissions_check``: ``woocommerce_rest_cannot_view`` & co.
 """
+
 from __future__ import annotations
 
 import base64
@@ -27,6 +28,7 @@ OAUTH_WINDOW_SECONDS = 15 * 60
 
 
 # -- OAuth 1.0a as WC_REST_Authentication::check_oauth_signature does it ------------------------
+
 
 def oauth_base_string(method: str, url: str, params: dict) -> str:
     """The string WooCommerce signs: params sorted by key (strcmp) before encoding; nested
@@ -80,8 +82,14 @@ class AuthMixin:
             "view": ("woocommerce_rest_cannot_view", "Sorry, you cannot view this resource."),
             "create": ("woocommerce_rest_cannot_create", "Sorry, you are not allowed to create resources."),
             "edit": ("woocommerce_rest_cannot_edit", "Sorry, you are not allowed to edit this resource."),
-            "delete": ("woocommerce_rest_cannot_delete", "Sorry, you are not allowed to delete this resource."),
-            "batch": ("woocommerce_rest_cannot_batch", "Sorry, you are not allowed to batch manipulate this resource."),
+            "delete": (
+                "woocommerce_rest_cannot_delete",
+                "Sorry, you are not allowed to delete this resource.",
+            ),
+            "batch": (
+                "woocommerce_rest_cannot_batch",
+                "Sorry, you are not allowed to batch manipulate this resource.",
+            ),
         }
         code, message = codes[kind]
         return WooError(code, message, 401)
@@ -133,14 +141,23 @@ class AuthMixin:
         header = (request.headers.get("Authorization") or "").strip()
         if header:
             params.update(_parse_oauth_header(header))
-        names = ["oauth_consumer_key", "oauth_timestamp", "oauth_nonce", "oauth_signature", "oauth_signature_method"]
+        names = [
+            "oauth_consumer_key",
+            "oauth_timestamp",
+            "oauth_nonce",
+            "oauth_signature",
+            "oauth_signature_method",
+        ]
         missing = [n for n in names if not params.get(n)]
         if len(missing) == len(names):
             return None, None
         if missing:
             word = "parameter" if len(missing) == 1 else "parameters"
-            return None, WooError("woocommerce_rest_authentication_missing_parameter",
-                                  f"Missing OAuth {word} {', '.join(missing)}", 401)
+            return None, WooError(
+                "woocommerce_rest_authentication_missing_parameter",
+                f"Missing OAuth {word} {', '.join(missing)}",
+                401,
+            )
         record = store.keys.get(str(params["oauth_consumer_key"]))
         if record is None:
             return None, WooError("woocommerce_rest_authentication_error", "Consumer key is invalid.", 401)
@@ -149,12 +166,18 @@ class AuthMixin:
         url = f"{request.scheme}://{home}{request.path}"
         provided = unquote(str(params["oauth_signature"]).replace(" ", "+"))
         if method not in ("HMAC-SHA1", "HMAC-SHA256"):
-            return None, WooError("woocommerce_rest_authentication_error",
-                                  "Invalid signature - signature method is invalid.", 401)
+            return None, WooError(
+                "woocommerce_rest_authentication_error",
+                "Invalid signature - signature method is invalid.",
+                401,
+            )
         expected = oauth_signature(request.method, url, params, record["consumer_secret"], method)
         if not hmac.compare_digest(expected, provided):
-            return None, WooError("woocommerce_rest_authentication_error",
-                                  "Invalid signature - provided signature does not match.", 401)
+            return None, WooError(
+                "woocommerce_rest_authentication_error",
+                "Invalid signature - provided signature does not match.",
+                401,
+            )
         # Real time, not the store clock: clients sign with their own clock.
         now = int(time.time())
         try:
@@ -166,8 +189,9 @@ class AuthMixin:
         nonces: dict = record.setdefault("nonces", {})
         nonce = str(params["oauth_nonce"])
         if nonce in nonces.values():
-            return None, WooError("woocommerce_rest_authentication_error",
-                                  "Invalid nonce - nonce has already been used.", 401)
+            return None, WooError(
+                "woocommerce_rest_authentication_error", "Invalid nonce - nonce has already been used.", 401
+            )
         # Keyed by timestamp, as WooCommerce keeps them.
         nonces[str(timestamp)] = nonce
         for stamp in [s for s in nonces if int(s) < now - OAUTH_WINDOW_SECONDS]:
@@ -178,8 +202,14 @@ class AuthMixin:
     def _check_key_permissions(key: dict, method: str) -> None:
         permissions = key.get("permissions", "read_write")
         if method in ("GET", "HEAD") and permissions not in ("read", "read_write"):
-            raise WooError("woocommerce_rest_authentication_error",
-                           "The API key provided does not have read permissions.", 401)
+            raise WooError(
+                "woocommerce_rest_authentication_error",
+                "The API key provided does not have read permissions.",
+                401,
+            )
         if method in ("POST", "PUT", "PATCH", "DELETE") and permissions not in ("write", "read_write"):
-            raise WooError("woocommerce_rest_authentication_error",
-                           "The API key provided does not have write permissions.", 401)
+            raise WooError(
+                "woocommerce_rest_authentication_error",
+                "The API key provided does not have write permissions.",
+                401,
+            )

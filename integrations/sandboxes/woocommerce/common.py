@@ -11,6 +11,7 @@ Follows, in ``woocommerce/woocommerce`` (``plugins/woocommerce/``):
 - ``includes/wc-formatting-functions.php``: ``wc_format_decimal`` and how PHP prints numbers;
 - WordPress core: ``wp_json_encode``, ``rest_invalid_param``, PHP's ``$_GET`` array syntax.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,10 +19,14 @@ import math
 import re
 from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote_plus, urlencode
 from zoneinfo import ZoneInfo
 
 from ..http import SandboxRequest, SandboxResponse
+
+if TYPE_CHECKING:  # annotations only: store.py imports this module
+    from .store import Store
 
 WC_VERSION = "11.0.1"
 WP_VERSION = "7.0.4"
@@ -50,6 +55,7 @@ class WooError(Exception):
 
 
 # -- encoding and numbers ----------------------------------------------------------------------
+
 
 def wp_json(data) -> bytes:
     """``wp_json_encode`` without flags: compact, ``\\/`` for ``/``, ``\\u00e4``-style escapes for non-ASCII."""
@@ -119,7 +125,9 @@ def _rawurlencode(value: str) -> str:
     return quote(value, safe="-_.~")
 
 
-_RFC3339 = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d+)?(Z|[+-]\d{2}(?::?\d{2})?)?$", re.I)
+_RFC3339 = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d+)?(Z|[+-]\d{2}(?::?\d{2})?)?$", re.I
+)
 
 
 def _iso(dt: datetime) -> str:
@@ -165,8 +173,13 @@ def _slugify(text: str) -> str:
 
 
 def _invalid_param(name: str, message: str, code: str = "rest_out_of_bounds") -> WooError:
-    return WooError("rest_invalid_param", f"Invalid parameter(s): {name}", 400,
-                    params={name: message}, details={name: {"code": code, "message": message, "data": None}})
+    return WooError(
+        "rest_invalid_param",
+        f"Invalid parameter(s): {name}",
+        400,
+        params={name: message},
+        details={name: {"code": code, "message": message, "data": None}},
+    )
 
 
 def _php_query(raw_query: str) -> dict:
@@ -230,7 +243,9 @@ class RestControllerMixin:
 
     # -- collections -------------------------------------------------------------------------------
     @staticmethod
-    def _int_param(request: SandboxRequest, name: str, default: int, minimum: int, maximum: int | None) -> int:
+    def _int_param(
+        request: SandboxRequest, name: str, default: int, minimum: int, maximum: int | None
+    ) -> int:
         raw = request.arg(name)
         if raw is None or raw == "":
             return default
@@ -239,7 +254,9 @@ class RestControllerMixin:
         except ValueError:
             raise _invalid_param(name, f"{name} is not of type integer.", "rest_invalid_type")
         if maximum is not None and not minimum <= value <= maximum:
-            raise _invalid_param(name, f"{name} must be between {minimum} (inclusive) and {maximum} (inclusive)")
+            raise _invalid_param(
+                name, f"{name} must be between {minimum} (inclusive) and {maximum} (inclusive)"
+            )
         if value < minimum:
             raise _invalid_param(name, f"{name} must be greater than or equal to {minimum}")
         return value
@@ -257,19 +274,28 @@ class RestControllerMixin:
             raise _invalid_param("order", "order is not one of asc and desc.", "rest_not_in_enum")
         return order == "desc"
 
-    def _paged_response(self, store: Store, request: SandboxRequest, ids: list[int], render,
-                        collection: str, paging: tuple[int, int, int | None]) -> SandboxResponse:
+    def _paged_response(
+        self,
+        store: Store,
+        request: SandboxRequest,
+        ids: list[int],
+        render,
+        collection: str,
+        paging: tuple[int, int, int | None],
+    ) -> SandboxResponse:
         per_page, page, offset = paging
         total = len(ids)
         start = offset if offset is not None else (page - 1) * per_page
-        chunk = ids[start:start + per_page]
+        chunk = ids[start : start + per_page]
         max_pages = math.ceil(total / per_page) if per_page else 0
         headers = [("X-WP-Total", str(total)), ("X-WP-TotalPages", str(max_pages))]
         base = f"{store.home()}{REST_BASE}/{collection}"
         query = [(k, v) for k, values in request.query.items() for v in values if k != "page"]
         links = []
         if page > 1:
-            links.append(f'<{base}?{urlencode(query + [("page", min(page - 1, max(max_pages, 1)))])}>; rel="prev"')
+            links.append(
+                f'<{base}?{urlencode(query + [("page", min(page - 1, max(max_pages, 1)))])}>; rel="prev"'
+            )
         if max_pages > page:
             links.append(f'<{base}?{urlencode(query + [("page", page + 1)])}>; rel="next"')
         if links:
@@ -288,9 +314,12 @@ class RestControllerMixin:
     def _date_filters(self, request: SandboxRequest, items: list[dict]) -> list[dict]:
         gmt = _truthy(request.arg("dates_are_gmt"))
         checks = []
-        for param, field, greater in (("after", "date_created", True), ("before", "date_created", False),
-                                      ("modified_after", "date_modified", True),
-                                      ("modified_before", "date_modified", False)):
+        for param, field, greater in (
+            ("after", "date_created", True),
+            ("before", "date_created", False),
+            ("modified_after", "date_modified", True),
+            ("modified_before", "date_modified", False),
+        ):
             value = request.arg(param)
             if value:
                 try:
@@ -312,20 +341,35 @@ class RestControllerMixin:
                 out.append(item)
         return out
 
-    def _select(self, store: Store, request: SandboxRequest, kind: str, source: dict, orderbys: tuple,
-                prefilter=None, default_order: str = "desc", default_orderby: str = "date") -> list[int]:
+    def _select(
+        self,
+        store: Store,
+        request: SandboxRequest,
+        kind: str,
+        source: dict,
+        orderbys: tuple,
+        prefilter=None,
+        default_order: str = "desc",
+        default_orderby: str = "date",
+    ) -> list[int]:
         orderby = request.arg("orderby") or default_orderby
         if orderby not in orderbys:
-            raise _invalid_param("orderby", f"orderby is not one of {', '.join(orderbys)}.", "rest_not_in_enum")
+            raise _invalid_param(
+                "orderby", f"orderby is not one of {', '.join(orderbys)}.", "rest_not_in_enum"
+            )
         desc = self._order_dir(request, default_order)
         include = self._id_list(request, "include")
         exclude = set(self._id_list(request, "exclude"))
         if orderby == "include" and include:
             ids = [i for i in include if i in source]
         elif prefilter is not None:
-            ids = [i for i in store.sorted_ids(kind, orderby, desc) if i in prefilter] \
-                if len(prefilter) * 8 > len(source) else \
-                [o["id"] for o in self._sort([source[i] for i in prefilter if i in source], orderby, desc)]
+            ids = (
+                [i for i in store.sorted_ids(kind, orderby, desc) if i in prefilter]
+                if len(prefilter) * 8 > len(source)
+                else [
+                    o["id"] for o in self._sort([source[i] for i in prefilter if i in source], orderby, desc)
+                ]
+            )
         else:
             ids = store.sorted_ids(kind, orderby, desc)
         if include and orderby != "include":
@@ -337,8 +381,14 @@ class RestControllerMixin:
 
     @staticmethod
     def _sort(items: list[dict], orderby: str, desc: bool) -> list[dict]:
-        field = {"date": "date_created_gmt", "modified": "date_modified_gmt", "title": "name",
-                 "slug": "slug", "name": "name", "registered_date": "date_created_gmt"}.get(orderby)
+        field = {
+            "date": "date_created_gmt",
+            "modified": "date_modified_gmt",
+            "title": "name",
+            "slug": "slug",
+            "name": "name",
+            "registered_date": "date_created_gmt",
+        }.get(orderby)
         if orderby == "menu_order":
             return sorted(items, key=lambda o: (o.get("menu_order") or 0, o["id"]), reverse=desc)
         if orderby == "price":
@@ -347,11 +397,20 @@ class RestControllerMixin:
             return sorted(items, key=lambda o: (o.get(field) or "", o["id"]), reverse=desc)
         return sorted(items, key=lambda o: o["id"], reverse=desc)
 
-    def _links(self, store: Store, path: str, collection: str, up: str | None = None,
-               allow: tuple = ("GET", "POST", "PUT", "PATCH", "DELETE"), extra: dict | None = None) -> dict:
+    def _links(
+        self,
+        store: Store,
+        path: str,
+        collection: str,
+        up: str | None = None,
+        allow: tuple = ("GET", "POST", "PUT", "PATCH", "DELETE"),
+        extra: dict | None = None,
+    ) -> dict:
         base = store.home() + REST_BASE
-        links = {"self": [{"href": base + path, "targetHints": {"allow": list(allow)}}],
-                 "collection": [{"href": base + collection}]}
+        links = {
+            "self": [{"href": base + path, "targetHints": {"allow": list(allow)}}],
+            "collection": [{"href": base + collection}],
+        }
         if extra:
             links.update(extra)
         if up:
@@ -364,8 +423,11 @@ class RestControllerMixin:
         updates = body.get("update") or []
         deletes = body.get("delete") or []
         if len(creates) + len(updates) + len(deletes) > BATCH_LIMIT:
-            raise WooError("woocommerce_rest_request_entity_too_large",
-                           f"Unable to accept more than {BATCH_LIMIT} items for this request.", 413)
+            raise WooError(
+                "woocommerce_rest_request_entity_too_large",
+                f"Unable to accept more than {BATCH_LIMIT} items for this request.",
+                413,
+            )
         result: dict = {}
         if creates:
             result["create"] = []
@@ -373,8 +435,16 @@ class RestControllerMixin:
                 try:
                     result["create"].append(create(item))
                 except WooError as error:
-                    result["create"].append({"id": 0, "error": {"code": error.code, "message": error.message,
-                                                                "data": {"status": error.status, **error.extra}}})
+                    result["create"].append(
+                        {
+                            "id": 0,
+                            "error": {
+                                "code": error.code,
+                                "message": error.message,
+                                "data": {"status": error.status, **error.extra},
+                            },
+                        }
+                    )
         if updates:
             result["update"] = []
             for item in updates:
@@ -382,8 +452,16 @@ class RestControllerMixin:
                 try:
                     result["update"].append(update(item_id, item))
                 except WooError as error:
-                    result["update"].append({"id": item_id, "error": {
-                        "code": error.code, "message": error.message, "data": {"status": error.status, **error.extra}}})
+                    result["update"].append(
+                        {
+                            "id": item_id,
+                            "error": {
+                                "code": error.code,
+                                "message": error.message,
+                                "data": {"status": error.status, **error.extra},
+                            },
+                        }
+                    )
         if deletes:
             result["delete"] = []
             for item in deletes:
@@ -393,8 +471,16 @@ class RestControllerMixin:
                 try:
                     result["delete"].append(delete(item_id))
                 except WooError as error:
-                    result["delete"].append({"id": item_id, "error": {
-                        "code": error.code, "message": error.message, "data": {"status": error.status, **error.extra}}})
+                    result["delete"].append(
+                        {
+                            "id": item_id,
+                            "error": {
+                                "code": error.code,
+                                "message": error.message,
+                                "data": {"status": error.status, **error.extra},
+                            },
+                        }
+                    )
         return wp_response(result)
 
     @staticmethod
@@ -403,7 +489,11 @@ class RestControllerMixin:
             return {}
         content_type = (request.headers.get("Content-Type") or "").lower()
         if content_type.startswith("application/x-www-form-urlencoded"):
-            return {k: v for k, v in _php_query(request.body.decode("utf-8")).items() if not k.startswith("oauth_")}
+            return {
+                k: v
+                for k, v in _php_query(request.body.decode("utf-8")).items()
+                if not k.startswith("oauth_")
+            }
         try:
             data = json.loads(request.body.decode("utf-8"))
         except (ValueError, UnicodeDecodeError):
@@ -418,8 +508,14 @@ class RestControllerMixin:
         for meta in posted:
             if not isinstance(meta, dict) or "key" not in meta:
                 continue
-            target = next((m for m in result if (meta.get("id") and m.get("id") == meta["id"])
-                           or m.get("key") == meta["key"]), None)
+            target = next(
+                (
+                    m
+                    for m in result
+                    if (meta.get("id") and m.get("id") == meta["id"]) or m.get("key") == meta["key"]
+                ),
+                None,
+            )
             if target is not None:
                 target["value"] = meta.get("value")
             else:

@@ -7,6 +7,7 @@ other modules: ``orders/<id>/status`` and ``status-writes`` (``statuses.py``), `
 and ``payments`` (``payments.py``), ``emails`` (``emails.py``). Where they store a resource "as the shop made it",
 the record is kept as given, as WooCommerce's own data stores would hold it.
 """
+
 from __future__ import annotations
 
 import json
@@ -40,20 +41,45 @@ class ControlsMixin:
                 keys = list(store.keys.items()) or [("", {"consumer_secret": "", "permissions": ""})]
                 extras = ", ".join(store.plugins + [f for f, on in store.features.items() if on]) or "-"
                 for key, grant in keys:
-                    rows.append([f"{base}{store.prefix}/", f"{base}{store.prefix}{REST_BASE}/", key,
-                                 grant["consumer_secret"], grant["permissions"],
-                                 "incl. VAT" if store.prices_include_tax else "excl. VAT",
-                                 len(store.products), len(store.orders), len(store.webhooks), extras])
-        return (f"<p>Stand-ins for WooCommerce {WC_VERSION} stores on one port, each under its own path "
-                "as a WordPress subdirectory install: REST API <code>wc/v3</code>, signed with OAuth 1.0a "
-                "(plain HTTP) by the keys below. The keys are the sandbox's, valid nowhere else.</p>"
-                + html_table(["store", "REST API base", "consumer key", "consumer secret", "permissions",
-                              "prices entered", "products", "orders", "webhooks", "plugins and features"], rows)
-                + "<p>Each store also answers <code>/wp-json/</code> (the REST index), the shipment-tracking "
-                  "plugins' routes and the order fulfillments routes while it has them; completing an order "
-                  "paid with Klarna, Nexi or Svea captures the payment as those plugins do. The controls "
-                  "<code>settings</code>, <code>payments</code>, <code>emails</code>, <code>status-writes</code>, "
-                  "<code>orders/{oid}/status</code> and <code>orders/{oid}/payment</code> set and show that.</p>")
+                    rows.append(
+                        [
+                            f"{base}{store.prefix}/",
+                            f"{base}{store.prefix}{REST_BASE}/",
+                            key,
+                            grant["consumer_secret"],
+                            grant["permissions"],
+                            "incl. VAT" if store.prices_include_tax else "excl. VAT",
+                            len(store.products),
+                            len(store.orders),
+                            len(store.webhooks),
+                            extras,
+                        ]
+                    )
+        return (
+            f"<p>Stand-ins for WooCommerce {WC_VERSION} stores on one port, each under its own path "
+            "as a WordPress subdirectory install: REST API <code>wc/v3</code>, signed with OAuth 1.0a "
+            "(plain HTTP) by the keys below. The keys are the sandbox's, valid nowhere else.</p>"
+            + html_table(
+                [
+                    "store",
+                    "REST API base",
+                    "consumer key",
+                    "consumer secret",
+                    "permissions",
+                    "prices entered",
+                    "products",
+                    "orders",
+                    "webhooks",
+                    "plugins and features",
+                ],
+                rows,
+            )
+            + "<p>Each store also answers <code>/wp-json/</code> (the REST index), the shipment-tracking "
+            "plugins' routes and the order fulfillments routes while it has them; completing an order "
+            "paid with Klarna, Nexi or Svea captures the payment as those plugins do. The controls "
+            "<code>settings</code>, <code>payments</code>, <code>emails</code>, <code>status-writes</code>, "
+            "<code>orders/{oid}/status</code> and <code>orders/{oid}/payment</code> set and show that.</p>"
+        )
 
     def _control(self, handler):
         def wrapped(request: SandboxRequest) -> SandboxResponse:
@@ -61,8 +87,10 @@ class ControlsMixin:
                 with self.lock:
                     store = self.stores.get(request.params.get("prefix", ""))
                     if store is None and handler is not self._ctl_flush:
-                        return json_response({"error": "no store at this prefix",
-                                              "prefix": request.params.get("prefix", "")}, 404)
+                        return json_response(
+                            {"error": "no store at this prefix", "prefix": request.params.get("prefix", "")},
+                            404,
+                        )
                     if store is not None and not store.settings.get("home_url"):
                         store.seen_home = f"{request.scheme}://{request.host}{store.prefix}"
                 if handler is self._ctl_flush:
@@ -73,6 +101,7 @@ class ControlsMixin:
                 return json_response(error.body(), error.status)
             except (ValueError, KeyError, TypeError) as exc:
                 return json_response({"error": f"{type(exc).__name__}: {exc}"}, 400)
+
         return wrapped
 
     def _ctl_reset(self, request: SandboxRequest) -> SandboxResponse:
@@ -97,12 +126,21 @@ class ControlsMixin:
             return json_response([self._store_summary(s) for s in self.stores.values()])
 
     def _store_summary(self, store: Store) -> dict:
-        return {"prefix": store.prefix, "home_url": store.home(), "consumer_keys": list(store.keys),
-                "prices_include_tax": store.prices_include_tax, "version": store.settings["version"],
-                "products": len(store.products), "orders": len(store.orders), "customers": len(store.customers),
-                "webhooks": len(store.webhooks), "order_statuses": [s for s, _ in store.order_statuses()],
-                "plugins": list(store.plugins), "features": dict(store.features),
-                "payment_settings": dict(store.payment_settings)}
+        return {
+            "prefix": store.prefix,
+            "home_url": store.home(),
+            "consumer_keys": list(store.keys),
+            "prices_include_tax": store.prices_include_tax,
+            "version": store.settings["version"],
+            "products": len(store.products),
+            "orders": len(store.orders),
+            "customers": len(store.customers),
+            "webhooks": len(store.webhooks),
+            "order_statuses": [s for s, _ in store.order_statuses()],
+            "plugins": list(store.plugins),
+            "features": dict(store.features),
+            "payment_settings": dict(store.payment_settings),
+        }
 
     def _ctl_seed(self, request: SandboxRequest) -> SandboxResponse:
         data = request.json()
@@ -132,16 +170,27 @@ class ControlsMixin:
                 self.delivery_delay = float(data["delivery_delay"])
             if "delivery_timeout" in data:
                 self.delivery_timeout = float(data["delivery_timeout"])
-            return json_response({"delivery_delay": self.delivery_delay, "delivery_timeout": self.delivery_timeout})
+            return json_response(
+                {"delivery_delay": self.delivery_delay, "delivery_timeout": self.delivery_timeout}
+            )
 
     def _ctl_import_products(self, store: Store, request: SandboxRequest) -> SandboxResponse:
         data = request.json()
-        items = data if isinstance(data, list) else (data.get("items") if isinstance(data, dict) and "items" in data
-                                                     else [data])
+        items = (
+            data
+            if isinstance(data, list)
+            else (data.get("items") if isinstance(data, dict) and "items" in data else [data])
+        )
         parent_id = request.arg("parent_id")
-        imported = self.import_products(store, items, parent_id=int(parent_id) if parent_id else None,
-                                        new_ids=_truthy(request.arg("new_id")))
-        return json_response([{"id": p["id"], "sku": p.get("sku", ""), "type": p.get("type")} for p in imported], 201)
+        imported = self.import_products(
+            store,
+            items,
+            parent_id=int(parent_id) if parent_id else None,
+            new_ids=_truthy(request.arg("new_id")),
+        )
+        return json_response(
+            [{"id": p["id"], "sku": p.get("sku", ""), "type": p.get("type")} for p in imported], 201
+        )
 
     def _ctl_import_orders(self, store: Store, request: SandboxRequest) -> SandboxResponse:
         data = request.json()
@@ -151,15 +200,19 @@ class ControlsMixin:
             data = data["order"]
         items = data if isinstance(data, list) else [data]
         orders = [self.import_order(store, o, new_id=new_id) for o in items]
-        return json_response([{"id": o["id"], "status": o.get("status"), "total": o.get("total")} for o in orders], 201)
+        return json_response(
+            [{"id": o["id"], "status": o.get("status"), "total": o.get("total")} for o in orders], 201
+        )
 
     def _ctl_import_refunds(self, store: Store, request: SandboxRequest) -> SandboxResponse:
         """``POST {prefix}/_sandbox/orders/<id>/refunds``: one refund or a list, as WooCommerce answers them."""
         order = self._order_by_id(store, int(request.params["oid"]))
         data = request.json()
         refunds = [self.import_refund(store, order, r) for r in (data if isinstance(data, list) else [data])]
-        return json_response([{"id": r["id"], "amount": r.get("amount"), "order_status": order["status"]}
-                              for r in refunds], 201)
+        return json_response(
+            [{"id": r["id"], "amount": r.get("amount"), "order_status": order["status"]} for r in refunds],
+            201,
+        )
 
     def _ctl_import_customers(self, store: Store, request: SandboxRequest) -> SandboxResponse:
         data = request.json()
@@ -179,15 +232,25 @@ class ControlsMixin:
 
     def _ctl_add_key(self, store: Store, request: SandboxRequest) -> SandboxResponse:
         data = request.json() or {}
-        store.keys[data["consumer_key"]] = {"consumer_secret": data["consumer_secret"],
-                                            "permissions": data.get("permissions", "read_write"), "nonces": {}}
+        store.keys[data["consumer_key"]] = {
+            "consumer_secret": data["consumer_secret"],
+            "permissions": data.get("permissions", "read_write"),
+            "nonces": {},
+        }
         self.changed()
         return json_response({"consumer_keys": list(store.keys)}, 201)
 
     def _ctl_order_statuses(self, store: Store, request: SandboxRequest) -> SandboxResponse:
         data = request.json() or {}
-        statuses = data.get("statuses") if isinstance(data, dict) and "statuses" in data else (
-            {data["slug"]: data.get("label") or data["slug"]} if isinstance(data, dict) and "slug" in data else data)
+        statuses = (
+            data.get("statuses")
+            if isinstance(data, dict) and "statuses" in data
+            else (
+                {data["slug"]: data.get("label") or data["slug"]}
+                if isinstance(data, dict) and "slug" in data
+                else data
+            )
+        )
         for slug, label in (statuses or {}).items():
             store.extra_statuses[slug[3:] if slug.startswith("wc-") else slug] = label
         store.touch()
@@ -198,9 +261,15 @@ class ControlsMixin:
         return json_response({"delivered": self.flush_webhooks(request.params.get("prefix", ""))})
 
     def _ctl_deliveries(self, store: Store, request: SandboxRequest) -> SandboxResponse:
-        return json_response({"deliveries": list(store.deliveries),
-                              "pending": [{"webhook_id": w, "resource_id": r, "topic": e["topic"]}
-                                          for (w, r), e in store.pending.items()]})
+        return json_response(
+            {
+                "deliveries": list(store.deliveries),
+                "pending": [
+                    {"webhook_id": w, "resource_id": r, "topic": e["topic"]}
+                    for (w, r), e in store.pending.items()
+                ],
+            }
+        )
 
     def _ctl_clock(self, store: Store, request: SandboxRequest) -> SandboxResponse:
         if request.method == "POST":
@@ -224,27 +293,58 @@ class ControlsMixin:
         "yes"/"no") and ``emails`` (``{"customer_completed_order": false, ...}``)."""
         if request.method == "POST":
             data = request.json() or {}
-            for key in ("prices_include_tax", "version", "home_url", "currency", "currency_symbol", "blogname",
-                        "admin_email", "language", "price_thousand_sep", "price_decimal_sep"):
+            for key in (
+                "prices_include_tax",
+                "version",
+                "home_url",
+                "currency",
+                "currency_symbol",
+                "blogname",
+                "admin_email",
+                "language",
+                "price_thousand_sep",
+                "price_decimal_sep",
+            ):
                 if key in data:
                     store.settings[key] = data[key]
-            store.configure(plugins=data.get("plugins"), features=data.get("features"),
-                            payment_settings=data.get("payment_settings"), emails=data.get("emails"))
+            store.configure(
+                plugins=data.get("plugins"),
+                features=data.get("features"),
+                payment_settings=data.get("payment_settings"),
+                emails=data.get("emails"),
+            )
             store.touch()
             self.changed()
         return json_response(self._store_settings(store))
 
     def _store_settings(self, store: Store) -> dict:
-        return {**store.settings, "plugins": list(store.plugins), "features": dict(store.features),
-                "payment_settings": dict(store.payment_settings), "emails": email_settings(store)}
+        return {
+            **store.settings,
+            "plugins": list(store.plugins),
+            "features": dict(store.features),
+            "payment_settings": dict(store.payment_settings),
+            "emails": email_settings(store),
+        }
 
     # -- public set-up API -----------------------------------------------------------------------------
-    def add_store(self, prefix: str = "", consumer_key: str | None = None, consumer_secret: str | None = None,
-                  permissions: str = "read_write", keys: list | None = None, prices_include_tax: bool = True,
-                  version: str = WC_VERSION, home_url: str | None = None, currency: str = "SEK",
-                  order_statuses: dict | None = None, coupons: list | None = None, plugins: list | None = None,
-                  features: dict | None = None, payment_settings: dict | None = None,
-                  emails: dict | None = None) -> Store:
+    def add_store(
+        self,
+        prefix: str = "",
+        consumer_key: str | None = None,
+        consumer_secret: str | None = None,
+        permissions: str = "read_write",
+        keys: list | None = None,
+        prices_include_tax: bool = True,
+        version: str = WC_VERSION,
+        home_url: str | None = None,
+        currency: str = "SEK",
+        order_statuses: dict | None = None,
+        coupons: list | None = None,
+        plugins: list | None = None,
+        features: dict | None = None,
+        payment_settings: dict | None = None,
+        emails: dict | None = None,
+    ) -> Store:
         """Create an empty store at ``prefix`` ("" = root, "/butik2" = a subdirectory install). ``plugins``,
         ``features``, ``payment_settings`` and ``emails`` as ``Store.configure`` takes them; left out, the
         store has the payment plugins with their own defaults, no tracking plugin, no fulfillments and
@@ -253,14 +353,35 @@ class ControlsMixin:
         with self.lock:
             if prefix in self.stores:
                 raise ValueError(f"a store already exists at {prefix or '/'}")
-            store = Store(prefix, prices_include_tax=prices_include_tax, version=version, home_url=home_url,
-                          currency=currency, order_statuses={(k[3:] if k.startswith("wc-") else k): v
-                                                             for k, v in (order_statuses or {}).items()})
-            store.configure(plugins=plugins, features=features, payment_settings=payment_settings, emails=emails)
-            for key in ([{"consumer_key": consumer_key, "consumer_secret": consumer_secret,
-                          "permissions": permissions}] if consumer_key else []) + list(keys or []):
-                store.keys[key["consumer_key"]] = {"consumer_secret": key["consumer_secret"],
-                                                   "permissions": key.get("permissions", "read_write"), "nonces": {}}
+            store = Store(
+                prefix,
+                prices_include_tax=prices_include_tax,
+                version=version,
+                home_url=home_url,
+                currency=currency,
+                order_statuses={
+                    (k[3:] if k.startswith("wc-") else k): v for k, v in (order_statuses or {}).items()
+                },
+            )
+            store.configure(
+                plugins=plugins, features=features, payment_settings=payment_settings, emails=emails
+            )
+            for key in (
+                [
+                    {
+                        "consumer_key": consumer_key,
+                        "consumer_secret": consumer_secret,
+                        "permissions": permissions,
+                    }
+                ]
+                if consumer_key
+                else []
+            ) + list(keys or []):
+                store.keys[key["consumer_key"]] = {
+                    "consumer_secret": key["consumer_secret"],
+                    "permissions": key.get("permissions", "read_write"),
+                    "nonces": {},
+                }
             for coupon in coupons or []:
                 store.coupons[str(coupon["code"]).lower()] = dict(coupon, code=str(coupon["code"]).lower())
             self.stores[prefix] = store
@@ -270,8 +391,9 @@ class ControlsMixin:
     def store(self, prefix: str = "") -> Store:
         return self.stores[prefix]
 
-    def import_products(self, store: Store, items: list, *, parent_id: int | None = None,
-                        new_ids: bool = False) -> list[dict]:
+    def import_products(
+        self, store: Store, items: list, *, parent_id: int | None = None, new_ids: bool = False
+    ) -> list[dict]:
         """Store product/variation JSON as given (e.g. fixtures), keeping ids, prices and dates."""
         imported = []
         with self.lock:
@@ -290,8 +412,10 @@ class ControlsMixin:
                 if not product.get("date_created"):
                     product["date_created"], product["date_created_gmt"] = store.stamp()
                 if not product.get("date_modified"):
-                    product["date_modified"], product["date_modified_gmt"] = product["date_created"], product.get(
-                        "date_created_gmt")
+                    product["date_modified"], product["date_modified_gmt"] = (
+                        product["date_created"],
+                        product.get("date_created_gmt"),
+                    )
                 old = store.products.get(product["id"])
                 if old is not None:
                     store.unindex_sku(old)
@@ -327,8 +451,15 @@ class ControlsMixin:
                 order["id"] = store.next_id("post")
                 order["number"] = str(order["id"])
             store.bump("post", int(order["id"]))
-            for key in ("line_items", "tax_lines", "shipping_lines", "fee_lines", "coupon_lines", "refunds",
-                        "meta_data"):
+            for key in (
+                "line_items",
+                "tax_lines",
+                "shipping_lines",
+                "fee_lines",
+                "coupon_lines",
+                "refunds",
+                "meta_data",
+            ):
                 order.setdefault(key, [])
             for key in ("line_items", "tax_lines", "shipping_lines", "fee_lines", "coupon_lines"):
                 for item in order[key]:
@@ -346,8 +477,11 @@ class ControlsMixin:
                 order["date_modified_gmt"] = order.get("date_created_gmt")
             order.setdefault("status", "pending")
             order.setdefault("order_key", "wc_order_" + secrets.token_hex(6)[:13])
-            order["__stock_reduced"] = any(m.get("key") == "_reduced_stock" for li in order["line_items"]
-                                           for m in li.get("meta_data", []))
+            order["__stock_reduced"] = any(
+                m.get("key") == "_reduced_stock"
+                for li in order["line_items"]
+                for m in li.get("meta_data", [])
+            )
             store.orders[order["id"]] = order
             store.touch()
             self.changed()
@@ -376,8 +510,13 @@ class ControlsMixin:
             refund["__order_id"] = order["id"]
             store.refunds[refund["id"]] = refund
             # The refund's tax, negative like its tax lines (WC_Order_Refund::get_total_tax).
-            total_tax = sum((_dec(t.get("tax_total")) + _dec(t.get("shipping_tax_total"))
-                             for t in refund.get("tax_lines", [])), ZERO)
+            total_tax = sum(
+                (
+                    _dec(t.get("tax_total")) + _dec(t.get("shipping_tax_total"))
+                    for t in refund.get("tax_lines", [])
+                ),
+                ZERO,
+            )
             self._order_refunded(store, order, refund, amount=_dec(refund.get("amount")), total_tax=total_tax)
             store.touch()
             self.changed()
@@ -400,8 +539,9 @@ class ControlsMixin:
             self.import_products(store, [i for i in items if i.get("type") == "variation"])
         customers_dir = self.fixtures_dir / "customers"
         if customers_dir.is_dir():
-            self.import_customers(store, [json.loads(p.read_text("utf-8"))
-                                          for p in sorted(customers_dir.glob("*.json"))])
+            self.import_customers(
+                store, [json.loads(p.read_text("utf-8")) for p in sorted(customers_dir.glob("*.json"))]
+            )
         coupons_path = self.fixtures_dir / "settings" / "coupons.json"
         if coupons_path.is_file():
             for coupon in json.loads(coupons_path.read_text("utf-8")):
@@ -415,7 +555,12 @@ class ControlsMixin:
         with self.lock:
             for prefix, _name, key, secret, _unit in demo.WOO_STORES:
                 self.stores.pop(prefix, None)
-                store = self.add_store(prefix, consumer_key=key, consumer_secret=secret, permissions="read_write",
-                                       prices_include_tax=demo.WOO_PRICES_INCLUDE_TAX.get(prefix, True))
+                store = self.add_store(
+                    prefix,
+                    consumer_key=key,
+                    consumer_secret=secret,
+                    permissions="read_write",
+                    prices_include_tax=demo.WOO_PRICES_INCLUDE_TAX.get(prefix, True),
+                )
                 self._load_fixture_catalogue(store)
             self.changed()

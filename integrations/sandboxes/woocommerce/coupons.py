@@ -12,6 +12,7 @@ Follows, in ``woocommerce/woocommerce`` (``plugins/woocommerce/``):
   ``coupon_lines`` replaces all coupons (``woocommerce_rest_invalid_coupon``);
 - ``includes/rest-api/Controllers/Version3/class-wc-rest-coupons-controller.php``: the list.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -63,8 +64,11 @@ class WcDiscounts:
         # quantity is above 1), dearest first; so the dearest units take the öre a fixed-cart coupon
         # leaves over. (Before woocommerce#30070 it multiplied the line price by the quantity again.)
         # PHP 8's sort is stable, as Python's is: lines of one unit price keep the order's item order.
-        self.items = sorted(items, key=lambda item: item.price / item.quantity if item.quantity > 1 else item.price,
-                            reverse=True)
+        self.items = sorted(
+            items,
+            key=lambda item: item.price / item.quantity if item.quantity > 1 else item.price,
+            reverse=True,
+        )
         self.discounts: dict[str, dict[int, Decimal]] = {}
 
     def get_discount(self, key: int) -> Decimal:
@@ -80,8 +84,9 @@ class WcDiscounts:
         here carry no product or category restrictions, so every item with something left to discount
         and a quantity is one to apply it to (``get_items_to_apply_coupon``)."""
         self.discounts.setdefault(code, {item.key: ZERO for item in self.items})
-        items_to_apply = [item for item in self.items
-                          if self.get_discounted_price_in_cents(item) != 0 and item.quantity > 0]
+        items_to_apply = [
+            item for item in self.items if self.get_discounted_price_in_cents(item) != 0 and item.quantity > 0
+        ]
         if discount_type == "percent":
             self.apply_coupon_percent(code, items_to_apply, amount)
         elif discount_type == "fixed_product":
@@ -90,7 +95,9 @@ class WcDiscounts:
             # fixed_cart; a custom type would go through apply_coupon_custom, which no store here has.
             self.apply_coupon_fixed_cart(code, items_to_apply, _add_number_precision(amount))
 
-    def apply_coupon_percent(self, code: str, items_to_apply: list[DiscountItem], percent: Decimal) -> Decimal:
+    def apply_coupon_percent(
+        self, code: str, items_to_apply: list[DiscountItem], percent: Decimal
+    ) -> Decimal:
         total_discount = cart_total = ZERO
         for item in items_to_apply:
             discounted_price = self.get_discounted_price_in_cents(item)
@@ -104,10 +111,14 @@ class WcDiscounts:
         # What the whole cart would get, against what the lines got: the difference goes round as remainder.
         cart_total_discount = _round_discount(cart_total * percent / 100)
         if total_discount < cart_total_discount:
-            total_discount += self.apply_coupon_remainder(code, items_to_apply, cart_total_discount - total_discount)
+            total_discount += self.apply_coupon_remainder(
+                code, items_to_apply, cart_total_discount - total_discount
+            )
         return total_discount
 
-    def apply_coupon_fixed_product(self, code: str, items_to_apply: list[DiscountItem], amount: Decimal) -> Decimal:
+    def apply_coupon_fixed_product(
+        self, code: str, items_to_apply: list[DiscountItem], amount: Decimal
+    ) -> Decimal:
         """``amount`` öre off each unit, never more than is left of the line."""
         total_discount = ZERO
         for item in items_to_apply:
@@ -117,7 +128,9 @@ class WcDiscounts:
             self.discounts[code][item.key] += discount
         return total_discount
 
-    def apply_coupon_fixed_cart(self, code: str, items_to_apply: list[DiscountItem], amount: Decimal) -> Decimal:
+    def apply_coupon_fixed_cart(
+        self, code: str, items_to_apply: list[DiscountItem], amount: Decimal
+    ) -> Decimal:
         """The amount split evenly per unit, rounded down to whole öre (``absint( $amount / $item_count )``);
         what that leaves goes round again, and once it is less than one öre per unit
         ``apply_coupon_remainder`` hands it out one öre at a time."""
@@ -139,7 +152,9 @@ class WcDiscounts:
             total_discount += self.apply_coupon_remainder(code, items_to_apply, amount)
         return total_discount
 
-    def apply_coupon_remainder(self, code: str, items_to_apply: list[DiscountItem], amount: Decimal) -> Decimal:
+    def apply_coupon_remainder(
+        self, code: str, items_to_apply: list[DiscountItem], amount: Decimal
+    ) -> Decimal:
         """One öre per unit, item after item in sorted order, each unit of an item before the next item,
         until ``amount`` is given: the first items in ``sort_by_price`` order take the extra öre."""
         total_discount = ZERO
@@ -163,8 +178,11 @@ class CouponsMixin:
             if not code:
                 continue
             if code not in store.coupons:
-                raise WooError("woocommerce_rest_invalid_coupon",
-                               f'Coupon "{code}" cannot be applied because it does not exist.', 400)
+                raise WooError(
+                    "woocommerce_rest_invalid_coupon",
+                    f'Coupon "{code}" cannot be applied because it does not exist.',
+                    400,
+                )
             if code not in codes:
                 codes.append(code)
         include = store.prices_include_tax
@@ -178,7 +196,9 @@ class CouponsMixin:
         wc_discounts = WcDiscounts(items)
         for code in codes:
             coupon = store.coupons[code]
-            wc_discounts.apply_coupon(code, coupon.get("discount_type", "fixed_cart"), _dec(coupon.get("amount")))
+            wc_discounts.apply_coupon(
+                code, coupon.get("discount_type", "fixed_cart"), _dec(coupon.get("amount"))
+            )
         discounts = wc_discounts.discounts
         country = self._tax_country(order)
         by_item: dict[int, Decimal] = {}
@@ -189,8 +209,10 @@ class CouponsMixin:
             amount = by_item.get(li["id"], ZERO)
             taxable = li.get("__tax_status", "taxable") == "taxable"
             if include and taxable:
-                amount -= sum(self._inclusive_taxes(amount, store.rates(li.get("tax_class", ""), country)).values(),
-                              ZERO)
+                amount -= sum(
+                    self._inclusive_taxes(amount, store.rates(li.get("tax_class", ""), country)).values(),
+                    ZERO,
+                )
             li["__total"] = _php_str(max(ZERO, _micro(_dec(li["__subtotal"]) - amount)))
         old = {c["code"]: c for c in order.get("coupon_lines", [])} if keep else {}
         coupon_lines = []
@@ -211,22 +233,41 @@ class CouponsMixin:
                     amount -= tax
             kind = coupon.get("discount_type", "fixed_cart")
             nominal = _php_number(_dec(coupon.get("amount")))
-            info = wp_json([coupon.get("id", 0), code, None if kind == "fixed_cart" else kind, nominal]).decode()
-            line = old.get(code) or {"id": store.next_id("item"),
-                                     "meta_data": [self._item_meta(store, "coupon_info", info)]}
+            info = wp_json(
+                [coupon.get("id", 0), code, None if kind == "fixed_cart" else kind, nominal]
+            ).decode()
+            line = old.get(code) or {
+                "id": store.next_id("item"),
+                "meta_data": [self._item_meta(store, "coupon_info", info)],
+            }
             line.update({"code": code, "discount": _php_str(amount), "discount_tax": _php_str(discount_tax)})
-            coupon_lines.append({"id": line["id"], "code": code, "discount": line["discount"],
-                                 "discount_tax": line["discount_tax"], "meta_data": line["meta_data"],
-                                 "discount_type": kind, "nominal_amount": nominal,
-                                 "free_shipping": bool(coupon.get("free_shipping", False))})
+            coupon_lines.append(
+                {
+                    "id": line["id"],
+                    "code": code,
+                    "discount": line["discount"],
+                    "discount_tax": line["discount_tax"],
+                    "meta_data": line["meta_data"],
+                    "discount_type": kind,
+                    "nominal_amount": nominal,
+                    "free_shipping": bool(coupon.get("free_shipping", False)),
+                }
+            )
         self._calculate_totals(store, order)
         order["coupon_lines"] = coupon_lines
 
     # -- coupons (read only) --
     def _coupons_list(self, store: Store, request: SandboxRequest, after) -> SandboxResponse:
         paging = self._paging(request)
-        coupons = sorted(store.coupons.values(), key=lambda c: c.get("id", 0), reverse=self._order_dir(request))
+        coupons = sorted(
+            store.coupons.values(), key=lambda c: c.get("id", 0), reverse=self._order_dir(request)
+        )
         by_id = {c.get("id", 0): c for c in coupons}
-        return self._paged_response(store, request, [c.get("id", 0) for c in coupons],
-                                    lambda i: {**_public(by_id[i]), "_links": self._links(
-                                        store, f"/coupons/{i}", "/coupons")}, "coupons", paging)
+        return self._paged_response(
+            store,
+            request,
+            [c.get("id", 0) for c in coupons],
+            lambda i: {**_public(by_id[i]), "_links": self._links(store, f"/coupons/{i}", "/coupons")},
+            "coupons",
+            paging,
+        )

@@ -26,6 +26,7 @@ Subjects are the classic defaults (``email_improvements`` has no ``enabled_by_de
 WordPress's default ``F j, Y`` [inferred]. Not imitated: failed-order e-mails, the new-account,
 invoice and reset-password e-mails.
 """
+
 from __future__ import annotations
 
 import time
@@ -42,24 +43,42 @@ EMAILS = {
     "customer_processing_order": (True, False, "Your {site_title} order has been received!"),
     "customer_completed_order": (True, False, "Your {site_title} order is now complete"),
     "customer_refunded_order": (True, False, "Your {site_title} order #{order_number} has been refunded"),
-    "customer_partially_refunded_order": (True, False,
-                                          "Your {site_title} order #{order_number} has been partially refunded"),
-    "customer_cancelled_order": (False, False, "[{site_title}]: Your order #{order_number} has been cancelled"),
+    "customer_partially_refunded_order": (
+        True,
+        False,
+        "Your {site_title} order #{order_number} has been partially refunded",
+    ),
+    "customer_cancelled_order": (
+        False,
+        False,
+        "[{site_title}]: Your order #{order_number} has been cancelled",
+    ),
     "customer_note": (True, False, "Note added to your {site_title} order from {order_date}"),
-    "customer_fulfillment_created": (True, False,
-                                     "An item from {site_title} order {order_number} has been fulfilled!"),
-    "customer_fulfillment_updated": (True, False,
-                                     "A shipment from {site_title} order {order_number} has been updated"),
+    "customer_fulfillment_created": (
+        True,
+        False,
+        "An item from {site_title} order {order_number} has been fulfilled!",
+    ),
+    "customer_fulfillment_updated": (
+        True,
+        False,
+        "A shipment from {site_title} order {order_number} has been updated",
+    ),
     # Subject not read; worded like the other two [inferred].
-    "customer_fulfillment_deleted": (True, False,
-                                     "A shipment from {site_title} order {order_number} has been cancelled"),
+    "customer_fulfillment_deleted": (
+        True,
+        False,
+        "A shipment from {site_title} order {order_number} has been cancelled",
+    ),
 }
 # The partially refunded e-mail is the refunded e-mail's object with another id: one setting.
 SETTING_OF = {"customer_partially_refunded_order": "customer_refunded_order"}
 
 # (from, to) -> e-mails, from each class's woocommerce_order_status_<from>_to_<to>_notification triggers.
 _TRANSITIONS = {
-    "new_order": {(f, t) for f in ("pending", "failed", "cancelled") for t in ("processing", "completed", "on-hold")},
+    "new_order": {
+        (f, t) for f in ("pending", "failed", "cancelled") for t in ("processing", "completed", "on-hold")
+    },
     "customer_processing_order": {(f, "processing") for f in ("pending", "failed", "on-hold", "cancelled")},
     "customer_on_hold_order": {(f, "on-hold") for f in ("pending", "failed", "cancelled")},
     "cancelled_order": {(f, "cancelled") for f in ("processing", "on-hold", "pending")},
@@ -83,7 +102,9 @@ class EmailsMixin:
         if not email_settings(store).get(email_id):
             return None
         _default, to_admin, subject = EMAILS[email_id]
-        recipient = store.settings.get("admin_email") if to_admin else (order.get("billing") or {}).get("email")
+        recipient = (
+            store.settings.get("admin_email") if to_admin else (order.get("billing") or {}).get("email")
+        )
         if not recipient:
             return None  # WC_Email::trigger sends only when get_recipient() is set
         created = order.get("date_created") or ""
@@ -91,11 +112,19 @@ class EmailsMixin:
             order_date = datetime.fromisoformat(created).strftime("%B %-d, %Y") if created else ""
         except ValueError:
             order_date = created
-        subject = (subject.replace("{site_title}", store.settings.get("blogname") or "")
-                   .replace("{order_number}", str(order.get("number") or order["id"]))
-                   .replace("{order_date}", order_date))
-        entry = {"id": store.next_id("email"), "order_id": order["id"], "email": email_id, "to": recipient,
-                 "subject": subject, "sent_at": time.time()}
+        subject = (
+            subject.replace("{site_title}", store.settings.get("blogname") or "")
+            .replace("{order_number}", str(order.get("number") or order["id"]))
+            .replace("{order_date}", order_date)
+        )
+        entry = {
+            "id": store.next_id("email"),
+            "order_id": order["id"],
+            "email": email_id,
+            "to": recipient,
+            "subject": subject,
+            "sent_at": time.time(),
+        }
         store.log(store.email_log, entry)
         return entry
 
@@ -104,8 +133,12 @@ class EmailsMixin:
         if (old, new) in _TRANSITIONS["new_order"] and not order.get("__new_order_email_sent"):
             if self._send_email(store, order, "new_order"):
                 order["__new_order_email_sent"] = True
-        for email_id in ("customer_processing_order", "customer_on_hold_order", "cancelled_order",
-                         "customer_cancelled_order"):
+        for email_id in (
+            "customer_processing_order",
+            "customer_on_hold_order",
+            "cancelled_order",
+            "customer_cancelled_order",
+        ):
             if (old, new) in _TRANSITIONS[email_id]:
                 self._send_email(store, order, email_id)
         if new == "completed":

@@ -26,6 +26,7 @@ Follows, in ``woocommerce/woocommerce`` (``plugins/woocommerce/src/``):
   from a to b." (the last one's call site is in a newer ``FulfillmentsManager`` than the one read:
   [inferred]).
 """
+
 from __future__ import annotations
 
 from ..http import SandboxRequest, SandboxResponse
@@ -56,8 +57,12 @@ class FulfillmentsMixin:
             raise WooError("woocommerce_rest_order_invalid_id", "Invalid order ID.", 404)
         if auth.anonymous:
             # get_authentication_error_by_method, status rest_authorization_required_code() [inferred texts].
-            raise self._cannot({"GET": "view", "POST": "create", "PUT": "edit", "PATCH": "edit",
-                                "DELETE": "delete"}.get(request.method, "view"), request)
+            raise self._cannot(
+                {"GET": "view", "POST": "create", "PUT": "edit", "PATCH": "edit", "DELETE": "delete"}.get(
+                    request.method, "view"
+                ),
+                request,
+            )
 
     def _fulfillments_on_new_order(self, store: Store, order: dict) -> None:
         """``update_order_fulfillment_status_on_new_order`` (``woocommerce_new_order``)."""
@@ -79,8 +84,11 @@ class FulfillmentsMixin:
         return record
 
     def _order_fulfillments(self, store: Store, order_id: int) -> list[dict]:
-        return [f for f in store.fulfillments.values()
-                if f["entity_id"] == str(order_id) and not f.get("date_deleted")]
+        return [
+            f
+            for f in store.fulfillments.values()
+            if f["entity_id"] == str(order_id) and not f.get("date_deleted")
+        ]
 
     @staticmethod
     def _fulfillment_meta(record: dict, key: str):
@@ -105,16 +113,26 @@ class FulfillmentsMixin:
         for item in self._fulfillment_items(record):
             item_id = item.get("item_id") if isinstance(item, dict) else None
             qty = item.get("qty") if isinstance(item, dict) else None
-            if (not isinstance(item_id, int) or isinstance(item_id, bool) or item_id <= 0
-                    or not isinstance(qty, (int, float)) or isinstance(qty, bool) or qty <= 0):
+            if (
+                not isinstance(item_id, int)
+                or isinstance(item_id, bool)
+                or item_id <= 0
+                or not isinstance(qty, (int, float))
+                or isinstance(qty, bool)
+                or qty <= 0
+            ):
                 raise _error("Invalid item.")
 
     def _fulfillment_posted_meta(self, store: Store, posted) -> list[dict]:
         """``WC_Data::set_meta_data``: only entries with ``key``, ``value`` and ``id`` (0 = new) are kept."""
         out = []
         for meta in posted or []:
-            if isinstance(meta, dict) and all(k in meta and meta[k] is not None for k in ("key", "value", "id")):
-                out.append({"id": store.next_id("fulfillment_meta"), "key": meta["key"], "value": meta["value"]})
+            if isinstance(meta, dict) and all(
+                k in meta and meta[k] is not None for k in ("key", "value", "id")
+            ):
+                out.append(
+                    {"id": store.next_id("fulfillment_meta"), "key": meta["key"], "value": meta["value"]}
+                )
         return out
 
     def _fulfillment_update_meta(self, store: Store, record: dict, posted: list) -> None:
@@ -129,8 +147,9 @@ class FulfillmentsMixin:
             if target is None:
                 target = next((m for m in record["meta_data"] if m["key"] == meta["key"]), None)
             if target is None:
-                record["meta_data"].append({"id": store.next_id("fulfillment_meta"), "key": meta["key"],
-                                            "value": meta.get("value")})
+                record["meta_data"].append(
+                    {"id": store.next_id("fulfillment_meta"), "key": meta["key"], "value": meta.get("value")}
+                )
             else:
                 target["key"], target["value"] = meta["key"], meta.get("value")
         keys = {m.get("key") for m in posted if isinstance(m, dict)}
@@ -143,8 +162,10 @@ class FulfillmentsMixin:
             if refund.get("__order_id") != order["id"]:
                 continue
             for line in refund.get("line_items", []):
-                if any(m.get("key") == "_refunded_item_id" and str(m.get("value")) == str(item_id)
-                       for m in line.get("meta_data", [])):
+                if any(
+                    m.get("key") == "_refunded_item_id" and str(m.get("value")) == str(item_id)
+                    for m in line.get("meta_data", [])
+                ):
                     total += int(line.get("quantity") or 0)
         return total  # negative, as WooCommerce keeps it
 
@@ -156,11 +177,17 @@ class FulfillmentsMixin:
         for record in fulfillments:
             for item in self._fulfillment_items(record):
                 if isinstance(item, dict):
-                    in_fulfillments[item.get("item_id")] = in_fulfillments.get(item.get("item_id"), 0) + \
-                        _dec(item.get("qty"))
-        pending = [li for li in order.get("line_items", [])
-                   if int(li.get("quantity") or 0) + self._qty_refunded(store, order, li["id"])
-                   - in_fulfillments.get(li["id"], 0) > 0]
+                    in_fulfillments[item.get("item_id")] = in_fulfillments.get(item.get("item_id"), 0) + _dec(
+                        item.get("qty")
+                    )
+        pending = [
+            li
+            for li in order.get("line_items", [])
+            if int(li.get("quantity") or 0)
+            + self._qty_refunded(store, order, li["id"])
+            - in_fulfillments.get(li["id"], 0)
+            > 0
+        ]
         fulfilled = [bool(f.get("is_fulfilled")) for f in fulfillments]
         if all(fulfilled) and not pending:
             return "fulfilled"
@@ -178,18 +205,25 @@ class FulfillmentsMixin:
             parts.append(f"{names.get(item_id) or f'Item #{item_id}'} x{qty}")
         return ", ".join(parts)
 
-    def _fulfillment_changed(self, store: Store, order: dict, record: dict, event: str,
-                             old_status: str | None = None) -> None:
+    def _fulfillment_changed(
+        self, store: Store, order: dict, record: dict, event: str, old_status: str | None = None
+    ) -> None:
         """``woocommerce_fulfillment_after_<event>``: the note, the order's ``_fulfillment_status``, the save."""
         if event == "deleted":
             self._fulfillment_note(store, order, f"Fulfillment #{record['id']} deleted.")
         elif event == "updated" and old_status is not None and old_status != record["status"]:
-            self._fulfillment_note(store, order, f"Fulfillment #{record['id']} status changed from {old_status} "
-                                                 f"to {record['status']}.")
+            self._fulfillment_note(
+                store,
+                order,
+                f"Fulfillment #{record['id']} status changed from {old_status} to {record['status']}.",
+            )
         else:
             items = self._fulfillment_items_text(order, record)
-            text = (f"Fulfillment #{record['id']} created (status: {record['status']}). Items: {items}."
-                    if event == "created" else f"Fulfillment #{record['id']} updated. Items: {items}.")
+            text = (
+                f"Fulfillment #{record['id']} created (status: {record['status']}). Items: {items}."
+                if event == "created"
+                else f"Fulfillment #{record['id']} updated. Items: {items}."
+            )
             tracking = self._fulfillment_meta(record, "_tracking_number")
             if isinstance(tracking, str) and tracking:
                 text += f" Tracking: {tracking}."
@@ -198,31 +232,49 @@ class FulfillmentsMixin:
         after = self._order_fulfillment_status(store, order)
         self._meta_update(store, order, "_fulfillment_status", after)
         if before != after:
-            self._fulfillment_note(store, order, f"Order fulfillment status changed from {before} to {after}.")
+            self._fulfillment_note(
+                store, order, f"Order fulfillment status changed from {before} to {after}."
+            )
         self._touch_order(store, order)
         self._fire(store, "order.updated", order["id"])
         self.changed()
 
     # -- routes --
     def _fulfillments_list(self, store: Store, request: SandboxRequest, after) -> SandboxResponse:
-        return wp_response([self._fulfillment_raw(f) for f in self._order_fulfillments(store, int(request.params["oid"]))])
+        return wp_response(
+            [self._fulfillment_raw(f) for f in self._order_fulfillments(store, int(request.params["oid"]))]
+        )
 
     def _fulfillment_create(self, store: Store, request: SandboxRequest, after) -> SandboxResponse:
         order = store.orders[int(request.params["oid"])]
         data = self._body(request)
         if data.get("meta_data") is None:
-            raise WooError("rest_missing_callback_param", "Missing parameter(s): meta_data", 400, params=["meta_data"])
+            raise WooError(
+                "rest_missing_callback_param", "Missing parameter(s): meta_data", 400, params=["meta_data"]
+            )
         if not isinstance(data["meta_data"], list):
-            raise WooError("rest_invalid_param", "Invalid parameter(s): meta_data", 400,
-                           params={"meta_data": "meta_data is not of type array."})
+            raise WooError(
+                "rest_invalid_param",
+                "Invalid parameter(s): meta_data",
+                400,
+                params={"meta_data": "meta_data is not of type array."},
+            )
         now = _mysql_now(store)
-        record = {"id": 0, "entity_type": "WC_Order", "entity_id": str(order["id"]),
-                  "status": data.get("status", "unfulfilled"), "is_fulfilled": _truthy(data.get("is_fulfilled", False)),
-                  "date_updated": now, "date_deleted": None,
-                  "meta_data": self._fulfillment_posted_meta(store, data["meta_data"])}
+        record = {
+            "id": 0,
+            "entity_type": "WC_Order",
+            "entity_id": str(order["id"]),
+            "status": data.get("status", "unfulfilled"),
+            "is_fulfilled": _truthy(data.get("is_fulfilled", False)),
+            "date_updated": now,
+            "date_deleted": None,
+            "meta_data": self._fulfillment_posted_meta(store, data["meta_data"]),
+        }
         self._fulfillment_validate(record)
         if record["is_fulfilled"]:
-            record["meta_data"].append({"id": store.next_id("fulfillment_meta"), "key": "_date_fulfilled", "value": now})
+            record["meta_data"].append(
+                {"id": store.next_id("fulfillment_meta"), "key": "_date_fulfilled", "value": now}
+            )
         record["id"] = store.next_id("fulfillment")
         store.fulfillments[record["id"]] = record
         self._fulfillment_changed(store, order, record, "created")
@@ -255,8 +307,9 @@ class FulfillmentsMixin:
         now = _mysql_now(store)
         changed["date_updated"] = now
         if changed["is_fulfilled"] and self._fulfillment_meta(changed, "_date_fulfilled") is None:
-            changed["meta_data"].append({"id": store.next_id("fulfillment_meta"), "key": "_date_fulfilled",
-                                         "value": now})
+            changed["meta_data"].append(
+                {"id": store.next_id("fulfillment_meta"), "key": "_date_fulfilled", "value": now}
+            )
         record.clear()
         record.update(changed)
         self._fulfillment_changed(store, order, record, "updated", old_status)
@@ -273,7 +326,9 @@ class FulfillmentsMixin:
         if not record.get("date_deleted"):
             record["date_deleted"] = _mysql_now(store)
             self._fulfillment_changed(store, order, record, "deleted")
-        if record["is_fulfilled"] and _truthy(request.arg("notify_customer") or self._body(request).get("notify_customer")):
+        if record["is_fulfilled"] and _truthy(
+            request.arg("notify_customer") or self._body(request).get("notify_customer")
+        ):
             self._send_email(store, order, "customer_fulfillment_deleted")
         return wp_response({"message": "Fulfillment deleted successfully."})
 
@@ -285,7 +340,9 @@ class FulfillmentsMixin:
         record = self._fulfillment_for(store, request)
         data = self._body(request)
         if not isinstance(data.get("meta_data"), list):
-            raise WooError("rest_missing_callback_param", "Missing parameter(s): meta_data", 400, params=["meta_data"])
+            raise WooError(
+                "rest_missing_callback_param", "Missing parameter(s): meta_data", 400, params=["meta_data"]
+            )
         if record.get("date_deleted"):
             raise _error("Cannot update meta for a deleted fulfillment.")
         changed = dict(record, meta_data=[dict(m) for m in record["meta_data"]])
@@ -301,7 +358,9 @@ class FulfillmentsMixin:
         record = self._fulfillment_for(store, request)
         key = request.arg("meta_key") or self._body(request).get("meta_key")
         if not key:
-            raise WooError("rest_missing_callback_param", "Missing parameter(s): meta_key", 400, params=["meta_key"])
+            raise WooError(
+                "rest_missing_callback_param", "Missing parameter(s): meta_key", 400, params=["meta_key"]
+            )
         if record.get("date_deleted"):
             raise _error("Cannot delete meta from a deleted fulfillment.")
         changed = dict(record, meta_data=[m for m in record["meta_data"] if m["key"] != key])

@@ -15,6 +15,7 @@ sandbox serves in ``wc/v3``, and what the store's plugins and features add: ``wc
 ``/wc/v3/orders/(?P<order_id>[\\d]+)/fulfillments`` (fulfillments on). Endpoint ``args`` are left
 empty.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -29,17 +30,32 @@ ID = r"(?P<id>[\d]+)"
 ORDER = r"(?P<order_id>[\d]+)"
 
 WC_V3_ROUTES = [
-    ("/products", [R, C]), ("/products/batch", [E]), (f"/products/{ID}", [R, E, D]),
+    ("/products", [R, C]),
+    ("/products/batch", [E]),
+    (f"/products/{ID}", [R, E, D]),
     (r"/products/(?P<product_id>[\d]+)/variations", [R, C]),
     (r"/products/(?P<product_id>[\d]+)/variations/batch", [E]),
     (rf"/products/(?P<product_id>[\d]+)/variations/{ID}", [R, E, D]),
-    ("/orders", [R, C]), ("/orders/batch", [E]), (f"/orders/{ID}", [R, E, D]),
-    (f"/orders/{ORDER}/notes", [R, C]), (f"/orders/{ORDER}/notes/{ID}", [R, D]),
-    (f"/orders/{ORDER}/refunds", [R, C]), (f"/orders/{ORDER}/refunds/{ID}", [R, D]), ("/refunds", [R]),
-    ("/customers", [R, C]), ("/customers/batch", [E]), (f"/customers/{ID}", [R, E, D]),
-    ("/webhooks", [R, C]), ("/webhooks/batch", [E]), (f"/webhooks/{ID}", [R, E, D]),
-    ("/coupons", [R, C]), ("/system_status", [R]), (r"/settings/(?P<group_id>[\w-]+)", [R]),
-    ("/taxes", [R, C]), ("/taxes/classes", [R, C]), ("/reports/orders/totals", [R]),
+    ("/orders", [R, C]),
+    ("/orders/batch", [E]),
+    (f"/orders/{ID}", [R, E, D]),
+    (f"/orders/{ORDER}/notes", [R, C]),
+    (f"/orders/{ORDER}/notes/{ID}", [R, D]),
+    (f"/orders/{ORDER}/refunds", [R, C]),
+    (f"/orders/{ORDER}/refunds/{ID}", [R, D]),
+    ("/refunds", [R]),
+    ("/customers", [R, C]),
+    ("/customers/batch", [E]),
+    (f"/customers/{ID}", [R, E, D]),
+    ("/webhooks", [R, C]),
+    ("/webhooks/batch", [E]),
+    (f"/webhooks/{ID}", [R, E, D]),
+    ("/coupons", [R, C]),
+    ("/system_status", [R]),
+    (r"/settings/(?P<group_id>[\w-]+)", [R]),
+    ("/taxes", [R, C]),
+    ("/taxes/classes", [R, C]),
+    ("/reports/orders/totals", [R]),
 ]
 FULFILLMENT_ROUTES = [
     (f"/orders/{ORDER}/fulfillments", [R, C]),
@@ -65,9 +81,12 @@ def namespaces(store: Store) -> list[str]:
 def _route_list(store: Store) -> list[tuple[str, str, list]]:
     """(namespace, route, endpoints' methods) in registration order."""
     routes: list[tuple[str, str, list]] = [("", "/", [R])]
-    tracking_ns = [ns for ns in namespaces(store)
-                   if (store.has_plugin("ast") and ns in AST_NAMESPACES)
-                   or (store.has_plugin("shipment_tracking") and ns in ST_NAMESPACES)]
+    tracking_ns = [
+        ns
+        for ns in namespaces(store)
+        if (store.has_plugin("ast") and ns in AST_NAMESPACES)
+        or (store.has_plugin("shipment_tracking") and ns in ST_NAMESPACES)
+    ]
     for ns in namespaces(store):
         routes.append((ns, f"/{ns}", [R]))
         if ns == "wc/v3":
@@ -85,8 +104,11 @@ def _route_data(store: Store, namespace: str, route: str, endpoints: list) -> di
     methods: list[str] = []
     for endpoint in endpoints:
         methods += [m for m in endpoint if m not in methods]
-    data = {"namespace": namespace, "methods": methods,
-            "endpoints": [{"methods": list(m), "args": {}} for m in endpoints]}
+    data = {
+        "namespace": namespace,
+        "methods": methods,
+        "endpoints": [{"methods": list(m), "args": {}} for m in endpoints],
+    }
     if "(?P<" not in route:
         data["_links"] = {"self": [{"href": f"{store.home()}/wp-json{route}"}]}
     return data
@@ -112,19 +134,32 @@ class IndexMixin:
                 home = store.home()
                 offset = datetime.now(STORE_TIMEZONE).utcoffset().total_seconds() / 3600
                 data = {
-                    "name": store.settings.get("blogname") or "", "description": "", "url": home, "home": home,
+                    "name": store.settings.get("blogname") or "",
+                    "description": "",
+                    "url": home,
+                    "home": home,
                     # wp_timezone_override_offset(): round( offset / HOUR_IN_SECONDS, 2 ), a float.
                     "gmt_offset": round(offset, 2),
-                    "timezone_string": "Europe/Stockholm", "page_for_posts": 0, "page_on_front": 0,
-                    "show_on_front": "posts", "namespaces": namespaces(store), "authentication": {},
-                    "routes": {route: _route_data(store, ns, route, endpoints)
-                               for ns, route, endpoints in _route_list(store)},
-                    "site_logo": 0, "site_icon": 0, "site_icon_url": "",
+                    "timezone_string": "Europe/Stockholm",
+                    "page_for_posts": 0,
+                    "page_on_front": 0,
+                    "show_on_front": "posts",
+                    "namespaces": namespaces(store),
+                    "authentication": {},
+                    "routes": {
+                        route: _route_data(store, ns, route, endpoints)
+                        for ns, route, endpoints in _route_list(store)
+                    },
+                    "site_logo": 0,
+                    "site_icon": 0,
+                    "site_icon_url": "",
                     "_links": {"help": [{"href": "https://developer.wordpress.org/rest-api/"}]},
                 }
         except WooError as error:
             return wp_response(error.body(), error.status)
-        return wp_response(_fields(request, data), 200, [("Link", f'<{home}/wp-json/>; rel="https://api.w.org/"')])
+        return wp_response(
+            _fields(request, data), 200, [("Link", f'<{home}/wp-json/>; rel="https://api.w.org/"')]
+        )
 
     def _wp_namespace_index(self, request: SandboxRequest) -> SandboxResponse:
         try:
@@ -135,14 +170,23 @@ class IndexMixin:
                 registered = namespaces(store)
                 namespace = request.params["ns"]
                 if namespace not in registered:
-                    raise WooError("rest_no_route", "No route was found matching the URL and request method.", 404)
+                    raise WooError(
+                        "rest_no_route", "No route was found matching the URL and request method.", 404
+                    )
                 asked = request.arg("namespace") or namespace
                 if asked not in registered:
-                    raise WooError("rest_invalid_namespace", "The specified namespace could not be found.", 404)
-                data = {"namespace": asked,
-                        "routes": {route: _route_data(store, ns, route, endpoints)
-                                   for ns, route, endpoints in _route_list(store) if ns == asked},
-                        "_links": {"up": [{"href": f"{store.home()}/wp-json/"}]}}
+                    raise WooError(
+                        "rest_invalid_namespace", "The specified namespace could not be found.", 404
+                    )
+                data = {
+                    "namespace": asked,
+                    "routes": {
+                        route: _route_data(store, ns, route, endpoints)
+                        for ns, route, endpoints in _route_list(store)
+                        if ns == asked
+                    },
+                    "_links": {"up": [{"href": f"{store.home()}/wp-json/"}]},
+                }
         except WooError as error:
             return wp_response(error.body(), error.status)
         return wp_response(_fields(request, data))

@@ -7,6 +7,7 @@ Follows, in ``woocommerce/woocommerce`` (``plugins/woocommerce/``):
 ``add_order_note`` (the system notes on status changes; a customer note fires
 ``woocommerce_new_customer_note``, the ``customer_note`` e-mail of ``emails.py``).
 """
+
 from __future__ import annotations
 
 from ..http import SandboxRequest, SandboxResponse
@@ -25,14 +26,25 @@ class NotesMixin:
 
     def _note_out(self, store: Store, order_id: int, note: dict) -> dict:
         data = dict(note)
-        data["_links"] = self._links(store, f"/orders/{order_id}/notes/{note['id']}", f"/orders/{order_id}/notes",
-                                     up=f"/orders/{order_id}", allow=("GET", "DELETE"))
+        data["_links"] = self._links(
+            store,
+            f"/orders/{order_id}/notes/{note['id']}",
+            f"/orders/{order_id}/notes",
+            up=f"/orders/{order_id}",
+            allow=("GET", "DELETE"),
+        )
         return data
 
     def _add_note(self, store: Store, order_id: int, text: str, *, customer_note: bool, author: str) -> dict:
         local, gmt = store.stamp()
-        note = {"id": store.next_id("comment"), "author": author, "date_created": local, "date_created_gmt": gmt,
-                "note": text, "customer_note": customer_note}
+        note = {
+            "id": store.next_id("comment"),
+            "author": author,
+            "date_created": local,
+            "date_created_gmt": gmt,
+            "note": text,
+            "customer_note": customer_note,
+        }
         store.notes.setdefault(order_id, []).append(note)
         return note
 
@@ -40,9 +52,14 @@ class NotesMixin:
         order = self._note_order(store, request)
         kind = request.arg("type") or "any"
         if kind not in ("any", "customer", "internal"):
-            raise _invalid_param("type", "type is not one of any, customer, and internal.", "rest_not_in_enum")
-        notes = [n for n in reversed(store.notes.get(order["id"], []))
-                 if kind == "any" or (kind == "customer") == bool(n.get("customer_note"))]
+            raise _invalid_param(
+                "type", "type is not one of any, customer, and internal.", "rest_not_in_enum"
+            )
+        notes = [
+            n
+            for n in reversed(store.notes.get(order["id"], []))
+            if kind == "any" or (kind == "customer") == bool(n.get("customer_note"))
+        ]
         return wp_response([self._note_out(store, order["id"], n) for n in notes])
 
     def _note_create(self, store: Store, request: SandboxRequest, after) -> SandboxResponse:
@@ -51,8 +68,13 @@ class NotesMixin:
         if not data.get("note"):
             raise WooError("rest_missing_callback_param", "Missing parameter(s): note", 400, params=["note"])
         author = "admin" if _truthy(data.get("added_by_user")) else "system"
-        note = self._add_note(store, order["id"], str(data["note"]), customer_note=_truthy(data.get("customer_note")),
-                              author=author)
+        note = self._add_note(
+            store,
+            order["id"],
+            str(data["note"]),
+            customer_note=_truthy(data.get("customer_note")),
+            author=author,
+        )
         if note["customer_note"]:
             # add_order_note( $note, 1 ) fires woocommerce_new_customer_note: the customer_note e-mail.
             self._send_email(store, order, "customer_note")
@@ -68,7 +90,9 @@ class NotesMixin:
 
     def _note_get(self, store: Store, request: SandboxRequest, after) -> SandboxResponse:
         order = self._note_order(store, request)
-        return wp_response(self._note_out(store, order["id"], self._find_note(store, order, int(request.params["id"]))))
+        return wp_response(
+            self._note_out(store, order["id"], self._find_note(store, order, int(request.params["id"])))
+        )
 
     def _note_delete(self, store: Store, request: SandboxRequest, after) -> SandboxResponse:
         order = self._note_order(store, request)

@@ -20,6 +20,7 @@ Coupons applied to an order live in ``coupons.py`` (``WC_Discounts``). A status 
 ``completed`` (``payments.py``), WooCommerce's e-mails (``emails.py``) and the status-write log
 (``statuses.py``).
 """
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,23 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from ..http import SandboxRequest, SandboxResponse
 from .common import (
-    CENT, REST_BASE, ZERO, WooError, _dec, _invalid_param, _line_price, _list_param, _micro, _money,
-    _php_number, _php_str, _php_str_full, _public, _slugify, _truthy, wp_response,
+    CENT,
+    REST_BASE,
+    ZERO,
+    WooError,
+    _dec,
+    _invalid_param,
+    _line_price,
+    _list_param,
+    _micro,
+    _money,
+    _php_number,
+    _php_str,
+    _php_str_full,
+    _public,
+    _slugify,
+    _truthy,
+    wp_response,
 )
 from .store import Store
 
@@ -40,8 +56,17 @@ PAYMENT_COMPLETE_STATUSES = ("on-hold", "pending", "failed", "cancelled")
 STOCK_REDUCING_STATUSES = ("processing", "completed", "on-hold")
 STOCK_RESTORING_STATUSES = ("cancelled", "pending")
 EDITABLE_STATUSES = ("pending", "on-hold", "auto-draft", "checkout-draft")
-ADDRESS_KEYS = ["first_name", "last_name", "company", "address_1", "address_2", "city", "state",
-                "postcode", "country"]
+ADDRESS_KEYS = [
+    "first_name",
+    "last_name",
+    "company",
+    "address_1",
+    "address_2",
+    "city",
+    "state",
+    "postcode",
+    "country",
+]
 
 ORDER_ITEM_LISTS = ("line_items", "tax_lines", "shipping_lines", "fee_lines", "coupon_lines")
 
@@ -57,8 +82,12 @@ def _public_order(order: dict) -> dict:
 
 def _rate_code(rate: dict) -> str:
     """``WC_Tax::get_rate_code``: COUNTRY-STATE-NAME-PRIORITY, empty parts left out."""
-    parts = (rate.get("country", "SE"), rate.get("state", ""), (rate.get("name") or "TAX").upper(),
-             str(rate.get("priority", 1)))
+    parts = (
+        rate.get("country", "SE"),
+        rate.get("state", ""),
+        (rate.get("name") or "TAX").upper(),
+        str(rate.get("priority", 1)),
+    )
     return "-".join(p for p in parts if p)
 
 
@@ -117,10 +146,13 @@ class OrdersMixin:
         allowed = ["any", "trash", "auto-draft"] + self._status_enum(store)
         for i, status in enumerate(statuses):
             if status not in allowed:
-                raise _invalid_param("status", f"status[{i}] is not one of {', '.join(allowed)}.", "rest_not_in_enum")
+                raise _invalid_param(
+                    "status", f"status[{i}] is not one of {', '.join(allowed)}.", "rest_not_in_enum"
+                )
         wanted = None if "any" in statuses else set(statuses)
-        ids = self._select(store, request, "order", store.orders,
-                           ("date", "id", "include", "title", "slug", "modified"))
+        ids = self._select(
+            store, request, "order", store.orders, ("date", "id", "include", "title", "slug", "modified")
+        )
         customer = request.arg("customer")
         product = request.arg("product")
         parent = self._id_list(request, "parent")
@@ -129,21 +161,34 @@ class OrdersMixin:
         for order_id in ids:
             order = store.orders[order_id]
             status = order.get("status")
-            if (wanted is None and status in ("trash", "auto-draft")) or (wanted is not None and status not in wanted):
+            if (wanted is None and status in ("trash", "auto-draft")) or (
+                wanted is not None and status not in wanted
+            ):
                 continue
             if customer not in (None, "") and str(order.get("customer_id")) != customer:
                 continue
-            if product and not any(str(li.get("product_id")) == product for li in order.get("line_items", [])):
+            if product and not any(
+                str(li.get("product_id")) == product for li in order.get("line_items", [])
+            ):
                 continue
             if parent and order.get("parent_id") not in parent:
                 continue
-            if search and search not in json.dumps(order.get("billing", {}), ensure_ascii=False).lower() \
-                    and search != str(order_id):
+            if (
+                search
+                and search not in json.dumps(order.get("billing", {}), ensure_ascii=False).lower()
+                and search != str(order_id)
+            ):
                 continue
             items.append(order)
         items = self._date_filters(request, items)
-        return self._paged_response(store, request, [o["id"] for o in items],
-                                    lambda i: self._order_out(store, store.orders[i]), "orders", paging)
+        return self._paged_response(
+            store,
+            request,
+            [o["id"] for o in items],
+            lambda i: self._order_out(store, store.orders[i]),
+            "orders",
+            paging,
+        )
 
     def _order_get(self, store: Store, request: SandboxRequest, after) -> SandboxResponse:
         return wp_response(self._order_out(store, self._order_by_id(store, int(request.params["id"]))))
@@ -181,10 +226,14 @@ class OrdersMixin:
 
     def _orders_batch(self, store: Store, request: SandboxRequest, after) -> SandboxResponse:
         return self._batch(
-            store, request,
+            store,
+            request,
             lambda d: self._order_out(store, self._order_create_item(store, d)),
-            lambda i, d: self._order_out(store, self._order_update_item(store, self._order_by_id(store, i, 400), d)),
-            lambda i: self._order_delete_item(store, self._order_by_id(store, i), True))
+            lambda i, d: self._order_out(
+                store, self._order_update_item(store, self._order_by_id(store, i, 400), d)
+            ),
+            lambda i: self._order_delete_item(store, self._order_by_id(store, i), True),
+        )
 
     def _touch_order(self, store: Store, order: dict) -> None:
         order["date_modified"], order["date_modified_gmt"] = store.stamp()
@@ -206,27 +255,58 @@ class OrdersMixin:
             raise WooError("woocommerce_rest_invalid_customer_id", "Customer ID is invalid.", 400)
         status = data.get("status") or "pending"
         if status not in self._status_enum(store):
-            raise _invalid_param("status", f"status is not one of {', '.join(self._status_enum(store))}.",
-                                 "rest_not_in_enum")
+            raise _invalid_param(
+                "status", f"status is not one of {', '.join(self._status_enum(store))}.", "rest_not_in_enum"
+            )
         order_id = store.next_id("post")
         local, gmt = store.stamp()
         key = "wc_order_" + "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(13))
         order = {
-            "id": order_id, "parent_id": int(data.get("parent_id") or 0), "status": "pending",
-            "currency": data.get("currency") or store.settings["currency"], "version": store.settings["version"],
-            "prices_include_tax": store.prices_include_tax, "date_created": local, "date_modified": local,
-            "discount_total": "0.00", "discount_tax": "0.00", "shipping_total": "0.00", "shipping_tax": "0.00",
-            "cart_tax": "0.00", "total": "0.00", "total_tax": "0.00", "customer_id": customer_id,
-            "order_key": key, "billing": self._address(data.get("billing"), email=True),
+            "id": order_id,
+            "parent_id": int(data.get("parent_id") or 0),
+            "status": "pending",
+            "currency": data.get("currency") or store.settings["currency"],
+            "version": store.settings["version"],
+            "prices_include_tax": store.prices_include_tax,
+            "date_created": local,
+            "date_modified": local,
+            "discount_total": "0.00",
+            "discount_tax": "0.00",
+            "shipping_total": "0.00",
+            "shipping_tax": "0.00",
+            "cart_tax": "0.00",
+            "total": "0.00",
+            "total_tax": "0.00",
+            "customer_id": customer_id,
+            "order_key": key,
+            "billing": self._address(data.get("billing"), email=True),
             "shipping": self._address(data.get("shipping"), email=False),
-            "payment_method": data.get("payment_method") or "", "payment_method_title":
-                data.get("payment_method_title") or "", "transaction_id": data.get("transaction_id") or "",
-            "customer_ip_address": "", "customer_user_agent": "", "created_via": "rest-api",
-            "customer_note": data.get("customer_note") or "", "date_completed": None, "date_paid": None,
-            "cart_hash": "", "number": str(order_id), "meta_data": [], "line_items": [], "tax_lines": [],
-            "shipping_lines": [], "fee_lines": [], "coupon_lines": [], "refunds": [], "payment_url": "",
-            "is_editable": True, "needs_payment": False, "needs_processing": False,
-            "date_created_gmt": gmt, "date_modified_gmt": gmt, "date_completed_gmt": None, "date_paid_gmt": None,
+            "payment_method": data.get("payment_method") or "",
+            "payment_method_title": data.get("payment_method_title") or "",
+            "transaction_id": data.get("transaction_id") or "",
+            "customer_ip_address": "",
+            "customer_user_agent": "",
+            "created_via": "rest-api",
+            "customer_note": data.get("customer_note") or "",
+            "date_completed": None,
+            "date_paid": None,
+            "cart_hash": "",
+            "number": str(order_id),
+            "meta_data": [],
+            "line_items": [],
+            "tax_lines": [],
+            "shipping_lines": [],
+            "fee_lines": [],
+            "coupon_lines": [],
+            "refunds": [],
+            "payment_url": "",
+            "is_editable": True,
+            "needs_payment": False,
+            "needs_processing": False,
+            "date_created_gmt": gmt,
+            "date_modified_gmt": gmt,
+            "date_completed_gmt": None,
+            "date_paid_gmt": None,
             "currency_symbol": store.settings.get("currency_symbol", "kr"),
         }
         order["meta_data"] = self._merge_meta(store, [], data.get("meta_data") or [])
@@ -255,8 +335,9 @@ class OrdersMixin:
             order["customer_id"] = customer_id
         status = data.get("status")
         if status is not None and status not in self._status_enum(store) + ["trash"]:
-            raise _invalid_param("status", f"status is not one of {', '.join(self._status_enum(store))}.",
-                                 "rest_not_in_enum")
+            raise _invalid_param(
+                "status", f"status is not one of {', '.join(self._status_enum(store))}.", "rest_not_in_enum"
+            )
         for key in ("payment_method", "payment_method_title", "transaction_id", "customer_note", "currency"):
             if key in data:
                 order[key] = data[key] or ""
@@ -279,7 +360,9 @@ class OrdersMixin:
                 if data["coupon_lines"]:
                     self._apply_coupons(store, order, data["coupon_lines"])
             elif order.get("coupon_lines"):
-                self._apply_coupons(store, order, [{"code": c["code"]} for c in order["coupon_lines"]], keep=True)
+                self._apply_coupons(
+                    store, order, [{"code": c["code"]} for c in order["coupon_lines"]], keep=True
+                )
         self._save_status(store, order, data, creating=False)
         self._finish_order(store, order)
         self._touch_order(store, order)
@@ -317,8 +400,9 @@ class OrdersMixin:
         order["is_editable"] = status in EDITABLE_STATUSES
         order["needs_payment"] = self._needs_payment(order)
         order["needs_processing"] = self._needs_processing(store, order)
-        order["payment_url"] = (f"{store.home()}/checkout/order-pay/{order['id']}/?pay_for_order=true"
-                                f"&key={order['order_key']}")
+        order["payment_url"] = (
+            f"{store.home()}/checkout/order-pay/{order['id']}/?pay_for_order=true&key={order['order_key']}"
+        )
 
     def _payment_complete(self, store: Store, order: dict, transaction_id: str) -> None:
         """``WC_Order::payment_complete`` (includes/class-wc-order.php): only an order in one of
@@ -333,8 +417,16 @@ class OrdersMixin:
             self._payment_authorized(store, order)
         self._set_status(store, order, "processing" if self._needs_processing(store, order) else "completed")
 
-    def _set_status(self, store: Store, order: dict, status: str, *, by: str = "rest", note: str = "",
-                    author: str = "system") -> None:
+    def _set_status(
+        self,
+        store: Store,
+        order: dict,
+        status: str,
+        *,
+        by: str = "rest",
+        note: str = "",
+        author: str = "system",
+    ) -> None:
         """``WC_Order::set_status`` + ``save`` + ``status_transition``, in WooCommerce's order: the order is
         saved (``date_modified`` now, ``date_paid`` / ``date_completed``, stock), then
         ``woocommerce_order_status_<to>`` runs (the payment plugins' capture on ``completed``, which
@@ -381,17 +473,27 @@ class OrdersMixin:
         return product
 
     def _tax_country(self, order: dict) -> str:
-        return (order.get("shipping") or {}).get("country") or (order.get("billing") or {}).get("country") or "SE"
+        return (
+            (order.get("shipping") or {}).get("country")
+            or (order.get("billing") or {}).get("country")
+            or "SE"
+        )
 
     def _line_item(self, store: Store, order: dict, posted: dict, existing: dict | None) -> dict | None:
-        if existing is not None and ("product_id" in posted and posted["product_id"] is None
-                                     or posted.get("quantity") == 0):
+        if existing is not None and (
+            "product_id" in posted and posted["product_id"] is None or posted.get("quantity") == 0
+        ):
             return None
-        product_ref = posted if existing is None or "product_id" in posted or "variation_id" in posted \
-            or "sku" in posted else {"product_id": existing["product_id"], "variation_id": existing["variation_id"]}
+        product_ref = (
+            posted
+            if existing is None or "product_id" in posted or "variation_id" in posted or "sku" in posted
+            else {"product_id": existing["product_id"], "variation_id": existing["variation_id"]}
+        )
         product = self._product_for_line(store, product_ref)
         if product is None and existing is None:
-            raise WooError("woocommerce_rest_required_product_reference", "Product ID or SKU is required.", 400)
+            raise WooError(
+                "woocommerce_rest_required_product_reference", "Product ID or SKU is required.", 400
+            )
         quantity = int(posted.get("quantity", existing["quantity"] if existing else 1) or 0)
         item = existing if existing is not None else {"id": store.next_id("item")}
         is_variation = product is not None and product.get("type") == "variation"
@@ -401,25 +503,31 @@ class OrdersMixin:
             if parent is not None:
                 options = ", ".join(str(a.get("option", "")) for a in product.get("attributes", []))
                 name = f"{parent.get('name', '')} - {options}" if options else parent.get("name", "")
-            item.update({
-                "name": posted.get("name") or name,
-                "product_id": parent["id"] if parent is not None else product["id"],
-                "variation_id": product["id"] if parent is not None else 0,
-                "tax_class": product.get("tax_class", ""),
-                "__tax_status": product.get("tax_status", "taxable"),
-            })
+            item.update(
+                {
+                    "name": posted.get("name") or name,
+                    "product_id": parent["id"] if parent is not None else product["id"],
+                    "variation_id": product["id"] if parent is not None else 0,
+                    "tax_class": product.get("tax_class", ""),
+                    "__tax_status": product.get("tax_status", "taxable"),
+                }
+            )
             if existing is None:
                 meta = []
                 for attribute in product.get("attributes", []) if parent is not None else []:
                     slug = attribute.get("slug") or "pa_" + _slugify(str(attribute.get("name", "")))
                     option = str(attribute.get("option", ""))
-                    meta.append(self._item_meta(store, slug, _slugify(option), attribute.get("name", slug), option))
+                    meta.append(
+                        self._item_meta(store, slug, _slugify(option), attribute.get("name", slug), option)
+                    )
                 item["meta_data"] = meta
         item["quantity"] = quantity
         if "meta_data" in posted:
             item["meta_data"] = item.get("meta_data", []) + [
-                self._item_meta(store, m["key"], m.get("value")) for m in posted["meta_data"] or []
-                if isinstance(m, dict) and "key" in m]
+                self._item_meta(store, m["key"], m.get("value"))
+                for m in posted["meta_data"] or []
+                if isinstance(m, dict) and "key" in m
+            ]
         reprice = existing is None or "quantity" in posted or product_ref is posted
         if "subtotal" in posted or "total" in posted:
             subtotal = _dec(posted.get("subtotal", posted.get("total")))
@@ -460,8 +568,11 @@ class OrdersMixin:
             for posted in data["line_items"] or []:
                 item_id = int(posted.get("id") or 0)
                 if item_id and item_id not in items:
-                    raise WooError("woocommerce_rest_invalid_item_id", "Order item ID provided is not associated "
-                                                                       "with order.", 400)
+                    raise WooError(
+                        "woocommerce_rest_invalid_item_id",
+                        "Order item ID provided is not associated with order.",
+                        400,
+                    )
                 existing = items.get(item_id)
                 item = self._line_item(store, order, posted, existing)
                 if item is None:
@@ -474,20 +585,30 @@ class OrdersMixin:
             for posted in data["shipping_lines"] or []:
                 item_id = int(posted.get("id") or 0)
                 if item_id and item_id not in lines:
-                    raise WooError("woocommerce_rest_invalid_item_id", "Order item ID provided is not associated "
-                                                                       "with order.", 400)
+                    raise WooError(
+                        "woocommerce_rest_invalid_item_id",
+                        "Order item ID provided is not associated with order.",
+                        400,
+                    )
                 if item_id and ("method_id" in posted and posted["method_id"] is None):
                     lines.pop(item_id)
                     continue
-                line = lines.get(item_id) or {"id": store.next_id("item"), "method_title": "", "method_id": "",
-                                              "instance_id": "", "__total": "0"}
+                line = lines.get(item_id) or {
+                    "id": store.next_id("item"),
+                    "method_title": "",
+                    "method_id": "",
+                    "instance_id": "",
+                    "__total": "0",
+                }
                 for key in ("method_title", "method_id", "instance_id"):
                     if key in posted:
                         line[key] = "" if posted[key] is None else str(posted[key])
                 if "total" in posted:
                     line["__total"] = _php_str(_dec(posted["total"]))
                 line["tax_status"] = "taxable"
-                line["meta_data"] = self._merge_meta(store, line.get("meta_data", []), posted.get("meta_data") or [])
+                line["meta_data"] = self._merge_meta(
+                    store, line.get("meta_data", []), posted.get("meta_data") or []
+                )
                 lines[line["id"]] = line
             order["shipping_lines"] = list(lines.values())
         if "fee_lines" in data:
@@ -495,19 +616,30 @@ class OrdersMixin:
             for posted in data["fee_lines"] or []:
                 item_id = int(posted.get("id") or 0)
                 if item_id and item_id not in fees:
-                    raise WooError("woocommerce_rest_invalid_item_id", "Order item ID provided is not associated "
-                                                                       "with order.", 400)
+                    raise WooError(
+                        "woocommerce_rest_invalid_item_id",
+                        "Order item ID provided is not associated with order.",
+                        400,
+                    )
                 if item_id and ("name" in posted and posted["name"] is None):
                     fees.pop(item_id)
                     continue
-                fee = fees.get(item_id) or {"id": store.next_id("item"), "name": "", "tax_class": "",
-                                            "tax_status": "taxable", "amount": "", "__total": "0"}
+                fee = fees.get(item_id) or {
+                    "id": store.next_id("item"),
+                    "name": "",
+                    "tax_class": "",
+                    "tax_status": "taxable",
+                    "amount": "",
+                    "__total": "0",
+                }
                 for key in ("name", "tax_class", "tax_status"):
                     if key in posted and posted[key] is not None:
                         fee[key] = posted[key]
                 if "total" in posted:
                     fee["__total"] = _php_str(_dec(posted["total"]))
-                fee["meta_data"] = self._merge_meta(store, fee.get("meta_data", []), posted.get("meta_data") or [])
+                fee["meta_data"] = self._merge_meta(
+                    store, fee.get("meta_data", []), posted.get("meta_data") or []
+                )
                 fees[fee["id"]] = fee
             order["fee_lines"] = list(fees.values())
 
@@ -529,8 +661,10 @@ class OrdersMixin:
             item["subtotal_tax"] = _money(sum((store.tax_round(v) for v in subtotal_taxes.values()), ZERO))
             item["total"] = _money(total)
             item["total_tax"] = _money(sum((store.tax_round(v) for v in taxes.values()), ZERO))
-            item["taxes"] = [{"id": k, "total": _money(v), "subtotal": _money(subtotal_taxes.get(k, ZERO))}
-                             for k, v in taxes.items()]
+            item["taxes"] = [
+                {"id": k, "total": _money(v), "subtotal": _money(subtotal_taxes.get(k, ZERO))}
+                for k, v in taxes.items()
+            ]
             item["price"] = _line_price(item["__total"], item.get("quantity") or 0)
             for rate_id, value in taxes.items():
                 cart_taxes[rate_id] = cart_taxes.get(rate_id, ZERO) + store.tax_round(value)
@@ -539,7 +673,9 @@ class OrdersMixin:
         fees_total = ZERO
         for fee in order["fee_lines"]:
             total = _dec(fee.get("__total"))
-            rates = store.rates(fee.get("tax_class", ""), country) if fee.get("tax_status") == "taxable" else []
+            rates = (
+                store.rates(fee.get("tax_class", ""), country) if fee.get("tax_status") == "taxable" else []
+            )
             taxes = self._exclusive_taxes(total, rates)
             fee["total"] = _money(total)
             fee["total_tax"] = _money(sum((store.tax_round(v) for v in taxes.values()), ZERO))
@@ -559,10 +695,13 @@ class OrdersMixin:
                 shipping_taxes[rate_id] = shipping_taxes.get(rate_id, ZERO) + store.tax_round(value)
             shipping_total += total.quantize(CENT, rounding=ROUND_HALF_UP)
         self._update_tax_lines(store, order, cart_taxes, shipping_taxes)
-        cart_subtotal = sum((_dec(li["__subtotal"]).quantize(CENT, rounding=ROUND_HALF_UP)
-                             for li in order["line_items"]), ZERO)
-        cart_total = sum((_dec(li["__total"]).quantize(CENT, rounding=ROUND_HALF_UP)
-                          for li in order["line_items"]), ZERO)
+        cart_subtotal = sum(
+            (_dec(li["__subtotal"]).quantize(CENT, rounding=ROUND_HALF_UP) for li in order["line_items"]),
+            ZERO,
+        )
+        cart_total = sum(
+            (_dec(li["__total"]).quantize(CENT, rounding=ROUND_HALF_UP) for li in order["line_items"]), ZERO
+        )
         cart_tax = sum(cart_taxes.values(), ZERO)
         shipping_tax = sum(shipping_taxes.values(), ZERO)
         order["shipping_total"] = _money(shipping_total)
@@ -580,13 +719,18 @@ class OrdersMixin:
         for rate_id in [r for r in existing if r in wanted] + [r for r in wanted if r not in existing]:
             rate = store.rate(rate_id) or {"rate": "0", "name": "", "country": "SE"}
             line = existing.get(rate_id) or {"id": store.next_id("item")}
-            line.update({
-                "rate_code": _rate_code(rate),
-                "rate_id": rate_id, "label": rate.get("name", ""), "compound": bool(rate.get("compound", False)),
-                "tax_total": _money(cart_taxes.get(rate_id, ZERO)),
-                "shipping_tax_total": _money(shipping_taxes.get(rate_id, ZERO)),
-                "rate_percent": _php_number(_dec(rate["rate"])), "meta_data": line.get("meta_data", []),
-            })
+            line.update(
+                {
+                    "rate_code": _rate_code(rate),
+                    "rate_id": rate_id,
+                    "label": rate.get("name", ""),
+                    "compound": bool(rate.get("compound", False)),
+                    "tax_total": _money(cart_taxes.get(rate_id, ZERO)),
+                    "shipping_tax_total": _money(shipping_taxes.get(rate_id, ZERO)),
+                    "rate_percent": _php_number(_dec(rate["rate"])),
+                    "meta_data": line.get("meta_data", []),
+                }
+            )
             lines.append(line)
         order["tax_lines"] = lines
 
@@ -615,42 +759,92 @@ class OrdersMixin:
             self._adjust_stock(store, self._stock_product_id(item), int(meta.get("value") or 0))
             item["meta_data"] = [m for m in item["meta_data"] if m is not meta]
 
-    def _item_meta(self, store: Store, key: str, value, display_key: str | None = None,
-                   display_value=None) -> dict:
-        return {"id": store.next_id("meta"), "key": key, "value": value,
-                "display_key": display_key if display_key is not None else key,
-                "display_value": display_value if display_value is not None else value}
+    def _item_meta(
+        self, store: Store, key: str, value, display_key: str | None = None, display_value=None
+    ) -> dict:
+        return {
+            "id": store.next_id("meta"),
+            "key": key,
+            "value": value,
+            "display_key": display_key if display_key is not None else key,
+            "display_value": display_value if display_value is not None else value,
+        }
 
     # -- OPTIONS /orders --
     def _orders_schema(self, store: Store, request: SandboxRequest, after) -> SandboxResponse:
         money = {"type": "string", "context": ["view", "edit"], "readonly": True}
         schema = {
-            "$schema": "http://json-schema.org/draft-04/schema#", "title": "shop_order", "type": "object",
+            "$schema": "http://json-schema.org/draft-04/schema#",
+            "title": "shop_order",
+            "type": "object",
             "properties": {
-                "id": {"description": "Unique identifier for the resource.", "type": "integer",
-                       "context": ["view", "edit"], "readonly": True},
-                "parent_id": {"description": "Parent order ID.", "type": "integer", "context": ["view", "edit"]},
-                "number": {"description": "Order number.", "type": "string", "context": ["view", "edit"],
-                           "readonly": True},
-                "status": {"description": "Order status.", "type": "string", "default": "pending",
-                           "enum": self._status_enum(store), "context": ["view", "edit"]},
-                "currency": {"description": "Currency the order was created with, in ISO format.",
-                             "type": "string", "default": store.settings["currency"], "context": ["view", "edit"]},
-                "date_modified_gmt": {"description": "The date the order was last modified, as GMT.",
-                                      "type": "date-time", "context": ["view", "edit"], "readonly": True},
+                "id": {
+                    "description": "Unique identifier for the resource.",
+                    "type": "integer",
+                    "context": ["view", "edit"],
+                    "readonly": True,
+                },
+                "parent_id": {
+                    "description": "Parent order ID.",
+                    "type": "integer",
+                    "context": ["view", "edit"],
+                },
+                "number": {
+                    "description": "Order number.",
+                    "type": "string",
+                    "context": ["view", "edit"],
+                    "readonly": True,
+                },
+                "status": {
+                    "description": "Order status.",
+                    "type": "string",
+                    "default": "pending",
+                    "enum": self._status_enum(store),
+                    "context": ["view", "edit"],
+                },
+                "currency": {
+                    "description": "Currency the order was created with, in ISO format.",
+                    "type": "string",
+                    "default": store.settings["currency"],
+                    "context": ["view", "edit"],
+                },
+                "date_modified_gmt": {
+                    "description": "The date the order was last modified, as GMT.",
+                    "type": "date-time",
+                    "context": ["view", "edit"],
+                    "readonly": True,
+                },
                 "total": {"description": "Grand total.", **money},
                 "total_tax": {"description": "Sum of all taxes.", **money},
-                "prices_include_tax": {"description": "True the prices included tax during checkout.",
-                                       "type": "boolean", "context": ["view", "edit"], "readonly": True},
-                "customer_id": {"description": "User ID who owns the order. 0 for guests.", "type": "integer",
-                                "default": 0, "context": ["view", "edit"]},
-                "set_paid": {"description": "Define if the order is paid. It will set the status to processing "
-                                            "and reduce stock items.", "type": "boolean", "default": False,
-                             "context": ["edit"]},
+                "prices_include_tax": {
+                    "description": "True the prices included tax during checkout.",
+                    "type": "boolean",
+                    "context": ["view", "edit"],
+                    "readonly": True,
+                },
+                "customer_id": {
+                    "description": "User ID who owns the order. 0 for guests.",
+                    "type": "integer",
+                    "default": 0,
+                    "context": ["view", "edit"],
+                },
+                "set_paid": {
+                    "description": "Define if the order is paid. It will set the status to processing "
+                    "and reduce stock items.",
+                    "type": "boolean",
+                    "default": False,
+                    "context": ["edit"],
+                },
             },
         }
-        return wp_response({"namespace": "wc/v3", "methods": ["GET", "POST"],
-                            "endpoints": [{"methods": ["GET"], "args": {}}, {"methods": ["POST"], "args": {}}],
-                            "schema": schema,
-                            "_links": {"self": [{"href": f"{store.home()}{REST_BASE}/orders"}]}},
-                           200, [("Allow", "GET, POST")])
+        return wp_response(
+            {
+                "namespace": "wc/v3",
+                "methods": ["GET", "POST"],
+                "endpoints": [{"methods": ["GET"], "args": {}}, {"methods": ["POST"], "args": {}}],
+                "schema": schema,
+                "_links": {"self": [{"href": f"{store.home()}{REST_BASE}/orders"}]},
+            },
+            200,
+            [("Allow", "GET, POST")],
+        )

@@ -29,6 +29,7 @@ Scenarios (``_sandbox_capture`` order meta, or ``POST {prefix}/_sandbox/orders/<
 ok, pending_review, api_error, get_error, already_captured_remote, cancelled_remote, expired,
 over_authorized, timeout (the capture reaches the provider but the answer times out).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -42,28 +43,55 @@ from .store import Store
 
 KLARNA_GATEWAYS = ("klarna_payments", "kco")
 # nets_easy_all_payment_method_ids() (NEXI includes/nets-easy-functions.php)
-NEXI_GATEWAYS = ("dibs_easy", "nets_easy_card", "nets_easy_swish", "nets_easy_klarna", "nets_easy_mobilepay",
-                 "nets_easy_vipps", "nets_easy_trustly", "nets_easy_sofort", "nets_easy_ratepay_sepa")
+NEXI_GATEWAYS = (
+    "dibs_easy",
+    "nets_easy_card",
+    "nets_easy_swish",
+    "nets_easy_klarna",
+    "nets_easy_mobilepay",
+    "nets_easy_vipps",
+    "nets_easy_trustly",
+    "nets_easy_sofort",
+    "nets_easy_ratepay_sepa",
+)
 SVEA_GATEWAYS = ("svea_checkout",)
-SCENARIOS = ("ok", "pending_review", "api_error", "get_error", "already_captured_remote", "cancelled_remote",
-             "expired", "over_authorized", "timeout")
+SCENARIOS = (
+    "ok",
+    "pending_review",
+    "api_error",
+    "get_error",
+    "already_captured_remote",
+    "cancelled_remote",
+    "expired",
+    "over_authorized",
+    "timeout",
+)
 SCENARIO_META = "_sandbox_capture"
 
 # Provider answers [invented, except Klarna's over-amount text].
 KLARNA_OVER_AMOUNT_START = "Captured amount is higher than the remaining authorized amount."
 KLARNA_OVER_AMOUNT = KLARNA_OVER_AMOUNT_START + " Capture not possible."
 ERRORS = {
-    "klarna": {"api_error": "API Error 503",  # KOM's text when Klarna's answer has no error_messages
-               "expired": "Capture not allowed. The authorization has expired.",
-               "cancelled": "Capture not allowed. The order is cancelled.",
-               "over": KLARNA_OVER_AMOUNT},
+    "klarna": {
+        "api_error": "API Error 503",  # KOM's text when Klarna's answer has no error_messages
+        "expired": "Capture not allowed. The authorization has expired.",
+        "cancelled": "Capture not allowed. The order is cancelled.",
+        "over": KLARNA_OVER_AMOUNT,
+    },
     # process_response joins every JSON error value with a leading space; a non-JSON answer gives
     # "API Error <code>, message : <reason>".
-    "nexi": {"api_error": "API Error 503, message : Service Unavailable",
-             "expired": " The reservation has expired.", "cancelled": " The payment is cancelled.",
-             "over": " Charge amount exceeds the reserved amount."},
-    "svea": {"api_error": "Service Unavailable", "expired": "The order can not be delivered: the reservation has expired.",
-             "cancelled": "The order can not be delivered: the order is cancelled.", "over": ""},
+    "nexi": {
+        "api_error": "API Error 503, message : Service Unavailable",
+        "expired": " The reservation has expired.",
+        "cancelled": " The payment is cancelled.",
+        "over": " Charge amount exceeds the reserved amount.",
+    },
+    "svea": {
+        "api_error": "Service Unavailable",
+        "expired": "The order can not be delivered: the reservation has expired.",
+        "cancelled": "The order can not be delivered: the order is cancelled.",
+        "over": "",
+    },
 }
 TIMEOUT_ERROR = "cURL error 28: Operation timed out after 10001 milliseconds with 0 bytes received"
 
@@ -74,8 +102,14 @@ SVEA_NOTES = {
 }
 
 # get_woocommerce_currency_symbol(): the symbols as WooCommerce stores them (HTML entities).
-CURRENCY_SYMBOLS = {"SEK": "&#107;&#114;", "NOK": "&#107;&#114;", "DKK": "&#107;&#114;&#46;", "EUR": "&euro;",
-                    "USD": "&#36;", "GBP": "&pound;"}
+CURRENCY_SYMBOLS = {
+    "SEK": "&#107;&#114;",
+    "NOK": "&#107;&#114;",
+    "DKK": "&#107;&#114;&#46;",
+    "EUR": "&euro;",
+    "USD": "&#36;",
+    "GBP": "&pound;",
+}
 
 
 def provider_of(order: dict) -> str | None:
@@ -114,8 +148,10 @@ def wc_price(store: Store, amount, currency: str) -> str:
         whole = separator.join([whole] + groups)
     number = f"{whole}{store.settings.get('price_decimal_sep', ',')}{fraction}"
     symbol = CURRENCY_SYMBOLS.get(currency, currency)
-    return (f'<span class="woocommerce-Price-amount amount"><bdi>{"-" if negative else ""}{number}&nbsp;'
-            f'<span class="woocommerce-Price-currencySymbol" translate="no">{symbol}</span></bdi></span>')
+    return (
+        f'<span class="woocommerce-Price-amount amount"><bdi>{"-" if negative else ""}{number}&nbsp;'
+        f'<span class="woocommerce-Price-currencySymbol" translate="no">{symbol}</span></bdi></span>'
+    )
 
 
 class PaymentsMixin:
@@ -153,11 +189,22 @@ class PaymentsMixin:
         remote = store.payments.get(order["id"])
         if remote is None or remote.get("provider") != provider:  # paid anew with another gateway
             # Authorized at checkout: lazily, with the total the order was created with.
-            amount = _dec(total if total is not None else order.get("__total_at_creation", order.get("total")))
-            remote = {"provider": provider, "order_id": order["id"], "currency": order.get("currency") or "SEK",
-                      "authorized": _money(amount), "authorized_at": _utc_iso(), "captures": [],
-                      "fraud_status": "ACCEPTED", "status": "AUTHORIZED", "scenario": None, "applied": None,
-                      "error_message": None}
+            amount = _dec(
+                total if total is not None else order.get("__total_at_creation", order.get("total"))
+            )
+            remote = {
+                "provider": provider,
+                "order_id": order["id"],
+                "currency": order.get("currency") or "SEK",
+                "authorized": _money(amount),
+                "authorized_at": _utc_iso(),
+                "captures": [],
+                "fraud_status": "ACCEPTED",
+                "status": "AUTHORIZED",
+                "scenario": None,
+                "applied": None,
+                "error_message": None,
+            }
             store.payments[order["id"]] = remote
             self._payment_apply_scenario(store, order, remote)
         return remote
@@ -230,7 +277,9 @@ class PaymentsMixin:
         provider = provider_of(order)
         if provider is None or not store.has_plugin(provider):
             return
-        {"klarna": self._klarna_capture, "nexi": self._nexi_charge, "svea": self._svea_deliver}[provider](store, order)
+        {"klarna": self._klarna_capture, "nexi": self._nexi_charge, "svea": self._svea_deliver}[provider](
+            store, order
+        )
 
     def _klarna_capture(self, store: Store, order: dict) -> None:
         """``capture_klarna_order``: first match wins (doc §2.2)."""
@@ -238,13 +287,20 @@ class PaymentsMixin:
         brand = "Kustom" if kco else "Klarna"
         if store.payment_settings.get("kom_auto_capture", "yes") != "yes":
             if not kco:
-                self._plugin_note(store, order, "Klarna capture request was not sent because order management is "
-                                                "disabled for capture.")
+                self._plugin_note(
+                    store,
+                    order,
+                    "Klarna capture request was not sent because order management is disabled for capture.",
+                )
             return
         if self._meta_value(order, "_kom_disconnect"):
             if not kco:
-                self._plugin_note(store, order, "Klarna capture request was not sent because order management is "
-                                                "disabled for this order.")
+                self._plugin_note(
+                    store,
+                    order,
+                    "Klarna capture request was not sent because order management is "
+                    "disabled for this order.",
+                )
             return
         if not order.get("date_paid"):
             return
@@ -252,8 +308,11 @@ class PaymentsMixin:
             self._plugin_note(store, order, f"{brand} order has already been captured.")
             return
         if not self._meta_value(order, "_wc_klarna_order_id") and not order.get("transaction_id"):
-            self._plugin_on_hold(store, order, f"{brand} order ID is missing, {brand} order could not be captured "
-                                               f"at this time.")
+            self._plugin_on_hold(
+                store,
+                order,
+                f"{brand} order ID is missing, {brand} order could not be captured at this time.",
+            )
             return
         remote = self._payment_remote(store, order)
         self._payment_apply_scenario(store, order, remote)
@@ -261,8 +320,9 @@ class PaymentsMixin:
             self._plugin_on_hold(store, order, f"{brand} order could not be captured due to an error.")
             return
         if remote["fraud_status"] == "PENDING":
-            self._plugin_on_hold(store, order, f"{brand} order is pending review and could not be captured at this "
-                                               f"time.")
+            self._plugin_on_hold(
+                store, order, f"{brand} order is pending review and could not be captured at this time."
+            )
             return
         if remote["status"] == "CAPTURED":
             first = remote["captures"][0] if remote["captures"] else {"id": "", "at": ""}
@@ -271,7 +331,9 @@ class PaymentsMixin:
             self._touch_order(store, order)
             return
         if remote["status"] == "CANCELLED":
-            self._plugin_note(store, order, f"{brand} order failed to capture, the order has already been canceled")
+            self._plugin_note(
+                store, order, f"{brand} order failed to capture, the order has already been canceled"
+            )
             return
         if remote["fraud_status"] != "ACCEPTED":
             self._plugin_note(store, order, f"{brand} order could not be captured at this time.")
@@ -280,13 +342,16 @@ class PaymentsMixin:
         capture, error = self._payment_capture(order, remote, _dec(order.get("total")))
         if capture is not None:
             amount = wc_price(store, order.get("total"), order.get("currency") or remote["currency"])
-            self._plugin_note(store, order, f"{brand} order captured. Capture amount: {amount}. Capture ID: "
-                                            f"{capture['id']}")
+            self._plugin_note(
+                store, order, f"{brand} order captured. Capture amount: {amount}. Capture ID: {capture['id']}"
+            )
             self._meta_update(store, order, "_wc_klarna_capture_id", capture["id"])
             self._touch_order(store, order)
             return
         if KLARNA_OVER_AMOUNT_START in error:
-            error = error.replace(". Capture not possible.", f": {_php_amount(remaining)} {remote['currency']}.")
+            error = error.replace(
+                ". Capture not possible.", f": {_php_amount(remaining)} {remote['currency']}."
+            )
         self._plugin_on_hold(store, order, f"Could not capture {brand} order. {error}")
 
     def _nexi_charge(self, store: Store, order: dict) -> None:
@@ -299,32 +364,48 @@ class PaymentsMixin:
             return
         if self._meta_value(order, "dibs_payment_type") == "A2A":
             method = self._meta_value(order, "dibs_payment_method") or ""
-            self._plugin_note(store, order, f"No charge needed in Nexi system since {method} is a account to account "
-                                            f"payment.")
+            self._plugin_note(
+                store,
+                order,
+                f"No charge needed in Nexi system since {method} is a account to account payment.",
+            )
             return
         if _dec(order.get("total")).quantize(CENT) == 0:
-            self._plugin_note(store, order, f"No charge needed in Nexi system since the order total is "
-                                            f"{order.get('total')}.")
+            self._plugin_note(
+                store,
+                order,
+                f"No charge needed in Nexi system since the order total is {order.get('total')}.",
+            )
             return
         payment_id = self._meta_value(order, "_dibs_payment_id")
         if not payment_id:
             # fetching_order_failed: the note, then update_status( 'on-hold' ) (a separate transition note).
-            self._plugin_note(store, order, "Nexi Error: No payment ID found in the order completed request for "
-                                            f"WooCommerce order number: {order.get('number') or order['id']}")
+            self._plugin_note(
+                store,
+                order,
+                "Nexi Error: No payment ID found in the order completed request for "
+                f"WooCommerce order number: {order.get('number') or order['id']}",
+            )
             self._plugin_on_hold(store, order)
             return
         remote = self._payment_remote(store, order)
         self._payment_apply_scenario(store, order, remote)
         if self._payment_scenario(order, remote) == "get_error":
-            self._plugin_note(store, order, f"Nexi Error: {remote.get('error_message') or ERRORS['nexi']['api_error']}")
+            self._plugin_note(
+                store, order, f"Nexi Error: {remote.get('error_message') or ERRORS['nexi']['api_error']}"
+            )
             self._plugin_on_hold(store, order)
             return
         if remote["captures"]:
             charge_id = remote["captures"][0]["id"]
             self._meta_update(store, order, "_dibs_charge_id", charge_id)
             method = self._meta_value(order, "dibs_payment_method") or "Visa"
-            self._plugin_note(store, order, f"Payment charged in Nexi ( Portal ) with Payment ID {payment_id}. "
-                                            f"Payment type - {method}. Charge ID {charge_id}.")
+            self._plugin_note(
+                store,
+                order,
+                f"Payment charged in Nexi ( Portal ) with Payment ID {payment_id}. "
+                f"Payment type - {method}. Charge ID {charge_id}.",
+            )
             self._touch_order(store, order)
             return
         capture, error = self._payment_capture(order, remote, _dec(order.get("total")))
@@ -368,23 +449,33 @@ class PaymentsMixin:
         ``scenario``, ``fraud_status``, ``status``, ``authorized``, ``error_message``."""
         order = self._order_by_id(store, int(request.params["oid"]))
         if provider_of(order) is None:
-            raise WooError("sandbox_no_payment_provider",
-                           f"payment method {order.get('payment_method')!r} has no provider in the sandbox", 400)
+            raise WooError(
+                "sandbox_no_payment_provider",
+                f"payment method {order.get('payment_method')!r} has no provider in the sandbox",
+                400,
+            )
         data = request.json() or {}
         remote = self._payment_remote(store, order)
         if "scenario" in data:
             if data["scenario"] not in SCENARIOS:
-                raise WooError("sandbox_invalid_scenario", f"scenario must be one of {', '.join(SCENARIOS)}", 400)
+                raise WooError(
+                    "sandbox_invalid_scenario", f"scenario must be one of {', '.join(SCENARIOS)}", 400
+                )
             remote["scenario"] = data["scenario"]
             self._payment_apply_scenario(store, order, remote)
         if "fraud_status" in data:
             if data["fraud_status"] not in ("ACCEPTED", "PENDING", "REJECTED"):
-                raise WooError("sandbox_invalid_fraud_status", "fraud_status must be ACCEPTED, PENDING or REJECTED", 400)
+                raise WooError(
+                    "sandbox_invalid_fraud_status", "fraud_status must be ACCEPTED, PENDING or REJECTED", 400
+                )
             remote["fraud_status"] = data["fraud_status"]
         if "status" in data:
             if data["status"] not in ("AUTHORIZED", "CAPTURED", "PART_CAPTURED", "CANCELLED", "EXPIRED"):
-                raise WooError("sandbox_invalid_status", "status must be AUTHORIZED, CAPTURED, PART_CAPTURED, "
-                                                         "CANCELLED or EXPIRED", 400)
+                raise WooError(
+                    "sandbox_invalid_status",
+                    "status must be AUTHORIZED, CAPTURED, PART_CAPTURED, CANCELLED or EXPIRED",
+                    400,
+                )
             remote["status"] = data["status"]
         if "authorized" in data:
             remote["authorized"] = _money(_dec(data["authorized"]))
@@ -396,5 +487,10 @@ class PaymentsMixin:
     def _ctl_payments(self, store: Store, request: SandboxRequest) -> SandboxResponse:
         """``GET {prefix}/_sandbox/payments[?order_id=]``: the provider's side of every order."""
         wanted = request.arg("order_id")
-        return json_response({"payments": {str(k): v for k, v in sorted(store.payments.items())
-                                           if not wanted or str(k) == wanted}})
+        return json_response(
+            {
+                "payments": {
+                    str(k): v for k, v in sorted(store.payments.items()) if not wanted or str(k) == wanted
+                }
+            }
+        )

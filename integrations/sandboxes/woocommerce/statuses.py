@@ -12,6 +12,7 @@ change, so the transition note is added by that user (``add_order_note( ..., $is
 $added_by_user = true )``: the note's author is the person's name), and the save runs the same hooks
 as any other: the payment plugins' capture, the e-mails, stock, ``date_modified``, ``order.updated``.
 """
+
 from __future__ import annotations
 
 import time
@@ -25,7 +26,10 @@ class StatusesMixin:
     """The status-write log and the wp-admin status change."""
 
     def _log_status_write(self, store: Store, order: dict, old: str | None, new: str, by: str) -> None:
-        store.log(store.status_writes, {"order_id": order["id"], "from": old, "to": new, "at": time.time(), "by": by})
+        store.log(
+            store.status_writes,
+            {"order_id": order["id"], "from": old, "to": new, "at": time.time(), "by": by},
+        )
 
     def _ctl_status_writes(self, store: Store, request: SandboxRequest) -> SandboxResponse:
         """``GET {prefix}/_sandbox/status-writes[?order_id=]``."""
@@ -41,8 +45,11 @@ class StatusesMixin:
         status = str(data.get("status") or "")
         status = status[3:] if status.startswith("wc-") else status
         if status not in [s for s, _ in store.order_statuses()]:
-            raise _invalid_param("status", f"status is not one of {', '.join(s for s, _ in store.order_statuses())}.",
-                                 "rest_not_in_enum")
+            raise _invalid_param(
+                "status",
+                f"status is not one of {', '.join(s for s, _ in store.order_statuses())}.",
+                "rest_not_in_enum",
+            )
         person = str(data.get("by") or "admin").strip() or "admin"
         if order.get("status") == "trash":
             raise WooError("sandbox_order_trashed", "The order is in the trash.", 400)

@@ -16,6 +16,7 @@ Follows, in ``woocommerce/woocommerce`` (``plugins/woocommerce/``):
 - ``includes/class-wc-tax.php``: ``find_rates``; ``includes/wc-core-functions.php``:
   ``wc_round_tax_total`` (half-down with ``WC_TAX_ROUNDING_MODE`` when prices include tax).
 """
+
 from __future__ import annotations
 
 import time
@@ -26,9 +27,14 @@ from decimal import ROUND_HALF_DOWN, ROUND_HALF_UP, Decimal
 from .common import CENT, STORE_TIMEZONE, WC_VERSION, _dec, _iso, _php_number
 
 CORE_ORDER_STATUSES = [
-    ("pending", "Pending payment"), ("processing", "Processing"), ("on-hold", "On hold"),
-    ("completed", "Completed"), ("cancelled", "Cancelled"), ("refunded", "Refunded"),
-    ("failed", "Failed"), ("checkout-draft", "Draft"),
+    ("pending", "Pending payment"),
+    ("processing", "Processing"),
+    ("on-hold", "On hold"),
+    ("completed", "Completed"),
+    ("cancelled", "Cancelled"),
+    ("refunded", "Refunded"),
+    ("failed", "Failed"),
+    ("checkout-draft", "Draft"),
 ]
 
 # Plugins a store can have (``Store.plugins``): the shipment-tracking extensions and the payment
@@ -40,7 +46,11 @@ DEFAULT_PLUGINS = ["klarna", "nexi", "svea"]
 DEFAULT_FEATURES = {"fulfillments": False}  # FeaturesController: 'fulfillments' enabled_by_default false
 # The plugins' own defaults: Klarna's kom_auto_capture "yes" (KOM/KP settings), Nexi's
 # dibs_manage_orders "no" (nets-easy-settings.php), Svea's sync_order_completion "yes".
-DEFAULT_PAYMENT_SETTINGS = {"kom_auto_capture": "yes", "dibs_manage_orders": "no", "sync_order_completion": "yes"}
+DEFAULT_PAYMENT_SETTINGS = {
+    "kom_auto_capture": "yes",
+    "dibs_manage_orders": "no",
+    "sync_order_completion": "yes",
+}
 LOG_LIMIT = 100_000  # status writes and e-mails kept per store
 
 # The Swedish store of the fixtures (GET /taxes, /taxes/classes).
@@ -51,26 +61,44 @@ SWEDISH_TAX_RATES = [
     {"id": 4, "rate": "0.0000", "name": "Moms 0%", "shipping": False, "class": "zero-rate"},
 ]
 SWEDISH_TAX_CLASSES = [
-    {"slug": "standard", "name": "Standard rate"}, {"slug": "books", "name": "Books"},
-    {"slug": "reduced-rate", "name": "Reduced rate"}, {"slug": "zero-rate", "name": "Zero rate"},
+    {"slug": "standard", "name": "Standard rate"},
+    {"slug": "books", "name": "Books"},
+    {"slug": "reduced-rate", "name": "Reduced rate"},
+    {"slug": "zero-rate", "name": "Zero rate"},
 ]
 
 
 class Store:
     """One WooCommerce install: its keys, settings, catalogue, orders and webhooks."""
 
-    def __init__(self, prefix: str = "", *, prices_include_tax: bool = True, version: str = WC_VERSION,
-                 home_url: str | None = None, currency: str = "SEK", order_statuses: dict | None = None,
-                 tax_rates: list | None = None):
+    def __init__(
+        self,
+        prefix: str = "",
+        *,
+        prices_include_tax: bool = True,
+        version: str = WC_VERSION,
+        home_url: str | None = None,
+        currency: str = "SEK",
+        order_statuses: dict | None = None,
+        tax_rates: list | None = None,
+    ):
         self.prefix = prefix
         self.keys: dict[str, dict] = {}
-        self.settings = {"prices_include_tax": prices_include_tax, "version": version,
-                         "home_url": home_url, "currency": currency, "currency_symbol": "kr",
-                         # WordPress's blogname and admin_email; the site language (the sandbox's own
-                         # notes are English, so en_US; sv_SE switches the plugins' translated notes).
-                         "blogname": "Butik", "admin_email": "admin@shop.example", "language": "en_US",
-                         # woocommerce_price_thousand_sep / _decimal_sep as the fixtures' store has them.
-                         "price_thousand_sep": "", "price_decimal_sep": ","}
+        self.settings = {
+            "prices_include_tax": prices_include_tax,
+            "version": version,
+            "home_url": home_url,
+            "currency": currency,
+            "currency_symbol": "kr",
+            # WordPress's blogname and admin_email; the site language (the sandbox's own
+            # notes are English, so en_US; sv_SE switches the plugins' translated notes).
+            "blogname": "Butik",
+            "admin_email": "admin@shop.example",
+            "language": "en_US",
+            # woocommerce_price_thousand_sep / _decimal_sep as the fixtures' store has them.
+            "price_thousand_sep": "",
+            "price_decimal_sep": ",",
+        }
         self.plugins: list[str] = list(DEFAULT_PLUGINS)
         self.features: dict = dict(DEFAULT_FEATURES)
         self.payment_settings: dict = dict(DEFAULT_PAYMENT_SETTINGS)
@@ -90,8 +118,17 @@ class Store:
         self.customers: dict[int, dict] = {}
         self.webhooks: dict[int, dict] = {}
         self.coupons: dict[str, dict] = {}
-        self.counters = {"post": 0, "user": 1, "webhook": 0, "item": 0, "meta": 0, "comment": 0,
-                         "fulfillment": 0, "fulfillment_meta": 0, "email": 0}
+        self.counters = {
+            "post": 0,
+            "user": 1,
+            "webhook": 0,
+            "item": 0,
+            "meta": 0,
+            "comment": 0,
+            "fulfillment": 0,
+            "fulfillment_meta": 0,
+            "email": 0,
+        }
         self.clock_offset = 0.0
         self.seen_home: str | None = None
         self.deliveries: list[dict] = []
@@ -116,22 +153,31 @@ class Store:
         return _iso(now.astimezone(STORE_TIMEZONE)), _iso(now)
 
     def home(self) -> str:
-        return (self.settings.get("home_url") or self.seen_home or f"http://127.0.0.1{self.prefix}").rstrip("/")
+        return (self.settings.get("home_url") or self.seen_home or f"http://127.0.0.1{self.prefix}").rstrip(
+            "/"
+        )
 
     @property
     def prices_include_tax(self) -> bool:
         return bool(self.settings["prices_include_tax"])
 
     def order_statuses(self) -> list[tuple[str, str]]:
-        return CORE_ORDER_STATUSES + [(k, v) for k, v in self.extra_statuses.items()
-                                      if k not in dict(CORE_ORDER_STATUSES)]
+        return CORE_ORDER_STATUSES + [
+            (k, v) for k, v in self.extra_statuses.items() if k not in dict(CORE_ORDER_STATUSES)
+        ]
 
     # -- plugins and features --
     def has_plugin(self, name: str) -> bool:
         return name in self.plugins
 
-    def configure(self, *, plugins: list | None = None, features: dict | None = None,
-                  payment_settings: dict | None = None, emails: dict | None = None) -> None:
+    def configure(
+        self,
+        *,
+        plugins: list | None = None,
+        features: dict | None = None,
+        payment_settings: dict | None = None,
+        emails: dict | None = None,
+    ) -> None:
         """Plugins installed (a list among ``KNOWN_PLUGINS``), core features (``fulfillments``), the
         payment plugins' order-management settings and which e-mails are enabled; ``None`` leaves one
         as it is, a dict is merged."""
@@ -156,14 +202,18 @@ class Store:
     def log(self, entries: list, entry: dict) -> None:
         entries.append(entry)
         if len(entries) > LOG_LIMIT:
-            del entries[:len(entries) - LOG_LIMIT]
+            del entries[: len(entries) - LOG_LIMIT]
 
     # -- tax --
     def rates(self, tax_class: str, country: str, *, shipping: bool = False) -> list[dict]:
         tax_class = tax_class or "standard"
-        return [r for r in self.tax_rates
-                if r.get("class", "standard") == tax_class and r.get("country", "SE") in ("", country)
-                and (not shipping or r.get("shipping"))]
+        return [
+            r
+            for r in self.tax_rates
+            if r.get("class", "standard") == tax_class
+            and r.get("country", "SE") in ("", country)
+            and (not shipping or r.get("shipping"))
+        ]
 
     def rate(self, rate_id: int) -> dict | None:
         return next((r for r in self.tax_rates if r["id"] == rate_id), None)
@@ -199,8 +249,14 @@ class Store:
             source = list(self.orders.values())
         else:
             source = list(self.customers.values())
-        field = {"date": "date_created_gmt", "modified": "date_modified_gmt", "title": "name",
-                 "slug": "slug", "name": "name", "registered_date": "date_created_gmt"}.get(orderby)
+        field = {
+            "date": "date_created_gmt",
+            "modified": "date_modified_gmt",
+            "title": "name",
+            "slug": "slug",
+            "name": "name",
+            "registered_date": "date_created_gmt",
+        }.get(orderby)
         if orderby == "price":
             keyf = lambda o: (_dec(o.get("price")), o["id"])  # noqa: E731
         elif field:
@@ -214,17 +270,31 @@ class Store:
     # -- persistence --
     def dump(self) -> dict:
         return {
-            "prefix": self.prefix, "keys": self.keys, "settings": self.settings, "tax_rates": self.tax_rates,
-            "tax_classes": self.tax_classes, "extra_statuses": self.extra_statuses,
-            "products": list(self.products.values()), "orders": list(self.orders.values()),
-            "notes": {str(k): v for k, v in self.notes.items()}, "refunds": list(self.refunds.values()),
-            "customers": list(self.customers.values()), "webhooks": list(self.webhooks.values()),
-            "coupons": list(self.coupons.values()), "counters": self.counters, "clock_offset": self.clock_offset,
-            "seen_home": self.seen_home, "deliveries": self.deliveries[-200:],
+            "prefix": self.prefix,
+            "keys": self.keys,
+            "settings": self.settings,
+            "tax_rates": self.tax_rates,
+            "tax_classes": self.tax_classes,
+            "extra_statuses": self.extra_statuses,
+            "products": list(self.products.values()),
+            "orders": list(self.orders.values()),
+            "notes": {str(k): v for k, v in self.notes.items()},
+            "refunds": list(self.refunds.values()),
+            "customers": list(self.customers.values()),
+            "webhooks": list(self.webhooks.values()),
+            "coupons": list(self.coupons.values()),
+            "counters": self.counters,
+            "clock_offset": self.clock_offset,
+            "seen_home": self.seen_home,
+            "deliveries": self.deliveries[-200:],
             "pending": [{"webhook_id": w, "resource_id": r, **v} for (w, r), v in self.pending.items()],
-            "plugins": self.plugins, "features": self.features, "payment_settings": self.payment_settings,
-            "emails": self.emails, "payments": {str(k): v for k, v in self.payments.items()},
-            "fulfillments": list(self.fulfillments.values()), "email_log": self.email_log,
+            "plugins": self.plugins,
+            "features": self.features,
+            "payment_settings": self.payment_settings,
+            "emails": self.emails,
+            "payments": {str(k): v for k, v in self.payments.items()},
+            "fulfillments": list(self.fulfillments.values()),
+            "email_log": self.email_log,
             "status_writes": self.status_writes,
         }
 

@@ -35,6 +35,7 @@ Provider lists: ST's are 1.6.25's (a subset of countries); "Bring", "Budbee", "D
 "Instabox" under Sweden are additions [invented: not in 1.6.25; the current list was not read].
 AST's list lives in its database table; the one here is [invented] (names, slugs, URLs).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -53,16 +54,20 @@ ST_NAMESPACES = ("wc-shipment-tracking/v3", "wc/v1", "wc/v2")
 AST_NAMESPACES = ("wc-ast/v3", "wc/v1", "wc/v2", "wc/v3", "wc-shipment-tracking/v3")
 
 ST_PROVIDERS = {
-    "Finland": {"Itella": "http://www.posti.fi/itemtracking/posti/search_by_shipment_id?lang=en&ShipmentId=%1$s"},
+    "Finland": {
+        "Itella": "http://www.posti.fi/itemtracking/posti/search_by_shipment_id?lang=en&ShipmentId=%1$s"
+    },
     "Germany": {
         "DHL Intraship (DE)": "http://nolp.dhl.de/nextt-online-public/set_identcodes.do?lang=de&idc=%1$s&rfn="
-                              "&extendedSearch=true",
+        "&extendedSearch=true",
         "Hermes": "https://tracking.hermesworld.com/?TrackID=%1$s",
         "Deutsche Post DHL": "http://nolp.dhl.de/nextt-online-public/set_identcodes.do?lang=de&idc=%1$s",
         "DPD.de": "https://tracking.dpd.de/parcelstatus?query=%1$s&locale=en_DE",
     },
-    "Netherlands": {"PostNL": "https://postnl.nl/tracktrace/?B=%1$s&P=%2$s&D=%3$s&T=C",
-                    "DPD.NL": "http://track.dpdnl.nl/?parcelnumber=%1$s"},
+    "Netherlands": {
+        "PostNL": "https://postnl.nl/tracktrace/?B=%1$s&P=%2$s&D=%3$s&T=C",
+        "DPD.NL": "http://track.dpdnl.nl/?parcelnumber=%1$s",
+    },
     "Poland": {"InPost": "https://inpost.pl/sledzenie-przesylek?number=%1$s"},
     "Sweden": {
         "PostNord Sverige AB": "http://www.postnord.se/sv/verktyg/sok/Sidor/spara-brev-paket-och-pall.aspx?search=%1$s",
@@ -81,8 +86,8 @@ ST_PROVIDERS = {
         "ParcelForce": "http://www.parcelforce.com/portal/pw/track?trackNumber=%1$s",
         "Royal Mail": "https://www.royalmail.com/track-your-item/?trackNumber=%1$s",
         "TNT Express (consignment)": "http://www.tnt.com/webtracker/tracking.do?requestType=GEN&searchType=CON"
-                                     "&respLang=en&respCountry=GENERIC&sourceID=1&sourceCountry=ww&cons=%1$s"
-                                     "&navigation=1&genericSiteIdent=",
+        "&respLang=en&respCountry=GENERIC&sourceID=1&sourceCountry=ww&cons=%1$s"
+        "&navigation=1&genericSiteIdent=",
     },
     "United States": {
         "Fedex": "http://www.fedex.com/Tracking?action=track&tracknumbers=%1$s",
@@ -96,8 +101,11 @@ ST_PROVIDERS = {
 AST_PROVIDERS = {
     "Sweden": [
         ("postnord-sweden", "PostNord Sweden", "https://tracking.postnord.com/se/?id=%number%"),
-        ("dhl-freight", "DHL Freight",
-         "https://www.dhl.com/global-en/home/tracking/tracking-freight.html?submit=1&tracking-id=%number%"),
+        (
+            "dhl-freight",
+            "DHL Freight",
+            "https://www.dhl.com/global-en/home/tracking/tracking-freight.html?submit=1&tracking-id=%number%",
+        ),
         ("db-schenker", "DB Schenker", "https://www.dbschenker.com/app/tracking-public/?refNumber=%number%"),
         ("bring", "Bring", "https://tracking.bring.se/tracking/%number%"),
         ("budbee", "Budbee", "https://tracking.budbee.com/%number%"),
@@ -126,11 +134,13 @@ def sanitize_title(title: str) -> str:
 
 def _php_sprintf(template: str, *args: str) -> str:
     """``sprintf`` with the numbered ``%1$s`` placeholders the provider templates use."""
+
     def repl(match: re.Match) -> str:
         if match.group(0) == "%%":
             return "%"
         index = int(match.group(1)) - 1
         return args[index] if index < len(args) else ""
+
     return re.sub(r"%%|%(\d+)\$s", repl, template)
 
 
@@ -143,9 +153,14 @@ def _strtotime(value) -> int | None:
         return None
     if re.fullmatch(r"@\d+", text):
         return int(text[1:])
-    forms = (("%Y-%m-%d", r"\d{4}-\d{1,2}-\d{1,2}"), ("%Y-%m-%d %H:%M:%S", r"\d{4}-\d{1,2}-\d{1,2} \d{1,2}:\d{2}:\d{2}"),
-             ("%Y-%m-%dT%H:%M:%S", r"\d{4}-\d{1,2}-\d{1,2}T\d{1,2}:\d{2}:\d{2}"), ("%d-%m-%Y", r"\d{1,2}-\d{1,2}-\d{4}"),
-             ("%d.%m.%Y", r"\d{1,2}\.\d{1,2}\.\d{4}"), ("%m/%d/%Y", r"\d{1,2}/\d{1,2}/\d{4}"))
+    forms = (
+        ("%Y-%m-%d", r"\d{4}-\d{1,2}-\d{1,2}"),
+        ("%Y-%m-%d %H:%M:%S", r"\d{4}-\d{1,2}-\d{1,2} \d{1,2}:\d{2}:\d{2}"),
+        ("%Y-%m-%dT%H:%M:%S", r"\d{4}-\d{1,2}-\d{1,2}T\d{1,2}:\d{2}:\d{2}"),
+        ("%d-%m-%Y", r"\d{1,2}-\d{1,2}-\d{4}"),
+        ("%d.%m.%Y", r"\d{1,2}\.\d{1,2}\.\d{4}"),
+        ("%m/%d/%Y", r"\d{1,2}/\d{1,2}/\d{4}"),
+    )
     for fmt, pattern in forms:
         if re.fullmatch(pattern, text):
             try:
@@ -241,8 +256,12 @@ class TrackingMixin:
                 for name, template in providers.items():
                     if item.get("tracking_provider") in (name, sanitize_title(name)):
                         postcode = re.sub(r"[\s-]", "", (shipping.get("postcode") or "").upper())
-                        return name, _php_sprintf(template, str(item.get("tracking_number") or ""),
-                                                  quote_plus(postcode), shipping.get("country") or "")
+                        return name, _php_sprintf(
+                            template,
+                            str(item.get("tracking_number") or ""),
+                            quote_plus(postcode),
+                            shipping.get("country") or "",
+                        )
             return "", ""
         for slug, name, template in (p for country in AST_PROVIDERS.values() for p in country):
             if item.get("tracking_provider") in (slug, name):
@@ -257,12 +276,23 @@ class TrackingMixin:
     def _tracking_out(self, store: Store, order: dict, item: dict, namespace: str, controller: str) -> dict:
         provider, link = self._tracking_format(order, item, controller)
         base = f"{store.home()}/wp-json/{namespace}/orders/{order['id']}"
-        return {"tracking_id": item["tracking_id"], "tracking_provider": provider, "tracking_link": link,
-                "tracking_number": item.get("tracking_number", ""), "date_shipped": _ymd(item.get("date_shipped") or 0),
-                "_links": {"self": [{"href": f"{base}/shipment-trackings/{item['tracking_id']}",
-                                     "targetHints": {"allow": ["GET", "DELETE"]}}],
-                           "collection": [{"href": f"{base}/shipment-trackings"}],
-                           "up": [{"href": base}]}}
+        return {
+            "tracking_id": item["tracking_id"],
+            "tracking_provider": provider,
+            "tracking_link": link,
+            "tracking_number": item.get("tracking_number", ""),
+            "date_shipped": _ymd(item.get("date_shipped") or 0),
+            "_links": {
+                "self": [
+                    {
+                        "href": f"{base}/shipment-trackings/{item['tracking_id']}",
+                        "targetHints": {"allow": ["GET", "DELETE"]},
+                    }
+                ],
+                "collection": [{"href": f"{base}/shipment-trackings"}],
+                "up": [{"href": base}],
+            },
+        }
 
     @staticmethod
     def _tracking_id(provider: str, number: str) -> str:
@@ -273,8 +303,9 @@ class TrackingMixin:
         namespace = request.params["ns"]
         controller = self._tracking_controller(store, namespace)
         order = self._tracking_order(store, request)
-        return wp_response([self._tracking_out(store, order, i, namespace, controller)
-                            for i in self._tracking_items(order)])
+        return wp_response(
+            [self._tracking_out(store, order, i, namespace, controller) for i in self._tracking_items(order)]
+        )
 
     def _tracking_get(self, store: Store, request: SandboxRequest, after) -> SandboxResponse:
         namespace = request.params["ns"]
@@ -286,7 +317,9 @@ class TrackingMixin:
     def _tracking_find(self, order: dict, tracking_id: str) -> dict:
         item = next((i for i in self._tracking_items(order) if i.get("tracking_id") == tracking_id), None)
         if item is None:
-            raise WooError("woocommerce_rest_order_shipment_tracking_invalid_id", "Invalid shipment tracking ID.", 404)
+            raise WooError(
+                "woocommerce_rest_order_shipment_tracking_invalid_id", "Invalid shipment tracking ID.", 404
+            )
         return item
 
     def _tracking_delete(self, store: Store, request: SandboxRequest, after) -> SandboxResponse:
@@ -303,16 +336,25 @@ class TrackingMixin:
         controller = self._tracking_controller(store, namespace)
         data = self._body(request)
         if data.get("tracking_number") is None:
-            raise WooError("rest_missing_callback_param", "Missing parameter(s): tracking_number", 400,
-                           params=["tracking_number"])
+            raise WooError(
+                "rest_missing_callback_param",
+                "Missing parameter(s): tracking_number",
+                400,
+                params=["tracking_number"],
+            )
         if data.get("tracking_id"):
-            raise WooError("woocommerce_rest_shop_order_shipment_tracking_exists",
-                           "Cannot create existing order shipment tracking.", 400)
+            raise WooError(
+                "woocommerce_rest_shop_order_shipment_tracking_exists",
+                "Cannot create existing order shipment tracking.",
+                400,
+            )
         order = self._tracking_order(store, request)
         item = (self._ast_add_item if controller == "ast" else self._st_add_item)(store, order, data)
         out = self._tracking_out(store, order, item, namespace, controller)
         leading = re.match(r"\d*", item["tracking_id"]).group(0) or "0"  # sprintf( '%d', $hex_id )
-        location = f"{store.home()}/wp-json/{namespace}/orders/{order['id']}/shipment-trackings/{int(leading)}"
+        location = (
+            f"{store.home()}/wp-json/{namespace}/orders/{order['id']}/shipment-trackings/{int(leading)}"
+        )
         return wp_response(out, 201, [("Location", location)])
 
     def _st_add_item(self, store: Store, order: dict, data: dict) -> dict:
@@ -321,12 +363,15 @@ class TrackingMixin:
         custom = str(data.get("custom_tracking_provider") or "").strip()
         number = str(data.get("tracking_number") or "").strip()
         shipped = _strtotime(data.get("date_shipped"))
-        item = {"tracking_provider": provider, "custom_tracking_provider": custom,
-                "custom_tracking_link": str(data.get("custom_tracking_link") or "").strip(),
-                "tracking_number": number,
-                # wc_clean( strtotime() ) is a string; the fallback time() an int.
-                "date_shipped": str(shipped) if shipped else int(time.time()),
-                "tracking_id": self._tracking_id(custom or provider, number)}
+        item = {
+            "tracking_provider": provider,
+            "custom_tracking_provider": custom,
+            "custom_tracking_link": str(data.get("custom_tracking_link") or "").strip(),
+            "tracking_number": number,
+            # wc_clean( strtotime() ) is a string; the fallback time() an int.
+            "date_shipped": str(shipped) if shipped else int(time.time()),
+            "tracking_id": self._tracking_id(custom or provider, number),
+        }
         self._tracking_save(store, order, self._tracking_items(order) + [item])
         return item
 
@@ -336,8 +381,10 @@ class TrackingMixin:
         if _is_one(data.get("replace_tracking")):
             self._tracking_save(store, order, [])
         # get_provider_slug_from_name: the table's name (MySQL compares case-insensitively), else the name.
-        slug = next((s for country in AST_PROVIDERS.values() for s, n, _u in country if n.lower() == name.lower()),
-                    name)
+        slug = next(
+            (s for country in AST_PROVIDERS.values() for s, n, _u in country if n.lower() == name.lower()),
+            name,
+        )
         number = str(data.get("tracking_number") or "").strip()
         parsed = _strtotime(data.get("date_shipped"))
         if parsed:
@@ -346,17 +393,28 @@ class TrackingMixin:
         else:
             shipped = int(time.time())
         status_shipped = _php_string(data.get("status_shipped"))
-        item = {"tracking_provider": slug, "custom_tracking_provider": "",
-                "custom_tracking_link": str(data.get("custom_tracking_link") or "").strip(),
-                "tracking_number": number, "tracking_product_code": "", "source": "REST_API",
-                "date_shipped": shipped, "status_shipped": status_shipped,
-                "tracking_id": self._tracking_id("", number),  # custom_tracking_provider is '' but set
-                "user_id": 1}  # add_user_in_tracking_item: the API key's user
+        item = {
+            "tracking_provider": slug,
+            "custom_tracking_provider": "",
+            "custom_tracking_link": str(data.get("custom_tracking_link") or "").strip(),
+            "tracking_number": number,
+            "tracking_product_code": "",
+            "source": "REST_API",
+            "date_shipped": shipped,
+            "status_shipped": status_shipped,
+            "tracking_id": self._tracking_id("", number),  # custom_tracking_provider is '' but set
+            "user_id": 1,
+        }  # add_user_in_tracking_item: the API key's user
         self._tracking_save(store, order, self._tracking_items(order) + [item])
         self._ast_update_status(store, order, status_shipped)
         provider, _link = self._tracking_format(order, item, "ast")
-        self._add_note(store, order["id"], f"Order was shipped with {provider} and tracking number is: {number}",
-                       customer_note=False, author="system")
+        self._add_note(
+            store,
+            order["id"],
+            f"Order was shipped with {provider} and tracking number is: {number}",
+            customer_note=False,
+            author="system",
+        )
         return item
 
     def _ast_update_status(self, store: Store, order: dict, status_shipped: str) -> None:
@@ -379,6 +437,10 @@ class TrackingMixin:
 
     def _tracking_order_providers(self, store: Store, request: SandboxRequest, after) -> SandboxResponse:
         if self._tracking_controller(store, request.params["ns"]) == "ast":
-            return wp_response({country: {name: url for _slug, name, url in providers}
-                                for country, providers in AST_PROVIDERS.items()})
+            return wp_response(
+                {
+                    country: {name: url for _slug, name, url in providers}
+                    for country, providers in AST_PROVIDERS.items()
+                }
+            )
         return wp_response(ST_PROVIDERS)

@@ -8,6 +8,7 @@ derived price and stock status follow its children (``WC_Product_Variable::sync`
 ``prepare_object_for_database`` takes prices and sale dates as the products controller does
 (null leaves them, "" clears a date): both use ``ProductsMixin._apply_product_fields``.
 """
+
 from __future__ import annotations
 
 from ..http import SandboxRequest, SandboxResponse
@@ -15,16 +16,50 @@ from .common import REST_BASE, WooError, _list_param, _truthy, wp_response
 from .store import Store
 
 VARIATION_TEMPLATE = {
-    "id": 0, "type": "variation", "date_created": None, "date_created_gmt": None, "date_modified": None,
-    "date_modified_gmt": None, "description": "", "permalink": "", "sku": "", "global_unique_id": "",
-    "price": "", "regular_price": "", "sale_price": "", "date_on_sale_from": None,
-    "date_on_sale_from_gmt": None, "date_on_sale_to": None, "date_on_sale_to_gmt": None, "on_sale": False,
-    "status": "publish", "purchasable": False, "virtual": False, "downloadable": False, "downloads": [],
-    "download_limit": -1, "download_expiry": -1, "tax_status": "taxable", "tax_class": "",
-    "manage_stock": False, "stock_quantity": None, "stock_status": "instock", "backorders": "no",
-    "backorders_allowed": False, "backordered": False, "low_stock_amount": None, "weight": "",
-    "dimensions": {"length": "", "width": "", "height": ""}, "shipping_class": "", "shipping_class_id": 0,
-    "image": None, "gallery_image_ids": [], "attributes": [], "menu_order": 0, "meta_data": [], "name": "",
+    "id": 0,
+    "type": "variation",
+    "date_created": None,
+    "date_created_gmt": None,
+    "date_modified": None,
+    "date_modified_gmt": None,
+    "description": "",
+    "permalink": "",
+    "sku": "",
+    "global_unique_id": "",
+    "price": "",
+    "regular_price": "",
+    "sale_price": "",
+    "date_on_sale_from": None,
+    "date_on_sale_from_gmt": None,
+    "date_on_sale_to": None,
+    "date_on_sale_to_gmt": None,
+    "on_sale": False,
+    "status": "publish",
+    "purchasable": False,
+    "virtual": False,
+    "downloadable": False,
+    "downloads": [],
+    "download_limit": -1,
+    "download_expiry": -1,
+    "tax_status": "taxable",
+    "tax_class": "",
+    "manage_stock": False,
+    "stock_quantity": None,
+    "stock_status": "instock",
+    "backorders": "no",
+    "backorders_allowed": False,
+    "backordered": False,
+    "low_stock_amount": None,
+    "weight": "",
+    "dimensions": {"length": "", "width": "", "height": ""},
+    "shipping_class": "",
+    "shipping_class_id": 0,
+    "image": None,
+    "gallery_image_ids": [],
+    "attributes": [],
+    "menu_order": 0,
+    "meta_data": [],
+    "name": "",
     "parent_id": 0,
 }
 
@@ -40,7 +75,11 @@ class VariationsMixin:
 
     def _variation(self, store: Store, parent: dict, variation_id: int, status: int = 404) -> dict:
         variation = store.products.get(variation_id)
-        if variation is None or variation.get("type") != "variation" or variation.get("parent_id") != parent["id"]:
+        if (
+            variation is None
+            or variation.get("type") != "variation"
+            or variation.get("parent_id") != parent["id"]
+        ):
             raise WooError("woocommerce_rest_product_variation_invalid_id", "Invalid ID.", status)
         return variation
 
@@ -56,13 +95,20 @@ class VariationsMixin:
         include, exclude = set(self._id_list(request, "include")), set(self._id_list(request, "exclude"))
         children = [c for c in children if (not include or c["id"] in include) and c["id"] not in exclude]
         children = self._date_filters(request, children)
-        return self._paged_response(store, request, [c["id"] for c in children],
-                                    lambda i: self._product_out(store, store.products[i]),
-                                    f"products/{parent['id']}/variations", paging)
+        return self._paged_response(
+            store,
+            request,
+            [c["id"] for c in children],
+            lambda i: self._product_out(store, store.products[i]),
+            f"products/{parent['id']}/variations",
+            paging,
+        )
 
     def _variation_get(self, store: Store, request: SandboxRequest, after) -> SandboxResponse:
         parent = self._parent(store, request)
-        return wp_response(self._product_out(store, self._variation(store, parent, int(request.params["id"]))))
+        return wp_response(
+            self._product_out(store, self._variation(store, parent, int(request.params["id"])))
+        )
 
     def _variation_create(self, store: Store, request: SandboxRequest, after) -> SandboxResponse:
         parent = self._parent(store, request)
@@ -73,12 +119,17 @@ class VariationsMixin:
     def _variation_update(self, store: Store, request: SandboxRequest, after) -> SandboxResponse:
         parent = self._parent(store, request)
         variation = self._variation(store, parent, int(request.params["id"]), 400)
-        return wp_response(self._product_out(store, self._product_update_item(store, variation, self._body(request))))
+        return wp_response(
+            self._product_out(store, self._product_update_item(store, variation, self._body(request)))
+        )
 
     def _variation_delete_item(self, store: Store, parent: dict, variation: dict, force: bool) -> dict:
         if not force:
-            raise WooError("woocommerce_rest_trash_not_supported",
-                           "Variations do not support trashing. Set 'force' to true to delete.", 501)
+            raise WooError(
+                "woocommerce_rest_trash_not_supported",
+                "Variations do not support trashing. Set 'force' to true to delete.",
+                501,
+            )
         out = self._product_out(store, variation)
         store.unindex_sku(variation)
         del store.products[variation["id"]]
@@ -93,13 +144,18 @@ class VariationsMixin:
     def _variation_delete(self, store: Store, request: SandboxRequest, after) -> SandboxResponse:
         parent = self._parent(store, request)
         variation = self._variation(store, parent, int(request.params["id"]))
-        return wp_response(self._variation_delete_item(store, parent, variation, _truthy(request.arg("force"))))
+        return wp_response(
+            self._variation_delete_item(store, parent, variation, _truthy(request.arg("force")))
+        )
 
     def _variations_batch(self, store: Store, request: SandboxRequest, after) -> SandboxResponse:
         parent = self._parent(store, request)
         return self._batch(
-            store, request,
+            store,
+            request,
             lambda d: self._product_out(store, self._product_create_item(store, d, parent=parent)),
-            lambda i, d: self._product_out(store, self._product_update_item(
-                store, self._variation(store, parent, i, 400), d)),
-            lambda i: self._variation_delete_item(store, parent, self._variation(store, parent, i), True))
+            lambda i, d: self._product_out(
+                store, self._product_update_item(store, self._variation(store, parent, i, 400), d)
+            ),
+            lambda i: self._variation_delete_item(store, parent, self._variation(store, parent, i), True),
+        )

@@ -13,6 +13,7 @@ Follows, in ``woocommerce/woocommerce`` (``plugins/woocommerce/``):
   ``wc_load_webhooks`` (queued on shutdown, one pending delivery per webhook and resource, sent
   later by Action Scheduler, never retried).
 """
+
 from __future__ import annotations
 
 import base64
@@ -28,7 +29,17 @@ from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
 from ..http import SandboxRequest, SandboxResponse
-from .common import REST_BASE, WC_VERSION, WP_VERSION, WooError, _invalid_param, _iso, _truthy, wp_json, wp_response
+from .common import (
+    REST_BASE,
+    WC_VERSION,
+    WP_VERSION,
+    WooError,
+    _invalid_param,
+    _iso,
+    _truthy,
+    wp_json,
+    wp_response,
+)
 from .store import Store
 
 logger = logging.getLogger(__name__)
@@ -46,13 +57,23 @@ WEBHOOK_TOPIC_HOOKS = {
     "customer.deleted": ["delete_user"],
     "customer.restored": [],
     "order.created": ["woocommerce_new_order"],
-    "order.updated": ["woocommerce_update_order", "woocommerce_order_refunded", "woocommerce_delete_order_refund"],
+    "order.updated": [
+        "woocommerce_update_order",
+        "woocommerce_order_refunded",
+        "woocommerce_delete_order_refund",
+    ],
     "order.deleted": ["wp_trash_post", "woocommerce_trash_order", "woocommerce_delete_order"],
     "order.restored": ["untrashed_post", "woocommerce_untrash_order"],
-    "product.created": ["woocommerce_process_product_meta", "woocommerce_new_product",
-                        "woocommerce_new_product_variation"],
-    "product.updated": ["woocommerce_process_product_meta", "woocommerce_update_product",
-                        "woocommerce_update_product_variation"],
+    "product.created": [
+        "woocommerce_process_product_meta",
+        "woocommerce_new_product",
+        "woocommerce_new_product_variation",
+    ],
+    "product.updated": [
+        "woocommerce_process_product_meta",
+        "woocommerce_update_product",
+        "woocommerce_update_product_variation",
+    ],
     "product.deleted": ["wp_trash_post"],
     "product.restored": ["untrashed_post"],
     "product.published": ["woocommerce_product_published"],
@@ -63,7 +84,11 @@ class WebhooksMixin:
     """The webhooks controller, and the queue and delivery of ``WC_Webhook``."""
 
     def _webhook_out(self, store: Store, webhook: dict) -> dict:
-        data = {k: v for k, v in webhook.items() if k not in ("secret", "failure_count") and not k.startswith("__")}
+        data = {
+            k: v
+            for k, v in webhook.items()
+            if k not in ("secret", "failure_count") and not k.startswith("__")
+        }
         data["_links"] = self._links(store, f"/webhooks/{webhook['id']}", "/webhooks")
         return data
 
@@ -82,8 +107,9 @@ class WebhooksMixin:
         status = request.arg("status") or "all"
         ids = sorted(store.webhooks, reverse=self._order_dir(request))
         ids = [i for i in ids if status == "all" or store.webhooks[i]["status"] == status]
-        return self._paged_response(store, request, ids, lambda i: self._webhook_out(store, store.webhooks[i]),
-                                    "webhooks", paging)
+        return self._paged_response(
+            store, request, ids, lambda i: self._webhook_out(store, store.webhooks[i]), "webhooks", paging
+        )
 
     def _webhook_get(self, store: Store, request: SandboxRequest, after) -> SandboxResponse:
         return wp_response(self._webhook_out(store, self._webhook_by_id(store, int(request.params["id"]))))
@@ -91,25 +117,40 @@ class WebhooksMixin:
     def _webhook_create_item(self, store: Store, data: dict, after: list) -> dict:
         topic = (data or {}).get("topic") or ""
         if not self._valid_topic(topic):
-            raise WooError("woocommerce_rest_webhook_invalid_topic",
-                           "Webhook topic is required and must be valid.", 400)
+            raise WooError(
+                "woocommerce_rest_webhook_invalid_topic", "Webhook topic is required and must be valid.", 400
+            )
         url = data.get("delivery_url") or ""
         if not re.match(r"^https?://", url):
-            raise WooError("woocommerce_rest_webhook_invalid_delivery_url",
-                           "Webhook delivery URL must be a valid URL starting with http:// or https://.", 400)
+            raise WooError(
+                "woocommerce_rest_webhook_invalid_delivery_url",
+                "Webhook delivery URL must be a valid URL starting with http:// or https://.",
+                400,
+            )
         status = data.get("status") or "active"
         if status not in ("active", "paused", "disabled"):
-            raise _invalid_param("status", "status is not one of active, paused, and disabled.", "rest_not_in_enum")
+            raise _invalid_param(
+                "status", "status is not one of active, paused, and disabled.", "rest_not_in_enum"
+            )
         webhook_id = store.next_id("webhook")
         local, gmt = store.stamp()
         resource, _, event = topic.partition(".")
         webhook = {
-            "id": webhook_id, "name": data.get("name") or f"Webhook created on {local}", "status": status,
-            "topic": topic, "resource": resource, "event": event,
-            "hooks": WEBHOOK_TOPIC_HOOKS.get(topic, [event]), "delivery_url": url,
-            "date_created": local, "date_created_gmt": gmt, "date_modified": local, "date_modified_gmt": gmt,
+            "id": webhook_id,
+            "name": data.get("name") or f"Webhook created on {local}",
+            "status": status,
+            "topic": topic,
+            "resource": resource,
+            "event": event,
+            "hooks": WEBHOOK_TOPIC_HOOKS.get(topic, [event]),
+            "delivery_url": url,
+            "date_created": local,
+            "date_created_gmt": gmt,
+            "date_modified": local,
+            "date_modified_gmt": gmt,
             "api_version": "wp_api_v3",
-            "secret": data.get("secret") or secrets.token_urlsafe(36), "failure_count": 0,
+            "secret": data.get("secret") or secrets.token_urlsafe(36),
+            "failure_count": 0,
         }
         store.webhooks[webhook_id] = webhook
         self.changed()
@@ -120,14 +161,19 @@ class WebhooksMixin:
     def _webhook_update_item(self, store: Store, webhook: dict, data: dict) -> dict:
         if "topic" in data:
             if not self._valid_topic(data["topic"] or ""):
-                raise WooError("woocommerce_rest_webhook_invalid_topic",
-                               "Webhook topic is required and must be valid.", 400)
+                raise WooError(
+                    "woocommerce_rest_webhook_invalid_topic",
+                    "Webhook topic is required and must be valid.",
+                    400,
+                )
             webhook["topic"] = data["topic"]
             webhook["resource"], _, webhook["event"] = data["topic"].partition(".")
             webhook["hooks"] = WEBHOOK_TOPIC_HOOKS.get(data["topic"], [webhook["event"]])
         if "status" in data:
             if data["status"] not in ("active", "paused", "disabled"):
-                raise _invalid_param("status", "status is not one of active, paused, and disabled.", "rest_not_in_enum")
+                raise _invalid_param(
+                    "status", "status is not one of active, paused, and disabled.", "rest_not_in_enum"
+                )
             webhook["status"] = data["status"]
         for key in ("name", "delivery_url", "secret"):
             if data.get(key):
@@ -153,7 +199,9 @@ class WebhooksMixin:
 
     def _webhook_update(self, store: Store, request: SandboxRequest, after) -> SandboxResponse:
         webhook = self._webhook_by_id(store, int(request.params["id"]), 400)
-        return wp_response(self._webhook_out(store, self._webhook_update_item(store, webhook, self._body(request))))
+        return wp_response(
+            self._webhook_out(store, self._webhook_update_item(store, webhook, self._body(request)))
+        )
 
     def _webhook_delete(self, store: Store, request: SandboxRequest, after) -> SandboxResponse:
         webhook = self._webhook_by_id(store, int(request.params["id"]))
@@ -161,10 +209,14 @@ class WebhooksMixin:
 
     def _webhooks_batch(self, store: Store, request: SandboxRequest, after) -> SandboxResponse:
         return self._batch(
-            store, request, lambda d: self._webhook_out(store, self._webhook_create_item(store, d, after)),
-            lambda i, d: self._webhook_out(store, self._webhook_update_item(
-                store, self._webhook_by_id(store, i, 400), d)),
-            lambda i: self._webhook_delete_item(store, self._webhook_by_id(store, i), True))
+            store,
+            request,
+            lambda d: self._webhook_out(store, self._webhook_create_item(store, d, after)),
+            lambda i, d: self._webhook_out(
+                store, self._webhook_update_item(store, self._webhook_by_id(store, i, 400), d)
+            ),
+            lambda i: self._webhook_delete_item(store, self._webhook_by_id(store, i), True),
+        )
 
     # -- webhook delivery ----------------------------------------------------------------------------
     def _fire(self, store: Store, topic: str, resource_id: int) -> None:
@@ -184,7 +236,9 @@ class WebhooksMixin:
 
     def _ensure_worker(self) -> None:
         if self._worker is None or not self._worker.is_alive():
-            self._worker = threading.Thread(target=self._delivery_loop, name="woocommerce-webhooks", daemon=True)
+            self._worker = threading.Thread(
+                target=self._delivery_loop, name="woocommerce-webhooks", daemon=True
+            )
             self._worker.start()
 
     def _delivery_loop(self) -> None:
@@ -245,18 +299,30 @@ class WebhooksMixin:
         delivery_id = hashlib.md5(f"{webhook_id}{int(time.time())}".encode()).hexdigest()
         headers = [
             ("User-Agent", f"WooCommerce/{WC_VERSION} Hookshot (WordPress/{WP_VERSION})"),
-            ("Accept", "*/*"), ("Content-Type", "application/json"),
-            ("X-WC-Webhook-Source", source), ("X-WC-Webhook-Topic", topic),
-            ("X-WC-Webhook-Resource", resource), ("X-WC-Webhook-Event", event),
-            ("X-WC-Webhook-Signature", signature), ("X-WC-Webhook-ID", str(webhook_id)),
+            ("Accept", "*/*"),
+            ("Content-Type", "application/json"),
+            ("X-WC-Webhook-Source", source),
+            ("X-WC-Webhook-Topic", topic),
+            ("X-WC-Webhook-Resource", resource),
+            ("X-WC-Webhook-Event", event),
+            ("X-WC-Webhook-Signature", signature),
+            ("X-WC-Webhook-ID", str(webhook_id)),
             ("X-WC-Webhook-Delivery-ID", delivery_id),
         ]
         started = time.monotonic()
         status, error = self._post(url, headers, body)
-        record = {"webhook_id": webhook_id, "topic": topic, "resource_id": resource_id, "delivery_url": url,
-                  "delivery_id": delivery_id, "status": status, "error": error,
-                  "duration": round(time.monotonic() - started, 4), "bytes": len(body),
-                  "at": _iso(datetime.now(timezone.utc))}
+        record = {
+            "webhook_id": webhook_id,
+            "topic": topic,
+            "resource_id": resource_id,
+            "delivery_url": url,
+            "delivery_id": delivery_id,
+            "status": status,
+            "error": error,
+            "duration": round(time.monotonic() - started, 4),
+            "bytes": len(body),
+            "at": _iso(datetime.now(timezone.utc)),
+        }
         with self.lock:
             webhook = store.webhooks.get(webhook_id)
             if webhook is not None:
@@ -278,12 +344,17 @@ class WebhooksMixin:
         try:
             if parts.scheme == "https":
                 import ssl
-                connection = http.client.HTTPSConnection(parts.hostname, parts.port or 443,
-                                                         timeout=self.delivery_timeout,
-                                                         context=ssl._create_unverified_context())
+
+                connection = http.client.HTTPSConnection(
+                    parts.hostname,
+                    parts.port or 443,
+                    timeout=self.delivery_timeout,
+                    context=ssl._create_unverified_context(),
+                )
             else:
-                connection = http.client.HTTPConnection(parts.hostname, parts.port or 80,
-                                                        timeout=self.delivery_timeout)
+                connection = http.client.HTTPConnection(
+                    parts.hostname, parts.port or 80, timeout=self.delivery_timeout
+                )
             path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
             connection.putrequest("POST", path, skip_accept_encoding=True)
             for name, value in headers:
@@ -300,19 +371,35 @@ class WebhooksMixin:
 
     def _deliver_ping(self, store: Store, webhook_id: int, url: str) -> None:
         """The ping after ``POST /webhooks``: form-encoded, unsigned, no X-WC-Webhook-* headers."""
-        headers = [("User-Agent", f"WooCommerce/{WC_VERSION} Hookshot (WordPress/{WP_VERSION})"),
-                   ("Accept", "*/*"), ("Content-Type", "application/x-www-form-urlencoded")]
+        headers = [
+            ("User-Agent", f"WooCommerce/{WC_VERSION} Hookshot (WordPress/{WP_VERSION})"),
+            ("Accept", "*/*"),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ]
         status, error = self._post(url, headers, f"webhook_id={webhook_id}".encode())
         with self.lock:
-            store.deliveries.append({"webhook_id": webhook_id, "topic": "ping", "resource_id": None,
-                                     "delivery_url": url, "status": status, "error": error,
-                                     "at": _iso(datetime.now(timezone.utc))})
+            store.deliveries.append(
+                {
+                    "webhook_id": webhook_id,
+                    "topic": "ping",
+                    "resource_id": None,
+                    "delivery_url": url,
+                    "status": status,
+                    "error": error,
+                    "at": _iso(datetime.now(timezone.utc)),
+                }
+            )
 
     def flush_webhooks(self, prefix: str | None = None) -> list[dict]:
         """Deliver everything pending now (in this thread) and return what was sent."""
         with self.lock:
-            stores = [self.stores[prefix]] if prefix is not None and prefix in self.stores else \
-                list(self.stores.values()) if prefix is None else []
+            stores = (
+                [self.stores[prefix]]
+                if prefix is not None and prefix in self.stores
+                else list(self.stores.values())
+                if prefix is None
+                else []
+            )
             batch = []
             for store in stores:
                 while store.pending:

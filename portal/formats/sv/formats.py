@@ -5,6 +5,7 @@ invoice and in our own templates) instead of "5 mars 2026" in some admin columns
 form of a date on every page. Amounts: decimal comma, a non-breaking space between
 thousands (``billing.money``); the English pages use these formats too (../en).
 """
+
 DATE_FORMAT = "Y-m-d"
 TIME_FORMAT = "H:i"
 DATETIME_FORMAT = "Y-m-d H:i"

@@ -5,6 +5,7 @@ A benchmark is a module ``<app>/benchmarks/<NAME>.py`` with
 for a person; this command then prints its figures as **one line of JSON**, always
 the last line, so scripts can take it with ``tail -n 1``.
 """
+
 from __future__ import annotations
 
 import importlib

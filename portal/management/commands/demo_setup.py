@@ -8,6 +8,7 @@ The demo customer has package 400, flow 3 and two shops on the WooCommerce sandb
 entered incl. VAT in one, excl. VAT in the other) booked on result units 1 and 2 of one Hogia
 Smart company on the Hogia sandbox.
 """
+
 from __future__ import annotations
 
 import os
@@ -77,24 +78,48 @@ class Command(BaseCommand):
     def _create_customer(self) -> Customer:
         woo = f"http://127.0.0.1:{settings.WOO_SANDBOX_PORT}"
         hogia = f"http://127.0.0.1:{settings.HOGIA_SANDBOX_PORT}"
-        customer = Customer.objects.create(name=demo.HOGIA_ORGANIZATION_NAME,
-                                           organisation_number=demo.HOGIA_ORGANIZATION_NUMBER)
-        CustomerContact.objects.create(customer=customer, name="Dana Demo", email="dana@demo.invalid",
-                                       phone="+46 8 000 00 00")
-        Subscription.objects.create(customer=customer, package=Package.objects.get(code="400"),
-                                    start_date=timezone.localdate().replace(day=1))
-        FlowSettings.objects.create(customer=customer, flow=Flow.COMBO, sync_prices=True,
-                                    sync_campaign_prices=True, sync_stock=True,
-                                    order_status_to_shop=True)
-        HogiaConnection.objects.create(customer=customer, organization_id=demo.HOGIA_ORGANIZATION_ID,
-                                       client_id=demo.HOGIA_CLIENT_ID,
-                                       client_secret=demo.HOGIA_CLIENT_SECRET,
-                                       api_base=hogia, auth_base=hogia)
+        customer = Customer.objects.create(
+            name=demo.HOGIA_ORGANIZATION_NAME, organisation_number=demo.HOGIA_ORGANIZATION_NUMBER
+        )
+        CustomerContact.objects.create(
+            customer=customer, name="Dana Demo", email="dana@demo.invalid", phone="+46 8 000 00 00"
+        )
+        Subscription.objects.create(
+            customer=customer,
+            package=Package.objects.get(code="400"),
+            start_date=timezone.localdate().replace(day=1),
+        )
+        FlowSettings.objects.create(
+            customer=customer,
+            flow=Flow.COMBO,
+            sync_prices=True,
+            sync_campaign_prices=True,
+            sync_stock=True,
+            order_status_to_shop=True,
+        )
+        HogiaConnection.objects.create(
+            customer=customer,
+            organization_id=demo.HOGIA_ORGANIZATION_ID,
+            client_id=demo.HOGIA_CLIENT_ID,
+            client_secret=demo.HOGIA_CLIENT_SECRET,
+            api_base=hogia,
+            auth_base=hogia,
+        )
         for prefix, name, key, secret, result_unit in demo.WOO_STORES:
-            shop = Shop.objects.create(customer=customer, name=name, url=f"{woo}{prefix}/",
-                                       consumer_key=key, consumer_secret=secret, result_unit=result_unit)
+            shop = Shop.objects.create(
+                customer=customer,
+                name=name,
+                url=f"{woo}{prefix}/",
+                consumer_key=key,
+                consumer_secret=secret,
+                result_unit=result_unit,
+            )
             # The portal must know how the shop enters prices: Butik 2 keeps them excluding VAT. The
             # sandbox shops hold nothing real, so the demo writes prices and stock from the start.
-            ShopCatalog.objects.create(shop=shop, prices_include_tax=demo.WOO_PRICES_INCLUDE_TAX.get(prefix, True),
-                                       overwrite_accepted_at=timezone.now(), overwrite_accepted_by="demo set-up")
+            ShopCatalog.objects.create(
+                shop=shop,
+                prices_include_tax=demo.WOO_PRICES_INCLUDE_TAX.get(prefix, True),
+                overwrite_accepted_at=timezone.now(),
+                overwrite_accepted_by="demo set-up",
+            )
         return customer

@@ -7,6 +7,7 @@ start and end with "Stopped." and exit code 0. If a part dies on its own, the ot
 are stopped too and the command fails, so that a half-running portal never looks
 healthy.
 """
+
 from __future__ import annotations
 
 import io
@@ -21,7 +22,6 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
-
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 STOP_SECONDS = 20  # for all parts together; then what still runs is killed
@@ -66,8 +66,9 @@ def _stop_in_order(processes: list[tuple[str, subprocess.Popen]]) -> None:
 
 
 class Command(BaseCommand):
-    help = ("Run the portal with its task cluster and both sandboxes in the foreground "
-            "(Ctrl-C stops everything).")
+    help = (
+        "Run the portal with its task cluster and both sandboxes in the foreground (Ctrl-C stops everything)."
+    )
 
     def _demo_webhooks(self) -> None:
         """Point the demo shops' webhooks at this portal, once, so demo orders arrive live."""
@@ -76,8 +77,9 @@ class Command(BaseCommand):
         from integrations.models import Shop
         from integrations.sandboxes import demo
 
-        for shop in Shop.objects.filter(customer__organisation_number=demo.HOGIA_ORGANIZATION_NUMBER,
-                                        registered_webhooks={}).select_related("customer"):
+        for shop in Shop.objects.filter(
+            customer__organisation_number=demo.HOGIA_ORGANIZATION_NUMBER, registered_webhooks={}
+        ).select_related("customer"):
             try:
                 shop_webhooks_register(shop=shop)
             except RemoteError as exc:
@@ -87,13 +89,17 @@ class Command(BaseCommand):
         parser.add_argument("--no-demo", action="store_true", help="do not create the demo customer")
 
     def handle(self, *args, no_demo: bool, **options):
-        ports = {"portal": settings.PORTAL_PORT, "WooCommerce sandbox": settings.WOO_SANDBOX_PORT,
-                 "Hogia Smart sandbox": settings.HOGIA_SANDBOX_PORT}
+        ports = {
+            "portal": settings.PORTAL_PORT,
+            "WooCommerce sandbox": settings.WOO_SANDBOX_PORT,
+            "Hogia Smart sandbox": settings.HOGIA_SANDBOX_PORT,
+        }
         busy = [f"{name} ({port})" for name, port in ports.items() if not _port_free(port)]
         if busy:
             raise CommandError(
                 f"port(s) already in use: {', '.join(busy)}. Stop what uses them, or choose others "
-                f"with PORTAL_PORT, WOO_SANDBOX_PORT and HOGIA_SANDBOX_PORT.")
+                f"with PORTAL_PORT, WOO_SANDBOX_PORT and HOGIA_SANDBOX_PORT."
+            )
 
         quiet = io.StringIO()
         call_command("migrate", interactive=False, verbosity=0, stdout=quiet)
@@ -103,15 +109,42 @@ class Command(BaseCommand):
         manage = str(Path(settings.BASE_DIR) / "manage.py")
         data = Path(settings.DATA_DIR)
         parts = [
-            ("WooCommerce sandbox", settings.WOO_SANDBOX_PORT,
-             [sys.executable, manage, "sandbox", "woocommerce", "--port", str(settings.WOO_SANDBOX_PORT),
-              "--state-file", str(data / "sandbox-woocommerce.json"), "--demo"]),
-            ("Hogia Smart sandbox", settings.HOGIA_SANDBOX_PORT,
-             [sys.executable, manage, "sandbox", "hogia", "--port", str(settings.HOGIA_SANDBOX_PORT),
-              "--state-file", str(data / "sandbox-hogia.json"), "--demo"]),
+            (
+                "WooCommerce sandbox",
+                settings.WOO_SANDBOX_PORT,
+                [
+                    sys.executable,
+                    manage,
+                    "sandbox",
+                    "woocommerce",
+                    "--port",
+                    str(settings.WOO_SANDBOX_PORT),
+                    "--state-file",
+                    str(data / "sandbox-woocommerce.json"),
+                    "--demo",
+                ],
+            ),
+            (
+                "Hogia Smart sandbox",
+                settings.HOGIA_SANDBOX_PORT,
+                [
+                    sys.executable,
+                    manage,
+                    "sandbox",
+                    "hogia",
+                    "--port",
+                    str(settings.HOGIA_SANDBOX_PORT),
+                    "--state-file",
+                    str(data / "sandbox-hogia.json"),
+                    "--demo",
+                ],
+            ),
             ("task cluster", None, [sys.executable, manage, "runworkers"]),
-            ("portal", settings.PORTAL_PORT,
-             [sys.executable, manage, "runserver", f"127.0.0.1:{settings.PORTAL_PORT}", "--noreload"]),
+            (
+                "portal",
+                settings.PORTAL_PORT,
+                [sys.executable, manage, "runserver", f"127.0.0.1:{settings.PORTAL_PORT}", "--noreload"],
+            ),
         ]
         processes: list[tuple[str, subprocess.Popen]] = []
         stop_asked: list[int] = []
@@ -152,14 +185,20 @@ class Command(BaseCommand):
             self._demo_webhooks()
         self.stdout.write(self.style.SUCCESS("\nThe portal is running (Ctrl-C stops everything):"))
         self.stdout.write(f"  portal and admin     http://127.0.0.1:{settings.PORTAL_PORT}/admin/")
-        self.stdout.write(f"  WooCommerce sandbox  http://127.0.0.1:{settings.WOO_SANDBOX_PORT}/   "
-                          "(its stores, their keys and its controls)")
-        self.stdout.write(f"  Hogia Smart sandbox  http://127.0.0.1:{settings.HOGIA_SANDBOX_PORT}/   "
-                          "(its companies, API clients and controls)")
+        self.stdout.write(
+            f"  WooCommerce sandbox  http://127.0.0.1:{settings.WOO_SANDBOX_PORT}/   "
+            "(its stores, their keys and its controls)"
+        )
+        self.stdout.write(
+            f"  Hogia Smart sandbox  http://127.0.0.1:{settings.HOGIA_SANDBOX_PORT}/   "
+            "(its companies, API clients and controls)"
+        )
         self.stdout.write(f"  data folder          {data}")
         for line in demo_lines:
             self.stdout.write(f"  {line}")
         if not no_demo:
-            self.stdout.write("  try it               .venv/bin/python manage.py demo_orders   (orders become "
-                              "invoices; see Order transfers in the admin)")
+            self.stdout.write(
+                "  try it               .venv/bin/python manage.py demo_orders   (orders become "
+                "invoices; see Order transfers in the admin)"
+            )
         self.stdout.flush()

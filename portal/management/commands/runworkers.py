@@ -11,6 +11,7 @@ When it starts it catches up with what happened while nothing ran: every shop is
 polled at once (orders placed meanwhile are not left for the next 5-minute poll),
 and due or held orders are looked at.
 """
+
 from __future__ import annotations
 
 import logging
@@ -30,8 +31,7 @@ class Command(BaseCommand):
     help = "Run this host's task cluster and the order stager (Ctrl-C or SIGTERM stops both)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--no-catch-up", action="store_true",
-                            help="do not poll the shops when starting")
+        parser.add_argument("--no-catch-up", action="store_true", help="do not poll the shops when starting")
 
     def handle(self, *args, no_catch_up: bool = False, **options):
         from django_q.cluster import Cluster
@@ -60,7 +60,6 @@ class Command(BaseCommand):
     def _stage(*, slow: bool) -> None:
         from integrations.orders.quota import held_release_all
         from integrations.orders.wakeups import transfers_wake_due, transfers_wake_lost
-
         from integrations.tasks import status_work_wake_due
 
         transfers_wake_due()
@@ -77,7 +76,8 @@ class Command(BaseCommand):
         try:
             shops = poll_all_shops()
             woken = transfers_sweep()
-            logger.info("catching up after the start: %d shop poll(s) queued, %d order(s) woken", shops,
-                        len(woken))
+            logger.info(
+                "catching up after the start: %d shop poll(s) queued, %d order(s) woken", shops, len(woken)
+            )
         except Exception:
             logger.exception("catching up after the start failed; the schedules will do it")
