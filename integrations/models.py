@@ -525,15 +525,52 @@ class WebhookDelivery(models.Model):
     resource_id = models.BigIntegerField(_("resource id"), null=True, blank=True)
     content_type = models.CharField(_("content type"), max_length=120, blank=True)
     body = models.BinaryField(_("raw body"))
+    # A rejected delivery's body is kept only in part (``intake``): this is what arrived.
+    body_size = models.PositiveBigIntegerField(_("size received (bytes)"), null=True, blank=True)
+    # Set for correctly signed deliveries only: with the delivery id it recognises a replay.
+    body_sha256 = models.CharField(_("body SHA-256"), max_length=64, blank=True)
     headers = models.JSONField(_("headers"), default=dict, blank=True)
 
     class Meta:
         ordering = ["-received_at", "-id"]
         verbose_name = _("webhook delivery")
         verbose_name_plural = _("webhook deliveries")
+        constraints = [
+            # A signed delivery stored once: a replay (same delivery id, same bytes) is answered
+            # "already received". Its index is the replay check's.
+            models.UniqueConstraint(
+                fields=["shop", "delivery_id", "body_sha256"],
+                condition=~models.Q(body_sha256="") & ~models.Q(delivery_id=""),
+                name="webhook_delivery_once",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.topic or self.outcome} #{self.pk}"
+
+
+class WebhookDropCount(models.Model):
+    """Deliveries to one shop's webhook address in one hour that were not correctly signed:
+    how many were kept (up to ``WEBHOOK_REJECTED_KEEP_PER_HOUR``) and how many were only
+    counted, so that a flood cannot fill the database. Changed only by ``intake``, each
+    time in one conditional update."""
+
+    shop = models.ForeignKey(
+        Shop, on_delete=models.CASCADE, related_name="webhook_drop_counts", verbose_name=_("shop")
+    )
+    hour = models.DateTimeField(_("hour"))
+    kept = models.PositiveIntegerField(_("rejected deliveries kept"), default=0)
+    dropped = models.PositiveIntegerField(_("rejected deliveries dropped"), default=0)
+    dropped_bytes = models.PositiveBigIntegerField(_("bytes dropped"), default=0)
+
+    class Meta:
+        ordering = ["-hour"]
+        verbose_name = _("dropped webhook deliveries")
+        verbose_name_plural = _("dropped webhook deliveries")
+        constraints = [models.UniqueConstraint(fields=["shop", "hour"], name="webhook_drop_count_hour")]
+
+    def __str__(self) -> str:
+        return f"{self.shop_id} {self.hour:%Y-%m-%d %H}:00"
 
 
 class OrderTransfer(models.Model):

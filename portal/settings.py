@@ -228,3 +228,10 @@ PORTAL_PUBLIC_URL = env.str("PORTAL_PUBLIC_URL", default=f"http://127.0.0.1:{POR
 BILLING_SUPPORT_EMAILS = env.list("BILLING_SUPPORT_EMAILS", default=[])
 # Webhook bodies are orders; a large order is a few hundred kB, never this.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+
+# Webhook deliveries that are not correctly signed (unsigned, a wrong signature, too large, the
+# ping) are kept for support only up to this many per shop and hour, each body cut to
+# WEBHOOK_REJECTED_BODY_KEEP_BYTES; past that they are only counted (integrations.intake), so
+# anyone who knows a shop's webhook address cannot fill the database. Signed ones are never capped.
+WEBHOOK_REJECTED_KEEP_PER_HOUR = env.int("WEBHOOK_REJECTED_KEEP_PER_HOUR", default=50)
+WEBHOOK_REJECTED_BODY_KEEP_BYTES = env.int("WEBHOOK_REJECTED_BODY_KEEP_BYTES", default=64 * 1024)
