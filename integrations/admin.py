@@ -7,11 +7,13 @@ read-only.
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, redirect
+from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import formats, timezone
@@ -34,7 +36,7 @@ from integrations.catalog.sync import catalog_sync_obstacle
 from integrations.errors import RemoteError
 from integrations.fields import last_four
 from integrations.health import ShopHealth, shop_health, shops_with_health
-from integrations.intake import shop_webhooks_register, webhook_url
+from integrations.intake import shop_webhooks_register, webhook_drops, webhook_url
 from integrations.models import (
     ArticleBinding,
     BuyerBinding,
@@ -299,6 +301,7 @@ class ShopAdmin(ObjectActionsMixin, admin.ModelAdmin):
         "created_at",
         "webhook_address",
         "webhooks_registered",
+        "webhook_deliveries_dropped",
         "orders_synced_until",
         "prices_and_stock",
         "tracking_method",
@@ -313,7 +316,15 @@ class ShopAdmin(ObjectActionsMixin, admin.ModelAdmin):
         (_("Order status and tracking"), {"fields": ["tracking_method", "rest_namespaces"]}),
         (
             _("Webhooks"),
-            {"fields": ["webhook_secret", "webhook_address", "webhooks_registered", "orders_synced_until"]},
+            {
+                "fields": [
+                    "webhook_secret",
+                    "webhook_address",
+                    "webhooks_registered",
+                    "webhook_deliveries_dropped",
+                    "orders_synced_until",
+                ]
+            },
         ),
         (
             _("Last connection test"),
@@ -356,6 +367,23 @@ class ShopAdmin(ObjectActionsMixin, admin.ModelAdmin):
         if not hooks:
             return _("none: orders arrive by the poll only")
         return format_html_join(format_html("<br>"), "{} (id {})", sorted(hooks.items()))
+
+    @admin.display(description=_("webhook deliveries dropped"))
+    def webhook_deliveries_dropped(self, obj: Shop) -> str:
+        """What the hourly cap on deliveries without a valid signature dropped lately."""
+        if not obj.pk:
+            return "–"
+        day, month = webhook_drops(shop=obj, hours=24), webhook_drops(shop=obj, hours=24 * 30)
+        return _(
+            "last 24 hours: %(day)d (%(day_size)s); last 30 days: %(month)d (%(month_size)s). Deliveries "
+            "without a valid signature are kept up to %(cap)d per hour, the rest only counted."
+        ) % {
+            "day": day.deliveries,
+            "day_size": filesizeformat(day.bytes),
+            "month": month.deliveries,
+            "month_size": filesizeformat(month.bytes),
+            "cap": settings.WEBHOOK_REJECTED_KEEP_PER_HOUR,
+        }
 
     @admin.display(description=_("webhook address"))
     def webhook_address(self, obj: Shop) -> str:
@@ -1076,9 +1104,26 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
         "source",
         "resource_id",
         "content_type",
+        "body_size",
         "headers",
         "raw_body",
     ]
+
+    def changelist_view(self, request, extra_context=None):
+        # The list holds what was kept; what the hourly cap dropped is said above it.
+        drops = webhook_drops(hours=24)
+        if drops.deliveries:
+            subtitle = _(
+                "Dropped in the last 24 hours (no valid signature, over %(cap)d per shop and hour): "
+                "%(count)d deliveries, %(size)s: %(shops)s."
+            ) % {
+                "cap": settings.WEBHOOK_REJECTED_KEEP_PER_HOUR,
+                "count": drops.deliveries,
+                "size": filesizeformat(drops.bytes),
+                "shops": ", ".join(f"{name} {count}" for name, count in drops.shops),
+            }
+            extra_context = {**(extra_context or {}), "subtitle": subtitle}
+        return super().changelist_view(request, extra_context)
 
     @admin.display(description=_("raw body"))
     def raw_body(self, obj: WebhookDelivery) -> str:

@@ -1,9 +1,16 @@
 """Webhook intake and registration: what WooCommerce sends us, and what we ask it to send.
 
-A delivery is stored (raw bytes and headers) whatever happens to it, checked against the
-shop's secret and, for orders, against what the order flow can take
-(``integrations.orders.payload``), and then only taken as a hint: the transfer re-reads
-the order from the shop. Rejected deliveries are kept too, with the reason.
+A delivery is stored (raw bytes and headers), checked against the shop's secret and, for
+orders, against what the order flow can take (``integrations.orders.payload``), and then only
+taken as a hint: the transfer re-reads the order from the shop.
+
+A correctly signed delivery is always stored, except a replay (the same delivery id and the same
+bytes as one already stored: answered 200 "already received"). A delivery the signature does not
+prove (unsigned, a wrong signature, too large, the ping) is answered honestly (401, 413, 200 for
+the ping) but kept for support only up to ``WEBHOOK_REJECTED_KEEP_PER_HOUR`` per shop and hour,
+its body cut to ``WEBHOOK_REJECTED_BODY_KEEP_BYTES``; past that it is only counted
+(``WebhookDropCount``, one conditional update), so that anyone who knows a shop's webhook address
+cannot fill the disk or the database.
 
 The answer is quick, whatever the load: an order delivery is checked (signature, JSON,
 what the order flow can take: a bad one is answered 400 with the reason) outside any
@@ -15,24 +22,28 @@ leaves it stored, with what happened.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q, Sum
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from integrations.catalog.to_hogia import product_change_note
 from integrations.clients.woocommerce import WooCommerceClient
 from integrations.connections import woocommerce_client
-from integrations.models import Flow, FlowSettings, Shop, SyncLogEntry, WebhookDelivery
+from integrations.models import Flow, FlowSettings, Shop, SyncLogEntry, WebhookDelivery, WebhookDropCount
 from integrations.orders.payload import MAX_ID, order_payload_problems
 from integrations.orders.seen import Seen, order_seen
 from integrations.services import sync_log
@@ -50,6 +61,11 @@ PRODUCT_REGISTERED_TOPICS = ("product.created", "product.updated", "product.dele
 _PING = re.compile(rb"^webhook_id=(\d+)$")
 INTAKE_SHOP_FIELDS = ("customer_id", "name", "url", "webhook_secret", "webhook_token")
 Outcome = WebhookDelivery.Outcome
+# The rows a replay is looked up among: the condition of the unique constraint
+# ``webhook_delivery_once``, spelled the same so that its partial index serves the look-up.
+REPLAY_KEY = ~Q(body_sha256="") & ~Q(delivery_id="")
+# What of an unproven delivery's headers is kept: a request may carry many, each long.
+KEPT_HEADERS, KEPT_HEADER_CHARS = 40, 1000
 
 
 @dataclass
@@ -166,26 +182,56 @@ def _printable(exc: Exception) -> str:
 _DATA_ERRORS = (ValueError, ArithmeticError, ValidationError)
 
 
-def webhook_receive(*, token: str, headers: dict[str, str], body: bytes) -> Answer:
+def webhook_receive(
+    *, token: str, headers: dict[str, str], body: bytes, size: int | None = None, limit: int = MAX_BODY_BYTES
+) -> Answer:
     """Take one request to a shop's webhook address. ``headers`` keys are lower case.
 
-    Whatever goes wrong while the delivery is processed, its bytes are stored, with what
-    happened, before the answer.
+    ``size`` is how many bytes the request carried when ``body`` holds only a part of them (a
+    body over ``limit`` is not read whole, or not at all). A correctly signed delivery is
+    stored, with what happened, before the answer, whatever goes wrong while it is processed.
     """
     shop = _shop_for(token)
     if shop is None:
         logger.warning("webhook for an unknown address %s", token[:40])
         return Answer(404, "unknown webhook address")
-    if len(body) > MAX_BODY_BYTES:
-        _delivery(
+    size = len(body) if size is None else size
+    if size > limit:
+        reason = _("body of %(bytes)d bytes is too large (at most %(max)d)") % {"bytes": size, "max": limit}
+        _unproven_keep(shop, outcome=Outcome.MALFORMED, reason=reason, headers=headers, body=body, size=size)
+        return Answer(413, f"rejected: {reason}")
+    signature = headers.get("x-wc-webhook-signature", "")
+    if not signature and _PING.match(body.strip()):
+        # WooCommerce's ping when a webhook is saved: unsigned form data, and anything but a
+        # 200 shows as an error in the shop's admin. Unsigned, so kept only under the cap.
+        _unproven_keep(shop, outcome=Outcome.PING, reason="", headers=headers, body=body, size=size)
+        return Answer(200, "pong")
+    if not webhook_signature_valid(body=body, secret=shop.webhook_secret, signature=signature):
+        reason = (
+            _("no X-WC-Webhook-Signature header")
+            if not signature
+            else _("X-WC-Webhook-Signature does not match the body and the shop's webhook secret")
+        )
+        _unproven_keep(
             shop,
-            outcome=Outcome.MALFORMED,
-            reason=_("body of %(bytes)d bytes is too large") % {"bytes": len(body)},
+            outcome=Outcome.BAD_SIGNATURE,
+            reason=reason,
             headers=headers,
-            body=body[:MAX_BODY_BYTES],
-        ).save()
-        return Answer(413, "body too large")
+            body=body,
+            size=size,
+            log=_("Webhook rejected: %(reason)s. Nothing was processed.") % {"reason": reason},
+        )
+        return Answer(401, f"rejected: {reason}")
+    return _signed_receive(shop, headers=headers, body=body)
+
+
+def _signed_receive(shop: Shop, *, headers: dict[str, str], body: bytes) -> Answer:
+    """A correctly signed delivery: stored whole and processed, never capped, stored once."""
+    digest = hashlib.sha256(body).hexdigest()
     delivery = _delivery(shop, outcome=Outcome.RECEIVED, reason="", headers=headers, body=body)
+    delivery.body_size, delivery.body_sha256 = len(body), digest
+    if _replayed(delivery):
+        return Answer(200, "already received")
     bug = None
     try:
         # Checks first, outside any transaction: the database's write lock is held only for
@@ -219,41 +265,127 @@ def webhook_receive(*, token: str, headers: dict[str, str], body: bytes) -> Answ
             % {"error": f"{type(exc).__name__}: {_printable(exc)}"},
         )
         bug = exc
-    with transaction.atomic():
-        delivery.save()
-        if bug is None and answer.order_follows:
-            # With the ORM broker the task row commits with the delivery: both or neither.
-            task_enqueue("integrations.tasks.webhook_order", delivery.pk, group="webhook-order")
+    try:
+        with transaction.atomic():
+            delivery.save()
+            if bug is None and answer.order_follows:
+                # With the ORM broker the task row commits with the delivery: both or neither.
+                task_enqueue("integrations.tasks.webhook_order", delivery.pk, group="webhook-order")
+    except IntegrityError:
+        # The same delivery arrived twice at once: the other request stored it (and its task).
+        if _replayed(delivery):
+            return Answer(200, "already received")
+        raise
     if bug is not None:
         raise bug
     return answer
 
 
-def _delivery_process(
-    delivery: WebhookDelivery, *, shop: Shop, headers: dict[str, str], body: bytes
-) -> Answer:
-    signature = headers.get("x-wc-webhook-signature", "")
-    if not signature and _PING.match(body.strip()):
-        # WooCommerce's ping when a webhook is saved: unsigned form data, and anything but a
-        # 200 shows as an error in the shop's admin.
-        _settle(delivery, outcome=Outcome.PING)
-        return Answer(200, "pong")
-    if not webhook_signature_valid(body=body, secret=shop.webhook_secret, signature=signature):
-        reason = (
-            _("no X-WC-Webhook-Signature header")
-            if not signature
-            else _("X-WC-Webhook-Signature does not match the body and the shop's webhook secret")
-        )
-        _settle(delivery, outcome=Outcome.BAD_SIGNATURE, reason=reason)
+def _replayed(delivery: WebhookDelivery) -> bool:
+    """Whether this signed delivery (its delivery id and its bytes) is stored already.
+
+    WooCommerce gives each delivery a new id, ``wp_hash( $this->get_id() . strtotime( 'now' ) )``
+    (``WC_Webhook::get_new_delivery_id``, called once per delivery in ``WC_Webhook::deliver``):
+    a second delivery of the same order is a new id and is taken. Two deliveries of one webhook
+    in the same second share an id; with the same bytes they say the same thing, so taking one
+    loses nothing.
+    """
+    if not delivery.delivery_id:
+        return False  # not from WooCommerce, which always sends the header: taken
+    return WebhookDelivery.objects.filter(
+        REPLAY_KEY,
+        shop_id=delivery.shop_id,
+        delivery_id=delivery.delivery_id,
+        body_sha256=delivery.body_sha256,
+    ).exists()
+
+
+def _unproven_keep(
+    shop: Shop,
+    *,
+    outcome: str,
+    reason: str,
+    headers: dict[str, str],
+    body: bytes,
+    size: int,
+    log: str = "",
+) -> None:
+    """Keep a delivery its signature does not prove, if this hour's cap for the shop allows:
+    its body cut to ``WEBHOOK_REJECTED_BODY_KEEP_BYTES`` and its size recorded, with ``log`` in
+    the sync log. Past the cap it is only counted. The answer is the same either way."""
+    if not _unproven_slot(shop=shop, size=size):
+        return
+    kept_headers = {name: value[:KEPT_HEADER_CHARS] for name, value in list(headers.items())[:KEPT_HEADERS]}
+    delivery = _delivery(
+        shop,
+        outcome=outcome,
+        reason=reason,
+        headers=kept_headers,
+        body=body[: settings.WEBHOOK_REJECTED_BODY_KEEP_BYTES],
+    )
+    delivery.body_size = size
+    delivery.save()
+    if log:
         sync_log(
             customer=shop.customer,
             shop=shop,
             level=SyncLogEntry.Level.WARNING,
-            message=_("Webhook rejected: %(reason)s. Nothing was processed.") % {"reason": reason},
+            message=log,
             object_type="webhook",
-            object_ref=headers.get("x-wc-webhook-topic", ""),
+            object_ref=delivery.topic,
         )
-        return Answer(401, f"rejected: {reason}")
+
+
+def _unproven_slot(*, shop: Shop, size: int) -> bool:
+    """Whether an unproven delivery of ``size`` bytes may be kept; if not, it is counted.
+
+    Each step is one conditional update of the shop's row for this hour; past the cap (a flood)
+    the first one succeeds, so a dropped delivery costs one cheap update and nothing else. The
+    one delivery that finds nothing dropped yet says in the sync log that dropping started.
+    """
+    cap = settings.WEBHOOK_REJECTED_KEEP_PER_HOUR
+    hour = timezone.now().replace(minute=0, second=0, microsecond=0)
+    counts = WebhookDropCount.objects.filter(shop_id=shop.pk, hour=hour)
+    for _attempt in range(3):
+        if counts.filter(kept__gte=cap, dropped__gt=0).update(
+            dropped=F("dropped") + 1, dropped_bytes=F("dropped_bytes") + size
+        ):
+            return False
+        if counts.filter(kept__gte=cap, dropped=0).update(dropped=1, dropped_bytes=size):
+            _dropping_started(shop=shop, cap=cap)
+            return False
+        if counts.filter(kept__lt=cap).update(kept=F("kept") + 1):
+            return True
+        try:
+            with transaction.atomic():
+                WebhookDropCount.objects.create(shop_id=shop.pk, hour=hour)
+        except IntegrityError:
+            pass  # another request made this hour's row first: count on it
+    raise RuntimeError(f"webhook drop count of shop {shop.pk} at {hour} could not be updated")
+
+
+def _dropping_started(*, shop: Shop, cap: int) -> None:
+    logger.warning(
+        "webhook of shop %s: over %s unproven deliveries this hour, dropping the rest", shop.pk, cap
+    )
+    sync_log(
+        customer=shop.customer,
+        shop=shop,
+        level=SyncLogEntry.Level.WARNING,
+        message=_(
+            "Webhook: more than %(cap)d deliveries without a valid signature this hour. The rest of "
+            "this hour's are answered but not kept, only counted (see the shop's page). Signed "
+            "deliveries are not affected."
+        )
+        % {"cap": cap},
+        object_type="webhook",
+    )
+
+
+def _delivery_process(
+    delivery: WebhookDelivery, *, shop: Shop, headers: dict[str, str], body: bytes
+) -> Answer:
+    """A signed delivery's checks; the outcome is settled on ``delivery``."""
     topic = headers.get("x-wc-webhook-topic", "")
     try:
         payload = _json_parse(body)
@@ -317,6 +449,33 @@ def _delivery_process(
         return Answer(200, "ignored")
     _settle(delivery, outcome=Outcome.ACCEPTED, resource_id=resource_id)
     return Answer(200, "accepted", order_follows=True)
+
+
+@dataclass
+class Drops:
+    """Unproven deliveries to a shop's webhook address that were counted but not kept."""
+
+    deliveries: int
+    bytes: int
+    shops: list[tuple[str, int]]  # shop name and its count, most first
+
+
+def webhook_drops(*, hours: int = 24, shop: Shop | None = None) -> Drops:
+    """What the hourly cap dropped in the last ``hours`` (for one shop, or every shop)."""
+    since = timezone.now().replace(minute=0, second=0, microsecond=0) - timedelta(hours=hours - 1)
+    rows = WebhookDropCount.objects.filter(hour__gte=since, dropped__gt=0)
+    if shop is not None:
+        rows = rows.filter(shop=shop)
+    per_shop = list(
+        rows.values("shop__name")
+        .annotate(count=Sum("dropped"), size=Sum("dropped_bytes"))
+        .order_by("-count", "shop__name")
+    )
+    return Drops(
+        deliveries=sum(row["count"] for row in per_shop),
+        bytes=sum(row["size"] for row in per_shop),
+        shops=[(row["shop__name"], row["count"]) for row in per_shop],
+    )
 
 
 def webhook_order_take(*, delivery_id: int) -> Seen | None:
