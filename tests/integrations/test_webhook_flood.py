@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -285,3 +286,42 @@ def test_an_unsigned_copy_of_a_stored_delivery_is_still_rejected(client, fixture
     headers.pop("HTTP_X_WC_WEBHOOK_SIGNATURE")
     response = client.post(_url(fixture_shop), data=body, content_type="application/json", **headers)
     assert response.status_code == 401
+
+
+# -- at once (PostgreSQL: requests in parallel really race) ---------------------------------------
+
+
+def _at_once(count: int, post) -> list[int]:
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(lambda _index: post(), range(count)))
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_20_copies_of_one_signed_delivery_at_once_store_one_row(live_server, shop):
+    body = json.dumps({"id": 3}).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "X-WC-Webhook-Topic": "x.y",
+        "X-WC-Webhook-Delivery-ID": "e" * 32,
+        "X-WC-Webhook-Signature": webhook_signature(body=body, secret=SECRET),
+    }
+    url = live_server.url + _url(shop)
+    answers = _at_once(20, lambda: requests.post(url, data=body, headers=headers, timeout=30))
+    assert [answer.status_code for answer in answers] == [200] * 20
+    messages = sorted(answer.json()["message"] for answer in answers)
+    assert messages == ["already received"] * 19 + ["ignored"]
+    assert WebhookDelivery.objects.count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_an_unsigned_flood_at_once_keeps_exactly_the_cap(live_server, shop, settings):
+    settings.WEBHOOK_REJECTED_KEEP_PER_HOUR = 10
+    url = live_server.url + _url(shop)
+    statuses = _at_once(40, lambda: requests.post(url, data=b"x" * 5000, timeout=30).status_code)
+    assert statuses == [401] * 40
+    assert WebhookDelivery.objects.count() == 10
+    count = WebhookDropCount.objects.get()
+    assert (count.kept, count.dropped, count.dropped_bytes) == (10, 30, 30 * 5000)
+    assert SyncLogEntry.objects.filter(message__contains="more than 10 deliveries").count() == 1
