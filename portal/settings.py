@@ -235,3 +235,6 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 # anyone who knows a shop's webhook address cannot fill the database. Signed ones are never capped.
 WEBHOOK_REJECTED_KEEP_PER_HOUR = env.int("WEBHOOK_REJECTED_KEEP_PER_HOUR", default=50)
 WEBHOOK_REJECTED_BODY_KEEP_BYTES = env.int("WEBHOOK_REJECTED_BODY_KEEP_BYTES", default=64 * 1024)
+# Django's error page and error e-mails: every frame's variables cleansed like settings, so a bug
+# deep in a client never shows a secret (portal/error_reports.py).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "portal.error_reports.SecretsHiddenFilter"

@@ -192,6 +192,21 @@ def redact_text(text: str) -> str:
     return _SECRET_IN_TEXT.sub(r"\1***", text)
 
 
+class RedactedRequestLines(logging.Filter):
+    """urllib3 logs each request line at DEBUG, and a WooCommerce call's line holds the OAuth
+    query (consumer key, signature): its credential values are replaced, whatever the log level."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact_text(message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+logging.getLogger("urllib3.connectionpool").addFilter(RedactedRequestLines())
+
+
 def parse_retry_after(value: str | None, *, now: float) -> float | None:
     """Seconds to wait from a ``Retry-After`` header (RFC 9110: delay-seconds or HTTP-date).
 
