@@ -40,6 +40,8 @@ def _body_read(request: HttpRequest, declared: int | None) -> bytes:
         # At most MAX_BODY_BYTES (checked by the caller), and within DATA_UPLOAD_MAX_MEMORY_SIZE
         # (Django raises RequestDataTooBig otherwise).
         return request.body
+    if "chunked" not in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+        return b""  # neither a length nor chunks: the body is empty (RFC 9112, section 6.3)
     if not hasattr(request, "environ"):
         return request.read(limit)  # ASGI: the server has spooled the body already
     if request.environ.get("wsgi.input_terminated"):

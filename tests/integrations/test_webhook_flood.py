@@ -99,7 +99,7 @@ def test_a_declared_length_over_the_cap_is_answered_without_reading_the_body(sho
 
 def test_a_chunked_body_without_a_length_is_read_only_up_to_the_cap(shop):
     stream = _CountingStream(11 * MB)
-    request = _raw_request(shop, stream, **{"wsgi.input_terminated": True})  # as gunicorn says
+    request = _raw_request(shop, stream, HTTP_TRANSFER_ENCODING="chunked", **{"wsgi.input_terminated": True})
     response = woocommerce_webhook(request, token=shop.webhook_token)
     assert response.status_code == 413 and stream.read_bytes == MAX_BODY_BYTES + 1
     assert json.loads(response.content)["message"].startswith("rejected: body of")
@@ -107,13 +107,23 @@ def test_a_chunked_body_without_a_length_is_read_only_up_to_the_cap(shop):
 
 def test_a_chunked_body_on_a_server_that_does_not_end_the_stream_is_411(shop):
     stream = _CountingStream(100)
-    response = woocommerce_webhook(_raw_request(shop, stream), token=shop.webhook_token)
+    request = _raw_request(shop, stream, HTTP_TRANSFER_ENCODING="chunked")
+    response = woocommerce_webhook(request, token=shop.webhook_token)
     assert response.status_code == 411 and stream.read_bytes == 0
+
+
+def test_a_request_with_neither_a_length_nor_chunks_has_an_empty_body(shop):
+    stream = _CountingStream(100)
+    response = woocommerce_webhook(_raw_request(shop, stream), token=shop.webhook_token)
+    assert response.status_code == 401 and stream.read_bytes == 0
+    assert bytes(WebhookDelivery.objects.get().body) == b""
 
 
 def test_a_chunked_signed_delivery_under_the_cap_is_taken(shop):
     body = json.dumps({"id": 5, "status": "processing"}).encode()
-    request = _raw_request(shop, io.BytesIO(body), **{"wsgi.input_terminated": True})
+    request = _raw_request(
+        shop, io.BytesIO(body), HTTP_TRANSFER_ENCODING="chunked", **{"wsgi.input_terminated": True}
+    )
     request.META.update(_signed(body, HTTP_X_WC_WEBHOOK_TOPIC="coupon.created"))
     response = woocommerce_webhook(request, token=shop.webhook_token)
     assert response.status_code == 200, response.content
