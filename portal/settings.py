@@ -189,11 +189,15 @@ HOGIA_SANDBOX_PORT = env.int("HOGIA_SANDBOX_PORT", default=8102)
 REMOTE_CONNECT_TIMEOUT = env.float("REMOTE_CONNECT_TIMEOUT", default=5.0)
 REMOTE_READ_TIMEOUT = env.float("REMOTE_READ_TIMEOUT", default=30.0)
 
+# "plain" for a person at a console, "json" (one object per line) for a log collector in production.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        # Both write the flows' context (shop, order, transfer …: integrations/logcontext.py).
+        "plain": {"()": "integrations.logcontext.PlainFormatter"},
+        "json": {"()": "integrations.logcontext.JsonFormatter"},
         # Django's own, restated: configuring django.server replaces its handler.
         "django.server": {
             "()": "django.utils.log.ServerFormatter",
@@ -201,9 +205,12 @@ LOGGING = {
             "style": "{",
         },
     },
-    "filters": {"quiet_assets": {"()": "portal.log_filters.QuietAssetRequests", "static_url": STATIC_URL}},
+    "filters": {
+        "quiet_assets": {"()": "portal.log_filters.QuietAssetRequests", "static_url": STATIC_URL},
+        "log_context": {"()": "integrations.logcontext.LogContextFilter"},
+    },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["log_context"]},
         "django.server": {"class": "logging.StreamHandler", "formatter": "django.server"},
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
