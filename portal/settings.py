@@ -276,7 +276,10 @@ STORAGES = {
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
+# Development looks files up in the apps' folders per request (no scan of every file when a
+# process starts, no warning that STATIC_ROOT was never collected); whitenoise says never in production.
 WHITENOISE_USE_FINDERS = not PRODUCTION
+WHITENOISE_AUTOREFRESH = not PRODUCTION
 
 # Headers on every response, development too (so the browser tests meet them). Django's
 # SecurityMiddleware sets nosniff, Referrer-Policy and Cross-Origin-Opener-Policy, its
