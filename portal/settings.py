@@ -46,7 +46,13 @@ PORTAL_ENV = env.str("PORTAL_ENV", default="development")
 if PORTAL_ENV not in ("development", "production"):
     raise ImproperlyConfigured(f"PORTAL_ENV is {PORTAL_ENV!r}: it must be 'development' or 'production'.")
 PRODUCTION = PORTAL_ENV == "production"
-PRODUCTION_REQUIRED = ("SECRET_KEY", "PORTAL_ENCRYPTION_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "PORTAL_PUBLIC_URL")
+PRODUCTION_REQUIRED = (
+    "SECRET_KEY",
+    "PORTAL_ENCRYPTION_KEY",
+    "ALLOWED_HOSTS",
+    "DATABASE_URL",
+    "PORTAL_PUBLIC_URL",
+)
 if PRODUCTION:
     _missing = [name for name in PRODUCTION_REQUIRED if not env.str(name, default="").strip()]
     if _missing:
@@ -332,5 +338,7 @@ if PRODUCTION:
 # broker hands a second copy of a task still running to another worker.
 for _name in ("ORDER_TRANSFER_TIME_LIMIT", "ORDER_POLL_TIME_LIMIT", "CATALOG_SYNC_TIME_LIMIT"):
     if globals()[_name] + 3 >= Q_CLUSTER["retry"]:
-        raise ImproperlyConfigured(f"{_name} must stay below the task queue's retry ({Q_CLUSTER['retry']} s).")
+        raise ImproperlyConfigured(
+            f"{_name} must stay below the task queue's retry ({Q_CLUSTER['retry']} s)."
+        )
 # -- end of production mode ------------------------------------------------------------------

@@ -279,7 +279,9 @@ def test_secrets_written_under_key_a_are_rewritten_under_key_b_and_need_a_no_mor
     assert "integrations.Shop.webhook_secret: 1 re-encrypted, 0 already under the current key" in out
     assert "integrations.HogiaConnection.client_secret: 1 re-encrypted" in out
     for column in plain:
-        assert _under(key_b, _stored(Shop, shop.pk, column)) and not _under(key_a, _stored(Shop, shop.pk, column))
+        assert _under(key_b, _stored(Shop, shop.pk, column)) and not _under(
+            key_a, _stored(Shop, shop.pk, column)
+        )
     assert _under(key_b, _stored(HogiaConnection, hogia.pk, "client_secret"))
     call_command("rotate_encryption_key", "--check")  # nothing left: no error
     assert "Every stored secret is under the current key." in capsys.readouterr().out
@@ -315,7 +317,9 @@ def test_every_task_and_schedule_has_a_time_limit_below_the_brokers_retry(settin
         f"{module.__name__}.{name}"
         for module in (integrations.tasks, portal.tasks)
         for name, value in vars(module).items()
-        if callable(value) and getattr(value, "__module__", "") == module.__name__ and not name.startswith("_")
+        if callable(value)
+        and getattr(value, "__module__", "") == module.__name__
+        and not name.startswith("_")
     }
     functions |= {func for func, _kind, _minutes in SCHEDULES.values()}
     assert "integrations.tasks.sync_catalog" in functions
