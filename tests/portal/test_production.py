@@ -455,7 +455,8 @@ def test_gunicorn_in_production_takes_200_signed_deliveries_at_once_and_loses_no
     port, static_root, log = gunicorn_production
     shop = ShopFactory(webhook_secret="whsec-burst-2026")
     made = _deliveries(shop)
-    barrier = threading.Barrier(BURST)
+    released: list[float] = []
+    barrier = threading.Barrier(BURST, action=lambda: released.append(time.monotonic()))
     answers: list[int] = []
     errors: list[str] = []
 
@@ -471,13 +472,12 @@ def test_gunicorn_in_production_takes_200_signed_deliveries_at_once_and_loses_no
             conn.close()
 
     threads = [threading.Thread(target=deliver, args=(body, headers)) for _id, body, headers in made]
-    started = time.monotonic()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    seconds = time.monotonic() - started
-    print(f"{BURST} deliveries at once through gunicorn: {seconds:.2f} s")
+    seconds = time.monotonic() - released[0]
+    print(f"{BURST} deliveries at once through gunicorn: all answered {seconds:.2f} s after the release")
     assert errors == [], errors[:5]
     assert answers == [200] * BURST, sorted(set(answers))
     stored = WebhookDelivery.objects.filter(shop=shop)
