@@ -253,6 +253,7 @@ def _under(key: str, stored: str) -> bool:
     return True
 
 
+@pytest.mark.postgres  # the rows are read with SELECT ... FOR UPDATE there
 @pytest.mark.django_db
 def test_secrets_written_under_key_a_are_rewritten_under_key_b_and_need_a_no_more(settings, capsys):
     key_a, key_b = Fernet.generate_key().decode(), Fernet.generate_key().decode()
@@ -293,6 +294,7 @@ def test_secrets_written_under_key_a_are_rewritten_under_key_b_and_need_a_no_mor
     assert HogiaConnection.objects.get(pk=hogia.pk).client_secret == "klienthemlighet-2026"
 
 
+@pytest.mark.postgres  # the rows are read with SELECT ... FOR UPDATE there
 @pytest.mark.django_db
 def test_a_secret_no_key_reads_stops_the_rotation_of_its_model(settings):
     settings.PORTAL_ENCRYPTION_KEY = Fernet.generate_key().decode()
