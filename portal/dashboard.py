@@ -137,10 +137,10 @@ def support_tallies(*, now=None) -> list[Tally]:
             _link(changelist, state__exact=OrderTransfer.State.HELD),
             "amber",
         ),
-        # Not a format string (the text is shown as it is): "% o" is no placeholder.
-        # xgettext:no-python-format
         Tally(
             "near_quota",
+            # Not a format string (the text is shown as it is): "% o" is no placeholder.
+            # xgettext:no-python-format
             str(_("Customers at 90 % or more of their quota")),
             len(near),
             _link("admin:billing_customer_changelist", id__in=",".join(str(pk) for pk in near[:200])),

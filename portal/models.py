@@ -28,3 +28,22 @@ class ClusterHost(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ClusterWork(models.Model):
+    """A task a host's worker is running now, for the kinds of work that hold a claim (an order
+    transfer): written when the task starts, removed when it ends. When the host dies, the
+    other hosts free those claims at once instead of waiting for them to run out."""
+
+    host = models.CharField(_("host"), max_length=200, db_index=True)
+    worker_pid = models.IntegerField(_("worker process"))
+    func = models.CharField(_("task"), max_length=100)
+    object_id = models.BigIntegerField(_("object id"))
+    started_at = models.DateTimeField(_("started at"))
+
+    class Meta:
+        verbose_name = _("running task")
+        verbose_name_plural = _("running tasks")
+
+    def __str__(self) -> str:
+        return f"{self.func}({self.object_id}) on {self.host}"

@@ -93,12 +93,13 @@ class Command(BaseCommand):
     def handle(self, *args, no_catch_up: bool = False, stop_grace: float | None = None, **options):
         from django_q.cluster import Cluster
 
-        from portal.cluster import HOST_ENV, host_name, host_start, host_stop
+        from portal.cluster import HOST_ENV, host_name, host_start, host_stop, work_signals_connect
 
         settings.SECRET_KEY  # noqa: B018 - django-q2 signs tasks with it: fail now, not later
         self.name = host_name()
         os.environ[HOST_ENV] = self.name  # the cluster's workers inherit it: a heartbeat names its host
         host_start(name=self.name)
+        work_signals_connect()  # the workers note the claims they hold, for when this host dies
         db.connections.close_all()  # the cluster forks: no connection may be shared with it
         cluster = Cluster()
         # django-q2's own handler stops the cluster inside the signal handler: it would wait for the
@@ -189,6 +190,10 @@ class Command(BaseCommand):
 
         transfers_wake_due()
         if slow:
+            from portal.cluster import dead_hosts_work_release
+
+            if dead_hosts_work_release():
+                transfers_wake_due()  # at once, not at the next tick
             transfers_wake_lost()
             held_release_all()
             status_work_wake_due()
