@@ -9,6 +9,7 @@ and free what it held, so the order is finished within about a minute, once.
 from __future__ import annotations
 
 import time
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -17,22 +18,73 @@ from django.utils import timezone
 from django_q.models import Schedule, Task
 
 from integrations.models import OrderEvent, OrderTransfer
+from integrations.orders.lifecycle import claim_seconds
 from integrations.orders.poll import orders_poll
+from integrations.orders.wakeups import transfers_wake_due
+from portal.cluster import dead_hosts_work_release, host_start
 from portal.models import ClusterHost, ClusterWork
+from tests.factories import ShopFactory
 from tests.integrations.helpers import connected_customer, front, sandbox_fault
 from tests.integrations.test_order_transfer import hogia
 from tests.workers import running_workers, wait_until
 
-pytestmark = [
+HOSTS = [
     pytest.mark.postgres,
     pytest.mark.django_db(transaction=True),
     pytest.mark.timeout(420),
     pytest.mark.usefixtures("hogia_without_rate_limit"),
 ]
 
+
+def hosts_test(function):
+    for mark in HOSTS:
+        function = mark(function)
+    return function
+
+
 State = OrderTransfer.State
 
 
+@pytest.mark.django_db
+def test_only_the_dead_hosts_own_claims_are_freed():
+    now = timezone.now()
+    shop = ShopFactory()
+    started = now - timedelta(seconds=60)
+
+    def transfer(number: int, claimed_at) -> OrderTransfer:
+        return OrderTransfer.objects.create(
+            shop=shop,
+            woo_order_id=number,
+            order_number=str(number),
+            state=State.TRANSFERRING,
+            sequence_id=uuid.uuid4(),
+            quota_key=f"k{number}",
+            woken_at=claimed_at,
+            locked_until=now + timedelta(seconds=120),
+        )
+
+    own = transfer(1, started + timedelta(seconds=0.2))  # claimed by the dead host's task
+    newer = transfer(2, started + timedelta(seconds=claim_seconds() + 1))  # another's, after it ran out
+    live = transfer(3, started)
+    host_start(name="dead:1", now=started - timedelta(seconds=5))
+    host_start(name="live:2", now=now)
+    for name, item in (("dead:1", own), ("dead:1", newer), ("live:2", live)):
+        ClusterWork.objects.create(
+            host=name,
+            worker_pid=7,
+            func="integrations.tasks.transfer_order",
+            object_id=item.pk,
+            started_at=started,
+        )
+    assert dead_hosts_work_release(now=now) == [own.pk]
+    assert OrderTransfer.objects.get(pk=own.pk).locked_until == now
+    assert OrderTransfer.objects.get(pk=newer.pk).locked_until > now
+    assert OrderTransfer.objects.get(pk=live.pk).locked_until > now
+    assert list(ClusterWork.objects.values_list("host", flat=True)) == ["live:2"]
+    assert transfers_wake_due(now=now + timedelta(seconds=1)) == [own.pk]
+
+
+@hosts_test
 def test_an_order_held_by_a_killed_host_is_finished_by_the_other_within_90_s_once(
     tmp_path, woo_sandbox, hogia_sandbox
 ):
@@ -80,6 +132,7 @@ def test_an_order_held_by_a_killed_host_is_finished_by_the_other_within_90_s_onc
     print(f"killed host's order invoiced by the other host {took:.1f} s after the kill")
 
 
+@hosts_test
 def test_two_hosts_run_each_schedule_once_per_period(tmp_path):
     """django-q2 1.11.1's scheduler takes the due schedules with ``select_for_update()`` in one
     transaction: on PostgreSQL the second host waits for the first's commit, then finds
