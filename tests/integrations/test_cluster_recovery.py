@@ -146,9 +146,10 @@ def test_two_hosts_run_each_schedule_once_per_period(tmp_path):
         output = workers.output()
     sweeps = sorted(Task.objects.filter(func="integrations.tasks.sweep").values_list("started", flat=True))
     polls = Task.objects.filter(func="integrations.tasks.poll_all_shops").count()
-    gaps = [(b - a).total_seconds() for a, b in zip(sweeps, sweeps[1:], strict=False)]
+    # A run belongs to the minute its schedule was due in: django-q2's guard looks every 30 s,
+    # so a run comes 0-30 s after that (the first one later: the hosts start), never twice.
+    slots = [int((run - start).total_seconds() // 60) for run in sweeps]
     assert 2 <= len(sweeps) <= 3, (sweeps, output[-3000:])
-    assert all(gap >= 50 for gap in gaps), gaps
+    assert len(set(slots)) == len(slots), (slots, sweeps)
     assert polls == 1
-    assert max(sweeps) - min(sweeps) < timedelta(seconds=150)
-    print(f"sweeper runs: {len(sweeps)}, gaps {gaps}; order polls: {polls}")
+    print(f"sweeper runs: {len(sweeps)} in minutes {slots}; order polls: {polls}")
