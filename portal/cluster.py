@@ -30,7 +30,7 @@ FORGET_AFTER = timedelta(days=7)
 
 
 def stale_after() -> timedelta:
-    return timedelta(seconds=getattr(settings, "HEALTH_STALE_SECONDS", 30))
+    return timedelta(seconds=settings.HEALTH_STALE_SECONDS)
 
 
 def host_name() -> str:
