@@ -233,6 +233,9 @@ AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "new_password1", "new_pas
 # fresh address (portal.lockouts.client_ip).
 PORTAL_TRUSTED_PROXIES = env.int("PORTAL_TRUSTED_PROXIES", default=0)
 AXES_CLIENT_IP_CALLABLE = "portal.lockouts.client_ip"
+# Only failures are kept: a row per successful login (address and browser, kept forever) is personal
+# data the throttling does not need.
+AXES_DISABLE_ACCESS_LOG = True
 
 # Swedish first; English on request (the switch in the page headers, django.views.i18n.set_language).
 LANGUAGE_CODE = "sv"
@@ -288,6 +291,8 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
         # urllib3 logs whole request lines at DEBUG, OAuth signatures and keys included.
         "urllib3": {"level": "WARNING"},
+        # axes logs every login at INFO (with the username); lockouts are warnings.
+        "axes": {"level": "WARNING"},
         "django.server": {
             "handlers": ["django.server"],
             "filters": ["quiet_assets"],
