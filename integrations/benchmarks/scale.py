@@ -111,6 +111,17 @@ TARGETS = [
 
 
 def run(*, say, quick: bool = False) -> dict:
+    missing = [
+        package
+        for package, found in (
+            ("postgresql", any(Path("/usr/lib/postgresql").glob("*/bin/initdb"))),
+            ("redis-server", Path(stack.RedisServer.BINARY).exists()),
+        )
+        if not found
+    ]
+    if missing:  # `benchmark all` goes on with the others
+        say(f"skipped: it needs Debian's {' and '.join(missing)} (apt-get install {' '.join(missing)})")
+        return {"skipped": f"not installed: {', '.join(missing)}"}
     config = dict(QUICK if quick else FULL, quick=quick, intake_connections=INTAKE_CONNECTIONS)
     folder = Path(tempfile.mkdtemp(prefix="bench-scale-"))
     # PostgreSQL runs as its own user (as root: postgres), which must reach its folder.
