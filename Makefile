@@ -21,8 +21,9 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(VENV)/bin/python
 venv: $(VENV)/.runtime
 
 ## make run: migrate, set up the demo and run portal, task cluster and both sandboxes
+## (DEBUG on for this embedded demo only, unless DEBUG is set: Django's debug pages; off everywhere else)
 run: $(VENV)/.runtime
-	$(PY) manage.py runportal
+	DEBUG=$${DEBUG:-true} $(PY) manage.py runportal
 
 ## make test: lint and format check (ruff, pyproject.toml), Django's checks, the missing-migrations
 ## check, the whole test suite on SQLite and, beside it, the order, quota, rate-budget and

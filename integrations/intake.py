@@ -32,6 +32,7 @@ from django.utils.translation import gettext as _
 from integrations.catalog.to_hogia import product_change_note
 from integrations.clients.woocommerce import WooCommerceClient
 from integrations.connections import woocommerce_client
+from integrations.logcontext import log_context
 from integrations.models import Flow, FlowSettings, Shop, SyncLogEntry, WebhookDelivery
 from integrations.orders.payload import MAX_ID, order_payload_problems
 from integrations.orders.seen import Seen, order_seen
@@ -176,6 +177,11 @@ def webhook_receive(*, token: str, headers: dict[str, str], body: bytes) -> Answ
     if shop is None:
         logger.warning("webhook for an unknown address %s", token[:40])
         return Answer(404, "unknown webhook address")
+    with log_context(shop=shop.pk):  # the delivery's id is known only once it is saved
+        return _webhook_take(shop, headers=headers, body=body)
+
+
+def _webhook_take(shop: Shop, *, headers: dict[str, str], body: bytes) -> Answer:
     if len(body) > MAX_BODY_BYTES:
         _delivery(
             shop,
@@ -329,6 +335,11 @@ def webhook_order_take(*, delivery_id: int) -> Seen | None:
     if delivery is None or delivery.outcome != Outcome.ACCEPTED:
         return None
     order = _json_parse(bytes(delivery.body))
+    with log_context(shop=delivery.shop_id, delivery=delivery.pk, order=order.get("number")):
+        return _order_record(delivery, order)
+
+
+def _order_record(delivery: WebhookDelivery, order: dict) -> Seen | None:
     try:
         return order_seen(shop=delivery.shop, order=order, via="webhook", wake=False)
     except Exception as exc:

@@ -25,7 +25,7 @@ from integrations.models import PaymentCapture, Shop, SyncLogEntry
 from integrations.orders.attempt import order_transfer
 from integrations.orders.poll import orders_poll
 from integrations.orders.quota import held_release_all, quota_reconcile_all
-from integrations.orders.wakeups import transfers_sweep, transfers_wake_lost
+from integrations.orders.wakeups import initial_syncs_wake_stale, transfers_sweep, transfers_wake_lost
 from integrations.services import failure_reason, sync_log
 from integrations.taskqueue import task_enqueue
 
@@ -49,10 +49,12 @@ def webhook_order(delivery_id: int) -> str:
 
 def sweep() -> int:
     """Every minute: the backstop for lost wake-ups, and held orders the quota now allows; status
-    pushes and capture checks that are due (the stager does these every few seconds)."""
+    pushes and capture checks that are due (the stager does these every few seconds); initial
+    syncs that stopped making progress."""
     woken = transfers_sweep() + transfers_wake_lost()
     held_release_all()
     status_work_wake_due()
+    initial_syncs_wake_stale()
     return len(woken)
 
 

@@ -28,6 +28,7 @@ from integrations.models import (
     SyncRun,
 )
 from integrations.selectors import failures_since
+from portal.cluster import hosts_seen, stale_after
 
 # A customer is "near the quota" from this share of the month's orders.
 NEAR_QUOTA = 0.9
@@ -42,10 +43,11 @@ class Tally:
     url: str
     level: str  # "red": someone must act; "amber": look at it; "ok": nothing to do
     permission: str = "integrations.view_ordertransfer"  # who may open the list behind it
+    alarm_when_zero: bool = False  # a count of good things (fresh hosts): none is the alarm
 
     @property
     def css(self) -> str:
-        return self.level if self.count else "ok"
+        return self.level if bool(self.count) != self.alarm_when_zero else "ok"
 
 
 def _link(name: str, **filters) -> str:
@@ -72,6 +74,7 @@ def support_tallies(*, now=None) -> list[Tally]:
     }
     changelist = "admin:integrations_ordertransfer_changelist"
     return [
+        cluster_hosts_tally(now=now),
         Tally(
             "attention",
             str(_("Orders needing attention")),
@@ -134,10 +137,10 @@ def support_tallies(*, now=None) -> list[Tally]:
             _link(changelist, state__exact=OrderTransfer.State.HELD),
             "amber",
         ),
-        # Not a format string (the text is shown as it is): "% o" is no placeholder.
-        # xgettext:no-python-format
         Tally(
             "near_quota",
+            # Not a format string (the text is shown as it is): "% o" is no placeholder.
+            # xgettext:no-python-format
             str(_("Customers at 90 % or more of their quota")),
             len(near),
             _link("admin:billing_customer_changelist", id__in=",".join(str(pk) for pk in near[:200])),
@@ -167,6 +170,31 @@ def support_tallies(*, now=None) -> list[Tally]:
             "integrations.view_synclogentry",
         ),
     ]
+
+
+def cluster_hosts_tally(*, now=None) -> Tally:
+    """The task cluster's hosts whose workers beat lately, named with their ages; red when none
+    does (then nothing is transferred, and /health/ fails)."""
+    hosts = [host for host in hosts_seen(now=now) if not host.stopped]
+    fresh = [host for host in hosts if host.fresh]
+    ages = ", ".join(
+        f"{host.name} {round(host.workers_beat_seconds_ago)} s"
+        if host.workers_beat_seconds_ago is not None
+        else f"{host.name} –"
+        for host in hosts[:6]
+    )
+    label = _("Task cluster hosts running (workers seen within %(seconds)d s)") % {
+        "seconds": stale_after().total_seconds()
+    }
+    return Tally(
+        "cluster_hosts",
+        f"{label}: {ages}" if ages else str(label),
+        len(fresh),
+        reverse("health"),
+        "red",
+        "portal.view_clusterhost",
+        alarm_when_zero=True,
+    )
 
 
 def customers_near_quota(*, today) -> list[int]:

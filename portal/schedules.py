@@ -9,7 +9,6 @@ from django_q.models import Schedule
 
 # name -> (function, schedule type, minutes)
 SCHEDULES: dict[str, tuple[str, str, int]] = {
-    "portal heartbeat": ("portal.tasks.heartbeat", Schedule.MINUTES, 1),
     # The backstop of the stager (manage.py runworkers): lost wake-ups, held orders the quota allows.
     "transfer sweeper": ("integrations.tasks.sweep", Schedule.MINUTES, 1),
     "order poll": ("integrations.tasks.poll_all_shops", Schedule.MINUTES, 5),
@@ -22,7 +21,10 @@ SCHEDULES: dict[str, tuple[str, str, int]] = {
 
 
 # Schedules of earlier versions, removed on upgrade.
-RETIRED = ("release held orders",)  # the sweeper and the stager release held orders now
+RETIRED = (
+    "release held orders",  # the sweeper and the stager release held orders now
+    "portal heartbeat",  # each runworkers host queues its own heartbeat every 10 s (portal.cluster)
+)
 
 
 def schedules_ensure() -> list[str]:

@@ -3,7 +3,9 @@
 Everything comes from the environment (django-environ). With nothing set, the
 portal runs on the embedded default: SQLite files and django-q2's ORM broker under
 ``data/``, development keys generated once and kept there. Set ``DATABASE_URL``
-(PostgreSQL) and ``REDIS_URL`` to run at scale.
+(PostgreSQL) and ``REDIS_URL`` to run at scale. ``PORTAL_ENV=production`` switches to the
+production settings: every secret and address must be given, nothing is generated, and the
+portal expects to sit behind a TLS-terminating proxy (see "Production mode" below).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import secrets
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -35,7 +38,39 @@ def _generated_key(name: str, make) -> str:
     return path.read_text().strip()
 
 
-DEBUG = env.bool("DEBUG", default=True)
+# -- production mode (issue 12) -------------------------------------------------------------
+# PORTAL_ENV=production: every secret and address comes from the environment, and the portal
+# refuses to start without them rather than generate keys per host (on two hosts stored
+# credentials would become unreadable) or fall back to SQLite and a loopback address.
+PORTAL_ENV = env.str("PORTAL_ENV", default="development")
+if PORTAL_ENV not in ("development", "production"):
+    raise ImproperlyConfigured(f"PORTAL_ENV is {PORTAL_ENV!r}: it must be 'development' or 'production'.")
+PRODUCTION = PORTAL_ENV == "production"
+PRODUCTION_REQUIRED = (
+    "SECRET_KEY",
+    "PORTAL_ENCRYPTION_KEY",
+    "ALLOWED_HOSTS",
+    "DATABASE_URL",
+    "PORTAL_PUBLIC_URL",
+)
+if PRODUCTION:
+    _missing = [name for name in PRODUCTION_REQUIRED if not env.str(name, default="").strip()]
+    if _missing:
+        raise ImproperlyConfigured(
+            "PORTAL_ENV=production needs these environment variables, which are not set: "
+            + ", ".join(_missing)
+            + ". Make a SECRET_KEY with: python -c 'import secrets; print(secrets.token_urlsafe(50))'; "
+            "a PORTAL_ENCRYPTION_KEY with: python -c 'from cryptography.fernet import Fernet; "
+            "print(Fernet.generate_key().decode())' (the same keys on every host). ALLOWED_HOSTS is "
+            "the comma-separated host names the portal answers to, DATABASE_URL e.g. "
+            "postgres://user:password@host/portal, PORTAL_PUBLIC_URL the https:// address shops "
+            "deliver webhooks to."
+        )
+# DEBUG shows settings and URL lists on error pages: off unless asked for. `make run` asks
+# (DEBUG=true), so the embedded demo still gets Django's debug pages.
+DEBUG = env.bool("DEBUG", default=False)
+# -- end of production mode (the rest of it is at the end of this file) ----------------------
+
 SECRET_KEY = env.str("SECRET_KEY", default="") or _generated_key(
     "secret_key", lambda: secrets.token_urlsafe(50)
 )
@@ -63,6 +98,10 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files answered before sessions and the rest: no database, no runserver (production mode).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Content-Security-Policy and Permissions-Policy on every response (portal/security.py).
+    "portal.security.SecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -137,6 +176,9 @@ Q_CLUSTER = {
     "max_rss": 300_000,
     "label": _("Task queue"),  # the admin's name for django-q2's section
 }
+# /health/ answers 503 when no task cluster host's workers ran a heartbeat within this many seconds
+# (each host queues one every 10 s: portal/cluster.py).
+HEALTH_STALE_SECONDS = env.int("HEALTH_STALE_SECONDS", default=30)
 # Each kind of task has its own time limit (integrations/taskqueue.py), all below `retry`.
 ORDER_TRANSFER_TIME_LIMIT = env.int("ORDER_TRANSFER_TIME_LIMIT", default=150)
 ORDER_POLL_TIME_LIMIT = env.int("ORDER_POLL_TIME_LIMIT", default=300)
@@ -175,7 +217,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# STATIC_ROOT and STORAGES: production mode, at the end of this file.
 
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="portal@localhost")
@@ -189,11 +231,15 @@ HOGIA_SANDBOX_PORT = env.int("HOGIA_SANDBOX_PORT", default=8102)
 REMOTE_CONNECT_TIMEOUT = env.float("REMOTE_CONNECT_TIMEOUT", default=5.0)
 REMOTE_READ_TIMEOUT = env.float("REMOTE_READ_TIMEOUT", default=30.0)
 
+# "plain" for a person at a console, "json" (one object per line) for a log collector in production.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        # Both write the flows' context (shop, order, transfer …: integrations/logcontext.py).
+        "plain": {"()": "integrations.logcontext.PlainFormatter"},
+        "json": {"()": "integrations.logcontext.JsonFormatter"},
         # Django's own, restated: configuring django.server replaces its handler.
         "django.server": {
             "()": "django.utils.log.ServerFormatter",
@@ -201,9 +247,12 @@ LOGGING = {
             "style": "{",
         },
     },
-    "filters": {"quiet_assets": {"()": "portal.log_filters.QuietAssetRequests", "static_url": STATIC_URL}},
+    "filters": {
+        "quiet_assets": {"()": "portal.log_filters.QuietAssetRequests", "static_url": STATIC_URL},
+        "log_context": {"()": "integrations.logcontext.LogContextFilter"},
+    },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["log_context"]},
         "django.server": {"class": "logging.StreamHandler", "formatter": "django.server"},
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
@@ -228,3 +277,78 @@ PORTAL_PUBLIC_URL = env.str("PORTAL_PUBLIC_URL", default=f"http://127.0.0.1:{POR
 BILLING_SUPPORT_EMAILS = env.list("BILLING_SUPPORT_EMAILS", default=[])
 # Webhook bodies are orders; a large order is a few hundred kB, never this.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+
+# -- production mode, continued (issue 12) ----------------------------------------------------
+# Static files: whitenoise serves them from any web server process (gunicorn has no static
+# handler; runserver serves them only with DEBUG). In production from STATIC_ROOT, filled by
+# `manage.py collectstatic`, with hashed names and compressed copies; in development straight
+# from the apps' folders, so that tests and `make run` need no collectstatic.
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if PRODUCTION
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+# Development looks files up in the apps' folders per request (no scan of every file when a
+# process starts, no warning that STATIC_ROOT was never collected); whitenoise says never in production.
+WHITENOISE_USE_FINDERS = not PRODUCTION
+WHITENOISE_AUTOREFRESH = not PRODUCTION
+
+# Headers on every response, development too (so the browser tests meet them). Django's
+# SecurityMiddleware sets nosniff, Referrer-Policy and Cross-Origin-Opener-Policy, its
+# XFrameOptionsMiddleware X-Frame-Options; portal/security.py the two Django lacks.
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# style-src allows inline styles: the portal's pages and admin templates carry <style> blocks
+# and style="" attributes (templates/portal/base.html, the admin dashboard and reports, Django
+# admin's change_list.html). Scripts stay 'self' only: no template has an inline script.
+CONTENT_SECURITY_POLICY = {
+    "default-src": ["'self'"],
+    "img-src": ["'self'", "data:"],
+    "style-src": ["'self'", "'unsafe-inline'"],
+    "frame-ancestors": ["'none'"],
+    "form-action": ["'self'"],
+    "base-uri": ["'self'"],
+    "object-src": ["'none'"],
+}
+# The portal uses none of these browser features; a script injected despite the CSP gets none either.
+PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
+
+if PRODUCTION:
+    # The portal runs behind a proxy that terminates TLS (nginx, a load balancer) and sets
+    # X-Forwarded-Proto; gunicorn itself speaks plain HTTP on a private address. The proxy
+    # must overwrite the header a client sends, or a client could claim https.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    # The load balancer's and the monitor's health checks call the web process directly, in http.
+    SECURE_REDIRECT_EXEMPT = [r"^health/$"]
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=365 * 24 * 3600)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    # Preloading binds the domain (and its subdomains) to https in browsers for months and is
+    # slow to undo: the operator's decision, so off unless SECURE_HSTS_PRELOAD=true, and
+    # check --deploy's reminder about it (W021) is silenced.
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+    if not SECURE_HSTS_PRELOAD:
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
+    # The login form posts to the public address; behind the proxy Django must trust it.
+    if not CSRF_TRUSTED_ORIGINS:
+        from urllib.parse import urlsplit
+
+        _public = urlsplit(PORTAL_PUBLIC_URL)
+        CSRF_TRUSTED_ORIGINS = [f"{_public.scheme}://{_public.netloc}"]
+
+# Every task's time limit below the broker's retry (+ django-q2's 3 s guard): otherwise the
+# broker hands a second copy of a task still running to another worker.
+for _name in ("ORDER_TRANSFER_TIME_LIMIT", "ORDER_POLL_TIME_LIMIT", "CATALOG_SYNC_TIME_LIMIT"):
+    if globals()[_name] + 3 >= Q_CLUSTER["retry"]:
+        raise ImproperlyConfigured(
+            f"{_name} must stay below the task queue's retry ({Q_CLUSTER['retry']} s)."
+        )
+# -- end of production mode ------------------------------------------------------------------

@@ -1,20 +1,22 @@
+import logging
+
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView
 from django.core.paginator import Paginator
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django_q.models import Success
 
 from billing.forms import customers_for_user
 from billing.models import Customer
 from billing.selectors import customer_account
 from integrations.models import OrderTransfer
 from integrations.selectors import customer_order, customer_orders, customer_shop_statuses
+from portal.cluster import hosts_seen, stale_after
 
-HEARTBEAT_STALE_SECONDS = 180
+logger = logging.getLogger(__name__)
 ORDERS_PER_PAGE = 25
 
 
@@ -32,24 +34,41 @@ def favicon(request: HttpRequest) -> HttpResponse:
 
 
 def health(request: HttpRequest) -> JsonResponse:
-    """Liveness for a load balancer or a person: the database answers, the task cluster beats."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    last = (
-        Success.objects.filter(func="portal.tasks.heartbeat")
-        .order_by("-stopped")
-        .values_list("stopped", flat=True)
-        .first()
-    )
-    age = (timezone.now() - last).total_seconds() if last else None
-    cluster = "ok" if age is not None and age < HEARTBEAT_STALE_SECONDS else "not seen"
+    """Liveness for a load balancer or a person: 200 when the database answers and at least one
+    task cluster host's workers ran a heartbeat within ``HEALTH_STALE_SECONDS``; 503 otherwise."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        hosts = hosts_seen()
+    except DatabaseError as exc:
+        logger.warning("health: the database does not answer: %s", exc)
+        return JsonResponse(
+            {"status": "failing", "database": "unreachable", "task_cluster": "unknown", "hosts": []},
+            status=503,
+        )
+    fresh = [host for host in hosts if host.fresh]
     return JsonResponse(
         {
-            "status": "ok",
+            "status": "ok" if fresh else "failing",
             "database": "ok",
-            "task_cluster": cluster,
-            "last_heartbeat_seconds_ago": round(age) if age is not None else None,
-        }
+            "task_cluster": "ok" if fresh else "not seen",
+            "stale_after_seconds": round(stale_after().total_seconds()),
+            "hosts": [
+                {
+                    "name": host.name,
+                    "fresh": host.fresh,
+                    "stopped": host.stopped,
+                    "beat_seconds_ago": round(host.beat_seconds_ago, 1),
+                    "workers_beat_seconds_ago": (
+                        round(host.workers_beat_seconds_ago, 1)
+                        if host.workers_beat_seconds_ago is not None
+                        else None
+                    ),
+                }
+                for host in hosts
+            ],
+        },
+        status=200 if fresh else 503,
     )
 
 

@@ -56,6 +56,7 @@ from integrations.clients.hogia_smart import HogiaSmartClient
 from integrations.clients.woocommerce import WooCommerceClient
 from integrations.connections import hogia_client, woocommerce_client
 from integrations.errors import RemoteError, RemoteRejected
+from integrations.logcontext import log_context
 from integrations.mapping.articles import (
     NotMappable,
     Switches,
@@ -128,6 +129,13 @@ def initial_sync_preview(
     again; the job is then previewed again, it cannot run.
     """
     job = InitialSync.objects.select_related("shop", "customer").get(pk=job_id)
+    with log_context(shop=job.shop_id, initial_sync=job.pk):
+        return _preview_checked(job, woo=woo, hogia=hogia)
+
+
+def _preview_checked(
+    job: InitialSync, *, woo: WooCommerceClient | None, hogia: HogiaSmartClient | None
+) -> InitialSync:
     if not InitialSync.objects.filter(PREVIEWABLE, pk=job.pk).exists():
         raise InitialSyncRefused(f"The sync is {job.get_state_display()}: a preview is made before the run.")
     try:
@@ -385,6 +393,16 @@ def initial_sync_run(
     A remote failure stops the job (FAILED, with the reason, on its run and in the log); a
     failure nobody foresaw does the same and is raised again, for the task queue to keep.
     """
+    shop_id = InitialSync.objects.filter(pk=job_id).values_list("shop_id", flat=True).first()
+    with log_context(shop=shop_id, initial_sync=job_id):
+        return _initial_sync_run(
+            job_id=job_id, woo=woo, hogia=hogia, stale_after=stale_after, seconds=seconds
+        )
+
+
+def _initial_sync_run(
+    *, job_id: int, woo, hogia, stale_after: timedelta, seconds: float | None
+) -> InitialSync:
     until = None if seconds is None else time.monotonic() + seconds
     if not _claim(job_id, stale_after=stale_after):
         job = InitialSync.objects.get(pk=job_id)
@@ -700,6 +718,14 @@ def _finish(job: InitialSync, *, run: SyncRun) -> None:
         % {"done": job.done, "total": job.total, "failed": job.failed, "bound": counts.get("match", 0)},
     )
     sync_run_finish(run=run)
+    with log_context(run=run.pk):
+        logger.info(
+            "initial sync done (%s): %d of %d article(s) written, %d failed",
+            job.direction,
+            job.done,
+            job.total,
+            job.failed,
+        )
     if (job.preview.get("shop_writes") or {}).get("writes"):
         # Support saw what the periodic sync would change in the matched products, then ran this.
         shop_overwrite_allow(

@@ -33,6 +33,7 @@ from integrations.catalog.to_shop import ShopPush, ToShopPlan, to_shop_plan
 from integrations.clients.hogia_smart import HogiaSmartClient
 from integrations.clients.woocommerce import WooCommerceClient
 from integrations.connections import hogia_client, woocommerce_client
+from integrations.logcontext import log_context
 from integrations.models import (
     CatalogState,
     Flow,
@@ -157,23 +158,38 @@ def catalog_sync(
     A failure nobody foresaw fails the runs it stopped, is logged on the customer with its
     reason, and is raised again (the task queue keeps the traceback).
     """
-    try:
-        return _catalog_sync(
-            customer=customer,
-            full=full,
-            triggered_by=triggered_by,
-            woo_for=woo_for,
-            hogia=hogia,
-            seconds=seconds,
-        )
-    except RECORDED_FAILURES as exc:
-        sync_log(
-            customer=customer,
-            level=Level.ERROR,
-            object_type="catalogue",
-            message=f"Catalogue sync failed: {failure_reason(exc)}. It runs again at the next interval.",
-        )
-        raise
+    with log_context(customer=customer.pk):
+        try:
+            return _catalog_sync(
+                customer=customer,
+                full=full,
+                triggered_by=triggered_by,
+                woo_for=woo_for,
+                hogia=hogia,
+                seconds=seconds,
+            )
+        except RECORDED_FAILURES as exc:
+            sync_log(
+                customer=customer,
+                level=Level.ERROR,
+                object_type="catalogue",
+                message=f"Catalogue sync failed: {failure_reason(exc)}. It runs again at the next interval.",
+            )
+            raise
+
+
+def _run_logged(run: SyncRun, *, to: str) -> None:
+    """The batch's summary for the log: one line for a run that wrote, or failed to write, anything."""
+    if run.created_count or run.updated_count or run.failed_count or run.error:
+        with log_context(shop=run.shop_id, run=run.pk):
+            logger.info(
+                "articles written to %s: %d created, %d updated, %d failed%s",
+                to,
+                run.created_count,
+                run.updated_count,
+                run.failed_count,
+                f"; stopped: {run.error}" if run.error else "",
+            )
 
 
 def _catalog_sync(
@@ -211,15 +227,17 @@ def _catalog_sync(
         if settings.flow in (Flow.ECOM, Flow.COMBO):
             if settings.sync_articles:
                 for shop in shops:
-                    run = articles_to_hogia(
-                        shop=shop,
-                        woo=woo_for(shop),
-                        hogia=hogia,
-                        full=full,
-                        flow=settings.flow,
-                        triggered_by=triggered_by,
-                        stop=lambda: clock.up,
-                    )
+                    with log_context(shop=shop.pk):
+                        run = articles_to_hogia(
+                            shop=shop,
+                            woo=woo_for(shop),
+                            hogia=hogia,
+                            full=full,
+                            flow=settings.flow,
+                            triggered_by=triggered_by,
+                            stop=lambda: clock.up,
+                        )
+                    _run_logged(run, to="Hogia Smart")
                     report.runs.append(run)
                     report.writes_hogia += run.created_count + run.updated_count
                     report.more |= bool(run.details.get("more"))
@@ -348,6 +366,7 @@ def _hogia_to_shops(
     finally:
         for push in pushes:
             run = push.finish()
+            _run_logged(run, to="the shop")
             report.runs.append(run)
             report.writes_woo += run.created_count + run.updated_count
 

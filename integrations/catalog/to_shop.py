@@ -29,6 +29,7 @@ from integrations.catalog.stock import ShopStock, shop_stock_quantity, stock_res
 from integrations.catalog.to_hogia import shop_products_all
 from integrations.clients.woocommerce import BatchResult, WooCommerceClient
 from integrations.errors import RemoteError
+from integrations.logcontext import log_context
 from integrations.mapping.articles import (
     NotMappable,
     ShopTaxes,
@@ -285,6 +286,10 @@ class ShopPush:
 
     def push(self, numbers: list[str]) -> bool:
         """Bring these article numbers to the shop; False once the shop has failed in this run."""
+        with log_context(shop=self.shop.pk, run=self.run.pk):
+            return self._push(numbers)
+
+    def _push(self, numbers: list[str]) -> bool:
         if self.error is not None:
             return False
         try:

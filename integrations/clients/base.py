@@ -60,8 +60,11 @@ SECRET_QUERY_KEYS = frozenset(
         "password",
     }
 )
+# A buyer's e-mail or personal identity number (a contact search): logs carry no personal data.
+PERSONAL_QUERY_KEYS = frozenset({"email", "identificationnumber"})
+_REDACTED_QUERY_KEYS = SECRET_QUERY_KEYS | PERSONAL_QUERY_KEYS
 _SECRET_IN_TEXT = re.compile(
-    r"((?:%s)=)[^&\s'\")]+" % "|".join(sorted(SECRET_QUERY_KEYS, key=len, reverse=True)),
+    r"((?:%s)=)[^&\s'\")]+" % "|".join(sorted(_REDACTED_QUERY_KEYS, key=len, reverse=True)),
     re.IGNORECASE,
 )
 
@@ -183,8 +186,10 @@ def encode_query(pairs: QueryPairs) -> str:
 
 
 def redact_query(pairs: QueryPairs) -> str:
-    """The query string for a log line, with credential values replaced by ``***``."""
-    return "&".join(f"{key}={'***' if key.lower() in SECRET_QUERY_KEYS else value}" for key, value in pairs)
+    """The query string for a log line, with credential and personal values replaced by ``***``."""
+    return "&".join(
+        f"{key}={'***' if key.lower() in _REDACTED_QUERY_KEYS else value}" for key, value in pairs
+    )
 
 
 def redact_text(text: str) -> str:

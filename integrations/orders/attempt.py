@@ -41,6 +41,7 @@ from integrations.errors import (
     RemoteUnavailable,
     Unauthorised,
 )
+from integrations.logcontext import log_context
 from integrations.mapping.contacts import buyer_key, hogia_contact_body, hogia_contact_filters
 from integrations.mapping.invoices import (
     InvoiceArticles,
@@ -219,6 +220,16 @@ def order_transfer(
 
     Safe to call any number of times, from any number of workers.
     """
+    # Read before the claim, so that the claim's own log line already names the shop and order.
+    known = OrderTransfer.objects.filter(pk=transfer_id).values_list("shop_id", "order_number").first()
+    if known is None:
+        return None
+    shop_id, order_number = known
+    with log_context(shop=shop_id, order=order_number, transfer=transfer_id):
+        return _order_transfer(transfer_id=transfer_id, woo=woo, hogia=hogia, today=today)
+
+
+def _order_transfer(*, transfer_id: int, woo, hogia, today) -> OrderTransfer | None:
     claimed = lifecycle.claim(transfer_id)
     if claimed is None:
         return None
@@ -235,9 +246,7 @@ def order_transfer(
     try:
         ending = _attempt(claimed, woo=woo, hogia=hogia, today=today)
     except ClaimLost:
-        logger.warning(
-            "order transfer %s: claim taken over during the attempt; the new owner finishes", transfer_id
-        )
+        logger.warning("claim taken over during the attempt; the new owner finishes")
         return OrderTransfer.objects.get(pk=transfer_id)
     except TimeoutException:
         ending = retry_later(transfer, _("the attempt ran out of time"), what=_("Stopped at the time limit"))
@@ -291,10 +300,10 @@ def order_transfer(
             error=str(exc), what_to_do=_("Add the missing buyer data in the shop or change the match policy.")
         )
     except DatabaseError as exc:
-        logger.exception("order transfer %s: database error", transfer_id)
+        logger.exception("database error")
         ending = retry_later(transfer, f"{type(exc).__name__}: {exc}", what=_("The portal's database failed"))
     except Exception as exc:  # a defect of ours or a payload we did not foresee: visible, not lost
-        logger.exception("order transfer %s: unexpected error", transfer_id)
+        logger.exception("unexpected error")
         ending = needs_attention(
             error=_("Unexpected error in the portal: %(error)s") % {"error": f"{type(exc).__name__}: {exc}"},
             what_to_do=_("Tell the portal's developers (the traceback is in the log), then retry the order."),
@@ -325,11 +334,10 @@ def _end(claimed: Claim, ending: Ending) -> None:
                     object_ref=transfer.order_number,
                 )
     except ClaimLost:
-        logger.warning(
-            "order transfer %s: claim taken over before %s; the new owner finishes",
-            transfer.pk,
-            ending.transition,
-        )
+        logger.warning("claim taken over before %s; the new owner finishes", ending.transition)
+        return
+    if ending.transition == "needs_attention":
+        logger.warning("needs attention: %s", ending.details.get("error"))
 
 
 def _attempt(claimed: Claim, *, woo, hogia, today) -> Ending:
@@ -424,6 +432,7 @@ def _buyer_customer_number(
             uuid.uuid5(SEQUENCE_NAMESPACE, f"{customer.pk}:{key.kind}:{key.value}"),
         )
         message = _("Customer created in Hogia Smart: number %(number)s.") % {"number": contact["number"]}
+        logger.info("customer %s created in Hogia Smart (matched by %s)", contact["number"], key.kind)
     try:
         with transaction.atomic():
             BuyerBinding.objects.create(
@@ -596,11 +605,9 @@ def _invoice_ensure(
                 % {"product": name},
             )
     logger.info(
-        "shop %s order %s: invoice %s (transfer %s)",
-        shop.pk,
-        transfer.order_number,
+        "invoice %s %s in Hogia Smart",
         transfer.invoice_number,
-        transfer.pk,
+        "found (made by an earlier attempt)" if found else "created",
     )
     return None
 
@@ -656,12 +663,9 @@ def _credit_create(
             credit_invoice_id=str(credit["id"]),
         )
     logger.info(
-        "shop %s order %s: credit invoice %s for refund %s (transfer %s)",
-        transfer.shop_id,
-        transfer.order_number,
+        "credit invoice %s created in Hogia Smart for %s",
         credit.get("invoiceNumber"),
-        refund_id,
-        transfer.pk,
+        f"refund {refund_id}" if refund_id else "the whole order",
     )
     return credit
 

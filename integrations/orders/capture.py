@@ -33,6 +33,7 @@ from decimal import Decimal
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from integrations.logcontext import log_context
 from integrations.models import OrderTransfer, PaymentCapture
 
 logger = logging.getLogger(__name__)
@@ -194,9 +195,6 @@ CHECK_TASK = "integrations.tasks.check_payment_capture"
 
 def capture_check(*, transfer_id: int, woo=None, order: dict | None = None) -> str:
     """Read the order (and its notes) and record what became of its capture; returns the state."""
-    from integrations.connections import woocommerce_client
-    from integrations.orders import lifecycle
-
     capture = (
         PaymentCapture.objects.select_related("transfer", "transfer__shop")
         .filter(transfer_id=transfer_id)
@@ -204,6 +202,17 @@ def capture_check(*, transfer_id: int, woo=None, order: dict | None = None) -> s
     )
     if capture is None or capture.state != PaymentCapture.State.PENDING:
         return capture.state if capture else ""
+    transfer = capture.transfer
+    with log_context(
+        shop=transfer.shop_id, order=transfer.order_number, transfer=transfer.pk, capture=capture.pk
+    ):
+        return _capture_check(capture, woo=woo, order=order)
+
+
+def _capture_check(capture: PaymentCapture, *, woo, order: dict | None) -> str:
+    from integrations.connections import woocommerce_client
+    from integrations.orders import lifecycle
+
     transfer = capture.transfer
     woo = woo or woocommerce_client(shop=transfer.shop)
     if order is None or "meta_data" not in order:
@@ -280,20 +289,21 @@ def capture_check(*, transfer_id: int, woo=None, order: dict | None = None) -> s
             % {**values, "words": f": “{outcome.words}”" if outcome.words else ""},
             provider=capture.provider,
         )
-    logger.info(
-        "shop %s order %s (transfer %s): %s capture %s",
-        transfer.shop_id,
-        transfer.order_number,
-        transfer.pk,
-        capture.provider,
-        outcome.state,
-    )
+    logger.info("payment capture by %s: %s", capture.provider, outcome.state)
     return outcome.state
 
 
 def capture_retry(*, capture: PaymentCapture, by: str, woo=None) -> str:
     """Support's "retry capture": complete the order once more, only where the plugin put it on hold
     without capturing (all three plugins look for an earlier capture first). Returns what was done."""
+    transfer = capture.transfer
+    with log_context(
+        shop=transfer.shop_id, order=transfer.order_number, transfer=transfer.pk, capture=capture.pk
+    ):
+        return _capture_retry(capture, by=by, woo=woo)
+
+
+def _capture_retry(capture: PaymentCapture, *, by: str, woo) -> str:
     from integrations.connections import woocommerce_client
     from integrations.orders import lifecycle
 
@@ -327,6 +337,7 @@ def capture_retry(*, capture: PaymentCapture, by: str, woo=None) -> str:
     from integrations.orders.seen import gmt
 
     answered = str(answer.get("status") or "")
+    logger.info("order completed again in the shop to retry its capture (the shop answered %s)", answered)
     OrderTransfer.objects.filter(pk=transfer.pk).update(
         shop_status_written=answered,
         shop_modified_after_write=gmt(answer.get("date_modified_gmt")),

@@ -28,6 +28,7 @@ from django.utils.translation import gettext_lazy
 from billing.models import Customer
 from integrations.clients.hogia_smart import HogiaSmartClient
 from integrations.connections import hogia_client
+from integrations.logcontext import log_context
 from integrations.models import (
     FlowSettings,
     HogiaConnection,
@@ -62,6 +63,11 @@ READ_TASK = "integrations.tasks.read_invoice_statuses"
 
 def invoice_statuses_read(*, customer: Customer, hogia: HogiaSmartClient | None = None) -> int:
     """Read the customer's invoice changes; returns how many orders' invoices changed status or delivery."""
+    with log_context(customer=customer.pk):
+        return _invoice_statuses_read(customer=customer, hogia=hogia)
+
+
+def _invoice_statuses_read(*, customer: Customer, hogia: HogiaSmartClient | None) -> int:
     connection = HogiaConnection.objects.filter(customer=customer).first()
     if connection is None:
         return 0

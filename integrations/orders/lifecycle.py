@@ -24,6 +24,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from integrations.logcontext import log_context
 from integrations.models import OrderEvent, OrderTransfer
 
 logger = logging.getLogger(__name__)
@@ -125,13 +126,9 @@ def transition(
                 transfer_id=transfer_id, kind=kind, message=message, details=details, created_at=now
             )
     if done:
-        logger.info(
-            "order transfer %s: %s -> %s (%s)",
-            transfer_id,
-            name,
-            rule.target,
-            event[1][:120] if event else rule.why,
-        )
+        # The transfer's id also where no flow set a context (support's retry, the sweeper).
+        with log_context(transfer=transfer_id):
+            logger.info("%s -> %s (%s)", name, rule.target, event[1][:120] if event else rule.why)
     return done
 
 
@@ -151,13 +148,8 @@ def transfer_create(
             OrderEvent.objects.create(
                 transfer_id=transfer.pk, kind=kind, message=message, details=details, created_at=now
             )
-    logger.info(
-        "order transfer %s: received -> %s: %s (%s)",
-        transfer.pk,
-        rule.target,
-        name,
-        event[1][:120] if event else rule.why,
-    )
+    with log_context(shop=transfer.shop_id, order=transfer.order_number, transfer=transfer.pk):
+        logger.info("received -> %s: %s (%s)", rule.target, name, event[1][:120] if event else rule.why)
     return transfer
 
 

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from integrations.clients.woocommerce import MAX_PER_PAGE, WooCommerceClient
 from integrations.connections import woocommerce_client
+from integrations.logcontext import log_context
 from integrations.models import Shop
 from integrations.orders.payload import order_usable
 from integrations.orders.seen import gmt, order_seen
@@ -47,7 +48,14 @@ def _watermark_save(shop: Shop, until) -> None:
 def orders_poll(*, shop: Shop, woo: WooCommerceClient | None = None, per_page: int = MAX_PER_PAGE) -> int:
     """Find orders whose webhook never came; returns how many it recorded (unusable ones are
     logged for support and skipped)."""
-    woo = woo or woocommerce_client(shop=shop)
+    with log_context(shop=shop.pk):
+        seen = _orders_poll(shop=shop, woo=woo or woocommerce_client(shop=shop), per_page=per_page)
+        if seen:
+            logger.info("order poll recorded %d order(s) the webhooks may have missed", seen)
+    return seen
+
+
+def _orders_poll(*, shop: Shop, woo: WooCommerceClient, per_page: int) -> int:
     started = timezone.now()
     since = (shop.orders_synced_until or shop.created_at) - POLL_OVERLAP
     seen = 0

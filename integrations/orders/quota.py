@@ -26,6 +26,7 @@ from billing.services import (
     quota_release_forced,
     quota_return,
 )
+from integrations.logcontext import log_context
 from integrations.models import OrderEvent, OrderTransfer, SyncLogEntry
 from integrations.orders import lifecycle
 from integrations.orders.lifecycle import Claim
@@ -192,7 +193,8 @@ def _repaired(transfer: OrderTransfer, message: str) -> None:
         object_type="order",
         object_ref=transfer.order_number,
     )
-    logger.warning("quota reconcile: order transfer %s: %s", transfer.pk, message)
+    with log_context(shop=transfer.shop_id, order=transfer.order_number, transfer=transfer.pk):
+        logger.warning("quota reconcile: %s", message)
 
 
 def quota_reconcile(*, customer: Customer, recent: timedelta = timedelta(days=2)) -> int:

@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy, pgettext
 
 from billing.services import quota_return
 from integrations.catalog.stock import order_stock_record
+from integrations.logcontext import log_context
 from integrations.models import FlowSettings, OrderEvent, OrderTransfer, Shop
 from integrations.orders import lifecycle
 from integrations.orders.identity import order_quota_key, order_sequence_id
@@ -178,6 +179,11 @@ def order_seen(*, shop: Shop, order: dict, via: str, wake: bool = True) -> Seen:
     most one queued attempt. A first sighting is one INSERT. ``wake`` False: the caller
     runs the attempt itself when ``queued`` (the row is marked woken, so the stager leaves it).
     """
+    with log_context(shop=shop.pk, order=order.get("number") or order.get("id")):
+        return _order_seen(shop=shop, order=order, via=via, wake=wake)
+
+
+def _order_seen(*, shop: Shop, order: dict, via: str, wake: bool) -> Seen:
     status = str(order.get("status") or "")
     label = f"{shop.status_label(status)} ({status})"
     woo_order_id = int(order["id"])

@@ -33,6 +33,7 @@ from django.utils.translation import gettext as _
 from integrations.clients.woocommerce import WooCommerceClient
 from integrations.connections import woocommerce_client
 from integrations.errors import RemoteError, RemoteRejected, RemoteUnavailable
+from integrations.logcontext import log_context
 from integrations.models import (
     FlowSettings,
     HogiaInvoiceStatus,
@@ -165,6 +166,12 @@ def pushes_run(*, transfer_id: int, woo: WooCommerceClient | None = None) -> int
     transfer = OrderTransfer.objects.select_related("shop", "shop__customer").filter(pk=transfer_id).first()
     if transfer is None:
         return 0
+    with log_context(shop=transfer.shop_id, order=transfer.order_number, transfer=transfer.pk):
+        return _pushes_run(transfer, woo=woo)
+
+
+def _pushes_run(transfer: OrderTransfer, *, woo: WooCommerceClient | None) -> int:
+    transfer_id = transfer.pk
     finished = 0
     rules: dict[str, Rule] | None = None
     for push in StatusPush.objects.filter(transfer_id=transfer_id, state=StatusPush.State.PENDING).order_by(
@@ -187,11 +194,12 @@ def pushes_run(*, transfer_id: int, woo: WooCommerceClient | None = None) -> int
             finished += 1
             continue
         woo = woo or woocommerce_client(shop=transfer.shop, read_timeout=STATUS_WRITE_TIMEOUT)
-        try:
-            _push_carry_out(push, transfer=transfer, rule=rule, woo=woo)
-        except RemoteError as exc:
-            _failed(push, transfer=transfer, error=exc)
-            break
+        with log_context(push=push.pk):
+            try:
+                _push_carry_out(push, transfer=transfer, rule=rule, woo=woo)
+            except RemoteError as exc:
+                _failed(push, transfer=transfer, error=exc)
+                break
         finished += 1
         transfer.refresh_from_db()
     return finished
@@ -204,6 +212,7 @@ def _push_carry_out(push: StatusPush, *, transfer: OrderTransfer, rule: Rule, wo
     if "status" not in steps:
         attention = _status_step(push, transfer=transfer, rule=rule, order=order, woo=woo)
         if attention:
+            logger.warning("status push for %s needs attention: %s", push.hogia_status, attention)
             _finish(push, StatusPush.State.NEEDS_ATTENTION, attention=attention)
             lifecycle.timeline_add(
                 transfer.pk, Kind.NEEDS_ATTENTION, attention, hogia_status=push.hogia_status
@@ -216,6 +225,7 @@ def _push_carry_out(push: StatusPush, *, transfer: OrderTransfer, rule: Rule, wo
         number = push.delivery["trackingNumber"]
         if not tracking_on_order(woo, method=method, order_id=transfer.woo_order_id, number=number):
             tracking_write(woo, method=method, order=order, delivery=push.delivery)
+            logger.info("tracking written to the shop (%s)", method)
         lifecycle.timeline_add(
             transfer.pk,
             Kind.TRACKING,
@@ -234,6 +244,7 @@ def _push_carry_out(push: StatusPush, *, transfer: OrderTransfer, rule: Rule, wo
             note == str(n.get("note") or "") for n in woo.order_notes(transfer.woo_order_id, kind="customer")
         ):
             woo.order_note_create(transfer.woo_order_id, note, customer_note=True)
+            logger.info("note to the buyer written to the shop (%s)", push.hogia_status)
         lifecycle.timeline_add(
             transfer.pk,
             Kind.BUYER_EMAIL,
@@ -366,6 +377,13 @@ def _status_step(
         woo_status=now_status,
     )
     transfer.shop_status_written = now_status
+    logger.info(
+        "order status set to %s in the shop (was %s, the shop answered %s) for %s in Hogia Smart",
+        target,
+        current,
+        now_status,
+        push.hogia_status,
+    )
     message = _("Status in the shop set to %(target)s (was %(current)s).") % {
         "target": label(target),
         "current": label(current),
@@ -451,15 +469,7 @@ def _failed(push: StatusPush, *, transfer: OrderTransfer, error: RemoteError) ->
     gives_up = attempts >= ATTENTION_AFTER_ATTEMPTS or (
         isinstance(error, RemoteRejected) and not isinstance(error, RemoteUnavailable)
     )
-    logger.warning(
-        "shop %s order %s: status push %s (%s) failed, attempt %d: %s",
-        transfer.shop_id,
-        transfer.order_number,
-        push.pk,
-        push.hogia_status,
-        attempts,
-        text,
-    )
+    logger.warning("status push (%s) failed, attempt %d: %s", push.hogia_status, attempts, text)
     if gives_up:
         attention = _(
             "The shop refused or did not answer %(attempts)d times: %(error)s. Retry from the order "

@@ -12,7 +12,13 @@ them:
   held it in memory: the ORM broker would hand it out again only after ``retry``, a
   Redis broker never);
 - the **sweeper** (``transfers_sweep``, every minute from the schedule): the backstop
-  for all of it where no stager runs.
+  for all of it where no stager runs;
+- a host that died (``portal.cluster``): the claims its workers held are freed
+  (``transfers_release``) once its beats are stale, and the stager takes them over at
+  once instead of when they would run out.
+
+Initial syncs are woken here too (``initial_syncs_wake_stale``): a running job whose
+worker died, or whose next chunk's message was lost, has nobody else to resume it.
 """
 
 from __future__ import annotations
@@ -109,3 +115,56 @@ def transfers_wake_lost(*, now: datetime | None = None, limit: int = 500) -> lis
             "%d order transfer(s) had lost their wake-up (a host stopped?): woken again", len(woken)
         )
     return woken
+
+
+def transfers_release(*, tasks: list[tuple[int, datetime]], now: datetime | None = None) -> list[int]:
+    """Free the claims that a dead host's transfer tasks held (each: the order transfer's id, and
+    when its task started): their ``locked_until`` ends now, so the stager wakes them and a
+    worker takes them over (``take_over`` looks in Hogia Smart first for what the dead one made).
+
+    Only the dead task's own claim is freed: one taken after the task started (the claim sets
+    ``woken_at``) and before that claim could have run out. Another worker can claim the order
+    only once the dead one's claim ran out (at least ``claim_seconds`` after it was taken), so
+    a claim of that age or younger is left alone.
+    """
+    from integrations.orders.lifecycle import claim_seconds
+
+    now = now or timezone.now()
+    lease = timedelta(seconds=claim_seconds())
+    released = []
+    for transfer_id, started_at in tasks:
+        if OrderTransfer.objects.filter(
+            pk=transfer_id,
+            state=State.TRANSFERRING,
+            woken_at__gte=started_at,
+            woken_at__lt=started_at + lease,
+            locked_until__gt=now,
+        ).update(locked_until=now):
+            released.append(transfer_id)
+    return released
+
+
+INITIAL_SYNC_TASK = "integrations.tasks.run_initial_sync"
+
+
+def initial_syncs_wake_stale(*, now: datetime | None = None) -> list[int]:
+    """Running initial syncs that made no progress for ``STALE_AFTER`` (their worker died, or the
+    message for their next chunk was lost): queued again, when the broker has nothing waiting
+    (a message for them may still be in a backlog). The job's own claim lets only one worker
+    run it."""
+    from integrations.catalog.initial_sync import STALE_AFTER
+    from integrations.models import InitialSync
+
+    now = now or timezone.now()
+    if not broker_idle():
+        return []
+    ids = list(
+        InitialSync.objects.filter(
+            state=InitialSync.State.RUNNING, heartbeat_at__lt=now - STALE_AFTER
+        ).values_list("pk", flat=True)[:50]
+    )
+    for job_id in ids:
+        task_enqueue(INITIAL_SYNC_TASK, job_id, group="initial-sync")
+    if ids:
+        logger.warning("%d initial sync(s) had stopped making progress: queued again", len(ids))
+    return ids

@@ -6,8 +6,7 @@ import re
 import pytest
 from django.contrib.auth import authenticate, get_user_model
 from django.core.management import call_command
-from django.utils import timezone
-from django_q.models import Schedule, Success
+from django_q.models import Schedule
 
 from billing.models import Customer
 from integrations.models import FlowSettings, HogiaConnection, Shop
@@ -73,20 +72,9 @@ def test_setup_schedules_is_idempotent_and_retires_old_schedules():
         ("catalogue sync", "integrations.tasks.sync_all_catalogs", 5),
         ("invoice status", "integrations.tasks.read_all_invoice_statuses", 5),
         ("order poll", "integrations.tasks.poll_all_shops", 5),
-        ("portal heartbeat", "portal.tasks.heartbeat", 1),
         ("quota reconcile", "integrations.tasks.reconcile_quotas", 15),
         ("transfer sweeper", "integrations.tasks.sweep", 1),
     ]
-
-
-def test_health_reports_the_task_clusters_heartbeat(client):
-    assert client.get("/health/").json()["task_cluster"] == "not seen"
-    now = timezone.now()
-    Success.objects.create(
-        id="a" * 32, name="heartbeat", func="portal.tasks.heartbeat", started=now, stopped=now, success=True
-    )
-    body = client.get("/health/").json()
-    assert body["task_cluster"] == "ok" and body["last_heartbeat_seconds_ago"] == 0
 
 
 def test_benchmark_lists_and_refuses_unknown_names(capsys):

@@ -7,14 +7,24 @@ process runs the *stager*: every second it wakes the orders whose retry time has
 or whose worker stopped, once per due time (``integrations.orders.wakeups``). Several
 hosts may each run one: a conditional write lets only one of them wake an order.
 
+The host beats (``portal.cluster``): the loop writes its own beat every few seconds and
+queues a heartbeat task that a worker runs, so ``/health/`` knows that tasks run, and the
+other hosts know when this one died and take back the work it held.
+
 When it starts it catches up with what happened while nothing ran: every shop is
 polled at once (orders placed meanwhile are not left for the next 5-minute poll),
 and due or held orders are looked at.
+
+SIGTERM or Ctrl-C stops it: the running tasks may finish within their time limit, then
+whatever is left of the cluster is killed (its work comes back through the sweeper), so
+the process always exits within ``--stop-grace`` seconds.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import time
 
 from django import db
@@ -25,6 +35,46 @@ logger = logging.getLogger("portal.stager")
 
 STAGER_INTERVAL = 1.0  # seconds between looks for due retries
 SLOW_INTERVAL = 10.0  # seconds between looks for held orders the quota allows, and lost wake-ups
+BEAT_INTERVAL = 5.0  # seconds between this host's beats (a host is stale after HEALTH_STALE_SECONDS)
+HEARTBEAT_TASK_INTERVAL = 10.0  # seconds between heartbeat tasks for the workers to run
+
+
+def stop_grace_default() -> int:
+    """Seconds a stop may take: ``RUNWORKERS_STOP_GRACE`` from the environment, or the longest task
+    time limit (a running task may finish) plus the guard's 3 s and the cluster's own shutdown.
+    A service manager's stop timeout (systemd ``TimeoutStopSec``, compose ``stop_grace_period``)
+    must be longer."""
+    from integrations.taskqueue import time_limit
+
+    if os.environ.get("RUNWORKERS_STOP_GRACE"):
+        return int(os.environ["RUNWORKERS_STOP_GRACE"])
+    funcs = [
+        "integrations.tasks.transfer_order",
+        "integrations.tasks.poll_shop",
+        "integrations.tasks.sync_catalog",
+    ]
+    return max(time_limit(func) for func in funcs) + 15
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (Linux /proc), deepest last."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                # The name (field 2) may hold spaces: the fields after its closing parenthesis.
+                ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
 
 
 class Command(BaseCommand):
@@ -32,20 +82,45 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--no-catch-up", action="store_true", help="do not poll the shops when starting")
+        parser.add_argument(
+            "--stop-grace",
+            type=float,
+            default=None,
+            help="seconds running tasks may take to finish after SIGTERM before they are killed "
+            "(default: $RUNWORKERS_STOP_GRACE, or the longest task time limit + 15)",
+        )
 
-    def handle(self, *args, no_catch_up: bool = False, **options):
+    def handle(self, *args, no_catch_up: bool = False, stop_grace: float | None = None, **options):
         from django_q.cluster import Cluster
 
+        from portal.cluster import HOST_ENV, host_name, host_start, host_stop, work_signals_connect
+
         settings.SECRET_KEY  # noqa: B018 - django-q2 signs tasks with it: fail now, not later
+        self.name = host_name()
+        os.environ[HOST_ENV] = self.name  # the cluster's workers inherit it: a heartbeat names its host
+        host_start(name=self.name)
+        work_signals_connect()  # the workers note the claims they hold, for when this host dies
         db.connections.close_all()  # the cluster forks: no connection may be shared with it
         cluster = Cluster()
+        # django-q2's own handler stops the cluster inside the signal handler: it would wait for the
+        # workers in the middle of whatever this loop was doing (a transaction the workers then wait
+        # for), with no deadline. Here a signal only asks; the loop stops between ticks.
+        self.signals: list[int] = []
+        signal.signal(signal.SIGTERM, self._ask_to_stop)
+        signal.signal(signal.SIGINT, self._ask_to_stop)
         cluster.start()
-        if not no_catch_up:
+        if not no_catch_up and not self.signals:
             self._catch_up()
-        last_slow_look = 0.0
-        while cluster.sentinel is not None and cluster.sentinel.is_alive():
+        last_slow_look = last_beat = last_heartbeat = 0.0
+        while not self.signals and cluster.sentinel is not None and cluster.sentinel.is_alive():
             started = time.monotonic()
             try:
+                if started - last_beat >= BEAT_INTERVAL:
+                    self._beat()
+                    last_beat = started
+                if started - last_heartbeat >= HEARTBEAT_TASK_INTERVAL:
+                    self._heartbeat_task()
+                    last_heartbeat = started
                 slow = started - last_slow_look >= SLOW_INTERVAL
                 self._stage(slow=slow)
                 if slow:
@@ -54,7 +129,58 @@ class Command(BaseCommand):
                 logger.exception("stager tick failed")
                 db.connections.close_all()
             time.sleep(max(0.05, STAGER_INTERVAL - (time.monotonic() - started)))
+        grace = stop_grace if stop_grace is not None else stop_grace_default()
+        self._cluster_stop(cluster, grace=grace)
+        try:
+            host_stop(name=self.name)
+        except Exception:  # the database is away: the host goes stale instead
+            logger.exception("could not record the host's stop")
         db.connections.close_all()
+
+    def _ask_to_stop(self, signum, frame) -> None:
+        self.signals.append(signum)
+
+    def _beat(self) -> None:
+        from portal.cluster import host_beat
+
+        host_beat(name=self.name)
+
+    def _heartbeat_task(self) -> None:
+        from integrations.taskqueue import task_enqueue
+
+        task_enqueue("portal.tasks.heartbeat", self.name, group="heartbeat")
+
+    def _cluster_stop(self, cluster, *, grace: float) -> None:
+        """Let the cluster finish its running tasks for up to ``grace`` seconds (the host beats
+        meanwhile: nobody takes its work over), then kill what is left of it."""
+        sentinel = cluster.sentinel
+        if sentinel is None or not sentinel.is_alive():
+            return
+        logger.info("stopping the task cluster (running tasks may take up to %.0f s)", grace)
+        deadline = time.monotonic() + grace
+        cluster.stop_event.set()
+        # A second signal (Ctrl-C twice) means: do not wait.
+        while sentinel.is_alive() and time.monotonic() < deadline and len(self.signals) < 2:
+            sentinel.join(timeout=min(BEAT_INTERVAL, max(0.1, deadline - time.monotonic())))
+            try:
+                self._beat()
+            except Exception:
+                db.connections.close_all()
+        if sentinel.is_alive():
+            left = descendants(sentinel.pid)
+            logger.warning(
+                "the task cluster did not stop within %.0f s: killing it and %d process(es) below it; "
+                "their work comes back through the sweeper",
+                grace,
+                len(left),
+            )
+            for pid in [sentinel.pid, *left]:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            sentinel.join(timeout=10)
+        logger.info("task cluster stopped")
 
     @staticmethod
     def _stage(*, slow: bool) -> None:
@@ -64,6 +190,10 @@ class Command(BaseCommand):
 
         transfers_wake_due()
         if slow:
+            from portal.cluster import dead_hosts_work_release
+
+            if dead_hosts_work_release():
+                transfers_wake_due()  # at once, not at the next tick
             transfers_wake_lost()
             held_release_all()
             status_work_wake_due()
