@@ -424,9 +424,28 @@ def report_csv(
     header, rows = report_rows(report=report, table=table)
     out = io.StringIO()
     writer = csv.writer(out, delimiter=separator, lineterminator="\r\n")
-    writer.writerow(header)
+    writer.writerow([csv_text_cell(str(title)) for title in header])
     for row in rows:
-        writer.writerow(
-            [str(v).replace(".", ",") if decimal_comma and isinstance(v, Decimal) else v for v in row]
-        )
+        writer.writerow([_csv_cell(v, decimal_comma=decimal_comma) for v in row])
     return ("\ufeff" if bom else "") + out.getvalue()
+
+
+# A spreadsheet runs a cell starting with one of these as a formula (=HYPERLINK(...) sends data
+# away, a DDE payload starts programs): OWASP's list, tab and carriage return included.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text_cell(text: str) -> str:
+    """A text cell a spreadsheet shows as text: one that would start a formula gets a leading
+    apostrophe (OWASP's advice for CSV injection; Excel hides the apostrophe)."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def _csv_cell(value, *, decimal_comma: bool):
+    """Numbers stay numbers (a negative amount keeps its minus); text from customers and
+    packages, which support or a customer typed, is neutralised."""
+    if isinstance(value, Decimal):
+        return str(value).replace(".", ",") if decimal_comma else value
+    if isinstance(value, (int, float)):
+        return value
+    return csv_text_cell(str(value))

@@ -11,6 +11,7 @@ portal expects to sit behind a TLS-terminating proxy (see "Production mode" belo
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -205,6 +206,33 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
+
+# -- login throttling (django-axes) --------------------------------------------------------
+# Five wrong passwords for one username from one address lock that pair out for 15 minutes
+# (another user, or the same user elsewhere, is not locked); a login that works clears the count.
+# Covers the customer login, the admin login and wrong password reset links (portal.lockouts).
+# The locked-out page (429) says until when; support unlocks under "Login lockouts" in the admin
+# by deleting the attempt (or `manage.py axes_reset_username <name>`).
+INSTALLED_APPS.append("portal.apps.LoginLockoutsConfig")  # django-axes, under our name in the admin
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")  # last, as axes requires: turns a lockout into its page
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out login before any password check
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Attempts during a lockout do not extend it, so the time the page gives stays true.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "portal.lockouts.lockout_response"
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "new_password1", "new_password2"]
+# The client's address is the connection's unless PORTAL_TRUSTED_PROXIES says how many reverse
+# proxies (each appending to X-Forwarded-For) stand in front: then the address the outermost one
+# saw. Never trust X-Forwarded-For without a proxy that sets it, or every attempt could claim a
+# fresh address (portal.lockouts.client_ip).
+PORTAL_TRUSTED_PROXIES = env.int("PORTAL_TRUSTED_PROXIES", default=0)
+AXES_CLIENT_IP_CALLABLE = "portal.lockouts.client_ip"
 
 # Swedish first; English on request (the switch in the page headers, django.views.i18n.set_language).
 LANGUAGE_CODE = "sv"

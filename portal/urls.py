@@ -2,7 +2,6 @@ from django.contrib import admin
 from django.contrib.auth.views import (
     LogoutView,
     PasswordResetCompleteView,
-    PasswordResetConfirmView,
     PasswordResetDoneView,
     PasswordResetView,
 )
@@ -10,6 +9,7 @@ from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 
 from portal import views
+from portal.lockouts import ThrottledPasswordResetConfirmView
 
 admin.site.site_header = _("Integration portal: WooCommerce ↔ Hogia Smart")
 admin.site.site_title = _("Integration portal")
@@ -26,7 +26,9 @@ urlpatterns = [
     path("password-reset/", PasswordResetView.as_view(), name="password_reset"),
     path("password-reset/sent/", PasswordResetDoneView.as_view(), name="password_reset_done"),
     path(
-        "password-reset/<uidb64>/<token>/", PasswordResetConfirmView.as_view(), name="password_reset_confirm"
+        "password-reset/<uidb64>/<token>/",
+        ThrottledPasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
     ),
     path("password-reset/done/", PasswordResetCompleteView.as_view(), name="password_reset_complete"),
     path("account/", views.account, name="account"),

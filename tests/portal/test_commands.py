@@ -6,6 +6,7 @@ import re
 import pytest
 from django.contrib.auth import authenticate, get_user_model
 from django.core.management import call_command
+from django.http import HttpRequest
 from django_q.models import Schedule
 
 from billing.models import Customer
@@ -42,8 +43,8 @@ def test_demo_setup_gives_the_customer_login_a_password_of_its_own(settings, tmp
     admin, customer = _printed_password(printed, "admin"), _printed_password(printed, "customer")
     assert admin != customer
     assert (tmp_path / "customer_password").read_text().strip() == customer
-    assert authenticate(username="demo", password=customer) is not None
-    assert authenticate(username="demo", password=admin) is None
+    assert authenticate(HttpRequest(), username="demo", password=customer) is not None
+    assert authenticate(HttpRequest(), username="demo", password=admin) is None
     assert f"at http://127.0.0.1:{settings.PORTAL_PORT}/login/" in printed
     assert call_command("demo_setup", verbosity=0) == printed  # the same passwords on every start
 
@@ -54,8 +55,8 @@ def test_a_demo_customer_login_made_with_the_admins_password_gets_its_own(settin
     monkeypatch.setenv("PORTAL_CUSTOMER_PASSWORD", "the-customers-password")
     get_user_model().objects.create_user("demo", "demo@localhost", "the-admins-password")
     call_command("demo_setup", verbosity=0)
-    assert authenticate(username="demo", password="the-admins-password") is None
-    assert authenticate(username="demo", password="the-customers-password") is not None
+    assert authenticate(HttpRequest(), username="demo", password="the-admins-password") is None
+    assert authenticate(HttpRequest(), username="demo", password="the-customers-password") is not None
 
 
 def test_setup_schedules_is_idempotent_and_retires_old_schedules():

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from django.db import connection
+from django.http import HttpRequest
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -297,7 +298,9 @@ def test_a_customer_chooses_a_new_password_by_e_mail(client, customer_user, mail
     client.post(
         form.redirect_chain[-1][0], {"new_password1": "Kanelbulle-2026", "new_password2": "Kanelbulle-2026"}
     )
-    assert client.login(username="agda", password="Kanelbulle-2026")
+    assert client.login(
+        request=HttpRequest(), username="agda", password="Kanelbulle-2026"
+    )  # axes needs a request
 
 
 def test_the_forecast_is_the_months_pace_to_its_last_day():
