@@ -45,14 +45,15 @@ def _broker():
     ``benchmark scale`` found to be two thirds of a webhook's CPU in gunicorn. Redis's client is
     thread-safe; keyed by process id because the cluster forks its workers (redis-py's pool also
     starts afresh in a forked child)."""
-    from django_q.brokers import get_broker
-
     pid = os.getpid()
     broker = _brokers.get(pid)
     if broker is None:
+        from django_q.brokers import get_broker
+
         with _brokers_lock:
-            broker = _brokers.get(pid) or get_broker()
-            _brokers[pid] = broker
+            broker = _brokers.get(pid)
+            if broker is None:
+                broker = _brokers[pid] = get_broker()
     return broker
 
 
