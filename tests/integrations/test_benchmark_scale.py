@@ -82,12 +82,13 @@ def test_failed_answers_and_closed_connections_are_counted(server):
 
 def test_the_clock_stops_the_load(server):
     port = server.server_address[1]
+    raw = _raw(port, [b"ok"] * 50_000)
     started = time.monotonic()
 
-    result = load_generate(port=port, raw=_raw(port, [b"ok"] * 200_000), connections=2, seconds=0.5)
+    result = load_generate(port=port, raw=raw, connections=2, seconds=0.5)
 
-    assert time.monotonic() - started < 5
-    assert 0 < result["sent"] < 200_000
+    assert time.monotonic() - started < 10  # 0.5 s and the answers in flight, on a busy machine
+    assert 0 < result["sent"] < 50_000
 
 
 def test_the_steady_rate_is_the_slope_of_invoices_over_time():
