@@ -35,7 +35,12 @@ workers). The customer has package 800 (nothing is held) and flow 3.
 5. **Brokers**: the unlimited runs and the intake again with django-q2's ORM broker on
    PostgreSQL (no ``REDIS_URL``; the task row is written in the delivery's own transaction):
    ``invoices_per_s_{n}_unlimited_orm``, ``intake_per_s_orm``.
-6. **Checks**: every order placed has one invoice in Hogia Smart (``orders._checks``): ``lost``
+6. **CPU** (``cpu_ms_per_delivery``, ``cpu_ms_per_invoice_{n}``, each split by part): the CPU
+   seconds every process of the stack used (``/proc/PID/stat``) over the intake window, or while
+   the middle 80 % of a queue was invoiced, per delivery or invoice; ``capacity_per_s`` is what
+   the machine's cores would do at that cost with nothing else on them. Unlike the wall-clock
+   rates these hold on a shared machine; ``machine_load_at_start`` says how shared it was.
+7. **Checks**: every order placed has one invoice in Hogia Smart (``orders._checks``): ``lost``
    and ``duplicated`` must be 0.
 
 ``benchmark scale --quick`` runs fewer orders, shorter intake windows, and only 2 clusters on
