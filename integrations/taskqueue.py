@@ -9,8 +9,14 @@ second copy of a task that is still running.
 
 from __future__ import annotations
 
+import os
+import threading
+
 from django.conf import settings
 from django.db import transaction
+
+_brokers: dict[int, object] = {}
+_brokers_lock = threading.Lock()
 
 
 def time_limit(func: str) -> int:
@@ -32,6 +38,25 @@ def _broker_in_this_database() -> bool:
     return not q_cluster.get("redis") and q_cluster.get("orm") == "default"
 
 
+def _broker():
+    """This process's broker, made once. django-q2's ``async_task`` makes a new one for every
+    task when none is given: for Redis a new client with its own connection pool, so a new TCP
+    connection (and a look-up of redis-py's version in the installed packages) per task, which
+    ``benchmark scale`` found to be two thirds of a webhook's CPU in gunicorn. Redis's client is
+    thread-safe; keyed by process id because the cluster forks its workers (redis-py's pool also
+    starts afresh in a forked child)."""
+    pid = os.getpid()
+    broker = _brokers.get(pid)
+    if broker is None:
+        from django_q.brokers import get_broker
+
+        with _brokers_lock:
+            broker = _brokers.get(pid)
+            if broker is None:
+                broker = _brokers[pid] = get_broker()
+    return broker
+
+
 def task_enqueue(func: str, *args, group: str = "") -> None:
     """Queue ``func(*args)`` with the current transaction.
 
@@ -44,7 +69,10 @@ def task_enqueue(func: str, *args, group: str = "") -> None:
 
     def send():
         async_task(
-            func, *args, group=group or func.rsplit(".", 1)[-1], q_options={"timeout": time_limit(func)}
+            func,
+            *args,
+            group=group or func.rsplit(".", 1)[-1],
+            q_options={"timeout": time_limit(func), "broker": _broker()},
         )
 
     if _broker_in_this_database() and transaction.get_connection().in_atomic_block:

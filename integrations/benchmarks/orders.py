@@ -56,7 +56,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -74,6 +73,8 @@ import requests
 from django.conf import settings
 
 from integrations.dburl import database_url
+from portal.stack import Part as _Part
+from portal.stack import _tail
 
 MANAGE = Path(__file__).resolve().parents[2] / "manage.py"
 SQLITE_ENGINES = ("django.db.backends.sqlite3", "portal.sqlite")
@@ -315,13 +316,6 @@ def run_measured(*, say, name: str, module: str, config: dict) -> dict:
     return figures
 
 
-def _tail(path: Path, lines: int) -> list[str]:
-    try:
-        return path.read_text(errors="replace").splitlines()[-lines:]
-    except OSError:
-        return []
-
-
 # -- the child: everything that needs the throw-away database ------------------------------------
 
 
@@ -343,76 +337,6 @@ def _web_server(*, folder: Path, port: int) -> "_Part":
 
 def _say(line: str) -> None:
     print(SAY + line, flush=True)
-
-
-class _Part:
-    """One part of the portal (``manage.py <command>``) in its own process group, logging to a file."""
-
-    def __init__(
-        self,
-        name: str,
-        args: list[str],
-        *,
-        folder: Path,
-        env: dict | None = None,
-        port: int | None = None,
-        command: list[str] | None = None,
-    ):
-        self.name, self.args, self.port = name, args, port
-        self.command = command or [sys.executable, str(MANAGE), *args]
-        self.log = folder / f"{name}.log"
-        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-        self.process: subprocess.Popen | None = None
-
-    def __enter__(self) -> "_Part":
-        with open(self.log, "a") as log:
-            self.process = subprocess.Popen(
-                self.command,
-                env=self.env,
-                cwd=MANAGE.parent,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        try:
-            self._wait_for_port()
-        except BaseException:
-            self.__exit__()
-            raise
-        return self
-
-    def _wait_for_port(self) -> None:
-        deadline = time.monotonic() + 30
-        while self.port:
-            self.check()
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{self.name} did not answer on port {self.port} within 30 s")
-                time.sleep(0.1)
-
-    def check(self) -> None:
-        if self.process.poll() is not None:
-            raise RuntimeError(
-                f"{self.name} stopped (exit code {self.process.returncode}); its log ends:\n"
-                + "\n".join(_tail(self.log, 30))
-            )
-
-    def __exit__(self, *exc) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            pass
-        try:  # the cluster's forked workers too
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.process.wait(timeout=10)
 
 
 class _ShopFront:

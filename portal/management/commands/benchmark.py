@@ -9,6 +9,7 @@ the last line, so scripts can take it with ``tail -n 1``.
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 import pkgutil
 import time
@@ -36,8 +37,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("name", nargs="?", default="", help="a benchmark's name, or 'all'")
         parser.add_argument("--list", action="store_true", help="list the benchmarks")
+        parser.add_argument(
+            "--quick", action="store_true", help="a shorter run, for the benchmarks that have one (scale)"
+        )
 
-    def handle(self, *args, name: str, list: bool, **options):  # noqa: A002 - argparse's name
+    def handle(self, *args, name: str, list: bool, quick: bool = False, **options):  # noqa: A002 - argparse's name
         available = benchmarks_available()
         if list or not name:
             self.stdout.write("benchmarks: " + ", ".join(sorted(available)))
@@ -51,7 +55,9 @@ class Command(BaseCommand):
             module = importlib.import_module(available[bench])
             self.stdout.write(f"== benchmark {bench}")
             started = time.perf_counter()
-            figures = module.run(say=lambda line: (self.stdout.write(f"  {line}"), self.stdout.flush()))
+            say = lambda line: (self.stdout.write(f"  {line}"), self.stdout.flush())  # noqa: E731
+            shorter = {"quick": True} if quick and "quick" in inspect.signature(module.run).parameters else {}
+            figures = module.run(say=say, **shorter)
             figures.setdefault("benchmark", bench)
             figures.setdefault("total_seconds", round(time.perf_counter() - started, 2))
             results[bench] = figures

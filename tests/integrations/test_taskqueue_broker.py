@@ -1,0 +1,62 @@
+"""One Redis broker per process (integrations.taskqueue._broker) survives a Redis restart: its
+pooled connection is dead afterwards, and the next task must still be queued."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from portal import stack
+
+SCRIPT = """
+import sys
+import django
+django.setup()
+from integrations.taskqueue import _broker
+broker = _broker()
+broker.enqueue("before")
+print("queued", broker.queue_size(), flush=True)
+sys.stdin.readline()  # the test restarts Redis here
+assert _broker() is broker
+broker.enqueue("after")
+print("queued", broker.queue_size(), flush=True)
+"""
+
+
+@pytest.mark.skipif(
+    not Path(stack.RedisServer.BINARY).exists(), reason="Debian's redis-server is not installed"
+)
+def test_the_process_broker_queues_after_a_redis_restart(tmp_path):
+    redis = stack.RedisServer(tmp_path / "redis")
+    redis.start()
+    try:
+        env = {
+            **os.environ,
+            "REDIS_URL": redis.url,
+            "PORTAL_DATA_DIR": str(tmp_path / "data"),
+            "DJANGO_SETTINGS_MODULE": "portal.settings",
+        }
+        child = subprocess.Popen(
+            [sys.executable, "-c", SCRIPT],
+            cwd=stack.BASE_DIR,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert child.stdout.readline().split() == ["queued", "1"]
+            redis.restart()  # no persistence: the first task is gone, the connection is dead
+            child.stdin.write("go\n")
+            child.stdin.flush()
+            assert child.stdout.readline().split() == ["queued", "1"]
+            assert child.wait(timeout=60) == 0
+        finally:
+            child.kill()
+            child.wait()
+    finally:
+        redis.stop()
