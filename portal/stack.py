@@ -463,12 +463,15 @@ def sandbox(*, folder: Path, name: str, port: int, env: dict, demo: bool = True)
     )
 
 
-def stop_all(parts: list[Part]) -> None:
-    """Stop several parts at once: SIGTERM to each, then ``stop()`` each (the waits overlap)."""
+def stop_all(parts: list[Part], *, grace: float | None = None) -> None:
+    """Stop several parts at once: SIGTERM to each, then ``stop()`` each (the waits overlap);
+    ``grace`` instead of each part's own, for a teardown that needs no graceful end."""
     for part in parts:
         if part.running:
             part.process.send_signal(signal.SIGTERM)
     for part in parts:
+        if grace is not None:
+            part.grace = grace
         part.stop()
 
 

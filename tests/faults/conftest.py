@@ -48,6 +48,7 @@ from portal.stack import (
     stop_all,
     web_host,
 )
+from tests.faults.fuzz import fuzz_start
 
 # Real time per simulated time for order retries (ORDER_RETRY_*): 1 s here is 200 s there.
 RETRY_SCALE = 200
@@ -59,6 +60,7 @@ STACK_ENV = {
     "WEB_CONCURRENCY": "1",
     "WEB_THREADS": "8",
 }
+FUZZ_BODIES = int(os.environ.get("FAULTS_FUZZ_BODIES", 10_000))
 SETTLED_STATES = ("invoiced", "credited", "held", "needs_attention", "filtered")
 ARTIFACTS = BASE_DIR / "test-artifacts"
 
@@ -156,12 +158,15 @@ class Stack:
         """Wait until every order has a transfer in an end state (or ``seconds`` pass); the
         seconds waited. ``poll_after``: after that many seconds, queue the shops' order poll
         once (what the 5-minute schedule does, brought forward)."""
+        from django.db import close_old_connections
+
         from integrations.tasks import poll_all_shops
 
         started = time.monotonic()
         polled = poll_after is None
         while True:
             self.check()
+            close_old_connections()  # PostgreSQL may have restarted under this process too
             states = self.states(shop, ids)
             if len(states) == len(set(ids)) and all(state in SETTLED_STATES for state in states.values()):
                 return time.monotonic() - started
@@ -275,7 +280,10 @@ def _customer(stack: Stack):
 
 
 @pytest.fixture(scope="session")
-def stack():
+def stack(request):
+    if request.config.pluginmanager.hasplugin("django"):
+        # pytest-django has set Django up on its own database: not the stack's.
+        pytest.skip("the fault suite runs with its own configuration: make test-faults")
     folder = Path(tempfile.mkdtemp(prefix="portal-faults-"))
     folder.chmod(0o755)  # PostgreSQL's folder in it belongs to the user postgres
     started = time.monotonic()
@@ -302,7 +310,8 @@ def stack():
         webs = [web_host(folder=result.logs, name=f"web{n}", port=ports[f"web{n}"], env=env) for n in (1, 2)]
         clusters = [cluster_host(folder=result.logs, name=f"cluster{n}", env=env) for n in (1, 2)]
         result.parts = [woo, hogia, *webs, *clusters]
-        exits.callback(stop_all, result.parts)
+        # At the end nothing needs a graceful stop: what has not stopped 5 s after SIGTERM is killed.
+        exits.callback(stop_all, result.parts, grace=5)
         # The sandboxes need no database: they start while it is migrated.
         for part in (woo, hogia):
             part.launch()
@@ -334,10 +343,20 @@ def stack():
         result.hogia_normal()
         _customer(result)
         SETUP["seconds"] = time.monotonic() - started
+        # The fuzz case's bodies, made meanwhile by a process of their own (tests/faults/fuzz.py).
+        result.fuzz_path = folder / "fuzz-bodies.pickle"
+        result.fuzz = fuzz_start(path=result.fuzz_path, count=FUZZ_BODIES, env=env)
+        exits.callback(_process_end, result.fuzz)
         yield result
         from django.db import connections
 
         connections.close_all()
+
+
+def _process_end(process) -> None:
+    if process.poll() is None:
+        process.kill()
+    process.wait()
 
 
 def _logs_keep(stack: Stack) -> None:

@@ -20,6 +20,7 @@ import pytest
 import requests
 
 from tests.faults.conftest import RETRY_SCALE
+from tests.faults.fuzz import body_for, fixture_ids, fuzz_bodies
 
 pytestmark = pytest.mark.faults
 
@@ -104,13 +105,7 @@ def test_redis_restarted_with_tasks_queued(case):
         cluster.stop()
     ids = stack.place(20, shop=shop)
     assert _wait_until(lambda: _accepted(shop, ids) == len(ids), seconds=30, stack=stack)
-    import redis
-
-    queued = sum(
-        redis.Redis.from_url(stack.redis.url).llen(key)
-        for key in redis.Redis.from_url(stack.redis.url).keys("*")
-        if redis.Redis.from_url(stack.redis.url).type(key) == b"list"
-    )
+    queued = _tasks_in_redis(stack.redis.url)
     stack.redis.restart()
     for cluster in stack.clusters:
         stack.cluster_restart(cluster)
@@ -123,6 +118,14 @@ def test_redis_restarted_with_tasks_queued(case):
         f"{queued} task(s) were in Redis when it restarted",
     )
     _assert_nothing_lost(counts, invoiced=len(ids))
+
+
+def _tasks_in_redis(url: str) -> int:
+    """Messages waiting in the broker's lists (django-q2 keeps its queue in one)."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    return sum(client.llen(key) for key in client.keys("*") if client.type(key) == b"list")
 
 
 def test_postgres_restarted_mid_run(case):
@@ -152,8 +155,8 @@ def test_postgres_restarted_mid_run(case):
         "3. PostgreSQL restarted mid-run",
         counts,
         time.monotonic() - started,
-        f"{failed} of the shops' deliveries failed (5xx or no answer) during the restart; the poll "
-        "read those orders",
+        f"{failed} of the shops' deliveries failed (5xx or no answer) during the restart; the order "
+        "poll queued 10 s after the last order",
     )
     _assert_nothing_lost(counts, invoiced=30)
 
@@ -214,20 +217,20 @@ def test_429_storm(case):
     429; the client waits its Retry-After, the transfer its back-off. All invoiced once."""
     stack, shop = case, case.shops[1]
     started = time.monotonic()
+    calls_before = stack.hogia_control("GET", "stats")["requests"]
     stack.hogia_control("POST", "rate-limit", {"requests": 4, "seconds": 1})
     ids = stack.place(20, shop=shop)
     stack.settle(shop, ids, seconds=GIVE_UP)
     stack.hogia_normal()
+    calls = stack.hogia_control("GET", "stats")["requests"] - calls_before
     counts = stack.count(shop, ids)
-    stack.record("5. 429 storm (4 calls/s)", counts, time.monotonic() - started)
+    stack.record(
+        "5. 429 storm (4 calls/s)",
+        counts,
+        time.monotonic() - started,
+        f"{calls} calls to Hogia Smart for {len(ids)} orders (the ones over 4 a second answered 429)",
+    )
     _assert_nothing_lost(counts, invoiced=len(ids))
-
-
-def _delivery(shop, order: dict, *, topic: str = "order.created", delivery_id: str | None = None):
-    from integrations.sandboxes.woocommerce.common import wp_json
-
-    body = wp_json(order)
-    return body, _headers(shop, body, topic=topic, delivery_id=delivery_id, signed=True)
 
 
 def _headers(shop, body: bytes, *, topic: str, delivery_id: str | None, signed: bool) -> dict:
@@ -249,10 +252,17 @@ def _headers(shop, body: bytes, *, topic: str, delivery_id: str | None, signed: 
     return headers
 
 
-def _order_json(shop, woo_id: int) -> dict:
-    from integrations.connections import woocommerce_client
+def _order_body(stack, shop, woo_id: int) -> bytes:
+    """The order's JSON as the shop's REST API gives it (the same bytes its webhook carries)."""
+    from integrations.clients.oauth1 import oauth1_sign
 
-    return woocommerce_client(shop=shop).order_get(woo_id)
+    url = f"{shop.home_url}wp-json/wc/v3/orders/{woo_id}"
+    query = oauth1_sign(
+        method="GET", url=url, params=[], consumer_key=shop.consumer_key, consumer_secret=shop.consumer_secret
+    )
+    response = requests.get(url, params=query, timeout=30)
+    response.raise_for_status()
+    return response.content
 
 
 def test_same_webhook_50_times_at_once(case):
@@ -263,7 +273,8 @@ def test_same_webhook_50_times_at_once(case):
     stack, shop = case, case.shops[0]
     started = time.monotonic()
     (woo_id,) = stack.place(1, shop=shop)
-    body, headers = _delivery(shop, _order_json(shop, woo_id), delivery_id=uuid.uuid4().hex)
+    body = _order_body(stack, shop, woo_id)
+    headers = _headers(shop, body, topic="order.created", delivery_id=uuid.uuid4().hex, signed=True)
     path = re.sub(r"^https?://[^/]+", "", webhook_url(shop=shop))
     barrier = threading.Barrier(50)
     statuses: list[int] = []
@@ -303,14 +314,13 @@ def test_same_webhook_50_times_at_once(case):
     _assert_nothing_lost(counts, invoiced=1)
 
 
-FUZZ_BODIES = 10_000
-FUZZ_ORDERS = 4  # the real orders the mutated bodies are made from
+FUZZ_ORDERS = 4  # the shop's real orders: the mutated bodies get their ids
 
 
 def test_fuzzed_webhook_bodies(case):
     """10,000 webhook bodies from Hypothesis (the strategies of
-    tests/integrations/test_order_payload_property.py, the mutations made from this shop's real
-    orders), signed (3 in 4) or not, sent to both web hosts on kept-alive connections: no 5xx;
+    tests/integrations/test_order_payload_property.py, the real store's orders mutated, with the
+    ids of this shop's real orders; tests/faults/fuzz.py), signed (3 in 4) or not, sent to both web hosts on kept-alive connections: no 5xx;
     every order a body was accepted for ends in a transfer that is settled (the real ones
     invoiced once, whatever the mutated bodies said about them)."""
     from integrations.intake import webhook_url
@@ -320,13 +330,16 @@ def test_fuzzed_webhook_bodies(case):
     started = time.monotonic()
     real_ids = stack.place(FUZZ_ORDERS, shop=shop)
     stack.settle(shop, real_ids, seconds=GIVE_UP)
-    real_orders = [_order_json(shop, woo_id) for woo_id in real_ids]
-    bodies = _fuzz_bodies(real_orders, FUZZ_BODIES)
-    made = time.monotonic() - started
+    waited = time.monotonic()
+    made = fuzz_bodies(stack.fuzz, stack.fuzz_path, timeout=240)
+    waited = time.monotonic() - waited
+    real = {fixture: real_ids[n % len(real_ids)] for n, fixture in enumerate(fixture_ids())}
+    bodies = [(body_for(body, real), topic, signed) for body, topic, signed in made]
+    sending = time.monotonic()
     path = re.sub(r"^https?://[^/]+", "", webhook_url(shop=shop))
     first_delivery = WebhookDelivery.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
     statuses = _send_all(stack, shop, path, bodies, threads=8)
-    sent = time.monotonic() - started - made
+    sent = time.monotonic() - sending
     accepted = set(
         WebhookDelivery.objects.filter(
             shop=shop,
@@ -345,7 +358,8 @@ def test_fuzzed_webhook_bodies(case):
         "7. 10,000 fuzzed webhook bodies",
         counts,
         time.monotonic() - started,
-        f"bodies made in {made:.0f} s, sent in {sent:.0f} s ({len(bodies) / sent:.0f}/s); answers "
+        f"{len(bodies)} bodies (waited {waited:.0f} s for their maker), sent in {sent:.0f} s "
+        f"({len(bodies) / sent:.0f}/s); answers "
         + ", ".join(f"{status or 'no answer'} x{n}" for status, n in sorted(answers.items()))
         + f"; {len(accepted)} order id(s) accepted ({len(accepted - set(real_ids))} made up by the fuzzer); "
         f"filtered {counts['filtered']}",
@@ -354,38 +368,6 @@ def test_fuzzed_webhook_bodies(case):
     assert counts["lost"] == 0 and counts["duplicated"] == 0, counts
     real = stack.count(shop, real_ids)
     assert real["invoiced"] == len(real_ids), real
-
-
-def _fuzz_bodies(orders: list[dict], count: int) -> list[tuple[bytes, str, bool]]:
-    """(body, topic, signed) for ``count`` examples, made by Hypothesis (derandomised: the same
-    bodies every run) from the property test's strategies, its mutations applied to ``orders``."""
-    from hypothesis import HealthCheck, given, settings
-    from hypothesis import strategies as st
-
-    from tests.integrations import test_order_payload_property as prop
-
-    # The property test's mutations work on its module's FIXTURES and PATHS: this shop's orders.
-    prop.FIXTURES[:] = orders
-    prop.PATHS[:] = [prop._paths(order) for order in orders]
-    made: list[tuple[bytes, str, bool]] = []
-
-    @settings(
-        max_examples=count,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-    )
-    @given(
-        body=prop.bodies,
-        topic=st.sampled_from(["order.created", "order.updated"]),
-        signed=st.integers(0, 3).map(bool),
-    )
-    def draw(body: bytes, topic: str, signed: bool) -> None:
-        made.append((body, topic, signed))
-
-    draw()
-    return made[:count]
 
 
 def _send_all(stack, shop, path: str, bodies, *, threads: int) -> list[int]:
