@@ -281,13 +281,17 @@ def _customer(stack: Stack):
 
 @pytest.fixture(scope="session")
 def stack(request):
-    if request.config.pluginmanager.hasplugin("django"):
-        # pytest-django has set Django up on its own database: not the stack's.
+    if request.config.inipath != Path(__file__).with_name("pytest.ini"):
+        # With the main pytest.ini, pytest-django has set Django up on its own database.
         pytest.skip("the fault suite runs with its own configuration: make test-faults")
+    # SIGTERM (CI's timeout, a stopped job) ends the session as Ctrl-C does: with this teardown,
+    # so no server or host of the stack outlives the run.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     folder = Path(tempfile.mkdtemp(prefix="portal-faults-"))
     folder.chmod(0o755)  # PostgreSQL's folder in it belongs to the user postgres
     started = time.monotonic()
     with ExitStack() as exits:
+        exits.callback(signal.signal, signal.SIGTERM, previous)
         exits.callback(shutil.rmtree, folder, ignore_errors=True)
         result = Stack(folder)
         exits.callback(_logs_keep, result)
@@ -351,6 +355,10 @@ def stack(request):
         from django.db import connections
 
         connections.close_all()
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def _process_end(process) -> None:
