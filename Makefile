@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: run test bench check venv clean messages
+.PHONY: run test test-faults bench check venv clean messages
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,13 @@ test: $(VENV)/.dev
 	$(PY) manage.py check
 	$(PY) manage.py makemigrations --check --dry-run
 	bash tests/run.sh $(PY)
+
+## make test-faults: the fault suite (tests/faults): PostgreSQL, Redis (Debian's redis-server), both
+## sandboxes, two web hosts (gunicorn) and two cluster hosts as processes on loopback, each case a
+## fault (a host killed, Redis or PostgreSQL restarted, Hogia down, 429s, duplicate and fuzzed
+## webhooks) ending with its count of orders; the table goes to test-artifacts/faults.md
+test-faults: $(VENV)/.dev
+	$(PY) -m pytest -c tests/faults/pytest.ini tests/faults
 
 ## make messages: the catalogues after the portal's texts changed: new strings into locale/*/django.po
 ## (translate the Swedish ones, then run it again), and the compiled .mo files, which are committed

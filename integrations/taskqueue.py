@@ -38,7 +38,7 @@ def _broker_in_this_database() -> bool:
     return not q_cluster.get("redis") and q_cluster.get("orm") == "default"
 
 
-def _broker():
+def broker():
     """This process's broker, made once. django-q2's ``async_task`` makes a new one for every
     task when none is given: for Redis a new client with its own connection pool, so a new TCP
     connection (and a look-up of redis-py's version in the installed packages) per task, which
@@ -72,7 +72,7 @@ def task_enqueue(func: str, *args, group: str = "") -> None:
             func,
             *args,
             group=group or func.rsplit(".", 1)[-1],
-            q_options={"timeout": time_limit(func), "broker": _broker()},
+            q_options={"timeout": time_limit(func), "broker": broker()},
         )
 
     if _broker_in_this_database() and transaction.get_connection().in_atomic_block:

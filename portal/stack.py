@@ -9,6 +9,7 @@ and keeps its files (data, logs) in a folder the caller owns and removes.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import secrets
@@ -17,8 +18,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from base64 import urlsafe_b64encode
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -82,6 +85,11 @@ class Part:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> Part:
+        self.launch()
+        return self.ready()
+
+    def launch(self) -> None:
+        """Start the process without waiting for it (start several, then ``ready()`` each)."""
         with open(self.log, "a") as log:
             self.process = subprocess.Popen(
                 self.command,
@@ -91,6 +99,9 @@ class Part:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+
+    def ready(self) -> Part:
+        """Wait until it answers on its port (if it has one); stopped again if it never does."""
         try:
             if self.port:
                 _port_wait(self.port, seconds=PORT_WAIT_SECONDS, alive=self.check, name=self.name)
@@ -132,7 +143,7 @@ class Part:
         if self.process is None:
             return
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            self.process.send_signal(signal.SIGTERM)  # again if stop_all() sent it: harmless
             try:
                 self.process.wait(timeout=self.grace)
             except subprocess.TimeoutExpired:
@@ -304,6 +315,75 @@ class RedisServer:
         self.stop()
 
 
+class FrontProxy:
+    """The TLS proxy in front of a web host, as in production, without the TLS: it forwards each
+    request to ``127.0.0.1:target`` with ``X-Forwarded-Proto: https`` (so production mode does
+    not redirect it to HTTPS) and hands back the answer. For clients the harness does not
+    control, such as the WooCommerce sandbox's webhook deliveries; a thread of the caller's
+    process (a few requests a second, not a load test)."""
+
+    HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade"}
+
+    def __init__(self, target: int, port: int | None = None):
+        self.target = target
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server: ThreadingHTTPServer | None = None
+
+    def _handler(self):
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args) -> None:  # the web host logs the requests
+                pass
+
+            def _forward(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in proxy.HOP_BY_HOP}
+                headers.update({"X-Forwarded-Proto": "https", "X-Forwarded-For": self.client_address[0]})
+                try:
+                    upstream = http.client.HTTPConnection("127.0.0.1", proxy.target, timeout=60)
+                    upstream.request(self.command, self.path, body=body or None, headers=headers)
+                    answer = upstream.getresponse()
+                    status, content, answer_headers = answer.status, answer.read(), answer.getheaders()
+                    upstream.close()
+                except (OSError, http.client.HTTPException):
+                    status, content, answer_headers = 502, b"bad gateway", []
+                self.send_response(status)
+                for name, value in answer_headers:
+                    if name.lower() not in proxy.HOP_BY_HOP and name.lower() != "content-length":
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(content)))
+                self.end_headers()
+                self.wfile.write(content)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _forward
+
+        return Handler
+
+    def start(self) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
+        self.server.daemon_threads = True
+        threading.Thread(
+            target=self.server.serve_forever, name=f"front-proxy-{self.port}", daemon=True
+        ).start()
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+    def __enter__(self) -> FrontProxy:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
 # -- the portal's processes --------------------------------------------------------------------
 
 
@@ -383,22 +463,42 @@ def sandbox(*, folder: Path, name: str, port: int, env: dict, demo: bool = True)
     )
 
 
+def stop_all(parts: list[Part], *, grace: float | None = None) -> None:
+    """Stop several parts at once: SIGTERM to each, then ``stop()`` each (the waits overlap);
+    ``grace`` instead of each part's own, for a teardown that needs no graceful end."""
+    for part in parts:
+        if part.running:
+            part.process.send_signal(signal.SIGTERM)
+    for part in parts:
+        if grace is not None:
+            part.grace = grace
+        part.stop()
+
+
 def migrate(env: dict) -> None:
-    """``manage.py migrate --noinput``, and in production mode ``collectstatic`` (the manifest
-    storage needs it before the web server starts)."""
+    """``manage.py migrate --noinput``, and in production mode ``collectstatic`` beside it (the
+    manifest storage needs it before the web server starts)."""
     commands = [["migrate", "--noinput"]]
     if env.get("PORTAL_ENV") == "production":
         commands.append(["collectstatic", "--noinput"])
-    for args in commands:
-        result = subprocess.run(
-            [sys.executable, str(MANAGE), *args],
-            env=env,
-            cwd=BASE_DIR,
-            capture_output=True,
-            text=True,
-            timeout=600,
+    running = [
+        (
+            args,
+            subprocess.Popen(
+                [sys.executable, str(MANAGE), *args],
+                env=env,
+                cwd=BASE_DIR,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            ),
         )
-        if result.returncode:
-            raise RuntimeError(
-                f"manage.py {' '.join(args)} failed:\n{(result.stdout + result.stderr)[-3000:]}"
-            )
+        for args in commands
+    ]
+    failures = []
+    for args, process in running:
+        output, _ = process.communicate(timeout=600)
+        if process.returncode:
+            failures.append(f"manage.py {' '.join(args)} failed:\n{output[-3000:]}")
+    if failures:
+        raise RuntimeError("\n".join(failures))

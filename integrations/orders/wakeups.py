@@ -11,6 +11,10 @@ them:
   order due for a while whose wake-up is not in the broker lost it (a host that died
   held it in memory: the ORM broker would hand it out again only after ``retry``, a
   Redis broker never);
+- the stager again (``deliveries_wake_lost``, with the lost wake-ups): an order delivery the
+  intake accepted whose task never recorded the order (the task was in Redis when it
+  restarted, or in the memory of a host that died): without this, only the next order poll
+  would find the order;
 - the **sweeper** (``transfers_sweep``, every minute from the schedule): the backstop
   for all of it where no stager runs;
 - a host that died (``portal.cluster``): the claims its workers held are freed
@@ -26,10 +30,10 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from integrations.models import OrderTransfer
+from integrations.models import OrderTransfer, WebhookDelivery
 from integrations.taskqueue import task_enqueue
 
 logger = logging.getLogger(__name__)
@@ -40,6 +44,10 @@ TRANSFER_TASK = "integrations.tasks.transfer_order"
 WAKE_AGAIN_AFTER = timedelta(minutes=10)
 # With nothing queued in the broker, a wake-up this old that has not led to a claim was lost.
 LOST_AFTER = timedelta(seconds=30)
+# An accepted order delivery without its order this long is sent to a worker again; older ones
+# are left to the order poll, which reads every order changed since its last run.
+DELIVERY_LOST_WINDOW = timedelta(hours=1)
+WEBHOOK_TASK = "integrations.tasks.webhook_order"
 
 
 def transfer_wake(*, transfer_id: int, woken_already: bool = False) -> None:
@@ -98,9 +106,9 @@ def transfers_sweep(*, now: datetime | None = None, limit: int = 500) -> list[in
 
 def broker_idle() -> bool:
     """True when the broker has no task waiting to be taken (tasks being run do not count)."""
-    from django_q.brokers import get_broker
+    from integrations.taskqueue import broker
 
-    return get_broker().queue_size() == 0
+    return broker().queue_size() == 0
 
 
 def transfers_wake_lost(*, now: datetime | None = None, limit: int = 500) -> list[int]:
@@ -114,6 +122,7 @@ def transfers_wake_lost(*, now: datetime | None = None, limit: int = 500) -> lis
         logger.warning(
             "%d order transfer(s) had lost their wake-up (a host stopped?): woken again", len(woken)
         )
+    deliveries_wake_lost(now=now, limit=limit)
     return woken
 
 
@@ -168,3 +177,36 @@ def initial_syncs_wake_stale(*, now: datetime | None = None) -> list[int]:
     if ids:
         logger.warning("%d initial sync(s) had stopped making progress: queued again", len(ids))
     return ids
+
+
+def deliveries_wake_lost(*, now: datetime | None = None, limit: int = 500) -> list[int]:
+    """Order deliveries accepted more than ``LOST_AFTER`` ago whose order has no row yet: their
+    task (``webhook_order``) was lost, since recording the order is the task's first step. Each
+    order's latest such delivery is sent again (recording is idempotent: two stagers sending the
+    same one cost a second look, not a second order). Called with the broker idle only, so a
+    delivery still waiting in a backlog is never sent twice."""
+    from integrations.intake import ORDER_TOPICS
+
+    now = now or timezone.now()
+    recorded = OrderTransfer.objects.filter(shop_id=OuterRef("shop_id"), woo_order_id=OuterRef("resource_id"))
+    lost = (
+        WebhookDelivery.objects.filter(
+            outcome=WebhookDelivery.Outcome.ACCEPTED,
+            topic__in=ORDER_TOPICS,
+            resource_id__isnull=False,
+            received_at__gte=now - DELIVERY_LOST_WINDOW,
+            received_at__lt=now - LOST_AFTER,
+        )
+        .exclude(Exists(recorded))
+        .order_by("-pk")
+        .values_list("pk", "shop_id", "resource_id")[: limit * 4]
+    )
+    latest: dict[tuple[int, int], int] = {}
+    for delivery_id, shop_id, resource_id in lost:
+        latest.setdefault((shop_id, resource_id), delivery_id)
+    sent = list(latest.values())[:limit]
+    for delivery_id in sent:
+        task_enqueue(WEBHOOK_TASK, delivery_id, group="webhook-order")
+    if sent:
+        logger.warning("%d accepted order deliveries had lost their task: sent to a worker again", len(sent))
+    return sent

@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from integrations.benchmarks.scale import CpuMeter, _raw_requests, _slope, group_rss_mb, load_generate
-from integrations.taskqueue import _broker
+from integrations.taskqueue import broker
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -118,4 +118,4 @@ def test_a_process_groups_memory_and_cpu_are_read_from_proc():
 
 @pytest.mark.django_db
 def test_one_broker_serves_every_task_of_a_process():
-    assert _broker() is _broker()
+    assert broker() is broker()

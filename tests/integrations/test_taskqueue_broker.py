@@ -1,4 +1,4 @@
-"""One Redis broker per process (integrations.taskqueue._broker) survives a Redis restart: its
+"""One Redis broker per process (integrations.taskqueue.broker) survives a Redis restart: its
 pooled connection is dead afterwards, and the next task must still be queued."""
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ SCRIPT = """
 import sys
 import django
 django.setup()
-from integrations.taskqueue import _broker
-broker = _broker()
+from integrations.taskqueue import broker as process_broker
+broker = process_broker()
 broker.enqueue("before")
 print("queued", broker.queue_size(), flush=True)
 sys.stdin.readline()  # the test restarts Redis here
-assert _broker() is broker
+assert process_broker() is broker
 broker.enqueue("after")
 print("queued", broker.queue_size(), flush=True)
 """
