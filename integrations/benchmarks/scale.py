@@ -88,7 +88,10 @@ from portal import stack
 CLUSTER_COUNTS = (1, 2, 4)
 Q_WORKERS = 2  # per cluster host: django-q2's default here (settings.Q_WORKERS)
 HOGIA_LIMIT = (25, 5)  # the Hogia sandbox's default, and the rate budget's: requests per seconds
-INTAKE_CONNECTIONS = 16
+# Senders at once (WooCommerce opens one connection per delivery, and many shops deliver at once).
+# 16 kept-alive connections stuck unevenly to gunicorn's two worker processes: one was saturated
+# while the machine stayed 63 % busy.
+INTAKE_CONNECTIONS = int(os.environ.get("BENCHMARK_INTAKE_CONNECTIONS", 64))
 FULL = {
     "orders": 200,
     "limited_seconds": 30,
