@@ -4,7 +4,6 @@ password reset links; the locked-out page says until when; support unlocks in th
 
 from __future__ import annotations
 
-import gettext
 import re
 from datetime import timedelta
 from html import unescape
@@ -18,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 
 from tests.factories import StaffFactory, UserFactory
-from tests.portal.test_translations import SWEDISH_MO, _gettext_tool, _msgids
+from tests.portal.test_translations import admin_words, swedish_catalogue
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "Kanelbulle-2026"
@@ -185,27 +184,11 @@ def test_support_unlocks_in_the_admin(client, agda, support, settings):
 
 def test_the_lockout_section_of_the_admin_is_translated_too():
     """django-axes has no Swedish catalogue; portal/axes_strings.py lists its words for ours."""
-    source = Path(axes.__file__).parent
-    words = _gettext_tool(
-        "xgettext",
-        "-L",
-        "Python",
-        "--keyword=_",
-        "--keyword=gettext_lazy",
-        "--from-code=UTF-8",
-        "--no-wrap",
-        "--omit-header",
-        "-o",
-        "-",
-        str(source / "admin.py"),
-        str(source / "models.py"),
-    ).stdout
-    with SWEDISH_MO.open("rb") as catalogue:
-        translated = gettext.GNUTranslations(catalogue)._catalog
+    translated = swedish_catalogue()
     with translation.override("sv"):
         missing = [
             msgid
-            for msgid in (entry.removeprefix("msgid ")[1:-1] for entry in _msgids(words))
+            for msgid in admin_words(Path(axes.__file__).parent)
             # An f-string inside _() (axes' clean-up message) can never match a catalogue entry;
             # "Yes" and "No" are Django's own words, in Django's Swedish catalogue.
             if "{" not in msgid and msgid not in translated and translation.gettext(msgid) == msgid

@@ -121,9 +121,8 @@ def test_the_compiled_catalogue_is_the_translations_of_today(tmp_path):
         )
 
 
-def test_the_task_queue_section_of_the_admin_is_translated_too():
-    """django-q2 has no Swedish catalogue; portal/django_q_strings.py lists its words for ours."""
-    source = Path(django_q.__file__).parent
+def admin_words(package: Path) -> list[str]:
+    """The words a third-party app's admin.py and models.py mark for translation."""
     words = _gettext_tool(
         "xgettext",
         "-L",
@@ -135,12 +134,21 @@ def test_the_task_queue_section_of_the_admin_is_translated_too():
         "--omit-header",
         "-o",
         "-",
-        str(source / "admin.py"),
-        str(source / "models.py"),
+        str(package / "admin.py"),
+        str(package / "models.py"),
     ).stdout
+    return [entry.removeprefix("msgid ")[1:-1] for entry in _msgids(words)]
+
+
+def swedish_catalogue() -> dict:
     with SWEDISH_MO.open("rb") as catalogue:
-        translated = gettext.GNUTranslations(catalogue)._catalog
-    missing = [msgid for msgid in _msgids(words) if msgid.removeprefix("msgid ")[1:-1] not in translated]
+        return gettext.GNUTranslations(catalogue)._catalog
+
+
+def test_the_task_queue_section_of_the_admin_is_translated_too():
+    """django-q2 has no Swedish catalogue; portal/django_q_strings.py lists its words for ours."""
+    translated = swedish_catalogue()
+    missing = [msgid for msgid in admin_words(Path(django_q.__file__).parent) if msgid not in translated]
     assert not missing, "add to portal/django_q_strings.py and translate:\n" + "\n".join(missing)
 
 
