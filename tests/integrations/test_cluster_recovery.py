@@ -106,14 +106,17 @@ def test_an_order_held_by_a_killed_host_is_finished_by_the_other_within_90_s_onc
             workers=workers,
         )
         orders_poll(shop=shop)
+        # The worker notes its task before the task claims the order: wait for the claim too.
         work = wait_until(
-            lambda: ClusterWork.objects.filter(func="integrations.tasks.transfer_order").first(),
+            lambda: (
+                OrderTransfer.objects.filter(state=State.TRANSFERRING).exists()
+                and ClusterWork.objects.filter(func="integrations.tasks.transfer_order").first()
+            ),
             seconds=30,
             what="a host holding the order",
             workers=workers,
         )
         transfer = OrderTransfer.objects.get()
-        assert transfer.state == State.TRANSFERRING
         holder = next(i for i, p in enumerate(workers.processes) if work.host.endswith(f":{p.pid}"))
         time.sleep(1)
         workers.kill(holder)
