@@ -9,11 +9,14 @@ second copy of a task that is still running.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 
 from django.conf import settings
 from django.db import transaction
+
+logger = logging.getLogger(__name__)
 
 _brokers: dict[int, object] = {}
 _brokers_lock = threading.Lock()
@@ -32,7 +35,7 @@ def time_limit(func: str) -> int:
     return int(limits.get(func, settings.Q_CLUSTER["timeout"]))
 
 
-def _broker_in_this_database() -> bool:
+def broker_in_this_database() -> bool:
     """django-q2's ORM broker on the default database: its queue rows are ours to commit."""
     q_cluster = settings.Q_CLUSTER
     return not q_cluster.get("redis") and q_cluster.get("orm") == "default"
@@ -57,13 +60,18 @@ def broker():
     return broker
 
 
-def task_enqueue(func: str, *args, group: str = "") -> None:
+def task_enqueue(func: str, *args, group: str = "", resent_if_lost: bool = False) -> None:
     """Queue ``func(*args)`` with the current transaction.
 
     With the ORM broker in the same database the task is written in the transaction itself
     (a transactional outbox: it exists exactly when the work it wakes for does, and costs no
     transaction of its own); with another broker (Redis) it is sent once the transaction
     commits, so that no worker runs before the rows it reads exist.
+
+    ``resent_if_lost``: the stager sends this task again when it is lost (an accepted webhook
+    delivery: ``deliveries_wake_lost``), so a broker that cannot be reached after the commit
+    is logged and not raised: the caller's work is stored, and its answer (a webhook's 200)
+    stays true.
     """
     from django_q.tasks import async_task
 
@@ -75,7 +83,13 @@ def task_enqueue(func: str, *args, group: str = "") -> None:
             q_options={"timeout": time_limit(func), "broker": broker()},
         )
 
-    if _broker_in_this_database() and transaction.get_connection().in_atomic_block:
+    def send_or_log():
+        try:
+            send()
+        except Exception:
+            logger.exception("task %s%r could not be queued; the stager sends it again", func, args)
+
+    if broker_in_this_database() and transaction.get_connection().in_atomic_block:
         send()
     else:
-        transaction.on_commit(send)
+        transaction.on_commit(send_or_log if resent_if_lost else send)

@@ -25,3 +25,16 @@ class QuietAssetRequests(logging.Filter):
         if path.split("?", 1)[0] == "/favicon.ico" or path.startswith(self.static_prefix):
             return status is None or status >= 400
         return True
+
+
+class QuietEnqueued(logging.Filter):
+    """Drops django-q2's "Enqueued [queue] id" line, one per task queued.
+
+    Every webhook delivery queues a task: a burst of a thousand deliveries wrote a thousand such
+    lines (and writing them was a fiftieth of a delivery's CPU in the web server), which say
+    nothing the delivery's own lines and the task's result do not. django-q2's other lines (a
+    cluster starting, a task failing) stay.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno <= logging.INFO and str(record.msg).startswith("Enqueued ["))

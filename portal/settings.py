@@ -99,6 +99,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # WooCommerce's webhook deliveries go straight to their view: none of the page middleware below
+    # serves a machine, and a burst is thousands of requests (integrations/middleware.py).
+    "integrations.middleware.WebhookDirectMiddleware",
     # Static files answered before sessions and the rest: no database, no runserver (production mode).
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Content-Security-Policy and Permissions-Policy on every response (portal/security.py).
@@ -148,6 +151,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # busy timeout, so concurrent workers would meet errors no deployment has.
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test_portal.sqlite3")}
 else:
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # Django's backend, with a health check that asks the socket before the server
+        # (portal/postgresql/base.py): no SELECT 1 per request.
+        DATABASES["default"]["ENGINE"] = "portal.postgresql"
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # Persistent connections (the health checks above only act on them). Without them every web
 # request, and every task queued on django-q2's ORM broker (its enqueue calls
@@ -281,6 +288,7 @@ LOGGING = {
     "filters": {
         "quiet_assets": {"()": "portal.log_filters.QuietAssetRequests", "static_url": STATIC_URL},
         "log_context": {"()": "integrations.logcontext.LogContextFilter"},
+        "quiet_enqueued": {"()": "portal.log_filters.QuietEnqueued"},
     },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["log_context"]},
@@ -293,6 +301,7 @@ LOGGING = {
         "urllib3": {"level": "WARNING"},
         # axes logs every login at INFO (with the username); lockouts are warnings.
         "axes": {"level": "WARNING"},
+        "django-q": {"filters": ["quiet_enqueued"]},
         "django.server": {
             "handlers": ["django.server"],
             "filters": ["quiet_assets"],

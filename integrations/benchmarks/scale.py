@@ -44,7 +44,8 @@ workers). The customer has package 800 (nothing is held) and flow 3.
    and ``duplicated`` must be 0.
 
 ``benchmark scale --quick`` runs fewer orders, shorter intake windows, and only 2 clusters on
-the ORM broker.
+the ORM broker. ``benchmark scale --intake`` measures only the intake, on both brokers (about a
+minute: the loop for work on the web host's cost per delivery).
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ TARGETS = [
 # -- the parent: the servers, the child that measures, the clean-up ---------------------------
 
 
-def run(*, say, quick: bool = False) -> dict:
+def run(*, say, quick: bool = False, intake: bool = False) -> dict:
     missing = [
         package
         for package, found in (
@@ -130,7 +131,9 @@ def run(*, say, quick: bool = False) -> dict:
     if missing:  # `benchmark all` goes on with the others
         say(f"skipped: it needs Debian's {' and '.join(missing)} (apt-get install {' '.join(missing)})")
         return {"skipped": f"not installed: {', '.join(missing)}"}
-    config = dict(QUICK if quick else FULL, quick=quick, intake_connections=INTAKE_CONNECTIONS)
+    config = dict(
+        QUICK if quick else FULL, quick=quick, intake_only=intake, intake_connections=INTAKE_CONNECTIONS
+    )
     folder = Path(tempfile.mkdtemp(prefix="bench-scale-"))
     # PostgreSQL runs as its own user (as root: postgres), which must reach its folder.
     folder.chmod(0o755)
@@ -202,7 +205,8 @@ def run(*, say, quick: bool = False) -> dict:
         shutil.rmtree(folder, ignore_errors=True)
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
-    targets_report(say, figures, TARGETS)
+    measured = [target for target in TARGETS if target[0].startswith("intake")] if intake else TARGETS
+    targets_report(say, figures, measured)
     return figures
 
 
@@ -540,6 +544,11 @@ def _measure(config: dict, *, folder: Path) -> dict:
         hogia.limit(None)
         HogiaConnection.objects.filter(customer=customer).update(rate_limit_requests=0)
         figures.update(_prefixed(_intake_run(customer=customer, config=config, parts=parts), "intake"))
+        if config["intake_only"]:
+            parts.web_start("orm")
+            orm_intake = _prefixed(_intake_run(customer=customer, config=config, parts=parts), "intake")
+            figures |= {f"{key}_orm": value for key, value in orm_intake.items()}
+            return figures
         calls = invoices = 0
         for count in CLUSTER_COUNTS:
             run = invoicing(count, limited=False, orders=config["orders"], keep_memory=count == 4)

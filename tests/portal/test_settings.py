@@ -44,6 +44,6 @@ def test_database_url_and_redis_url_are_honoured(tmp_path):
         DATABASE_URL="postgres://portal:pw@db.internal:5432/portal",
         REDIS_URL="redis://cache.internal:6379/0",
     )
-    assert found["engine"] == "django.db.backends.postgresql"
+    assert found["engine"] == "portal.postgresql"
     assert (found["name"], found["host"]) == ("portal", "db.internal")
     assert found["redis"] == "redis://cache.internal:6379/0" and found["orm"] is None

@@ -40,8 +40,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--quick", action="store_true", help="a shorter run, for the benchmarks that have one (scale)"
         )
+        parser.add_argument("--intake", action="store_true", help="scale: measure only the webhook intake")
 
-    def handle(self, *args, name: str, list: bool, quick: bool = False, **options):  # noqa: A002 - argparse's name
+    def handle(self, *args, name: str, list: bool, quick: bool = False, intake: bool = False, **options):  # noqa: A002 - argparse's name
         available = benchmarks_available()
         if list or not name:
             self.stdout.write("benchmarks: " + ", ".join(sorted(available)))
@@ -56,8 +57,11 @@ class Command(BaseCommand):
             self.stdout.write(f"== benchmark {bench}")
             started = time.perf_counter()
             say = lambda line: (self.stdout.write(f"  {line}"), self.stdout.flush())  # noqa: E731
-            shorter = {"quick": True} if quick and "quick" in inspect.signature(module.run).parameters else {}
-            figures = module.run(say=say, **shorter)
+            parameters = inspect.signature(module.run).parameters
+            chosen = {"quick": quick, "intake": intake}
+            figures = module.run(
+                say=say, **{key: True for key, on in chosen.items() if on and key in parameters}
+            )
             figures.setdefault("benchmark", bench)
             figures.setdefault("total_seconds", round(time.perf_counter() - started, 2))
             results[bench] = figures
