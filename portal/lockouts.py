@@ -2,23 +2,32 @@
 
 django-axes counts failed logins per username and client address (settings: the axes block)
 and refuses a login that is locked out; these functions are its hooks (``AXES_CLIENT_IP_CALLABLE``,
-``AXES_LOCKOUT_CALLABLE``) and the password reset confirm view, which axes does not know.
+``AXES_LOCKOUT_CALLABLE``) and the password reset confirm view, which axes does not know. The
+password reset form, which sends e-mail, has a limit of its own (``ThrottledPasswordResetView``).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import hashlib
+import logging
+from datetime import datetime, timedelta
 
 from axes.handlers.proxy import AxesProxyHandler
 from axes.helpers import get_client_username, get_cool_off, get_lockout_response
 from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib.auth.signals import user_login_failed
-from django.contrib.auth.views import PasswordResetConfirmView
-from django.db.models import Max
-from django.http import HttpRequest, HttpResponse
+from django.contrib.auth.views import PasswordResetConfirmView, PasswordResetView
+from django.db.models import Max, Min
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.utils import timezone
+
+from portal.models import PasswordResetRequest
+
+logger = logging.getLogger(__name__)
+RESET_WINDOW = timedelta(hours=1)
+RESET_KEPT = timedelta(days=1)
 
 
 def client_ip(request: HttpRequest) -> str | None:
@@ -91,3 +100,38 @@ class ThrottledPasswordResetConfirmView(PasswordResetConfirmView):
         response = super().form_valid(form)
         AxesProxyHandler.reset_attempts(username=form.user.get_username())
         return response
+
+
+class ThrottledPasswordResetView(PasswordResetView):
+    """Django's reset form, with a limit on the e-mails it sends.
+
+    Per address, ``PASSWORD_RESET_EMAILS_PER_HOUR`` e-mails; past that the form answers as
+    always ("sent") and sends nothing, so that the page tells nobody which addresses exist. Per
+    client address, ``PASSWORD_RESET_REQUESTS_PER_CLIENT_PER_HOUR`` requests; past that the
+    form answers 429 with when to try again. Both count in the database, so every web host
+    counts the same requests.
+    """
+
+    def form_valid(self, form):
+        now = timezone.now()
+        since = now - RESET_WINDOW
+        ip_address = client_ip(self.request)
+        by_client = PasswordResetRequest.objects.filter(ip_address=ip_address, requested_at__gte=since)
+        if by_client.count() >= settings.PASSWORD_RESET_REQUESTS_PER_CLIENT_PER_HOUR:
+            first = by_client.aggregate(first=Min("requested_at"))["first"]
+            ends = first + RESET_WINDOW
+            minutes = max(1, round((ends - now).total_seconds() / 60))
+            return render(
+                self.request, "portal/reset_throttled.html", {"ends": ends, "minutes": minutes}, status=429
+            )
+        digest = hashlib.sha256(form.cleaned_data["email"].strip().lower().encode()).hexdigest()
+        mailed = PasswordResetRequest.objects.filter(email_digest=digest, requested_at__gte=since).count()
+        PasswordResetRequest.objects.create(email_digest=digest, ip_address=ip_address, requested_at=now)
+        PasswordResetRequest.objects.filter(requested_at__lt=now - RESET_KEPT).delete()
+        if mailed >= settings.PASSWORD_RESET_EMAILS_PER_HOUR:
+            logger.warning(
+                "a password reset for one address was asked %d times within the hour: no e-mail sent",
+                mailed + 1,
+            )
+            return HttpResponseRedirect(self.get_success_url())
+        return super().form_valid(form)

@@ -1,8 +1,9 @@
-"""The portal's own records: the hosts that run the task cluster."""
+"""The portal's own records: the hosts that run the task cluster, and password reset requests."""
 
 from __future__ import annotations
 
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -47,3 +48,21 @@ class ClusterWork(models.Model):
 
     def __str__(self) -> str:
         return f"{self.func}({self.object_id}) on {self.host}"
+
+
+class PasswordResetRequest(models.Model):
+    """One request for a password reset e-mail, as the reset form's throttle counts them
+    (``portal.lockouts.ThrottledPasswordResetView``). The address is kept only as its SHA-256: the
+    throttle needs to know two requests were for the same address, not which address it was."""
+
+    email_digest = models.CharField(_("e-mail address (SHA-256)"), max_length=64)
+    ip_address = models.GenericIPAddressField(_("client address"), null=True, blank=True)
+    requested_at = models.DateTimeField(_("requested at"), default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("password reset request")
+        verbose_name_plural = _("password reset requests")
+        indexes = [
+            models.Index(fields=["email_digest", "requested_at"], name="portal_reset_email_idx"),
+            models.Index(fields=["ip_address", "requested_at"], name="portal_reset_client_idx"),
+        ]

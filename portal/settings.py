@@ -243,6 +243,14 @@ AXES_CLIENT_IP_CALLABLE = "portal.lockouts.client_ip"
 # Only failures are kept: a row per successful login (address and browser, kept forever) is personal
 # data the throttling does not need.
 AXES_DISABLE_ACCESS_LOG = True
+# The password reset form sends e-mail to whoever's address is typed in: without a limit it could
+# fill a customer's mailbox (portal.lockouts.ThrottledPasswordResetView). Per address the e-mails
+# stop silently (the page is the same, so it tells nobody which addresses exist); per client the
+# form answers 429.
+PASSWORD_RESET_EMAILS_PER_HOUR = env.int("PASSWORD_RESET_EMAILS_PER_HOUR", default=3)
+PASSWORD_RESET_REQUESTS_PER_CLIENT_PER_HOUR = env.int(
+    "PASSWORD_RESET_REQUESTS_PER_CLIENT_PER_HOUR", default=10
+)
 
 # Swedish first; English on request (the switch in the page headers, django.views.i18n.set_language).
 LANGUAGE_CODE = "sv"

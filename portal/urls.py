@@ -3,13 +3,12 @@ from django.contrib.auth.views import (
     LogoutView,
     PasswordResetCompleteView,
     PasswordResetDoneView,
-    PasswordResetView,
 )
 from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 
 from portal import views
-from portal.lockouts import ThrottledPasswordResetConfirmView
+from portal.lockouts import ThrottledPasswordResetConfirmView, ThrottledPasswordResetView
 
 admin.site.site_header = _("Integration portal: WooCommerce ↔ Hogia Smart")
 admin.site.site_title = _("Integration portal")
@@ -23,7 +22,7 @@ urlpatterns = [
     path("login/", views.PortalLoginView.as_view(), name="login"),
     path("logout/", LogoutView.as_view(next_page="login"), name="logout"),
     # Customers choose their own password: a link by e-mail (Django's views, the portal's pages).
-    path("password-reset/", PasswordResetView.as_view(), name="password_reset"),
+    path("password-reset/", ThrottledPasswordResetView.as_view(), name="password_reset"),
     path("password-reset/sent/", PasswordResetDoneView.as_view(), name="password_reset_done"),
     path(
         "password-reset/<uidb64>/<token>/",

@@ -16,6 +16,7 @@ from axes.models import AccessAttempt
 from django.urls import reverse
 from django.utils import timezone, translation
 
+from portal.models import PasswordResetRequest
 from tests.factories import StaffFactory, UserFactory
 from tests.portal.test_translations import admin_words, swedish_catalogue
 
@@ -194,3 +195,41 @@ def test_the_lockout_section_of_the_admin_is_translated_too():
             if "{" not in msgid and msgid not in translated and translation.gettext(msgid) == msgid
         ]
     assert not missing, "add to portal/axes_strings.py and translate:\n" + "\n".join(missing)
+
+
+def test_reset_e_mails_to_one_address_stop_after_three_an_hour_and_the_page_says_nothing(
+    client, agda, mailoutbox, caplog
+):
+    answers = [client.post(reverse("password_reset"), {"email": agda.email.upper()}) for _ in range(6)]
+    # The same answer every time ("sent"), so the form tells nobody which addresses exist...
+    assert {(answer.status_code, answer.url) for answer in answers} == {(302, reverse("password_reset_done"))}
+    # ... but only three e-mails went out, and the rest are in the log (without the address).
+    assert len(mailoutbox) == 3
+    assert "asked 4 times within the hour: no e-mail sent" in caplog.text
+    assert agda.email not in caplog.text
+    # An hour later the address gets e-mail again.
+    PasswordResetRequest.objects.update(requested_at=timezone.now() - timedelta(minutes=61))
+    client.post(reverse("password_reset"), {"email": agda.email})
+    assert len(mailoutbox) == 4
+    stored = PasswordResetRequest.objects.values_list("email_digest", flat=True)
+    assert all(agda.email not in digest for digest in stored)
+
+
+def test_one_client_asking_for_many_addresses_is_stopped_with_a_page_that_says_until_when(
+    client, agda, mailoutbox, settings
+):
+    settings.LANGUAGE_CODE = "sv"
+    answers = [
+        client.post(reverse("password_reset"), {"email": f"someone-{i}@example.com"}).status_code
+        for i in range(10)
+    ]
+    assert answers == [302] * 10
+    refused = client.post(reverse("password_reset"), {"email": agda.email})
+    assert refused.status_code == 429
+    page = unescape(refused.content.decode())
+    assert "För många begäranden om nytt lösenord" in page
+    assert re.search(r"Försök igen efter kl\. \d\d:\d\d, om ungefär \d+ minuter", page)
+    assert mailoutbox == []
+    # Another client is not held back by this one.
+    other = client.post(reverse("password_reset"), {"email": agda.email}, REMOTE_ADDR="10.1.2.3")
+    assert other.status_code == 302 and len(mailoutbox) == 1
