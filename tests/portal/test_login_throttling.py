@@ -229,6 +229,7 @@ def test_one_client_asking_for_many_addresses_is_stopped_with_a_page_that_says_u
     page = unescape(refused.content.decode())
     assert "För många begäranden om nytt lösenord" in page
     assert re.search(r"Försök igen efter kl\. \d\d:\d\d, om ungefär \d+ minuter", page)
+    assert "Tillbaka till inloggningen" in page
     assert mailoutbox == []
     # Another client is not held back by this one.
     other = client.post(reverse("password_reset"), {"email": agda.email}, REMOTE_ADDR="10.1.2.3")
