@@ -44,8 +44,8 @@ workers). The customer has package 800 (nothing is held) and flow 3.
    and ``duplicated`` must be 0.
 
 ``benchmark scale --quick`` runs fewer orders, shorter intake windows, and only 2 clusters on
-the ORM broker. ``benchmark scale --intake`` measures only the intake, on both brokers (about a
-minute: the loop for work on the web host's cost per delivery).
+the ORM broker. ``benchmark scale --intake`` measures only the intake, on both brokers (about
+3 minutes, 2 with ``--quick``: the loop for work on the web host's cost per delivery).
 """
 
 from __future__ import annotations
