@@ -332,6 +332,7 @@ def test_fuzzed_webhook_bodies(case):
 
     stack, shop = case, case.shops[1]
     started = time.monotonic()
+    unrecorded = stack.results_unrecorded()
     real_ids = stack.place(FUZZ_ORDERS, shop=shop)
     stack.settle(shop, real_ids, seconds=GIVE_UP)
     waited = time.monotonic()
@@ -357,8 +358,8 @@ def test_fuzzed_webhook_bodies(case):
     ids = real_ids + sorted(accepted - set(real_ids))
     # Every accepted delivery queued a task: the case ends when they all ran, not only when
     # each order reached an end state (an order seen again later may move on), and the next
-    # case starts with an empty queue.
-    stack.drain(seconds=GIVE_UP)
+    # case starts with an empty queue and both hosts' monitors caught up.
+    stack.drain(seconds=GIVE_UP, baseline=unrecorded)
     stack.settle(shop, ids, seconds=GIVE_UP)
     counts = stack.count(shop, ids)
     answers = Counter(statuses)
