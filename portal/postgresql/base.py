@@ -26,8 +26,11 @@ class DatabaseWrapper(base.DatabaseWrapper):
         connection = self.connection
         if connection is None or connection.closed or connection.broken:
             return False
+        # poll, not select: a busy web process may hold descriptors past select's 1024.
+        poller = select.poll()
         try:
-            readable, _writable, _failed = select.select([connection.fileno()], [], [], 0)
+            poller.register(connection.fileno(), select.POLLIN)
+            said = poller.poll(0)
         except (OSError, ValueError):
             return False
-        return not readable or super().is_usable()
+        return not said or super().is_usable()
