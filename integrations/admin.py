@@ -1088,7 +1088,7 @@ class OrderTransferAdmin(ObjectActionsMixin, ReadOnlyAdmin):
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(ReadOnlyAdmin):
     list_display = ["received_at", "shop", "topic", "outcome", "resource_id", "reason"]
-    list_filter = ["outcome", "topic", "shop"]
+    list_filter = ["outcome", "topic", "task_pending", "shop"]
     search_fields = ["shop__name", "reason", "resource_id", "delivery_id"]
     list_select_related = ["shop"]
     date_hierarchy = "received_at"
@@ -1097,6 +1097,7 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
         "shop",
         "received_at",
         "outcome",
+        "task_pending",
         "reason",
         "topic",
         "webhook_id",

@@ -14,9 +14,10 @@ cannot fill the disk or the database.
 
 The answer is quick, whatever the load: an order delivery is checked (signature, JSON,
 what the order flow can take: a bad one is answered 400 with the reason) outside any
-transaction, then stored with its task in one short transaction (the ORM broker's task row
-commits with it) and answered; a worker records the order from the stored delivery and
-transfers it (``webhook_order_take``). A failure while the delivery is handled still
+transaction, then stored and answered: with the ORM broker in one short transaction with its
+task row, with Redis as one row marked ``task_pending`` whose task the stager sends
+(``deliveries_send``). A worker records the order from the stored delivery and transfers it
+(``webhook_order_take``). A failure while the delivery is handled still
 leaves it stored, with what happened.
 """
 
@@ -28,7 +29,6 @@ import logging
 import re
 import time
 import uuid
-from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -48,6 +48,8 @@ from integrations.logcontext import log_context
 from integrations.models import Flow, FlowSettings, Shop, SyncLogEntry, WebhookDelivery, WebhookDropCount
 from integrations.orders.payload import MAX_ID, order_payload_problems
 from integrations.orders.seen import Seen, order_seen
+from integrations.orders.wakeups import WEBHOOK_TASK
+from integrations.rowinsert import row_insert
 from integrations.services import sync_log
 from integrations.taskqueue import broker_in_this_database, task_enqueue
 from integrations.webhooks import webhook_signature_valid
@@ -273,21 +275,19 @@ def _signed_receive(shop: Shop, *, headers: dict[str, str], body: bytes) -> Answ
             % {"error": f"{type(exc).__name__}: {_printable(exc)}"},
         )
         bug = exc
-    # With the ORM broker the task row commits with the delivery: both or neither. With Redis
-    # the row is one statement and needs no transaction of its own (two round trips fewer): the
-    # task is sent once the row is stored, and a task lost on the way is sent again by the stager
-    # (``deliveries_wake_lost``).
-    together = transaction.atomic() if broker_in_this_database() else nullcontext()
+    # With the ORM broker the task row commits with the delivery: both or neither. With Redis the
+    # row is the outbox: one statement, no transaction and no call to Redis here; the stager sends
+    # the pending rows' tasks in batches (``deliveries_send``), at most a second later.
+    follows = bug is None and answer.order_follows
     try:
-        with together:
-            delivery.save()
-            if bug is None and answer.order_follows:
-                task_enqueue(
-                    "integrations.tasks.webhook_order",
-                    delivery.pk,
-                    group="webhook-order",
-                    resent_if_lost=True,
-                )
+        if broker_in_this_database():
+            with transaction.atomic():
+                delivery.save()
+                if follows:
+                    task_enqueue(WEBHOOK_TASK, delivery.pk, group="webhook-order")
+        else:
+            delivery.task_pending = follows
+            row_insert(delivery)
     except IntegrityError:
         # The same delivery again (a replay, or two copies at once): stored before, with its task.
         if _replayed(delivery):

@@ -530,11 +530,21 @@ class WebhookDelivery(models.Model):
     # Set for correctly signed deliveries only: with the delivery id it recognises a replay.
     body_sha256 = models.CharField(_("body SHA-256"), max_length=64, blank=True)
     headers = models.JSONField(_("headers"), default=dict, blank=True)
+    # An accepted order delivery whose task (``webhook_order``) is still to be sent: with the Redis
+    # broker the web process only stores the row, and the stager sends the tasks of the rows it
+    # finds here in batches (``deliveries_send``). The row is the outbox.
+    task_pending = models.BooleanField(_("task not sent yet"), default=False)
 
     class Meta:
         ordering = ["-received_at", "-id"]
         verbose_name = _("webhook delivery")
         verbose_name_plural = _("webhook deliveries")
+        indexes = [
+            # Small: only the rows still waiting for the stager.
+            models.Index(
+                fields=["id"], condition=models.Q(task_pending=True), name="webhook_delivery_pending"
+            )
+        ]
         constraints = [
             # A signed delivery stored once: a replay (same delivery id, same bytes) is answered
             # "already received". Its index is the replay check's.

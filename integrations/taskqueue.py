@@ -9,14 +9,11 @@ second copy of a task that is still running.
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 
 from django.conf import settings
 from django.db import transaction
-
-logger = logging.getLogger(__name__)
 
 _brokers: dict[int, object] = {}
 _brokers_lock = threading.Lock()
@@ -60,36 +57,61 @@ def broker():
     return broker
 
 
-def task_enqueue(func: str, *args, group: str = "", resent_if_lost: bool = False) -> None:
+# Wake-ups by the thousand whose outcome our own tables hold (the delivery's row, the order's, the
+# host's beat): django-q2 keeps no success row for them, only their failures. Its monitor prunes
+# the successes of each function (``save_limit``) by loading and locking up to that many rows for
+# every result it saves: after a burst of deliveries a host's monitor fell 20 s behind, and its
+# recycled workers could not stop meanwhile (``benchmark scale``, ``make test-faults`` case 7).
+SUCCESS_NOT_SAVED = frozenset(
+    {"integrations.tasks.webhook_order", "integrations.tasks.transfer_order", "portal.tasks.heartbeat"}
+)
+
+
+def _send(func: str, args: tuple, *, group: str, broker) -> None:
+    from django_q.tasks import async_task
+
+    options = {"timeout": time_limit(func), "broker": broker}
+    if func in SUCCESS_NOT_SAVED:
+        options["save"] = False
+    async_task(func, *args, group=group or func.rsplit(".", 1)[-1], q_options=options)
+
+
+def task_enqueue(func: str, *args, group: str = "") -> None:
     """Queue ``func(*args)`` with the current transaction.
 
     With the ORM broker in the same database the task is written in the transaction itself
     (a transactional outbox: it exists exactly when the work it wakes for does, and costs no
     transaction of its own); with another broker (Redis) it is sent once the transaction
     commits, so that no worker runs before the rows it reads exist.
-
-    ``resent_if_lost``: the stager sends this task again when it is lost (an accepted webhook
-    delivery: ``deliveries_wake_lost``), so a broker that cannot be reached after the commit
-    is logged and not raised: the caller's work is stored, and its answer (a webhook's 200)
-    stays true.
     """
-    from django_q.tasks import async_task
-
-    def send():
-        async_task(
-            func,
-            *args,
-            group=group or func.rsplit(".", 1)[-1],
-            q_options={"timeout": time_limit(func), "broker": broker()},
-        )
-
-    def send_or_log():
-        try:
-            send()
-        except Exception:
-            logger.exception("task %s%r could not be queued; the stager sends it again", func, args)
-
     if broker_in_this_database() and transaction.get_connection().in_atomic_block:
-        send()
+        _send(func, args, group=group, broker=broker())
     else:
-        transaction.on_commit(send_or_log if resent_if_lost else send)
+        transaction.on_commit(lambda: _send(func, args, group=group, broker=broker()))
+
+
+class _Pipeline:
+    """A broker for ``async_task`` that collects Redis pushes into one pipeline: a batch of
+    tasks costs one round trip instead of one each."""
+
+    def __init__(self, redis_broker):
+        self.list_key = redis_broker.list_key
+        self.pipe = redis_broker.connection.pipeline(transaction=False)
+
+    def enqueue(self, task) -> None:
+        self.pipe.rpush(self.list_key, task)
+
+
+def tasks_send_now(func: str, args_list: list[tuple], *, group: str = "") -> None:
+    """Send one task per ``args`` at once, outside any transaction's commit: the caller stores
+    that they were sent only after this returns (an outbox). Redis gets them in one pipeline."""
+    if not args_list:
+        return
+    if broker_in_this_database():
+        for args in args_list:
+            _send(func, args, group=group, broker=broker())
+        return
+    pipeline = _Pipeline(broker())
+    for args in args_list:
+        _send(func, args, group=group, broker=pipeline)
+    pipeline.pipe.execute()

@@ -25,7 +25,12 @@ from integrations.models import PaymentCapture, Shop, SyncLogEntry
 from integrations.orders.attempt import order_transfer
 from integrations.orders.poll import orders_poll
 from integrations.orders.quota import held_release_all, quota_reconcile_all
-from integrations.orders.wakeups import initial_syncs_wake_stale, transfers_sweep, transfers_wake_lost
+from integrations.orders.wakeups import (
+    deliveries_send,
+    initial_syncs_wake_stale,
+    transfers_sweep,
+    transfers_wake_lost,
+)
 from integrations.services import failure_reason, sync_log
 from integrations.taskqueue import task_enqueue
 
@@ -48,9 +53,11 @@ def webhook_order(delivery_id: int) -> str:
 
 
 def sweep() -> int:
-    """Every minute: the backstop for lost wake-ups, and held orders the quota now allows; status
-    pushes and capture checks that are due (the stager does these every few seconds); initial
-    syncs that stopped making progress."""
+    """Every minute: the backstop for lost wake-ups and for order deliveries whose task waits (the
+    stager's work where none runs), and held orders the quota now allows; status pushes and
+    capture checks that are due (the stager does these every few seconds); initial syncs that
+    stopped making progress."""
+    deliveries_send()
     woken = transfers_sweep() + transfers_wake_lost()
     held_release_all()
     status_work_wake_due()

@@ -66,6 +66,9 @@ _CURRENCY = re.compile(r"[A-Za-z]{3}")
 # Plain decimal notation, ASCII digits only: what WooCommerce's wc_format_decimal writes.
 # (Decimal() alone would also take "1_000", "1e3", "NaN" and other scripts' digits.)
 _DECIMAL_TEXT = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)", re.ASCII)
+# An amount that passes every check of ``_number`` whatever its ceiling (at most 9 digits before
+# the point, at most MAX_AMOUNT_PLACES after it): most of them, taken without the checks.
+_PLAIN_AMOUNT = re.compile(r"-?\d{1,9}(\.\d{0,12})?", re.ASCII)
 
 
 class OrderPayloadInvalid(ValueError):
@@ -257,6 +260,8 @@ def _number(
     """
     if value is None or value == "":
         return None
+    if type(value) is str and _PLAIN_AMOUNT.fullmatch(value):
+        return Decimal(value)  # what nearly every amount is: within every ceiling, few decimals
     if isinstance(value, float):
         problems.append(
             f"{what} is the binary fraction {_shown(value)}, which has lost the exact "

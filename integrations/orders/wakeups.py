@@ -1,8 +1,9 @@
 """Waking a worker for an order: at once when it is queued, on time when its retry is due.
 
-Queue messages are only wake-ups; the order's row says what is due. Three things send
-them:
+Queue messages are only wake-ups; the order's row says what is due. These send them:
 
+- the stager (``deliveries_send``, every second), for the order deliveries the intake stored
+  with the Redis broker: the stored delivery is the outbox, its task is sent from here;
 - ``transfer_wake`` right after an order is queued (after commit);
 - the **stager** (``transfers_wake_due``, every second in ``manage.py runworkers``):
   each retry when it falls due, and each claim whose worker stopped, exactly once per
@@ -30,11 +31,12 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from integrations.models import OrderTransfer, WebhookDelivery
-from integrations.taskqueue import task_enqueue
+from integrations.taskqueue import task_enqueue, tasks_send_now
 
 logger = logging.getLogger(__name__)
 
@@ -196,6 +198,7 @@ def deliveries_wake_lost(*, now: datetime | None = None, limit: int = 500) -> li
             resource_id__isnull=False,
             received_at__gte=now - DELIVERY_LOST_WINDOW,
             received_at__lt=now - LOST_AFTER,
+            task_pending=False,  # not lost: waiting for ``deliveries_send``
         )
         .exclude(Exists(recorded))
         .order_by("-pk")
@@ -209,4 +212,33 @@ def deliveries_wake_lost(*, now: datetime | None = None, limit: int = 500) -> li
         task_enqueue(WEBHOOK_TASK, delivery_id, group="webhook-order")
     if sent:
         logger.warning("%d accepted order deliveries had lost their task: sent to a worker again", len(sent))
+    return sent
+
+
+def deliveries_send(*, limit: int = 500, batches: int = 10) -> int:
+    """Send the tasks of the order deliveries the intake stored as pending (with the Redis broker
+    the web process only stores the row; this is the outbox's other half), up to ``batches``
+    batches of ``limit``; how many were sent.
+
+    Each batch's rows are locked (``SKIP LOCKED``: two hosts' stagers take different rows), their
+    tasks pushed in one pipeline, and the rows marked sent in the same transaction. A push that
+    fails leaves them pending for the next tick; a commit that fails after the push sends them
+    again at the next tick, which costs a second look and no second order (recording is
+    idempotent)."""
+    sent = 0
+    for _ in range(batches):
+        with transaction.atomic():
+            ids = list(
+                WebhookDelivery.objects.select_for_update(skip_locked=True)
+                .filter(task_pending=True)
+                .order_by("pk")
+                .values_list("pk", flat=True)[:limit]
+            )
+            if not ids:
+                break
+            tasks_send_now(WEBHOOK_TASK, [(delivery_id,) for delivery_id in ids], group="webhook-order")
+            WebhookDelivery.objects.filter(pk__in=ids).update(task_pending=False)
+        sent += len(ids)
+        if len(ids) < limit:
+            break
     return sent

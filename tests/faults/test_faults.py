@@ -95,9 +95,12 @@ def test_worker_killed_mid_invoice(case):
 
 
 def test_redis_restarted_with_tasks_queued(case):
-    """The web host queues the orders' tasks in Redis while no cluster runs; Redis restarts
-    (no persistence: every queued task is gone); the clusters start again and must bring
-    every order back from the database alone."""
+    """The orders' tasks wait in Redis while no cluster runs (the web host stores the deliveries,
+    a stager sends their tasks: here this process, the hosts' stagers being stopped with them);
+    Redis restarts (no persistence: every queued task is gone); the clusters start again and
+    must bring every order back from the database alone."""
+    from integrations.orders.wakeups import deliveries_send
+
     stack, shop = case, case.shops[1]
     started = time.monotonic()
     for cluster in stack.clusters:
@@ -105,7 +108,9 @@ def test_redis_restarted_with_tasks_queued(case):
         cluster.stop()
     ids = stack.place(20, shop=shop)
     assert _wait_until(lambda: _accepted(shop, ids) == len(ids), seconds=30, stack=stack)
+    assert deliveries_send() >= len(ids)
     queued = _tasks_in_redis(stack.redis.url)
+    assert queued >= len(ids)
     stack.redis.restart()
     for cluster in stack.clusters:
         stack.cluster_restart(cluster)

@@ -17,9 +17,12 @@ from tests.factories import ShopFactory
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 
-def _delivery(shop, woo_id: int, *, age: timedelta, topic: str = "order.created", outcome=None) -> int:
+def _delivery(
+    shop, woo_id: int, *, age: timedelta, topic: str = "order.created", outcome=None, pending=False
+) -> int:
     return WebhookDelivery.objects.create(
         shop=shop,
+        task_pending=pending,
         received_at=timezone.now() - age,
         outcome=outcome or WebhookDelivery.Outcome.ACCEPTED,
         topic=topic,
@@ -53,6 +56,7 @@ def test_a_recorded_order_a_recent_delivery_an_old_one_or_a_rejected_one_is_left
     _delivery(shop, 22, age=wakeups.DELIVERY_LOST_WINDOW + timedelta(minutes=1))  # the poll's
     _delivery(shop, 23, age=timedelta(minutes=1), outcome=WebhookDelivery.Outcome.FAILED)
     _delivery(shop, 24, age=timedelta(minutes=1), topic="product.updated")
+    _delivery(shop, 25, age=timedelta(minutes=1), pending=True)  # its task waits for deliveries_send
 
     assert deliveries_wake_lost() == []
     assert sent == []

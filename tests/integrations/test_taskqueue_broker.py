@@ -60,3 +60,34 @@ def test_the_process_broker_queues_after_a_redis_restart(tmp_path):
             child.wait()
     finally:
         redis.stop()
+
+
+@pytest.mark.django_db
+def test_a_wake_up_s_success_leaves_no_task_row_and_its_failure_does(monkeypatch):
+    """django-q2's monitor keeps no success of the wake-ups (``SUCCESS_NOT_SAVED``): its pruning
+    would load up to ``save_limit`` rows for each one. A failure is kept for support."""
+    from django.db import transaction
+    from django.utils import timezone
+    from django_q.models import OrmQ, Task
+    from django_q.monitor import save_task
+
+    from integrations.taskqueue import task_enqueue
+
+    # The monitor closes the process's old connections first: not the test's own.
+    monkeypatch.setattr("django_q.monitor.close_old_django_connections", lambda: None)
+    with transaction.atomic():
+        task_enqueue("integrations.tasks.webhook_order", 41, group="webhook-order")
+        task_enqueue("integrations.tasks.poll_shop", 42)
+    queued = {row.func(): row.task for row in OrmQ.objects.all()}
+    for func, success in (
+        ("integrations.tasks.webhook_order", True),
+        ("integrations.tasks.webhook_order", False),
+        ("integrations.tasks.poll_shop", True),
+    ):
+        package = dict(queued[func], success=success, result="done" if success else "boom")
+        package["id"] = f"{package['id']}-{success}"
+        save_task(package | {"stopped": timezone.now()}, broker=None)
+    assert sorted(Task.objects.values_list("func", "success")) == [
+        ("integrations.tasks.poll_shop", True),
+        ("integrations.tasks.webhook_order", False),
+    ]

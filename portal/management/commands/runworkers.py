@@ -4,7 +4,8 @@ django-q2 runs tasks as they come but has no way to run one at a given time (its
 scheduler looks every 30 s and counts in minutes). An order whose retry is due in 19
 seconds must be tried in 19 seconds, not in 11 minutes; so beside the cluster this
 process runs the *stager*: every second it wakes the orders whose retry time has come,
-or whose worker stopped, once per due time (``integrations.orders.wakeups``). Several
+or whose worker stopped, once per due time, and sends the tasks of the order deliveries the
+web processes stored for it with the Redis broker (``integrations.orders.wakeups``). Several
 hosts may each run one: a conditional write lets only one of them wake an order.
 
 The host beats (``portal.cluster``): the loop writes its own beat every few seconds and
@@ -185,9 +186,10 @@ class Command(BaseCommand):
     @staticmethod
     def _stage(*, slow: bool) -> None:
         from integrations.orders.quota import held_release_all
-        from integrations.orders.wakeups import transfers_wake_due, transfers_wake_lost
+        from integrations.orders.wakeups import deliveries_send, transfers_wake_due, transfers_wake_lost
         from integrations.tasks import status_work_wake_due
 
+        deliveries_send()
         transfers_wake_due()
         if slow:
             from portal.cluster import dead_hosts_work_release
