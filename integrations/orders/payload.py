@@ -335,7 +335,7 @@ def _check_address(value: object, what: str, problems: list[str]) -> None:
     for key, field_value in value.items():
         if field_value is not None and not isinstance(field_value, str):
             problems.append(f"{what}.{_shown_key(key)} is {_shown(field_value)}, not text.")
-        elif field_value:
+        elif field_value and not _plain_text(field_value):
             _check_text(field_value, f"{what}.{_shown_key(key)}", problems)
 
 
@@ -354,18 +354,26 @@ def _check_refunds(value: object, problems: list[str]) -> None:
 
 
 def _check_line(line: dict, where: str, amounts: tuple[str, ...], problems: list[str]) -> None:
+    # Each field's name for a reason (f"{where}.{key}") is made only for a value that is not
+    # plainly fine: a delivery's order has dozens of them, and this check runs on every one.
     if line.get("id") is not None:
         _check_id(line, "id", problems, what=f"{where}.id", minimum=0)
     for key in LINE_TEXTS:
-        _check_optional_text(line.get(key), f"{where}.{key}", problems)
+        value = line.get(key)
+        if not _plain_text(value):
+            _check_optional_text(value, f"{where}.{key}", problems)
     for key in amounts:
-        _check_amount(line.get(key), f"{where}.{key}", problems)
+        value = line.get(key)
+        if not _plain_amount(value):
+            _check_amount(value, f"{where}.{key}", problems)
     # A missing quantity is the mapping's to block (with the line's name); a broken one is ours.
     _check_quantity(line.get("quantity"), f"{where}.quantity", problems)
     for index, tax in _list_of_objects(line.get("taxes"), f"{where}.taxes", problems):
         _check_rate_id(tax.get("id"), f"{where}.taxes[{index}].id", problems)
         for key in ("total", "subtotal"):
-            _check_amount(tax.get(key), f"{where}.taxes[{index}].{key}", problems)
+            value = tax.get(key)
+            if not _plain_amount(value):
+                _check_amount(value, f"{where}.taxes[{index}].{key}", problems)
     # Line meta values may be anything (variation attributes, plugin data); entries are objects.
     _list_of_objects(line.get("meta_data"), f"{where}.meta_data", problems)
 
@@ -383,6 +391,16 @@ def _check_optional_text(value: object, what: str, problems: list[str]) -> None:
         problems.append(f"{what} is {_shown(value)}, not text.")
         return
     _check_text(value, what, problems)
+
+
+def _plain_text(value: object) -> bool:
+    """Absent, or text ``_check_text`` finds nothing wrong with when no length is set."""
+    return value is None or (type(value) is str and "\x00" not in value and _encodable(value))
+
+
+def _plain_amount(value: object) -> bool:
+    """Absent, or an amount ``_number`` takes under any ceiling (the common case, cheaply)."""
+    return value is None or value == "" or (type(value) is str and _PLAIN_AMOUNT.fullmatch(value) is not None)
 
 
 def _check_text(value: str, what: str, problems: list[str], *, max_chars: int | None = None) -> None:
