@@ -41,14 +41,14 @@ def _order_body() -> bytes:
     return json.dumps(order).encode()
 
 
-def _post(client, shop, body: bytes):
+def _post(client, shop, body: bytes, delivery_id: str = "d-intake-path-1"):
     return client.post(
         f"/hooks/woocommerce/{shop.webhook_token}/",
         data=body,
         content_type="application/json",
         HTTP_X_WC_WEBHOOK_TOPIC="order.created",
         HTTP_X_WC_WEBHOOK_SIGNATURE=webhook_signature(body=body, secret=SECRET),
-        HTTP_X_WC_WEBHOOK_DELIVERY_ID="d-intake-path-1",
+        HTTP_X_WC_WEBHOOK_DELIVERY_ID=delivery_id,
         HTTP_ACCEPT_LANGUAGE="en",
     )
 
@@ -92,17 +92,6 @@ def test_the_middleware_s_pattern_is_the_webhook_address_and_its_headers_are_dja
     assert _headers(request.META) == {name.lower(): value for name, value in request.headers.items()}
 
 
-def _post_as(client, shop, body: bytes, delivery_id: str):
-    return client.post(
-        f"/hooks/woocommerce/{shop.webhook_token}/",
-        data=body,
-        content_type="application/json",
-        HTTP_X_WC_WEBHOOK_TOPIC="order.created",
-        HTTP_X_WC_WEBHOOK_SIGNATURE=webhook_signature(body=body, secret=SECRET),
-        HTTP_X_WC_WEBHOOK_DELIVERY_ID=delivery_id,
-    )
-
-
 def _no_broker():
     raise AssertionError("the web process called the broker")
 
@@ -133,7 +122,7 @@ def test_with_redis_the_web_process_stores_the_delivery_pending_and_calls_no_bro
 def test_with_redis_a_rejected_or_ignored_delivery_is_not_pending(client, shop, monkeypatch):
     monkeypatch.setattr("integrations.taskqueue.broker", _no_broker)
     with override_settings(Q_CLUSTER=REDIS_Q_CLUSTER):
-        assert _post_as(client, shop, b'{"id": "not a number"}', "d-bad").status_code == 400
+        assert _post(client, shop, b'{"id": "not a number"}', "d-bad").status_code == 400
     assert list(WebhookDelivery.objects.values_list("task_pending", flat=True)) == [False]
 
 
@@ -167,7 +156,7 @@ def test_the_stager_sends_the_pending_deliveries_tasks_to_redis_once(client, sho
     body = _order_body()
     with override_settings(Q_CLUSTER=REDIS_Q_CLUSTER):
         for n in range(3):
-            assert _post_as(client, shop, body, f"d-{n}").status_code == 200
+            assert _post(client, shop, body, f"d-{n}").status_code == 200
     ids = list(WebhookDelivery.objects.order_by("pk").values_list("pk", flat=True))
     assert broker.queue_size() == 0  # nothing sent by the web process
 
