@@ -225,12 +225,16 @@ def deliveries_send(*, limit: int = 500, batches: int = 10) -> int:
     fails leaves them pending for the next tick; a commit that fails after the push sends them
     again at the next tick, which costs a second look and no second order (recording is
     idempotent)."""
+    pending = WebhookDelivery.objects.filter(task_pending=True)
+    # A look first, outside any transaction: with the ORM broker nothing is ever pending, and on
+    # SQLite a transaction takes the one write lock (IMMEDIATE), every second, from every stager.
+    if not pending.exists():
+        return 0
     sent = 0
     for _ in range(batches):
         with transaction.atomic():
             ids = list(
-                WebhookDelivery.objects.select_for_update(skip_locked=True)
-                .filter(task_pending=True)
+                pending.select_for_update(skip_locked=True)
                 .order_by("pk")
                 .values_list("pk", flat=True)[:limit]
             )

@@ -60,3 +60,14 @@ def test_a_recorded_order_a_recent_delivery_an_old_one_or_a_rejected_one_is_left
 
     assert deliveries_wake_lost() == []
     assert sent == []
+
+
+def test_with_nothing_pending_the_stager_s_send_opens_no_transaction(monkeypatch):
+    # On SQLite a transaction takes the one write lock: the stager must not take it every second.
+    _delivery(ShopFactory(), 30, age=timedelta(seconds=5))  # accepted, its task already sent
+
+    def no_transaction(*args, **kwargs):
+        raise AssertionError("a transaction with nothing to send")
+
+    monkeypatch.setattr(wakeups.transaction, "atomic", no_transaction)
+    assert wakeups.deliveries_send() == 0
