@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
+import threading
 import time
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from django.db import OperationalError, connection
@@ -146,3 +150,46 @@ def test_a_task_running_past_the_grace_is_killed_and_the_host_still_exits(tmp_pa
         assert "did not stop within 3 s: killing it" in workers.output()
     host = ClusterHost.objects.get()
     assert host.stopped_at is not None
+
+
+class _StuckEvent:
+    """A stop event whose ``set()`` never returns, as multiprocessing's does when a process that
+    was waiting on it died."""
+
+    def set(self) -> None:
+        threading.Event().wait()
+
+
+class _Sentinel:
+    """A cluster's sentinel as ``_cluster_stop`` sees it, played by a real process."""
+
+    def __init__(self, process: subprocess.Popen):
+        self.process, self.pid = process, process.pid
+
+    def is_alive(self) -> bool:
+        return self.process.poll() is None
+
+    def join(self, timeout: float | None = None) -> None:
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def test_a_stop_event_that_never_sets_does_not_hang_the_host(monkeypatch, caplog):
+    from portal.management.commands import runworkers
+
+    monkeypatch.setattr(runworkers, "STOP_EVENT_SET_SECONDS", 0.5)
+    sentinel = _Sentinel(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"]))
+    command = runworkers.Command()
+    command.signals = [signal.SIGTERM]
+    started = time.monotonic()
+    try:
+        command._cluster_stop(SimpleNamespace(sentinel=sentinel, stop_event=_StuckEvent()), grace=60)
+        took = time.monotonic() - started
+        ended = sentinel.process.wait(timeout=5)  # killed by _cluster_stop, not by this test
+    finally:
+        sentinel.process.kill()
+    assert took < 10  # not the 60 s grace, and not for good
+    assert ended == -signal.SIGKILL
+    assert "stop event could not be set" in caplog.text

@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import threading
 import time
 
 from django import db
@@ -38,6 +39,11 @@ STAGER_INTERVAL = 1.0  # seconds between looks for due retries
 SLOW_INTERVAL = 10.0  # seconds between looks for held orders the quota allows, and lost wake-ups
 BEAT_INTERVAL = 5.0  # seconds between this host's beats (a host is stale after HEALTH_STALE_SECONDS)
 HEARTBEAT_TASK_INTERVAL = 10.0  # seconds between heartbeat tasks for the workers to run
+# multiprocessing's Event.set() waits until every process waiting on the event confirms that it
+# woke; one that died while waiting (the cluster's sentinel, when SIGTERM went to the whole
+# process group) never does, and the host hung for good (a CI run, seen with py-spy). Setting
+# the stop event gives up after this long and the cluster is killed instead.
+STOP_EVENT_SET_SECONDS = 5.0
 
 
 def stop_grace_default() -> int:
@@ -159,7 +165,16 @@ class Command(BaseCommand):
             return
         logger.info("stopping the task cluster (running tasks may take up to %.0f s)", grace)
         deadline = time.monotonic() + grace
-        cluster.stop_event.set()
+        setter = threading.Thread(target=cluster.stop_event.set, name="cluster-stop", daemon=True)
+        setter.start()
+        setter.join(STOP_EVENT_SET_SECONDS)
+        if setter.is_alive():
+            logger.warning(
+                "the task cluster's stop event could not be set within %.0f s (a process waiting on "
+                "it died): killing the cluster",
+                STOP_EVENT_SET_SECONDS,
+            )
+            deadline = time.monotonic()
         # A second signal (Ctrl-C twice) means: do not wait.
         while sentinel.is_alive() and time.monotonic() < deadline and len(self.signals) < 2:
             sentinel.join(timeout=min(BEAT_INTERVAL, max(0.1, deadline - time.monotonic())))
