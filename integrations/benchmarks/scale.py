@@ -355,7 +355,8 @@ def _machine_cpu() -> tuple[int, int] | None:
 
 
 def _processes() -> list[dict]:
-    """Every process: pid, parent, process group and CPU seconds used (user + system)."""
+    """Every process: pid, parent, process group and CPU seconds used (user + system), its own
+    and that of the children it has reaped (a recycled gunicorn worker, an ended backend)."""
     ticks = os.sysconf("SC_CLK_TCK")
     found = []
     for entry in Path("/proc").iterdir():
@@ -371,7 +372,7 @@ def _processes() -> list[dict]:
                 "pid": int(entry.name),
                 "ppid": int(fields[1]),
                 "pgrp": int(fields[2]),
-                "cpu": (int(fields[11]) + int(fields[12])) / ticks,
+                "cpu": sum(int(value) for value in fields[11:15]) / ticks,
             }
         )
     return found
@@ -383,8 +384,9 @@ class CpuMeter:
 
     ``groups`` names process groups (a web host, a cluster host, a sandbox); ``postmaster`` is the
     PostgreSQL server's main process, whose children are its backends. A process that ends
-    inside the window takes its CPU time with it (gunicorn recycles a worker every ~5,000
-    requests): the figures are then a little low, never high."""
+    inside the window (gunicorn recycles its workers, a backend closes) is counted by its parent,
+    which reaps it: its whole CPU time moves to the parent's children's time, so what it had
+    used before the window is taken off again."""
 
     def __init__(self, *, groups: dict[str, int], postmaster: int | None = None):
         self.groups, self.postmaster = groups, postmaster
@@ -406,8 +408,12 @@ class CpuMeter:
 
     def stop(self) -> dict[str, float]:
         used: dict[str, float] = {}
-        for pid, (name, cpu) in self._snapshot().items():
+        after = self._snapshot()
+        for pid, (name, cpu) in after.items():
             used[name] = used.get(name, 0.0) + cpu - self.before.get(pid, (name, 0.0))[1]
+        for pid, (name, cpu) in self.before.items():
+            if pid not in after:  # reaped: all of its time is in its parent's now
+                used[name] = used.get(name, 0.0) - cpu
         return {name: round(seconds, 2) for name, seconds in sorted(used.items())}
 
 
