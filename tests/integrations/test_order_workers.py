@@ -119,7 +119,11 @@ def _place_mixed(shop, count: int) -> list[dict]:
 
 
 def _faults_at_random(hogia_sandbox, *, seconds: float, stop: threading.Event) -> None:
-    """Hogia Smart answers 500, 429 or drops the connection at random for ``seconds``."""
+    """Hogia Smart answers 500, 429 or drops the connection at random for ``seconds``, after a
+    first run of 503s longer than the client's retries of a call (4 attempts) on every worker: the
+    orders' own retries are met for certain, whatever the machine's speed (a fast one took the
+    random faults within the client's retries alone, and no attempt failed)."""
+    sandbox_fault(hogia_sandbox, mode="status", status=503, count=24)
     rng = random.Random(8)
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline and not stop.is_set():
