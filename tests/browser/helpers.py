@@ -93,6 +93,15 @@ OVERFLOW_JS = """() => {
   return {scrollWidth: document.documentElement.scrollWidth, width, wide};
 }"""
 
+# A status label (a shop's health: "fungerar", "behöver en titt") is one short phrase in a
+# coloured pill: broken over two lines it reads as two words ("funger" / "ar"), as it did in a
+# narrow table column whose cells may break anywhere. The text's line boxes are counted.
+BROKEN_LABELS_JS = """() => [...document.querySelectorAll('.health')].filter((el) => {
+  const range = document.createRange();
+  range.selectNodeContents(el);
+  return new Set([...range.getClientRects()].map((rect) => Math.round(rect.top))).size > 1;
+}).map((el) => el.textContent.trim())"""
+
 # innerText is the text as shown, but with CSS's text-transform applied (the admin's
 # uppercase captions); the catalogue holds the strings as written.
 VISIBLE_TEXT_JS = """() => {
@@ -110,7 +119,7 @@ class Visitor:
 
     Every page reached, by address or by a form, must answer below 500, log no console
     error or uncaught exception, fit the window at phone width without scrolling sideways,
-    and in Swedish show none of the catalogue's translated English strings. Problems are
+    keep each status label on one line, and in Swedish show none of the catalogue's translated English strings. Problems are
     collected, with a screenshot of the page, and ``assert_clean`` fails on them.
     """
 
@@ -202,6 +211,9 @@ class Visitor:
                     f"scrolls sideways at {overflow['width']} px: {overflow['scrollWidth']} px wide, "
                     f"widest: {', '.join(overflow['wide'])}"
                 )
+        broken = await self.page.evaluate(BROKEN_LABELS_JS)
+        if broken:
+            problems.append(f"status labels broken over lines: {broken[:5]}")
         text = await self.page.evaluate(VISIBLE_TEXT_JS)
         if self.language == "sv":
             leftovers = swedish_catalogue().english_leftovers(text)
