@@ -96,6 +96,16 @@ def test_runportal_starts_all_parts_and_stops_them_together(tmp_path, how):
             assert requests.get(address, timeout=10).status_code == 200, address
         if how == "ctrl-c":
             _demo_orders_become_invoices(env)
+            # Set up as support would: every connection tested and passed, the shops green.
+            probe = (
+                "from integrations.models import HogiaConnection, Shop; "
+                "print(sorted(Shop.objects.values_list('last_check_ok', flat=True)), "
+                "list(HogiaConnection.objects.values_list('last_check_ok', flat=True)))"
+            )
+            checked = subprocess.run(
+                [sys.executable, str(MANAGE), "shell", "-c", probe], env=env, capture_output=True, text=True
+            )
+            assert checked.stdout.strip().splitlines()[-1] == "[True, True] [True]", checked
 
         if how == "ctrl-c":  # a terminal's Ctrl-C reaches the whole foreground process group
             os.killpg(process.pid, signal.SIGINT)

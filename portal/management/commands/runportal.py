@@ -70,20 +70,31 @@ class Command(BaseCommand):
         "Run the portal with its task cluster and both sandboxes in the foreground (Ctrl-C stops everything)."
     )
 
-    def _demo_webhooks(self) -> None:
-        """Point the demo shops' webhooks at this portal, once, so demo orders arrive live."""
+    def _demo_connect(self) -> None:
+        """Set the demo customer up as support would after onboarding, once: each connection
+        tested (the support desk would otherwise show a working demo as "never tested") and the
+        shops' webhooks pointed at this portal, so demo orders arrive live."""
         from integrations.errors import RemoteError
         from integrations.intake import shop_webhooks_register
-        from integrations.models import Shop
+        from integrations.models import HogiaConnection, Shop
         from integrations.sandboxes import demo
+        from integrations.services import hogia_connection_test, shop_connection_test
 
-        for shop in Shop.objects.filter(
-            customer__organisation_number=demo.HOGIA_ORGANIZATION_NUMBER, registered_webhooks={}
-        ).select_related("customer"):
-            try:
-                shop_webhooks_register(shop=shop)
-            except RemoteError as exc:
-                self.stderr.write(f"Could not register the webhooks of {shop.name}: {exc}")
+        ours = {"customer__organisation_number": demo.HOGIA_ORGANIZATION_NUMBER}
+        for connection in HogiaConnection.objects.filter(last_check_ok__isnull=True, **ours):
+            report = hogia_connection_test(connection=connection, triggered_by="demo set-up")
+            if not report.ok:
+                self.stderr.write(f"The demo's Hogia Smart connection test failed: {report.summary}")
+        for shop in Shop.objects.filter(**ours).select_related("customer"):
+            if shop.last_check_ok is None:
+                report = shop_connection_test(shop=shop, triggered_by="demo set-up")
+                if not report.ok:
+                    self.stderr.write(f"The connection test of {shop.name} failed: {report.summary}")
+            if not shop.registered_webhooks:
+                try:
+                    shop_webhooks_register(shop=shop)
+                except RemoteError as exc:
+                    self.stderr.write(f"Could not register the webhooks of {shop.name}: {exc}")
 
     def add_arguments(self, parser):
         parser.add_argument("--no-demo", action="store_true", help="do not create the demo customer")
@@ -182,7 +193,7 @@ class Command(BaseCommand):
 
     def _running(self, *, data: Path, no_demo: bool, demo_lines: list[str]) -> None:
         if not no_demo:
-            self._demo_webhooks()
+            self._demo_connect()
         self.stdout.write(self.style.SUCCESS("\nThe portal is running (Ctrl-C stops everything):"))
         self.stdout.write(f"  portal and admin     http://127.0.0.1:{settings.PORTAL_PORT}/admin/")
         self.stdout.write(
