@@ -58,6 +58,7 @@ from integrations.models import (
     WebhookDelivery,
     new_webhook_secret,
 )
+from integrations.orders import lifecycle
 from integrations.orders.capture import capture_retry
 from integrations.orders.poll import orders_poll
 from integrations.orders.shop_status import status_push_retry
@@ -835,6 +836,10 @@ class StatusMappingInline(admin.TabularInline):
 class StatusPushAdmin(ObjectActionsMixin, ReadOnlyAdmin):
     object_actions = ("retry",)
     actions = ["retry"]
+
+    def object_action_applies(self, name: str, obj: StatusPush) -> bool:
+        return obj.state == StatusPush.State.NEEDS_ATTENTION  # what the action sends again
+
     list_display = [
         "seen_at",
         "order",
@@ -880,6 +885,10 @@ class StatusPushAdmin(ObjectActionsMixin, ReadOnlyAdmin):
 class PaymentCaptureAdmin(ObjectActionsMixin, ReadOnlyAdmin):
     object_actions = ("retry_capture",)
     actions = ["retry_capture"]
+
+    def object_action_applies(self, name: str, obj: PaymentCapture) -> bool:
+        return obj.state != PaymentCapture.State.CAPTURED
+
     list_display = ["completed_at", "order", "provider", "state", "reference", "plugin_words"]
     list_filter = ["state", "provider", "transfer__shop__customer"]
     search_fields = ["transfer__order_number", "reference"]
@@ -977,7 +986,7 @@ class OrderTransferAdmin(ObjectActionsMixin, ReadOnlyAdmin):
         "woo_order_id",
         "order_number",
         "state",
-        "woo_status",
+        "shop_status",
         "buyer",
         "total",
         "currency",
@@ -1002,6 +1011,32 @@ class OrderTransferAdmin(ObjectActionsMixin, ReadOnlyAdmin):
         "sequence_id",
     ]
     fields = readonly_fields
+
+    @admin.display(description=_("status in the shop"), ordering="woo_status")
+    def shop_status(self, obj: OrderTransfer) -> str:
+        """The status's name as the shop shows it (its own language), with the slug the API uses."""
+        if not obj.woo_status:
+            return "–"
+        name = obj.shop.status_label(obj.woo_status)
+        return obj.woo_status if name == obj.woo_status else f"{name} ({obj.woo_status})"
+
+    def object_action_applies(self, name: str, obj: OrderTransfer) -> bool:
+        State = OrderTransfer.State
+        if name == "retry":
+            return obj.state in lifecycle.TRANSITIONS["retry"].sources
+        if name == "release_held":
+            return obj.state == State.HELD
+        if name == "refunds_booked_by_hand":  # what the order waits for is support's credit
+            return obj.state == State.NEEDS_ATTENTION and bool(obj.hogia_invoice_id)
+        if name == "status_to_shop_again":
+            return obj.status_pushes.filter(state=StatusPush.State.NEEDS_ATTENTION).exists()
+        if name == "capture_again":
+            return (
+                PaymentCapture.objects.filter(transfer=obj)
+                .exclude(state=PaymentCapture.State.CAPTURED)
+                .exists()
+            )
+        return True
 
     @admin.display(description=_("next attempt"), ordering="next_attempt_at")
     def next_attempt(self, obj: OrderTransfer) -> str:

@@ -8,6 +8,7 @@ run on that one object exactly as they would from the list.
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import redirect
 from django.urls import path
@@ -58,12 +59,23 @@ class ObjectActionsMixin:
             *super().get_urls(),
         ]
 
+    def object_action_applies(self, name: str, obj) -> bool:
+        """Whether the button for action ``name`` is shown on ``obj``'s page: only what can do
+        something there (an order never invoiced offers no credit or capture)."""
+        return True
+
     def _object_actions(self, request) -> list[tuple[str, str]]:
         allowed = self.get_actions(request)
         return [(name, allowed[name][2]) for name in self.object_actions if name in allowed]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        extra = {"object_actions": self._object_actions(request)}
+        obj = self.get_object(request, unquote(object_id)) if object_id else None
+        shown = [
+            (name, label)
+            for name, label in self._object_actions(request)
+            if obj is not None and self.object_action_applies(name, obj)
+        ]
+        extra = {"object_actions": shown}
         return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
 
     def object_action_view(self, request, object_id, action: str):

@@ -73,3 +73,64 @@ def test_the_order_list_shows_the_state_as_a_badge_and_the_whole_error_on_hover(
     page = support.get(reverse("admin:integrations_ordertransfer_changelist")).content.decode()
     assert 'class="state-badge"' in page and "needs attention" in page
     assert f'title="{error}' in page
+
+
+def _buttons(support, transfer) -> set[str]:
+    page = support.get(
+        reverse("admin:integrations_ordertransfer_change", args=[transfer.pk])
+    ).content.decode()
+    return {
+        name
+        for name in (
+            "retry",
+            "release_held",
+            "refunds_booked_by_hand",
+            "status_to_shop_again",
+            "capture_again",
+        )
+        if reverse("admin:integrations_ordertransfer_object_action", args=[transfer.pk, name]) in page
+    }
+
+
+def test_an_orders_page_offers_only_the_actions_that_can_do_something_to_it(support):
+    """A filtered order (the shop's status is not one that is invoiced) offered "mark as credited
+    by hand", "send the invoice status again" and "retry the capture" in make run's demo."""
+    from integrations.models import PaymentCapture, StatusPush
+
+    transfer = stuck_order()
+    OrderTransfer.objects.filter(pk=transfer.pk).update(state=State.FILTERED)
+    assert _buttons(support, transfer) == {"retry"}
+    OrderTransfer.objects.filter(pk=transfer.pk).update(state=State.HELD)
+    assert _buttons(support, transfer) == {"release_held"}
+    OrderTransfer.objects.filter(pk=transfer.pk).update(state=State.INVOICED, hogia_invoice_id="inv-1")
+    assert _buttons(support, transfer) == set()
+    # Waiting for support's credit of a refund by amount; a status write and a capture failed.
+    OrderTransfer.objects.filter(pk=transfer.pk).update(state=State.NEEDS_ATTENTION)
+    push = StatusPush.objects.create(
+        transfer=transfer,
+        hogia_status="paid",
+        state=StatusPush.State.NEEDS_ATTENTION,
+        seen_at=transfer.created_at,
+    )
+    capture = PaymentCapture.objects.create(
+        transfer=transfer, provider="klarna", payment_method="kco", state=PaymentCapture.State.FAILED
+    )
+    assert _buttons(support, transfer) == {
+        "retry",
+        "refunds_booked_by_hand",
+        "status_to_shop_again",
+        "capture_again",
+    }
+    StatusPush.objects.filter(pk=push.pk).update(state=StatusPush.State.DONE)
+    PaymentCapture.objects.filter(pk=capture.pk).update(state=PaymentCapture.State.CAPTURED)
+    assert _buttons(support, transfer) == {"retry", "refunds_booked_by_hand"}
+
+
+def test_an_orders_page_names_the_shops_status_as_the_shop_does(support):
+    transfer = stuck_order(woo_status="on-hold")
+    transfer.shop.order_statuses = [["processing", "Behandlas"], ["on-hold", "Pausad"]]
+    transfer.shop.save(update_fields=["order_statuses"])
+    page = support.get(
+        reverse("admin:integrations_ordertransfer_change", args=[transfer.pk])
+    ).content.decode()
+    assert "Pausad (on-hold)" in page
