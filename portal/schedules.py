@@ -23,7 +23,7 @@ SCHEDULES: dict[str, tuple[str, str, int]] = {
 # Schedules of earlier versions, removed on upgrade.
 RETIRED = (
     "release held orders",  # the sweeper and the stager release held orders now
-    "portal heartbeat",  # each runworkers host queues its own heartbeat every 10 s (portal.cluster)
+    "portal heartbeat",  # each runworkers host queues its own heartbeat every 5 s (portal.cluster)
 )
 
 

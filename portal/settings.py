@@ -185,7 +185,7 @@ Q_CLUSTER = {
     "label": _("Task queue"),  # the admin's name for django-q2's section
 }
 # /health/ answers 503 when no task cluster host's workers ran a heartbeat within this many seconds
-# (each host queues one every 10 s: portal/cluster.py).
+# (each host queues one every 5 s: portal/cluster.py).
 HEALTH_STALE_SECONDS = env.int("HEALTH_STALE_SECONDS", default=30)
 # Each kind of task has its own time limit (integrations/taskqueue.py), all below `retry`.
 ORDER_TRANSFER_TIME_LIMIT = env.int("ORDER_TRANSFER_TIME_LIMIT", default=150)

@@ -38,7 +38,10 @@ logger = logging.getLogger("portal.stager")
 STAGER_INTERVAL = 1.0  # seconds between looks for due retries
 SLOW_INTERVAL = 10.0  # seconds between looks for held orders the quota allows, and lost wake-ups
 BEAT_INTERVAL = 5.0  # seconds between this host's beats (a host is stale after HEALTH_STALE_SECONDS)
-HEARTBEAT_TASK_INTERVAL = 10.0  # seconds between heartbeat tasks for the workers to run
+# Seconds between heartbeat tasks for the workers to run. With one queue for all hosts a host
+# beats only for the heartbeats its own workers happen to take: at one every 10 s, two idle hosts
+# left one without any for 30 s (stale) about once in 64 windows ((1/2)^6); at 5 s, (1/2)^12.
+HEARTBEAT_TASK_INTERVAL = 5.0
 # multiprocessing's Event.set() waits until every process waiting on the event confirms that it
 # woke; one that died while waiting (the cluster's sentinel, when SIGTERM went to the whole
 # process group) never does, and the host hung for good (a CI run, seen with py-spy). Setting
