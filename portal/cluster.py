@@ -110,9 +110,12 @@ def hosts_seen(*, now: datetime | None = None) -> list[HostSeen]:
 
 # -- work held by a host ------------------------------------------------------------------------
 
-# The tasks whose work holds a claim that outlives a dead worker (an order transfer's lasts the
-# transfer's time limit + 30 s): the first argument is the order transfer's id.
-CLAIMING_TASKS = ("integrations.tasks.transfer_order",)
+# The tasks whose work holds a claim that outlives a dead worker: the first argument is what is
+# claimed. An order transfer's claim lasts the transfer's time limit + 30 s; a customer's
+# catalogue sync's 15 minutes (prices and stock waited that long after a host died mid-sync).
+TRANSFER_TASK = "integrations.tasks.transfer_order"
+CATALOG_TASK = "integrations.tasks.sync_catalog"
+CLAIMING_TASKS = (TRANSFER_TASK, CATALOG_TASK)
 
 
 def work_started(*, task: dict) -> None:
@@ -161,13 +164,16 @@ def work_signals_connect() -> None:
 
 
 def dead_hosts_work_release(*, now: datetime | None = None) -> list[int]:
-    """The order transfers a dead host's workers held: freed now for the stager to take over, so
-    they wait about ``stale_after`` after the host died instead of their claims' full length.
+    """The order transfers and catalogue syncs a dead host's workers held: freed now for another
+    host to take over, so they wait about ``stale_after`` after the host died instead of their
+    claims' full length. Returns the order transfers freed (the stager wakes them at once; a
+    freed catalogue sync runs at its next turn, within 5 minutes).
 
     A host is dead when it stopped (then its workers are gone: a stop that had to kill them left
     their rows) or its beats are stale. Only the claims its own tasks made are freed
-    (``integrations.orders.wakeups.transfers_release``), never a later one of another worker.
+    (``transfers_release``, ``catalog_claims_release``), never a later one of another worker.
     """
+    from integrations.catalog.sync import catalog_claims_release
     from integrations.orders.wakeups import transfers_release
 
     now = now or timezone.now()
@@ -178,14 +184,20 @@ def dead_hosts_work_release(*, now: datetime | None = None) -> list[int]:
     released: list[int] = []
     for host in dead:
         rows = list(ClusterWork.objects.filter(host=host.name))
-        freed = transfers_release(tasks=[(row.object_id, row.started_at) for row in rows], now=now)
-        if freed:
+        held = {
+            func: [(row.object_id, row.started_at) for row in rows if row.func == func]
+            for func in CLAIMING_TASKS
+        }
+        freed = transfers_release(tasks=held[TRANSFER_TASK], now=now)
+        syncs = catalog_claims_release(tasks=held[CATALOG_TASK], now=now)
+        if freed or syncs:
             logger.warning(
-                "host %s is gone (last seen %s): %d order transfer claim(s) freed for another host: %s",
+                "host %s is gone (last seen %s): claim(s) freed for another host: order transfers %s, "
+                "catalogue syncs of customers %s",
                 host.name,
                 host.beat_at.isoformat(),
-                len(freed),
                 freed,
+                syncs,
             )
         released += freed
         ClusterWork.objects.filter(pk__in=[row.pk for row in rows]).delete()

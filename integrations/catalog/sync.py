@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Callable
 
 from django.db.models import Q
@@ -102,6 +102,32 @@ def _claim(customer: Customer) -> CatalogState | None:
         return None
     state.refresh_from_db()
     return state
+
+
+def catalog_claims_release(*, tasks: list[tuple[int, datetime]], now: datetime | None = None) -> list[int]:
+    """Free the catalogue claims that a dead host's sync tasks held (each: the customer's id, and
+    when its task started), so that the next sync (every 5 minutes) runs instead of waiting out
+    the claim's ``CLAIM_SECONDS``. Returns the customers' ids.
+
+    Only the dead task's own claim is freed: taken after the task started and within its time
+    limit, so it runs out between ``CLAIM_SECONDS`` and that plus the time limit after the start.
+    Another worker's claim could only be taken once that one ran out: it ends later still.
+    """
+    from django.conf import settings
+
+    now = now or timezone.now()
+    lease = timedelta(seconds=CLAIM_SECONDS)
+    longest = timedelta(seconds=settings.CATALOG_SYNC_TIME_LIMIT + 60)
+    released = []
+    for customer_id, started_at in tasks:
+        if CatalogState.objects.filter(
+            customer_id=customer_id,
+            locked_until__gte=started_at + lease,
+            locked_until__lt=started_at + lease + longest,
+            locked_until__gt=now,
+        ).update(locked_until=now):
+            released.append(customer_id)
+    return released
 
 
 def _release(state: CatalogState) -> None:

@@ -85,6 +85,43 @@ def test_only_the_dead_hosts_own_claims_are_freed():
     assert transfers_wake_due(now=now + timedelta(seconds=1)) == [own.pk]
 
 
+@pytest.mark.django_db
+def test_a_dead_hosts_catalogue_sync_claim_is_freed_and_no_other(settings):
+    """A host killed mid-sync held the customer's catalogue for the claim's 15 minutes: prices
+    and stock waited that long. Only the dead task's own claim is freed."""
+    from integrations.catalog.sync import CLAIM_SECONDS
+    from integrations.models import CatalogState
+
+    now = timezone.now()
+    started = now - timedelta(seconds=60)
+    lease = timedelta(seconds=CLAIM_SECONDS)
+    own, newer, live = (ShopFactory().customer for _ in range(3))
+    CatalogState.objects.create(customer=own, locked_until=started + timedelta(seconds=2) + lease)
+    # Claimed by another worker after the dead one's claim ran out (its task started long ago).
+    CatalogState.objects.create(customer=newer, locked_until=now + lease)
+    CatalogState.objects.create(customer=live, locked_until=started + lease)
+    host_start(name="dead:1", now=started - timedelta(seconds=5))
+    host_start(name="live:2", now=now)
+    old_start = now - lease - timedelta(seconds=settings.CATALOG_SYNC_TIME_LIMIT)
+    for name, customer, at in (
+        ("dead:1", own, started),
+        ("dead:1", newer, old_start),
+        ("live:2", live, started),
+    ):
+        ClusterWork.objects.create(
+            host=name,
+            worker_pid=8,
+            func="integrations.tasks.sync_catalog",
+            object_id=customer.pk,
+            started_at=at,
+        )
+    assert dead_hosts_work_release(now=now) == []  # no order transfer among them
+    assert CatalogState.objects.get(customer=own).locked_until == now
+    assert CatalogState.objects.get(customer=newer).locked_until == now + lease
+    assert CatalogState.objects.get(customer=live).locked_until == started + lease
+    assert list(ClusterWork.objects.values_list("host", flat=True)) == ["live:2"]
+
+
 @hosts_test
 def test_an_order_held_by_a_killed_host_is_finished_by_the_other_within_90_s_once(
     tmp_path, woo_sandbox, hogia_sandbox
@@ -165,3 +202,19 @@ def test_two_hosts_run_each_schedule_once_per_period(tmp_path):
     assert len(set(slots)) == len(slots), (slots, sweeps)
     assert polls == 1
     print(f"sweeper runs: {len(sweeps)} in minutes {slots}; order polls: {polls}")
+
+
+@pytest.mark.django_db
+def test_a_worker_notes_a_catalogue_sync_it_runs_and_forgets_it_when_done(monkeypatch):
+    from portal.cluster import HOST_ENV, work_finished, work_started
+
+    monkeypatch.setenv(HOST_ENV, "this:1")
+    task = {"func": "integrations.tasks.sync_catalog", "args": (5, False, "schedule")}
+    work_started(task=task)
+    assert list(ClusterWork.objects.values_list("host", "func", "object_id")) == [
+        ("this:1", "integrations.tasks.sync_catalog", 5)
+    ]
+    work_finished(task=task)
+    assert not ClusterWork.objects.exists()
+    work_started(task={"func": "integrations.tasks.poll_shop", "args": (5,)})  # holds no claim
+    assert not ClusterWork.objects.exists()
