@@ -8,7 +8,6 @@ run on that one object exactly as they would from the list.
 from __future__ import annotations
 
 from django.contrib import admin
-from django.contrib.admin.utils import unquote
 from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import redirect
 from django.urls import path
@@ -68,15 +67,16 @@ class ObjectActionsMixin:
         allowed = self.get_actions(request)
         return [(name, allowed[name][2]) for name in self.object_actions if name in allowed]
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        obj = self.get_object(request, unquote(object_id)) if object_id else None
-        shown = [
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        # Here the object is at hand (the change view read it): no second query for it.
+        context["object_actions"] = [
             (name, label)
             for name, label in self._object_actions(request)
             if obj is not None and self.object_action_applies(name, obj)
         ]
-        extra = {"object_actions": shown}
-        return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
+        return super().render_change_form(
+            request, context, add=add, change=change, form_url=form_url, obj=obj
+        )
 
     def object_action_view(self, request, object_id, action: str):
         if request.method != "POST":

@@ -4,8 +4,8 @@ read to tell a living host from a dead one.
 Each ``manage.py runworkers`` process is one host (``hostname:pid``). Its stager loop beats
 every few seconds (the main process is alive) and queues a heartbeat task; the host whose
 worker runs it beats (its workers take tasks), whichever host queued it: all share one queue.
-A host whose workers have not beaten for
-``HEALTH_STALE_SECONDS`` is stale: ``/health/`` fails when no host is fresh.
+A host whose workers have not beaten for ``HEALTH_STALE_SECONDS`` is stale: ``/health/``
+fails when no host is fresh.
 """
 
 from __future__ import annotations

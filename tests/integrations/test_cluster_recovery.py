@@ -46,6 +46,17 @@ def hosts_test(function):
 State = OrderTransfer.State
 
 
+def _dead_and_live_host_working(func: str, work: list[tuple[str, int, object]], *, now, dead_since) -> None:
+    """Host "dead:1", last seen at ``dead_since``, and host "live:2", seen ``now``, with the
+    rows their workers noted: (host, claimed object's id, when the task started)."""
+    host_start(name="dead:1", now=dead_since)
+    host_start(name="live:2", now=now)
+    for pid, (host, object_id, started_at) in enumerate(work, 7):
+        ClusterWork.objects.create(
+            host=host, worker_pid=pid, func=func, object_id=object_id, started_at=started_at
+        )
+
+
 @pytest.mark.django_db
 def test_only_the_dead_hosts_own_claims_are_freed():
     now = timezone.now()
@@ -67,16 +78,12 @@ def test_only_the_dead_hosts_own_claims_are_freed():
     own = transfer(1, started + timedelta(seconds=0.2))  # claimed by the dead host's task
     newer = transfer(2, started + timedelta(seconds=claim_seconds() + 1))  # another's, after it ran out
     live = transfer(3, started)
-    host_start(name="dead:1", now=started - timedelta(seconds=5))
-    host_start(name="live:2", now=now)
-    for name, item in (("dead:1", own), ("dead:1", newer), ("live:2", live)):
-        ClusterWork.objects.create(
-            host=name,
-            worker_pid=7,
-            func="integrations.tasks.transfer_order",
-            object_id=item.pk,
-            started_at=started,
-        )
+    _dead_and_live_host_working(
+        "integrations.tasks.transfer_order",
+        [("dead:1", own.pk, started), ("dead:1", newer.pk, started), ("live:2", live.pk, started)],
+        now=now,
+        dead_since=started - timedelta(seconds=5),
+    )
     assert dead_hosts_work_release(now=now) == [own.pk]
     assert OrderTransfer.objects.get(pk=own.pk).locked_until == now
     assert OrderTransfer.objects.get(pk=newer.pk).locked_until > now
@@ -100,21 +107,13 @@ def test_a_dead_hosts_catalogue_sync_claim_is_freed_and_no_other(settings):
     # Claimed by another worker after the dead one's claim ran out (its task started long ago).
     CatalogState.objects.create(customer=newer, locked_until=now + lease)
     CatalogState.objects.create(customer=live, locked_until=started + lease)
-    host_start(name="dead:1", now=started - timedelta(seconds=5))
-    host_start(name="live:2", now=now)
     old_start = now - lease - timedelta(seconds=settings.CATALOG_SYNC_TIME_LIMIT)
-    for name, customer, at in (
-        ("dead:1", own, started),
-        ("dead:1", newer, old_start),
-        ("live:2", live, started),
-    ):
-        ClusterWork.objects.create(
-            host=name,
-            worker_pid=8,
-            func="integrations.tasks.sync_catalog",
-            object_id=customer.pk,
-            started_at=at,
-        )
+    _dead_and_live_host_working(
+        "integrations.tasks.sync_catalog",
+        [("dead:1", own.pk, started), ("dead:1", newer.pk, old_start), ("live:2", live.pk, started)],
+        now=now,
+        dead_since=started - timedelta(seconds=5),
+    )
     assert dead_hosts_work_release(now=now) == []  # no order transfer among them
     assert CatalogState.objects.get(customer=own).locked_until == now
     assert CatalogState.objects.get(customer=newer).locked_until == now + lease
